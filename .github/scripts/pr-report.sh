@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Backticks in the single-quoted printf formats below are markdown code spans.
+# shellcheck disable=SC2016
+#
+# Build the markdown pull-request report (metrics and params diffs against the
+# PR's base branch) that .github/workflows/pr-report.yml posts with CML.
+#
+# Usage: .github/scripts/pr-report.sh BASE_REF OUTPUT
+#   BASE_REF  git revision to compare the workspace with, e.g. origin/main
+#   OUTPUT    markdown file to write, e.g. report.md
+#
+# Run it from anywhere inside the repository, after `dvc repro` (make repro)
+# has refreshed the workspace metrics. It compares BASE_REF with the
+# *workspace*, exactly like `dvc metrics diff BASE_REF`.
+#
+# Environment:
+#   DVC     dvc executable (default: <repo>/.venv/bin/dvc if present, else dvc)
+#   PYTHON  python used to inspect dvc's JSON output (default: the python next
+#           to the dvc executable if present, else python3)
+#
+# The first PR of a project has no dvc.lock / metrics on its base branch yet:
+# dvc then prints an empty "old" column (or an error), and the report says
+# "no metrics on the base branch yet" instead of failing.
+set -euo pipefail
+
+usage() {
+    echo "usage: $0 BASE_REF OUTPUT" >&2
+    exit 2
+}
+
+[ "$#" -eq 2 ] || usage
+base_ref=$1
+output=$2
+[ -n "$base_ref" ] && [ -n "$output" ] || usage
+
+# Resolve OUTPUT against the caller's directory before moving to the repo root.
+case "$output" in
+    /*) ;;
+    *) output="$PWD/$output" ;;
+esac
+
+repo_root=$(git rev-parse --show-toplevel)
+cd "$repo_root"
+
+if [ -z "${DVC:-}" ]; then
+    if [ -x .venv/bin/dvc ]; then
+        DVC="$repo_root/.venv/bin/dvc"
+    else
+        DVC=dvc
+    fi
+fi
+if [ -z "${PYTHON:-}" ]; then
+    dvc_dir=$(dirname "$(command -v "$DVC" || echo "$DVC")")
+    if [ -x "$dvc_dir/python" ]; then
+        PYTHON="$dvc_dir/python"
+    else
+        PYTHON=python3
+    fi
+fi
+
+if ! base_sha=$(git rev-parse --verify --quiet "${base_ref}^{commit}"); then
+    echo "error: base ref '${base_ref}' is not a commit in this repository" >&2
+    echo "       (on CI, check out with fetch-depth: 0 so the base branch is fetched)" >&2
+    exit 1
+fi
+head_sha=$(git rev-parse HEAD)
+
+tmp_dir=$(mktemp -d)
+trap 'rm -rf "$tmp_dir"' EXIT
+
+# has_old_values: read a `dvc metrics|params diff --json` document on stdin and
+# succeed if at least one value exists on the base side ("old" not null).
+has_old_values() {
+    "$PYTHON" -c '
+import json
+import sys
+
+text = sys.stdin.read().strip()
+data = json.loads(text) if text else {}
+found = any(
+    isinstance(entry, dict) and entry.get("old") is not None
+    for per_file in (data or {}).values()
+    if isinstance(per_file, dict)
+    for entry in per_file.values()
+)
+sys.exit(0 if found else 1)
+'
+}
+
+# table_has_rows FILE: succeed if the markdown table in FILE has data rows
+# (dvc prints only the header and the separator when nothing changed).
+table_has_rows() {
+    [ "$(grep -c '^|' "$1" || true)" -gt 2 ]
+}
+
+# print_table FILE: print a dvc markdown table followed by exactly one blank line.
+print_table() {
+    awk 'NF { for (; blank > 0; blank--) print ""; print; next } { blank++ }' "$1"
+    printf '\n'
+}
+
+# details TITLE FILE: append FILE (dvc's stderr) as a collapsed block, if any.
+details() {
+    if [ -s "$2" ]; then
+        printf '<details><summary>%s</summary>\n\n```text\n' "$1"
+        cat "$2"
+        printf '```\n\n</details>\n\n'
+    fi
+}
+
+# section KIND: write the "metrics" or "params" section to stdout.
+section() {
+    local kind=$1 rc=0
+    local json="$tmp_dir/$kind.json" md="$tmp_dir/$kind.md" err="$tmp_dir/$kind.err"
+
+    "$DVC" "$kind" diff --json --all "$base_ref" >"$json" 2>"$err" || rc=$?
+    if [ "$rc" -ne 0 ] || ! has_old_values <"$json"; then
+        # First PR (nothing on the base branch yet) or dvc could not read the
+        # base revision: say so, and show the PR's own values.
+        echo "note: no ${kind} on the base branch ${base_ref} yet" >&2
+        printf 'There are no %s on the base branch yet (`%s`), so there is nothing to compare with.\n\n' \
+            "$kind" "$base_ref"
+        if [ "$kind" = metrics ]; then
+            "$DVC" metrics show --md >"$md" 2>>"$err" || true
+            if table_has_rows "$md"; then
+                printf 'Metrics in this pull request:\n\n'
+                print_table "$md"
+            fi
+        else
+            # Every knob is new: list them, folded away.
+            "$DVC" params diff --md --all "$base_ref" >"$md" 2>>"$err" || true
+            if table_has_rows "$md"; then
+                printf '<details><summary>Params in this pull request</summary>\n\n'
+                print_table "$md"
+                printf '</details>\n\n'
+            fi
+        fi
+        details "dvc output" "$err"
+        return 0
+    fi
+
+    : >"$err"
+    "$DVC" "$kind" diff --md "$base_ref" >"$md" 2>"$err"
+    if table_has_rows "$md"; then
+        print_table "$md"
+    else
+        printf 'No %s changed compared with `%s`.\n\n' "$kind" "$base_ref"
+    fi
+    details "dvc warnings" "$err"
+}
+
+{
+    printf '# MLOps report\n\n'
+    printf 'Pull request workspace (`%s`, after `dvc repro`) compared with the base branch `%s` (`%s`).\n\n' \
+        "${head_sha:0:12}" "$base_ref" "${base_sha:0:12}"
+    printf '## Metrics\n\n'
+    section metrics
+    printf '## Params\n\n'
+    section params
+    printf '## Plots\n\n'
+    # >>> PLOTS: placeholder - `dvc plots diff` images are a later issue. <<<
+    # Render them here (e.g. dvc plots diff "$base_ref" --out "$tmp_dir/plots"
+    # and `cml asset publish` the images) and replace the line below.
+    printf '<!-- mlops-report:plots (placeholder for dvc plots diff images, a later issue) -->\n'
+    printf '_Plots are not part of this report yet._\n'
+} >"$output"
+
+echo "wrote ${output}" >&2
