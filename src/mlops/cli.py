@@ -1,0 +1,61 @@
+"""The ``mlops`` command: parse arguments, then run one stage module.
+
+Stage modules are imported only once their command is chosen, so a stage
+pays only for the libraries it uses (``mlops ingest`` never imports
+scikit-learn or Optuna).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mlops.config import PARAMS_FILE
+from mlops.errors import MlopsError
+
+COMMANDS = {
+    "ingest": "read the source named in params.yaml into data/raw/dataset.parquet",
+    "split": "stratified, seeded train/test split into data/split/",
+    "validate": "check data against the contract in data/schema.yaml",
+    "impute": "plan the imputation of each feature -> models/imputation.json",
+    "tune": "search hyperparameters with Optuna -> models/best_params.json",
+    "train": "fit the model pipeline -> models/model.skops and models/model_card.json",
+    "evaluate": "score the model on the test split -> reports/metrics.json, reports/plots/",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlops", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--params", type=Path, default=PARAMS_FILE, help="params file (default: %(default)s)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, summary in COMMANDS.items():
+        command = commands.add_parser(name, help=summary, description=summary)
+        if name == "validate":
+            command.add_argument(
+                "--input", type=Path, help="validate this CSV/Parquet file on demand instead"
+            )
+            command.add_argument("--report", type=Path, help="write the JSON report here")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        stage = importlib.import_module(f"mlops.stages.{args.command}")
+        stage.run(args)
+    except MlopsError as exc:
+        print(f"mlops {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"mlops {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

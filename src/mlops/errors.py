@@ -1,0 +1,19 @@
+"""Errors a user can cause, each ending in one line on stderr and an exit code."""
+
+
+class MlopsError(Exception):
+    """Base class: the message is shown to the user as one line, without a traceback."""
+
+    exit_code = 1
+
+
+class UsageError(MlopsError):
+    """Bad params, command-line arguments or input files (exit 2)."""
+
+    exit_code = 2
+
+
+class CheckFailed(MlopsError):
+    """Data or a model failed a check that the pipeline enforces (exit 1)."""
+
+    exit_code = 1

@@ -1,0 +1,88 @@
+"""Turn a source table into the raw data set: clean names, typed columns, a 0/1 target."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+
+import pandas as pd
+
+from mlops.config import DataConfig
+from mlops.errors import CheckFailed
+
+_NON_WORD = re.compile(r"[^0-9a-zA-Z]+")
+_MAX_EXAMPLES = 5
+
+
+def normalise_name(name: object) -> str:
+    """``"Education-Num "`` -> ``"education_num"``: names that are safe everywhere."""
+    return _NON_WORD.sub("_", str(name).strip()).strip("_").lower()
+
+
+def normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    names = [normalise_name(c) for c in frame.columns]
+    duplicates = sorted(n for n, count in Counter(names).items() if count > 1)
+    if duplicates:
+        raise CheckFailed(f"duplicate column names after normalisation: {', '.join(duplicates)}")
+    if "" in names:
+        raise CheckFailed("a column has an empty name")
+    return frame.set_axis(names, axis="columns")
+
+
+def type_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numbers become float64 (so a batch with gaps keeps the same type); the rest text."""
+    return frame.apply(_type_column)
+
+
+def _type_column(column: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(column):
+        return column.astype("str")
+    if pd.api.types.is_numeric_dtype(column):
+        return column.astype("float64")
+    text = column.astype("str").str.strip().where(column.notna())
+    numbers = pd.to_numeric(text, errors="coerce")
+    if text.notna().any() and numbers.notna().sum() == text.notna().sum():
+        return numbers.astype("float64")
+    return text.astype("str").where(text.notna())
+
+
+def _label_text(values: Iterable[object]) -> set[str]:
+    return {str(v).strip() for v in values}
+
+
+def map_target(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
+    """Map the target to 1 (positive class) and 0 (negative class), refusing anything else."""
+    target = normalise_name(config.target)
+    if target not in frame.columns:
+        raise CheckFailed(f"target column {target!r} (params.yaml data.target) not in the data")
+    labels = frame[target].astype("str").str.strip().where(frame[target].notna())
+    positive, negative = _label_text(config.positive_class), _label_text(config.negative_class)
+    unknown = labels[labels.notna() & ~labels.isin(positive | negative)]
+    if labels.isna().any():
+        raise CheckFailed(f"target column {target!r} has {int(labels.isna().sum())} missing values")
+    if not unknown.empty:
+        examples = ", ".join(repr(v) for v in unknown.unique()[:_MAX_EXAMPLES])
+        raise CheckFailed(
+            f"target column {target!r} has {len(unknown)} values that are neither "
+            f"positive_class nor negative_class in params.yaml: {examples}"
+        )
+    mapped = labels.isin(positive).astype("int64")
+    if mapped.nunique() < 2:
+        only = "positive" if mapped.iloc[0] == 1 else "negative"
+        raise CheckFailed(f"target column {target!r} holds only the {only} class; need both")
+    return frame.assign(**{target: mapped})
+
+
+def ingest(source: pd.DataFrame, config: DataConfig, require_target: bool = True) -> pd.DataFrame:
+    """The raw data set: normalised names, typed feature columns, a 0/1 target.
+
+    A serving batch (``require_target=False``) may lack the target column.
+    """
+    frame = normalise_columns(source)
+    target = normalise_name(config.target)
+    if target not in frame.columns and not require_target:
+        return type_columns(frame).reset_index(drop=True)
+    features = type_columns(frame.drop(columns=[target], errors="ignore"))
+    typed = features.assign(**{target: frame[target]}) if target in frame else features
+    return map_target(typed, config).reset_index(drop=True)

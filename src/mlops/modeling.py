@@ -1,0 +1,108 @@
+"""One scikit-learn Pipeline per model: imputation, encoding and the estimator.
+
+Saved as one artefact, so serving applies exactly the transforms fitted in
+training (no training-serving skew).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from mlops.imputation import MISSING_CATEGORY, ImputationPlan
+
+TREE_FAMILIES = ("hist_gradient_boosting", "random_forest")
+
+# Types outside skops' own safe list that these pipelines contain, reviewed by
+# hand: loading refuses a model file holding anything else.
+TRUSTED_TYPES = (
+    "functools.partial",
+    "numpy.dtype",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+    "sklearn.utils.validation.check_array",
+)
+
+
+def build_pipeline(
+    plan: ImputationPlan, family: str, params: Mapping[str, Any], seed: int
+) -> Pipeline:
+    """An unfitted pipeline for ``family`` whose imputers follow ``plan``."""
+    return Pipeline(
+        [
+            ("preprocess", _preprocessor(plan, family)),
+            ("model", _estimator(plan, family, params, seed)),
+        ]
+    )
+
+
+def _imputer(strategy: str) -> SimpleImputer:
+    if strategy == "missing_category":
+        return SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)
+    return SimpleImputer(strategy=strategy)
+
+
+def _preprocessor(plan: ImputationPlan, family: str) -> ColumnTransformer:
+    steps: list[tuple[str, Any, list[str]]] = []
+    for feature in plan.features:
+        imputer = _imputer(feature.strategy)
+        encoder: Any
+        if feature.kind == "numeric":
+            encoder = "passthrough" if family in TREE_FAMILIES else StandardScaler()
+        elif family in TREE_FAMILIES:
+            encoder = OrdinalEncoder(
+                handle_unknown="use_encoded_value",
+                unknown_value=np.nan,
+                encoded_missing_value=np.nan,
+            )
+        else:
+            encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+        steps.append(
+            (feature.name, Pipeline([("impute", imputer), ("encode", encoder)]), [feature.name])
+        )
+    transformer = ColumnTransformer(steps, remainder="drop", verbose_feature_names_out=False)
+    return transformer.set_output(transform="pandas")
+
+
+def _estimator(plan: ImputationPlan, family: str, params: Mapping[str, Any], seed: int) -> Any:
+    if family == "hist_gradient_boosting":
+        return HistGradientBoostingClassifier(
+            categorical_features=plan.names("categorical") or None, random_state=seed, **params
+        )
+    if family == "random_forest":
+        return RandomForestClassifier(random_state=seed, **params)
+    if family == "logistic_regression":
+        return LogisticRegression(random_state=seed, **params)
+    raise ValueError(f"unknown model family {family!r}")
+
+
+def model_card(
+    *,
+    best: Mapping[str, Any],
+    plan: ImputationPlan,
+    rows: int,
+    data_md5: str,
+    versions: Mapping[str, str],
+    trained_at: datetime,
+    git_revision: str,
+) -> dict[str, Any]:
+    """What a reviewer needs to trust, reproduce and age a model."""
+    return {
+        "model": {"family": best["family"], "params": dict(best["params"])},
+        "tuning": {"metric": best["metric"], "cv_score": best["cv_score"]},
+        "features": {"numeric": plan.names("numeric"), "categorical": plan.names("categorical")},
+        "target": plan.target,
+        "training_data": {"path": "data/split/train.parquet", "md5": data_md5, "rows": rows},
+        "trained_at": trained_at.isoformat(timespec="seconds"),
+        "git_revision": git_revision,
+        "libraries": dict(versions),
+    }

@@ -1,0 +1,20 @@
+"""Stage ``split``: data/raw -> data/split/train.parquet and test.parquet."""
+
+from __future__ import annotations
+
+import argparse
+
+from mlops import io
+from mlops.config import PATHS
+from mlops.ingestion import normalise_name
+from mlops.splitting import split
+
+
+def run(args: argparse.Namespace) -> None:
+    params = io.load_params(args.params)
+    raw = io.read_parquet(PATHS.raw, "raw data set (run `dvc repro ingest`)")
+    train, test = split(
+        raw, normalise_name(params.data.target), params.split.test_size, params.seed
+    )
+    io.write_parquet(PATHS.train, train)
+    io.write_parquet(PATHS.test, test)

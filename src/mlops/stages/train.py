@@ -1,0 +1,31 @@
+"""Stage ``train``: fit the pipeline on the training split -> model and model card."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+
+from mlops import io
+from mlops.config import PATHS
+from mlops.imputation import ImputationPlan
+from mlops.modeling import build_pipeline, model_card
+
+
+def run(args: argparse.Namespace) -> None:
+    params = io.load_params(args.params)
+    train = io.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
+    plan = ImputationPlan.from_dict(io.read_json(PATHS.imputation, "imputation plan"))
+    best = io.read_json(PATHS.best_params, "best params (run `dvc repro tune`)")
+    pipeline = build_pipeline(plan, best["family"], best["params"], params.seed)
+    pipeline.fit(train[plan.names()], train[plan.target])
+    card = model_card(
+        best=best,
+        plan=plan,
+        rows=len(train),
+        data_md5=io.file_md5(PATHS.train),
+        versions=io.library_versions(),
+        trained_at=datetime.now(UTC),
+        git_revision=io.git_revision(),
+    )
+    io.dump_model(PATHS.model, pipeline)
+    io.write_json(PATHS.model_card, card)
