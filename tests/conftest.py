@@ -1,0 +1,83 @@
+"""Shared fixtures: the repository, its params, and small slices of the demo data."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from mlops import io
+from mlops.config import Params
+from mlops.ingestion import ingest
+
+ROOT = Path(__file__).resolve().parents[1]
+# What a copy of the project needs to run its pipeline (the package itself is installed).
+PROJECT_FILES = ("params.yaml", "dvc.yaml", "data/schema.yaml", "data/external", ".dvcignore")
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def params() -> Params:
+    return io.load_params(ROOT / "params.yaml")
+
+
+@pytest.fixture(scope="session")
+def adult(params: Params) -> pd.DataFrame:
+    """The whole ingested adult.data (32,561 rows)."""
+    source = params.data.model_copy(update={"source": str(ROOT / params.data.source)})
+    return ingest(io.read_source(source), source)
+
+
+@pytest.fixture(scope="session")
+def adult_sample(adult: pd.DataFrame) -> pd.DataFrame:
+    """3,000 rows, stratified, for tests that fit models."""
+    return (
+        adult.groupby("income", group_keys=False)
+        .sample(frac=3000 / len(adult), random_state=0)
+        .reset_index(drop=True)
+    )
+
+
+def copy_project(target: Path) -> Path:
+    """A throwaway copy of the project with its own git and DVC repositories."""
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, target / name)
+        else:
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    run = lambda *cmd: subprocess.run(cmd, cwd=target, check=True, capture_output=True)  # noqa: E731
+    run("git", "init", "-q", "-b", "main")
+    run("git", "config", "user.email", "test@example.com")
+    run("git", "config", "user.name", "test")
+    run("dvc", "init", "-q")
+    run("dvc", "config", "core.analytics", "false")
+    return target
+
+
+def edit_params(project: Path, **sections: dict[str, object]) -> None:
+    """Update keys of params.yaml sections in a project copy (``tune={"n_trials": 2}``)."""
+    path = project / "params.yaml"
+    document = yaml.safe_load(path.read_text())
+    for section, values in sections.items():
+        document[section] = {**document[section], **values} if values else values
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fast copy of the project (small tuning budget), as the working directory."""
+    copy_project(tmp_path)
+    edit_params(tmp_path, tune={"n_trials": 2, "cv_folds": 2})
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
