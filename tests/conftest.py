@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -75,9 +74,9 @@ def edit_params(project: Path, **sections: dict[str, object]) -> None:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fast copy of the project (small tuning budget), as the working directory."""
     copy_project(tmp_path)
     edit_params(tmp_path, tune={"n_trials": 2, "cv_folds": 2})
     monkeypatch.chdir(tmp_path)
-    yield tmp_path
+    return tmp_path
