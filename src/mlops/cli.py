@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlops.config import PARAMS_FILE
+from mlops.config import PARAMS_FILE, PATHS
 from mlops.errors import MlopsError
 
 COMMANDS = {
@@ -24,6 +24,7 @@ COMMANDS = {
     "tune": "search hyperparameters with Optuna -> models/best_params.json",
     "train": "fit the model pipeline -> models/model.skops and models/model_card.json",
     "evaluate": "score the model on the test split -> reports/metrics.json, reports/plots/",
+    "schema": "draft the data contract from a data file: mlops schema infer --input FILE",
 }
 
 
@@ -39,7 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument(
                 "--input", type=Path, help="validate this CSV/Parquet file on demand instead"
             )
-            command.add_argument("--report", type=Path, help="write the JSON report here")
+            command.add_argument(
+                "--report", type=Path, help="write the JSON report here (even when it fails)"
+            )
+            command.add_argument("--markdown", type=Path, help="write the readable report here")
+        if name == "schema":
+            command.add_argument("action", choices=["infer"], help="draft a contract from data")
+            command.add_argument("--input", type=Path, required=True, help="a CSV/Parquet file")
+            command.add_argument(
+                "--out", type=Path, default=PATHS.schema, help="where (default: %(default)s)"
+            )
     return parser
 
 
