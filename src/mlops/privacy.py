@@ -12,7 +12,7 @@ leak what it found.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -54,6 +54,7 @@ NAME_PATTERNS: Mapping[str, re.Pattern[str]] = {
     }.items()
 }
 _DIGITS = re.compile(r"\D")
+_DIGIT_RUN = r"\+?\(?\d[\d ().-]{5,}\d"
 
 
 @dataclass(frozen=True)
@@ -120,8 +121,8 @@ def distinct_values(column: pd.Series, max_values: int, seed: int) -> pd.Series:
 def _text_hits(values: pd.Series) -> dict[str, np.ndarray]:
     text = values.astype("str")
     hits = {kind: _contains(text, pattern) for kind, pattern in VALUE_PATTERNS.items()}
-    hits["payment_card"] = _confirmed(text, hits["payment_card"], "payment_card", luhn_valid)
-    hits["iban"] = _confirmed(text, hits["iban"], "iban", iban_valid)
+    for kind, (extract, valid) in _CONFIRM.items():
+        hits[kind] = _confirmed(text, hits[kind], extract, valid)
     return hits
 
 
@@ -129,13 +130,16 @@ def _contains(text: pd.Series, pattern: str) -> np.ndarray:
     return text.str.contains(pattern, regex=True).fillna(False).to_numpy(dtype=bool)
 
 
-def _confirmed(text: pd.Series, candidates: np.ndarray, kind: str, valid: Any) -> np.ndarray:
-    """Keep the candidates whose matched text passes the checksum."""
+def _confirmed(
+    text: pd.Series, candidates: np.ndarray, extract: str, valid: Callable[[str], bool]
+) -> np.ndarray:
+    """Keep the candidates holding a piece of text that passes the check."""
     if not candidates.any():
         return candidates
-    found = text[candidates].str.extract(f"({VALUE_PATTERNS[kind]})", expand=False)
+    found = text[candidates].reset_index(drop=True).str.extractall(f"({extract})")[0]
+    passing = found.map(valid).groupby(level=0).any()
     confirmed = candidates.copy()
-    confirmed[candidates] = [isinstance(v, str) and valid(v) for v in found]
+    confirmed[candidates] = passing.reindex(range(int(candidates.sum())), fill_value=False)
     return confirmed
 
 
@@ -147,6 +151,12 @@ def _numeric_hits(values: pd.Series) -> dict[str, np.ndarray]:
     confirmed = candidates.copy()
     confirmed[candidates] = [luhn_valid(str(int(v))) for v in numbers[candidates]]
     return {"payment_card": confirmed}
+
+
+def phone_valid(run: str) -> bool:
+    """A run of digits and separators short enough to dial: E.164 numbers have 7-15 digits
+    (a card number's 16 digits in groups of four is not a phone number)."""
+    return 7 <= len(_DIGITS.sub("", run)) <= 15
 
 
 def luhn_valid(text: str) -> bool:
@@ -176,6 +186,14 @@ def _examples(values: pd.Series) -> tuple[str, ...]:
         if len(seen) == EXAMPLES:
             break
     return tuple(seen)
+
+
+# How a candidate is confirmed: the text to extract from it, and the check it must pass.
+_CONFIRM: Mapping[str, tuple[str, Callable[[str], bool]]] = {
+    "phone": (_DIGIT_RUN, phone_valid),
+    "payment_card": (VALUE_PATTERNS["payment_card"], luhn_valid),
+    "iban": (VALUE_PATTERNS["iban"], iban_valid),
+}
 
 
 def mask(value: object) -> str:

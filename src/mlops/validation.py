@@ -220,7 +220,9 @@ def check_contract(
     cases = _failure_cases(checked, schema)
     failures = _from_pandera(cases, frame, target, max_value_skew)
     failures += _implicit_checks(checked, contract, target, max_value_skew)
-    order = {name: i for i, name in enumerate([*contract.columns, *frame.columns])}
+    order: dict[str, int] = {}
+    for name in [*contract.columns, *frame.columns]:
+        order.setdefault(name, len(order))
     failures.sort(key=lambda f: (not f.fatal, f.skew != "schema", order.get(f.column, -1)))
     short = cases["check"].map(_short_check)
     value = ~short.isin(SCHEMA_CHECKS) & (cases["column"] != target)
@@ -241,7 +243,10 @@ def _failure_cases(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFr
         typed: pd.DataFrame = cases.assign(
             column=column.astype(str), check=cases["check"].astype(str)
         )
-        return typed
+        # An infinite value fails the implicit "finite" check (schema skew); as an
+        # out-of-range value it would only be counted twice.
+        infinite = typed["failure_case"].map(lambda v: isinstance(v, float) and np.isinf(v))
+        return typed.loc[~infinite.astype(bool)]
     return pd.DataFrame(
         {"column": [], "check": [], "failure_case": [], "index": []}, dtype=object
     ).astype({"column": "str", "check": "str"})
