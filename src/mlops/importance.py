@@ -77,10 +77,11 @@ def measure(
 def _sample(frame: pd.DataFrame, target: str, max_rows: int, seed: int) -> pd.DataFrame:
     if len(frame) <= max_rows:
         return frame
-    sample: pd.DataFrame = train_test_split(
-        frame, train_size=max_rows, random_state=seed, stratify=frame[target]
+    # Split positions, not the frame: only the sampled rows are ever copied.
+    rows = train_test_split(
+        np.arange(len(frame)), train_size=max_rows, random_state=seed, stratify=frame[target]
     )[0]
-    return sample
+    return frame.iloc[np.sort(rows)]
 
 
 def _split(
