@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +19,14 @@ from mlops.ingestion import ingest
 ROOT = Path(__file__).resolve().parents[1]
 # What a copy of the project needs to run its pipeline. The stages run the installed
 # package; src/ is copied because dvc.yaml lists its modules as stage deps.
-PROJECT_FILES = ("params.yaml", "dvc.yaml", "data/schema.yaml", "data/external", ".dvcignore", "src")
+PROJECT_FILES = (
+    "params.yaml",
+    "dvc.yaml",
+    "data/schema.yaml",
+    "data/external",
+    ".dvcignore",
+    "src",
+)
 BIN = Path(sys.executable).parent
 
 
