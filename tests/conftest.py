@@ -70,11 +70,18 @@ def copy_project(target: Path) -> Path:
         ["git", "init", "-q", "-b", "main"],
         ["git", "config", "user.email", "test@example.com"],
         ["git", "config", "user.name", "test"],
-        ["dvc", "init", "-q"],
-        ["dvc", "config", "core.analytics", "false"],
     ):
         run(command, target)
+    _dvc_init(target)
     return target
+
+
+def _dvc_init(target: Path) -> None:
+    # In-process: a `dvc init` subprocess costs seconds of start-up per test.
+    from dvc.repo import Repo
+
+    with Repo.init(target) as repo, repo.config.edit() as config:
+        config["core"]["analytics"] = False
 
 
 def tool_env() -> dict[str, str]:
