@@ -19,7 +19,8 @@ from mlops.errors import MlopsError
 COMMANDS = {
     "ingest": "read the source named in params.yaml into data/raw/dataset.parquet",
     "split": "stratified, seeded train/test split into data/split/",
-    "validate": "check data against the contract in data/schema.yaml",
+    "validate": "data tests: the contract (data/schema.yaml), quality, personal data, "
+    "feature value -> reports/validation.json, reports/validation.md",
     "impute": "plan the imputation of each feature -> models/imputation.json",
     "tune": "search hyperparameters with Optuna -> models/best_params.json",
     "train": "fit the model pipeline -> models/model.skops and models/model_card.json",
@@ -43,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument(
                 "--report", type=Path, help="write the JSON report here (even when it fails)"
             )
-            command.add_argument("--markdown", type=Path, help="write the readable report here")
+            command.add_argument(
+                "--markdown", type=Path, help="write the readable report here (even when it fails)"
+            )
         if name == "schema":
             command.add_argument("action", choices=["infer"], help="draft a contract from data")
             command.add_argument("--input", type=Path, required=True, help="a CSV/Parquet file")

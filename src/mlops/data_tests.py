@@ -57,57 +57,81 @@ def check(
     contract_path: str,
     require_target: bool,
 ) -> Checked:
-    """Run every data test on ``frame`` (default RangeIndex); user errors in the
-    policy raise UsageError, data problems end up in the result."""
-    known = set(contract.columns)
-    protected = resolve_columns(config.protected, known - {target}, "validate.protected")
-    for key in ("drop", "allow"):
-        names = getattr(config.privacy, key)
-        resolve_columns(names, known | set(frame.columns), f"validate.privacy.{key}")
-    _check_sentinels(config, contract)
-    if not select_features(contract.columns, target, {*protected, *config.privacy.drop}):
-        raise UsageError(
-            "params.yaml validate: no feature left once the target, the protected attributes "
-            "and the privacy drops are excluded"
-        )
+    """Run every data test on ``frame`` (default RangeIndex); a policy error in params
+    raises UsageError, data problems end up in the result."""
+    policy = resolve_policy(config, contract, list(frame.columns), target)
     result = check_contract(
         frame,
         contract,
         target if require_target else None,
-        config.extra_columns,
-        config.max_value_skew,
+        policy.extra_columns,
+        policy.max_value_skew,
     )
-    extra = tuple(c for c in frame.columns if c not in known)
     columns = [c for c in contract.columns if c in frame.columns and c != target]
-    dropped = tuple(c for c in config.privacy.drop if c in frame.columns)
+    dropped = tuple(c for c in policy.privacy.drop if c in frame.columns)
     return Checked(
         source=source,
         contract_path=contract_path,
         rows=len(frame),
         columns=len(frame.columns),
         target=target,
-        extra_found=extra,
+        extra_found=tuple(c for c in frame.columns if c not in contract.columns),
         contract=result,
-        findings=tuple(privacy.scan(frame, config.privacy, seed)),
+        findings=tuple(privacy.scan(frame, policy.privacy, seed)),
         qualities=quality.assess(
             frame, columns, out_of_contract=result.out_of_contract, unseen=result.unseen,
-            config=config.quality, threshold=config.qa_threshold,
+            config=policy.quality, threshold=policy.qa_threshold,
         ),
-        protected=tuple(protected),
+        protected=policy.protected,
         privacy_dropped=dropped,
-        candidates=tuple(select_features(columns, target, {*protected, *dropped})),
+        candidates=tuple(select_features(columns, target, {*policy.protected, *dropped})),
     )  # fmt: skip
 
 
-def _check_sentinels(config: ValidateConfig, contract: pa.DataFrameSchema) -> None:
-    key = "validate.quality.sentinels"
-    for name in resolve_columns(config.quality.sentinels, set(contract.columns), key):
+def resolve_policy(
+    config: ValidateConfig, contract: pa.DataFrameSchema, columns: Sequence[str], target: str
+) -> ValidateConfig:
+    """``config`` with every column name it holds normalised and checked against the
+    contract (or, for the privacy lists, the data too)."""
+    known = set(contract.columns)
+    protected = resolve_columns(config.protected, known - {target}, "validate.protected")
+    lists = {
+        key: tuple(resolve_columns(getattr(config.privacy, key), known | set(columns), where))
+        for key, where in (("drop", "validate.privacy.drop"), ("allow", "validate.privacy.allow"))
+    }
+    sentinels = dict(
+        zip(
+            resolve_columns(config.quality.sentinels, known, "validate.quality.sentinels"),
+            config.quality.sentinels.values(),
+            strict=True,
+        )
+    )
+    _check_sentinels(sentinels, contract)
+    if not select_features(contract.columns, target, {*protected, *lists["drop"]}):
+        raise UsageError(
+            "params.yaml validate: no feature left once the target, the protected attributes "
+            "and the privacy drops are excluded"
+        )
+    return config.model_copy(
+        update={
+            "protected": tuple(protected),
+            "privacy": config.privacy.model_copy(update=lists),
+            "quality": config.quality.model_copy(update={"sentinels": sentinels}),
+        }
+    )
+
+
+def _check_sentinels(
+    sentinels: Mapping[str, Sequence[float | str]], contract: pa.DataFrameSchema
+) -> None:
+    for name, values in sentinels.items():
         numeric = pd.api.types.is_numeric_dtype(contract.columns[name].dtype.type)
-        for value in config.quality.sentinels[name]:
+        for value in values:
             if isinstance(value, float) != numeric:
                 kind = "numeric" if numeric else "text"
                 raise UsageError(
-                    f"params.yaml {key}.{name}: {value!r} does not fit a {kind} column"
+                    f"params.yaml validate.quality.sentinels.{name}: {value!r} does not fit a "
+                    f"{kind} column"
                 )
 
 

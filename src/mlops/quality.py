@@ -18,8 +18,7 @@ import pandas as pd
 
 from mlops.config import QualityConfig
 
-# Fewer observed values than this say nothing about a column's variety: a
-# small serving batch is not "constant" because ten rows share a value.
+# A small serving batch is not "constant" because its ten rows share a value.
 MIN_VALUES_FOR_SHAPE = 30
 
 
@@ -74,23 +73,11 @@ def assess_column(
     max_categories: int,
     threshold: float,
 ) -> FeatureQuality:
-    rows = max(len(column), 1)
-    present = column.notna().to_numpy()
-    sentinel = _sentinel_mask(column, sentinels)
-    invalid = np.zeros(len(column), dtype=bool)
-    invalid[invalid_rows] = True
-    usable = present & ~invalid & ~sentinel
+    rates, usable = _rates(column, invalid_rows, unseen_rows, sentinels)
     distinct = int(column.nunique())
-    shaped = int(present.sum()) >= MIN_VALUES_FOR_SHAPE
-    constant = shaped and distinct == 1
+    constant = distinct == 1 and int(column.count()) >= MIN_VALUES_FOR_SHAPE
     exploding = not pd.api.types.is_numeric_dtype(column) and distinct > max_categories
-    score = 0.0 if constant or exploding else float(usable.sum()) / rows
-    rates = {
-        "missing": 1.0 - float(present.sum()) / rows,
-        "invalid": float((invalid & present).sum()) / rows,
-        "unseen": unseen_rows / rows,
-        "sentinel": float(sentinel.sum()) / rows,
-    }
+    score = 0.0 if constant or exploding else usable
     return FeatureQuality(
         score=round(score, 6),
         passed=score >= threshold,
@@ -111,6 +98,28 @@ def assess_column(
             exploding=exploding,
         ),
     )
+
+
+def _rates(
+    column: pd.Series,
+    invalid_rows: np.ndarray,
+    unseen_rows: int,
+    sentinels: Sequence[float | str],
+) -> tuple[dict[str, float], float]:
+    """Each kind of unusable value as a share of rows, and the share of usable values
+    (a row counts once, however many reasons it has)."""
+    rows = max(len(column), 1)
+    present = column.notna().to_numpy()
+    sentinel = _sentinel_mask(column, sentinels)
+    invalid = np.zeros(len(column), dtype=bool)
+    invalid[invalid_rows] = True
+    rates = {
+        "missing": 1.0 - float(present.sum()) / rows,
+        "invalid": float((invalid & present).sum()) / rows,
+        "unseen": unseen_rows / rows,
+        "sentinel": float(sentinel.sum()) / rows,
+    }
+    return rates, float((present & ~invalid & ~sentinel).sum()) / rows
 
 
 def _sentinel_mask(column: pd.Series, sentinels: Sequence[float | str]) -> np.ndarray:

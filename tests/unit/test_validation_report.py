@@ -174,3 +174,19 @@ def test_markdown_is_a_readable_summary(
     assert "| `workclass` | 0.944 | **failing** |" in text or "**failing**" in text
     assert "## Feature value (permutation importance, roc_auc)" in text
     assert "Protected attributes (kept for slice metrics, never features): `race`" in text
+
+
+def test_policy_names_are_normalised_like_the_data(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
+) -> None:
+    cfg = config(
+        params,
+        privacy=params.validate_.privacy.model_copy(update={"drop": ("Occupation",)}),
+        quality=params.validate_.quality.model_copy(
+            update={"sentinels": {"Capital-Gain": (99999.0,)}}
+        ),
+    )
+    checked = run(adult_sample, contract, cfg)
+    assert checked.privacy_dropped == ("occupation",)
+    assert "occupation" not in checked.candidates
+    assert checked.qualities["capital_gain"].sentinel_rate > 0
