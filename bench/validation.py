@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import gc
 import json
 import os
@@ -35,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pandera.errors
+import pyarrow
 
 from mlops import data_tests, io
 from mlops.importance import measure
@@ -53,8 +55,16 @@ def _status_mb(key: str) -> float:
     raise RuntimeError(f"{key} not in /proc/self/status (Linux only)")
 
 
-def _measure(call: Any) -> dict[str, float]:
+def _release_free_memory() -> None:
+    """Hand freed heap back to the OS, so the peak counts what the call allocates
+    rather than what it reuses from the table's reading."""
     gc.collect()
+    pyarrow.default_memory_pool().release_unused()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc
+
+
+def _measure(call: Any) -> dict[str, float]:
+    _release_free_memory()
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak-RSS counter
     before = _status_mb("VmRSS")
     start, cpu = time.perf_counter(), time.process_time()
@@ -145,13 +155,15 @@ def _table(title: str, frame_mb: float, results: dict[str, dict[str, float]]) ->
         )
     full = results["mlops"]["seconds"] + results["importance"]["seconds"]
     peak = max(results["mlops"]["peak_mb"], results["importance"]["peak_mb"])
-    overhead = results["mlops"]["seconds"] / max(results["pandera"]["seconds"], 1e-9)
+    # CPU time: wall-clock ratios swing with the machine's load
+    overhead = results["mlops"]["cpu"] / max(results["pandera"]["cpu"], 1e-9)
+    cpu = results["mlops"]["cpu"] + results["importance"]["cpu"]
     print(
-        f"full validation: {full:.2f} s (target <= {TARGET_SECONDS:.0f} s: "
+        f"full validation: {full:.2f} s wall, {cpu:.2f} s CPU (target <= {TARGET_SECONDS:.0f} s: "
         f"{'met' if full <= TARGET_SECONDS else 'MISSED'}), peak {peak / frame_mb:.2f}x frame "
         f"(target <= {TARGET_MEMORY_RATIO:.0f}x: "
         f"{'met' if peak / frame_mb <= TARGET_MEMORY_RATIO else 'MISSED'}); "
-        f"data tests take {overhead:.1f}x plain pandera's time"
+        f"data tests take {overhead:.1f}x plain pandera's CPU time"
     )
 
 
