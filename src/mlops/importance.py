@@ -102,19 +102,24 @@ def _split(
 def _probe(
     features: pd.DataFrame, seed: int
 ) -> tuple[ColumnTransformer, HistGradientBoostingClassifier]:
-    """Text columns become ordinal codes (first, in the output), numbers pass through."""
-    text = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
-    ordinal = OrdinalEncoder(
-        handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
-    )
-    encoder = ColumnTransformer(
-        [("text", ordinal, text)], remainder="passthrough", verbose_feature_names_out=False
-    )
-    native = [i for i, c in enumerate(text) if features[c].nunique() <= _MAX_NATIVE_CATEGORIES]
+    """Text columns become ordinal codes, numbers pass through; the output keeps the
+    columns' order, so importance i belongs to feature i."""
+    steps: list[tuple[str, Any, list[str]]] = []
+    native = []
+    for i, name in enumerate(features.columns):
+        if pd.api.types.is_numeric_dtype(features[name]):
+            steps.append((name, "passthrough", [name]))
+            continue
+        encoder = OrdinalEncoder(
+            handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
+        )
+        steps.append((name, encoder, [name]))
+        if features[name].nunique() <= _MAX_NATIVE_CATEGORIES:
+            native.append(i)
     model = HistGradientBoostingClassifier(
         categorical_features=native or None, random_state=seed, **_PROBE
     )
-    return encoder, model
+    return ColumnTransformer(steps, verbose_feature_names_out=False), model
 
 
 def indistinguishable(importances: dict[str, Importance]) -> list[str]:

@@ -55,3 +55,12 @@ def test_too_few_rows_is_a_clear_error(train: pd.DataFrame) -> None:
     tiny = pd.concat([train[train.income == 1].head(1), train[train.income == 0].head(20)])
     with pytest.raises(CheckFailed, match="too few rows to measure feature importance"):
         measure(tiny, ["age"], "income", CONFIG, seed=0)
+
+
+def test_each_importance_belongs_to_its_own_feature(train: pd.DataFrame) -> None:
+    """Text columns are encoded apart from numbers: the names must still line up."""
+    noise = pd.Series(np.random.default_rng(1).choice(["a", "b", "c"], len(train)), dtype="str")
+    features = ["capital_gain", "noise_text", "age", "relationship"]
+    importances, _ = measure(train.assign(noise_text=noise), features, "income", CONFIG, 0)
+    assert list(importances) == features
+    assert [importances[n].zero for n in features] == [False, True, False, False]
