@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
                 "--input", type=Path, help="validate this CSV/Parquet file on demand instead"
             )
             command.add_argument("--report", type=Path, help="write the JSON report here")
+        if name == "tune":
+            command.add_argument(
+                "--worker",
+                action="store_true",
+                help="join the study in tune.storage and run trials until it is done; "
+                "write no outputs (start one per process or machine)",
+            )
     return parser
 
 
