@@ -156,18 +156,6 @@ NonNegativeInt = Annotated[int, Field(ge=0)]
 Seconds = Annotated[float, Field(strict=False, gt=0.0)]
 
 
-class StopConfig(_Section):
-    """When a study stops; the first criterion met wins. ``null`` switches one off.
-
-    Changing these keys continues the same stored study instead of starting over.
-    """
-
-    n_trials: PositiveInt
-    timeout: Seconds | None
-    patience: PositiveInt | None
-    target: Annotated[float, Field(strict=False)] | None
-
-
 class MedianPrunerConfig(_Section):
     type: Literal["median"]
     startup_trials: NonNegativeInt
@@ -200,7 +188,12 @@ class TuneConfig(_Section):
     direction: Literal["maximize", "minimize"]
     cv_folds: Annotated[int, Field(ge=2)]
     max_rows: PositiveInt | None
-    stop: StopConfig
+    # Stopping criteria: the first one met stops the study; null switches one off.
+    # They are not part of the study's identity, so raising a budget continues it.
+    n_trials: PositiveInt
+    timeout: Seconds | None
+    patience: PositiveInt | None
+    target: Annotated[float, Field(strict=False)] | None
     pruner: PrunerSpec
     storage: Annotated[str, Field(min_length=1)] | None
     space: dict[ModelFamily, FamilySpace]
@@ -225,7 +218,7 @@ class TuneConfig(_Section):
             raise ValueError("families must be distinct")
         missing = [f for f in families if f not in info.data.get("space", {})]
         if "space" in info.data and missing:
-            raise ValueError(f"{', '.join(missing)} has no search space under tune.space")
+            raise ValueError(f"no search space under tune.space for {', '.join(missing)}")
         return families
 
 

@@ -8,7 +8,7 @@ fold by fold so a pruner can stop a hopeless trial early.
 Reproducibility: the sampler is re-created before every trial with a seed
 derived from ``seed`` and the trial's position in the study. So a sequential
 run gives the same trials whether it ran in one go, was interrupted and
-resumed, or had its ``stop.n_trials`` raised later; a worker sharing a study
+resumed, or had its ``n_trials`` raised later; a worker sharing a study
 (``salt``) draws its own seeds and makes the study order-dependent instead.
 """
 
@@ -53,6 +53,7 @@ from mlops.modeling import (
 FAMILY_KEY = "family"
 ERROR_ATTR = "error"
 FOLDS_ATTR = "fold_scores"
+WORKER_ATTR = "worker"
 # scikit-learn scorer behind each metric, and the sign that turns it into the metric.
 SCORERS: dict[str, tuple[str, float]] = {
     "roc_auc": ("roc_auc", 1.0),
@@ -63,6 +64,8 @@ SCORERS: dict[str, tuple[str, float]] = {
     "log_loss": ("neg_log_loss", -1.0),
 }
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# Keys of `tune` that do not change any trial's result, so not the study's identity.
+UNTRACKED_KEYS = {"n_trials", "timeout", "patience", "target", "storage"}
 Folds = list[tuple[np.ndarray, np.ndarray]]
 Callback = Callable[[optuna.Study, FrozenTrial], None]
 
@@ -196,14 +199,24 @@ def make_folds(target: pd.Series, cv_folds: int, seed: int, source: str) -> Fold
 
 
 def make_objective(
-    train: pd.DataFrame, plan: ImputationPlan, config: TuneConfig, folds: Folds, seed: int
+    train: pd.DataFrame,
+    plan: ImputationPlan,
+    config: TuneConfig,
+    folds: Folds,
+    *,
+    seed: int,
+    worker: str = "",
 ) -> Callable[[optuna.Trial], float]:
-    """Mean ``config.metric`` of a trial's pipeline over ``folds``, reported fold by fold."""
+    """Mean ``config.metric`` of a trial's pipeline over ``folds``, reported fold by fold.
+
+    ``worker`` names the process in each trial it runs (who ran what, study-wide).
+    """
     features, y = train[plan.names()], train[plan.target]
     scorer_name, sign = SCORERS[config.metric]
     scorer = get_scorer(scorer_name)
 
     def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr(WORKER_ATTR, worker)
         family, params = trial_params(trial, config)
         scores: list[float] = []
         for step, (fit_rows, score_rows) in enumerate(folds):
@@ -283,7 +296,7 @@ def study_name(config: TuneConfig, seed: int, inputs: Mapping[str, str]) -> str:
     """
     document = {
         "seed": seed,
-        "tune": config.model_dump(mode="json", exclude={"stop", "storage"}),
+        "tune": config.model_dump(mode="json", exclude=UNTRACKED_KEYS),
         "inputs": dict(sorted(inputs.items())),
     }
     digest = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
@@ -313,9 +326,8 @@ def best_trial(trials: Sequence[FrozenTrial], direction: str) -> FrozenTrial | N
 
 
 def stop_reason(trials: Sequence[FrozenTrial], config: TuneConfig, grid: int | None) -> str | None:
-    """Which criterion of ``config.stop`` (or an exhausted grid) the study has met, if any."""
-    stop = config.stop
-    if budget_used(trials) >= stop.n_trials:
+    """Which stopping criterion of ``config`` (or an exhausted grid) the study has met, if any."""
+    if budget_used(trials) >= config.n_trials:
         return "n_trials"
     finished = [t for t in trials if t.state in FINISHED]
     tried = [t for t in trials if t.state in FINISHED or ERROR_ATTR in t.user_attrs]
@@ -324,10 +336,10 @@ def stop_reason(trials: Sequence[FrozenTrial], config: TuneConfig, grid: int | N
     best = best_trial(trials, config.direction)
     if best is None:
         return None
-    if stop.target is not None and _reaches(cast(float, best.value), stop.target, config):
+    if config.target is not None and _reaches(cast(float, best.value), config.target, config):
         return "target"
     since_best = sum(t.number > best.number for t in finished)
-    if stop.patience is not None and since_best >= stop.patience:
+    if config.patience is not None and since_best >= config.patience:
         return "patience"
     return None
 
@@ -356,7 +368,7 @@ def optimise(
     worker, and the run that writes the results, sees the same finished study.
     """
     grid = grid_size(config) if config.method == "grid" else None
-    deadline = None if config.stop.timeout is None else time.monotonic() + config.stop.timeout
+    deadline = None if config.timeout is None else time.monotonic() + config.timeout
 
     def reseed(study: optuna.Study, _: FrozenTrial | None = None) -> None:
         position = budget_used(study.get_trials(deepcopy=False))

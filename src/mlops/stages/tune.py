@@ -11,7 +11,7 @@ The study's name is a hash of everything that shapes a trial's result (tune
 params except the stopping criteria, seed, data, code, library versions), so:
 a rerun with the same inputs finds its finished study and writes the same
 results (``dvc repro -f`` is byte-identical); a changed input starts a fresh
-study; a raised ``stop.n_trials`` or a rerun after an interruption continues
+study; a raised ``n_trials`` or a rerun after an interruption continues
 the study. ``mlops tune --worker`` joins the study from other processes or
 machines, runs trials until the study is done and writes nothing.
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import time
 import warnings
@@ -58,8 +59,10 @@ def run(args: argparse.Namespace) -> None:
     folds = tuning.make_folds(sample[plan.target], config.cv_folds, seed, str(args.params))
     study = _open_study(params, args.params, _inputs())
     worker = bool(getattr(args, "worker", False))
-    objective = tuning.make_objective(sample, plan, config, folds, seed)
-    with _progress(study, config.stop.n_trials) as on_trial:
+    objective = tuning.make_objective(
+        sample, plan, config, folds, seed=seed, worker=f"{socket.gethostname()}:{os.getpid()}"
+    )
+    with _progress(study, config.n_trials) as on_trial:
         stopped_by = tuning.optimise(
             study,
             objective,
