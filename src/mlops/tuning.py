@@ -307,9 +307,15 @@ def study_name(config: TuneConfig, seed: int, inputs: Mapping[str, str]) -> str:
 
 
 def counts_toward_budget(trial: FrozenTrial) -> bool:
-    """Every trial counts except one that failed without an error: its worker died or
-    was interrupted, so it is run again (a resumed study continues where it stopped)."""
-    return trial.state != TrialState.FAIL or ERROR_ATTR in trial.user_attrs
+    """Whether a trial uses up part of ``n_trials``.
+
+    Finished, running and errored trials do; a queued (waiting) one not yet; one
+    that failed without an error never: its worker died or was interrupted, and
+    it is run again, so a resumed study continues where it stopped.
+    """
+    if trial.state == TrialState.FAIL:
+        return ERROR_ATTR in trial.user_attrs
+    return trial.state != TrialState.WAITING
 
 
 def budget_used(trials: Sequence[FrozenTrial]) -> int:

@@ -269,7 +269,7 @@ BAD_INPUT = [
     (
         "unreachable_storage",
         _set("storage", "postgresql://tuner:secret@127.0.0.1:9/optuna"),
-        "params.yaml: tune.storage: cannot open postgresql://tuner:***@127.0.0.1:9/optuna (",
+        "params.yaml: tune.storage: cannot open postgresql+psycopg2://tuner:***@127.0.0.1:9/optuna",
     ),
     (
         "malformed_storage",

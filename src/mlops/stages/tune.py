@@ -47,6 +47,7 @@ METRICS_JSON = PATHS.tuning_dir / "metrics.json"
 # running trial is failed and queued once more, so no trial is lost.
 HEARTBEAT_SECONDS = 5
 GRACE_SECONDS = 30
+STORAGE_ATTEMPTS = 3
 
 
 def run(args: argparse.Namespace) -> None:
@@ -108,24 +109,42 @@ def _open_storage(url: str | None, source: Path) -> optuna.storages.RDBStorage:
     if url is None:
         STUDY_DB.parent.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{STUDY_DB}"
-    try:
-        with warnings.catch_warnings():
-            # Heartbeats are marked experimental, yet they are how a dead worker's trial
-            # is noticed and run again.
-            warnings.simplefilter("ignore", ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=_engine_kwargs(url),
-                heartbeat_interval=HEARTBEAT_SECONDS,
-                grace_period=GRACE_SECONDS,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=1
-                ),
-            )
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as exc:
-        shown = _hide_password(url)
-        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise UsageError(f"{source}: tune.storage: cannot open {shown} ({detail})") from None
+    # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; the locked driver is psycopg2.
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+    for attempt in range(STORAGE_ATTEMPTS):
+        try:
+            return _rdb_storage(url)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
+            # Workers starting together on an empty database race to create its
+            # tables; the loser finds them on the next attempt.
+            if attempt == STORAGE_ATTEMPTS - 1:
+                raise _storage_error(url, exc, source) from None
+            time.sleep(1.0 + attempt)
+        except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as exc:
+            raise _storage_error(url, exc, source) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
+    with warnings.catch_warnings():
+        # Heartbeats are marked experimental, yet they are how a dead worker's trial
+        # is noticed and run again.
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=_engine_kwargs(url),
+            heartbeat_interval=HEARTBEAT_SECONDS,
+            grace_period=GRACE_SECONDS,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=1
+            ),
+        )
+
+
+def _storage_error(url: str, exc: Exception, source: Path) -> UsageError:
+    detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return UsageError(f"{source}: tune.storage: cannot open {_hide_password(url)} ({detail})")
 
 
 def _engine_kwargs(url: str) -> dict[str, object]:
