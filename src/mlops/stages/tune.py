@@ -33,6 +33,7 @@ import optuna
 import sqlalchemy
 from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from mlops import imputation, io, modeling, tuning
@@ -63,7 +64,9 @@ def run(args: argparse.Namespace) -> None:
     objective = tuning.make_objective(
         sample, plan, config, folds, seed=seed, worker=f"{socket.gethostname()}:{os.getpid()}"
     )
-    with _progress(study, config.n_trials) as on_trial:
+    # One thread per fit: scale-out is by trials (workers), and OpenMP threads that
+    # busy-wait on a shared, busy machine make a fit many times slower, not faster.
+    with _progress(study, config.n_trials) as on_trial, threadpool_limits(limits=1):
         stopped_by = tuning.optimise(
             study,
             objective,
