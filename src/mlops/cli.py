@@ -53,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument(
                 "--out", type=Path, default=PATHS.schema, help="where (default: %(default)s)"
             )
+        if name == "tune":
+            command.add_argument(
+                "--worker",
+                action="store_true",
+                help="join the study in tune.storage and run trials until it is done; "
+                "write no outputs (start one per process or machine)",
+            )
     return parser
 
 

@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mlops.errors import UsageError
 
@@ -132,10 +140,12 @@ class ImputeConfig(_Section):
 
 
 class IntParam(_Section):
+    """An integer hyperparameter drawn from [low, high], on a log scale when ``log``."""
+
     type: Literal["int"]
     low: int
     high: int
-    log: bool = False
+    log: bool
 
     @model_validator(mode="after")
     def _range(self) -> IntParam:
@@ -144,10 +154,12 @@ class IntParam(_Section):
 
 
 class FloatParam(_Section):
+    """A real hyperparameter drawn from [low, high], on a log scale when ``log``."""
+
     type: Literal["float"]
     low: Annotated[float, Field(strict=False)]
     high: Annotated[float, Field(strict=False)]
-    log: bool = False
+    log: bool
 
     @model_validator(mode="after")
     def _range(self) -> FloatParam:
@@ -156,42 +168,103 @@ class FloatParam(_Section):
 
 
 class CategoricalParam(_Section):
+    """A hyperparameter drawn from a list of values (YAML null stands for Python None)."""
+
     type: Literal["categorical"]
     choices: Annotated[
         tuple[str | int | float | bool | None, ...], Field(strict=False, min_length=1)
     ]
+
+    @field_validator("choices")
+    @classmethod
+    def _distinct(cls, choices: tuple[object, ...]) -> tuple[object, ...]:
+        if len({repr(c) for c in choices}) != len(choices):
+            raise ValueError("choices must be distinct")
+        return choices
 
 
 def _check_range(low: float, high: float, log: bool) -> None:
     if low > high:
         raise ValueError(f"low ({low}) must not exceed high ({high})")
     if log and low <= 0:
-        raise ValueError(f"a log range needs low > 0, got {low}")
+        raise ValueError(f"a log range needs low > 0, got low = {low}")
 
 
 ParamSpec = Annotated[IntParam | FloatParam | CategoricalParam, Field(discriminator="type")]
+# A family with nothing to tune is an error: "all hyperparameters tuned" must mean something.
+FamilySpace = Annotated[dict[str, ParamSpec], Field(min_length=1)]
 ModelFamily = Literal["hist_gradient_boosting", "random_forest", "logistic_regression"]
-Metric = Literal["roc_auc", "average_precision", "accuracy", "f1", "neg_log_loss"]
+Metric = Literal["roc_auc", "average_precision", "accuracy", "balanced_accuracy", "f1", "log_loss"]
+# Metrics where lower is better; every other metric is maximised.
+MINIMISED_METRICS = frozenset({"log_loss"})
+NonNegativeInt = Annotated[int, Field(ge=0)]
+Seconds = Annotated[float, Field(strict=False, gt=0.0)]
+
+
+class MedianPrunerConfig(_Section):
+    type: Literal["median"]
+    startup_trials: NonNegativeInt
+    warmup_folds: PositiveInt
+
+
+class HalvingPrunerConfig(_Section):
+    type: Literal["successive_halving", "hyperband"]
+    min_folds: PositiveInt
+    reduction_factor: Annotated[int, Field(ge=2)]
+
+
+class NoPrunerConfig(_Section):
+    type: Literal["none"]
+
+
+PrunerSpec = Annotated[
+    MedianPrunerConfig | HalvingPrunerConfig | NoPrunerConfig,
+    Field(discriminator="type"),
+]
 
 
 class TuneConfig(_Section):
-    """The search: method, space per model family, target metric and budget."""
+    """The search: method, space per model family, target metric, pruning, budget, storage."""
 
-    method: Literal["tpe"]
+    method: Literal["grid", "random", "tpe"]
+    random_starts: NonNegativeInt
+    grid_points: Annotated[int, Field(ge=2)]
     metric: Metric
     direction: Literal["maximize", "minimize"]
     cv_folds: Annotated[int, Field(ge=2)]
+    max_rows: PositiveInt | None
+    # Stopping criteria: the first one met stops the study; null switches one off.
+    # They are not part of the study's identity, so raising a budget continues it.
     n_trials: PositiveInt
-    families: Annotated[tuple[ModelFamily, ...], Field(strict=False, min_length=1)]
-    space: dict[ModelFamily, dict[str, ParamSpec]]
+    timeout: Seconds | None
+    patience: PositiveInt | None
+    target: Annotated[float, Field(strict=False)] | None
+    pruner: PrunerSpec
+    storage: Annotated[str, Field(min_length=1)] | None
+    space: dict[ModelFamily, FamilySpace]
     fixed: dict[ModelFamily, dict[str, Any]]
+    families: Annotated[tuple[ModelFamily, ...], Field(strict=False, min_length=1)]
 
-    @model_validator(mode="after")
-    def _space_covers_families(self) -> TuneConfig:
-        for family in self.families:
-            if family not in self.space and family not in self.fixed:
-                raise ValueError(f"family {family!r} has neither a search space nor fixed params")
-        return self
+    @field_validator("direction")
+    @classmethod
+    def _direction_fits_metric(cls, direction: str, info: ValidationInfo) -> str:
+        metric = info.data.get("metric")
+        expected = "minimize" if metric in MINIMISED_METRICS else "maximize"
+        if metric is not None and direction != expected:
+            raise ValueError(f"{metric} must be {expected}d")
+        return direction
+
+    @field_validator("families")
+    @classmethod
+    def _families_have_spaces(
+        cls, families: tuple[str, ...], info: ValidationInfo
+    ) -> tuple[str, ...]:
+        if len(set(families)) != len(families):
+            raise ValueError("families must be distinct")
+        missing = [f for f in families if f not in info.data.get("space", {})]
+        if "space" in info.data and missing:
+            raise ValueError(f"no search space under tune.space for {', '.join(missing)}")
+        return families
 
 
 class EvaluateConfig(_Section):
@@ -220,10 +293,15 @@ def parse_params(raw: Any, source: str = str(PARAMS_FILE)) -> Params:
         raise UsageError(f"{source}: {_describe(exc)}") from None
 
 
+_UNION_TAGS = frozenset(
+    {"int", "float", "categorical", "median", "successive_halving", "hyperband", "none"}
+)
+
+
 def _describe(exc: ValidationError) -> str:
     error = exc.errors()[0]
     # Tagged unions add the tag to the location ("tune.space.x.y.float.low"): drop it.
-    loc = [str(p) for p in error["loc"] if p not in ("int", "float", "categorical")]
+    loc = [str(p) for p in error["loc"] if p not in _UNION_TAGS]
     key = ".".join(loc) or "(top level)"
     kind = error["type"]
     if kind == "missing":
