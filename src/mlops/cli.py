@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
                 "--input", type=Path, help="validate this CSV/Parquet file on demand instead"
             )
             command.add_argument("--report", type=Path, help="write the JSON report here")
+        if name == "impute":
+            command.add_argument(
+                "--input",
+                type=Path,
+                help="report which features the model imputes in this CSV/Parquet batch instead",
+            )
+            command.add_argument("--report", type=Path, help="write that report here as JSON")
     return parser
 
 

@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.impute import SimpleImputer
+from sklearn.impute import KNNImputer, MissingIndicator, SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
+from mlops.errors import CheckFailed
 from mlops.imputation import MISSING_CATEGORY, ImputationPlan
 
 TREE_FAMILIES = ("hist_gradient_boosting", "random_forest")
@@ -45,16 +46,65 @@ def build_pipeline(
     )
 
 
-def _imputer(strategy: str) -> SimpleImputer:
+def _preprocessor(plan: ImputationPlan, family: str) -> Pipeline:
+    failed = plan.decided("fail")
+    if failed:
+        raise CheckFailed(f"the imputation plan stops the pipeline on features {failed}")
+    return Pipeline([("impute", build_imputer(plan)), ("encode", _encoder(plan, family))])
+
+
+def build_imputer(plan: ImputationPlan) -> Pipeline:
+    """Fill every gap in the plan's features: same columns, same order, then any indicators.
+
+    Simple strategies fill each column alone; ``knn`` features are filled after
+    them, so their neighbours are found on every numeric feature, complete by then.
+    """
+    used = plan.used()
+    knn = [f.name for f in used if f.strategy == "knn"]
+    simple: list[tuple[str, Any, list[str]]] = [
+        (f.name, "passthrough" if f.name in knn else _imputer(f.strategy), [f.name]) for f in used
+    ]
+    indicators = [f.name for f in used if f.indicator]
+    if indicators:
+        simple.append(("indicators", MissingIndicator(features="all"), indicators))
+    steps: list[tuple[str, Any]] = [("simple", _columns(simple))]
+    if knn:
+        order = plan.names() + [_indicator_name(name) for name in indicators]
+        numeric = plan.names("numeric")
+        steps.append(("knn", _columns([("knn", _knn(plan), numeric)], remainder="passthrough")))
+        steps.append(("order", _columns([("order", "passthrough", order)])))
+    return Pipeline(steps)
+
+
+def _imputer(strategy: str | None) -> SimpleImputer:
+    # keep_empty_features: a column with no value in one CV fold keeps its place.
     if strategy == "missing_category":
-        return SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)
-    return SimpleImputer(strategy=strategy)
+        return SimpleImputer(
+            strategy="constant", fill_value=MISSING_CATEGORY, keep_empty_features=True
+        )
+    return SimpleImputer(strategy=strategy or "most_frequent", keep_empty_features=True)
 
 
-def _preprocessor(plan: ImputationPlan, family: str) -> ColumnTransformer:
+def _knn(plan: ImputationPlan) -> Any:
+    return KNNImputer(n_neighbors=plan.n_neighbors)
+
+
+def _indicator_name(feature: str) -> str:
+    return f"missingindicator_{feature}"
+
+
+def _columns(
+    transformers: list[tuple[str, Any, list[str]]], remainder: str = "drop"
+) -> ColumnTransformer:
+    transformer = ColumnTransformer(
+        transformers, remainder=remainder, verbose_feature_names_out=False
+    )
+    return transformer.set_output(transform="pandas")
+
+
+def _encoder(plan: ImputationPlan, family: str) -> ColumnTransformer:
     steps: list[tuple[str, Any, list[str]]] = []
-    for feature in plan.features:
-        imputer = _imputer(feature.strategy)
+    for feature in plan.used():
         encoder: Any
         if feature.kind == "numeric":
             encoder = "passthrough" if family in TREE_FAMILIES else StandardScaler()
@@ -66,11 +116,11 @@ def _preprocessor(plan: ImputationPlan, family: str) -> ColumnTransformer:
             )
         else:
             encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
-        steps.append(
-            (feature.name, Pipeline([("impute", imputer), ("encode", encoder)]), [feature.name])
-        )
-    transformer = ColumnTransformer(steps, remainder="drop", verbose_feature_names_out=False)
-    return transformer.set_output(transform="pandas")
+        steps.append((feature.name, encoder, [feature.name]))
+    indicators = [_indicator_name(f.name) for f in plan.used() if f.indicator]
+    if indicators:
+        steps.append(("indicators", "passthrough", indicators))
+    return _columns(steps)
 
 
 def _estimator(plan: ImputationPlan, family: str, params: Mapping[str, Any], seed: int) -> Any:
