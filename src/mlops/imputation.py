@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, cast
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
 
@@ -80,6 +81,7 @@ class ImputationPlan:
     policy: str = "impute"
     threshold: float | None = None
     n_neighbors: int = 5
+    knn_seed: int = 0
     source: str = FALLBACK_SOURCE
     comparisons: tuple[Comparison, ...] = ()
 
@@ -100,7 +102,7 @@ class ImputationPlan:
             "source": self.source,
             "threshold": self.threshold,
             "policy": self.policy,
-            "knn": {"n_neighbors": self.n_neighbors},
+            "knn": {"n_neighbors": self.n_neighbors, "seed": self.knn_seed},
             "summary": {d: self.decided(d) for d in decisions},
             "comparisons": [asdict(c) for c in self.comparisons],
             "features": [asdict(f) for f in self.features],
@@ -115,6 +117,7 @@ class ImputationPlan:
                 policy=data["policy"],
                 threshold=data["threshold"],
                 n_neighbors=data["knn"]["n_neighbors"],
+                knn_seed=data["knn"]["seed"],
                 source=data["source"],
                 comparisons=tuple(Comparison(**c) for c in data["comparisons"]),
             )
@@ -169,11 +172,13 @@ def plan_imputation(
     quality: Quality,
     config: ImputeConfig,
     *,
+    seed: int,
     score: Scorer | None = None,
     scored_as: Mapping[str, Any] | None = None,
 ) -> ImputationPlan:
     """Decide every column of ``train`` and fit each imputed feature's statistic on it.
 
+    ``seed`` drives every random choice the fitted imputers make (KNN's donor sample).
     ``score`` rates a candidate plan (higher is better) when a group's strategy
     is ``auto``; ``scored_as`` describes it (metric, family, rows, folds) for the record.
     """
@@ -190,6 +195,7 @@ def plan_imputation(
         policy=config.policy,
         threshold=quality.threshold,
         n_neighbors=config.knn.n_neighbors,
+        knn_seed=seed,
         source=quality.source,
     )
     _check_fittable(train, plan)
@@ -399,3 +405,31 @@ def describe_counts(counts: Mapping[str, Any]) -> str:
     )
     count, rows = counts["imputed_features"], counts["rows"]
     return f"{count} feature(s) imputed in {rows} rows: {listed or 'none'}"
+
+
+# --- simulated gaps: how strategies cope with numeric missingness ---------------------------
+
+
+def mask_values(
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    rate: float,
+    mechanism: Literal["mcar", "mnar"],
+    seed: int,
+) -> pd.DataFrame:
+    """A copy of ``frame`` with about ``rate`` of each column's values blanked out.
+
+    ``mcar``: missing completely at random. ``mnar``: missing not at random, a
+    value's chance grows with its rank, so large values go missing most often.
+    """
+    rng = np.random.default_rng(seed)
+    masked = frame.copy()
+    for name in columns:
+        draws = rng.random(len(frame))
+        if mechanism == "mcar":
+            chance = np.full(len(frame), rate)
+        else:
+            ranks = frame[name].rank(pct=True, method="first").to_numpy()
+            chance = np.clip(2 * rate * ranks, 0.0, 1.0)
+        masked[name] = frame[name].mask(draws < chance)
+    return masked

@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.impute import KNNImputer, MissingIndicator, SimpleImputer
+from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from mlops.errors import CheckFailed
 from mlops.imputation import MISSING_CATEGORY, ImputationPlan
+from mlops.knn import ScalableKNNImputer
 
 TREE_FAMILIES = ("hist_gradient_boosting", "random_forest")
 
@@ -27,6 +28,8 @@ TREE_FAMILIES = ("hist_gradient_boosting", "random_forest")
 # hand: loading refuses a model file holding anything else.
 TRUSTED_TYPES = (
     "functools.partial",
+    # The project's own KNN imputer: its fitted state is plain numpy arrays and numbers.
+    "mlops.knn.ScalableKNNImputer",
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
@@ -85,8 +88,8 @@ def _imputer(strategy: str | None) -> SimpleImputer:
     return SimpleImputer(strategy=strategy or "most_frequent", keep_empty_features=True)
 
 
-def _knn(plan: ImputationPlan) -> Any:
-    return KNNImputer(n_neighbors=plan.n_neighbors)
+def _knn(plan: ImputationPlan) -> ScalableKNNImputer:
+    return ScalableKNNImputer(n_neighbors=plan.n_neighbors, random_state=plan.knn_seed)
 
 
 def _indicator_name(feature: str) -> str:

@@ -35,6 +35,10 @@ BASE = {
 }
 
 
+def plan_seeded(*args: Any, **kwargs: Any) -> ImputationPlan:
+    return plan_imputation(*args, seed=0, **kwargs)
+
+
 def config(**changes: Any) -> ImputeConfig:
     return ImputeConfig.model_validate({**BASE, **changes})
 
@@ -112,7 +116,7 @@ def test_a_failed_validation_stops_planning(train: pd.DataFrame) -> None:
 
 
 def test_decisions_without_failing_features(train: pd.DataFrame) -> None:
-    plan = plan_imputation(train, "y", fallback(train), config())
+    plan = plan_seeded(train, "y", fallback(train), config())
     features = by_name(plan)
     assert [f.name for f in plan.features] == ["age", "hours", "job", "sex"]
     assert features["age"].decision == "impute"
@@ -126,7 +130,7 @@ def test_decisions_without_failing_features(train: pd.DataFrame) -> None:
 
 def test_columns_the_report_leaves_out_are_dropped(train: pd.DataFrame) -> None:
     quality = read_quality(report([], ["age", "hours", "job"]), list(train.columns), "y")
-    plan = plan_imputation(train, "y", quality, config())
+    plan = plan_seeded(train, "y", quality, config())
     assert by_name(plan)["sex"].decision == "drop"
     assert "not a model feature" in by_name(plan)["sex"].reason
     assert plan.names() == ["age", "hours", "job"]
@@ -140,7 +144,7 @@ def test_the_policy_decides_failing_features(
     train: pd.DataFrame, policy: str, decision: str, used: bool
 ) -> None:
     quality = read_quality(report(["age"]), list(train.columns), "y")
-    plan = plan_imputation(train, "y", quality, config(policy=policy))
+    plan = plan_seeded(train, "y", quality, config(policy=policy))
     age = by_name(plan)["age"]
     assert age.decision == decision
     assert "quality 0.4 below the QA threshold 0.8 (33% missing)" in age.reason
@@ -152,7 +156,7 @@ def test_the_policy_decides_failing_features(
 
 def test_a_failing_feature_without_gaps_is_kept_when_imputing(train: pd.DataFrame) -> None:
     quality = read_quality(report(["hours"]), list(train.columns), "y")
-    hours = by_name(plan_imputation(train, "y", quality, config()))["hours"]
+    hours = by_name(plan_seeded(train, "y", quality, config()))["hours"]
     assert hours.decision == "keep"
     assert "below the QA threshold" in hours.reason
 
@@ -161,14 +165,14 @@ def test_a_failing_feature_without_gaps_is_kept_when_imputing(train: pd.DataFram
 
 
 def test_statistics_by_strategy(train: pd.DataFrame) -> None:
-    plan = plan_imputation(
+    plan = plan_seeded(
         train, "y", fallback(train), config(numeric="mean", overrides={"hours": "median"})
     )
     features = by_name(plan)
     assert features["age"].statistic == pytest.approx(35.0)
     assert features["hours"].statistic == pytest.approx(42.5)
     assert features["job"].statistic == "b"
-    missing = plan_imputation(train, "y", fallback(train), config(categorical="missing_category"))
+    missing = plan_seeded(train, "y", fallback(train), config(categorical="missing_category"))
     assert by_name(missing)["job"].statistic == MISSING_CATEGORY
 
 
@@ -178,7 +182,7 @@ def test_most_frequent_ties_go_to_the_smallest_value() -> None:
 
 
 def test_knn_records_no_single_statistic(train: pd.DataFrame) -> None:
-    plan = plan_imputation(train, "y", fallback(train), config(numeric="knn"))
+    plan = plan_seeded(train, "y", fallback(train), config(numeric="knn"))
     assert by_name(plan)["age"].strategy == "knn"
     assert by_name(plan)["age"].statistic is None
     assert plan.n_neighbors == 3
@@ -186,20 +190,20 @@ def test_knn_records_no_single_statistic(train: pd.DataFrame) -> None:
 
 def test_statistics_ignore_rows_outside_the_training_frame(train: pd.DataFrame) -> None:
     more = pd.concat([train, train.assign(age=1000.0)], ignore_index=True)
-    before = by_name(plan_imputation(train, "y", fallback(train), config()))["age"].statistic
-    after = by_name(plan_imputation(more, "y", fallback(more), config()))["age"].statistic
+    before = by_name(plan_seeded(train, "y", fallback(train), config()))["age"].statistic
+    after = by_name(plan_seeded(more, "y", fallback(more), config()))["age"].statistic
     assert before == 35.0
     assert after != before
 
 
 def test_indicators_only_for_features_missing_in_training(train: pd.DataFrame) -> None:
-    plan = plan_imputation(train, "y", fallback(train), config(indicators=True))
+    plan = plan_seeded(train, "y", fallback(train), config(indicators=True))
     assert [f.name for f in plan.features if f.indicator] == ["age", "job"]
 
 
 def test_overrides_win_over_the_type_default(train: pd.DataFrame) -> None:
     overrides = {"age": "knn", "job": "missing_category"}
-    features = by_name(plan_imputation(train, "y", fallback(train), config(overrides=overrides)))
+    features = by_name(plan_seeded(train, "y", fallback(train), config(overrides=overrides)))
     assert features["age"].strategy == "knn"
     assert features["hours"].strategy == "median"
     assert features["job"].strategy == "missing_category"
@@ -211,7 +215,7 @@ def test_overrides_win_over_the_type_default(train: pd.DataFrame) -> None:
 
 def test_an_override_naming_an_unknown_column(train: pd.DataFrame) -> None:
     with pytest.raises(UsageError) as error:
-        plan_imputation(train, "y", fallback(train), config(overrides={"agee": "mean"}))
+        plan_seeded(train, "y", fallback(train), config(overrides={"agee": "mean"}))
     assert str(error.value) == (
         "params.yaml impute.overrides names 'agee', which is not a model feature "
         "(features: age, hours, job, sex)"
@@ -220,7 +224,7 @@ def test_an_override_naming_an_unknown_column(train: pd.DataFrame) -> None:
 
 def test_knn_for_a_categorical_feature(train: pd.DataFrame) -> None:
     with pytest.raises(UsageError) as error:
-        plan_imputation(train, "y", fallback(train), config(overrides={"job": "knn"}))
+        plan_seeded(train, "y", fallback(train), config(overrides={"job": "knn"}))
     assert str(error.value) == (
         "params.yaml impute.overrides.job: knn cannot impute a categorical feature "
         "(use one of: most_frequent, missing_category)"
@@ -229,21 +233,21 @@ def test_knn_for_a_categorical_feature(train: pd.DataFrame) -> None:
 
 def test_a_numeric_strategy_for_a_categorical_feature(train: pd.DataFrame) -> None:
     with pytest.raises(UsageError, match="median cannot impute a categorical feature"):
-        plan_imputation(train, "y", fallback(train), config(overrides={"job": "median"}))
+        plan_seeded(train, "y", fallback(train), config(overrides={"job": "median"}))
     with pytest.raises(UsageError, match="most_frequent cannot impute a numeric feature"):
-        plan_imputation(train, "y", fallback(train), config(overrides={"age": "most_frequent"}))
+        plan_seeded(train, "y", fallback(train), config(overrides={"age": "most_frequent"}))
 
 
 def test_a_feature_missing_in_every_training_row(train: pd.DataFrame) -> None:
     empty = train.assign(age=NAN)
     with pytest.raises(CheckFailed, match="feature 'age' is missing in every training row"):
-        plan_imputation(empty, "y", fallback(empty), config())
+        plan_seeded(empty, "y", fallback(empty), config())
 
 
 def test_an_empty_feature_can_be_dropped_by_policy(train: pd.DataFrame) -> None:
     empty = train.assign(age=NAN)
     quality = read_quality(report(["age"]), list(empty.columns), "y")
-    plan = plan_imputation(empty, "y", quality, config(policy="drop"))
+    plan = plan_seeded(empty, "y", quality, config(policy="drop"))
     assert by_name(plan)["age"].decision == "drop"
 
 
@@ -268,7 +272,7 @@ SCORED_AS = {"metric": "roc_auc", "family": "logistic_regression", "rows": 6, "f
 
 def test_auto_picks_the_best_scoring_strategy_per_group(train: pd.DataFrame) -> None:
     score = fake_scorer({"mean": 0.2, "knn": 0.3, "median": 0.1, "missing_category": 0.5})
-    plan = plan_imputation(
+    plan = plan_seeded(
         train,
         "y",
         fallback(train),
@@ -291,14 +295,14 @@ def test_auto_picks_the_best_scoring_strategy_per_group(train: pd.DataFrame) -> 
 
 
 def test_auto_ties_keep_the_simplest_strategy(train: pd.DataFrame) -> None:
-    plan = plan_imputation(train, "y", fallback(train), config(numeric="auto"), score=lambda _: 0.5)
+    plan = plan_seeded(train, "y", fallback(train), config(numeric="auto"), score=lambda _: 0.5)
     assert by_name(plan)["age"].strategy == "median"
 
 
 def test_auto_without_gaps_keeps_the_simplest_without_scoring(train: pd.DataFrame) -> None:
     complete = train.dropna()
     score = fake_scorer({})
-    plan = plan_imputation(
+    plan = plan_seeded(
         complete, "y", fallback(complete), config(numeric="auto", categorical="auto"), score=score
     )
     assert [c.chosen for c in plan.comparisons] == ["median", "most_frequent"]
@@ -308,7 +312,7 @@ def test_auto_without_gaps_keeps_the_simplest_without_scoring(train: pd.DataFram
 
 def test_auto_leaves_overridden_features_alone(train: pd.DataFrame) -> None:
     score = fake_scorer({"mean": 1.0})
-    plan = plan_imputation(
+    plan = plan_seeded(
         train, "y", fallback(train), config(numeric="auto", overrides={"age": "knn"}), score=score
     )
     assert by_name(plan)["age"].strategy == "knn"
@@ -318,7 +322,7 @@ def test_auto_leaves_overridden_features_alone(train: pd.DataFrame) -> None:
 
 def test_cv_scorer_is_seeded_and_samples_at_most_max_rows(adult_sample: pd.DataFrame) -> None:
     quality = read_quality({}, list(adult_sample.columns), "income")
-    plan = plan_imputation(adult_sample, "income", quality, config())
+    plan = plan_seeded(adult_sample, "income", quality, config())
     from mlops.modeling import build_pipeline
 
     def make(p: ImputationPlan) -> Any:
@@ -340,7 +344,7 @@ def test_cv_scorer_is_seeded_and_samples_at_most_max_rows(adult_sample: pd.DataF
 def test_the_plan_round_trips_through_its_dict(train: pd.DataFrame) -> None:
     quality = read_quality(report(["job"]), list(train.columns), "y")
     plan = plan_imputation(
-        train, "y", quality, config(numeric="auto", indicators=True), score=lambda _: 0.5
+        train, "y", quality, config(numeric="auto", indicators=True), seed=7, score=lambda _: 0.5
     )
     data = plan.to_dict()
     assert data["summary"] == {
@@ -350,7 +354,7 @@ def test_the_plan_round_trips_through_its_dict(train: pd.DataFrame) -> None:
         "fail": [],
     }
     assert data["threshold"] == 0.8
-    assert data["knn"] == {"n_neighbors": 3}
+    assert data["knn"] == {"n_neighbors": 3, "seed": 7}
     assert ImputationPlan.from_dict(data) == plan
 
 
@@ -363,7 +367,7 @@ def test_a_broken_plan_is_one_clear_error() -> None:
 
 
 def test_imputation_counts_per_feature(train: pd.DataFrame) -> None:
-    plan = plan_imputation(train, "y", fallback(train), config())
+    plan = plan_seeded(train, "y", fallback(train), config())
     batch = pd.DataFrame(
         {
             "age": [NAN] * 9 + [30.0],
@@ -395,7 +399,7 @@ def test_imputation_counts_per_feature(train: pd.DataFrame) -> None:
 
 
 def test_a_complete_or_empty_batch_needs_no_imputation(train: pd.DataFrame) -> None:
-    plan = plan_imputation(train, "y", fallback(train), config())
+    plan = plan_seeded(train, "y", fallback(train), config())
     complete = train.dropna().drop(columns="y")
     assert imputation_counts(complete, plan)["features"] == {}
     assert imputation_counts(complete.head(0), plan) == {

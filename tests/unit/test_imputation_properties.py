@@ -21,9 +21,7 @@ from mlops.modeling import build_imputer
 
 NUMERIC = ("mean", "median", "knn")
 CATEGORICAL = ("most_frequent", "missing_category")
-SETTINGS = settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -67,7 +65,8 @@ def _plan(frame: pd.DataFrame, strategies: dict[str, str], indicators: bool) -> 
         }
     )
     train = frame.assign(y=0)
-    return plan_imputation(train, "y", read_quality({}, list(train.columns), "y"), config)
+    quality = read_quality({}, list(train.columns), "y")
+    return plan_imputation(train, "y", quality, config, seed=0)
 
 
 def _impute(frame: pd.DataFrame, plan: ImputationPlan) -> pd.DataFrame:

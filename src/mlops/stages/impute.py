@@ -61,7 +61,9 @@ def _plan(params: Params) -> ImputationPlan:
         "rows": rows,
         "folds": auto.cv_folds,
     }
-    return plan_imputation(train, target, quality, params.impute, score=score, scored_as=scored_as)
+    return plan_imputation(
+        train, target, quality, params.impute, seed=params.seed, score=score, scored_as=scored_as
+    )
 
 
 def _summary(plan: ImputationPlan) -> str:
