@@ -327,6 +327,9 @@ def _compare(
     group = [f for f in plan.used() if f.kind == kind and f.name not in config.overrides]
     default = CANDIDATES[kind][0]
     record = _scored_as(kind, scored_as)
+    if plan.decided("fail"):
+        why = "not compared: features below the QA threshold stop the run"
+        return Comparison(**record, scores={}, chosen=default, reason=why)
     if not any(f.missing_rate > 0 for f in group):
         why = "no gaps in training to compare strategies on; the simplest is kept"
         return Comparison(**record, scores={}, chosen=default, reason=why)

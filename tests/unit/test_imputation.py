@@ -408,3 +408,12 @@ def test_a_complete_or_empty_batch_needs_no_imputation(train: pd.DataFrame) -> N
         "features": {},
     }
     assert describe_counts(imputation_counts(complete, plan)).endswith("rows: none")
+
+
+def test_auto_scores_nothing_when_the_run_stops(train: pd.DataFrame) -> None:
+    score = fake_scorer({"mean": 1.0})
+    quality = read_quality(report(["job"]), list(train.columns), "y")
+    plan = plan_seeded(train, "y", quality, config(policy="stop", numeric="auto"), score=score)
+    assert plan.decided("fail") == ["job"]
+    assert plan.comparisons[0].reason.startswith("not compared")
+    assert score.calls == []
