@@ -20,7 +20,7 @@ COMMANDS = {
     "ingest": "read the source named in params.yaml into data/raw/dataset.parquet",
     "split": "stratified, seeded train/test split into data/split/",
     "validate": "check data against the contract in data/schema.yaml",
-    "impute": "plan the imputation of each feature -> models/imputation.json",
+    "impute": "decide and fit each feature's imputation -> models/imputation.json",
     "tune": "search hyperparameters with Optuna -> models/best_params.json",
     "train": "fit the model pipeline -> models/model.skops and models/model_card.json",
     "evaluate": "score the model on the test split -> reports/metrics.json, reports/plots/",

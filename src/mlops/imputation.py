@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
 
-from mlops.config import ImputeConfig
+from mlops.config import PATHS, ImputeConfig
 from mlops.errors import CheckFailed, UsageError
 
 MISSING_CATEGORY = "Missing"
@@ -122,7 +122,9 @@ class ImputationPlan:
                 comparisons=tuple(Comparison(**c) for c in data["comparisons"]),
             )
         except (KeyError, TypeError) as exc:
-            raise UsageError(f"not an imputation plan ({exc!r}); rerun `mlops impute`") from None
+            raise UsageError(
+                f"{PATHS.imputation}: not an imputation plan ({exc!r}); rerun `mlops impute`"
+            ) from None
 
 
 def feature_kind(column: pd.Series) -> Kind:
@@ -138,6 +140,8 @@ def read_quality(report: Mapping[str, Any], columns: Sequence[str], target: str)
     A report without ``features``/``quality`` (an older validate stage) falls
     back to every column except the target, with no failing features.
     """
+    if not isinstance(report, Mapping):
+        raise UsageError(f"{VALIDATION_SOURCE}: expected a JSON object")
     if report.get("passed") is False:
         raise CheckFailed(f"{VALIDATION_SOURCE}: the data failed validation; fix it first")
     if "features" not in report:

@@ -107,6 +107,11 @@ def test_a_report_naming_an_unknown_column_is_refused(train: pd.DataFrame) -> No
         read_quality(report([], ["age", "y"]), list(train.columns), "y")
 
 
+def test_a_report_that_is_not_an_object_is_refused(train: pd.DataFrame) -> None:
+    with pytest.raises(UsageError, match=r"^reports/validation.json: expected a JSON object$"):
+        read_quality([], list(train.columns), "y")  # type: ignore[arg-type]
+
+
 def test_a_failed_validation_stops_planning(train: pd.DataFrame) -> None:
     with pytest.raises(CheckFailed, match="failed validation"):
         read_quality({"passed": False}, list(train.columns), "y")
@@ -359,7 +364,8 @@ def test_the_plan_round_trips_through_its_dict(train: pd.DataFrame) -> None:
 
 
 def test_a_broken_plan_is_one_clear_error() -> None:
-    with pytest.raises(UsageError, match=r"not an imputation plan .*rerun `mlops impute`"):
+    expected = r"^models/imputation.json: not an imputation plan .*rerun `mlops impute`$"
+    with pytest.raises(UsageError, match=expected):
         ImputationPlan.from_dict({"target": "y"})
 
 
