@@ -8,7 +8,7 @@ exactly as training did. Every statistic comes from the training split alone.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -28,6 +28,7 @@ CANDIDATES: dict[Kind, tuple[str, ...]] = {
 }
 VALIDATION_SOURCE = "reports/validation.json"
 FALLBACK_SOURCE = "fallback: every column except the target (no quality report)"
+NOT_A_FEATURE = "not among the model's features in reports/validation.json"
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,16 @@ class FeaturePlan:
     statistic: float | str | None
     indicator: bool
     missing_rate: float
+    sentinels: tuple[float | str, ...]
     quality: dict[str, Any] | None
 
     @property
     def used(self) -> bool:
         return self.decision in ("keep", "impute")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeaturePlan:
+        return cls(**{**data, "sentinels": tuple(data["sentinels"])})
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class Quality:
     per_feature: Mapping[str, dict[str, Any]]
     failing: frozenset[str]
     source: str
+    excluded: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,10 @@ class ImputationPlan:
     def decided(self, decision: Decision) -> list[str]:
         return [f.name for f in self.features if f.decision == decision]
 
+    def sentinels(self) -> dict[str, list[float | str]]:
+        """Per model feature, the values that stand for "unknown" and are imputed too."""
+        return {f.name: list(f.sentinels) for f in self.used() if f.sentinels}
+
     def to_dict(self) -> dict[str, Any]:
         decisions: tuple[Decision, ...] = ("keep", "impute", "drop", "fail")
         return {
@@ -113,7 +124,7 @@ class ImputationPlan:
         try:
             return cls(
                 target=data["target"],
-                features=tuple(FeaturePlan(**f) for f in data["features"]),
+                features=tuple(FeaturePlan.from_dict(f) for f in data["features"]),
                 policy=data["policy"],
                 threshold=data["threshold"],
                 n_neighbors=data["knn"]["n_neighbors"],
@@ -162,7 +173,16 @@ def read_quality(report: Mapping[str, Any], columns: Sequence[str], target: str)
         per_feature=quality.get("features") or {},
         failing=frozenset(quality.get("failing") or ()),
         source=VALIDATION_SOURCE,
+        excluded=_excluded(report),
     )
+
+
+def _excluded(report: Mapping[str, Any]) -> dict[str, str]:
+    """Why the validate stage left a column out of the model's features."""
+    why = dict.fromkeys(report.get("protected", []), "protected attribute (validate.protected)")
+    for policy, names in (report.get("dropped") or {}).items():
+        why |= dict.fromkeys(names, f"dropped by validate's {policy} policy")
+    return why
 
 
 # --- the plan --------------------------------------------------------------------------
@@ -225,23 +245,41 @@ def _decide(
     column: pd.Series, kind: Kind | None, quality: Quality, config: ImputeConfig
 ) -> FeaturePlan:
     name = str(column.name)
-    rate = round(float(column.isna().mean()), 6)
     entry = quality.per_feature.get(name)
+    sentinels = tuple(entry.get("sentinels") or ()) if kind and entry else ()
+    rate = round(float(gaps(column, sentinels).mean()), 6)
+    known: dict[str, Any] = {"name": name, "missing_rate": rate, "sentinels": sentinels}
+    known["quality"] = entry
+    unused: dict[str, Any] = {"strategy": None, "statistic": None, "indicator": False}
     if kind is None:
-        why = "not a model feature in reports/validation.json (protected, or dropped by policy)"
-        return FeaturePlan(name, feature_kind(column), "drop", why, None, None, False, rate, entry)
-    decision, reason = _decision(name, rate, quality, config.policy)
+        why = quality.excluded.get(name, NOT_A_FEATURE)
+        return FeaturePlan(
+            **known, **unused, kind=feature_kind(column), decision="drop", reason=why
+        )
+    decision, reason = _decision(name, rate, sentinels, quality, config.policy)
     if decision in ("drop", "fail"):
-        return FeaturePlan(name, kind, decision, reason, None, None, False, rate, entry)
+        return FeaturePlan(**known, **unused, kind=kind, decision=decision, reason=reason)
     strategy = config.overrides.get(name) or (
         config.numeric if kind == "numeric" else config.categorical
     )
     indicator = config.indicators and decision == "impute"
-    return FeaturePlan(name, kind, decision, reason, strategy, None, indicator, rate, entry)
+    return FeaturePlan(
+        **known,
+        kind=kind,
+        decision=decision,
+        reason=reason,
+        strategy=strategy,
+        statistic=None,
+        indicator=indicator,
+    )
 
 
-def _decision(name: str, rate: float, quality: Quality, policy: str) -> tuple[Decision, str]:
+def _decision(
+    name: str, rate: float, sentinels: Sequence[float | str], quality: Quality, policy: str
+) -> tuple[Decision, str]:
     found = f"{rate:.1%} missing in training"
+    if sentinels:
+        found += f" (sentinels {', '.join(map(str, sentinels))} count as missing)"
     if name in quality.failing:
         entry = quality.per_feature.get(name, {})
         below = (
@@ -258,9 +296,22 @@ def _decision(name: str, rate: float, quality: Quality, policy: str) -> tuple[De
     return "keep", "complete in training; the imputer is fitted for gaps in serving"
 
 
+def gaps(column: pd.Series, sentinels: Sequence[float | str] = ()) -> pd.Series:
+    """Where ``column`` needs imputing: missing, or holding a value that means "unknown"."""
+    return column.isna() | column.isin(list(sentinels))
+
+
+def as_missing(frame: pd.DataFrame, sentinels: Mapping[str, Sequence[float | str]]) -> pd.DataFrame:
+    """``frame`` with each column's sentinels made missing, so the imputers fill them too.
+
+    The model pipeline runs it first (a FunctionTransformer), in training and serving alike.
+    """
+    return frame.mask(frame.isin({name: list(values) for name, values in sentinels.items()}))
+
+
 def _check_fittable(train: pd.DataFrame, plan: ImputationPlan) -> None:
     for feature in plan.used():
-        if train[feature.name].isna().all():
+        if gaps(train[feature.name], feature.sentinels).all():
             raise CheckFailed(
                 f"feature {feature.name!r} is missing in every training row: nothing to impute "
                 "it from (remove the column, or let the QA threshold fail it with "
@@ -270,15 +321,19 @@ def _check_fittable(train: pd.DataFrame, plan: ImputationPlan) -> None:
 
 def _with_statistics(plan: ImputationPlan, train: pd.DataFrame) -> ImputationPlan:
     features = tuple(
-        replace(f, statistic=statistic(train[f.name], f.strategy)) if f.used and f.strategy else f
+        replace(f, statistic=statistic(train[f.name], f.strategy, f.sentinels))
+        if f.used and f.strategy
+        else f
         for f in plan.features
     )
     return replace(plan, features=features)
 
 
-def statistic(column: pd.Series, strategy: str) -> float | str | None:
+def statistic(
+    column: pd.Series, strategy: str, sentinels: Sequence[float | str] = ()
+) -> float | str | None:
     """The value a simple strategy fills in, as the fitted SimpleImputer will find it."""
-    observed = column.dropna()
+    observed = column[~gaps(column, sentinels)]
     if strategy == "mean":
         return float(observed.mean())
     if strategy == "median":
@@ -387,13 +442,13 @@ def cv_scorer(
 def imputation_counts(batch: pd.DataFrame, plan: ImputationPlan) -> dict[str, Any]:
     """Which model features the pipeline fills in ``batch``, in how many rows, and how.
 
-    A feature absent from the batch counts as missing in every row.
+    Sentinels count as missing; a feature absent from the batch is missing in every row.
     """
     rows = len(batch)
     features: dict[str, dict[str, Any]] = {}
     for feature in plan.used():
         absent = feature.name not in batch.columns
-        count = rows if absent else int(batch[feature.name].isna().sum())
+        count = rows if absent else int(gaps(batch[feature.name], feature.sentinels).sum())
         if count:
             features[feature.name] = {
                 "imputed": count,

@@ -16,10 +16,15 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    OrdinalEncoder,
+    StandardScaler,
+)
 
 from mlops.errors import CheckFailed
-from mlops.imputation import MISSING_CATEGORY, ImputationPlan
+from mlops.imputation import MISSING_CATEGORY, ImputationPlan, as_missing
 from mlops.knn import ScalableKNNImputer
 
 TREE_FAMILIES = ("hist_gradient_boosting", "random_forest")
@@ -28,7 +33,9 @@ TREE_FAMILIES = ("hist_gradient_boosting", "random_forest")
 # hand: loading refuses a model file holding anything else.
 TRUSTED_TYPES = (
     "functools.partial",
-    # The project's own KNN imputer: its fitted state is plain numpy arrays and numbers.
+    # The project's own: a pure function of a frame, and a KNN imputer whose fitted
+    # state is plain numpy arrays and numbers.
+    "mlops.imputation.as_missing",
     "mlops.knn.ScalableKNNImputer",
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
@@ -71,12 +78,20 @@ def build_imputer(plan: ImputationPlan) -> Pipeline:
     if indicators:
         simple.append(("indicators", MissingIndicator(features="all"), indicators))
     steps: list[tuple[str, Any]] = [("simple", _columns(simple))]
+    if plan.sentinels():
+        steps.insert(0, ("sentinels", _as_missing(plan)))
     if knn:
         order = plan.names() + [_indicator_name(name) for name in indicators]
         numeric = plan.names("numeric")
         steps.append(("knn", _columns([("knn", _knn(plan), numeric)], remainder="passthrough")))
         steps.append(("order", _columns([("order", "passthrough", order)])))
     return Pipeline(steps)
+
+
+def _as_missing(plan: ImputationPlan) -> FunctionTransformer:
+    return FunctionTransformer(
+        as_missing, kw_args={"sentinels": plan.sentinels()}, feature_names_out="one-to-one"
+    ).set_output(transform="pandas")
 
 
 def _imputer(strategy: str | None) -> SimpleImputer:

@@ -36,6 +36,7 @@ def validation_report(train: pd.DataFrame, failing: list[str]) -> dict[str, Any]
         }
         for name in features
     }
+    quality["capital_gain"]["sentinels"] = [99999.0]
     return {
         "passed": True,
         "rows": len(train),
@@ -95,6 +96,10 @@ def test_the_plan_follows_the_quality_report(
     assert age["quality"]["passed"] is False
     assert by_name["occupation"]["decision"] == "impute"
     assert by_name["hours_per_week"]["decision"] == "keep"
+    gain = by_name["capital_gain"]
+    assert gain["decision"] == "impute"
+    assert gain["sentinels"] == [99999.0]
+    assert gain["missing_rate"] == round(float((train["capital_gain"] == 99999).mean()), 6) > 0
     # auto compared every strategy of both groups, and used the winner
     numeric, categorical = plan["comparisons"]
     assert set(numeric["scores"]) == {"mean", "median", "knn"}
@@ -103,7 +108,7 @@ def test_the_plan_follows_the_quality_report(
     assert age["strategy"] == numeric["chosen"]
     assert by_name["workclass"]["strategy"] == categorical["chosen"]
     out = capsys.readouterr().out
-    assert f"13 features: 4 imputed in training [age {rate}" in out
+    assert f"13 features: 5 imputed in training [age {rate}" in out
 
 
 def test_statistics_come_from_the_training_split(
@@ -295,7 +300,9 @@ def test_impute_input_reports_a_batch(
     assert counts["rows"] == 100
     assert counts["features"]["age"]["imputed"] == 90
     assert counts["features"]["age"]["rate"] == 0.9
-    assert capsys.readouterr().out.startswith("4 feature(s) imputed in 100 rows: age 90.0% (")
+    # the batch's one capital gain of 99999 ("unknown") is imputed too
+    assert counts["features"]["capital_gain"]["imputed"] == (batch["capital_gain"] == 99999).sum()
+    assert capsys.readouterr().out.startswith("5 feature(s) imputed in 100 rows: age 90.0% (")
     assert PATHS.imputation.read_text() == before
 
 

@@ -160,6 +160,24 @@ def test_every_type_in_a_saved_model_is_reviewed(fitted: dict[str, Any]) -> None
         assert set(untrusted) <= set(TRUSTED_TYPES)
 
 
+def test_a_sentinel_in_serving_is_imputed_like_a_gap(
+    splits: tuple[pd.DataFrame, pd.DataFrame], serving: pd.DataFrame, tmp_path: Path
+) -> None:
+    train = splits[0]
+    findings = {
+        "features": [c for c in train.columns if c != TARGET],
+        "quality": {"features": {"capital_gain": {"sentinels": [99999.0]}}},
+    }
+    config = ImputeConfig.model_validate(BASE)
+    quality = read_quality(findings, list(train.columns), TARGET)
+    plan = plan_imputation(train, TARGET, quality, config, seed=0)
+    model = save_and_load(fit(plan, train, "hist_gradient_boosting"), tmp_path)
+    coded = serving.assign(capital_gain=99999.0)[plan.names()]
+    blank = serving.assign(capital_gain=np.nan)[plan.names()]
+    np.testing.assert_array_equal(model.predict_proba(coded), model.predict_proba(blank))
+    assert imputation_counts(coded, plan)["features"]["capital_gain"]["rate"] == 1.0
+
+
 # --- numeric missingness: at random and not at random -----------------------------------------
 
 

@@ -15,6 +15,7 @@ from mlops.imputation import (
     MISSING_CATEGORY,
     ImputationPlan,
     Quality,
+    as_missing,
     cv_scorer,
     describe_counts,
     imputation_counts,
@@ -69,7 +70,7 @@ def report(failing: list[str], features: list[str] | None = None) -> dict[str, A
         "features": names,
         "quality": {
             "threshold": 0.8,
-            "features": {n: entry if n in failing else good for n in names},
+            "features": {n: dict(entry if n in failing else good) for n in names},
             "failing": failing,
         },
     }
@@ -137,8 +138,20 @@ def test_columns_the_report_leaves_out_are_dropped(train: pd.DataFrame) -> None:
     quality = read_quality(report([], ["age", "hours", "job"]), list(train.columns), "y")
     plan = plan_seeded(train, "y", quality, config())
     assert by_name(plan)["sex"].decision == "drop"
-    assert "not a model feature" in by_name(plan)["sex"].reason
+    assert by_name(plan)["sex"].reason == (
+        "not among the model's features in reports/validation.json"
+    )
     assert plan.names() == ["age", "hours", "job"]
+
+
+def test_the_report_says_why_a_column_is_left_out(train: pd.DataFrame) -> None:
+    findings = report([], ["age", "job"]) | {
+        "protected": ["sex"],
+        "dropped": {"privacy": ["hours"], "importance": []},
+    }
+    plan = plan_seeded(train, "y", read_quality(findings, list(train.columns), "y"), config())
+    assert by_name(plan)["sex"].reason == "protected attribute (validate.protected)"
+    assert by_name(plan)["hours"].reason == "dropped by validate's privacy policy"
 
 
 @pytest.mark.parametrize(
@@ -423,3 +436,49 @@ def test_auto_scores_nothing_when_the_run_stops(train: pd.DataFrame) -> None:
     assert plan.decided("fail") == ["job"]
     assert plan.comparisons[0].reason.startswith("not compared")
     assert score.calls == []
+
+
+# --- sentinels: values that mean "unknown" ------------------------------------------------------
+
+
+def with_sentinel(train: pd.DataFrame) -> Quality:
+    findings = report([])
+    findings["quality"]["features"]["hours"]["sentinels"] = [99.0]
+    findings["quality"]["features"]["job"]["sentinels"] = ["?"]
+    return read_quality(findings, list(train.columns), "y")
+
+
+def test_sentinels_count_as_missing_and_never_shape_a_statistic(train: pd.DataFrame) -> None:
+    coded = train.assign(hours=[40.0, 99.0, 45.0, 50.0, 99.0, 60.0])
+    plan = plan_seeded(coded, "y", with_sentinel(coded), config(numeric="mean"))
+    hours = by_name(plan)["hours"]
+    assert hours.decision == "impute"
+    assert hours.missing_rate == pytest.approx(1 / 3, abs=1e-6)
+    assert hours.statistic == pytest.approx(48.75)
+    assert hours.sentinels == (99.0,)
+    assert "(sentinels 99.0 count as missing)" in hours.reason
+    assert plan.sentinels() == {"hours": [99.0], "job": ["?"]}
+    assert by_name(plan)["age"].sentinels == ()
+
+
+def test_a_feature_of_nothing_but_sentinels_cannot_be_imputed(train: pd.DataFrame) -> None:
+    coded = train.assign(hours=99.0)
+    with pytest.raises(CheckFailed, match="feature 'hours' is missing in every training row"):
+        plan_seeded(coded, "y", with_sentinel(coded), config())
+
+
+def test_as_missing_blanks_only_the_listed_values_of_each_column() -> None:
+    frame = pd.DataFrame(
+        {"a": [1.0, 99.0, NAN], "b": pd.Series(["?", "x", None], dtype="str"), "c": [99.0] * 3}
+    )
+    out = as_missing(frame, {"a": [99.0], "b": ["?"]})
+    assert out["a"].isna().tolist() == [False, True, True]
+    assert out["b"].isna().tolist() == [True, False, True]
+    assert out["c"].tolist() == [99.0] * 3
+    assert frame["a"].tolist()[1] == 99.0  # the input is not changed
+
+
+def test_sentinels_in_a_batch_count_as_imputed(train: pd.DataFrame) -> None:
+    plan = plan_seeded(train, "y", with_sentinel(train), config())
+    batch = train.drop(columns="y").assign(hours=[99.0, 40.0, 99.0, 40.0, 40.0, 40.0])
+    assert imputation_counts(batch, plan)["features"]["hours"]["imputed"] == 2
