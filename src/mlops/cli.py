@@ -21,7 +21,7 @@ COMMANDS = {
     "split": "stratified, seeded train/test split into data/split/",
     "validate": "data tests: the contract (data/schema.yaml), quality, personal data, "
     "feature value -> reports/validation.json, reports/validation.md",
-    "impute": "plan the imputation of each feature -> models/imputation.json",
+    "impute": "decide and fit each feature's imputation -> models/imputation.json",
     "tune": "search hyperparameters with Optuna -> models/best_params.json",
     "train": "fit the model pipeline -> models/model.skops and models/model_card.json",
     "evaluate": "score the model on the test split -> reports/metrics.json, reports/plots/",
@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument(
                 "--markdown", type=Path, help="write the readable report here (even when it fails)"
             )
+        if name == "impute":
+            _impute_arguments(command)
         if name == "schema":
             command.add_argument("action", choices=["infer"], help="draft a contract from data")
             command.add_argument("--input", type=Path, required=True, help="a CSV/Parquet file")
@@ -61,6 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
                 "write no outputs (start one per process or machine)",
             )
     return parser
+
+
+def _impute_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--input",
+        type=Path,
+        help="report which features the model imputes in this CSV/Parquet batch instead",
+    )
+    command.add_argument("--report", type=Path, help="write that report here as JSON")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -134,11 +134,6 @@ class ValidateConfig(_Section):
     importance: ImportanceConfig
 
 
-class ImputeConfig(_Section):
-    numeric: Literal["mean", "median"]
-    categorical: Literal["most_frequent", "missing_category"]
-
-
 class IntParam(_Section):
     """An integer hyperparameter drawn from [low, high], on a log scale when ``log``."""
 
@@ -265,6 +260,37 @@ class TuneConfig(_Section):
         if "space" in info.data and missing:
             raise ValueError(f"no search space under tune.space for {', '.join(missing)}")
         return families
+
+
+NumericStrategy = Literal["mean", "median", "knn"]
+CategoricalStrategy = Literal["most_frequent", "missing_category"]
+Strategy = Literal[NumericStrategy, CategoricalStrategy]
+
+
+class KnnConfig(_Section):
+    """The ``knn`` strategy: a missing value becomes the mean of its nearest neighbours'."""
+
+    n_neighbors: PositiveInt
+
+
+class AutoConfig(_Section):
+    """How ``auto`` compares a feature group's strategies: a small, seeded CV on train."""
+
+    family: ModelFamily
+    cv_folds: Annotated[int, Field(ge=2)]
+    max_rows: Annotated[int, Field(ge=100)]
+
+
+class ImputeConfig(_Section):
+    """Per-type strategies, per-feature overrides, and the policy for failing features."""
+
+    policy: Literal["impute", "drop", "stop"]
+    numeric: Literal[NumericStrategy, "auto"]
+    categorical: Literal[CategoricalStrategy, "auto"]
+    overrides: dict[str, Strategy]
+    indicators: bool
+    knn: KnnConfig
+    auto: AutoConfig
 
 
 class EvaluateConfig(_Section):

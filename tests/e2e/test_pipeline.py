@@ -91,7 +91,7 @@ def test_a_param_change_reruns_only_the_stages_that_read_it(
     ("module", "stale"),
     [
         ("evaluation.py", {"evaluate"}),
-        ("modeling.py", {"tune", "train", "evaluate"}),
+        ("modeling.py", {"impute", "tune", "train", "evaluate"}),
         ("ingestion.py", {"ingest", "split", "validate", "impute"}),
         ("io.py", STAGES),
     ],
