@@ -57,15 +57,16 @@ def _values(
 def optimal_value(
     y_true: np.ndarray, proba: np.ndarray, values: BusinessConfig
 ) -> tuple[float, float]:
-    """The threshold with the highest expected value per prediction, and that value.
+    """The threshold in [0, 1] with the highest expected value per prediction, and that value.
 
-    Every distinct score is a candidate, plus "nobody positive" (reported as
-    1.0); among equal values the highest threshold wins (fewest actions).
+    Candidates are every distinct score and 1.0 (acting on nobody, unless a
+    score is exactly 1.0); among equal values the highest threshold wins
+    (fewest actions). Predicted positive means ``proba >= threshold``.
     """
-    candidates = np.append(np.inf, np.unique(proba)[::-1])
+    candidates = np.unique(np.append(proba, 1.0))[::-1]
     expected = _values(y_true, proba, candidates, values)
     best = int(np.argmax(expected))
-    return min(float(candidates[best]), 1.0), float(expected[best])
+    return float(candidates[best]), float(expected[best])
 
 
 def value_curve(y_true: np.ndarray, proba: np.ndarray, values: BusinessConfig) -> pd.DataFrame:

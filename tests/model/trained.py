@@ -41,6 +41,8 @@ def run(project: Path, *command: str) -> subprocess.CompletedProcess[str]:
 
 def build(target: Path) -> Path:
     copy_project(target)
+    # dvc.yaml lists the source modules as deps; the code that runs is the installed package.
+    shutil.copytree(ROOT / "src", target / "src", ignore=shutil.ignore_patterns("__pycache__"))
     lines = gzip.decompress((ROOT / "data/external/adult/adult.data.gz").read_bytes())
     (target / SAMPLE).write_bytes(b"\n".join(lines.splitlines()[:SAMPLE_ROWS]) + b"\n")
     edit_params(

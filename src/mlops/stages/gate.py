@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 from mlops import io
-from mlops.config import PATHS
+from mlops.config import PATHS, EvalMetric
 from mlops.errors import CheckFailed, UsageError
 from mlops.gating import Production, judge, markdown, parse_metrics, parse_production, report
 
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> None:
     card = io.read_json(PATHS.model_card, "model card (run `dvc repro train`)")
     production = read_production()
     target = str(details.get("metric", "")) if isinstance(details, dict) else ""
-    if target not in ("roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "brier"):
+    if target not in get_args(EvalMetric):
         raise UsageError(f"{PATHS.evaluation}: no target 'metric' (run `dvc repro evaluate`)")
     checks = judge(
         metrics,
@@ -77,8 +77,8 @@ def check_report() -> None:
     current = None if production is None else production.version
     if judged.get("version") != current:
         raise CheckFailed(
-            f"{PATHS.gate} compared against production {judged.get('version')} but production "
-            f"is now {current}; run `mlops gate` again"
+            f"{PATHS.gate} compared the model with {_production(judged.get('version'))}, "
+            f"but production is now {_production(current)}; run `mlops gate` again"
         )
     model_md5 = io.file_md5(PATHS.model) if PATHS.model.is_file() else None
     if (result.get("candidate") or {}).get("model_md5") != model_md5:
@@ -86,3 +86,7 @@ def check_report() -> None:
     if not result["passed"]:
         raise CheckFailed(f"{result.get('summary', 'gate failed')}; see {PATHS.gate_summary}")
     print(f"mlops gate: {result['summary']}")
+
+
+def _production(version: object) -> str:
+    return f"production {version}" if version else "no production model"
