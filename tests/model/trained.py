@@ -7,42 +7,27 @@ pipeline state (dvc.lock, model, reports) without paying for a pipeline run.
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, copy_project, edit_params
+from tests.conftest import run as conftest_run
 
 SAMPLE_ROWS = 2500
 SAMPLE = "data/external/adult/sample.data"
 _BUILT: dict[str, Path] = {}
 
 
-def tool_env() -> dict[str, str]:
-    """The environment for `dvc` and `mlops`: this interpreter's tools first on PATH."""
-    bin_dir = str(Path(sys.executable).parent)
-    return {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "DVC_NO_ANALYTICS": "1",
-        "OMP_NUM_THREADS": "1",
-    }
-
-
 def run(project: Path, *command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        command, cwd=project, env=tool_env(), capture_output=True, text=True, check=False
-    )
+    """A tool of this venv (dvc, mlops) in ``project``; the exit code is the caller's to check."""
+    return conftest_run(list(command), project, check=False)
 
 
 def build(target: Path) -> Path:
     copy_project(target)
-    # dvc.yaml lists the source modules as deps; the code that runs is the installed package.
-    shutil.copytree(ROOT / "src", target / "src", ignore=shutil.ignore_patterns("__pycache__"))
     lines = gzip.decompress((ROOT / "data/external/adult/adult.data.gz").read_bytes())
     (target / SAMPLE).write_bytes(b"\n".join(lines.splitlines()[:SAMPLE_ROWS]) + b"\n")
     edit_params(
