@@ -176,6 +176,7 @@ def test_check_refuses_a_verdict_that_no_longer_applies(
     code, _, err = gate(capsys, "--check")
     assert code == 1
     assert "compared the model with no production model, but production is now v2.0.0" in err
+    assert "dvc repro --force --single-item gate" in err
     assert gate(capsys)[0] == 0
     assert gate(capsys, "--check")[0] == 0
     model = Path("models/model.skops")
@@ -183,6 +184,19 @@ def test_check_refuses_a_verdict_that_no_longer_applies(
     code, _, err = gate(capsys, "--check")
     assert code == 1
     assert "judged another model file" in err
+
+
+def test_check_accepts_the_verdict_once_its_model_is_promoted(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert gate(capsys)[0] == 0
+    write_production(roc_auc=0.5, log_loss=1.0, version="v3.0.0")
+    manifest = json.loads(PRODUCTION.read_text())
+    manifest["model_md5"] = verdict()["candidate"]["model_md5"]
+    PRODUCTION.write_text(json.dumps(manifest))
+    code, out, _ = gate(capsys, "--check")
+    assert code == 0
+    assert "gate passed" in out
 
 
 def test_check_without_a_report(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -72,21 +72,23 @@ def check_report() -> None:
     result = io.read_json(PATHS.gate, "gate report (run `dvc repro gate`)")
     if not isinstance(result, dict) or not isinstance(result.get("passed"), bool):
         raise UsageError(f"{PATHS.gate}: not a gate report (no 'passed' verdict)")
+    judged_md5 = (result.get("candidate") or {}).get("model_md5")
+    if judged_md5 != (io.file_md5(PATHS.model) if PATHS.model.is_file() else None):
+        raise CheckFailed(f"{PATHS.gate} judged another model file; run `dvc repro`")
     production = read_production()
-    judged = result.get("production") or {}
+    judged = (result.get("production") or {}).get("version")
     current = None if production is None else production.version
-    if judged.get("version") != current:
+    # Once promoted, the candidate is production: its verdict still stands.
+    promoted = production is not None and production.model_md5 == judged_md5
+    if judged != current and not promoted:
         raise CheckFailed(
-            f"{PATHS.gate} compared the model with {_production(judged.get('version'))}, "
-            f"but production is now {_production(current)}; run `mlops gate` again"
+            f"{PATHS.gate} compared the model with {_production(judged)}, but production is "
+            f"now {_production(current)}; run `dvc repro --force --single-item gate`"
         )
-    model_md5 = io.file_md5(PATHS.model) if PATHS.model.is_file() else None
-    if (result.get("candidate") or {}).get("model_md5") != model_md5:
-        raise CheckFailed(f"{PATHS.gate} judged another model file; run `dvc repro gate`")
     if not result["passed"]:
         raise CheckFailed(f"{result.get('summary', 'gate failed')}; see {PATHS.gate_summary}")
     print(f"mlops gate: {result['summary']}")
 
 
 def _production(version: object) -> str:
-    return f"production {version}" if version else "no production model"
+    return str(version) if version else "no production model"
