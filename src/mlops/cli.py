@@ -25,6 +25,8 @@ COMMANDS = {
     "tune": "search hyperparameters with Optuna -> models/best_params.json",
     "train": "fit the model pipeline -> models/model.skops and models/model_card.json",
     "evaluate": "score the model on the test split -> reports/metrics.json, reports/plots/",
+    "gate": "judge the model against thresholds and production -> reports/gate.json, gate.md",
+    "explain": "trace one example through every step of the model pipeline",
     "schema": "draft the data contract from a data file: mlops schema infer --input FILE",
 }
 
@@ -62,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
                 help="join the study in tune.storage and run trials until it is done; "
                 "write no outputs (start one per process or machine)",
             )
+        if name == "gate":
+            command.add_argument(
+                "--check",
+                action="store_true",
+                help="exit 1 unless reports/gate.json passed for the current model (for CI)",
+            )
+        if name == "explain":
+            _explain_arguments(command)
     return parser
 
 
@@ -72,6 +82,19 @@ def _impute_arguments(command: argparse.ArgumentParser) -> None:
         help="report which features the model imputes in this CSV/Parquet batch instead",
     )
     command.add_argument("--report", type=Path, help="write that report here as JSON")
+
+
+def _explain_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--row", type=int, default=0, help="row number, from 0 (default: %(default)s)"
+    )
+    command.add_argument(
+        "--input", type=Path, help="a CSV/Parquet file to explain (default: the test split)"
+    )
+    command.add_argument(
+        "--top", type=int, default=5, help="how many moving features to show (default: 5)"
+    )
+    command.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,7 @@ key and what was expected.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -43,6 +44,12 @@ class Paths:
     model_card: Path = Path("models/model_card.json")
     metrics: Path = Path("reports/metrics.json")
     plots_dir: Path = Path("reports/plots")
+    evaluation: Path = Path("reports/evaluation.json")
+    trials: Path = Path("reports/tuning/trials.csv")
+    production: Path = Path("models/production.json")
+    gate: Path = Path("reports/gate.json")
+    gate_summary: Path = Path("reports/gate.md")
+    dvc_lock: Path = Path("dvc.lock")
 
 
 PATHS = Paths()
@@ -293,8 +300,86 @@ class ImputeConfig(_Section):
     auto: AutoConfig
 
 
+LaxFloat = Annotated[float, Field(strict=False)]
+EvalMetric = Literal["roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "brier"]
+# The numbers the evaluate stage writes to reports/metrics.json: the names a
+# gate threshold may use (a typo is caught when params.yaml is loaded).
+MetricName = Literal[
+    "roc_auc",
+    "pr_auc",
+    "accuracy",
+    "f1",
+    "log_loss",
+    "brier",
+    "ece",
+    "train_score",
+    "overfit_gap",
+    "baseline_majority",
+    "baseline_logistic",
+    "business_value",
+    "business_threshold",
+    "business_value_at_threshold",
+    "business_correlation",
+    "slice_worst",
+    "slice_gap",
+    "slices_too_small",
+]
+
+
+class EvaluationImportanceConfig(_Section):
+    repeats: PositiveInt
+    max_rows: PositiveInt
+
+
+class BusinessConfig(_Section):
+    """The value of each outcome of one prediction, in any unit (money, hours...)."""
+
+    true_positive: LaxFloat
+    false_positive: LaxFloat
+    true_negative: LaxFloat
+    false_negative: LaxFloat
+    correlation_trials: Annotated[int, Field(ge=0)]
+    correlation_rows: PositiveInt
+
+
+class SlicesConfig(_Section):
+    columns: StrTuple
+    bands: dict[str, Annotated[tuple[LaxFloat, ...], Field(strict=False, min_length=1)]]
+    min_rows: PositiveInt
+
+    @model_validator(mode="after")
+    def _edges_increase(self) -> SlicesConfig:
+        both = sorted(set(self.columns) & set(self.bands))
+        if both:
+            raise ValueError(f"{both[0]!r} is listed in both columns and bands")
+        for name, edges in self.bands.items():
+            if any(low >= high for low, high in itertools.pairwise(edges)):
+                raise ValueError(f"bands.{name}: edges must increase strictly, got {list(edges)}")
+        return self
+
+
 class EvaluateConfig(_Section):
+    metric: EvalMetric
     threshold: Fraction
+    calibration_bins: Annotated[int, Field(ge=2)]
+    importance: EvaluationImportanceConfig
+    business: BusinessConfig
+    slices: SlicesConfig
+
+
+class BaselineMargins(_Section):
+    majority: LaxFloat
+    logistic: LaxFloat
+
+
+class GateConfig(_Section):
+    """The blessing: absolute thresholds, margins over baselines, change against production."""
+
+    minimum: dict[MetricName, LaxFloat]
+    maximum: dict[MetricName, LaxFloat]
+    baseline_margin: BaselineMargins
+    max_degradation: dict[MetricName, Annotated[float, Field(strict=False, ge=0.0)]]
+    max_age_days: Annotated[float, Field(strict=False, gt=0.0)] | None
 
 
 class Params(_Section):
@@ -307,6 +392,7 @@ class Params(_Section):
     impute: ImputeConfig
     tune: TuneConfig
     evaluate: EvaluateConfig
+    gate: GateConfig
 
 
 def parse_params(raw: Any, source: str = str(PARAMS_FILE)) -> Params:
@@ -320,7 +406,7 @@ def parse_params(raw: Any, source: str = str(PARAMS_FILE)) -> Params:
 
 
 _UNION_TAGS = frozenset(
-    {"int", "float", "categorical", "median", "successive_halving", "hyperband", "none"}
+    {"int", "float", "categorical", "median", "successive_halving", "hyperband", "none", "[key]"}
 )
 
 
