@@ -24,6 +24,11 @@ COMMANDS = {
     "tune": "search hyperparameters with Optuna -> models/best_params.json",
     "train": "fit the model pipeline -> models/model.skops and models/model_card.json",
     "evaluate": "score the model on the test split -> reports/metrics.json, reports/plots/",
+    "promote": "register the committed model as a new version and put it in prod (gate passed)",
+    "rollback": "put the last functional model version back in production",
+    "registry": "list model versions: stage, gate verdict, key metrics",
+    "predict": "batch predictions by the production model",
+    "serve": "HTTP endpoint for the production model (POST /predict, GET /health)",
 }
 
 
@@ -40,7 +45,52 @@ def build_parser() -> argparse.ArgumentParser:
                 "--input", type=Path, help="validate this CSV/Parquet file on demand instead"
             )
             command.add_argument("--report", type=Path, help="write the JSON report here")
+        _REGISTRY_ARGUMENTS.get(name, lambda _: None)(command)
     return parser
+
+
+def _promote_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--version", help="the new version, e.g. v2.0.0 (default: bump)")
+    command.add_argument(
+        "--bump",
+        choices=("major", "minor", "patch"),
+        default="minor",
+        help="which part of the highest version to bump (default: %(default)s)",
+    )
+
+
+def _rollback_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--to", metavar="VERSION", help="this version instead of the last functional one"
+    )
+    command.add_argument(
+        "--dry-run", action="store_true", help="say what would happen; change nothing"
+    )
+
+
+def _registry_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _predict_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--input", type=Path, required=True, help="CSV or Parquet rows to score")
+    command.add_argument(
+        "--output", type=Path, required=True, help="predictions file (.parquet, else CSV)"
+    )
+
+
+def _serve_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--host", help="address to listen on (default: params serve.host)")
+    command.add_argument("--port", type=int, help="port (default: params serve.port; 0: any)")
+
+
+_REGISTRY_ARGUMENTS = {
+    "promote": _promote_arguments,
+    "rollback": _rollback_arguments,
+    "registry": _registry_arguments,
+    "predict": _predict_arguments,
+    "serve": _serve_arguments,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -34,6 +34,9 @@ class Paths:
     model_card: Path = Path("models/model_card.json")
     metrics: Path = Path("reports/metrics.json")
     plots_dir: Path = Path("reports/plots")
+    gate: Path = Path("reports/gate.json")
+    production: Path = Path("models/production.json")
+    dvc_lock: Path = Path("dvc.lock")
 
 
 PATHS = Paths()
@@ -153,6 +156,16 @@ class EvaluateConfig(_Section):
     threshold: Fraction
 
 
+class ServeConfig(_Section):
+    """Serving: where `mlops serve` listens, request limits, the prediction log."""
+
+    host: str
+    port: Annotated[int, Field(ge=0, le=65535)]
+    max_body_bytes: PositiveInt
+    log_dir: str
+    log_retention_days: PositiveInt
+
+
 class Params(_Section):
     """The whole of params.yaml."""
 
@@ -163,6 +176,7 @@ class Params(_Section):
     impute: ImputeConfig
     tune: TuneConfig
     evaluate: EvaluateConfig
+    serve: ServeConfig
 
 
 def parse_params(raw: Any, source: str = str(PARAMS_FILE)) -> Params:
