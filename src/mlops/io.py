@@ -448,6 +448,29 @@ def dvc_pull_object(md5: str, root: Path = Path()) -> str | None:
     return None if result.transferred else "the DVC remote does not have it"
 
 
+def dvc_push_object(md5: str, root: Path = Path()) -> str | None:
+    """Upload one cache object to the default DVC remote: None, "no remote", or raise.
+
+    One object by its hash, not ``dvc push --all-tags``: that pushes only one
+    revision's copy of a path (treeverse/dvc#10617), so older versions would be lost.
+    """
+    from dvc.config import NoRemoteError
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    try:
+        with Repo(str(root)) as repo:
+            result = repo.cloud.push([HashInfo("md5", md5)])
+    except NoRemoteError:
+        return "no DVC remote configured"
+    except DvcException as exc:
+        raise UsageError(f"dvc push of {md5}: {str(exc).strip().splitlines()[0]}") from None
+    if result.failed:
+        raise UsageError(f"dvc push of {md5}: the upload failed")
+    return None
+
+
 def reproduce_output(
     revision: str, stage: str, output: Path, cache_dir: Path, root: Path = Path()
 ) -> tuple[str | None, str]:

@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> None:
         version, head, True, False, True, md5, stage, _metrics(head), created_at=""
     )
     manifest = registry.make_manifest(candidate, datetime.now(UTC))
+    # Back the bytes up before they become a version, so any machine can restore them.
+    remote = io.dvc_push_object(md5)
     with all_or_nothing():
         wait_for_new_second()
         if existing is None:
@@ -54,6 +56,8 @@ def run(args: argparse.Namespace) -> None:
         f"promoted model {version} (commit {candidate.commit[:7]}, md5 {md5}) to prod; "
         f"{PATHS.production} committed as {commit[:7]}; publish with `git push --follow-tags`"
     )
+    if remote is not None:
+        print(f"note: {remote}: the model's bytes are only in this DVC cache")
 
 
 def _require_passed_gate() -> None:
