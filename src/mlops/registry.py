@@ -61,7 +61,8 @@ class Manifest(BaseModel):
     @field_validator("version")
     @classmethod
     def _semver(cls, value: str) -> str:
-        parse_version(value)
+        if _semver(value) is None:
+            raise ValueError("expected a version like v1.2.0")
         return value
 
     @field_validator("git_revision")
@@ -115,12 +116,19 @@ def make_manifest(record: VersionRecord, now: datetime) -> Manifest:
 
 def parse_version(version: str) -> semver.Version:
     """``"v1.2.0"`` -> a comparable semantic version; anything else is a UsageError."""
-    if not version.startswith("v"):
+    parsed = _semver(version)
+    if parsed is None:
         raise UsageError(f"{version!r}: a version looks like v1.2.0")
+    return parsed
+
+
+def _semver(version: str) -> semver.Version | None:
+    if not version.startswith("v"):
+        return None
     try:
         return semver.Version.parse(version[1:])
     except ValueError:
-        raise UsageError(f"{version!r}: a version looks like v1.2.0") from None
+        return None
 
 
 def next_version(existing: Iterable[str], bump: Bump) -> str:

@@ -96,6 +96,15 @@ def three_versions(factory: pytest.TempPathFactory) -> Path:
     return _BUILT["three"]
 
 
+def with_candidate(factory: pytest.TempPathFactory) -> Path:
+    """The three versions plus a fourth model trained, gate passed, committed, not promoted."""
+    if "candidate" not in _BUILT:
+        project = clone(three_versions(factory), factory.mktemp("candidate") / "repo")
+        train_version(project, (0.05, 0.06), gate_passed=True)
+        _BUILT["candidate"] = project
+    return _BUILT["candidate"]
+
+
 def clone(source: Path, target: Path) -> Path:
     shutil.copytree(source, target, symlinks=True)
     return target

@@ -99,7 +99,7 @@ def _version(
                 f"this model is {existing.version}, which is deprecated; train a new model"
             )
         if wanted and wanted != existing.version:
-            raise UsageError(f"this model is already registered as {existing.version}, not {wanted}")
+            raise UsageError(f"this model is registered as {existing.version}, not {wanted}")
         return existing.version
     if wanted is None:
         return registry.next_version([r.version for r in records], bump)  # type: ignore[arg-type]

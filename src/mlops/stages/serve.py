@@ -35,6 +35,7 @@ from mlops.serving import Production, RequestError
 from mlops.stages.predict import PredictionLog, load_production, read_contract
 
 RELOAD_SECONDS = 1.0
+DRAIN_BYTES = 64 << 20  # an oversized body is drained up to this, then the connection closed
 
 
 def run(args: argparse.Namespace) -> None:
@@ -180,13 +181,20 @@ class Handler(BaseHTTPRequestHandler):
             return None
         if int(declared) > limit:
             self._refuse(413, f"request body of {declared} bytes exceeds {limit} bytes")
+            self._discard(min(int(declared), DRAIN_BYTES))
             return None
         return int(declared)
 
     def _refuse(self, status: int, message: str) -> None:
-        # The body was not read: close so its bytes are not taken as the next request.
+        # The body is not read: close so its bytes are not taken as the next request.
         self.close_connection = True
         self._send(status, serving.error_body(message), close=True)
+
+    def _discard(self, size: int) -> None:
+        """Read (and drop) what the client is still sending, so a client that sends the
+        whole body before reading gets the answer instead of a broken connection."""
+        while size > 0 and (chunk := self.rfile.read(min(size, 1 << 16))):
+            size -= len(chunk)
 
     def _send(self, status: int, document: dict[str, Any], close: bool = False) -> None:
         body = json.dumps(document).encode()
