@@ -107,19 +107,19 @@ def make_project(folder: Path) -> tuple[Path, Any]:
 
 def bench_batch(test: Path, model: Any) -> None:
     params = io.load_params()
-    contract = predict_stage.read_contract()
-    production = predict_stage.load_production(params, contract)
+    contract = predict_stage.read_contract(params)
+    production = predict_stage.load_production(params, contract.schema)
     frame = ingest(io.read_source(params.data, test), params.data, require_target=False)
     features = frame[list(production.features)]
     rows = len(frame)
 
     def ours_in_memory() -> None:
-        checked, problem = serving.check_contract(frame, contract, "income", "fail")
-        assert problem is None
+        checked, problem = serving.check_contract(frame, contract, records=False)
+        assert problem is None, problem
         serving.predict(production, checked)
 
     def ours_with_log() -> None:
-        checked, _ = serving.check_contract(frame, contract, "income", "fail")
+        checked, _ = serving.check_contract(frame, contract, records=False)
         predictions = serving.predict(production, checked)
         serving.log_lines(checked, predictions, production, "batch", pd.Timestamp.now("UTC"))
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,8 +17,17 @@ from mlops.config import Params
 from mlops.ingestion import ingest
 
 ROOT = Path(__file__).resolve().parents[1]
-# What a copy of the project needs to run its pipeline (the package itself is installed).
-PROJECT_FILES = ("params.yaml", "dvc.yaml", "data/schema.yaml", "data/external", ".dvcignore")
+# What a copy of the project needs to run its pipeline. The stages run the installed
+# package; src/ is copied because dvc.yaml lists its modules as stage deps.
+PROJECT_FILES = (
+    "params.yaml",
+    "dvc.yaml",
+    "data/schema.yaml",
+    "data/external",
+    ".dvcignore",
+    "src",
+)
+BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="session")
@@ -51,17 +62,38 @@ def copy_project(target: Path) -> Path:
     for name in PROJECT_FILES:
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, target / name)
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
-    run = lambda *cmd: subprocess.run(cmd, cwd=target, check=True, capture_output=True)  # noqa: E731
-    run("git", "init", "-q", "-b", "main")
-    run("git", "config", "user.email", "test@example.com")
-    run("git", "config", "user.name", "test")
-    run("dvc", "init", "-q")
-    run("dvc", "config", "core.analytics", "false")
+    for command in (
+        ["git", "init", "-q", "-b", "main"],
+        ["git", "config", "user.email", "test@example.com"],
+        ["git", "config", "user.name", "test"],
+    ):
+        run(command, target)
+    _dvc_init(target)
     return target
+
+
+def _dvc_init(target: Path) -> None:
+    # In-process: a `dvc init` subprocess costs seconds of start-up per test.
+    from dvc.repo import Repo
+
+    with Repo.init(target) as repo, repo.config.edit() as config:
+        config["core"]["analytics"] = False
+
+
+def tool_env() -> dict[str, str]:
+    """The environment with this venv's tools (dvc, mlops) first on PATH."""
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+
+
+def run(command: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a tool of this venv in ``cwd``; output captured as text."""
+    return subprocess.run(
+        command, cwd=cwd, check=check, capture_output=True, text=True, env=tool_env()
+    )
 
 
 def edit_params(project: Path, **sections: dict[str, object]) -> None:

@@ -13,17 +13,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlops.config import PARAMS_FILE
+from mlops.config import PARAMS_FILE, PATHS
 from mlops.errors import MlopsError
 
 COMMANDS = {
     "ingest": "read the source named in params.yaml into data/raw/dataset.parquet",
     "split": "stratified, seeded train/test split into data/split/",
-    "validate": "check data against the contract in data/schema.yaml",
+    "validate": "data tests: the contract (data/schema.yaml), quality, personal data, "
+    "feature value -> reports/validation.json, reports/validation.md",
     "impute": "plan the imputation of each feature -> models/imputation.json",
     "tune": "search hyperparameters with Optuna -> models/best_params.json",
     "train": "fit the model pipeline -> models/model.skops and models/model_card.json",
     "evaluate": "score the model on the test split -> reports/metrics.json, reports/plots/",
+    "schema": "draft the data contract from a data file: mlops schema infer --input FILE",
     "promote": "register the committed model as a new version and put it in prod (gate passed)",
     "rollback": "put the last functional model version back in production",
     "registry": "list model versions: stage, gate verdict, key metrics",
@@ -44,7 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument(
                 "--input", type=Path, help="validate this CSV/Parquet file on demand instead"
             )
-            command.add_argument("--report", type=Path, help="write the JSON report here")
+            command.add_argument(
+                "--report", type=Path, help="write the JSON report here (even when it fails)"
+            )
+            command.add_argument(
+                "--markdown", type=Path, help="write the readable report here (even when it fails)"
+            )
+        if name == "schema":
+            command.add_argument("action", choices=["infer"], help="draft a contract from data")
+            command.add_argument("--input", type=Path, required=True, help="a CSV/Parquet file")
+            command.add_argument(
+                "--out", type=Path, default=PATHS.schema, help="where (default: %(default)s)"
+            )
         _REGISTRY_ARGUMENTS.get(name, lambda _: None)(command)
     return parser
 

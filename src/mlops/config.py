@@ -27,6 +27,7 @@ class Paths:
     test: Path = Path("data/split/test.parquet")
     schema: Path = Path("data/schema.yaml")
     validation: Path = Path("reports/validation.json")
+    validation_summary: Path = Path("reports/validation.md")
     imputation: Path = Path("models/imputation.json")
     best_params: Path = Path("models/best_params.json")
     tuning_dir: Path = Path("reports/tuning")
@@ -80,8 +81,52 @@ class SplitConfig(_Section):
     test_size: Fraction
 
 
+Rate = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class QualityConfig(_Section):
+    """What makes a feature's values unusable, beyond missing and out-of-contract values."""
+
+    # Per column, the values that stand for "unknown" (capital_gain's 99999 in the demo).
+    sentinels: dict[str, Annotated[tuple[float | str, ...], Field(strict=False, min_length=1)]]
+    max_categories: PositiveInt
+
+
+class PrivacyConfig(_Section):
+    """Columns the personal-data scan flagged and a person reviewed: dropped or allowed."""
+
+    drop: StrTuple
+    allow: StrTuple
+    max_values: PositiveInt
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> PrivacyConfig:
+        both = sorted(set(self.drop) & set(self.allow))
+        if both:
+            raise ValueError(f"columns both dropped and allowed: {both}")
+        return self
+
+
+class ImportanceConfig(_Section):
+    """Permutation importance on a held-out part of the training split."""
+
+    enabled: bool
+    holdout: Fraction
+    max_rows: Annotated[int, Field(ge=100)]
+    n_repeats: Annotated[int, Field(ge=2)]
+    z: Annotated[float, Field(ge=0.0)]
+    scoring: Literal["roc_auc", "average_precision", "accuracy", "f1", "neg_log_loss"]
+    drop: bool
+
+
 class ValidateConfig(_Section):
     extra_columns: Literal["fail", "drop", "allow"]
+    max_value_skew: Rate
+    qa_threshold: Rate
+    protected: StrTuple
+    quality: QualityConfig
+    privacy: PrivacyConfig
+    importance: ImportanceConfig
 
 
 class ImputeConfig(_Section):

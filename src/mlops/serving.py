@@ -12,12 +12,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
 
-from mlops.validation import validate
+from mlops.validation import ExtraPolicy, Failure
+from mlops.validation import check_contract as check_frame
 
 LOG_PREFIX = "predictions-"
 LOG_SUFFIX = ".jsonl"
@@ -94,39 +95,54 @@ def _align(column: pd.Series, contract: pa.DataFrameSchema) -> pd.Series:
     return column
 
 
+@dataclass(frozen=True)
+class Contract:
+    """The data contract and the policies for checking a batch or a request against it."""
+
+    schema: pa.DataFrameSchema
+    target: str
+    extra_columns: ExtraPolicy
+    max_value_skew: float
+
+
 def check_contract(
-    frame: pd.DataFrame,
-    contract: pa.DataFrameSchema,
-    target: str,
-    extra_columns: Literal["fail", "drop", "allow"],
+    frame: pd.DataFrame, contract: Contract, *, records: bool
 ) -> tuple[pd.DataFrame, str | None]:
     """(the frame to predict on, None) or (frame, one line on what breaks the contract).
 
-    The target is optional: a batch with labels is checked with them, one without
-    is checked without them. No both-classes check: a single row is a valid request.
+    The target is optional: labels are checked when present. ``records`` marks HTTP
+    requests: a handful of rows, where a nullable column that happens to be null in
+    every row is normal, so the table-level ``all_null`` check does not apply.
     """
-    schema = contract if target in frame.columns else contract.remove_columns([target])
-    report = validate(frame, schema, None, extra_columns)
-    if not report["passed"]:
-        return frame, describe_failures(report["failures"])
-    extra = report["extra_columns"]["found"]
-    return (frame.drop(columns=extra) if extra_columns == "drop" else frame), None
+    schema = contract.schema
+    if contract.target not in frame.columns:
+        schema = schema.remove_columns([contract.target])
+    result = check_frame(frame, schema, None, contract.extra_columns, contract.max_value_skew)
+    fatal = [f for f in result.failures if f.fatal and not (records and f.check == "all_null")]
+    if fatal:
+        return frame, describe_failures(fatal)
+    if contract.extra_columns == "drop":
+        frame = frame.drop(columns=[c for c in frame.columns if c not in schema.columns])
+    return frame, None
 
 
-def describe_failures(failures: Sequence[Mapping[str, Any]]) -> str:
-    parts = []
-    for failure in failures[:_MAX_LISTED]:
-        examples = ", ".join(str(e) for e in failure["examples"])
-        if failure["check"] == "column_in_dataframe":
-            parts.append(f"missing column(s): {examples}")
-        elif failure["check"] == "column_in_schema":
-            parts.append(f"unexpected column(s): {examples}")
-        else:
-            parts.append(
-                f"column {failure['column']!r} failed {failure['check']} "
-                f"in {failure['failing_rows']} row(s), e.g. {failure['examples'][:3]}"
-            )
-    more = len(failures) - len(parts)
+def describe_failures(failures: Sequence[Failure]) -> str:
+    missing = [f.column for f in failures if f.check == "column_in_dataframe"]
+    extra = [f.column for f in failures if f.check == "column_in_schema"]
+    parts = [f"missing column(s): {', '.join(missing)}"] if missing else []
+    parts += [f"unexpected column(s): {', '.join(extra)}"] if extra else []
+    others = [f for f in failures if f.check not in ("column_in_dataframe", "column_in_schema")]
+    for failure in others[:_MAX_LISTED]:
+        got = (
+            f"got {failure.examples[0]}"
+            if failure.check == "dtype" and failure.examples
+            else (f"e.g. {list(failure.examples[:3])}")
+        )
+        parts.append(
+            f"column {failure.column!r} failed {failure.detail} "
+            f"in {failure.failing_rows} row(s) ({got})"
+        )
+    more = len(others) - _MAX_LISTED
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
@@ -153,15 +169,11 @@ def response(production: Production, predictions: pd.DataFrame) -> dict[str, Any
 
 
 def answer(
-    body: bytes,
-    production: Production,
-    contract: pa.DataFrameSchema,
-    target: str,
-    extra_columns: Literal["fail", "drop", "allow"],
+    body: bytes, production: Production, contract: Contract
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A request body -> (checked inputs, predictions); a RequestError for a bad request."""
-    frame = rows_to_frame(parse_rows(body), contract)
-    checked, problem = check_contract(frame, contract, target, extra_columns)
+    frame = rows_to_frame(parse_rows(body), contract.schema)
+    checked, problem = check_contract(frame, contract, records=True)
     if problem is not None:
         raise RequestError(422, f"request does not match the data contract: {problem}")
     return checked, predict(production, checked)

@@ -41,13 +41,17 @@ def sh(project: Path, *cmd: str) -> str:
 def make_template(target: Path) -> Path:
     """The project as a user clones it (package source, registry config), on little data."""
     copy_project(target)
-    shutil.copytree(ROOT / "src", target / "src", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("artifacts.yaml", ".gto", ".gitignore"):
         shutil.copy2(ROOT / name, target / name)
     source = target / "data/external/adult/adult.data.gz"
     lines = gzip.decompress(source.read_bytes()).splitlines(keepends=True)[:ROWS]
     source.write_bytes(gzip.compress(b"".join(lines), mtime=0))
-    edit_params(target, tune={"n_trials": 1, "cv_folds": 2})
+    importance = yaml.safe_load((target / "params.yaml").read_text())["validate"]["importance"]
+    edit_params(
+        target,
+        tune={"n_trials": 1, "cv_folds": 2},
+        validate={"importance": {**importance, "enabled": False}},
+    )
     sh(target, "git", "add", "-A")
     sh(target, "git", "commit", "-q", "-m", "template")
     return target

@@ -15,8 +15,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mlops import io, serving
-from mlops.serving import Production, RequestError
-from mlops.validation import load_contract
+from mlops.serving import Contract, Production, RequestError
+from mlops.validation import Failure, load_contract
 
 ROOT = Path(__file__).resolve().parents[2]
 ROW: dict[str, Any] = {
@@ -38,8 +38,13 @@ ROW: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def contract() -> pa.DataFrameSchema:
+def schema() -> pa.DataFrameSchema:
     return load_contract(io.read_yaml(ROOT / "data/schema.yaml"), "schema.yaml")
+
+
+@pytest.fixture(scope="module")
+def contract(schema: pa.DataFrameSchema) -> Contract:
+    return Contract(schema, "income", "fail", max_value_skew=0.01)
 
 
 @pytest.fixture(scope="module")
@@ -72,31 +77,37 @@ def test_parse_rows_refuses_malformed_bodies(raw: bytes, message: str) -> None:
 
 
 def test_rows_to_frame_types_only_what_json_leaves_ambiguous(
-    contract: pa.DataFrameSchema,
+    schema: pa.DataFrameSchema,
 ) -> None:
-    frame = serving.rows_to_frame([ROW, {**ROW, "age": 40.5}], contract)
+    frame = serving.rows_to_frame([ROW, {**ROW, "age": 40.5}], schema)
     assert frame["age"].dtype == "float64"  # JSON 39 is a number
     assert frame["education_num"].dtype == "float64"
     assert frame["workclass"].dtype == "str"  # all nulls take the contract's type
     assert frame["workclass"].isna().all()
     assert frame["education"].dtype == "str"
-    mixed = serving.rows_to_frame([{**ROW, "age": "39"}], contract)
+    mixed = serving.rows_to_frame([{**ROW, "age": "39"}], schema)
     assert mixed["age"].dtype != "float64"  # a string stays a string: the contract decides
 
 
-def test_a_conforming_request_passes_with_or_without_the_target(
-    contract: pa.DataFrameSchema,
-) -> None:
-    frame = serving.rows_to_frame([ROW], contract)
-    checked, problem = serving.check_contract(frame, contract, "income", "fail")
+def check(contract: Contract, row: dict[str, Any], records: bool = True) -> str | None:
+    frame = serving.rows_to_frame([row], contract.schema)
+    return serving.check_contract(frame, contract, records=records)[1]
+
+
+def test_a_conforming_request_passes_with_or_without_the_target(contract: Contract) -> None:
+    frame = serving.rows_to_frame([ROW], contract.schema)
+    checked, problem = serving.check_contract(frame, contract, records=True)
     assert problem is None
     assert checked.equals(frame)
-    labelled = serving.rows_to_frame([{**ROW, "income": 1}], contract)
-    assert serving.check_contract(labelled, contract, "income", "fail")[1] is None  # one class
-    bad_label = serving.rows_to_frame([{**ROW, "income": 7}], contract)
-    assert "column 'income' failed isin" in str(
-        serving.check_contract(bad_label, contract, "income", "fail")[1]
-    )
+    assert check(contract, {**ROW, "income": 1}) is None  # one class is fine for one row
+    assert "column 'income' failed isin" in str(check(contract, {**ROW, "income": 7}))
+
+
+def test_a_null_nullable_column_is_a_table_problem_not_a_record_problem(
+    contract: Contract,
+) -> None:
+    assert check(contract, ROW, records=True) is None
+    assert "column 'workclass' failed all_null" in str(check(contract, ROW, records=False))
 
 
 @pytest.mark.parametrize(
@@ -104,42 +115,45 @@ def test_a_conforming_request_passes_with_or_without_the_target(
     [
         ({k: v for k, v in ROW.items() if k not in ("age", "sex")}, "missing column(s): age, sex"),
         ({**ROW, "zip": "x"}, "unexpected column(s): zip"),
-        ({**ROW, "age": "old"}, "column 'age' failed dtype('float64') in 1 row(s), e.g. ['old']"),
+        ({**ROW, "age": "old"}, "column 'age' failed dtype('float64') in 1 row(s) (got str)"),
         ({**ROW, "race": None}, "column 'race' failed not_nullable"),
+        ({**ROW, "age": 200}, "column 'age' failed in_range(17, 90) in 1 row(s) (e.g. [200.0])"),
     ],
 )
 def test_contract_breaches_are_described_in_one_line(
-    contract: pa.DataFrameSchema, row: dict[str, Any], message: str
+    contract: Contract, row: dict[str, Any], message: str
 ) -> None:
-    frame = serving.rows_to_frame([row], contract)
-    _, problem = serving.check_contract(frame, contract, "income", "fail")
+    problem = check(contract, row)
     assert problem is not None
     assert message in problem
     assert "\n" not in problem
 
 
-def test_extra_columns_follow_the_policy(contract: pa.DataFrameSchema) -> None:
-    frame = serving.rows_to_frame([{**ROW, "zip": "x"}], contract)
-    dropped, problem = serving.check_contract(frame, contract, "income", "drop")
+def test_extra_columns_follow_the_policy(contract: Contract) -> None:
+    frame = serving.rows_to_frame([{**ROW, "zip": "x"}], contract.schema)
+    drop = Contract(contract.schema, "income", "drop", 0.01)
+    dropped, problem = serving.check_contract(frame, drop, records=True)
     assert problem is None
     assert "zip" not in dropped.columns
-    allowed, problem = serving.check_contract(frame, contract, "income", "allow")
+    allow = Contract(contract.schema, "income", "allow", 0.01)
+    allowed, problem = serving.check_contract(frame, allow, records=True)
     assert problem is None
     assert "zip" in allowed.columns
 
 
 def test_describe_failures_caps_the_list() -> None:
     failures = [
-        {"column": f"c{i}", "check": "dtype", "failing_rows": 1, "examples": [i]} for i in range(8)
+        Failure(f"c{i}", "in_range", "value", 1, 1.0, True, (i,), "in_range(0, 1)")
+        for i in range(8)
     ]
     assert serving.describe_failures(failures).endswith("; and 3 more")
 
 
 def test_answer_predicts_at_the_configured_threshold(
-    production: Production, contract: pa.DataFrameSchema
+    production: Production, contract: Contract
 ) -> None:
     rows = [ROW, {**ROW, "age": 60, "education_num": 16, "hours_per_week": 60}]
-    inputs, predictions = serving.answer(body(rows), production, contract, "income", "fail")
+    inputs, predictions = serving.answer(body(rows), production, contract)
     direct = production.model.predict_proba(inputs[list(production.features)])[:, 1]
     assert predictions["probability"].tolist() == direct.tolist()
     assert predictions["prediction"].tolist() == [int(p >= 0.3) for p in direct]
@@ -153,29 +167,27 @@ def test_answer_predicts_at_the_configured_threshold(
 
 
 def test_answer_refuses_a_contract_breach_with_422(
-    production: Production, contract: pa.DataFrameSchema
+    production: Production, contract: Contract
 ) -> None:
     with pytest.raises(RequestError, match="does not match the data contract") as error:
-        serving.answer(body([{**ROW, "age": "x"}]), production, contract, "income", "fail")
+        serving.answer(body([{**ROW, "age": "x"}]), production, contract)
     assert error.value.status == 422
 
 
 def test_model_features_must_be_in_the_contract(
-    production: Production, contract: pa.DataFrameSchema
+    production: Production, schema: pa.DataFrameSchema
 ) -> None:
-    assert serving.model_features(production.model, contract, "m") == production.features
-    narrow = contract.remove_columns(["age"])
+    assert serving.model_features(production.model, schema, "m") == production.features
+    narrow = schema.remove_columns(["age"])
     with pytest.raises(ValueError, match=r"columns the data contract lacks: \['age'\]"):
         serving.model_features(production.model, narrow, "m")
     with pytest.raises(ValueError, match="does not record the columns"):
-        serving.model_features(object(), contract, "m")
+        serving.model_features(object(), schema, "m")
 
 
-def test_log_lines_are_one_json_object_per_row(
-    production: Production, contract: pa.DataFrameSchema
-) -> None:
+def test_log_lines_are_one_json_object_per_row(production: Production, contract: Contract) -> None:
     rows = [ROW, {**ROW, "age": 50}]
-    inputs, predictions = serving.answer(body(rows), production, contract, "income", "fail")
+    inputs, predictions = serving.answer(body(rows), production, contract)
     at = datetime(2026, 3, 4, 5, 6, 7, 890000, tzinfo=UTC)
     text = serving.log_lines(inputs, predictions, production, "serve", at)
     entries = [json.loads(line) for line in text.splitlines()]

@@ -31,13 +31,10 @@ from mlops.validation import load_contract
 
 def run(args: argparse.Namespace) -> None:
     params = io.load_params(args.params)
-    contract = read_contract()
-    production = load_production(params, contract)
+    contract = read_contract(params)
+    production = load_production(params, contract.schema)
     frame = ingest(io.read_source(params.data, args.input), params.data, require_target=False)
-    target = normalise_name(params.data.target)
-    checked, problem = serving.check_contract(
-        frame, contract, target, params.validate_.extra_columns
-    )
+    checked, problem = serving.check_contract(frame, contract, records=False)
     if problem is not None:
         raise CheckFailed(f"{args.input}: does not match the data contract: {problem}")
     predictions = serving.predict(production, checked)
@@ -54,8 +51,14 @@ def _write(path: Path, table: pd.DataFrame) -> None:
         io.write_csv(path, table)
 
 
-def read_contract() -> pa.DataFrameSchema:
-    return load_contract(io.read_yaml(PATHS.schema, "data contract"), str(PATHS.schema))
+def read_contract(params: Params) -> serving.Contract:
+    schema = load_contract(io.read_yaml(PATHS.schema, "data contract"), str(PATHS.schema))
+    return serving.Contract(
+        schema,
+        normalise_name(params.data.target),
+        params.validate_.extra_columns,
+        params.validate_.max_value_skew,
+    )
 
 
 def load_production(params: Params, contract: pa.DataFrameSchema) -> Production:

@@ -25,12 +25,9 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import pandera.pandas as pa
-
 from mlops import io, serving
 from mlops.config import PATHS, Params
 from mlops.errors import MlopsError
-from mlops.ingestion import normalise_name
 from mlops.serving import Production, RequestError
 from mlops.stages.predict import PredictionLog, load_production, read_contract
 
@@ -56,8 +53,8 @@ def run(args: argparse.Namespace) -> None:
 
 def make_server(params: Params, host: str | None = None, port: int | None = None) -> Server:
     """A ready server (model loaded, watcher started); ``serve_forever`` runs it."""
-    contract = read_contract()
-    watcher = ProductionWatcher(lambda: load_production(params, contract), RELOAD_SECONDS)
+    contract = read_contract(params)
+    watcher = ProductionWatcher(lambda: load_production(params, contract.schema), RELOAD_SECONDS)
     app = App(params, contract, watcher)
     address = (host or params.serve.host, params.serve.port if port is None else port)
     server = Server(address, Handler, app)
@@ -107,20 +104,16 @@ class ProductionWatcher:
 class App:
     """What the HTTP handler calls: answers as (status, JSON document)."""
 
-    def __init__(self, params: Params, contract: pa.DataFrameSchema, watcher: ProductionWatcher):
+    def __init__(self, params: Params, contract: serving.Contract, watcher: ProductionWatcher):
         self.contract = contract
         self.watcher = watcher
-        self.target = normalise_name(params.data.target)
-        self.extra_columns = params.validate_.extra_columns
         self.max_body_bytes = params.serve.max_body_bytes
         self.log = PredictionLog(params)
 
     def predict(self, body: bytes) -> tuple[int, dict[str, Any]]:
         production = self.watcher.current  # one model for the whole request, even mid-swap
         try:
-            inputs, predictions = serving.answer(
-                body, production, self.contract, self.target, self.extra_columns
-            )
+            inputs, predictions = serving.answer(body, production, self.contract)
         except RequestError as exc:
             return exc.status, serving.error_body(exc.message)
         now = datetime.now(UTC)

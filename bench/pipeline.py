@@ -1,0 +1,130 @@
+"""Pipeline benchmark: cold and no-op `dvc repro`, and each stage's start-up time.
+
+Run from the repository root:  .venv/bin/python bench/pipeline.py [--repeats 5]
+
+Prints measured figures; nothing is asserted. Everything runs in throwaway
+copies of the project, side by side with a trivial one-stage DVC pipeline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+COPY = ("params.yaml", "dvc.yaml", "data/schema.yaml", "data/external", ".dvcignore", "src")
+STAGES = ("ingest", "split", "validate", "impute", "tune", "train", "evaluate")
+
+
+def sh(command: Sequence[str], cwd: Path) -> float:
+    """Wall time of one command, which must succeed."""
+    start = time.perf_counter()
+    subprocess.run(command, cwd=cwd, env=ENV, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def init_repo(path: Path) -> None:
+    for command in (["git", "init", "-q"], ["dvc", "init", "-q"]):
+        sh(command, path)
+    sh(["dvc", "config", "core.analytics", "false"], path)
+
+
+def project_copy(base: Path) -> Path:
+    path = base / "project"
+    for name in COPY:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (path / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, path / name)
+    init_repo(path)
+    return path
+
+
+def trivial_copy(base: Path) -> Path:
+    path = base / "trivial"
+    path.mkdir()
+    init_repo(path)
+    (path / "in.txt").write_text("x\n")
+    (path / "dvc.yaml").write_text(
+        "stages:\n  copy:\n    cmd: cp in.txt out.txt\n    deps: [in.txt]\n    outs: [out.txt]\n"
+    )
+    sh(["dvc", "repro"], path)
+    return path
+
+
+def median_of(repeats: int, command: Sequence[str], cwd: Path) -> float:
+    return statistics.median(sh(command, cwd) for _ in range(repeats))
+
+
+def startup(stage: str) -> float:
+    """Interpreter start, imports and argument parsing of `mlops <stage>` (no work done)."""
+    code = (
+        f"import importlib, mlops.cli as c; a = c.build_parser().parse_args([{stage!r}]);"
+        " importlib.import_module('mlops.stages.' + a.command)"
+    )
+    return sh([sys.executable, "-c", code], ROOT)
+
+
+def heaviest_imports(stage: str, top: int = 3) -> str:
+    code = f"import mlops.cli, mlops.stages.{stage}"
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=True,
+    ).stderr
+    rows = re.findall(r"import time:\s+\d+ \|\s+(\d+) \| *(\S+)", out)
+    # Top-level third-party packages: their cumulative time includes all they import.
+    packages: dict[str, int] = {}
+    for cum, name in rows:
+        if "." not in name and not name.startswith("_") and name != "mlops":
+            packages[name] = max(packages.get(name, 0), int(cum))
+    ranked = sorted(((cum, name) for name, cum in packages.items()), reverse=True)[:top]
+    return ", ".join(f"{name} {cum / 1e6:.2f}s" for cum, name in ranked)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        project, trivial = project_copy(Path(tmp)), trivial_copy(Path(tmp))
+        cold = sh(["dvc", "repro"], project)
+        noop = median_of(args.repeats, ["dvc", "repro"], project)
+        noop_trivial = median_of(args.repeats, ["dvc", "repro"], trivial)
+    print(
+        f"\ncold `dvc repro` (demo data, params.yaml as shipped): {cold:7.1f} s  (target <= 120 s)"
+    )
+    print(f"no-op `dvc repro`, this pipeline (median of {args.repeats}): {noop:7.2f} s")
+    print(
+        f"no-op `dvc repro`, one-stage pipeline (median of {args.repeats}): {noop_trivial:7.2f} s"
+    )
+    print(f"ratio: {noop / noop_trivial:.2f}x  (target <= 1.5x)")
+    print("\nstage start-up (import + parse arguments, median of 3; target <= 1 s):")
+    print(f"  {'stage':10} {'seconds':>8}  heaviest imports (cumulative)")
+    for stage in STAGES:
+        seconds = statistics.median(startup(stage) for _ in range(3))
+        print(f"  {stage:10} {seconds:8.2f}  {heaviest_imports(stage)}")
+
+
+if __name__ == "__main__":
+    main()

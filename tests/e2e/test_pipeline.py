@@ -1,0 +1,114 @@
+"""The whole `dvc repro` in a throwaway copy of the project.
+
+One module-scoped copy runs the pipeline once; the tests then probe
+reproducibility and what reruns after a change.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlops import io
+from tests.conftest import copy_project, edit_params, run
+
+pytestmark = pytest.mark.slow
+STAGES = {"ingest", "split", "validate", "impute", "tune", "train", "evaluate"}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = copy_project(tmp_path_factory.mktemp("e2e"))
+    edit_params(project, tune={"n_trials": 3, "cv_folds": 2})
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "template"], project)
+    result = run(["dvc", "repro"], project, check=False)
+    assert result.returncode == 0, result.stderr + result.stdout
+    return project
+
+
+def _stale(project: Path) -> set[str]:
+    status = json.loads(run(["dvc", "status", "--json"], project).stdout)
+    return set(status)
+
+
+def test_repro_builds_every_artefact(repo: Path) -> None:
+    for path in (
+        "data/raw/dataset.parquet",
+        "data/split/train.parquet",
+        "reports/validation.json",
+        "models/imputation.json",
+        "models/best_params.json",
+        "models/model.skops",
+        "models/model_card.json",
+        "reports/metrics.json",
+        "reports/plots/roc.csv",
+    ):
+        assert (repo / path).is_file(), path
+    card = json.loads((repo / "models/model_card.json").read_text())
+    assert card["git_revision"] == run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    assert card["training_data"]["md5"] == io.file_md5(repo / "data/split/train.parquet")
+    assert {"scikit-learn", "python"} <= set(card["libraries"])
+
+
+def test_nothing_is_stale_after_repro(repo: Path) -> None:
+    assert _stale(repo) == set()
+    assert "Stage 'evaluate' didn't change, skipping" in run(["dvc", "repro"], repo).stdout
+
+
+def test_forced_repro_is_byte_identical(repo: Path) -> None:
+    files = ("models/model.skops", "reports/metrics.json", "models/best_params.json")
+    before = {f: (repo / f).read_bytes() for f in files}
+    result = run(["dvc", "repro", "-f"], repo, check=False)
+    assert result.returncode == 0, result.stderr
+    for name in files:
+        assert (repo / name).read_bytes() == before[name], f"{name} changed on a forced rerun"
+
+
+@pytest.mark.parametrize(
+    ("section", "change", "stale"),
+    [
+        ("evaluate", {"threshold": 0.4}, {"evaluate"}),
+        ("impute", {"numeric": "mean"}, {"impute"}),
+        ("tune", {"n_trials": 4}, {"tune"}),
+        ("split", {"test_size": 0.25}, {"split"}),
+    ],
+)
+def test_a_param_change_reruns_only_the_stages_that_read_it(
+    repo: Path, section: str, change: dict[str, object], stale: set[str]
+) -> None:
+    original = (repo / "params.yaml").read_text()
+    try:
+        edit_params(repo, **{section: change})
+        assert _stale(repo) == stale
+    finally:
+        (repo / "params.yaml").write_text(original)
+
+
+@pytest.mark.parametrize(
+    ("module", "stale"),
+    [
+        ("evaluation.py", {"evaluate"}),
+        ("modeling.py", {"tune", "train", "evaluate"}),
+        ("ingestion.py", {"ingest", "split", "validate", "impute"}),
+        ("io.py", STAGES),
+    ],
+)
+def test_a_module_change_reruns_only_the_stages_that_import_it(
+    repo: Path, module: str, stale: set[str]
+) -> None:
+    path = repo / "src/mlops" / module
+    original = path.read_text()
+    try:
+        path.write_text(original + "\n# changed\n")
+        assert _stale(repo) == stale
+    finally:
+        path.write_text(original)
+
+
+def test_demo_model_quality(repo: Path) -> None:
+    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    assert metrics["roc_auc"] >= 0.92
+    assert metrics["accuracy"] >= 0.86
