@@ -41,23 +41,30 @@ def run(args: argparse.Namespace) -> None:
     if not io.dvc_cache_file(md5).is_file():
         raise UsageError(f"{PATHS.model} (md5 {md5}) is not in the DVC cache: run `dvc commit`")
     candidate = existing or VersionRecord(
-        version, head, True, False, True, md5, stage, _metrics(head), created_at=""
+        version, head, True, False, True, md5, stage, _metrics(head)
     )
-    manifest = registry.make_manifest(candidate, datetime.now(UTC))
     # Back the bytes up before they become a version, so any machine can restore them.
     remote = io.dvc_push_object(md5)
-    with all_or_nothing():
-        wait_for_new_second()
-        if existing is None:
-            io.gto_register(ARTIFACT, version, head, f"Register model {version} (gate passed)")
-        move_prod(records, candidate, f"Promote {version}")
-        commit = write_production(manifest, f"Promote model {version} to prod")
+    commit = _promote(records, candidate, registered=existing is not None)
     print(
         f"promoted model {version} (commit {candidate.commit[:7]}, md5 {md5}) to prod; "
         f"{PATHS.production} committed as {commit[:7]}; publish with `git push --follow-tags`"
     )
     if remote is not None:
         print(f"note: {remote}: the model's bytes are only in this DVC cache")
+
+
+def _promote(records: list[VersionRecord], candidate: VersionRecord, registered: bool) -> str:
+    """Tags, then the manifest, all or nothing; the manifest commit's id."""
+    version = candidate.version
+    manifest = registry.make_manifest(candidate, datetime.now(UTC))
+    with all_or_nothing():
+        wait_for_new_second()
+        if not registered:
+            message = f"Register model {version} (gate passed)"
+            io.gto_register(ARTIFACT, version, candidate.commit, message)
+        move_prod(records, candidate, f"Promote {version}")
+        return write_production(manifest, f"Promote model {version} to prod")
 
 
 def _require_passed_gate() -> None:
