@@ -154,7 +154,10 @@ def test_a_body_without_length_gets_411(server: Server) -> None:
     address = urlsplit(server.url)
     with socket.create_connection((str(address.hostname), int(address.port or 0))) as raw:
         raw.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
-        reply = raw.recv(4096).decode()
+        chunks = []
+        while chunk := raw.recv(4096):  # the server closes the connection after answering
+            chunks.append(chunk)
+        reply = b"".join(chunks).decode()
     assert reply.startswith("HTTP/1.1 411")
     assert "Content-Length header is required" in reply
 
