@@ -306,3 +306,12 @@ def test_without_a_manifest_there_is_nothing_to_roll_back(
     assert main(["rollback"]) == 2
     assert "no model is in production" in capsys.readouterr().err
     assert sh(repo, "git", "tag", "--list") == tags
+
+
+def test_a_clone_without_the_tags_says_so(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tags = sh(repo, "git", "tag", "--list").split()
+    sh(repo, "git", "tag", "-d", *tags)
+    before = state(repo)
+    assert main(["rollback"]) == 2
+    assert "`git fetch --tags` first" in capsys.readouterr().err
+    assert state(repo) == before

@@ -19,7 +19,6 @@ from pathlib import Path
 from mlops import io, registry
 from mlops.config import PATHS
 from mlops.errors import CheckFailed, UsageError
-from mlops.modeling import TRUSTED_TYPES
 from mlops.registry import ARTIFACT, Manifest, VersionRecord
 from mlops.stages.registry import (
     all_or_nothing,
@@ -36,18 +35,29 @@ def run(args: argparse.Namespace) -> None:
     if production is None:
         raise UsageError(f"{PATHS.production} not found: no model is in production to roll back")
     records = load_records()
+    if not records:
+        raise UsageError("no model versions in this clone's git tags: `git fetch --tags` first")
     target = registry.rollback_target(records, production.version, args.to)
     cache_file = io.dvc_cache_file(str(target.model_md5))
     if args.dry_run:
         print(_plan(production, target, cache_file))
         return
     source = _restore(target, cache_file)
-    io.load_model_bytes(io.read_bytes(cache_file), TRUSTED_TYPES, str(cache_file))
+    _check_loads(cache_file)
     _switch(records, production, target)
     print(
         f"rolled back production from {production.version} to {target.version} "
         f"(md5 {target.model_md5}, from the {source}); {production.version} is deprecated"
     )
+
+
+def _check_loads(cache_file: Path) -> None:
+    """Load the model once: bytes this environment's libraries cannot load are no rollback."""
+    # Imported here: scikit-learn's import is most of a rollback's time, and a dry run
+    # or a refused rollback never needs it.
+    from mlops.modeling import TRUSTED_TYPES  # noqa: PLC0415
+
+    io.load_model_bytes(io.read_bytes(cache_file), TRUSTED_TYPES, str(cache_file))
 
 
 def _switch(records: list[VersionRecord], production: Manifest, target: VersionRecord) -> None:
