@@ -28,6 +28,11 @@ COMMANDS = {
     "gate": "judge the model against thresholds and production -> reports/gate.json, gate.md",
     "explain": "trace one example through every step of the model pipeline",
     "schema": "draft the data contract from a data file: mlops schema infer --input FILE",
+    "promote": "register the committed model as a new version and put it in prod (gate passed)",
+    "rollback": "put the last functional model version back in production",
+    "registry": "list model versions: stage, gate verdict, key metrics",
+    "predict": "batch predictions by the production model",
+    "serve": "HTTP endpoint for the production model (POST /predict, GET /health)",
 }
 
 
@@ -72,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "explain":
             _explain_arguments(command)
+        _REGISTRY_ARGUMENTS.get(name, lambda _: None)(command)
     return parser
 
 
@@ -95,6 +101,50 @@ def _explain_arguments(command: argparse.ArgumentParser) -> None:
         "--top", type=int, default=5, help="how many moving features to show (default: 5)"
     )
     command.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def _promote_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--version", help="the new version, e.g. v2.0.0 (default: bump)")
+    command.add_argument(
+        "--bump",
+        choices=("major", "minor", "patch"),
+        default="minor",
+        help="which part of the highest version to bump (default: %(default)s)",
+    )
+
+
+def _rollback_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--to", metavar="VERSION", help="this version instead of the last functional one"
+    )
+    command.add_argument(
+        "--dry-run", action="store_true", help="say what would happen; change nothing"
+    )
+
+
+def _registry_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _predict_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--input", type=Path, required=True, help="CSV or Parquet rows to score")
+    command.add_argument(
+        "--output", type=Path, required=True, help="predictions file (.parquet, else CSV)"
+    )
+
+
+def _serve_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--host", help="address to listen on (default: params serve.host)")
+    command.add_argument("--port", type=int, help="port (default: params serve.port; 0: any)")
+
+
+_REGISTRY_ARGUMENTS = {
+    "promote": _promote_arguments,
+    "rollback": _rollback_arguments,
+    "registry": _registry_arguments,
+    "predict": _predict_arguments,
+    "serve": _serve_arguments,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -382,6 +382,16 @@ class GateConfig(_Section):
     max_age_days: Annotated[float, Field(strict=False, gt=0.0)] | None
 
 
+class ServeConfig(_Section):
+    """Serving: where `mlops serve` listens, request limits, the prediction log."""
+
+    host: str
+    port: Annotated[int, Field(ge=0, le=65535)]
+    max_body_bytes: PositiveInt
+    log_dir: str
+    log_retention_days: PositiveInt
+
+
 class Params(_Section):
     """The whole of params.yaml."""
 
@@ -393,6 +403,7 @@ class Params(_Section):
     tune: TuneConfig
     evaluate: EvaluateConfig
     gate: GateConfig
+    serve: ServeConfig
 
 
 def parse_params(raw: Any, source: str = str(PARAMS_FILE)) -> Params:
