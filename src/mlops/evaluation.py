@@ -178,6 +178,8 @@ def importances(
 def feature_columns(model: Pipeline) -> dict[str, list[int]]:
     """Positions of each input feature's encoded columns (a multi-feature transformer: "a+b")."""
     transformer = model[-2]
+    while isinstance(transformer, Pipeline):  # preprocess = impute -> encode: the encoder
+        transformer = transformer[-1]
     if not isinstance(transformer, ColumnTransformer):
         raise TypeError(f"expected a ColumnTransformer before the estimator, got {transformer!r}")
     groups = {}

@@ -57,13 +57,24 @@ def trace(model: Pipeline, row: pd.DataFrame) -> dict[str, dict[str, Any]]:
     features = list(model.feature_names_in_)
     steps: dict[str, dict[str, Any]] = {RAW: {f: plain(row[f].iloc[0]) for f in features}}
     data: Any = row[features]
-    for name, step in model.steps[:-1]:
+    for name, step in _flat_steps(model.steps[:-1]):
         if isinstance(step, ColumnTransformer):
             steps |= _column_steps(step, data)
         else:
             steps[name] = _as_values(step.transform(data), step, list(data.columns))
         data = step.transform(data)
     return steps
+
+
+def _flat_steps(steps: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Nested pipelines (preprocess = impute -> encode) as one flat list of named steps."""
+    flat: list[tuple[str, Any]] = []
+    for name, step in steps:
+        if isinstance(step, Pipeline):
+            flat.extend((f"{name}.{n}", s) for n, s in _flat_steps(step.steps))
+        else:
+            flat.append((name, step))
+    return flat
 
 
 def _column_steps(transformer: ColumnTransformer, data: pd.DataFrame) -> dict[str, dict[str, Any]]:
