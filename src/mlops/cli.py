@@ -21,10 +21,12 @@ COMMANDS = {
     "split": "stratified, seeded train/test split into data/split/",
     "validate": "data tests: the contract (data/schema.yaml), quality, personal data, "
     "feature value -> reports/validation.json, reports/validation.md",
-    "impute": "plan the imputation of each feature -> models/imputation.json",
+    "impute": "decide and fit each feature's imputation -> models/imputation.json",
     "tune": "search hyperparameters with Optuna -> models/best_params.json",
     "train": "fit the model pipeline -> models/model.skops and models/model_card.json",
     "evaluate": "score the model on the test split -> reports/metrics.json, reports/plots/",
+    "gate": "judge the model against thresholds and production -> reports/gate.json, gate.md",
+    "explain": "trace one example through every step of the model pipeline",
     "schema": "draft the data contract from a data file: mlops schema infer --input FILE",
     "promote": "register the committed model as a new version and put it in prod (gate passed)",
     "rollback": "put the last functional model version back in production",
@@ -52,14 +54,53 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument(
                 "--markdown", type=Path, help="write the readable report here (even when it fails)"
             )
+        if name == "impute":
+            _impute_arguments(command)
         if name == "schema":
             command.add_argument("action", choices=["infer"], help="draft a contract from data")
             command.add_argument("--input", type=Path, required=True, help="a CSV/Parquet file")
             command.add_argument(
                 "--out", type=Path, default=PATHS.schema, help="where (default: %(default)s)"
             )
+        if name == "tune":
+            command.add_argument(
+                "--worker",
+                action="store_true",
+                help="join the study in tune.storage and run trials until it is done; "
+                "write no outputs (start one per process or machine)",
+            )
+        if name == "gate":
+            command.add_argument(
+                "--check",
+                action="store_true",
+                help="exit 1 unless reports/gate.json passed for the current model (for CI)",
+            )
+        if name == "explain":
+            _explain_arguments(command)
         _REGISTRY_ARGUMENTS.get(name, lambda _: None)(command)
     return parser
+
+
+def _impute_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--input",
+        type=Path,
+        help="report which features the model imputes in this CSV/Parquet batch instead",
+    )
+    command.add_argument("--report", type=Path, help="write that report here as JSON")
+
+
+def _explain_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--row", type=int, default=0, help="row number, from 0 (default: %(default)s)"
+    )
+    command.add_argument(
+        "--input", type=Path, help="a CSV/Parquet file to explain (default: the test split)"
+    )
+    command.add_argument(
+        "--top", type=int, default=5, help="how many moving features to show (default: 5)"
+    )
+    command.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 def _promote_arguments(command: argparse.ArgumentParser) -> None:

@@ -111,6 +111,17 @@ def read_parquet(path: Path, what: str = "table") -> pd.DataFrame:
         raise UsageError(f"{path}: {what} is not a readable Parquet file ({exc})") from None
 
 
+def read_csv(path: Path, what: str = "CSV table") -> pd.DataFrame:
+    import pandas as pd
+
+    _require_file(path, what)
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"{path}: {what} is not a readable CSV file ({detail})") from None
+
+
 def file_md5(path: Path) -> str:
     """The md5 DVC records for a file in dvc.lock."""
     digest = hashlib.md5(usedforsecurity=False)
@@ -269,6 +280,43 @@ def load_model_bytes(data: bytes, trusted: Sequence[str], source: str) -> Any:
     if refused:
         raise UsageError(f"{source}: model file contains untrusted types: {', '.join(refused)}")
     return sio.loads(data, trusted=list(untrusted))
+
+
+def expected_md5(lock_path: Path, out_path: Path) -> str | None:
+    """The md5 that ``lock_path`` (a dvc.lock) records for the output ``out_path``.
+
+    None when there is no lock file or no stage lists that output (a file not
+    produced by the pipeline yet); a lock file that is not DVC's YAML is an error.
+    """
+    if not lock_path.is_file():
+        return None
+    lock = read_yaml(lock_path, "DVC lock file")
+    stages = lock.get("stages") if isinstance(lock, dict) else None
+    if not isinstance(stages, dict):
+        raise UsageError(f"{lock_path}: not a DVC lock file (no 'stages' mapping)")
+    wanted = out_path.as_posix()
+    for stage in stages.values():
+        for out in stage.get("outs", []) if isinstance(stage, dict) else []:
+            if isinstance(out, dict) and out.get("path") == wanted and "md5" in out:
+                return str(out["md5"])
+    return None
+
+
+def load_verified_model(path: Path, trusted: Sequence[str], lock_path: Path) -> Any:
+    """``load_model``, after checking the file's md5 against what ``lock_path`` records.
+
+    A model file changed outside the pipeline (tampered with, or copied in from
+    elsewhere) is refused before skops reads a byte of it.
+    """
+    _require_file(path, "model file")
+    expected = expected_md5(lock_path, path)
+    if expected is not None and (actual := file_md5(path)) != expected:
+        raise UsageError(
+            f"{path}: md5 {actual} does not match {expected} recorded in {lock_path}; "
+            f"refusing a model file changed outside the pipeline "
+            f"(restore it with `dvc checkout {path.as_posix()}` or rebuild it with `dvc repro`)"
+        )
+    return load_model(path, trusted)
 
 
 # --- environment -------------------------------------------------------------
