@@ -308,8 +308,14 @@ def test_auto_picks_the_best_scoring_strategy_per_group(train: pd.DataFrame) -> 
     assert numeric.metric == "roc_auc"
     assert (numeric.rows, numeric.folds) == (6, 2)
     assert categorical.chosen == "missing_category"
-    # the categorical group is compared with the numeric winner in place
-    assert score.calls[3:] == [("knn", "most_frequent"), ("knn", "missing_category")]
+    # the categorical group is compared with the numeric winner in place; the plan both
+    # groups share (knn, most_frequent) is scored once
+    assert score.calls == [
+        ("median", "most_frequent"),
+        ("mean", "most_frequent"),
+        ("knn", "most_frequent"),
+        ("knn", "missing_category"),
+    ]
 
 
 def test_auto_ties_keep_the_simplest_strategy(train: pd.DataFrame) -> None:
