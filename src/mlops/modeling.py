@@ -141,16 +141,47 @@ def _encoder(plan: ImputationPlan, family: str) -> ColumnTransformer:
     return _columns(steps)
 
 
+# The estimator of each model family. Hyperparameters not in DERIVED_PARAMS come
+# from params.yaml `tune` (searched or fixed), so every one of them is explicit.
+ESTIMATORS: dict[str, type[Any]] = {
+    "hist_gradient_boosting": HistGradientBoostingClassifier,
+    "random_forest": RandomForestClassifier,
+    "logistic_regression": LogisticRegression,
+}
+# Set by the pipeline itself, from the seed and the imputation plan, never from params.
+DERIVED_PARAMS: dict[str, frozenset[str]] = {
+    "hist_gradient_boosting": frozenset({"random_state", "categorical_features"}),
+    "random_forest": frozenset({"random_state"}),
+    "logistic_regression": frozenset({"random_state"}),
+}
+
+
 def _estimator(plan: ImputationPlan, family: str, params: Mapping[str, Any], seed: int) -> Any:
+    if family not in ESTIMATORS:
+        raise ValueError(f"unknown model family {family!r}")
+    derived: dict[str, Any] = {"random_state": seed}
     if family == "hist_gradient_boosting":
-        return HistGradientBoostingClassifier(
-            categorical_features=plan.names("categorical") or None, random_state=seed, **params
-        )
-    if family == "random_forest":
-        return RandomForestClassifier(random_state=seed, **params)
-    if family == "logistic_regression":
-        return LogisticRegression(random_state=seed, **params)
-    raise ValueError(f"unknown model family {family!r}")
+        derived["categorical_features"] = plan.names("categorical") or None
+    return ESTIMATORS[family](**params, **derived)
+
+
+def hyperparameters(family: str) -> frozenset[str]:
+    """What params.yaml must tune or fix for ``family``: all but derived and deprecated ones."""
+    defaults = ESTIMATORS[family]().get_params()
+    # scikit-learn marks a parameter on its way out with the default "deprecated".
+    current = {name for name, value in defaults.items() if not _is_deprecated(value)}
+    return frozenset(current - DERIVED_PARAMS[family])
+
+
+def _is_deprecated(value: Any) -> bool:
+    return isinstance(value, str) and value == "deprecated"
+
+
+def check_hyperparameters(family: str, params: Mapping[str, Any]) -> None:
+    """Raise ValueError (scikit-learn's own message) if ``params`` are not valid for ``family``."""
+    # _validate_params is the check every fit() runs first; calling it here reports a
+    # bad value before a search starts instead of failing every trial.
+    ESTIMATORS[family](**params)._validate_params()
 
 
 def model_card(

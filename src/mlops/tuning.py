@@ -1,33 +1,155 @@
-"""Hyperparameter search with Optuna over model families and their search spaces."""
+"""Hyperparameter search with Optuna over model families and their search spaces.
+
+The model family is itself a hyperparameter: each trial picks one, then draws
+that family's hyperparameters (names prefixed by the family, so the space is
+conditional). A trial's score is the mean over stratified CV folds, reported
+fold by fold so a pruner can stop a hopeless trial early.
+
+Reproducibility: the sampler is re-created before every trial with a seed
+derived from ``seed`` and the trial's position in the study. So a sequential
+run gives the same trials whether it ran in one go, was interrupted and
+resumed, or had its ``n_trials`` raised later; a worker sharing a study
+(``salt``) draws its own seeds and makes the study order-dependent instead.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import hashlib
+import io
+import json
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
+import numpy as np
 import optuna
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold, cross_val_score
+from optuna.exceptions import ExperimentalWarning
+from optuna.trial import FrozenTrial, TrialState
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from mlops.config import CategoricalParam, FloatParam, IntParam, ModelFamily, TuneConfig
+from mlops.config import (
+    CategoricalParam,
+    FloatParam,
+    HalvingPrunerConfig,
+    IntParam,
+    MedianPrunerConfig,
+    ModelFamily,
+    ParamSpec,
+    TuneConfig,
+)
+from mlops.errors import UsageError
 from mlops.imputation import ImputationPlan
-from mlops.modeling import build_pipeline
+from mlops.modeling import (
+    DERIVED_PARAMS,
+    ESTIMATORS,
+    build_pipeline,
+    check_hyperparameters,
+    hyperparameters,
+)
 
 FAMILY_KEY = "family"
+ERROR_ATTR = "error"
+FOLDS_ATTR = "fold_scores"
+WORKER_ATTR = "worker"
+# scikit-learn scorer behind each metric, and the sign that turns it into the metric.
+SCORERS: dict[str, tuple[str, float]] = {
+    "roc_auc": ("roc_auc", 1.0),
+    "average_precision": ("average_precision", 1.0),
+    "accuracy": ("accuracy", 1.0),
+    "balanced_accuracy": ("balanced_accuracy", 1.0),
+    "f1": ("f1", 1.0),
+    "log_loss": ("neg_log_loss", -1.0),
+}
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# Keys of `tune` that do not change any trial's result, so not the study's identity.
+UNTRACKED_KEYS = {"n_trials", "timeout", "patience", "target", "storage"}
+Folds = list[tuple[np.ndarray, np.ndarray]]
+Callback = Callable[[optuna.Study, FrozenTrial], None]
 
 
-def make_sampler(config: TuneConfig, seed: int) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.TPESampler(seed=seed)
+# --- the search space ----------------------------------------------------------
+
+
+def check_space(config: TuneConfig, source: str) -> None:
+    """Fail with one line naming the key if a tuned or fixed value cannot work.
+
+    Each key must be a hyperparameter of the family's estimator (not one the
+    pipeline derives), tuned or fixed but not both, and every fixed value, range
+    end and choice must pass scikit-learn's own parameter validation.
+    """
+    for family in sorted(set(config.space) | set(config.fixed)):
+        space, fixed = config.space.get(family, {}), config.fixed.get(family, {})
+        for section, names in (("space", space), ("fixed", fixed)):
+            for name in names:
+                _check_name(family, name, f"{source}: tune.{section}.{family}.{name}")
+        both = sorted(set(space) & set(fixed))
+        if both:
+            raise UsageError(
+                f"{source}: tune.fixed.{family}.{both[0]}: also in tune.space.{family}; "
+                "a hyperparameter is either tuned or fixed"
+            )
+        _check_values(family, fixed, [{}], f"{source}: tune.fixed.{family}")
+        for name, spec in space.items():
+            candidates = [{name: value} for value in _extremes(spec)]
+            _check_values(family, fixed, candidates, f"{source}: tune.space.{family}.{name}")
+
+
+def _check_name(family: str, name: str, key: str) -> None:
+    estimator = ESTIMATORS[family].__name__
+    if name in DERIVED_PARAMS[family]:
+        raise UsageError(f"{key}: set by the pipeline (from seed and imputation plan), remove it")
+    if name not in hyperparameters(family):
+        raise UsageError(f"{key}: not a hyperparameter of {estimator}")
+
+
+def _extremes(spec: ParamSpec) -> list[Any]:
+    if isinstance(spec, CategoricalParam):
+        return list(spec.choices)
+    return [spec.low, spec.high]
+
+
+def _check_values(
+    family: str, fixed: Mapping[str, Any], candidates: Sequence[Mapping[str, Any]], key: str
+) -> None:
+    for values in candidates:
+        try:
+            check_hyperparameters(family, {**fixed, **values})
+        except (ValueError, TypeError) as exc:
+            raise UsageError(f"{key}: {exc}") from None
+
+
+def grid_values(spec: ParamSpec, points: int) -> list[Any]:
+    """The values method ``grid`` tries: the choices, or ``points`` spread over [low, high]."""
+    if isinstance(spec, CategoricalParam):
+        return list(spec.choices)
+    spread = np.geomspace if spec.log else np.linspace
+    values = spread(spec.low, spec.high, points)
+    if isinstance(spec, IntParam):
+        return sorted({round(float(v)) for v in values})
+    return sorted({float(f"{v:.6g}") for v in values})
+
+
+def grid_size(config: TuneConfig) -> int:
+    """How many distinct configurations method ``grid`` has (all families together)."""
+    return sum(
+        int(np.prod([len(grid_values(s, config.grid_points)) for s in config.space[f].values()]))
+        for f in config.families
+    )
 
 
 def suggest(
-    trial: optuna.Trial, family: str, space: Mapping[str, IntParam | FloatParam | CategoricalParam]
+    trial: optuna.Trial, family: str, space: Mapping[str, ParamSpec], grid_points: int | None
 ) -> dict[str, Any]:
-    """Draw one value per hyperparameter; names are prefixed by family to stay unique."""
+    """Draw one value per hyperparameter; with ``grid_points`` from the grid's values."""
     values: dict[str, Any] = {}
     for name, spec in space.items():
         key = f"{family}.{name}"
-        if isinstance(spec, IntParam):
+        if grid_points is not None:
+            values[name] = trial.suggest_categorical(key, grid_values(spec, grid_points))
+        elif isinstance(spec, IntParam):
             values[name] = trial.suggest_int(key, spec.low, spec.high, log=spec.log)
         elif isinstance(spec, FloatParam):
             values[name] = trial.suggest_float(key, spec.low, spec.high, log=spec.log)
@@ -36,40 +158,388 @@ def suggest(
     return values
 
 
-def trial_params(trial: optuna.Trial, config: TuneConfig) -> tuple[str, dict[str, Any]]:
+def trial_params(trial: optuna.Trial, config: TuneConfig) -> tuple[ModelFamily, dict[str, Any]]:
     """The family and its complete hyperparameters (tuned plus fixed) for one trial."""
     family = cast(ModelFamily, trial.suggest_categorical(FAMILY_KEY, list(config.families)))
-    tuned = suggest(trial, family, config.space.get(family, {}))
+    points = config.grid_points if config.method == "grid" else None
+    tuned = suggest(trial, family, config.space[family], points)
     return family, {**config.fixed.get(family, {}), **tuned}
 
 
+def split_params(params: Mapping[str, Any]) -> tuple[ModelFamily, dict[str, Any]]:
+    """A trial's stored params back to (family, tuned hyperparameters without prefix)."""
+    family = cast(ModelFamily, params[FAMILY_KEY])
+    prefix = f"{family}."
+    return family, {k.removeprefix(prefix): v for k, v in params.items() if k.startswith(prefix)}
+
+
+# --- data and objective --------------------------------------------------------
+
+
+def sample_rows(train: pd.DataFrame, target: str, max_rows: int | None, seed: int) -> pd.DataFrame:
+    """A stratified, seeded sample of at most ``max_rows`` rows (all rows when None)."""
+    if max_rows is None or max_rows >= len(train):
+        return train
+    sample, _ = train_test_split(
+        train, train_size=max_rows, stratify=train[target], random_state=seed
+    )
+    return cast(pd.DataFrame, sample).sort_index()
+
+
+def make_folds(target: pd.Series, cv_folds: int, seed: int, source: str) -> Folds:
+    """Stratified, shuffled, seeded folds as (fit rows, score rows) positions."""
+    smallest = int(target.value_counts().min()) if target.nunique() > 1 else 0
+    if smallest < cv_folds:
+        raise UsageError(
+            f"{source}: tune.cv_folds: {cv_folds} folds need at least {cv_folds} rows of each "
+            f"class, the training data has {smallest} of its smallest class"
+        )
+    splitter = StratifiedKFold(n_splits=cv_folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(target)), target))
+
+
 def make_objective(
-    train: pd.DataFrame, plan: ImputationPlan, config: TuneConfig, seed: int
+    train: pd.DataFrame,
+    plan: ImputationPlan,
+    config: TuneConfig,
+    folds: Folds,
+    *,
+    seed: int,
+    worker: str = "",
 ) -> Callable[[optuna.Trial], float]:
-    """Mean cross-validated ``config.metric`` of one trial's pipeline on the training split."""
+    """Mean ``config.metric`` of a trial's pipeline over ``folds``, reported fold by fold.
+
+    ``worker`` names the process in each trial it runs (who ran what, study-wide).
+    """
     features, y = train[plan.names()], train[plan.target]
-    folds = StratifiedKFold(n_splits=config.cv_folds, shuffle=True, random_state=seed)
+    scorer_name, sign = SCORERS[config.metric]
+    scorer = get_scorer(scorer_name)
 
     def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr(WORKER_ATTR, worker)
         family, params = trial_params(trial, config)
-        pipeline = build_pipeline(plan, family, params, seed)
-        scores = cross_val_score(pipeline, features, y, cv=folds, scoring=config.metric)
-        return float(scores.mean())
+        scores: list[float] = []
+        for step, (fit_rows, score_rows) in enumerate(folds):
+            try:
+                pipeline = build_pipeline(plan, family, params, seed)
+                pipeline.fit(features.iloc[fit_rows], y.iloc[fit_rows])
+                held_out = features.iloc[score_rows], y.iloc[score_rows]
+                scores.append(sign * scorer(pipeline, *held_out))
+            except ValueError as exc:
+                # Kept in the study, so a failed trial counts against the budget
+                # (unlike one whose worker died) and its cause is on record.
+                trial.set_user_attr(ERROR_ATTR, str(exc).splitlines()[0] if str(exc) else repr(exc))
+                raise
+            trial.set_user_attr(FOLDS_ATTR, [round(s, 6) for s in scores])
+            trial.report(float(np.mean(scores)), step)
+            if step < len(folds) - 1 and trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after {step + 1} folds")
+        return float(np.mean(scores))
 
     return objective
 
 
-def best_result(study: optuna.Study, config: TuneConfig) -> dict[str, Any]:
+# --- sampler, pruner, study identity --------------------------------------------
+
+
+def make_sampler(config: TuneConfig, seed: int) -> optuna.samplers.BaseSampler:
+    """Optuna's own sampler for ``config.method``, seeded."""
+    with warnings.catch_warnings():
+        # multivariate/group/constant_liar are marked experimental but long-standing.
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        if config.method == "grid":
+            # Exhaustive over a define-by-run space: unlike GridSampler it handles the
+            # conditional (per-family) space without enumerating other families' values.
+            return optuna.samplers.BruteForceSampler(seed=seed, avoid_premature_stop=True)
+        if config.method == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        return optuna.samplers.TPESampler(
+            seed=seed,
+            n_startup_trials=config.random_starts,
+            multivariate=True,
+            group=True,
+            constant_liar=True,
+        )
+
+
+def make_pruner(config: TuneConfig) -> optuna.pruners.BasePruner:
+    pruner = config.pruner
+    if isinstance(pruner, MedianPrunerConfig):
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=pruner.startup_trials, n_warmup_steps=pruner.warmup_folds - 1
+        )
+    if isinstance(pruner, HalvingPrunerConfig) and pruner.type == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=pruner.min_folds,
+            max_resource=config.cv_folds,
+            reduction_factor=pruner.reduction_factor,
+        )
+    if isinstance(pruner, HalvingPrunerConfig):
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=pruner.min_folds, reduction_factor=pruner.reduction_factor
+        )
+    return optuna.pruners.NopPruner()
+
+
+def trial_seed(seed: int, position: int, salt: int | None = None) -> int:
+    """The sampler seed for the trial at ``position``; a worker's ``salt`` makes its own."""
+    digest = hashlib.sha256(f"{seed}:{position}:{salt}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def study_name(config: TuneConfig, seed: int, inputs: Mapping[str, str]) -> str:
+    """A name that changes whenever anything that shapes a trial's result changes.
+
+    ``inputs`` holds hashes of the data, the code and library versions. The
+    stopping criteria and the storage are left out, so raising the budget
+    continues the same study, and workers on other machines find it.
+    """
+    document = {
+        "seed": seed,
+        "tune": config.model_dump(mode="json", exclude=UNTRACKED_KEYS),
+        "inputs": dict(sorted(inputs.items())),
+    }
+    digest = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+    return f"tune-{digest[:12]}"
+
+
+# --- stopping ------------------------------------------------------------------
+
+
+def counts_toward_budget(trial: FrozenTrial) -> bool:
+    """Whether a trial uses up part of ``n_trials``.
+
+    Finished, running and errored trials do; a queued (waiting) one not yet; one
+    that failed without an error never: its worker died or was interrupted, and
+    it is run again, so a resumed study continues where it stopped.
+    """
+    if trial.state == TrialState.FAIL:
+        return ERROR_ATTR in trial.user_attrs
+    return trial.state != TrialState.WAITING
+
+
+def budget_used(trials: Sequence[FrozenTrial]) -> int:
+    return sum(counts_toward_budget(t) for t in trials)
+
+
+def best_trial(trials: Sequence[FrozenTrial], direction: str) -> FrozenTrial | None:
+    """The best complete trial; the earliest one wins a tie."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    if not complete:
+        return None
+    sign = 1.0 if direction == "maximize" else -1.0
+    return max(complete, key=lambda t: (sign * cast(float, t.value), -t.number))
+
+
+def stop_reason(trials: Sequence[FrozenTrial], config: TuneConfig, grid: int | None) -> str | None:
+    """Which stopping criterion of ``config`` (or an exhausted grid) the study has met, if any."""
+    if budget_used(trials) >= config.n_trials:
+        return "n_trials"
+    finished = [t for t in trials if t.state in FINISHED]
+    tried = [t for t in trials if t.state in FINISHED or ERROR_ATTR in t.user_attrs]
+    if grid is not None and len({json.dumps(t.params, sort_keys=True) for t in tried}) >= grid:
+        return "exhausted"
+    best = best_trial(trials, config.direction)
+    if best is None:
+        return None
+    if config.target is not None and _reaches(cast(float, best.value), config.target, config):
+        return "target"
+    since_best = sum(t.number > best.number for t in finished)
+    if config.patience is not None and since_best >= config.patience:
+        return "patience"
+    return None
+
+
+def _reaches(value: float, target: float, config: TuneConfig) -> bool:
+    return value >= target if config.direction == "maximize" else value <= target
+
+
+# --- the optimisation loop ------------------------------------------------------
+
+
+def optimise(
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], float],
+    config: TuneConfig,
+    *,
+    seed: int,
+    salt: int | None = None,
+    callbacks: Sequence[Callback] = (),
+    poll_seconds: float = 2.0,
+) -> str:
+    """Run trials until a stopping criterion is met; return which one.
+
+    Criteria count the whole study (resumed runs and other workers included).
+    Before returning, it waits for other workers' running trials, so every
+    worker, and the run that writes the results, sees the same finished study.
+    """
+    grid = grid_size(config) if config.method == "grid" else None
+    deadline = None if config.timeout is None else time.monotonic() + config.timeout
+
+    def reseed(study: optuna.Study, _: FrozenTrial | None = None) -> None:
+        position = budget_used(study.get_trials(deepcopy=False))
+        study.sampler = make_sampler(config, trial_seed(seed, position, salt))
+
+    def stop_when_done(study: optuna.Study, _: FrozenTrial) -> None:
+        if stop_reason(study.get_trials(deepcopy=False), config, grid):
+            study.stop()
+
+    while True:
+        reason = stop_reason(study.get_trials(deepcopy=False), config, grid)
+        timed_out = deadline is not None and time.monotonic() >= deadline
+        if reason is None and not timed_out:
+            reseed(study)
+            left = None if deadline is None else deadline - time.monotonic()
+            study.optimize(
+                objective,
+                timeout=left,
+                catch=(ValueError,),
+                callbacks=[stop_when_done, reseed, *callbacks],
+            )
+            continue
+        _wait_for_running(study, poll_seconds)
+        # A stale trial failed while waiting is run again unless time is up.
+        reason = stop_reason(study.get_trials(deepcopy=False), config, grid)
+        if reason or timed_out:
+            return reason or "timeout"
+
+
+def _wait_for_running(study: optuna.Study, poll_seconds: float) -> None:
+    """Block until no trial of the study is running (heartbeat-stale ones are failed)."""
+    while True:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            return
+        time.sleep(poll_seconds)
+
+
+# --- results -------------------------------------------------------------------
+
+
+def best_result(study: optuna.Study, config: TuneConfig, stopped_by: str) -> dict[str, Any]:
     """What the train stage needs: the family, its full params, and the score behind them."""
-    best = study.best_trial
-    family = cast(ModelFamily, best.params[FAMILY_KEY])
-    prefix = f"{family}."
-    tuned = {k.removeprefix(prefix): v for k, v in best.params.items() if k.startswith(prefix)}
+    trials = study.get_trials(deepcopy=False)
+    best = best_trial(trials, config.direction)
+    if best is None:
+        errors = [t.user_attrs[ERROR_ATTR] for t in trials if ERROR_ATTR in t.user_attrs]
+        detail = f"; first error: {errors[0]}" if errors else ""
+        raise UsageError(f"tune: no trial of study {study.study_name} completed{detail}")
+    family, tuned = split_params(best.params)
     return {
         "family": family,
         "params": {**config.fixed.get(family, {}), **tuned},
         "metric": config.metric,
+        "direction": config.direction,
         "cv_score": round(float(cast(float, best.value)), 6),
         "trial": best.number,
-        "n_trials": len(study.trials),
+        "n_trials": sum(t.state in FINISHED for t in trials),
+        "method": config.method,
+        "study": study.study_name,
+        "stopped_by": stopped_by,
     }
+
+
+def trials_table(trials: Sequence[FrozenTrial], direction: str) -> pd.DataFrame:
+    """One row per trial: state, score (partial when pruned), best so far, duration, params."""
+    table = pd.DataFrame([_trial_row(t) for t in sorted(trials, key=lambda t: t.number)])
+    complete = table["score"].where(table["state"] == "complete").astype(float)
+    best = complete.cummax() if direction == "maximize" else complete.cummin()
+    table.insert(3, "best_score", best.ffill())
+    leading = ["number", "state", "score", "best_score", "folds_scored", "duration_s"]
+    return table[leading + sorted(c for c in table.columns if c not in leading)]
+
+
+def _trial_row(trial: FrozenTrial) -> dict[str, Any]:
+    partial = list(trial.intermediate_values.values())
+    complete = trial.state == TrialState.COMPLETE
+    return {
+        "number": trial.number,
+        "state": trial.state.name.lower(),
+        "score": trial.value if complete else (partial[-1] if partial else None),
+        "folds_scored": len(partial),
+        "duration_s": trial.duration.total_seconds() if trial.duration else None,
+        **trial.params,
+    }
+
+
+def tuning_metrics(trials: Sequence[FrozenTrial], direction: str) -> dict[str, float | int]:
+    """The study's summary for `dvc metrics diff` / `dvc exp show`: best score, budget used."""
+    best = best_trial(trials, direction)
+    count = {s: sum(t.state == s for t in trials) for s in TrialState}
+    seconds = sum(t.duration.total_seconds() for t in trials if t.duration and t.state in FINISHED)
+    return {
+        "best_score": round(float(cast(float, best.value)), 6) if best else float("nan"),
+        "trials": count[TrialState.COMPLETE] + count[TrialState.PRUNED],
+        "complete": count[TrialState.COMPLETE],
+        "pruned": count[TrialState.PRUNED],
+        "failed": count[TrialState.FAIL],
+        "time_s": round(seconds, 1),
+    }
+
+
+# --- plots ---------------------------------------------------------------------
+
+PLOTS = ("history", "importances", "parallel_coordinate", "slice")
+
+
+def plot_pngs(study: optuna.Study, family: str, metric: str) -> dict[str, bytes]:
+    """Optuna's matplotlib plots as PNG bytes; the per-parameter ones for ``family`` only."""
+    # Imported here: matplotlib is slow to load and only this function needs it.
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")  # never open a window, whatever the environment says
+    from optuna.visualization import matplotlib as plots  # noqa: PLC0415
+
+    one = family_study(study, family)
+    with warnings.catch_warnings():
+        # Experimental plotting API, and PED-ANOVA's note that a small study is noisy.
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        figures: dict[str, Any] = {
+            "history": plots.plot_optimization_history(study, target_name=metric),
+            "importances": plots.plot_param_importances(study, target_name=metric),
+            "parallel_coordinate": plots.plot_parallel_coordinate(one, target_name=metric),
+            "slice": plots.plot_slice(one, target_name=metric),
+        }
+    for name in ("parallel_coordinate", "slice"):
+        _figure(figures[name]).suptitle(f"{family} trials", y=1.02)
+    return {name: _png(_figure(axes)) for name, axes in figures.items()}
+
+
+def family_study(study: optuna.Study, family: str) -> optuna.Study:
+    """An in-memory copy of the complete trials of one family, parameter names unprefixed.
+
+    Parallel-coordinate and slice plots of a conditional space would otherwise
+    mix every family's parameters, most of them missing in most trials.
+    """
+    prefix = f"{family}."
+    copy = optuna.create_study(directions=study.directions)
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if trial.params.get(FAMILY_KEY) != family:
+            continue
+        names = [k for k in trial.params if k.startswith(prefix)]
+        copy.add_trial(
+            optuna.trial.create_trial(
+                value=trial.value,
+                params={k.removeprefix(prefix): trial.params[k] for k in names},
+                distributions={k.removeprefix(prefix): trial.distributions[k] for k in names},
+            )
+        )
+    return copy
+
+
+def _figure(axes: Any) -> Any:
+    """The figure behind what a plot function returned: one Axes or an array of them."""
+    return np.ravel(axes)[0].figure
+
+
+def _png(figure: Any) -> bytes:
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    buffer = io.BytesIO()
+    # No "Software" stamp: identical studies give identical bytes.
+    figure.savefig(buffer, format="png", dpi=96, bbox_inches="tight", metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()

@@ -15,7 +15,7 @@ from mlops import io
 from tests.conftest import copy_project, edit_params, run
 
 pytestmark = pytest.mark.slow
-STAGES = {"ingest", "split", "validate", "impute", "tune", "train", "evaluate"}
+STAGES = {"ingest", "split", "validate", "impute", "tune", "train", "evaluate", "gate"}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,426 @@
+"""The search logic on a cheap synthetic objective: stopping, resuming, determinism, outputs."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from mlops import tuning
+from mlops.config import TuneConfig, parse_params
+from mlops.errors import UsageError
+from tests.conftest import ROOT
+
+DOCUMENT: dict[str, Any] = yaml.safe_load((ROOT / "params.yaml").read_text())
+HGB = "hist_gradient_boosting"
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def config(**tune: object) -> TuneConfig:
+    document = copy.deepcopy(DOCUMENT)
+    document["tune"].update(tune)
+    return parse_params(document).tune
+
+
+def synthetic(cfg: TuneConfig, fail_on: Callable[[int], bool] = lambda _: False) -> Any:
+    """A fast objective over the real (conditional) space: HGB near lr 0.1 scores best."""
+
+    def objective(trial: optuna.Trial) -> float:
+        family, params = tuning.trial_params(trial, cfg)
+        if fail_on(trial.number):
+            trial.set_user_attr(tuning.ERROR_ATTR, "boom")
+            raise ValueError("boom")
+        base = {HGB: 0.9, "random_forest": 0.85, "logistic_regression": 0.8}[family]
+        score = base - 0.1 * abs(math.log10(params.get("learning_rate", 1.0) / 0.1))
+        for step in range(cfg.cv_folds):
+            trial.report(score - 0.01 * (cfg.cv_folds - 1 - step), step)
+            if step < cfg.cv_folds - 1 and trial.should_prune():
+                raise optuna.TrialPruned()
+        return score
+
+    return objective
+
+
+def study(cfg: TuneConfig, seed: int = 0) -> optuna.Study:
+    return optuna.create_study(
+        direction=cfg.direction,
+        sampler=tuning.make_sampler(cfg, seed),
+        pruner=tuning.make_pruner(cfg),
+    )
+
+
+def run(cfg: TuneConfig, seed: int = 0, into: optuna.Study | None = None, **kw: Any) -> Any:
+    target = into or study(cfg, seed)
+    reason = tuning.optimise(target, synthetic(cfg, **kw), cfg, seed=seed, poll_seconds=0.01)
+    return target, reason
+
+
+def params_of(target: optuna.Study) -> list[dict[str, Any]]:
+    return [t.params for t in target.get_trials() if tuning.counts_toward_budget(t)]
+
+
+# --- the space -------------------------------------------------------------------
+
+
+def test_grid_values_spread_over_the_range() -> None:
+    cfg = config()
+    space = cfg.space
+    assert tuning.grid_values(space[HGB]["learning_rate"], 3) == [0.03, 0.0948683, 0.3]
+    assert tuning.grid_values(space[HGB]["max_leaf_nodes"], 3) == [8, 23, 64]
+    assert tuning.grid_values(space["random_forest"]["max_depth"], 4) == [6, 12, 18, 24]
+    assert tuning.grid_values(space["random_forest"]["max_features"], 3) == ["sqrt", "log2", 0.5]
+
+
+def test_grid_size_counts_each_family_s_product() -> None:
+    cfg = config(families=["logistic_regression"], grid_points=4)
+    # C: 4 values x class_weight: 2 choices
+    assert tuning.grid_size(cfg) == 8
+
+
+def test_a_trial_draws_one_family_and_only_its_prefixed_params() -> None:
+    cfg = config()
+    target = study(cfg)
+    trial = target.ask()
+    family, params = tuning.trial_params(trial, cfg)
+    assert set(trial.params) == {"family"} | {f"{family}.{name}" for name in cfg.space[family]}
+    assert params == {**cfg.fixed[family], **tuning.split_params(trial.params)[1]}
+    for name, spec in cfg.space[family].items():
+        if spec.type != "categorical":
+            assert spec.low <= params[name] <= spec.high
+
+
+def test_check_space_accepts_the_shipped_params() -> None:
+    tuning.check_space(config(), "params.yaml")
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda t: t["space"][HGB].update(
+                learning_rat={"type": "float", "low": 0.1, "high": 1, "log": False}
+            ),
+            f"tune.space.{HGB}.learning_rat: not a hyperparameter of HistGradientBoosting",
+        ),
+        (
+            lambda t: t["fixed"]["random_forest"].update(random_state=1),
+            "tune.fixed.random_forest.random_state: set by the pipeline",
+        ),
+        (
+            lambda t: t["fixed"][HGB].update(learning_rate=0.1),
+            f"tune.fixed.{HGB}.learning_rate: also in tune.space.{HGB}",
+        ),
+        (
+            lambda t: t["fixed"][HGB].update(loss="hinge"),
+            f"tune.fixed.{HGB}: The 'loss' parameter of HistGradientBoostingClassifier must be",
+        ),
+        (
+            lambda t: t["space"]["random_forest"]["max_features"].update(choices=["sqrt", "all"]),
+            "tune.space.random_forest.max_features: The 'max_features' parameter",
+        ),
+        (
+            lambda t: t["space"][HGB]["max_features"].update(high=1.5),
+            f"tune.space.{HGB}.max_features: The 'max_features' parameter",
+        ),
+    ],
+)
+def test_check_space_names_the_bad_key(
+    edit: Callable[[dict[str, Any]], None], expected: str
+) -> None:
+    document = copy.deepcopy(DOCUMENT)
+    edit(document["tune"])
+    with pytest.raises(UsageError) as caught:
+        tuning.check_space(parse_params(document).tune, "params.yaml")
+    assert str(caught.value).startswith(f"params.yaml: {expected}")
+    assert "\n" not in str(caught.value)
+
+
+# --- data ------------------------------------------------------------------------
+
+
+def test_sample_rows_is_stratified_seeded_and_bounded() -> None:
+    frame = pd.DataFrame({"x": range(1000), "y": [1] * 250 + [0] * 750})
+    sample = tuning.sample_rows(frame, "y", 200, seed=3)
+    assert len(sample) == 200
+    assert sample["y"].mean() == pytest.approx(0.25)
+    assert sample.equals(tuning.sample_rows(frame, "y", 200, seed=3))
+    assert not sample.equals(tuning.sample_rows(frame, "y", 200, seed=4))
+    assert tuning.sample_rows(frame, "y", None, seed=3) is frame
+    assert tuning.sample_rows(frame, "y", 5000, seed=3) is frame
+
+
+def test_folds_need_enough_rows_of_each_class() -> None:
+    target = pd.Series([0] * 10 + [1] * 2)
+    assert len(tuning.make_folds(target, 2, 0, "params.yaml")) == 2
+    with pytest.raises(UsageError, match=r"^params.yaml: tune.cv_folds: 3 folds need at least 3"):
+        tuning.make_folds(target, 3, 0, "params.yaml")
+
+
+# --- samplers, pruners, identity --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "kind"),
+    [
+        ("tpe", optuna.samplers.TPESampler),
+        ("random", optuna.samplers.RandomSampler),
+        ("grid", optuna.samplers.BruteForceSampler),
+    ],
+)
+def test_each_method_is_optuna_s_own_sampler(method: str, kind: type) -> None:
+    assert isinstance(tuning.make_sampler(config(method=method), 0), kind)
+
+
+@pytest.mark.parametrize(
+    ("pruner", "kind"),
+    [
+        ({"type": "median", "startup_trials": 2, "warmup_folds": 1}, optuna.pruners.MedianPruner),
+        (
+            {"type": "successive_halving", "min_folds": 1, "reduction_factor": 2},
+            optuna.pruners.SuccessiveHalvingPruner,
+        ),
+        (
+            {"type": "hyperband", "min_folds": 1, "reduction_factor": 3},
+            optuna.pruners.HyperbandPruner,
+        ),
+        ({"type": "none"}, optuna.pruners.NopPruner),
+    ],
+)
+def test_each_pruner_is_optuna_s_own(pruner: dict[str, object], kind: type) -> None:
+    assert isinstance(tuning.make_pruner(config(pruner=pruner)), kind)
+
+
+def test_trial_seeds_differ_by_position_and_worker() -> None:
+    assert tuning.trial_seed(42, 3) == tuning.trial_seed(42, 3)
+    seeds = {tuning.trial_seed(42, p) for p in range(100)}
+    assert len(seeds) == 100
+    assert tuning.trial_seed(42, 3, salt=1) != tuning.trial_seed(42, 3, salt=2)
+    assert all(0 <= s < 2**32 for s in seeds)
+
+
+def test_study_name_tracks_what_shapes_a_result_and_nothing_else() -> None:
+    inputs = {"train": "abc", "tuning": "def"}
+    name = tuning.study_name(config(), 42, inputs)
+    assert name.startswith("tune-")
+    assert tuning.study_name(config(), 42, dict(inputs)) == name
+    for budget in ({"n_trials": 99}, {"timeout": 5}, {"patience": 3}, {"target": 0.9}):
+        assert tuning.study_name(config(**budget), 42, inputs) == name, budget
+    assert tuning.study_name(config(storage="sqlite:///x.db"), 42, inputs) == name
+    assert tuning.study_name(config(), 43, inputs) != name
+    assert tuning.study_name(config(cv_folds=5), 42, inputs) != name
+    assert tuning.study_name(config(method="random"), 42, inputs) != name
+    assert tuning.study_name(config(), 42, {**inputs, "train": "abd"}) != name
+
+
+# --- stopping ------------------------------------------------------------------------
+
+
+def test_n_trials_counts_the_whole_study() -> None:
+    target, reason = run(config(n_trials=7, patience=None))
+    assert reason == "n_trials"
+    assert len(target.trials) == 7
+
+
+def test_patience_stops_after_k_trials_without_improvement() -> None:
+    target, reason = run(config(n_trials=200, patience=4))
+    assert reason == "patience"
+    best = tuning.best_trial(target.trials, "maximize")
+    assert best is not None
+    later = [t for t in target.trials if t.number > best.number and t.state in tuning.FINISHED]
+    assert len(later) == 4
+    assert len(target.trials) < 200
+
+
+def test_target_stops_once_reached() -> None:
+    target, reason = run(config(n_trials=200, target=0.8))
+    assert reason == "target"
+    assert max(t.value for t in target.trials if t.value is not None) >= 0.8
+    assert [t.value >= 0.8 for t in target.trials if t.value is not None].count(True) == 1
+
+
+def test_target_for_a_minimised_metric() -> None:
+    cfg = config(metric="log_loss", direction="minimize", target=0.5)
+    trials = study(cfg)
+    trials.add_trial(optuna.trial.create_trial(value=0.6))
+    assert tuning.stop_reason(trials.trials, cfg, None) is None
+    trials.add_trial(optuna.trial.create_trial(value=0.4))
+    assert tuning.stop_reason(trials.trials, cfg, None) == "target"
+
+
+def test_timeout_stops_the_run() -> None:
+    cfg = config(n_trials=10_000, timeout=0.5)
+    target, reason = run(cfg)
+    assert reason == "timeout"
+    assert 0 < len(target.trials) < 10_000
+
+
+def test_grid_stops_when_exhausted() -> None:
+    cfg = config(method="grid", families=["logistic_regression"], grid_points=3, n_trials=100)
+    target, reason = run(cfg)
+    assert reason == "exhausted"
+    assert len(target.trials) == tuning.grid_size(cfg) == 6
+    assert len({str(t.params) for t in target.trials}) == 6
+
+
+def test_failed_trials_count_and_are_reported() -> None:
+    cfg = config(n_trials=4)
+    target, reason = run(cfg, fail_on=lambda n: True)
+    assert reason == "n_trials"
+    assert [t.state for t in target.trials] == [TrialState.FAIL] * 4
+    with pytest.raises(UsageError, match=r"no trial of study .* completed; first error: boom"):
+        tuning.best_result(target, cfg, reason)
+
+
+def test_a_trial_that_died_does_not_count_against_the_budget() -> None:
+    cfg = config(n_trials=3)
+    target = study(cfg)
+    target.add_trial(optuna.trial.create_trial(state=TrialState.FAIL))
+    assert tuning.budget_used(target.trials) == 0
+    run(cfg, into=target)
+    assert [t.state for t in target.trials][1:] == [TrialState.COMPLETE] * 3
+
+
+def test_the_pruner_prunes_on_fold_scores() -> None:
+    cfg = config(n_trials=30, pruner={"type": "median", "startup_trials": 3, "warmup_folds": 1})
+    target, _ = run(cfg)
+    pruned = [t for t in target.trials if t.state == TrialState.PRUNED]
+    assert pruned
+    assert all(len(t.intermediate_values) < cfg.cv_folds for t in pruned)
+
+
+# --- determinism and resuming -----------------------------------------------------
+
+
+def test_same_seed_same_trials_other_seed_other_trials() -> None:
+    cfg = config(n_trials=12)
+    first, second, other = run(cfg, 7)[0], run(cfg, 7)[0], run(cfg, 8)[0]
+    assert params_of(first) == params_of(second)
+    assert params_of(first) != params_of(other)
+
+
+def test_raising_n_trials_continues_exactly_like_one_longer_run() -> None:
+    straight, _ = run(config(n_trials=12), 7)
+    resumed, _ = run(config(n_trials=5), 7)
+    run(config(n_trials=12), 7, into=resumed)
+    assert params_of(resumed) == params_of(straight)
+
+
+def test_an_interrupted_run_resumes_with_the_same_trials() -> None:
+    cfg = config(n_trials=12)
+    straight, _ = run(cfg, 7)
+    interrupted = study(cfg, 7)
+    objective = synthetic(cfg)
+
+    def dies_at_trial_5(trial: optuna.Trial) -> float:
+        if trial.number == 5:
+            tuning.trial_params(trial, cfg)
+            raise KeyboardInterrupt
+        return objective(trial)
+
+    with pytest.raises(KeyboardInterrupt):
+        tuning.optimise(interrupted, dies_at_trial_5, cfg, seed=7)
+    assert interrupted.trials[5].state == TrialState.FAIL
+    run(cfg, 7, into=interrupted)
+    assert params_of(interrupted) == params_of(straight)
+
+
+def test_a_finished_study_runs_no_more_trials() -> None:
+    cfg = config(n_trials=6)
+    target, _ = run(cfg, 7)
+    before = [t.datetime_start for t in target.trials]
+    _, reason = run(cfg, 7, into=target)
+    assert reason == "n_trials"
+    assert [t.datetime_start for t in target.trials] == before
+
+
+# --- results ----------------------------------------------------------------------
+
+
+def test_best_result_holds_family_full_params_and_score() -> None:
+    cfg = config(n_trials=10)
+    target, reason = run(cfg, 3)
+    best = tuning.best_result(target, cfg, reason)
+    assert best["family"] == target.best_trial.params["family"]
+    assert best["params"] == {
+        **cfg.fixed[best["family"]],
+        **tuning.split_params(target.best_trial.params)[1],
+    }
+    assert best["cv_score"] == round(target.best_value, 6)
+    assert best["trial"] == target.best_trial.number
+    assert (best["metric"], best["stopped_by"], best["n_trials"]) == ("roc_auc", "n_trials", 10)
+
+
+def test_best_trial_prefers_the_earliest_of_equals() -> None:
+    target = study(config())
+    for value in (0.5, 0.7, 0.7):
+        target.add_trial(optuna.trial.create_trial(value=value))
+    best = tuning.best_trial(target.trials, "maximize")
+    assert best is not None
+    assert best.number == 1
+    worst = tuning.best_trial(target.trials, "minimize")
+    assert worst is not None
+    assert worst.number == 0
+
+
+def test_trials_table_has_every_trial_and_a_running_best() -> None:
+    cfg = config(n_trials=15, pruner={"type": "median", "startup_trials": 2, "warmup_folds": 1})
+    target, _ = run(cfg, 1, fail_on=lambda n: n == 3)
+    table = tuning.trials_table(target.trials, "maximize")
+    assert list(table["number"]) == list(range(15))
+    assert list(table.columns[:7]) == [
+        "number",
+        "state",
+        "score",
+        "best_score",
+        "folds_scored",
+        "duration_s",
+        "family",
+    ]
+    assert set(table["state"]) >= {"complete", "fail"}
+    assert table.loc[3, "state"] == "fail"
+    assert np.isnan(table.loc[3, "score"])
+    complete = table["score"].where(table["state"] == "complete")
+    assert table["best_score"].iloc[-1] == complete.max()
+    assert table["best_score"].is_monotonic_increasing
+
+
+def test_tuning_metrics_summarise_the_budget_used() -> None:
+    cfg = config(n_trials=15, pruner={"type": "median", "startup_trials": 2, "warmup_folds": 1})
+    target, _ = run(cfg, 1, fail_on=lambda n: n == 3)
+    metrics = tuning.tuning_metrics(target.trials, "maximize")
+    states = [t.state for t in target.trials]
+    assert metrics["complete"] == states.count(TrialState.COMPLETE)
+    assert metrics["pruned"] == states.count(TrialState.PRUNED)
+    assert metrics["failed"] == 1
+    assert metrics["trials"] == 14
+    assert metrics["best_score"] == round(target.best_value, 6)
+    assert metrics["time_s"] >= 0
+
+
+def test_plots_are_png_images() -> None:
+    cfg = config(n_trials=12)
+    target, reason = run(cfg, 2)
+    best = tuning.best_result(target, cfg, reason)
+    pngs = tuning.plot_pngs(target, best["family"], "roc_auc")
+    assert sorted(pngs) == sorted(tuning.PLOTS)
+    for png in pngs.values():
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_family_study_keeps_one_family_unprefixed() -> None:
+    cfg = config(n_trials=12)
+    target, _ = run(cfg, 2)
+    one = tuning.family_study(target, HGB)
+    expected = [
+        t for t in target.trials if t.params["family"] == HGB and t.state == TrialState.COMPLETE
+    ]
+    assert [t.value for t in one.trials] == [t.value for t in expected]
+    assert all(set(t.params) == set(cfg.space[HGB]) for t in one.trials)
