@@ -7,6 +7,7 @@ key and what was expected.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -35,6 +36,7 @@ class Paths:
     test: Path = Path("data/split/test.parquet")
     schema: Path = Path("data/schema.yaml")
     validation: Path = Path("reports/validation.json")
+    validation_summary: Path = Path("reports/validation.md")
     imputation: Path = Path("models/imputation.json")
     best_params: Path = Path("models/best_params.json")
     tuning_dir: Path = Path("reports/tuning")
@@ -42,6 +44,12 @@ class Paths:
     model_card: Path = Path("models/model_card.json")
     metrics: Path = Path("reports/metrics.json")
     plots_dir: Path = Path("reports/plots")
+    evaluation: Path = Path("reports/evaluation.json")
+    trials: Path = Path("reports/tuning/trials.csv")
+    production: Path = Path("models/production.json")
+    gate: Path = Path("reports/gate.json")
+    gate_summary: Path = Path("reports/gate.md")
+    dvc_lock: Path = Path("dvc.lock")
 
 
 PATHS = Paths()
@@ -85,13 +93,52 @@ class SplitConfig(_Section):
     test_size: Fraction
 
 
+Rate = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class QualityConfig(_Section):
+    """What makes a feature's values unusable, beyond missing and out-of-contract values."""
+
+    # Per column, the values that stand for "unknown" (capital_gain's 99999 in the demo).
+    sentinels: dict[str, Annotated[tuple[float | str, ...], Field(strict=False, min_length=1)]]
+    max_categories: PositiveInt
+
+
+class PrivacyConfig(_Section):
+    """Columns the personal-data scan flagged and a person reviewed: dropped or allowed."""
+
+    drop: StrTuple
+    allow: StrTuple
+    max_values: PositiveInt
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> PrivacyConfig:
+        both = sorted(set(self.drop) & set(self.allow))
+        if both:
+            raise ValueError(f"columns both dropped and allowed: {both}")
+        return self
+
+
+class ImportanceConfig(_Section):
+    """Permutation importance on a held-out part of the training split."""
+
+    enabled: bool
+    holdout: Fraction
+    max_rows: Annotated[int, Field(ge=100)]
+    n_repeats: Annotated[int, Field(ge=2)]
+    z: Annotated[float, Field(ge=0.0)]
+    scoring: Literal["roc_auc", "average_precision", "accuracy", "f1", "neg_log_loss"]
+    drop: bool
+
+
 class ValidateConfig(_Section):
     extra_columns: Literal["fail", "drop", "allow"]
-
-
-class ImputeConfig(_Section):
-    numeric: Literal["mean", "median"]
-    categorical: Literal["most_frequent", "missing_category"]
+    max_value_skew: Rate
+    qa_threshold: Rate
+    protected: StrTuple
+    quality: QualityConfig
+    privacy: PrivacyConfig
+    importance: ImportanceConfig
 
 
 class IntParam(_Section):
@@ -222,8 +269,127 @@ class TuneConfig(_Section):
         return families
 
 
+NumericStrategy = Literal["mean", "median", "knn"]
+CategoricalStrategy = Literal["most_frequent", "missing_category"]
+Strategy = Literal[NumericStrategy, CategoricalStrategy]
+
+
+class KnnConfig(_Section):
+    """The ``knn`` strategy: a missing value becomes the mean of its nearest neighbours'."""
+
+    n_neighbors: PositiveInt
+
+
+class AutoConfig(_Section):
+    """How ``auto`` compares a feature group's strategies: a small, seeded CV on train."""
+
+    family: ModelFamily
+    cv_folds: Annotated[int, Field(ge=2)]
+    max_rows: Annotated[int, Field(ge=100)]
+
+
+class ImputeConfig(_Section):
+    """Per-type strategies, per-feature overrides, and the policy for failing features."""
+
+    policy: Literal["impute", "drop", "stop"]
+    numeric: Literal[NumericStrategy, "auto"]
+    categorical: Literal[CategoricalStrategy, "auto"]
+    overrides: dict[str, Strategy]
+    indicators: bool
+    knn: KnnConfig
+    auto: AutoConfig
+
+
+LaxFloat = Annotated[float, Field(strict=False)]
+EvalMetric = Literal["roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "brier"]
+# The numbers the evaluate stage writes to reports/metrics.json: the names a
+# gate threshold may use (a typo is caught when params.yaml is loaded).
+MetricName = Literal[
+    "roc_auc",
+    "pr_auc",
+    "accuracy",
+    "f1",
+    "log_loss",
+    "brier",
+    "ece",
+    "train_score",
+    "overfit_gap",
+    "baseline_majority",
+    "baseline_logistic",
+    "business_value",
+    "business_threshold",
+    "business_value_at_threshold",
+    "business_correlation",
+    "slice_worst",
+    "slice_gap",
+    "slices_too_small",
+]
+
+
+class EvaluationImportanceConfig(_Section):
+    repeats: PositiveInt
+    max_rows: PositiveInt
+
+
+class BusinessConfig(_Section):
+    """The value of each outcome of one prediction, in any unit (money, hours...)."""
+
+    true_positive: LaxFloat
+    false_positive: LaxFloat
+    true_negative: LaxFloat
+    false_negative: LaxFloat
+    correlation_trials: Annotated[int, Field(ge=0)]
+    correlation_rows: PositiveInt
+
+
+class SlicesConfig(_Section):
+    columns: StrTuple
+    bands: dict[str, Annotated[tuple[LaxFloat, ...], Field(strict=False, min_length=1)]]
+    min_rows: PositiveInt
+
+    @model_validator(mode="after")
+    def _edges_increase(self) -> SlicesConfig:
+        both = sorted(set(self.columns) & set(self.bands))
+        if both:
+            raise ValueError(f"{both[0]!r} is listed in both columns and bands")
+        for name, edges in self.bands.items():
+            if any(low >= high for low, high in itertools.pairwise(edges)):
+                raise ValueError(f"bands.{name}: edges must increase strictly, got {list(edges)}")
+        return self
+
+
 class EvaluateConfig(_Section):
+    metric: EvalMetric
     threshold: Fraction
+    calibration_bins: Annotated[int, Field(ge=2)]
+    importance: EvaluationImportanceConfig
+    business: BusinessConfig
+    slices: SlicesConfig
+
+
+class BaselineMargins(_Section):
+    majority: LaxFloat
+    logistic: LaxFloat
+
+
+class GateConfig(_Section):
+    """The blessing: absolute thresholds, margins over baselines, change against production."""
+
+    minimum: dict[MetricName, LaxFloat]
+    maximum: dict[MetricName, LaxFloat]
+    baseline_margin: BaselineMargins
+    max_degradation: dict[MetricName, Annotated[float, Field(strict=False, ge=0.0)]]
+    max_age_days: Annotated[float, Field(strict=False, gt=0.0)] | None
+
+
+class ServeConfig(_Section):
+    """Serving: where `mlops serve` listens, request limits, the prediction log."""
+
+    host: str
+    port: Annotated[int, Field(ge=0, le=65535)]
+    max_body_bytes: PositiveInt
+    log_dir: str
+    log_retention_days: PositiveInt
 
 
 class Params(_Section):
@@ -236,6 +402,8 @@ class Params(_Section):
     impute: ImputeConfig
     tune: TuneConfig
     evaluate: EvaluateConfig
+    gate: GateConfig
+    serve: ServeConfig
 
 
 def parse_params(raw: Any, source: str = str(PARAMS_FILE)) -> Params:
@@ -249,7 +417,7 @@ def parse_params(raw: Any, source: str = str(PARAMS_FILE)) -> Params:
 
 
 _UNION_TAGS = frozenset(
-    {"int", "float", "categorical", "median", "successive_halving", "hyperband", "none"}
+    {"int", "float", "categorical", "median", "successive_halving", "hyperband", "none", "[key]"}
 )
 
 

@@ -1,91 +1,511 @@
-"""The imputation plan: per feature, what is missing and how it will be filled.
+"""The imputation plan: per feature, its quality, a decision, and how its gaps are filled.
 
-The plan decides; the fitted scikit-learn imputers inside the model pipeline
-do the filling, so serving imputes exactly as training did.
+The plan decides; the fitted scikit-learn imputers inside the one model
+pipeline (``modeling.build_pipeline``) do the filling, so serving imputes
+exactly as training did. Every statistic comes from the training split alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal, cast
 
+import numpy as np
 import pandas as pd
+from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
 
-from mlops.config import ImputeConfig
-from mlops.errors import CheckFailed
+from mlops.config import PATHS, ImputeConfig
+from mlops.errors import CheckFailed, UsageError
 
 MISSING_CATEGORY = "Missing"
 Kind = Literal["numeric", "categorical"]
+Decision = Literal["keep", "impute", "drop", "fail"]
+# Candidates of each group, in order of preference when scores tie (simplest first).
+CANDIDATES: dict[Kind, tuple[str, ...]] = {
+    "numeric": ("median", "mean", "knn"),
+    "categorical": ("most_frequent", "missing_category"),
+}
+VALIDATION_SOURCE = "reports/validation.json"
+FALLBACK_SOURCE = "fallback: every column except the target (no quality report)"
+NOT_A_FEATURE = "not among the model's features in reports/validation.json"
 
 
 @dataclass(frozen=True)
 class FeaturePlan:
+    """One column: what the data tests found, what happens to it, and why."""
+
     name: str
     kind: Kind
-    missing_rate: float
-    decision: Literal["keep", "impute"]
-    strategy: str
-    statistic: float | str
+    decision: Decision
     reason: str
+    strategy: str | None
+    statistic: float | str | None
+    indicator: bool
+    missing_rate: float
+    sentinels: tuple[float | str, ...]
+    quality: dict[str, Any] | None
+
+    @property
+    def used(self) -> bool:
+        return self.decision in ("keep", "impute")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeaturePlan:
+        return cls(**{**data, "sentinels": tuple(data["sentinels"])})
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How ``auto`` chose a group's strategy: each candidate's cross-validated score."""
+
+    group: Kind
+    metric: str
+    family: str
+    rows: int
+    folds: int
+    scores: dict[str, float]
+    chosen: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Quality:
+    """What reports/validation.json says about the columns the model may use."""
+
+    features: tuple[str, ...]
+    threshold: float | None
+    per_feature: Mapping[str, dict[str, Any]]
+    failing: frozenset[str]
+    source: str
+    excluded: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class ImputationPlan:
     target: str
     features: tuple[FeaturePlan, ...]
+    policy: str = "impute"
+    threshold: float | None = None
+    n_neighbors: int = 5
+    knn_seed: int = 0
+    source: str = FALLBACK_SOURCE
+    comparisons: tuple[Comparison, ...] = ()
 
     def names(self, kind: Kind | None = None) -> list[str]:
-        return [f.name for f in self.features if kind is None or f.kind == kind]
+        """The columns the model consumes (decision keep or impute), in order."""
+        return [f.name for f in self.features if f.used and (kind is None or f.kind == kind)]
+
+    def used(self) -> list[FeaturePlan]:
+        return [f for f in self.features if f.used]
+
+    def decided(self, decision: Decision) -> list[str]:
+        return [f.name for f in self.features if f.decision == decision]
+
+    def sentinels(self) -> dict[str, list[float | str]]:
+        """Per model feature, the values that stand for "unknown" and are imputed too."""
+        return {f.name: list(f.sentinels) for f in self.used() if f.sentinels}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "features": [asdict(f) for f in self.features]}
+        decisions: tuple[Decision, ...] = ("keep", "impute", "drop", "fail")
+        return {
+            "target": self.target,
+            "source": self.source,
+            "threshold": self.threshold,
+            "policy": self.policy,
+            "knn": {"n_neighbors": self.n_neighbors, "seed": self.knn_seed},
+            "summary": {d: self.decided(d) for d in decisions},
+            "comparisons": [asdict(c) for c in self.comparisons],
+            "features": [asdict(f) for f in self.features],
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ImputationPlan:
-        return cls(data["target"], tuple(FeaturePlan(**f) for f in data["features"]))
+        try:
+            return cls(
+                target=data["target"],
+                features=tuple(FeaturePlan.from_dict(f) for f in data["features"]),
+                policy=data["policy"],
+                threshold=data["threshold"],
+                n_neighbors=data["knn"]["n_neighbors"],
+                knn_seed=data["knn"]["seed"],
+                source=data["source"],
+                comparisons=tuple(Comparison(**c) for c in data["comparisons"]),
+            )
+        except (KeyError, TypeError) as exc:
+            raise UsageError(
+                f"{PATHS.imputation}: not an imputation plan ({exc!r}); rerun `mlops impute`"
+            ) from None
 
 
 def feature_kind(column: pd.Series) -> Kind:
     return "numeric" if pd.api.types.is_numeric_dtype(column) else "categorical"
 
 
-def plan_imputation(
-    train: pd.DataFrame, target: str, features: Sequence[str], config: ImputeConfig
-) -> ImputationPlan:
-    """Fit each feature's statistic on the training split only (no leakage from test)."""
-    return ImputationPlan(target, tuple(_plan_feature(train[name], config) for name in features))
+# --- what the data tests found -------------------------------------------------------
 
 
-def _plan_feature(column: pd.Series, config: ImputeConfig) -> FeaturePlan:
-    kind = feature_kind(column)
-    observed = column.dropna()
-    if observed.empty:
-        raise CheckFailed(f"feature {column.name!r} is missing in every training row")
-    strategy = config.numeric if kind == "numeric" else config.categorical
-    missing_rate = float(column.isna().mean())
-    return FeaturePlan(
-        name=str(column.name),
-        kind=kind,
-        missing_rate=round(missing_rate, 6),
-        decision="impute" if missing_rate > 0 else "keep",
-        strategy=strategy,
-        statistic=_statistic(observed, strategy),
-        reason=(
-            f"{missing_rate:.1%} missing in training"
-            if missing_rate > 0
-            else "complete in training; imputer kept for serving gaps"
-        ),
+def read_quality(report: Mapping[str, Any], columns: Sequence[str], target: str) -> Quality:
+    """The model's features and their quality from the validate stage's report.
+
+    A report without ``features``/``quality`` (an older validate stage) falls
+    back to every column except the target, with no failing features.
+    """
+    if not isinstance(report, Mapping):
+        raise UsageError(f"{VALIDATION_SOURCE}: expected a JSON object")
+    if report.get("passed") is False:
+        raise CheckFailed(f"{VALIDATION_SOURCE}: the data failed validation; fix it first")
+    if "features" not in report:
+        fallback = tuple(c for c in columns if c != target)
+        return Quality(fallback, None, {}, frozenset(), FALLBACK_SOURCE)
+    features = report["features"]
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise UsageError(f"{VALIDATION_SOURCE}: 'features' must be a list of column names")
+    unknown = [f for f in features if f not in columns or f == target]
+    if unknown:
+        raise UsageError(
+            f"{VALIDATION_SOURCE}: features {unknown} are not feature columns of the training split"
+        )
+    quality = report.get("quality") or {}
+    return Quality(
+        features=tuple(features),
+        threshold=quality.get("threshold"),
+        per_feature=quality.get("features") or {},
+        failing=frozenset(quality.get("failing") or ()),
+        source=VALIDATION_SOURCE,
+        excluded=_excluded(report),
     )
 
 
-def _statistic(observed: pd.Series, strategy: str) -> float | str:
+def _excluded(report: Mapping[str, Any]) -> dict[str, str]:
+    """Why the validate stage left a column out of the model's features."""
+    why = dict.fromkeys(report.get("protected", []), "protected attribute (validate.protected)")
+    for policy, names in (report.get("dropped") or {}).items():
+        why |= dict.fromkeys(names, f"dropped by validate's {policy} policy")
+    return why
+
+
+# --- the plan --------------------------------------------------------------------------
+
+Scorer = Callable[[ImputationPlan], float]
+
+
+def plan_imputation(
+    train: pd.DataFrame,
+    target: str,
+    quality: Quality,
+    config: ImputeConfig,
+    *,
+    seed: int,
+    score: Scorer | None = None,
+    scored_as: Mapping[str, Any] | None = None,
+) -> ImputationPlan:
+    """Decide every column of ``train`` and fit each imputed feature's statistic on it.
+
+    ``seed`` drives every random choice the fitted imputers make (KNN's donor sample).
+    ``score`` rates a candidate plan (higher is better) when a group's strategy
+    is ``auto``; ``scored_as`` describes it (metric, family, rows, folds) for the record.
+    """
+    kinds = {name: feature_kind(train[name]) for name in quality.features}
+    _check_overrides(config, kinds)
+    features = tuple(
+        _decide(train[name], kinds.get(name), quality, config)
+        for name in train.columns
+        if name != target
+    )
+    plan = ImputationPlan(
+        target=target,
+        features=features,
+        policy=config.policy,
+        threshold=quality.threshold,
+        n_neighbors=config.knn.n_neighbors,
+        knn_seed=seed,
+        source=quality.source,
+    )
+    _check_fittable(train, plan)
+    plan = _resolve_auto(plan, config, score, scored_as or {})
+    return _with_statistics(plan, train)
+
+
+def _check_overrides(config: ImputeConfig, kinds: Mapping[str, Kind]) -> None:
+    for name, strategy in config.overrides.items():
+        if name not in kinds:
+            raise UsageError(
+                f"params.yaml impute.overrides names {name!r}, which is not a model feature "
+                f"(features: {', '.join(kinds)})"
+            )
+        if strategy not in CANDIDATES[kinds[name]]:
+            raise UsageError(
+                f"params.yaml impute.overrides.{name}: {strategy} cannot impute a {kinds[name]} "
+                f"feature (use one of: {', '.join(CANDIDATES[kinds[name]])})"
+            )
+
+
+def _decide(
+    column: pd.Series, kind: Kind | None, quality: Quality, config: ImputeConfig
+) -> FeaturePlan:
+    name = str(column.name)
+    entry = quality.per_feature.get(name)
+    sentinels = tuple(entry.get("sentinels") or ()) if kind and entry else ()
+    rate = round(float(gaps(column, sentinels).mean()), 6)
+    known: dict[str, Any] = {"name": name, "missing_rate": rate, "sentinels": sentinels}
+    known["quality"] = entry
+    unused: dict[str, Any] = {"strategy": None, "statistic": None, "indicator": False}
+    if kind is None:
+        why = quality.excluded.get(name, NOT_A_FEATURE)
+        return FeaturePlan(
+            **known, **unused, kind=feature_kind(column), decision="drop", reason=why
+        )
+    decision, reason = _decision(name, rate, sentinels, quality, config.policy)
+    if decision in ("drop", "fail"):
+        return FeaturePlan(**known, **unused, kind=kind, decision=decision, reason=reason)
+    strategy = config.overrides.get(name) or (
+        config.numeric if kind == "numeric" else config.categorical
+    )
+    indicator = config.indicators and decision == "impute"
+    return FeaturePlan(
+        **known,
+        kind=kind,
+        decision=decision,
+        reason=reason,
+        strategy=strategy,
+        statistic=None,
+        indicator=indicator,
+    )
+
+
+def _decision(
+    name: str, rate: float, sentinels: Sequence[float | str], quality: Quality, policy: str
+) -> tuple[Decision, str]:
+    found = f"{rate:.1%} missing in training"
+    if sentinels:
+        found += f" (sentinels {', '.join(map(str, sentinels))} count as missing)"
+    if name in quality.failing:
+        entry = quality.per_feature.get(name, {})
+        below = (
+            f"quality {entry.get('score')} below the QA threshold {quality.threshold} "
+            f"({'; '.join(entry.get('reasons', [])) or 'no reason given'})"
+        )
+        if policy == "stop":
+            return "fail", f"{below}; impute.policy is stop"
+        if policy == "drop":
+            return "drop", f"{below}; dropped by impute.policy"
+        return ("impute" if rate > 0 else "keep"), f"{below}; {found}, imputed by impute.policy"
+    if rate > 0:
+        return "impute", found
+    return "keep", "complete in training; the imputer is fitted for gaps in serving"
+
+
+def gaps(column: pd.Series, sentinels: Sequence[float | str] = ()) -> pd.Series:
+    """Where ``column`` needs imputing: missing, or holding a value that means "unknown"."""
+    return column.isna() | column.isin(list(sentinels))
+
+
+def as_missing(frame: pd.DataFrame, sentinels: Mapping[str, Sequence[float | str]]) -> pd.DataFrame:
+    """``frame`` with each column's sentinels made missing, so the imputers fill them too.
+
+    The model pipeline runs it first (a FunctionTransformer), in training and serving alike.
+    """
+    return frame.mask(frame.isin({name: list(values) for name, values in sentinels.items()}))
+
+
+def _check_fittable(train: pd.DataFrame, plan: ImputationPlan) -> None:
+    for feature in plan.used():
+        if gaps(train[feature.name], feature.sentinels).all():
+            raise CheckFailed(
+                f"feature {feature.name!r} is missing in every training row: nothing to impute "
+                "it from (remove the column, or let the QA threshold fail it with "
+                "impute.policy: drop)"
+            )
+
+
+def _with_statistics(plan: ImputationPlan, train: pd.DataFrame) -> ImputationPlan:
+    features = tuple(
+        replace(f, statistic=statistic(train[f.name], f.strategy, f.sentinels))
+        if f.used and f.strategy
+        else f
+        for f in plan.features
+    )
+    return replace(plan, features=features)
+
+
+def statistic(
+    column: pd.Series, strategy: str, sentinels: Sequence[float | str] = ()
+) -> float | str | None:
+    """The value a simple strategy fills in, as the fitted SimpleImputer will find it."""
+    observed = column[~gaps(column, sentinels)]
     if strategy == "mean":
         return float(observed.mean())
     if strategy == "median":
         return float(observed.median())
     if strategy == "missing_category":
         return MISSING_CATEGORY
-    # most_frequent, ties broken by the smallest value as scikit-learn's SimpleImputer does
-    counts = observed.value_counts()
-    return str(sorted(counts[counts == counts.max()].index)[0])
+    if strategy == "most_frequent":
+        # Ties go to the smallest value, as in scikit-learn's SimpleImputer.
+        counts = observed.value_counts()
+        return cast(str, sorted(counts[counts == counts.max()].index)[0])
+    return None  # knn: the neighbours are the statistic, fitted inside the pipeline
+
+
+# --- auto: compare a group's strategies by cross-validation ---------------------------
+
+
+def _resolve_auto(
+    plan: ImputationPlan, config: ImputeConfig, score: Scorer | None, scored_as: Mapping[str, Any]
+) -> ImputationPlan:
+    # Start every auto group at its simplest candidate, then settle the groups in turn.
+    auto = [k for k in CANDIDATES if getattr(config, k) == "auto"]
+    plan = _set_group(plan, config, {k: CANDIDATES[k][0] for k in auto})
+    score = _memoised(score) if score else None
+    comparisons = []
+    for kind in auto:
+        comparison = _compare(plan, config, kind, score, scored_as)
+        plan = _set_group(plan, config, {kind: comparison.chosen})
+        comparisons.append(comparison)
+    return replace(plan, comparisons=tuple(comparisons))
+
+
+def _memoised(score: Scorer) -> Scorer:
+    """The second group's first candidate is the first group's winner: score it once."""
+    seen: dict[tuple[tuple[str, str | None], ...], float] = {}
+
+    def cached(plan: ImputationPlan) -> float:
+        key = tuple((f.name, f.strategy) for f in plan.used())
+        if key not in seen:
+            seen[key] = score(plan)
+        return seen[key]
+
+    return cached
+
+
+def _set_group(
+    plan: ImputationPlan, config: ImputeConfig, chosen: Mapping[str, str]
+) -> ImputationPlan:
+    features = tuple(
+        replace(f, strategy=chosen[f.kind])
+        if f.used and f.kind in chosen and f.name not in config.overrides
+        else f
+        for f in plan.features
+    )
+    return replace(plan, features=features)
+
+
+def _compare(
+    plan: ImputationPlan,
+    config: ImputeConfig,
+    kind: Kind,
+    score: Scorer | None,
+    scored_as: Mapping[str, Any],
+) -> Comparison:
+    group = [f for f in plan.used() if f.kind == kind and f.name not in config.overrides]
+    default = CANDIDATES[kind][0]
+    record = _scored_as(kind, scored_as)
+    if plan.decided("fail"):
+        why = "not compared: features below the QA threshold stop the run"
+        return Comparison(**record, scores={}, chosen=default, reason=why)
+    if not any(f.missing_rate > 0 for f in group):
+        why = "no gaps in training to compare strategies on; the simplest is kept"
+        return Comparison(**record, scores={}, chosen=default, reason=why)
+    if score is None:
+        raise ValueError(f"impute.{kind} is auto: plan_imputation needs a scorer")
+    scores = {c: score(_set_group(plan, config, {kind: c})) for c in CANDIDATES[kind]}
+    chosen = max(CANDIDATES[kind], key=lambda c: scores[c])  # max keeps the first of ties
+    rounded = {c: round(s, 6) for c, s in scores.items()}
+    why = f"best mean cross-validated {record['metric']} of {len(scores)} strategies"
+    return Comparison(**record, scores=rounded, chosen=chosen, reason=why)
+
+
+def _scored_as(kind: Kind, scored_as: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "group": kind,
+        "metric": str(scored_as.get("metric", "")),
+        "family": str(scored_as.get("family", "")),
+        "rows": int(scored_as.get("rows", 0)),
+        "folds": int(scored_as.get("folds", 0)),
+    }
+
+
+def cv_scorer(
+    train: pd.DataFrame,
+    target: str,
+    make_pipeline: Callable[[ImputationPlan], Any],
+    *,
+    metric: str,
+    folds: int,
+    max_rows: int,
+    seed: int,
+) -> tuple[Scorer, int]:
+    """A seeded, stratified CV score of a plan's pipeline on at most ``max_rows`` rows."""
+    sample = train
+    if len(train) > max_rows:
+        sample, _ = train_test_split(
+            train, train_size=max_rows, stratify=train[target], random_state=seed
+        )
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+
+    def score(plan: ImputationPlan) -> float:
+        x, y = sample[plan.names()], sample[target]
+        return float(cross_val_score(make_pipeline(plan), x, y, cv=cv, scoring=metric).mean())
+
+    return score, len(sample)
+
+
+# --- serving: what a batch needs ------------------------------------------------------
+
+
+def imputation_counts(batch: pd.DataFrame, plan: ImputationPlan) -> dict[str, Any]:
+    """Which model features the pipeline fills in ``batch``, in how many rows, and how.
+
+    Sentinels count as missing; a feature absent from the batch is missing in every row.
+    """
+    rows = len(batch)
+    features: dict[str, dict[str, Any]] = {}
+    for feature in plan.used():
+        absent = feature.name not in batch.columns
+        count = rows if absent else int(gaps(batch[feature.name], feature.sentinels).sum())
+        if count:
+            features[feature.name] = {
+                "imputed": count,
+                "rate": round(count / rows, 6),
+                "strategy": feature.strategy,
+                "absent": absent,
+            }
+    return {"rows": rows, "imputed_features": len(features), "features": features}
+
+
+def describe_counts(counts: Mapping[str, Any]) -> str:
+    """One line: ``2 feature(s) imputed in 100 rows: age 90.0% (median), job 2.0% (...)``."""
+    listed = ", ".join(
+        f"{name} {entry['rate']:.1%} ({entry['strategy']})"
+        for name, entry in counts["features"].items()
+    )
+    count, rows = counts["imputed_features"], counts["rows"]
+    return f"{count} feature(s) imputed in {rows} rows: {listed or 'none'}"
+
+
+# --- simulated gaps: how strategies cope with numeric missingness ---------------------------
+
+
+def mask_values(
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    rate: float,
+    mechanism: Literal["mcar", "mnar"],
+    seed: int,
+) -> pd.DataFrame:
+    """A copy of ``frame`` with about ``rate`` of each column's values blanked out.
+
+    ``mcar``: missing completely at random. ``mnar``: missing not at random, a
+    value's chance grows with its rank, so large values go missing most often.
+    """
+    rng = np.random.default_rng(seed)
+    masked = frame.copy()
+    for name in columns:
+        draws = rng.random(len(frame))
+        if mechanism == "mcar":
+            chance = np.full(len(frame), rate)
+        else:
+            ranks = frame[name].rank(pct=True, method="first").to_numpy()
+            chance = np.clip(2 * rate * ranks, 0.0, 1.0)
+        masked[name] = frame[name].mask(draws < chance)
+    return masked

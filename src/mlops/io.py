@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import zipfile
@@ -108,6 +109,17 @@ def read_parquet(path: Path, what: str = "table") -> pd.DataFrame:
         return pd.read_parquet(path)
     except (pyarrow.ArrowException, OSError) as exc:
         raise UsageError(f"{path}: {what} is not a readable Parquet file ({exc})") from None
+
+
+def read_csv(path: Path, what: str = "CSV table") -> pd.DataFrame:
+    import pandas as pd
+
+    _require_file(path, what)
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"{path}: {what} is not a readable CSV file ({detail})") from None
 
 
 def file_md5(path: Path) -> str:
@@ -252,18 +264,59 @@ def dump_model(path: Path, model: object) -> None:
 
 def load_model(path: Path, trusted: Sequence[str]) -> Any:
     """Load a skops model, refusing any type outside the reviewed ``trusted`` list."""
+    _require_file(path, "model file")
+    return load_model_bytes(path.read_bytes(), trusted, str(path))
+
+
+def load_model_bytes(data: bytes, trusted: Sequence[str], source: str) -> Any:
+    """Load skops bytes, refusing any type outside the reviewed ``trusted`` list."""
     import skops.io as sio
 
-    _require_file(path, "model file")
-    data = path.read_bytes()
     try:
         untrusted = sio.get_untrusted_types(data=data)
     except (zipfile.BadZipFile, KeyError, ValueError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{path}: not a skops model file ({exc})") from None
+        raise UsageError(f"{source}: not a skops model file ({exc})") from None
     refused = sorted(set(untrusted) - set(trusted))
     if refused:
-        raise UsageError(f"{path}: model file contains untrusted types: {', '.join(refused)}")
+        raise UsageError(f"{source}: model file contains untrusted types: {', '.join(refused)}")
     return sio.loads(data, trusted=list(untrusted))
+
+
+def expected_md5(lock_path: Path, out_path: Path) -> str | None:
+    """The md5 that ``lock_path`` (a dvc.lock) records for the output ``out_path``.
+
+    None when there is no lock file or no stage lists that output (a file not
+    produced by the pipeline yet); a lock file that is not DVC's YAML is an error.
+    """
+    if not lock_path.is_file():
+        return None
+    lock = read_yaml(lock_path, "DVC lock file")
+    stages = lock.get("stages") if isinstance(lock, dict) else None
+    if not isinstance(stages, dict):
+        raise UsageError(f"{lock_path}: not a DVC lock file (no 'stages' mapping)")
+    wanted = out_path.as_posix()
+    for stage in stages.values():
+        for out in stage.get("outs", []) if isinstance(stage, dict) else []:
+            if isinstance(out, dict) and out.get("path") == wanted and "md5" in out:
+                return str(out["md5"])
+    return None
+
+
+def load_verified_model(path: Path, trusted: Sequence[str], lock_path: Path) -> Any:
+    """``load_model``, after checking the file's md5 against what ``lock_path`` records.
+
+    A model file changed outside the pipeline (tampered with, or copied in from
+    elsewhere) is refused before skops reads a byte of it.
+    """
+    _require_file(path, "model file")
+    expected = expected_md5(lock_path, path)
+    if expected is not None and (actual := file_md5(path)) != expected:
+        raise UsageError(
+            f"{path}: md5 {actual} does not match {expected} recorded in {lock_path}; "
+            f"refusing a model file changed outside the pipeline "
+            f"(restore it with `dvc checkout {path.as_posix()}` or rebuild it with `dvc repro`)"
+        )
+    return load_model(path, trusted)
 
 
 # --- environment -------------------------------------------------------------
@@ -287,3 +340,309 @@ def library_versions() -> dict[str, str]:
 
     packages = ("scikit-learn", "pandas", "numpy", "optuna", "skops", "pyarrow")
     return {"python": platform.python_version()} | {p: metadata.version(p) for p in packages}
+
+
+# --- files for the registry and serving -----------------------------------------
+
+
+def read_bytes(path: Path, what: str = "file") -> bytes:
+    _require_file(path, what)
+    return path.read_bytes()
+
+
+def bytes_md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def file_signature(path: Path) -> tuple[int, int, int] | None:
+    """Changes whenever the file is rewritten (atomic writes give a new inode)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+def append_text(path: Path, text: str) -> None:
+    """Append in one write on an O_APPEND descriptor, so concurrent writers don't interleave."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def list_names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+def remove_files(paths: Sequence[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+# --- git ---------------------------------------------------------------------
+
+
+def _git(*args: str, cwd: Path | None = None) -> str:
+    try:
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    except FileNotFoundError:
+        raise UsageError("git is not installed") from None
+    except subprocess.CalledProcessError as exc:
+        detail = (exc.stderr.strip().splitlines() or ["failed"])[-1]
+        raise UsageError(f"git {args[0]}: {detail}") from None
+    return out.stdout
+
+
+def git_head(cwd: Path | None = None) -> str:
+    """The commit checked out; a UsageError outside a git repository or before a commit."""
+    return _git("rev-parse", "--verify", "HEAD", cwd=cwd).strip()
+
+
+def git_file(revision: str, path: Path, cwd: Path | None = None) -> bytes | None:
+    """``path`` as committed at ``revision``, or None when it is not there."""
+    spec = f"{revision}:{path.as_posix()}"
+    proc = subprocess.run(["git", "show", spec], cwd=cwd, capture_output=True, check=False)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def parse_yaml_bytes(data: bytes | None) -> Any:
+    """A committed JSON or YAML file's content (JSON is YAML); None when absent or unreadable."""
+    if data is None:
+        return None
+    try:
+        return yaml.safe_load(data)
+    except yaml.YAMLError:
+        return None
+
+
+def git_is_committed(path: Path) -> bool:
+    """Tracked, and the working tree holds exactly what HEAD has."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "--error-unmatch", "--", str(path)], capture_output=True, check=False
+    )
+    same = subprocess.run(
+        ["git", "diff", "--quiet", "HEAD", "--", str(path)], capture_output=True, check=False
+    )
+    return tracked.returncode == 0 and same.returncode == 0
+
+
+def git_commit_file(path: Path, message: str) -> str:
+    """Commit ``path`` alone (anything else staged stays staged); the new commit's id."""
+    _git("add", "--", str(path))
+    _git("commit", "-q", "-m", message, "--only", "--", str(path))
+    return git_head()
+
+
+def git_unstage(path: Path) -> None:
+    subprocess.run(["git", "reset", "-q", "--", str(path)], capture_output=True, check=False)
+
+
+def git_tags(pattern: str) -> set[str]:
+    return set(_git("tag", "--list", pattern).split())
+
+
+def git_delete_tags(names: Sequence[str]) -> None:
+    if names:
+        _git("tag", "-d", *names)
+
+
+def git_last_tag_time(patterns: Sequence[str]) -> int | None:
+    """The newest creation time (whole seconds) of the tags matching ``patterns``."""
+    out = _git(
+        "for-each-ref", "--format=%(creatordate:unix)", *[f"refs/tags/{p}" for p in patterns]
+    )
+    times = [int(t) for t in out.split()]
+    return max(times) if times else None
+
+
+# --- DVC ---------------------------------------------------------------------
+
+
+def dvc_cache_file(md5: str, root: Path = Path()) -> Path:
+    """Where the DVC cache keeps the object with this md5 (whether or not it is there)."""
+    return Path(_dvc_cache(root, lambda cache: cache.local.oid_to_path(md5)))
+
+
+def dvc_cache_dir(root: Path = Path()) -> Path:
+    """The DVC cache folder (``cache.dir``), to share it with a temporary worktree."""
+    return Path(_dvc_cache(root, lambda cache: cache.local_cache_dir))
+
+
+def _dvc_cache(root: Path, attribute: Any) -> str:
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(root)) as repo:
+            return str(Path(attribute(repo.cache)).resolve())
+    except DvcException as exc:
+        raise UsageError(f"{root.resolve()}: not a DVC repository ({exc})") from None
+
+
+def dvc_pull_object(md5: str, root: Path = Path()) -> str | None:
+    """Fetch one object from the default DVC remote into the cache; None, or why not."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    try:
+        with Repo(str(root)) as repo:
+            result = repo.cloud.pull([HashInfo("md5", md5)])
+    except DvcException as exc:
+        return str(exc).strip().splitlines()[0]
+    return None if result.transferred else "the DVC remote does not have it"
+
+
+def dvc_push_object(md5: str, root: Path = Path()) -> str | None:
+    """Upload one cache object to the default DVC remote: None, "no remote", or raise.
+
+    One object by its hash, not ``dvc push --all-tags``: that pushes only one
+    revision's copy of a path (treeverse/dvc#10617), so older versions would be lost.
+    """
+    from dvc.config import NoRemoteError
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    try:
+        with Repo(str(root)) as repo:
+            result = repo.cloud.push([HashInfo("md5", md5)])
+    except NoRemoteError:
+        return "no DVC remote configured"
+    except DvcException as exc:
+        raise UsageError(f"dvc push of {md5}: {str(exc).strip().splitlines()[0]}") from None
+    if result.failed:
+        raise UsageError(f"dvc push of {md5}: the upload failed")
+    return None
+
+
+def reproduce_output(
+    revision: str, stage: str, output: Path, cache_dir: Path, root: Path = Path()
+) -> tuple[str | None, str]:
+    """Run ``dvc repro stage`` of ``revision`` in a temporary git worktree that shares the
+    DVC cache ``cache_dir``; (md5 of ``output`` or None, one line on what happened).
+
+    The revision's own package (its ``src/``) is put first on PYTHONPATH so the code
+    that made the model is the code that remakes it.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="mlops-reproduce-"))
+    tree = folder / "tree"
+    try:
+        _git("worktree", "add", "--detach", str(tree), revision, cwd=root)
+        _dvc("config", "--local", "cache.dir", str(cache_dir), cwd=tree)
+        proc = _dvc("repro", stage, cwd=tree, env=_reproduce_env(tree), check=False)
+        if proc.returncode != 0:
+            lines = (proc.stderr + proc.stdout).strip().splitlines() or ["no output"]
+            return None, f"dvc repro {stage} failed: {lines[-1]}"
+        if not (tree / output).is_file():
+            return None, f"dvc repro {stage} did not produce {output}"
+        return file_md5(tree / output), f"reproduced by dvc repro {stage} at {revision[:7]}"
+    except UsageError as exc:
+        return None, str(exc)
+    finally:
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(tree)],
+            cwd=root,
+            capture_output=True,
+            check=False,
+        )
+        subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True, check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _reproduce_env(tree: Path) -> dict[str, str]:
+    import sys
+
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    if (tree / "src").is_dir():
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(tree / "src"), env.get("PYTHONPATH", "")) if p
+        )
+    return env
+
+
+def _dvc(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        detail = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+        raise UsageError(f"dvc {args[0]}: {detail}")
+    return proc
+
+
+# --- GTO (the model registry on git tags) ------------------------------------------
+
+
+def gto_versions(artifact: str, root: Path = Path()) -> list[dict[str, Any]]:
+    """Registered versions of ``artifact``: version, commit, active, stages (assigned now)."""
+    from gto.registry import GitRegistry
+
+    with _gto_errors(), GitRegistry.from_url(str(root)) as registry:
+        state = registry.get_state()
+    found = state.artifacts.get(artifact)
+    if found is None:
+        return []
+    return [
+        {
+            "version": v.version,
+            "commit": v.commit_hexsha,
+            "active": bool(v.is_active),
+            "stages": sorted(name for name, s in v.stages.items() if s.is_active),
+            "created_at": v.created_at.isoformat(timespec="seconds"),
+        }
+        for v in found.versions
+        if v.is_registered and not v.discovered
+    ]
+
+
+def gto_register(artifact: str, version: str, revision: str, message: str) -> None:
+    from gto import api
+
+    with _gto_errors():
+        api.register(".", artifact, revision, version=version, message=message)
+
+
+def gto_assign(artifact: str, version: str, stage: str, message: str) -> None:
+    from gto import api
+
+    with _gto_errors():
+        api.assign(".", artifact, stage, version=version, message=message)
+
+
+def gto_unassign(artifact: str, version: str, stage: str, message: str) -> None:
+    from gto import api
+
+    with _gto_errors():
+        api.unassign(".", artifact, version=version, stage=stage, message=message)
+
+
+def gto_deprecate(artifact: str, version: str, message: str) -> None:
+    """``gto deprecate model vX.Y.Z``: deregister the version (tag ``model@vX.Y.Z!``)."""
+    from gto import api
+
+    with _gto_errors():
+        api.deregister(".", artifact, version=version, message=message)
+
+
+@contextlib.contextmanager
+def _gto_errors() -> Iterator[None]:
+    from gto.exceptions import GTOException
+
+    try:
+        yield
+    except GTOException as exc:
+        raise UsageError(f"gto: {str(exc).strip().splitlines()[0]}") from None

@@ -13,12 +13,19 @@ from typing import Any
 import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.impute import SimpleImputer
+from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    OrdinalEncoder,
+    StandardScaler,
+)
 
-from mlops.imputation import MISSING_CATEGORY, ImputationPlan
+from mlops.errors import CheckFailed
+from mlops.imputation import MISSING_CATEGORY, ImputationPlan, as_missing
+from mlops.knn import ScalableKNNImputer
 
 TREE_FAMILIES = ("hist_gradient_boosting", "random_forest")
 
@@ -26,6 +33,10 @@ TREE_FAMILIES = ("hist_gradient_boosting", "random_forest")
 # hand: loading refuses a model file holding anything else.
 TRUSTED_TYPES = (
     "functools.partial",
+    # The project's own: a pure function of a frame, and a KNN imputer whose fitted
+    # state is plain numpy arrays and numbers.
+    "mlops.imputation.as_missing",
+    "mlops.knn.ScalableKNNImputer",
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
@@ -45,16 +56,73 @@ def build_pipeline(
     )
 
 
-def _imputer(strategy: str) -> SimpleImputer:
+def _preprocessor(plan: ImputationPlan, family: str) -> Pipeline:
+    failed = plan.decided("fail")
+    if failed:
+        raise CheckFailed(f"the imputation plan stops the pipeline on features {failed}")
+    return Pipeline([("impute", build_imputer(plan)), ("encode", _encoder(plan, family))])
+
+
+def build_imputer(plan: ImputationPlan) -> Pipeline:
+    """Fill every gap in the plan's features: same columns, same order, then any indicators.
+
+    Simple strategies fill each column alone; ``knn`` features are filled after
+    them, so their neighbours are found on every numeric feature, complete by then.
+    """
+    used = plan.used()
+    knn = [f.name for f in used if f.strategy == "knn"]
+    simple: list[tuple[str, Any, list[str]]] = [
+        (f.name, "passthrough" if f.name in knn else _imputer(f.strategy), [f.name]) for f in used
+    ]
+    indicators = [f.name for f in used if f.indicator]
+    if indicators:
+        simple.append(("indicators", MissingIndicator(features="all"), indicators))
+    steps: list[tuple[str, Any]] = [("simple", _columns(simple))]
+    if plan.sentinels():
+        steps.insert(0, ("sentinels", _as_missing(plan)))
+    if knn:
+        order = plan.names() + [_indicator_name(name) for name in indicators]
+        numeric = plan.names("numeric")
+        steps.append(("knn", _columns([("knn", _knn(plan), numeric)], remainder="passthrough")))
+        steps.append(("order", _columns([("order", "passthrough", order)])))
+    return Pipeline(steps)
+
+
+def _as_missing(plan: ImputationPlan) -> FunctionTransformer:
+    return FunctionTransformer(
+        as_missing, kw_args={"sentinels": plan.sentinels()}, feature_names_out="one-to-one"
+    ).set_output(transform="pandas")
+
+
+def _imputer(strategy: str | None) -> SimpleImputer:
+    # keep_empty_features: a column with no value in one CV fold keeps its place.
     if strategy == "missing_category":
-        return SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)
-    return SimpleImputer(strategy=strategy)
+        return SimpleImputer(
+            strategy="constant", fill_value=MISSING_CATEGORY, keep_empty_features=True
+        )
+    return SimpleImputer(strategy=strategy or "most_frequent", keep_empty_features=True)
 
 
-def _preprocessor(plan: ImputationPlan, family: str) -> ColumnTransformer:
+def _knn(plan: ImputationPlan) -> ScalableKNNImputer:
+    return ScalableKNNImputer(n_neighbors=plan.n_neighbors, random_state=plan.knn_seed)
+
+
+def _indicator_name(feature: str) -> str:
+    return f"missingindicator_{feature}"
+
+
+def _columns(
+    transformers: list[tuple[str, Any, list[str]]], remainder: str = "drop"
+) -> ColumnTransformer:
+    transformer = ColumnTransformer(
+        transformers, remainder=remainder, verbose_feature_names_out=False
+    )
+    return transformer.set_output(transform="pandas")
+
+
+def _encoder(plan: ImputationPlan, family: str) -> ColumnTransformer:
     steps: list[tuple[str, Any, list[str]]] = []
-    for feature in plan.features:
-        imputer = _imputer(feature.strategy)
+    for feature in plan.used():
         encoder: Any
         if feature.kind == "numeric":
             encoder = "passthrough" if family in TREE_FAMILIES else StandardScaler()
@@ -66,11 +134,11 @@ def _preprocessor(plan: ImputationPlan, family: str) -> ColumnTransformer:
             )
         else:
             encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
-        steps.append(
-            (feature.name, Pipeline([("impute", imputer), ("encode", encoder)]), [feature.name])
-        )
-    transformer = ColumnTransformer(steps, remainder="drop", verbose_feature_names_out=False)
-    return transformer.set_output(transform="pandas")
+        steps.append((feature.name, encoder, [feature.name]))
+    indicators = [_indicator_name(f.name) for f in plan.used() if f.indicator]
+    if indicators:
+        steps.append(("indicators", "passthrough", indicators))
+    return _columns(steps)
 
 
 # The estimator of each model family. Hyperparameters not in DERIVED_PARAMS come

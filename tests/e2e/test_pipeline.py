@@ -15,7 +15,7 @@ from mlops import io
 from tests.conftest import copy_project, edit_params, run
 
 pytestmark = pytest.mark.slow
-STAGES = {"ingest", "split", "validate", "impute", "tune", "train", "evaluate"}
+STAGES = {"ingest", "split", "validate", "impute", "tune", "train", "evaluate", "gate"}
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_a_param_change_reruns_only_the_stages_that_read_it(
     ("module", "stale"),
     [
         ("evaluation.py", {"evaluate"}),
-        ("modeling.py", {"tune", "train", "evaluate"}),
+        ("modeling.py", {"impute", "tune", "train", "evaluate"}),
         ("ingestion.py", {"ingest", "split", "validate", "impute"}),
         ("io.py", STAGES),
     ],

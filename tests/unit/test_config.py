@@ -63,7 +63,12 @@ def test_missing_section_is_named(document: dict[str, Any]) -> None:
         ("tune", "n_trials", 0, "tune.n_trials: input should be greater than 0"),
         ("split", "test_size", 1.5, "split.test_size: input should be less than 1"),
         ("data", "header", "no", "data.header: input should be a valid boolean"),
-        ("impute", "numeric", "mode", "impute.numeric: input should be 'mean' or 'median'"),
+        (
+            "impute",
+            "numeric",
+            "mode",
+            "impute.numeric: input should be 'mean', 'median', 'knn' or 'auto'",
+        ),
     ],
 )
 def test_wrong_type_or_value_is_named(

@@ -1,19 +1,86 @@
-"""Stage ``impute``: the per-feature imputation plan -> models/imputation.json."""
+"""Stage ``impute``: decide every feature's fate and fit its imputation -> models/imputation.json.
+
+``mlops impute`` plans from the training split and the quality findings in
+reports/validation.json; features below the QA threshold are imputed, dropped
+or stop the pipeline, by ``impute.policy``. ``mlops impute --input FILE``
+reports which features the model will impute in a batch, and how often.
+"""
 
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 from mlops import io
-from mlops.config import PATHS
-from mlops.imputation import plan_imputation
-from mlops.ingestion import normalise_name
+from mlops.config import PATHS, Params
+from mlops.errors import CheckFailed
+from mlops.imputation import (
+    ImputationPlan,
+    cv_scorer,
+    describe_counts,
+    imputation_counts,
+    plan_imputation,
+    read_quality,
+)
+from mlops.ingestion import ingest, normalise_name
+from mlops.modeling import build_pipeline
 
 
 def run(args: argparse.Namespace) -> None:
     params = io.load_params(args.params)
+    if args.input is not None:
+        _report_batch(args, params)
+        return
+    plan = _plan(params)
+    io.write_json(PATHS.imputation, plan.to_dict())
+    failed = [f for f in plan.features if f.decision == "fail"]
+    if failed:
+        names = ", ".join(f"{f.name} ({f.reason})" for f in failed)
+        raise CheckFailed(f"{len(failed)} feature(s) below the QA threshold stop the run: {names}")
+    print(_summary(plan))
+
+
+def _plan(params: Params) -> ImputationPlan:
     train = io.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
     target = normalise_name(params.data.target)
-    features = [c for c in train.columns if c != target]
-    plan = plan_imputation(train, target, features, params.impute)
-    io.write_json(PATHS.imputation, plan.to_dict())
+    report = io.read_json(PATHS.validation, "validation report (run `dvc repro validate`)")
+    quality = read_quality(report, list(train.columns), target)
+    auto = params.impute.auto
+    score, rows = cv_scorer(
+        train,
+        target,
+        partial(build_pipeline, family=auto.family, params={}, seed=params.seed),
+        metric=params.tune.metric,
+        folds=auto.cv_folds,
+        max_rows=auto.max_rows,
+        seed=params.seed,
+    )
+    scored_as = {
+        "metric": params.tune.metric,
+        "family": auto.family,
+        "rows": rows,
+        "folds": auto.cv_folds,
+    }
+    return plan_imputation(
+        train, target, quality, params.impute, seed=params.seed, score=score, scored_as=scored_as
+    )
+
+
+def _summary(plan: ImputationPlan) -> str:
+    imputed = [
+        f"{f.name} {f.missing_rate:.1%} ({f.strategy})" for f in plan.used() if f.missing_rate
+    ]
+    dropped = plan.decided("drop")
+    return (
+        f"{len(plan.names())} features: {len(imputed)} imputed in training "
+        f"[{', '.join(imputed)}], {len(dropped)} dropped {dropped}"
+    )
+
+
+def _report_batch(args: argparse.Namespace, params: Params) -> None:
+    plan = ImputationPlan.from_dict(io.read_json(PATHS.imputation, "imputation plan"))
+    batch = ingest(io.read_source(params.data, args.input), params.data, require_target=False)
+    counts = imputation_counts(batch, plan)
+    if args.report is not None:
+        io.write_json(args.report, counts)
+    print(describe_counts(counts))

@@ -1,40 +1,88 @@
-"""Stage ``validate``: check data against data/schema.yaml; a breach stops the pipeline.
+"""Stage ``validate``: the data tests; a breach stops the pipeline.
 
-``mlops validate`` checks the raw data set and writes reports/validation.json;
-``mlops validate --input FILE`` checks any file on demand (a serving batch,
-say: the target is optional there) and writes a report only with --report.
+``mlops validate`` checks the raw data set against data/schema.yaml (contract,
+quality, personal data, lawful use), measures feature value on the training
+split, and writes reports/validation.json and reports/validation.md.
+``mlops validate --input FILE`` checks any file on demand (a serving batch:
+the target is optional there) and writes reports only where --report and
+--markdown say. A failed validation writes nothing unless --report is given
+(then the full report, for CI or the monitor) and exits 1 with one line.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-from mlops import io
-from mlops.config import PATHS
+import pandas as pd
+
+from mlops import data_tests, io
+from mlops.config import PATHS, Params
+from mlops.data_tests import Checked, Measured
 from mlops.errors import CheckFailed
 from mlops.ingestion import ingest, normalise_name
-from mlops.validation import load_contract, validate
+from mlops.validation import duplicate_columns, load_contract
 
 
 def run(args: argparse.Namespace) -> None:
     params = io.load_params(args.params)
     contract = load_contract(io.read_yaml(PATHS.schema, "data contract"), str(PATHS.schema))
     target = normalise_name(params.data.target)
-    report_path: Path | None = args.report
-    if args.input is None:
-        frame = io.read_parquet(PATHS.raw, "raw data set (run `dvc repro ingest`)")
-        report_path = report_path or PATHS.validation
-    else:
-        frame = ingest(io.read_source(params.data, args.input), params.data, require_target=False)
-        if target not in frame.columns:
-            contract = contract.remove_columns([target])
-    report = validate(frame, contract, target, params.validate_.extra_columns)
-    if report_path is not None:
-        io.write_json(report_path, report)
-    if not report["passed"]:
-        first = report["failures"][0]
-        raise CheckFailed(
-            f"{len(report['failures'])} contract failure(s); first: column {first['column']!r} "
-            f"failed {first['check']} in {first['failing_rows']} row(s), e.g. {first['examples']}"
-        )
+    pipeline = args.input is None
+    source: Path = PATHS.raw if pipeline else args.input
+    frame = (
+        io.read_parquet(PATHS.raw, "raw data set (run `dvc repro ingest`)")
+        if pipeline
+        else _read_batch(source, params)
+    )
+    if target not in frame.columns and not pipeline:
+        contract = contract.remove_columns([target])  # a serving batch has no labels
+    checked = data_tests.check(
+        frame.reset_index(drop=True),
+        contract,
+        params.validate_,
+        target=target,
+        seed=params.seed,
+        source=str(source),
+        contract_path=str(PATHS.schema),
+        require_target=pipeline,
+    )
+    measured = _measure(checked, params) if pipeline and checked.passed else None
+    report = data_tests.build(checked, params.validate_, measured)
+    if report["passed"]:
+        _write(report, args.report or (PATHS.validation if pipeline else None),
+               args.markdown or (PATHS.validation_summary if pipeline else None))  # fmt: skip
+        return
+    # A failed validation leaves no report behind, unless one was asked for by name.
+    _write(report, args.report, args.markdown)
+    raise CheckFailed(data_tests.error_line(report))
+
+
+def _read_batch(path: Path, params: Params) -> pd.DataFrame:
+    source = io.read_source(params.data, path)
+    duplicates = duplicate_columns(list(source.columns))
+    if duplicates:
+        raise CheckFailed(f"{path}: duplicate column names: {', '.join(duplicates)}")
+    try:
+        return ingest(source, params.data, require_target=False)
+    except CheckFailed as exc:
+        raise CheckFailed(f"{path}: {exc}") from None
+
+
+def _measure(checked: Checked, params: Params) -> Measured | None:
+    config = params.validate_.importance
+    if not config.enabled:
+        return None
+    # Imported here: scikit-learn is only needed by the pipeline run, not by --input.
+    from mlops.importance import measure  # noqa: PLC0415
+
+    train = io.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
+    return measure(train, checked.candidates, checked.target, config, params.seed)
+
+
+def _write(report: dict[str, Any], json_path: Path | None, md_path: Path | None) -> None:
+    if json_path is not None:
+        io.write_json(json_path, report)
+    if md_path is not None:
+        io.write_text(md_path, data_tests.markdown(report))

@@ -1,0 +1,270 @@
+"""Serving benchmark: batch prediction and the HTTP endpoint, beside the plain ways.
+
+    python bench/serving.py [--requests 10000] [--baseline-requests 2000] [--clients 4]
+
+Trains the demo model (params.yaml + the committed models/best_params.json) on
+adult.data, puts it in production in a throwaway project, then scores the
+held-back adult.test (16,281 rows):
+
+* batch: ``mlops predict``'s work (contract check, predict, log lines) and the
+  whole command, against calling the fitted Pipeline's predict_proba on the same
+  rows, and a plain read-predict-write script;
+* HTTP: ``mlops serve`` on 127.0.0.1 under single-row requests from a load
+  generator (keep-alive clients), against a bare ThreadingHTTPServer handler that
+  calls predict_proba with no contract check and no log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import http.client
+import io as io_module
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import pandas as pd  # noqa: E402
+
+from mlops import io, serving  # noqa: E402
+from mlops.imputation import ImputationPlan  # noqa: E402
+from mlops.ingestion import ingest  # noqa: E402
+from mlops.modeling import build_pipeline  # noqa: E402
+from mlops.stages import predict as predict_stage  # noqa: E402
+from tests.conftest import copy_project  # noqa: E402
+
+BASELINE_SERVER = """
+import json, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import pandas as pd
+import skops.io as sio
+model = sio.load(sys.argv[1], trusted=sio.get_untrusted_types(file=sys.argv[1]))
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        rows = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["rows"]
+        proba = model.predict_proba(pd.DataFrame(rows).astype(TYPES))[:, 1]
+        body = json.dumps({"probability": proba.tolist()}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), H).serve_forever()
+"""
+
+
+def best_of(runs: int, work: Callable[[], Any]) -> float:
+    """The median of ``runs`` timings (seconds), after one warm-up."""
+    work()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def make_project(folder: Path) -> tuple[Path, Any]:
+    """A project whose models/production.json names the demo model, cached by DVC."""
+    copy_project(folder)
+    os.chdir(folder)
+    params = io.load_params()
+    raw = ingest(io.read_source(params.data), params.data)
+    plan = ImputationPlan.from_dict(io.read_json(ROOT / "models/imputation.json"))
+    best = io.read_json(ROOT / "models/best_params.json")
+    model = build_pipeline(plan, best["family"], best["params"], params.seed)
+    model.fit(raw[plan.names()], raw[plan.target])
+    staged = folder / "model.skops"
+    io.dump_model(staged, model)
+    md5 = io.file_md5(staged)
+    io.write_bytes(io.dvc_cache_file(md5), staged.read_bytes())
+    record = {
+        "version": "v1.0.0",
+        "git_revision": "0" * 40,
+        "model_md5": md5,
+        "metrics": {},
+        "promoted_at": "2026-01-01T00:00:00+00:00",
+    }
+    io.write_json(folder / "models/production.json", record)
+    test = folder / "test.csv"
+    test.write_bytes(gzip.decompress((folder / "data/external/adult/adult.test.gz").read_bytes()))
+    return test, model
+
+
+def bench_batch(test: Path, model: Any) -> None:
+    params = io.load_params()
+    contract = predict_stage.read_contract(params)
+    production = predict_stage.load_production(params, contract.schema)
+    frame = ingest(io.read_source(params.data, test), params.data, require_target=False)
+    features = frame[list(production.features)]
+    rows = len(frame)
+
+    def ours_in_memory() -> None:
+        checked, problem = serving.check_contract(frame, contract, records=False)
+        assert problem is None, problem
+        serving.predict(production, checked)
+
+    def ours_with_log() -> None:
+        checked, _ = serving.check_contract(frame, contract, records=False)
+        predictions = serving.predict(production, checked)
+        serving.log_lines(checked, predictions, production, "batch", pd.Timestamp.now("UTC"))
+
+    def command() -> None:
+        args = argparse.Namespace(params=Path("params.yaml"), input=test, output=Path("out.csv"))
+        with contextlib.redirect_stdout(io_module.StringIO()):
+            predict_stage.run(args)
+
+    def plain_script() -> None:
+        data = ingest(io.read_source(params.data, test), params.data)
+        proba = model.predict_proba(data[list(production.features)])[:, 1]
+        data.assign(probability=proba).to_csv("plain.csv", index=False)
+
+    direct = best_of(5, lambda: model.predict_proba(features))
+    print(f"\nbatch prediction, {rows:,} rows (adult.test), median of 5 runs")
+    print(f"  {'what':50} {'seconds':>8} {'rows/s':>9} {'vs predict':>10}")
+    for name, seconds in [
+        ("Pipeline.predict_proba (the model alone)", direct),
+        ("mlops: contract check + predict", best_of(5, ours_in_memory)),
+        ("mlops: contract check + predict + log lines", best_of(5, ours_with_log)),
+        ("plain script: read, predict, write CSV", best_of(3, plain_script)),
+        ("`mlops predict` (read, check, predict, write, log)", best_of(3, command)),
+    ]:
+        print(f"  {name:50} {seconds:8.3f} {rows / seconds:9,.0f} {seconds / direct:9.2f}x")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start(cmd: list[str], port: int, probe: bytes) -> subprocess.Popen[bytes]:
+    """Start a server and wait until it answers a valid request."""
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            connection.request("POST", "/predict", body=probe)
+            connection.getresponse().read()
+            return server
+        except OSError:
+            time.sleep(0.5)
+    server.kill()
+    raise SystemExit(f"server on port {port} did not start")
+
+
+def load(port: int, bodies: list[bytes], requests: int, clients: int) -> dict[str, float]:
+    """``requests`` single-row POSTs from ``clients`` keep-alive connections."""
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+
+    def client(index: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine = []
+        for n in range(index, requests, clients):
+            start = time.perf_counter()
+            try:
+                connection.request("POST", "/predict", body=bodies[n % len(bodies)])
+                reply = connection.getresponse()
+                reply.read()
+                ok = reply.status == 200
+            except OSError:
+                ok = False
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            mine.append(time.perf_counter() - start)
+            if not ok:
+                with lock:
+                    errors[0] += 1
+        with lock:
+            latencies.extend(mine)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - start
+    cuts = statistics.quantiles(latencies, n=100)
+    return {"n": len(latencies), "errors": errors[0], "p50": cuts[49], "p99": cuts[98],
+            "rps": len(latencies) / wall}  # fmt: skip
+
+
+def bench_http(project: Path, test: Path, model: Any, args: argparse.Namespace) -> None:
+    params = io.load_params()
+    frame = ingest(io.read_source(params.data, test), params.data).drop(columns=["income"])
+    records = json.loads(frame.head(2000).to_json(orient="records"))
+    bodies = [json.dumps({"rows": [row]}).encode() for row in records]
+    one_row = frame.head(1)
+    model_alone = best_of(50, lambda: model.predict_proba(one_row))
+    port = free_port()
+    mlops = [str(Path(sys.executable).parent / "mlops"), "serve", "--port", str(port)]
+    server = start(mlops, port, bodies[0])
+    print(f"\nHTTP, single-row requests, {args.clients} keep-alive clients on 127.0.0.1")
+    print(f"  the model alone: predict_proba on one row {model_alone * 1000:.1f} ms (median)")
+    print(f"  {'server':34} {'requests':>8} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>7}")
+    try:
+        show("mlops serve (contract, log, watch)", load(port, bodies, args.requests, args.clients))
+    finally:
+        server.terminate()
+        server.wait()
+    baseline = project / "baseline_server.py"
+    types = {c: "float64" if frame[c].dtype == "float64" else "str" for c in frame.columns}
+    baseline.write_text(BASELINE_SERVER.replace("TYPES", repr(types)))
+    cached = io.dvc_cache_file(io.read_json(Path("models/production.json"))["model_md5"])
+    port = free_port()
+    server = start([sys.executable, str(baseline), str(cached), str(port)], port, bodies[0])
+    try:
+        show(
+            "bare handler: predict_proba only",
+            load(port, bodies, args.baseline_requests, args.clients),
+        )
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def show(label: str, r: dict[str, float]) -> None:
+    print(
+        f"  {label:34} {r['n']:8,.0f} {r['errors']:6.0f} {r['p50'] * 1000:7.1f} "
+        f"{r['p99'] * 1000:7.1f} {r['rps']:7.1f}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--baseline-requests", type=int, default=2_000)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--skip-batch", action="store_true")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+    with tempfile.TemporaryDirectory() as folder:
+        project = Path(folder)
+        test, model = make_project(project)
+        if not args.skip_batch:
+            bench_batch(test, model)
+        if not args.skip_http:
+            bench_http(project, test, model, args)
+
+
+if __name__ == "__main__":
+    main()

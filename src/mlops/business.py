@@ -1,0 +1,162 @@
+"""The business metric: what the predictions are worth, and whether the ML metric tracks it.
+
+params.yaml gives the value of each outcome of one prediction; the expected
+value per prediction at a threshold follows from the confusion counts there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from mlops.config import (
+    BusinessConfig,
+    CategoricalParam,
+    FloatParam,
+    IntParam,
+    ModelFamily,
+    TuneConfig,
+)
+
+# Where tuning trial tables keep the score and the model family (Optuna's
+# trials_dataframe() names first, then plain names).
+SCORE_COLUMNS = ("score", "value")
+FAMILY_COLUMNS = ("params_family", "family")
+_PLOT_THRESHOLDS = np.linspace(0.0, 1.0, 101)
+
+
+def value_at(
+    y_true: np.ndarray, proba: np.ndarray, threshold: float, values: BusinessConfig
+) -> float:
+    """Expected value per prediction when ``proba >= threshold`` is predicted positive."""
+    return float(_values(y_true, proba, np.array([threshold]), values)[0])
+
+
+def _values(
+    y_true: np.ndarray, proba: np.ndarray, thresholds: np.ndarray, values: BusinessConfig
+) -> np.ndarray:
+    positives, negatives = np.sort(proba[y_true == 1]), np.sort(proba[y_true == 0])
+    # Rows at or above each threshold, counted by binary search on the sorted scores.
+    tp = len(positives) - np.searchsorted(positives, thresholds, side="left")
+    fp = len(negatives) - np.searchsorted(negatives, thresholds, side="left")
+    fn, tn = len(positives) - tp, len(negatives) - fp
+    total = (
+        tp * values.true_positive
+        + fp * values.false_positive
+        + tn * values.true_negative
+        + fn * values.false_negative
+    )
+    return np.asarray(total / len(y_true), dtype=float)
+
+
+def optimal_value(
+    y_true: np.ndarray, proba: np.ndarray, values: BusinessConfig
+) -> tuple[float, float]:
+    """The threshold in [0, 1] with the highest expected value per prediction, and that value.
+
+    Candidates are every distinct score and 1.0 (acting on nobody, unless a
+    score is exactly 1.0); among equal values the highest threshold wins
+    (fewest actions). Predicted positive means ``proba >= threshold``.
+    """
+    candidates = np.unique(np.append(proba, 1.0))[::-1]
+    expected = _values(y_true, proba, candidates, values)
+    best = int(np.argmax(expected))
+    return float(candidates[best]), float(expected[best])
+
+
+def value_curve(y_true: np.ndarray, proba: np.ndarray, values: BusinessConfig) -> pd.DataFrame:
+    """Expected value per prediction on a grid of thresholds, for the plot."""
+    expected = _values(y_true, proba, _PLOT_THRESHOLDS, values)
+    return pd.DataFrame({"threshold": _PLOT_THRESHOLDS, "value": expected})
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """One finished tuning trial: its model family, full hyperparameters and CV score."""
+
+    number: int
+    family: str
+    params: dict[str, Any]
+    score: float
+
+
+def parse_trials(trials: pd.DataFrame, tune: TuneConfig) -> list[TrialConfig] | str:
+    """The finished trials of a tuning table, or why none can be read from it."""
+    score_column = next((c for c in SCORE_COLUMNS if c in trials.columns), None)
+    if score_column is None:
+        return f"the trials table has no score column (expected one of {list(SCORE_COLUMNS)})"
+    finished = trials[trials[score_column].notna()]
+    if "state" in trials.columns:
+        finished = finished[finished["state"].astype("str").str.upper().str.contains("COMPLETE")]
+    configs = []
+    for position, record in enumerate(finished.to_dict(orient="records")):
+        row = {str(key): value for key, value in record.items()}
+        config = _trial_config(row, int(row.get("number", position)), row[score_column], tune)
+        if config is not None:
+            configs.append(config)
+    return configs
+
+
+def _trial_config(
+    row: Mapping[str, Any], number: int, score: float, tune: TuneConfig
+) -> TrialConfig | None:
+    family = _family(row, tune)
+    if family is None:
+        return None
+    tuned = {}
+    for name, spec in tune.space.get(family, {}).items():
+        value = _cast(_lookup(row, family, name), spec)
+        if value is None:
+            return None  # the trial does not carry this hyperparameter: not reproducible
+        tuned[name] = value
+    params = {**tune.fixed.get(family, {}), **tuned}
+    return TrialConfig(number, family, params, float(score))
+
+
+def _family(row: Mapping[str, Any], tune: TuneConfig) -> ModelFamily | None:
+    # Any family params.yaml can still build, not only those searched today.
+    known = [*tune.space, *tune.fixed]
+    for column in FAMILY_COLUMNS:
+        if column in row:
+            return next((f for f in known if f == str(row[column])), None)
+    return tune.families[0] if len(tune.families) == 1 else None
+
+
+def _lookup(row: Mapping[str, Any], family: str, name: str) -> Any:
+    for key in (f"params_{family}.{name}", f"{family}.{name}", f"params_{name}", name):
+        if key in row and not pd.isna(row[key]):
+            return row[key]
+    return None
+
+
+def _cast(value: Any, spec: IntParam | FloatParam | CategoricalParam) -> Any:
+    """A CSV cell back to the type the search space declares (ints come back as 12.0)."""
+    if value is None:
+        return None
+    if isinstance(spec, IntParam):
+        return round(float(value))
+    if isinstance(spec, FloatParam):
+        return float(value)
+    matches = [choice for choice in spec.choices if str(choice) == str(value)]
+    return matches[0] if matches else None
+
+
+def pick_trials(configs: Sequence[TrialConfig], count: int) -> list[TrialConfig]:
+    """``count`` trials spread evenly over the range of scores, worst to best."""
+    ranked = sorted(configs, key=lambda c: (c.score, c.number))
+    if len(ranked) <= count:
+        return ranked
+    positions = np.unique(np.linspace(0, len(ranked) - 1, count).round().astype(int))
+    return [ranked[i] for i in positions]
+
+
+def spearman(left: Sequence[float], right: Sequence[float]) -> float | None:
+    """Rank correlation, or None when it is undefined (fewer than 3 points, a constant)."""
+    if len(left) < 3 or len(set(left)) < 2 or len(set(right)) < 2:
+        return None
+    return float(stats.spearmanr(left, right).statistic)

@@ -1,0 +1,382 @@
+"""The data tests composed: contract, quality, privacy, lawful use and feature
+value, into reports/validation.json, its readable twin reports/validation.md,
+and the one line a failed validation ends with."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import pandas as pd
+import pandera.pandas as pa
+
+from mlops import privacy, quality
+from mlops.config import ValidateConfig
+from mlops.errors import CheckFailed, UsageError
+from mlops.privacy import Finding
+from mlops.quality import FeatureQuality, percent
+from mlops.validation import ContractResult, check_contract, resolve_columns, select_features
+
+if TYPE_CHECKING:  # the importance module pulls in scikit-learn: only the pipeline needs it
+    from mlops.importance import Importance
+
+Measured: TypeAlias = "tuple[Mapping[str, Importance], Mapping[str, Any]]"
+
+
+@dataclass(frozen=True)
+class Checked:
+    """Everything the data tests found in one table, before feature value is measured."""
+
+    source: str
+    contract_path: str
+    rows: int
+    columns: int
+    target: str
+    extra_found: tuple[str, ...]
+    contract: ContractResult
+    findings: tuple[Finding, ...]
+    qualities: Mapping[str, FeatureQuality]
+    protected: tuple[str, ...]
+    privacy_dropped: tuple[str, ...]
+    candidates: tuple[str, ...]  # the features, before the feature-value policy
+
+    @property
+    def passed(self) -> bool:
+        return self.contract.passed and not privacy.failed(list(self.findings))
+
+
+def check(
+    frame: pd.DataFrame,
+    contract: pa.DataFrameSchema,
+    config: ValidateConfig,
+    *,
+    target: str,
+    seed: int,
+    source: str,
+    contract_path: str,
+    require_target: bool,
+) -> Checked:
+    """Run every data test on ``frame`` (default RangeIndex); a policy error in params
+    raises UsageError, data problems end up in the result."""
+    policy = resolve_policy(config, contract, list(frame.columns), target)
+    result = check_contract(
+        frame,
+        contract,
+        target if require_target else None,
+        policy.extra_columns,
+        policy.max_value_skew,
+    )
+    columns = [c for c in contract.columns if c in frame.columns and c != target]
+    dropped = tuple(c for c in policy.privacy.drop if c in frame.columns)
+    return Checked(
+        source=source,
+        contract_path=contract_path,
+        rows=len(frame),
+        columns=len(frame.columns),
+        target=target,
+        extra_found=tuple(c for c in frame.columns if c not in contract.columns),
+        contract=result,
+        findings=tuple(privacy.scan(frame, policy.privacy, seed)),
+        qualities=quality.assess(
+            frame, columns, out_of_contract=result.out_of_contract, unseen=result.unseen,
+            config=policy.quality, threshold=policy.qa_threshold,
+        ),
+        protected=policy.protected,
+        privacy_dropped=dropped,
+        candidates=tuple(select_features(columns, target, {*policy.protected, *dropped})),
+    )  # fmt: skip
+
+
+def resolve_policy(
+    config: ValidateConfig, contract: pa.DataFrameSchema, columns: Sequence[str], target: str
+) -> ValidateConfig:
+    """``config`` with every column name it holds normalised and checked against the
+    contract (or, for the privacy lists, the data too)."""
+    known = set(contract.columns)
+    protected = resolve_columns(config.protected, known - {target}, "validate.protected")
+    lists = {
+        key: tuple(resolve_columns(getattr(config.privacy, key), known | set(columns), where))
+        for key, where in (("drop", "validate.privacy.drop"), ("allow", "validate.privacy.allow"))
+    }
+    sentinels = dict(
+        zip(
+            resolve_columns(config.quality.sentinels, known, "validate.quality.sentinels"),
+            config.quality.sentinels.values(),
+            strict=True,
+        )
+    )
+    _check_sentinels(sentinels, contract)
+    if not select_features(contract.columns, target, {*protected, *lists["drop"]}):
+        raise UsageError(
+            "params.yaml validate: no feature left once the target, the protected attributes "
+            "and the privacy drops are excluded"
+        )
+    return config.model_copy(
+        update={
+            "protected": tuple(protected),
+            "privacy": config.privacy.model_copy(update=lists),
+            "quality": config.quality.model_copy(update={"sentinels": sentinels}),
+        }
+    )
+
+
+def _check_sentinels(
+    sentinels: Mapping[str, Sequence[float | str]], contract: pa.DataFrameSchema
+) -> None:
+    for name, values in sentinels.items():
+        numeric = pd.api.types.is_numeric_dtype(contract.columns[name].dtype.type)
+        for value in values:
+            if isinstance(value, float) != numeric:
+                kind = "numeric" if numeric else "text"
+                raise UsageError(
+                    f"params.yaml validate.quality.sentinels.{name}: {value!r} does not fit a "
+                    f"{kind} column"
+                )
+
+
+def build(checked: Checked, config: ValidateConfig, measured: Measured | None) -> dict[str, Any]:
+    """reports/validation.json. Other stages read ``passed``, ``features``, ``quality``
+    and ``protected``."""
+    unimportant = _unimportant(checked, config, measured)
+    failures = checked.contract.failures
+    skews = [f.skew for f in failures]
+    return {
+        "passed": checked.passed,
+        "source": checked.source,
+        "contract": checked.contract_path,
+        "rows": checked.rows,
+        "columns": checked.columns,
+        "target": checked.target,
+        "extra_columns": {"policy": config.extra_columns, "found": list(checked.extra_found)},
+        "failures": [f.to_dict() for f in failures],
+        "skew": {
+            "max_value_skew": config.max_value_skew,
+            "schema": skews.count("schema"),
+            "value": skews.count("value"),
+            "fatal": sum(f.fatal for f in failures),
+        },
+        "features": [c for c in checked.candidates if c not in unimportant],
+        "protected": list(checked.protected),
+        "dropped": {"privacy": list(checked.privacy_dropped), "importance": unimportant},
+        "quality": {
+            "threshold": config.qa_threshold,
+            "features": {name: q.to_dict() for name, q in checked.qualities.items()},
+            "failing": quality.failing(checked.qualities),
+        },
+        "privacy": {
+            "passed": not privacy.failed(list(checked.findings)),
+            "findings": [f.to_dict() for f in checked.findings],
+        },
+        "importance": _importance(measured),
+    }
+
+
+def _unimportant(checked: Checked, config: ValidateConfig, measured: Measured | None) -> list[str]:
+    if measured is None or not config.importance.drop:
+        return []
+    zero = [name for name, value in measured[0].items() if value.zero]
+    if len(zero) == len(checked.candidates):
+        raise CheckFailed(
+            "every feature's permutation importance is indistinguishable from zero: the data "
+            "carries no signal about the target (params.yaml validate.importance.drop: true)"
+        )
+    return zero
+
+
+def _importance(measured: Measured | None) -> dict[str, Any] | None:
+    if measured is None:
+        return None
+    values, method = measured
+    return dict(method) | {
+        "features": {name: value.to_dict() for name, value in values.items()},
+        "indistinguishable_from_zero": [name for name, value in values.items() if value.zero],
+    }
+
+
+# --- the one line --------------------------------------------------------------
+
+
+def error_line(report: Mapping[str, Any]) -> str:
+    """Why validation failed, in one line: the first problem, and how many more."""
+    problems = [
+        _describe_finding(f) for f in report["privacy"]["findings"] if f["decision"] == "fail"
+    ]
+    problems += [
+        describe(f, report["rows"], report["skew"]["max_value_skew"])
+        for f in report["failures"]
+        if f["fatal"]
+    ]
+    more = len(problems) - 1
+    suffix = f"; {more} more (all: mlops validate --report FILE)" if more else ""
+    return f"{report['source']}: validation failed: {problems[0]}{suffix}"
+
+
+def _describe_finding(finding: Mapping[str, Any]) -> str:
+    where = (
+        "name and values"
+        if finding["in_name"] and finding["matches"]
+        else ("name" if finding["in_name"] else "values")
+    )
+    seen = (
+        f"{finding['matches']} of {finding['scanned']} distinct values"
+        if finding["matches"]
+        else ""
+    )
+    examples = f", e.g. {', '.join(finding['examples'])}" if finding["examples"] else ""
+    return (
+        f"column {finding['column']!r} holds personal data ({'/'.join(finding['kinds'])} "
+        f"in its {where}{': ' + seen if seen else ''}{examples}); drop or allow it in "
+        "params.yaml validate.privacy"
+    )
+
+
+def describe(failure: Mapping[str, Any], rows: int, max_value_skew: float) -> str:
+    """One failure for a person: the column, the check, how much, what it looked like."""
+    column, check = repr(failure["column"]), failure["check"]
+    examples = failure["examples"]
+    if check == "column_in_dataframe":
+        return f"column {column} is in the contract but not in the data (column_in_dataframe)"
+    if check == "column_in_schema":
+        return (
+            f"column {column} is not in the contract (column_in_schema; "
+            "params.yaml validate.extra_columns: fail)"
+        )
+    if check == "dtype":
+        return f"column {column} failed {failure['detail']}: got {examples[0]}"
+    if check == "all_null":
+        return f"column {column} failed all_null: every one of {rows} values is missing"
+    limit = f" > max_value_skew {percent(max_value_skew)}" if failure["skew"] == "value" else ""
+    return (
+        f"column {column} failed {failure['detail']} in {failure['failing_rows']} of {rows} rows "
+        f"({percent(failure['rate'])}{limit}; {failure['skew']} skew), e.g. {examples}"
+    )
+
+
+# --- markdown ------------------------------------------------------------------
+
+
+def markdown(report: Mapping[str, Any]) -> str:
+    """reports/validation.md: what a reviewer reads in a pull request."""
+    verdict = "passed" if report["passed"] else "FAILED"
+    lines = [
+        f"# Data validation: {verdict}",
+        "",
+        f"`{report['source']}`: {report['rows']:,} rows x {report['columns']} columns, "
+        f"checked against `{report['contract']}`. Schema skew stops the pipeline; value skew "
+        f"is reported, and stops it above {percent(report['skew']['max_value_skew'])} of a "
+        "column's rows.",
+        "",
+        *_contract_section(report),
+        *_quality_section(report["quality"]),
+        *_privacy_section(report["privacy"]),
+        *_importance_section(report["importance"]),
+        "## Features and lawful use",
+        "",
+        f"- Features the model may read ({len(report['features'])}): {_names(report['features'])}",
+        f"- Protected attributes (kept for slice metrics, never features): "
+        f"{_names(report['protected'])}",
+        *(f"- Dropped ({reason}): {_names(names)}" for reason, names in report["dropped"].items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(f"`{n}`" for n in names) if names else "none"
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+        *("| " + " | ".join(_cell(v) for v in row) + " |" for row in rows),
+        "",
+    ]
+
+
+def _contract_section(report: Mapping[str, Any]) -> list[str]:
+    failures: list[Mapping[str, Any]] = report["failures"]
+    head = ["## Contract", ""]
+    if not failures:
+        return [*head, "Every column meets the contract.", ""]
+    rows = [
+        [
+            f"`{f['column']}`",
+            f["detail"],
+            f["skew"],
+            f"{f['failing_rows']:,}",
+            percent(f["rate"]),
+            "**stop**" if f["fatal"] else "report",
+            ", ".join(map(str, f["examples"])),
+        ]
+        for f in failures
+    ]
+    header = ["Column", "Check", "Skew", "Failing rows", "Rate", "Verdict", "Examples"]
+    return [*head, *_table(header, rows)]
+
+
+def _quality_section(quality: Mapping[str, Any]) -> list[str]:
+    rows = [
+        [
+            f"`{name}`",
+            f"{q['score']:.3f}",
+            "pass" if q["passed"] else "**failing**",
+            percent(q["missing_rate"]),
+            percent(q["invalid_rate"]),
+            percent(q["sentinel_rate"]),
+            q["distinct"],
+            "; ".join(q["reasons"]) or "-",
+        ]
+        for name, q in quality["features"].items()
+    ]
+    header = ["Feature", "Score", "Verdict", "Missing", "Out of contract", "Sentinel"]
+    return [
+        f"## Feature quality (QA threshold {quality['threshold']})",
+        "",
+        *_table([*header, "Distinct", "Reasons"], rows),
+    ]
+
+
+def _privacy_section(privacy: Mapping[str, Any]) -> list[str]:
+    head = ["## Personal data", ""]
+    if not privacy["findings"]:
+        return [*head, "No column name or value looks like personal data.", ""]
+    rows = [
+        [
+            f"`{f['column']}`",
+            ", ".join(f["kinds"]),
+            "yes" if f["in_name"] else "no",
+            f"{f['matches']} of {f['scanned']}",
+            ", ".join(f["examples"]) or "-",
+            f["decision"],
+        ]
+        for f in privacy["findings"]
+    ]
+    header = ["Column", "Looks like", "In name", "Distinct values matching", "Examples (masked)"]
+    return [*head, *_table([*header, "Decision"], rows)]
+
+
+def _importance_section(importance: Mapping[str, Any] | None) -> list[str]:
+    if importance is None:
+        return []
+    rows = [
+        [
+            f"`{name}`",
+            f"{v['mean']:.4f}",
+            f"{v['std']:.4f}",
+            "indistinguishable from zero" if v["zero"] else "informative",
+        ]
+        for name, v in sorted(importance["features"].items(), key=lambda kv: -kv[1]["mean"])
+    ]
+    return [
+        f"## Feature value (permutation importance, {importance['scoring']})",
+        "",
+        f"A probe model fitted on {importance['fit_rows']:,} rows of the training split, "
+        f"each feature shuffled on {importance['held_out_rows']:,} held-out rows.",
+        "",
+        *_table(["Feature", "Score drop", "Std", "Verdict"], rows),
+    ]

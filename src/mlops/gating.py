@@ -1,0 +1,331 @@
+"""The gate: is the candidate model good enough, and no worse than production?
+
+Every check reads "value operator threshold" and has a verdict. Absolute
+thresholds and baseline margins judge the candidate alone; change thresholds
+compare it with the production model named in models/production.json, and
+pass vacuously when there is none yet (as TFX's Evaluator does). Staleness
+bounds the model's age. A failed gate is a result, written like a passed one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+from mlops.config import GateConfig, MetricName
+from mlops.errors import UsageError
+
+# Which way is better for each number in reports/metrics.json. None: no
+# direction (a threshold is not a quality), so no change check can use it.
+_FIXED_DIRECTION: dict[str, bool | None] = {
+    "roc_auc": True,
+    "pr_auc": True,
+    "accuracy": True,
+    "f1": True,
+    "log_loss": False,
+    "brier": False,
+    "ece": False,
+    "overfit_gap": False,
+    "business_value": True,
+    "business_value_at_threshold": True,
+    "business_threshold": None,
+    "business_correlation": True,
+    "slice_gap": False,
+    "slices_too_small": False,
+}
+# These are values of the target metric (evaluate.metric), so they share its direction.
+_TARGET_VALUED = ("train_score", "baseline_majority", "baseline_logistic", "slice_worst")
+METRIC_NAMES: tuple[str, ...] = get_args(MetricName)
+_SECONDS_PER_DAY = 86400.0
+
+Verdict = Literal["pass", "fail"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the gate: ``value operator threshold`` -> verdict."""
+
+    name: str
+    kind: str
+    value: float | None
+    operator: Literal[">=", "<="]
+    threshold: float | None
+    verdict: Verdict
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Production:
+    """The model in production, as models/production.json names it."""
+
+    version: str
+    model_md5: str | None
+    metrics: dict[str, float]
+
+
+def higher_is_better(name: str, target: str) -> bool | None:
+    """The direction of a metrics.json number, given the target metric's name."""
+    if name in _TARGET_VALUED:
+        return _FIXED_DIRECTION[target]
+    return _FIXED_DIRECTION[name]
+
+
+def parse_metrics(raw: Any, source: str) -> dict[str, float]:
+    """reports/metrics.json as a flat mapping of numbers."""
+    if not isinstance(raw, dict):
+        raise UsageError(f"{source}: expected a mapping of metric names to numbers")
+    for name, value in raw.items():
+        if not _is_number(value):
+            raise UsageError(f"{source}: metric {name!r} is not a number ({value!r})")
+    return {str(name): float(value) for name, value in raw.items()}
+
+
+def parse_production(raw: Any, source: str) -> Production:
+    """The production manifest; anything malformed ends in one line naming the key."""
+    if not isinstance(raw, dict):
+        raise UsageError(f"{source}: production manifest must be a JSON object")
+    version, md5, metrics = raw.get("version"), raw.get("model_md5"), raw.get("metrics")
+    if not isinstance(version, str) or not version:
+        raise UsageError(f"{source}: production manifest has no 'version' string")
+    if md5 is not None and not isinstance(md5, str):
+        raise UsageError(f"{source}: production manifest 'model_md5' is not a string")
+    if not isinstance(metrics, dict):
+        raise UsageError(f"{source}: production manifest has no 'metrics' object")
+    for name, value in metrics.items():
+        if value is not None and not _is_number(value):
+            raise UsageError(f"{source}: production metric {name!r} is not a number ({value!r})")
+    numbers = {str(k): float(v) for k, v in metrics.items() if v is not None}
+    return Production(version, md5, numbers)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_config(config: GateConfig, target: str) -> None:
+    """Refuse change thresholds on a number that has no better direction."""
+    for name in config.max_degradation:
+        if higher_is_better(name, target) is None:
+            raise UsageError(
+                f"params.yaml gate.max_degradation.{name}: {name} has no better direction, "
+                "so a change in it cannot be judged; bound it under gate.minimum/maximum"
+            )
+
+
+def absolute_checks(metrics: Mapping[str, float], config: GateConfig) -> list[Check]:
+    """gate.minimum and gate.maximum: the candidate alone against fixed bounds."""
+    checks = [
+        _compare(
+            f"minimum.{name}", "minimum", metrics.get(name), ">=", bound, note=_note(metrics, name)
+        )
+        for name, bound in config.minimum.items()
+    ]
+    return checks + [
+        _compare(
+            f"maximum.{name}", "maximum", metrics.get(name), "<=", bound, note=_note(metrics, name)
+        )
+        for name, bound in config.maximum.items()
+    ]
+
+
+def baseline_checks(metrics: Mapping[str, float], target: str, config: GateConfig) -> list[Check]:
+    """The target metric must beat each baseline by its margin."""
+    higher = bool(_FIXED_DIRECTION[target])
+    checks = []
+    for baseline, margin in config.baseline_margin.model_dump().items():
+        reference = metrics.get(f"baseline_{baseline}")
+        bound = None if reference is None else reference + (margin if higher else -margin)
+        checks.append(
+            _compare(
+                f"baseline_margin.{baseline}",
+                "baseline",
+                metrics.get(target),
+                ">=" if higher else "<=",
+                bound,
+                note=f"{baseline} baseline's {target} {reference}, margin {margin}",
+            )
+        )
+    return checks
+
+
+def change_checks(
+    metrics: Mapping[str, float],
+    target: str,
+    production: Production | None,
+    config: GateConfig,
+) -> list[Check]:
+    """gate.max_degradation: no metric may get worse than production by more than allowed."""
+    checks = []
+    for name, tolerance in config.max_degradation.items():
+        higher = bool(higher_is_better(name, target))
+        operator: Literal[">=", "<="] = ">=" if higher else "<="
+        label = f"max_degradation.{name}"
+        reference = None if production is None else production.metrics.get(name)
+        if reference is None:
+            why = "no production model yet" if production is None else "production lacks it"
+            checks.append(
+                Check(
+                    label,
+                    "change",
+                    metrics.get(name),
+                    operator,
+                    None,
+                    "pass",
+                    f"{why}: passes vacuously",
+                )
+            )
+            continue
+        bound = reference - tolerance if higher else reference + tolerance
+        note = f"production {production.version if production else ''}: {reference}"
+        checks.append(_compare(label, "change", metrics.get(name), operator, bound, note=note))
+    return checks
+
+
+def staleness_check(
+    card: Mapping[str, Any], now: datetime, config: GateConfig, source: str
+) -> list[Check]:
+    """gate.max_age_days: a model trained too long ago is refused."""
+    if config.max_age_days is None:
+        return []
+    trained_at = _trained_at(card, source)
+    age = round((now - trained_at).total_seconds() / _SECONDS_PER_DAY, 2)
+    note = f"trained at {trained_at.isoformat()}"
+    return [_compare("max_age_days", "staleness", age, "<=", config.max_age_days, note=note)]
+
+
+def _trained_at(card: Mapping[str, Any], source: str) -> datetime:
+    value = card.get("trained_at")
+    try:
+        trained_at = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise UsageError(f"{source}: trained_at is not an ISO 8601 time ({value!r})") from None
+    if trained_at.tzinfo is None:
+        raise UsageError(f"{source}: trained_at has no time zone ({value!r})")
+    return trained_at
+
+
+def _note(metrics: Mapping[str, float], name: str) -> str:
+    if name in metrics:
+        return ""
+    return f"reports/metrics.json has no {name} (reports/evaluation.json says why)"
+
+
+def _compare(
+    name: str,
+    kind: str,
+    value: float | None,
+    operator: Literal[">=", "<="],
+    threshold: float | None,
+    *,
+    note: str = "",
+) -> Check:
+    if value is None or threshold is None:
+        return Check(name, kind, value, operator, threshold, "fail", note)
+    passed = value >= threshold if operator == ">=" else value <= threshold
+    threshold = round(threshold, 6)
+    return Check(name, kind, value, operator, threshold, "pass" if passed else "fail", note)
+
+
+def judge(
+    metrics: Mapping[str, float],
+    target: str,
+    card: Mapping[str, Any],
+    production: Production | None,
+    config: GateConfig,
+    *,
+    now: datetime,
+    card_source: str = "models/model_card.json",
+) -> list[Check]:
+    """Every check of the gate, in the order a reader meets them in params.yaml."""
+    check_config(config, target)
+    return [
+        *absolute_checks(metrics, config),
+        *baseline_checks(metrics, target, config),
+        *change_checks(metrics, target, production, config),
+        *staleness_check(card, now, config, card_source),
+    ]
+
+
+def report(
+    checks: Sequence[Check],
+    target: str,
+    candidate: Mapping[str, Any],
+    production: Production | None,
+) -> dict[str, Any]:
+    """reports/gate.json: the verdict, what was compared, and every check."""
+    failed = [c.name for c in checks if c.verdict == "fail"]
+    return {
+        "passed": not failed,
+        "summary": _summary(checks, failed),
+        "failed": failed,
+        "metric": target,
+        "candidate": dict(candidate),
+        "production": None
+        if production is None
+        else {"version": production.version, "model_md5": production.model_md5},
+        "checks": [asdict(c) for c in checks],
+    }
+
+
+def _summary(checks: Sequence[Check], failed: Sequence[str]) -> str:
+    if not failed:
+        return f"gate passed: all {len(checks)} checks"
+    return f"gate failed: {len(failed)} of {len(checks)} checks ({', '.join(failed)})"
+
+
+def markdown(result: Mapping[str, Any], slices: Mapping[str, Any] | None) -> str:
+    """reports/gate.md: the verdict and every check, as a person reads it in a PR."""
+    verdict = "PASSED" if result["passed"] else "FAILED"
+    candidate, production = result["candidate"], result["production"]
+    lines = [
+        f"# Model gate: {verdict}",
+        "",
+        result["summary"] + ".",
+        "",
+        f"- Candidate: model md5 `{candidate.get('model_md5')}`, trained at "
+        f"{candidate.get('trained_at')} on data md5 `{candidate.get('training_data_md5')}`",
+        "- Production: "
+        + (
+            "none yet (change thresholds pass vacuously)"
+            if production is None
+            else f"{production['version']} (model md5 `{production['model_md5']}`)"
+        ),
+        "",
+        "| Check | Value | Threshold | Verdict | Note |",
+        "|---|---|---|---|---|",
+    ]
+    for check in result["checks"]:
+        threshold = (
+            "-" if check["threshold"] is None else f"{check['operator']} {check['threshold']}"
+        )
+        mark = "pass" if check["verdict"] == "pass" else "**FAIL**"
+        value = _cell(check["value"])
+        lines.append(f"| {check['name']} | {value} | {threshold} | {mark} | {check['note']} |")
+    return "\n".join(lines + _slice_lines(result["metric"], slices)) + "\n"
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _slice_lines(metric: str, slices: Mapping[str, Any] | None) -> list[str]:
+    if not slices:
+        return []
+    lines = [
+        "",
+        f"## {metric} by slice",
+        "",
+        f"Worst: {slices.get('worst_slice')} ({_cell(slices.get('worst'))}); widest gap: "
+        f"{slices.get('gap_attribute')} ({_cell(slices.get('gap'))}).",
+        "",
+        "| Attribute | Slice | Rows | Positive rate | Selected | " + metric + " | Status |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in slices.get("slices", []):
+        lines.append(
+            f"| {r['attribute']} | {r['slice']} | {r['rows']} | {_cell(r['positive_rate'])} | "
+            f"{_cell(r['selection_rate'])} | {_cell(r['value'])} | {r['status']} |"
+        )
+    return lines

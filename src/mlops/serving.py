@@ -1,0 +1,226 @@
+"""Serving logic: a request becomes a contract-checked frame, then the model's answer.
+
+Pure functions shared by batch prediction (``mlops predict``) and the HTTP
+server (``mlops serve``): the stage modules read files, load the production
+model and write the prediction log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+
+from mlops.validation import ExtraPolicy, Failure
+from mlops.validation import check_contract as check_frame
+
+LOG_PREFIX = "predictions-"
+LOG_SUFFIX = ".jsonl"
+_LOG_NAME = re.compile(rf"^{LOG_PREFIX}(\d{{4}}-\d{{2}}-\d{{2}}){re.escape(LOG_SUFFIX)}$")
+_MAX_LISTED = 5
+
+
+class RequestError(Exception):
+    """A request the server refuses: an HTTP status and one line for the client."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Production:
+    """The loaded production model and what is needed to answer with it."""
+
+    model: Any
+    version: str
+    model_md5: str
+    features: tuple[str, ...]
+    threshold: float
+
+
+def model_features(model: Any, contract: pa.DataFrameSchema, source: str) -> tuple[str, ...]:
+    """The columns the fitted pipeline reads; each must be in the data contract."""
+    names = tuple(str(n) for n in getattr(model, "feature_names_in_", ()))
+    if not names:
+        raise ValueError(f"{source}: the model does not record the columns it was fitted on")
+    unknown = [n for n in names if n not in contract.columns]
+    if unknown:
+        raise ValueError(f"{source}: the model uses columns the data contract lacks: {unknown}")
+    return names
+
+
+# --- requests ------------------------------------------------------------------
+
+
+def parse_rows(body: bytes) -> list[dict[str, Any]]:
+    """``{"rows": [{column: value, ...}, ...]}`` -> the rows, or a 400."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise RequestError(400, "request body is not valid JSON") from None
+    rows = document.get("rows") if isinstance(document, dict) else None
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise RequestError(
+            400, 'expected a JSON object {"rows": [{"column": value, ...}, ...]} with >= 1 row'
+        )
+    return rows
+
+
+def rows_to_frame(rows: Sequence[Mapping[str, Any]], contract: pa.DataFrameSchema) -> pd.DataFrame:
+    """A frame typed as the contract expects where JSON is ambiguous, and no further:
+    a JSON integer is a number for a float column, and a column of nulls has no type
+    of its own. A string where a number belongs stays a string, so the contract
+    rejects it instead of guessing."""
+    frame = pd.DataFrame.from_records(list(rows))
+    return frame.assign(**{str(c): _align(frame[c], contract) for c in frame.columns})
+
+
+def _align(column: pd.Series, contract: pa.DataFrameSchema) -> pd.Series:
+    expected = contract.columns.get(str(column.name))
+    if expected is None or expected.dtype is None:
+        return column
+    dtype = expected.dtype.type
+    if column.isna().all() or (
+        pd.api.types.is_float_dtype(dtype) and pd.api.types.is_integer_dtype(column.dtype)
+    ):
+        return column.astype(dtype)
+    return column
+
+
+@dataclass(frozen=True)
+class Contract:
+    """The data contract and the policies for checking a batch or a request against it."""
+
+    schema: pa.DataFrameSchema
+    target: str
+    extra_columns: ExtraPolicy
+    max_value_skew: float
+
+
+def check_contract(
+    frame: pd.DataFrame, contract: Contract, *, records: bool
+) -> tuple[pd.DataFrame, str | None]:
+    """(the frame to predict on, None) or (frame, one line on what breaks the contract).
+
+    The target is optional: labels are checked when present. ``records`` marks HTTP
+    requests: a handful of rows, where a nullable column that happens to be null in
+    every row is normal, so the table-level ``all_null`` check does not apply.
+    """
+    schema = contract.schema
+    if contract.target not in frame.columns:
+        schema = schema.remove_columns([contract.target])
+    result = check_frame(frame, schema, None, contract.extra_columns, contract.max_value_skew)
+    fatal = [f for f in result.failures if f.fatal and not (records and f.check == "all_null")]
+    if fatal:
+        return frame, describe_failures(fatal)
+    if contract.extra_columns == "drop":
+        frame = frame.drop(columns=[c for c in frame.columns if c not in schema.columns])
+    return frame, None
+
+
+def describe_failures(failures: Sequence[Failure]) -> str:
+    missing = [f.column for f in failures if f.check == "column_in_dataframe"]
+    extra = [f.column for f in failures if f.check == "column_in_schema"]
+    parts = [f"missing column(s): {', '.join(missing)}"] if missing else []
+    parts += [f"unexpected column(s): {', '.join(extra)}"] if extra else []
+    others = [f for f in failures if f.check not in ("column_in_dataframe", "column_in_schema")]
+    for failure in others[:_MAX_LISTED]:
+        got = (
+            f"got {failure.examples[0]}"
+            if failure.check == "dtype" and failure.examples
+            else (f"e.g. {list(failure.examples[:3])}")
+        )
+        parts.append(
+            f"column {failure.column!r} failed {failure.detail} "
+            f"in {failure.failing_rows} row(s) ({got})"
+        )
+    more = len(others) - _MAX_LISTED
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+# --- answers -------------------------------------------------------------------
+
+
+def predict(production: Production, frame: pd.DataFrame) -> pd.DataFrame:
+    """Probability of the positive class and the 0/1 decision at the configured threshold."""
+    proba = production.model.predict_proba(frame[list(production.features)])[:, 1]
+    return pd.DataFrame(
+        {"probability": proba, "prediction": (proba >= production.threshold).astype("int64")},
+        index=frame.index,
+    )
+
+
+def response(production: Production, predictions: pd.DataFrame) -> dict[str, Any]:
+    return {
+        "model_version": production.version,
+        "predictions": [
+            {"probability": float(p), "prediction": int(y)}
+            for p, y in zip(predictions["probability"], predictions["prediction"], strict=True)
+        ],
+    }
+
+
+def answer(
+    body: bytes, production: Production, contract: Contract
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A request body -> (checked inputs, predictions); a RequestError for a bad request."""
+    frame = rows_to_frame(parse_rows(body), contract.schema)
+    checked, problem = check_contract(frame, contract, records=True)
+    if problem is not None:
+        raise RequestError(422, f"request does not match the data contract: {problem}")
+    return checked, predict(production, checked)
+
+
+def error_body(message: str) -> dict[str, str]:
+    return {"error": message}
+
+
+# --- the prediction log (inputs and answers, for monitoring) --------------------
+
+
+def log_lines(
+    inputs: pd.DataFrame,
+    predictions: pd.DataFrame,
+    production: Production,
+    source: str,
+    logged_at: datetime,
+) -> str:
+    """One JSON object per row: when, which model, the inputs and the answer."""
+    head = json.dumps(
+        {
+            "logged_at": logged_at.isoformat(timespec="milliseconds"),
+            "source": source,
+            "model_version": production.version,
+        }
+    )[:-1]
+    # pandas writes the inputs in C; only the stitching is done per row here.
+    rows = inputs.to_json(orient="records", lines=True, date_format="iso").splitlines()
+    answers = zip(
+        predictions["probability"].tolist(), predictions["prediction"].tolist(), strict=True
+    )
+    return "".join(
+        f'{head}, "probability": {p!r}, "prediction": {y}, "inputs": {row}}}\n'
+        for row, (p, y) in zip(rows, answers, strict=True)
+    )
+
+
+def log_name(day: date) -> str:
+    return f"{LOG_PREFIX}{day.isoformat()}{LOG_SUFFIX}"
+
+
+def expired_logs(names: Sequence[str], today: date, keep_days: int) -> list[str]:
+    """Day files older than the last ``keep_days`` days (today included)."""
+    oldest_kept = today - timedelta(days=keep_days - 1)
+    return [
+        name
+        for name in names
+        if (match := _LOG_NAME.match(name)) and date.fromisoformat(match[1]) < oldest_kept
+    ]

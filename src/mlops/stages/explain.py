@@ -1,0 +1,56 @@
+"""Command ``explain``: trace one example through every step of the model pipeline.
+
+``mlops explain --row N`` explains row N (from 0) of the test split;
+``mlops explain --input FILE --row N`` a row of any CSV/Parquet file read as
+params.yaml `data` describes (the target is optional there). Not a DVC stage:
+a debugging tool that reads the pipeline's outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from mlops import io
+from mlops.config import PATHS
+from mlops.errors import UsageError
+from mlops.explaining import explain, reference_values, render
+from mlops.ingestion import ingest, normalise_name
+from mlops.modeling import TRUSTED_TYPES
+
+
+def run(args: argparse.Namespace) -> None:
+    params = io.load_params(args.params)
+    if args.top < 1:
+        raise UsageError(f"--top {args.top}: expected a positive number of features")
+    if args.input is None:
+        frame, source = (
+            io.read_parquet(PATHS.test, "test split (run `dvc repro split`)"),
+            PATHS.test,
+        )
+    else:
+        frame = ingest(io.read_source(params.data, args.input), params.data, require_target=False)
+        source = args.input
+    if not 0 <= args.row < len(frame):
+        raise UsageError(f"--row {args.row}: {source} has rows 0 to {len(frame) - 1}")
+    model = io.load_verified_model(PATHS.model, TRUSTED_TYPES, PATHS.dvc_lock)
+    features = list(model.feature_names_in_)
+    missing = [name for name in features if name not in frame.columns]
+    if missing:
+        raise UsageError(
+            f"{source}: missing feature column(s) the model reads: {', '.join(missing)}"
+        )
+    train = io.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
+    explanation = explain(
+        model,
+        frame,
+        row=args.row,
+        reference=reference_values(train, features),
+        threshold=params.evaluate.threshold,
+        target=normalise_name(params.data.target),
+        source=str(source),
+    )
+    if args.json:
+        print(json.dumps(explanation.to_dict(), indent=2, allow_nan=False))
+    else:
+        print(render(explanation, args.top), end="")

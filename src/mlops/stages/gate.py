@@ -1,0 +1,94 @@
+"""Stage ``gate``: judge the evaluated model -> reports/gate.json and reports/gate.md.
+
+``mlops gate`` always writes its verdict and exits 0 when it could judge:
+a failing gate is a result, so `dvc repro` completes and the report says why.
+``mlops gate --check`` reads that verdict for CI: exit 1 when the gate failed
+or judged another model or another production model than the current ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from typing import Any, get_args
+
+from mlops import io
+from mlops.config import PATHS, EvalMetric
+from mlops.errors import CheckFailed, UsageError
+from mlops.gating import Production, judge, markdown, parse_metrics, parse_production, report
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.check:
+        check_report()
+        return
+    params = io.load_params(args.params)
+    metrics = parse_metrics(
+        io.read_json(PATHS.metrics, "metrics (run `dvc repro evaluate`)"), str(PATHS.metrics)
+    )
+    details = io.read_json(PATHS.evaluation, "evaluation report (run `dvc repro evaluate`)")
+    card = io.read_json(PATHS.model_card, "model card (run `dvc repro train`)")
+    production = read_production()
+    target = str(details.get("metric", "")) if isinstance(details, dict) else ""
+    if target not in get_args(EvalMetric):
+        raise UsageError(f"{PATHS.evaluation}: no target 'metric' (run `dvc repro evaluate`)")
+    checks = judge(
+        metrics,
+        target,
+        card,
+        production,
+        params.gate,
+        now=datetime.now(UTC),
+        card_source=str(PATHS.model_card),
+    )
+    result = report(checks, target, candidate(card), production)
+    io.write_json(PATHS.gate, result)
+    io.write_text(PATHS.gate_summary, markdown(result, details.get("slices")))
+    print(f"mlops gate: {result['summary']} (see {PATHS.gate_summary})")
+
+
+def read_production() -> Production | None:
+    """The production manifest; absent means no production model yet (a first run)."""
+    if not PATHS.production.exists():
+        return None
+    raw = io.read_json(PATHS.production, "production manifest")
+    return parse_production(raw, str(PATHS.production))
+
+
+def candidate(card: dict[str, Any]) -> dict[str, Any]:
+    """What was judged: the model file's bytes and the data it was trained on."""
+    if not PATHS.model.is_file():
+        raise UsageError(f"{PATHS.model}: model file not found (run `dvc repro train`)")
+    training = card.get("training_data", {})
+    return {
+        "model_md5": io.file_md5(PATHS.model),
+        "trained_at": card.get("trained_at"),
+        "training_data_md5": training.get("md5") if isinstance(training, dict) else None,
+    }
+
+
+def check_report() -> None:
+    """For CI: fail unless the recorded verdict passed and still applies."""
+    result = io.read_json(PATHS.gate, "gate report (run `dvc repro gate`)")
+    if not isinstance(result, dict) or not isinstance(result.get("passed"), bool):
+        raise UsageError(f"{PATHS.gate}: not a gate report (no 'passed' verdict)")
+    judged_md5 = (result.get("candidate") or {}).get("model_md5")
+    if judged_md5 != (io.file_md5(PATHS.model) if PATHS.model.is_file() else None):
+        raise CheckFailed(f"{PATHS.gate} judged another model file; run `dvc repro`")
+    production = read_production()
+    judged = (result.get("production") or {}).get("version")
+    current = None if production is None else production.version
+    # Once promoted, the candidate is production: its verdict still stands.
+    promoted = production is not None and production.model_md5 == judged_md5
+    if judged != current and not promoted:
+        raise CheckFailed(
+            f"{PATHS.gate} compared the model with {_production(judged)}, but production is "
+            f"now {_production(current)}; run `dvc repro --force --single-item gate`"
+        )
+    if not result["passed"]:
+        raise CheckFailed(f"{result.get('summary', 'gate failed')}; see {PATHS.gate_summary}")
+    print(f"mlops gate: {result['summary']}")
+
+
+def _production(version: object) -> str:
+    return str(version) if version else "no production model"

@@ -1,0 +1,110 @@
+"""Command ``mlops registry``: model versions, their stage, gate verdict and metrics.
+
+Also the reads and the all-or-nothing write shared by ``mlops promote`` and
+``mlops rollback``: versions come from GTO's git tags, each version's gate
+verdict, metrics and model hash from the files committed at its tag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mlops import io, registry
+from mlops.config import PATHS
+from mlops.registry import ARTIFACT, PROD, Manifest, VersionRecord
+
+_TAGS = (f"{ARTIFACT}@*", f"{ARTIFACT}#*")
+
+
+def run(args: argparse.Namespace) -> None:
+    production = read_production()
+    records = load_records()
+    rows = registry.listing(records, production)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        print("no model versions registered yet (`mlops promote` registers one)")
+        return
+    print(registry.format_listing(rows))
+    print(f"* = the version {PATHS.production} names (what serving loads)")
+    warning = registry.disagreement(records, production)
+    if warning:
+        print(f"warning: {warning}")
+
+
+def read_production() -> Manifest | None:
+    """models/production.json, or None when nothing was promoted yet; corrupt -> UsageError."""
+    if not PATHS.production.exists():
+        return None
+    document = io.read_json(PATHS.production, "production manifest")
+    return registry.parse_manifest(document, str(PATHS.production))
+
+
+def load_records() -> list[VersionRecord]:
+    return [_record(v) for v in io.gto_versions(ARTIFACT)]
+
+
+def _record(version: dict[str, Any]) -> VersionRecord:
+    commit = version["commit"]
+    model = registry.model_in_lock(_at(commit, PATHS.dvc_lock), PATHS.model.as_posix())
+    return VersionRecord(
+        version=version["version"],
+        commit=commit,
+        active=version["active"],
+        in_prod=PROD in version["stages"],
+        gate_passed=registry.gate_verdict(_at(commit, PATHS.gate)),
+        model_md5=model[1] if model else None,
+        model_stage=model[0] if model else None,
+        metrics=registry.numeric_metrics(_at(commit, PATHS.metrics)),
+        created_at=version["created_at"],
+    )
+
+
+def _at(commit: str, path: Path) -> Any:
+    """A JSON or YAML file as committed at ``commit``; None when absent or unreadable."""
+    return io.parse_yaml_bytes(io.git_file(commit, path))
+
+
+def wait_for_new_second() -> None:
+    time.sleep(registry.seconds_to_wait(io.git_last_tag_time(_TAGS), time.time()))
+
+
+@contextlib.contextmanager
+def all_or_nothing() -> Iterator[None]:
+    """Undo every registry tag made and restore models/production.json if a step fails,
+    so production is never left half-switched."""
+    tags_before = io.git_tags(f"{ARTIFACT}[@#]*")
+    manifest_before = io.read_bytes(PATHS.production) if PATHS.production.exists() else None
+    try:
+        yield
+    except BaseException:
+        io.git_delete_tags(sorted(io.git_tags(f"{ARTIFACT}[@#]*") - tags_before))
+        if manifest_before is None:
+            io.remove_files([PATHS.production])
+        else:
+            io.write_bytes(PATHS.production, manifest_before)
+        io.git_unstage(PATHS.production)
+        raise
+
+
+def write_production(manifest: Manifest, message: str) -> str:
+    """Write and commit models/production.json alone; the new commit's id."""
+    io.write_json(PATHS.production, manifest.model_dump())
+    return io.git_commit_file(PATHS.production, message)
+
+
+def move_prod(records: list[VersionRecord], target: VersionRecord, reason: str) -> None:
+    """Assign ``prod`` to ``target`` and take it from every other version, so exactly one
+    version holds the stage whichever way GTO sorts (by time or by semver)."""
+    if not target.in_prod:
+        io.gto_assign(ARTIFACT, target.version, PROD, f"{reason}: {target.version} to {PROD}")
+    for record in records:
+        if record.in_prod and record.version != target.version:
+            io.gto_unassign(ARTIFACT, record.version, PROD, f"{reason}: {record.version} leaves")

@@ -1,0 +1,43 @@
+"""Command ``schema infer``: draft a data contract from a data file for a person to review.
+
+``mlops schema infer --input FILE --out data/schema.yaml`` reads FILE as
+params.yaml ``data`` describes (so names and types are what the pipeline
+sees), and writes pandera's YAML: dtypes, nullability, observed ranges, the
+categories seen, uniqueness of key-like columns. Observed ranges are only a
+start: widen them to what the domain allows before committing.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import yaml
+
+from mlops import io
+from mlops.errors import CheckFailed
+from mlops.ingestion import ingest, normalise_name
+from mlops.validation import contract_document, duplicate_columns, infer_contract
+
+_HEADER = """\
+# The data contract, in pandera's YAML format: reviewed by a person, kept in git.
+# Drafted by `mlops schema infer` from {source}.
+# Ranges and categories are what that file held: review each one (widen ranges to
+# what the domain allows) before committing. Names are snake_case, as after ingest.
+"""
+
+
+def run(args: argparse.Namespace) -> None:
+    params = io.load_params(args.params)
+    source = io.read_source(params.data, args.input)
+    duplicates = duplicate_columns(list(source.columns))
+    if duplicates:
+        raise CheckFailed(f"{args.input}: duplicate column names: {', '.join(duplicates)}")
+    try:
+        frame = ingest(source, params.data, require_target=False)
+    except CheckFailed as exc:
+        raise CheckFailed(f"{args.input}: {exc}") from None
+    schema = infer_contract(
+        frame, normalise_name(params.data.target), params.validate_.quality.max_categories
+    )
+    text = yaml.safe_dump(contract_document(schema), sort_keys=False, allow_unicode=True)
+    io.write_text(args.out, _HEADER.format(source=args.input) + text)

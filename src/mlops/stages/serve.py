@@ -1,0 +1,203 @@
+"""Command ``mlops serve``: an HTTP endpoint for the production model.
+
+``POST /predict`` takes ``{"rows": [{column: value, ...}, ...]}`` and answers
+``{"model_version": ..., "predictions": [{"probability": p, "prediction": 0|1}]}``;
+``GET /health`` names the model being served. Requests are checked against the
+data contract (4xx JSON errors), bodies over ``serve.max_body_bytes`` get 413,
+and every answer is logged for monitoring.
+
+The server is the standard library's ThreadingHTTPServer: per request the
+model's own predict dominates the time, so a faster HTTP stack would not show
+(bench/serving.py measures it). A watcher thread re-reads models/production.json
+when it changes, so ``mlops rollback`` (or a promotion) takes effect without a
+restart; a manifest or model that fails to load leaves the current one serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from mlops import io, serving
+from mlops.config import PATHS, Params
+from mlops.errors import MlopsError
+from mlops.serving import Production, RequestError
+from mlops.stages.predict import PredictionLog, load_production, read_contract
+
+RELOAD_SECONDS = 1.0
+DRAIN_BYTES = 64 << 20  # an oversized body is drained up to this, then the connection closed
+
+
+def run(args: argparse.Namespace) -> None:
+    params = io.load_params(args.params)
+    server = make_server(params, host=args.host, port=args.port)
+    print(
+        f"serving model {server.app.watcher.current.version} on {server.url} "
+        "(POST /predict, GET /health); Ctrl-C stops",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    finally:
+        server.app.watcher.stop()
+        server.server_close()
+
+
+def make_server(params: Params, host: str | None = None, port: int | None = None) -> Server:
+    """A ready server (model loaded, watcher started); ``serve_forever`` runs it."""
+    contract = read_contract(params)
+    watcher = ProductionWatcher(lambda: load_production(params, contract.schema), RELOAD_SECONDS)
+    app = App(params, contract, watcher)
+    address = (host or params.serve.host, params.serve.port if port is None else port)
+    server = Server(address, Handler, app)
+    watcher.start()
+    return server
+
+
+class ProductionWatcher:
+    """Holds the production model; swaps it when models/production.json changes."""
+
+    def __init__(self, load: Callable[[], Production], interval: float) -> None:
+        self._load = load
+        self._interval = interval
+        self._signature = io.file_signature(PATHS.production)
+        self.current = load()
+        self.problem: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="production-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.check()
+
+    def check(self) -> None:
+        signature = io.file_signature(PATHS.production)
+        if signature == self._signature:
+            return
+        self._signature = signature
+        try:
+            loaded = self._load()
+        except MlopsError as exc:
+            self.problem = f"kept {self.current.version}: {exc}"
+            print(f"mlops serve: error: {self.problem}", file=sys.stderr, flush=True)
+            return
+        self.problem = None
+        if loaded.model_md5 != self.current.model_md5 or loaded.version != self.current.version:
+            self.current = loaded
+            print(f"mlops serve: now serving model {loaded.version}", file=sys.stderr, flush=True)
+
+
+class App:
+    """What the HTTP handler calls: answers as (status, JSON document)."""
+
+    def __init__(self, params: Params, contract: serving.Contract, watcher: ProductionWatcher):
+        self.contract = contract
+        self.watcher = watcher
+        self.max_body_bytes = params.serve.max_body_bytes
+        self.log = PredictionLog(params)
+
+    def predict(self, body: bytes) -> tuple[int, dict[str, Any]]:
+        production = self.watcher.current  # one model for the whole request, even mid-swap
+        try:
+            inputs, predictions = serving.answer(body, production, self.contract)
+        except RequestError as exc:
+            return exc.status, serving.error_body(exc.message)
+        now = datetime.now(UTC)
+        self.log.write(serving.log_lines(inputs, predictions, production, "serve", now), now)
+        return 200, serving.response(production, predictions)
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        production = self.watcher.current
+        document: dict[str, Any] = {
+            "status": "ok",
+            "model_version": production.version,
+            "model_md5": production.model_md5,
+        }
+        if self.watcher.problem:
+            document["warning"] = self.watcher.problem
+        return 200, document
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[Handler], app: App) -> None:
+        self.app = app
+        super().__init__(address, handler)
+        self.url = f"http://{address[0]}:{self.server_port}"
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: a client reuses its connection
+    server: Server
+
+    def do_GET(self) -> None:
+        if self.path.split("?")[0] == "/health":
+            self._send(*self.server.app.health())
+        else:
+            self._send(404, serving.error_body(f"no such endpoint {self.path}; try /health"))
+
+    def do_POST(self) -> None:
+        if self.path.split("?")[0] != "/predict":
+            self._refuse(404, f"no such endpoint {self.path}; POST /predict")
+            return
+        length = self._content_length()
+        if length is None:
+            return
+        body = self.rfile.read(length)
+        try:
+            self._send(*self.server.app.predict(body))
+        except Exception as exc:  # one bad request must not take the server down
+            print(f"mlops serve: error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            self._send(500, serving.error_body("internal error while predicting"))
+
+    def _content_length(self) -> int | None:
+        """The declared body size, or None after refusing the request (411, 413)."""
+        limit = self.server.app.max_body_bytes
+        declared = self.headers.get("Content-Length")
+        if self.headers.get("Transfer-Encoding") or declared is None or not declared.isdigit():
+            self._refuse(411, "a Content-Length header is required")
+            return None
+        if int(declared) > limit:
+            self._refuse(413, f"request body of {declared} bytes exceeds {limit} bytes")
+            self._discard(min(int(declared), DRAIN_BYTES))
+            return None
+        return int(declared)
+
+    def _refuse(self, status: int, message: str) -> None:
+        # The body is not read: close so its bytes are not taken as the next request.
+        self.close_connection = True
+        self._send(status, serving.error_body(message), close=True)
+
+    def _discard(self, size: int) -> None:
+        """Read (and drop) what the client is still sending, so a client that sends the
+        whole body before reading gets the answer instead of a broken connection."""
+        while size > 0 and (chunk := self.rfile.read(min(size, 1 << 16))):
+            size -= len(chunk)
+
+    def _send(self, status: int, document: dict[str, Any], close: bool = False) -> None:
+        body = json.dumps(document).encode()
+        self.send_response(status, HTTPStatus(status).phrase)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        if close:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the prediction log records every answer; errors go to stderr."""

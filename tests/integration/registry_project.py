@@ -1,0 +1,148 @@
+"""A throwaway project with three promoted model versions, for registry and serving tests.
+
+Built once per test session (three small `dvc repro` runs on 2,500 rows of the
+demo data, one Optuna trial, 2 CV folds), then copied whole (.git and the DVC
+cache included) for each test that changes it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlops import io
+from mlops.cli import main
+from tests.conftest import ROOT, copy_project, edit_params
+
+ROWS = 2500
+# Each version narrows the learning-rate range, so the one Optuna trial picks
+# different hyperparameters: three different models, three retrains of tune/train.
+LEARNING_RATES = ((0.03, 0.3), (0.1, 0.3), (0.2, 0.3))
+VERSIONS = ("v1.0.0", "v1.1.0", "v1.2.0")
+_BUILT: dict[str, Path] = {}
+
+
+def sh(project: Path, *cmd: str) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def make_template(target: Path) -> Path:
+    """The project as a user clones it (package source, registry config), on little data."""
+    copy_project(target)
+    for name in ("artifacts.yaml", ".gto", ".gitignore"):
+        shutil.copy2(ROOT / name, target / name)
+    source = target / "data/external/adult/adult.data.gz"
+    lines = gzip.decompress(source.read_bytes()).splitlines(keepends=True)[:ROWS]
+    source.write_bytes(gzip.compress(b"".join(lines), mtime=0))
+    importance = yaml.safe_load((target / "params.yaml").read_text())["validate"]["importance"]
+    edit_params(
+        target,
+        tune={"n_trials": 1, "cv_folds": 2},
+        validate={"importance": {**importance, "enabled": False}},
+    )
+    sh(target, "git", "add", "-A")
+    sh(target, "git", "commit", "-q", "-m", "template")
+    return target
+
+
+def write_gate(project: Path, passed: bool) -> None:
+    check = {"name": "roc_auc", "value": 0.9, "threshold": 0.8, "verdict": "pass"}
+    if not passed:
+        check = {**check, "value": 0.7, "verdict": "fail"}
+    (project / "reports/gate.json").write_text(json.dumps({"passed": passed, "checks": [check]}))
+
+
+def commit_all(project: Path, message: str) -> None:
+    sh(project, "git", "add", "-A")
+    sh(project, "git", "commit", "-q", "-m", message)
+
+
+def train_version(project: Path, learning_rate: tuple[float, float], gate_passed: bool) -> None:
+    """Retrain with a new search range, record a gate verdict, commit: a candidate model."""
+    space = yaml.safe_load((project / "params.yaml").read_text())["tune"]["space"]
+    low, high = learning_rate
+    space["hist_gradient_boosting"]["learning_rate"].update(low=low, high=high)
+    edit_params(project, tune={"space": space})
+    sh(project, "dvc", "repro", "-q", "evaluate")
+    write_gate(project, gate_passed)
+    commit_all(project, f"retrain with learning rate in [{low}, {high}]")
+
+
+def promote(project: Path) -> None:
+    old = Path.cwd()
+    os.chdir(project)
+    try:
+        assert main(["promote"]) == 0
+    finally:
+        os.chdir(old)
+
+
+def three_versions(factory: pytest.TempPathFactory) -> Path:
+    """v1.0.0, v1.1.0 and v1.2.0 promoted in turn; v1.2.0 is in production."""
+    if "three" not in _BUILT:
+        project = make_template(factory.mktemp("three-versions"))
+        for learning_rate in LEARNING_RATES:
+            train_version(project, learning_rate, gate_passed=True)
+            promote(project)
+        _BUILT["three"] = project
+    return _BUILT["three"]
+
+
+def with_candidate(factory: pytest.TempPathFactory) -> Path:
+    """The three versions plus a fourth model trained, gate passed, committed, not promoted."""
+    if "candidate" not in _BUILT:
+        project = clone(three_versions(factory), factory.mktemp("candidate") / "repo")
+        train_version(project, (0.05, 0.06), gate_passed=True)
+        _BUILT["candidate"] = project
+    return _BUILT["candidate"]
+
+
+def clone(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target, symlinks=True)
+    return target
+
+
+def manifest(project: Path) -> dict[str, Any]:
+    return json.loads((project / "models/production.json").read_text())
+
+
+def cache_file(project: Path, md5: str) -> Path:
+    return project / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+
+
+def version_md5(project: Path, version: str) -> str:
+    """The model md5 that the version tag's dvc.lock records."""
+    lock = yaml.safe_load(sh(project, "git", "show", f"model@{version}:dvc.lock"))
+    return str(lock["stages"]["train"]["outs"][0]["md5"])
+
+
+def state(project: Path) -> dict[str, Any]:
+    """Everything a registry command may change: tags, commits, manifest, workspace model."""
+    return {
+        "tags": sh(project, "git", "tag", "--list").split(),
+        "head": sh(project, "git", "rev-parse", "HEAD").strip(),
+        "status": sh(project, "git", "status", "--porcelain"),
+        "manifest": (project / "models/production.json").read_bytes(),
+        "model": io.file_md5(project / "models/model.skops"),
+    }
+
+
+def prod_versions(project: Path) -> list[str]:
+    """The versions GTO says hold the prod stage."""
+    from gto import api
+
+    found = api.find_versions_in_stage(str(project), "model", "prod", versions_per_stage=-1)
+    found = found if isinstance(found, list) else [found] if found else []
+    return sorted(v.version for v in found)

@@ -1,0 +1,162 @@
+"""`mlops evaluate` on a project trained by `dvc repro` on a small sample."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import get_args
+
+import pandas as pd
+import pytest
+import yaml
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from mlops import io
+from mlops.cli import main
+from mlops.config import MetricName
+from tests.conftest import edit_params
+from tests.model.trained import trained_copy
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def trained(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    project = trained_copy(tmp_path_factory, tmp_path / "project")
+    monkeypatch.chdir(project)
+    return project
+
+
+def snapshot(project: Path) -> dict[str, bytes]:
+    """Every report and plot, byte for byte."""
+    return {
+        str(p.relative_to(project)): p.read_bytes()
+        for p in sorted((project / "reports").rglob("*"))
+        if p.is_file()
+    }
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(err: str, *fragments: str) -> None:
+    assert "Traceback" not in err
+    assert err.count("\n") == 1, err
+    assert err.startswith("mlops evaluate: error: ")
+    for fragment in fragments:
+        assert fragment in err
+
+
+def declared_plots(project: Path) -> list[str]:
+    stage = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]["evaluate"]
+    return [next(iter(entry)) for entry in stage["plots"]]
+
+
+def test_dvc_repro_wrote_metrics_details_and_every_declared_plot(trained: Path) -> None:
+    metrics = json.loads(Path("reports/metrics.json").read_text())
+    assert set(metrics) <= set(get_args(MetricName))
+    assert all(isinstance(v, float) and round(v, 6) == v for v in metrics.values())
+    assert metrics["roc_auc"] > metrics["baseline_majority"]
+    details = json.loads(Path("reports/evaluation.json").read_text())
+    assert {"test", "train", "baselines", "business", "slices", "importance"} <= set(details)
+    assert details["business"]["correlation"]["available"] is False  # no trials table yet
+    assert "business_correlation" not in metrics
+    plots = declared_plots(trained)
+    assert {Path(p).stem for p in plots if p.endswith(".png")} == {
+        Path(p).stem for p in plots if p.endswith(".csv")
+    }
+    for plot in plots:
+        data = Path(plot).read_bytes()
+        assert data.startswith(PNG_MAGIC) if plot.endswith(".png") else data
+
+
+def test_evaluate_again_gives_identical_bytes(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(trained)
+    assert run_cli(capsys, "evaluate")[0] == 0
+    after = snapshot(trained)
+    evaluated = {k: v for k, v in before.items() if k != "reports/validation.json"}
+    assert {k: after[k] for k in evaluated} == evaluated  # PNGs included
+
+
+def test_business_correlation_over_tuning_trials(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trials = pd.DataFrame(
+        {
+            "number": [0, 1, 2, 3],
+            "value": [0.80, 0.85, 0.90, 0.88],
+            "params_family": ["hist_gradient_boosting"] * 4,
+            "params_hist_gradient_boosting.learning_rate": [0.3, 0.03, 0.1, 0.05],
+            "params_hist_gradient_boosting.max_leaf_nodes": [64, 8, 16, 31],
+            "params_hist_gradient_boosting.min_samples_leaf": [200, 10, 20, 40],
+            "params_hist_gradient_boosting.l2_regularization": [1e-6, 1.0, 0.1, 10.0],
+            "state": ["COMPLETE"] * 4,
+        }
+    )
+    io.write_csv(Path("reports/tuning/trials.csv"), trials)
+    edit_params(trained, evaluate={"business": {
+        "true_positive": 40.0, "false_positive": -10.0, "true_negative": 0.0,
+        "false_negative": 0.0, "correlation_trials": 4, "correlation_rows": 800}})  # fmt: skip
+    assert run_cli(capsys, "evaluate")[0] == 0
+    correlation = json.loads(Path("reports/evaluation.json").read_text())["business"]["correlation"]
+    assert correlation["available"] is True
+    assert [t["trial"] for t in correlation["trials"]] == [0, 1, 3, 2]  # by CV score
+    metrics = json.loads(Path("reports/metrics.json").read_text())
+    assert -1.0 <= metrics["business_correlation"] <= 1.0
+    assert metrics["business_correlation"] == round(correlation["spearman"], 6)
+
+
+def test_a_slice_attribute_that_is_not_a_column(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit_params(trained, evaluate={"slices": {"columns": ["gender"], "bands": {}, "min_rows": 5}})
+    before = snapshot(trained)
+    code, _, err = run_cli(capsys, "evaluate")
+    assert code == 2
+    assert_one_line_error(err, "evaluate.slices.columns: no column 'gender' in the test split")
+    assert snapshot(trained) == before
+
+
+def test_a_tampered_model_is_refused(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = Path("models/model.skops")
+    data = bytearray(model.read_bytes())
+    data[-100] ^= 0x01
+    model.write_bytes(bytes(data))
+    before = snapshot(trained)
+    code, _, err = run_cli(capsys, "evaluate")
+    assert code == 2
+    assert_one_line_error(err, "models/model.skops: md5", "recorded in dvc.lock", "dvc checkout")
+    assert snapshot(trained) == before
+
+
+def test_a_foreign_model_is_refused_even_with_a_matching_lock(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = Path("models/model.skops")
+    lock = Path("dvc.lock")
+    old_md5 = io.file_md5(model)
+    io.dump_model(model, make_pipeline(FunctionTransformer(os.system)))
+    lock.write_text(lock.read_text().replace(old_md5, io.file_md5(model)))
+    before = snapshot(trained)
+    code, _, err = run_cli(capsys, "evaluate")
+    assert code == 2
+    assert_one_line_error(err, "model file contains untrusted types", "system")
+    assert snapshot(trained) == before
+
+
+def test_a_missing_test_split(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Path("data/split/test.parquet").unlink()
+    before = snapshot(trained)
+    code, _, err = run_cli(capsys, "evaluate")
+    assert code == 2
+    assert_one_line_error(err, "data/split/test.parquet: test split", "not found")
+    assert snapshot(trained) == before

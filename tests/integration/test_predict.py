@@ -1,0 +1,175 @@
+"""`mlops predict`: batch predictions by the model models/production.json names."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlops import io
+from mlops.cli import main
+from mlops.ingestion import ingest
+from mlops.modeling import TRUSTED_TYPES
+from tests.integration.registry_project import (
+    VERSIONS,
+    cache_file,
+    clone,
+    manifest,
+    three_versions,
+)
+
+ROWS = 200
+
+
+@pytest.fixture(scope="session")
+def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return three_versions(tmp_path_factory)
+
+
+@pytest.fixture
+def repo(released: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    project = clone(released, tmp_path / "repo")
+    monkeypatch.chdir(project)
+    return project
+
+
+@pytest.fixture
+def batch(repo: Path, tmp_path: Path) -> Path:
+    """Unseen rows in the source's own format: adult.test, headerless, labels with a dot."""
+    lines = gzip.decompress((repo / "data/external/adult/adult.test.gz").read_bytes())
+    path = tmp_path / "batch.csv"
+    path.write_bytes(b"".join(lines.splitlines(keepends=True)[: ROWS + 1]))
+    return path
+
+
+def _production_model(repo: Path) -> object:
+    data = cache_file(repo, manifest(repo)["model_md5"]).read_bytes()
+    return io.load_model_bytes(data, TRUSTED_TYPES, "test")
+
+
+def _features(batch: Path) -> pd.DataFrame:
+    params = io.load_params()
+    return ingest(io.read_source(params.data, batch), params.data).drop(columns=["income"])
+
+
+def _logged(repo: Path) -> list[dict[str, object]]:
+    files = sorted((repo / "logs/predictions").glob("predictions-*.jsonl"))
+    return [json.loads(line) for f in files for line in f.read_text().splitlines()]
+
+
+def test_predicts_a_csv_batch_and_logs_it(
+    repo: Path, batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "out" / "predictions.csv"
+    assert main(["predict", "--input", str(batch), "--output", str(output)]) == 0
+    assert f"{ROWS} predictions by model {VERSIONS[2]}" in capsys.readouterr().out
+    table = pd.read_csv(output)
+    expected = _production_model(repo).predict_proba(_features(batch))[:, 1]  # type: ignore[attr-defined]
+    assert len(table) == ROWS
+    assert table["probability"].to_numpy() == pytest.approx(expected, rel=1e-5)
+    assert (table["prediction"] == (expected >= 0.5)).all()
+    assert {"age", "income"} <= set(table.columns)  # inputs kept, labels too
+    logged = _logged(repo)
+    assert len(logged) == ROWS
+    assert logged[0]["model_version"] == VERSIONS[2]
+    assert logged[0]["source"] == "batch"
+    assert logged[0]["probability"] == pytest.approx(expected[0])
+    assert dict(logged[0]["inputs"])["age"] == 25.0  # type: ignore[call-overload]
+
+
+def test_predicts_parquet_without_labels_to_parquet(
+    repo: Path, batch: Path, tmp_path: Path
+) -> None:
+    features = _features(batch)
+    source = tmp_path / "batch.parquet"
+    features.to_parquet(source)
+    output = tmp_path / "predictions.parquet"
+    assert main(["predict", "--input", str(source), "--output", str(output)]) == 0
+    table = pd.read_parquet(output)
+    expected = _production_model(repo).predict_proba(features)[:, 1]  # type: ignore[attr-defined]
+    assert table["probability"].tolist() == expected.tolist()  # exact: same bytes, same rows
+    assert "income" not in table.columns
+
+
+def test_old_log_days_are_removed(repo: Path, batch: Path, tmp_path: Path) -> None:
+    logs = repo / "logs/predictions"
+    logs.mkdir(parents=True)
+    (logs / "predictions-2000-01-01.jsonl").write_text("{}\n")
+    (logs / "notes.txt").write_text("kept")
+    assert main(["predict", "--input", str(batch), "--output", str(tmp_path / "p.csv")]) == 0
+    names = sorted(p.name for p in logs.iterdir())
+    assert "predictions-2000-01-01.jsonl" not in names
+    assert "notes.txt" in names
+    assert len(names) == 2
+
+
+def _refused(
+    capsys: pytest.CaptureFixture[str], repo: Path, output: Path, code: int, message: str
+) -> None:
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+    assert not output.exists()
+    assert not (repo / "logs").exists()
+
+
+def test_a_batch_that_breaks_the_contract_is_refused(
+    repo: Path, batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "no-age.parquet"
+    _features(batch).drop(columns=["age"]).assign(extra=1.0).to_parquet(source)
+    output = tmp_path / "p.csv"
+    assert main(["predict", "--input", str(source), "--output", str(output)]) == 1
+    _refused(capsys, repo, output, 1, "missing column(s): age; unexpected column(s): extra")
+
+
+def test_wrong_types_are_refused(
+    repo: Path, batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "typed.parquet"
+    _features(batch).assign(sex=1.0).to_parquet(source)
+    output = tmp_path / "p.csv"
+    assert main(["predict", "--input", str(source), "--output", str(output)]) == 1
+    _refused(capsys, repo, output, 1, "column 'sex' failed dtype")
+
+
+def test_a_model_whose_bytes_do_not_match_is_refused(
+    repo: Path, batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cached = cache_file(repo, manifest(repo)["model_md5"])
+    cached.chmod(0o644)
+    cached.write_bytes(cached.read_bytes() + b"tampered")
+    output = tmp_path / "p.csv"
+    assert main(["predict", "--input", str(batch), "--output", str(output)]) == 2
+    _refused(capsys, repo, output, 2, "bytes do not match md5")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("no manifest", "models/production.json not found: promote a model first"),
+        ("corrupt manifest", "corrupt production manifest: promoted_at"),
+        ("not json", "production manifest is not valid JSON"),
+        ("missing input", "input file not found"),
+    ],
+)
+def test_bad_inputs_are_refused(
+    repo: Path, batch: Path, capsys: pytest.CaptureFixture[str], change: str, message: str
+) -> None:
+    tmp_path = batch.parent
+    path = repo / "models/production.json"
+    if change == "no manifest":
+        path.unlink()
+    elif change == "corrupt manifest":
+        path.write_text(json.dumps(manifest(repo) | {"promoted_at": "yesterday"}))
+    elif change == "not json":
+        path.write_text("{")
+    elif change == "missing input":
+        batch = tmp_path / "nowhere.csv"
+    output = tmp_path / "p.csv"
+    assert main(["predict", "--input", str(batch), "--output", str(output)]) == 2
+    _refused(capsys, repo, output, 2, message)

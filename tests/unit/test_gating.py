@@ -1,0 +1,254 @@
+"""The gate's pure logic: checks, directions, production manifest, staleness, reports."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import yaml
+
+from mlops.config import BaselineMargins, GateConfig, Params, parse_params
+from mlops.errors import UsageError
+from mlops.gating import (
+    METRIC_NAMES,
+    Check,
+    Production,
+    absolute_checks,
+    baseline_checks,
+    change_checks,
+    check_config,
+    higher_is_better,
+    judge,
+    markdown,
+    parse_metrics,
+    parse_production,
+    report,
+    staleness_check,
+)
+from tests.conftest import ROOT
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+METRICS = {
+    "roc_auc": 0.90,
+    "pr_auc": 0.75,
+    "log_loss": 0.30,
+    "ece": 0.02,
+    "overfit_gap": 0.01,
+    "baseline_majority": 0.5,
+    "baseline_logistic": 0.88,
+    "business_threshold": 0.2,
+}
+
+
+def gate(**update: Any) -> GateConfig:
+    base = GateConfig(
+        minimum={"roc_auc": 0.85},
+        maximum={"log_loss": 0.35},
+        baseline_margin=BaselineMargins(majority=0.2, logistic=0.01),
+        max_degradation={"roc_auc": 0.01, "log_loss": 0.02},
+        max_age_days=30.0,
+    )
+    return base.model_copy(update=update)
+
+
+def by_name(checks: list[Check]) -> dict[str, Check]:
+    return {c.name: c for c in checks}
+
+
+def test_every_gate_metric_has_a_known_direction_or_none() -> None:
+    for name in METRIC_NAMES:
+        assert higher_is_better(name, "roc_auc") in (True, False, None)
+    assert higher_is_better("slice_worst", "log_loss") is False
+    assert higher_is_better("slice_worst", "roc_auc") is True
+    assert higher_is_better("business_threshold", "roc_auc") is None
+
+
+def test_absolute_checks_pass_fail_and_missing() -> None:
+    config = gate(minimum={"roc_auc": 0.95, "pr_auc": 0.7, "slice_worst": 0.8})
+    checks = by_name(absolute_checks(METRICS, config))
+    assert checks["minimum.roc_auc"].verdict == "fail"
+    assert checks["minimum.pr_auc"].verdict == "pass"
+    assert checks["maximum.log_loss"] == Check(
+        "maximum.log_loss", "maximum", 0.30, "<=", 0.35, "pass"
+    )
+    missing = checks["minimum.slice_worst"]
+    assert (missing.verdict, missing.value) == ("fail", None)
+    assert "reports/metrics.json has no slice_worst" in missing.note
+
+
+def test_a_value_equal_to_its_threshold_passes() -> None:
+    checks = absolute_checks({"roc_auc": 0.85, "log_loss": 0.35}, gate())
+    assert [c.verdict for c in checks] == ["pass", "pass"]
+
+
+def test_baselines_must_be_beaten_by_their_margin() -> None:
+    checks = by_name(baseline_checks(METRICS, "roc_auc", gate()))
+    assert checks["baseline_margin.majority"].verdict == "pass"
+    assert checks["baseline_margin.majority"].threshold == 0.7
+    logistic = checks["baseline_margin.logistic"]
+    assert (logistic.verdict, logistic.threshold) == ("pass", 0.89)
+    margins = BaselineMargins(majority=0.2, logistic=0.05)
+    tight = by_name(baseline_checks(METRICS, "roc_auc", gate(baseline_margin=margins)))
+    assert tight["baseline_margin.logistic"].verdict == "fail"
+
+
+def test_baselines_for_a_lower_is_better_target() -> None:
+    metrics = {"log_loss": 0.30, "baseline_majority": 0.55, "baseline_logistic": 0.31}
+    checks = by_name(baseline_checks(metrics, "log_loss", gate()))
+    assert checks["baseline_margin.majority"].operator == "<="
+    assert checks["baseline_margin.majority"].verdict == "pass"
+    assert checks["baseline_margin.logistic"].threshold == pytest.approx(0.30)
+    assert checks["baseline_margin.logistic"].verdict == "pass"
+
+
+def test_no_production_model_means_change_checks_pass_vacuously() -> None:
+    checks = change_checks(METRICS, "roc_auc", None, gate())
+    assert [c.verdict for c in checks] == ["pass", "pass"]
+    assert all(c.threshold is None for c in checks)
+    assert all("no production model yet" in c.note for c in checks)
+
+
+def test_change_against_production_in_both_directions() -> None:
+    production = Production("v1.0.0", "abc", {"roc_auc": 0.92, "log_loss": 0.27})
+    checks = by_name(change_checks(METRICS, "roc_auc", production, gate()))
+    auc = checks["max_degradation.roc_auc"]
+    assert (auc.verdict, auc.operator, auc.threshold) == ("fail", ">=", 0.91)
+    loss = checks["max_degradation.log_loss"]
+    assert (loss.verdict, loss.operator, loss.threshold) == ("fail", "<=", 0.29)
+    better = Production("v1.0.0", "abc", {"roc_auc": 0.905, "log_loss": 0.29})
+    assert {c.verdict for c in change_checks(METRICS, "roc_auc", better, gate())} == {"pass"}
+
+
+def test_a_metric_production_never_had_passes_vacuously() -> None:
+    production = Production("v1.0.0", None, {"roc_auc": 0.9})
+    checks = by_name(change_checks(METRICS, "roc_auc", production, gate()))
+    assert checks["max_degradation.log_loss"].verdict == "pass"
+    assert "production lacks it" in checks["max_degradation.log_loss"].note
+
+
+def test_a_change_threshold_on_a_directionless_number_is_refused() -> None:
+    with pytest.raises(UsageError, match=r"gate.max_degradation.business_threshold: .*direction"):
+        check_config(gate(max_degradation={"business_threshold": 0.1}), "roc_auc")
+
+
+def test_staleness() -> None:
+    card = {"trained_at": (NOW - timedelta(days=40)).isoformat()}
+    (old,) = staleness_check(card, NOW, gate(), "card")
+    assert (old.value, old.verdict) == (40.0, "fail")
+    (fresh,) = staleness_check(card, NOW, gate(max_age_days=45.0), "card")
+    assert fresh.verdict == "pass"
+    assert staleness_check(card, NOW, gate(max_age_days=None), "card") == []
+
+
+@pytest.mark.parametrize(
+    ("card", "message"),
+    [
+        ({}, "trained_at is not an ISO 8601 time"),
+        ({"trained_at": "last week"}, "trained_at is not an ISO 8601 time"),
+        ({"trained_at": "2026-05-01T10:00:00"}, "trained_at has no time zone"),
+    ],
+)
+def test_a_bad_training_time_is_one_line(card: dict[str, Any], message: str) -> None:
+    with pytest.raises(UsageError, match=f"^models/model_card.json: {message}"):
+        staleness_check(card, NOW, gate(), "models/model_card.json")
+
+
+GOOD_MANIFEST = {
+    "version": "v1.2.0",
+    "git_revision": "abc",
+    "model_md5": "0123",
+    "metrics": {"roc_auc": 0.9, "slice_gap": None},
+    "promoted_at": "2026-05-01T00:00:00+00:00",
+}
+
+
+def test_parse_production() -> None:
+    production = parse_production(GOOD_MANIFEST, "p.json")
+    assert production == Production("v1.2.0", "0123", {"roc_auc": 0.9})
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        ([], "must be a JSON object"),
+        ({**GOOD_MANIFEST, "version": 3}, "no 'version' string"),
+        ({**GOOD_MANIFEST, "model_md5": 5}, "'model_md5' is not a string"),
+        ({k: v for k, v in GOOD_MANIFEST.items() if k != "metrics"}, "no 'metrics' object"),
+        ({**GOOD_MANIFEST, "metrics": {"roc_auc": "high"}}, "metric 'roc_auc' is not a number"),
+        ({**GOOD_MANIFEST, "metrics": {"roc_auc": True}}, "metric 'roc_auc' is not a number"),
+    ],
+)
+def test_a_corrupt_production_manifest_is_one_line(manifest: Any, message: str) -> None:
+    with pytest.raises(UsageError, match=f"^p.json: .*{message}") as error:
+        parse_production(manifest, "p.json")
+    assert "\n" not in str(error.value)
+
+
+def test_parse_metrics_refuses_non_numbers() -> None:
+    assert parse_metrics({"roc_auc": 1}, "m.json") == {"roc_auc": 1.0}
+    with pytest.raises(UsageError, match="metric 'roc_auc' is not a number"):
+        parse_metrics({"roc_auc": "0.9"}, "m.json")
+    with pytest.raises(UsageError, match="expected a mapping"):
+        parse_metrics([0.9], "m.json")
+
+
+def test_judge_and_report() -> None:
+    card = {"trained_at": NOW.isoformat()}
+    production = Production("v1.0.0", "abc", {"roc_auc": 0.95})
+    checks = judge(METRICS, "roc_auc", card, production, gate(), now=NOW)
+    assert [c.kind for c in checks] == [
+        "minimum", "maximum", "baseline", "baseline", "change", "change", "staleness"
+    ]  # fmt: skip
+    result = report(checks, "roc_auc", {"model_md5": "m"}, production)
+    assert result["passed"] is False
+    assert result["failed"] == ["max_degradation.roc_auc"]
+    assert result["summary"] == "gate failed: 1 of 7 checks (max_degradation.roc_auc)"
+    assert result["production"] == {"version": "v1.0.0", "model_md5": "abc"}
+    assert set(result["checks"][0]) >= {"name", "value", "threshold", "verdict"}
+    passing = report(checks[:2], "roc_auc", {}, None)
+    assert (passing["passed"], passing["summary"]) == (True, "gate passed: all 2 checks")
+
+
+def test_markdown_lists_every_check_and_the_slices() -> None:
+    checks = judge(METRICS, "roc_auc", {"trained_at": NOW.isoformat()}, None, gate(), now=NOW)
+    result = report(checks, "roc_auc", {"model_md5": "m"}, None)
+    slices = {
+        "worst": 0.8,
+        "worst_slice": "sex=F",
+        "gap": 0.1,
+        "gap_attribute": "sex",
+        "slices": [
+            {"attribute": "sex", "slice": "F", "rows": 10, "positive_rate": 0.5,
+             "selection_rate": 0.4, "value": 0.8, "status": "measured"},
+        ],
+    }  # fmt: skip
+    text = markdown(result, slices)
+    assert text.startswith("# Model gate: PASSED\n")
+    assert all(f"| {c.name} |" in text for c in checks)
+    assert "none yet (change thresholds pass vacuously)" in text
+    assert "| sex | F | 10 | 0.5 | 0.4 | 0.8 | measured |" in text
+    failed = report([Check("minimum.roc_auc", "minimum", 0.8, ">=", 0.9, "fail")], "roc_auc",
+                    {}, None)  # fmt: skip
+    assert "# Model gate: FAILED" in markdown(failed, None)
+    assert "**FAIL**" in markdown(failed, None)
+
+
+def test_a_threshold_on_a_metric_that_does_not_exist_is_refused_at_load(params: Params) -> None:
+    document = yaml.safe_load((ROOT / "params.yaml").read_text())
+    document["gate"]["minimum"] = {"roc_acu": 0.9}
+    with pytest.raises(UsageError) as error:
+        parse_params(document)
+    message = str(error.value)
+    assert message.startswith("params.yaml: gate.minimum.roc_acu: input should be 'roc_auc'")
+    assert "[key]" not in message
+
+
+def test_negative_degradation_and_non_positive_age_are_refused() -> None:
+    document = yaml.safe_load((ROOT / "params.yaml").read_text())
+    bad = {**document, "gate": {**document["gate"], "max_degradation": {"roc_auc": -0.1}}}
+    with pytest.raises(UsageError, match=r"gate.max_degradation.roc_auc"):
+        parse_params(bad)
+    bad = {**document, "gate": {**document["gate"], "max_age_days": 0}}
+    with pytest.raises(UsageError, match=r"gate.max_age_days"):
+        parse_params(bad)

@@ -1,0 +1,192 @@
+"""The composed data tests: features, lawful use, the report's shape, its one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import pytest
+import yaml
+
+from mlops import data_tests
+from mlops.config import Params, ValidateConfig
+from mlops.errors import UsageError
+from mlops.importance import Importance
+from mlops.validation import load_contract
+
+
+@pytest.fixture(scope="module")
+def contract(root: Path) -> pa.DataFrameSchema:
+    return load_contract(yaml.safe_load((root / "data/schema.yaml").read_text()), "schema")
+
+
+def config(params: Params, **changes: Any) -> ValidateConfig:
+    return params.validate_.model_copy(update=changes)
+
+
+def run(
+    data: pd.DataFrame, contract: pa.DataFrameSchema, cfg: ValidateConfig
+) -> data_tests.Checked:
+    return data_tests.check(
+        data,
+        contract,
+        cfg,
+        target="income",
+        seed=0,
+        source="in.parquet",
+        contract_path="data/schema.yaml",
+        require_target=True,
+    )
+
+
+def test_report_keeps_the_shared_interface(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
+) -> None:
+    report = data_tests.build(run(adult_sample, contract, params.validate_), params.validate_, None)
+    assert report["passed"] is True
+    assert (report["rows"], report["columns"]) == (len(adult_sample), 15)
+    assert report["extra_columns"] == {"policy": "fail", "found": []}
+    assert report["failures"] == []
+    assert report["protected"] == ["race", "sex", "native_country"]
+    assert report["features"] == [
+        "age", "workclass", "fnlwgt", "education", "education_num", "marital_status",
+        "occupation", "relationship", "capital_gain", "capital_loss", "hours_per_week",
+    ]  # fmt: skip
+    quality = report["quality"]
+    assert quality["threshold"] == params.validate_.qa_threshold
+    assert set(quality["features"]) == set(adult_sample.columns) - {"income"}
+    for entry in quality["features"].values():
+        assert {"score", "missing_rate", "reasons", "passed"} <= set(entry)
+    assert quality["failing"] == ["workclass", "occupation"]
+    assert report["privacy"] == {"passed": True, "findings": []}
+    assert report["importance"] is None
+
+
+def test_protected_attributes_never_become_features(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
+) -> None:
+    cfg = config(params, protected=("sex", "Marital-Status"))
+    report = data_tests.build(run(adult_sample, contract, cfg), cfg, None)
+    assert report["protected"] == ["sex", "marital_status"]
+    assert "sex" not in report["features"]
+    assert "marital_status" not in report["features"]
+    assert "race" in report["features"]
+
+
+def test_privacy_drop_removes_the_feature_and_allow_keeps_it(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
+) -> None:
+    emails = pd.Series([f"u{i}@example.com" for i in range(len(adult_sample))], dtype="str")
+    data = adult_sample.assign(contact=emails)
+    open_extra = config(params, extra_columns="allow")
+    failing = run(data, contract, open_extra)
+    assert not failing.passed
+    dropping = config(
+        params,
+        extra_columns="allow",
+        privacy=params.validate_.privacy.model_copy(update={"drop": ("contact", "occupation")}),
+    )
+    report = data_tests.build(run(data, contract, dropping), dropping, None)
+    assert report["passed"] is True
+    assert report["dropped"]["privacy"] == ["contact", "occupation"]
+    assert "occupation" not in report["features"]
+    assert [f["decision"] for f in report["privacy"]["findings"]] == ["drop"]
+
+
+def measured(names: list[str], zero: set[str]) -> data_tests.Measured:
+    values = {
+        n: Importance(mean=0.0 if n in zero else 0.1, std=0.01, zero=n in zero) for n in names
+    }
+    return values, {"scoring": "roc_auc", "fit_rows": 70, "held_out_rows": 30}
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_unimportant_features_are_reported_and_dropped_when_asked(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params, drop: bool
+) -> None:
+    cfg = config(params, importance=params.validate_.importance.model_copy(update={"drop": drop}))
+    checked = run(adult_sample, contract, cfg)
+    report = data_tests.build(checked, cfg, measured(list(checked.candidates), {"fnlwgt"}))
+    assert report["importance"]["indistinguishable_from_zero"] == ["fnlwgt"]
+    assert ("fnlwgt" in report["features"]) is not drop
+    assert report["dropped"]["importance"] == (["fnlwgt"] if drop else [])
+
+
+def test_policy_names_must_exist(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
+) -> None:
+    with pytest.raises(UsageError, match=r"validate.protected: 'religion' is not a column"):
+        run(adult_sample, contract, config(params, protected=("religion",)))
+    with pytest.raises(UsageError, match=r"validate.protected: 'income' is not a column"):
+        run(adult_sample, contract, config(params, protected=("income",)))
+    quality = params.validate_.quality.model_copy(update={"sentinels": {"sex": (1.0,)}})
+    with pytest.raises(UsageError, match=r"sentinels.sex: 1.0 does not fit a text column"):
+        run(adult_sample, contract, config(params, quality=quality))
+    every = tuple(c for c in contract.columns if c != "income")
+    with pytest.raises(UsageError, match="no feature left"):
+        run(adult_sample, contract, config(params, protected=every))
+
+
+def failed_report(
+    data: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
+) -> dict[str, Any]:
+    report = data_tests.build(run(data, contract, params.validate_), params.validate_, None)
+    assert report["passed"] is False
+    return report
+
+
+def test_error_line_names_file_column_check_and_counts_the_rest(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
+) -> None:
+    data = adult_sample.assign(hours_per_week=np.inf, age="old").drop(columns=["sex"])
+    line = data_tests.error_line(failed_report(data, contract, params))
+    assert line.startswith("in.parquet: validation failed: column 'age' failed dtype('float64')")
+    assert line.endswith("; 2 more (all: mlops validate --report FILE)")
+    assert "\n" not in line
+
+
+def test_error_line_puts_personal_data_first_and_masks_it(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
+) -> None:
+    emails = pd.Series([f"u{i}@example.com" for i in range(len(adult_sample))], dtype="str")
+    line = data_tests.error_line(
+        failed_report(adult_sample.assign(occupation=emails), contract, params)
+    )
+    assert line.startswith("in.parquet: validation failed: column 'occupation' holds personal data")
+    assert "drop or allow it in params.yaml validate.privacy" in line
+    assert "example.com" not in line
+    assert "isin" not in line.split(";")[0]
+
+
+def test_markdown_is_a_readable_summary(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
+) -> None:
+    data = adult_sample.copy()
+    data.loc[0, "native_country"] = "Atlantis"
+    checked = run(data, contract, params.validate_)
+    report = data_tests.build(checked, params.validate_, measured(list(checked.candidates), set()))
+    text = data_tests.markdown(report)
+    assert text.startswith("# Data validation: passed\n")
+    assert "| `native_country` | isin(…) | value | 1 | <0.1% | report | Atlantis |" in text
+    assert "| `workclass` | 0.944 | **failing** |" in text or "**failing**" in text
+    assert "## Feature value (permutation importance, roc_auc)" in text
+    assert "Protected attributes (kept for slice metrics, never features): `race`" in text
+
+
+def test_policy_names_are_normalised_like_the_data(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
+) -> None:
+    cfg = config(
+        params,
+        privacy=params.validate_.privacy.model_copy(update={"drop": ("Occupation",)}),
+        quality=params.validate_.quality.model_copy(
+            update={"sentinels": {"Capital-Gain": (99999.0,)}}
+        ),
+    )
+    checked = run(adult_sample, contract, cfg)
+    assert checked.privacy_dropped == ("occupation",)
+    assert "occupation" not in checked.candidates
+    assert checked.qualities["capital_gain"].sentinel_rate > 0
