@@ -18,6 +18,7 @@ from sklearn.metrics import roc_auc_score
 
 from mlops import io
 from mlops.config import ImputeConfig
+from mlops.evaluation import feature_columns
 from mlops.imputation import (
     ImputationPlan,
     imputation_counts,
@@ -233,3 +234,15 @@ def test_knn_beats_a_column_statistic_when_features_are_related() -> None:
         gaps = masked["x0"].isna()
         errors[strategy] = float(np.sqrt(((out["x0"] - truth["x0"])[gaps] ** 2).mean()))
     assert errors["knn"] < 0.5 * errors["mean"]
+
+
+def test_each_indicator_is_grouped_with_its_feature(
+    plan: ImputationPlan, fitted: dict[str, Any]
+) -> None:
+    """Permutation importance shuffles a group: a feature goes with its gaps' indicator."""
+    groups = feature_columns(fitted["logistic_regression"])
+    flagged = [f.name for f in plan.features if f.indicator]
+    assert flagged
+    for name in flagged:
+        assert f"{name}+missingindicator_{name}" in groups
+    assert not any(key.startswith("missingindicator_") for key in groups)
