@@ -59,8 +59,8 @@ def build_pipeline(
 def _preprocessor(plan: ImputationPlan, family: str) -> Pipeline:
     """Impute (every gap, as the plan says), then encode for ``family``.
 
-    The encoder is a ColumnTransformer with one transformer per raw feature (its
-    indicator alongside), which evaluation's importances rely on.
+    The encoder is a ColumnTransformer with one transformer per raw feature (and
+    per indicator), which evaluation's importances rely on.
     """
     failed = plan.decided("fail")
     if failed:
@@ -126,19 +126,15 @@ def _columns(
 
 
 def _encoder(plan: ImputationPlan, family: str) -> ColumnTransformer:
-    steps: list[tuple[str, Any, list[str]]] = []
+    # One named sub-pipeline per feature, so explain can show each feature "after encode";
+    # each indicator is its own group, so importance tells a value from its absence.
+    steps: list[tuple[str, Any, list[str]]] = [
+        (f.name, Pipeline([("encode", _encoding(f.kind, family))]), [f.name]) for f in plan.used()
+    ]
     for feature in plan.used():
-        encoder = _encoding(feature.kind, family)
-        if not feature.indicator:
-            steps.append((feature.name, encoder, [feature.name]))
-            continue
-        # A feature and its indicator form one group, so shuffling the group for a
-        # permutation importance shuffles the raw feature, gaps included.
-        indicator = _indicator_name(feature.name)
-        pair = _columns(
-            [(feature.name, encoder, [feature.name]), (indicator, "passthrough", [indicator])]
-        )
-        steps.append((feature.name, pair, [feature.name, indicator]))
+        if feature.indicator:
+            name = _indicator_name(feature.name)
+            steps.append((name, Pipeline([("encode", "passthrough")]), [name]))
     return _columns(steps)
 
 
