@@ -67,13 +67,14 @@ def trace(model: Pipeline, row: pd.DataFrame) -> dict[str, dict[str, Any]]:
 
 
 def _flat_steps(steps: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """Nested pipelines (preprocess = impute -> encode) as one flat list of named steps."""
+    """preprocess = impute -> encode, as two named steps.
+
+    One level only: the imputer is itself a pipeline (sentinels, simple, knn,
+    order), whose inner stages would tell a reader less than its filled values.
+    """
     flat: list[tuple[str, Any]] = []
     for name, step in steps:
-        if isinstance(step, Pipeline):
-            flat.extend((f"{name}.{n}", s) for n, s in _flat_steps(step.steps))
-        else:
-            flat.append((name, step))
+        flat.extend(step.steps if isinstance(step, Pipeline) else [(name, step)])
     return flat
 
 

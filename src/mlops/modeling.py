@@ -57,6 +57,11 @@ def build_pipeline(
 
 
 def _preprocessor(plan: ImputationPlan, family: str) -> Pipeline:
+    """Impute (every gap, as the plan says), then encode for ``family``.
+
+    The encoder is a ColumnTransformer with one transformer per raw feature (and
+    per indicator), which evaluation's importances rely on.
+    """
     failed = plan.decided("fail")
     if failed:
         raise CheckFailed(f"the imputation plan stops the pipeline on features {failed}")
@@ -121,24 +126,26 @@ def _columns(
 
 
 def _encoder(plan: ImputationPlan, family: str) -> ColumnTransformer:
-    steps: list[tuple[str, Any, list[str]]] = []
+    # One named sub-pipeline per feature, so explain can show each feature "after encode";
+    # each indicator is its own group, so importance tells a value from its absence.
+    steps: list[tuple[str, Any, list[str]]] = [
+        (f.name, Pipeline([("encode", _encoding(f.kind, family))]), [f.name]) for f in plan.used()
+    ]
     for feature in plan.used():
-        encoder: Any
-        if feature.kind == "numeric":
-            encoder = "passthrough" if family in TREE_FAMILIES else StandardScaler()
-        elif family in TREE_FAMILIES:
-            encoder = OrdinalEncoder(
-                handle_unknown="use_encoded_value",
-                unknown_value=np.nan,
-                encoded_missing_value=np.nan,
-            )
-        else:
-            encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
-        steps.append((feature.name, encoder, [feature.name]))
-    indicators = [_indicator_name(f.name) for f in plan.used() if f.indicator]
-    if indicators:
-        steps.append(("indicators", "passthrough", indicators))
+        if feature.indicator:
+            name = _indicator_name(feature.name)
+            steps.append((name, Pipeline([("encode", "passthrough")]), [name]))
     return _columns(steps)
+
+
+def _encoding(kind: str, family: str) -> Any:
+    if kind == "numeric":
+        return "passthrough" if family in TREE_FAMILIES else StandardScaler()
+    if family in TREE_FAMILIES:
+        return OrdinalEncoder(
+            handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
+        )
+    return OneHotEncoder(handle_unknown="ignore", sparse_output=False)
 
 
 # The estimator of each model family. Hyperparameters not in DERIVED_PARAMS come

@@ -10,7 +10,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from mlops.config import Params
-from mlops.imputation import ImputationPlan, plan_imputation
+from mlops.imputation import ImputationPlan, plan_imputation, read_quality
 from mlops.modeling import build_pipeline
 
 TARGET = "income"
@@ -39,7 +39,12 @@ def splits(adult_sample: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def plan(splits: tuple[pd.DataFrame, pd.DataFrame], params: Params) -> ImputationPlan:
     train = splits[0]
     features = [c for c in train.columns if c != TARGET and c not in PROTECTED]
-    return plan_imputation(train, TARGET, features, params.impute)
+    quality = read_quality({"features": features}, list(train.columns), TARGET)
+    # Fixed, simple strategies (the golden pins were taken with them): `auto` would
+    # cross-validate candidates, which a fixture need not.
+    simple = {"numeric": "median", "categorical": "most_frequent", "indicators": False}
+    config = params.impute.model_copy(update=simple)
+    return plan_imputation(train, TARGET, quality, config, seed=0)
 
 
 @pytest.fixture(scope="session")

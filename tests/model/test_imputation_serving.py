@@ -18,6 +18,7 @@ from sklearn.metrics import roc_auc_score
 
 from mlops import io
 from mlops.config import ImputeConfig
+from mlops.evaluation import feature_columns
 from mlops.imputation import (
     ImputationPlan,
     imputation_counts,
@@ -233,3 +234,13 @@ def test_knn_beats_a_column_statistic_when_features_are_related() -> None:
         gaps = masked["x0"].isna()
         errors[strategy] = float(np.sqrt(((out["x0"] - truth["x0"])[gaps] ** 2).mean()))
     assert errors["knn"] < 0.5 * errors["mean"]
+
+
+def test_features_and_indicators_are_encoded_one_by_one(
+    plan: ImputationPlan, fitted: dict[str, Any]
+) -> None:
+    """Permutation importance shuffles each group: a value apart from its absence."""
+    groups = feature_columns(fitted["logistic_regression"])
+    flagged = [f"missingindicator_{f.name}" for f in plan.features if f.indicator]
+    assert flagged
+    assert list(groups) == plan.names() + flagged
