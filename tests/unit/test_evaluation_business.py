@@ -68,7 +68,8 @@ def test_optimal_value_is_the_best_over_all_thresholds(
     p = np.round(np.array(raw), 2)  # rounding makes ties, the tricky case
     y = np.array(data.draw(st.lists(st.integers(0, 1), min_size=len(p), max_size=len(p))))
     threshold, value = optimal_value(y, p, VALUES)
-    candidates = np.linspace(0.0, 1.0, 101)  # every score is a multiple of 0.01
+    # Acting on each score and above, or (below a score of 1.0) on nobody.
+    candidates = [*np.unique(p), *([np.inf] if p.max() < 1.0 else [])]
     best = max(brute_force(y, p, t, VALUES) for t in candidates)
     assert value == pytest.approx(best)
     assert 0.0 <= threshold <= 1.0

@@ -69,7 +69,7 @@ def _with(path: str, value: object) -> dict[str, Any]:
         ("pruner.warmup_folds", 0, "tune.pruner.warmup_folds: input should be greater than 0"),
         ("space", {}, f"tune.families: no search space under tune.space for {HGB}, "),
         (f"space.{HGB}", {}, f"tune.space.{HGB}: dictionary should have at least 1 item"),
-        ("space.catboost", {"depth": {}}, "tune.space.catboost.[key]: input should be"),
+        ("space.catboost", {"depth": {}}, "tune.space.catboost: input should be"),
         (
             f"space.{HGB}.max_leaf_nodes",
             {"type": "int", "low": 64, "high": 8, "log": True},
