@@ -152,13 +152,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start(cmd: list[str], port: int) -> subprocess.Popen[bytes]:
+def start(cmd: list[str], port: int, probe: bytes) -> subprocess.Popen[bytes]:
+    """Start a server and wait until it answers a valid request."""
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            connection.request("POST", "/predict", body=b"{}")
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            connection.request("POST", "/predict", body=probe)
             connection.getresponse().read()
             return server
         except OSError:
@@ -212,12 +213,14 @@ def bench_http(project: Path, test: Path, model: Any, args: argparse.Namespace) 
     bodies = [json.dumps({"rows": [row]}).encode() for row in records]
     one_row = frame.head(1)
     model_alone = best_of(50, lambda: model.predict_proba(one_row))
-    results = {}
     port = free_port()
     mlops = [str(Path(sys.executable).parent / "mlops"), "serve", "--port", str(port)]
-    server = start(mlops, port)
+    server = start(mlops, port, bodies[0])
+    print(f"\nHTTP, single-row requests, {args.clients} keep-alive clients on 127.0.0.1")
+    print(f"  the model alone: predict_proba on one row {model_alone * 1000:.1f} ms (median)")
+    print(f"  {'server':34} {'requests':>8} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>7}")
     try:
-        results["mlops serve"] = load(port, bodies, args.requests, args.clients)
+        show("mlops serve (contract, log, watch)", load(port, bodies, args.requests, args.clients))
     finally:
         server.terminate()
         server.wait()
@@ -226,24 +229,23 @@ def bench_http(project: Path, test: Path, model: Any, args: argparse.Namespace) 
     baseline.write_text(BASELINE_SERVER.replace("TYPES", repr(types)))
     cached = io.dvc_cache_file(io.read_json(Path("models/production.json"))["model_md5"])
     port = free_port()
-    server = start([sys.executable, str(baseline), str(cached), str(port)], port)
+    server = start([sys.executable, str(baseline), str(cached), str(port)], port, bodies[0])
     try:
-        results["bare handler"] = load(port, bodies, args.baseline_requests, args.clients)
+        show(
+            "bare handler: predict_proba only",
+            load(port, bodies, args.baseline_requests, args.clients),
+        )
     finally:
         server.terminate()
         server.wait()
-    print(f"\nHTTP, single-row requests, {args.clients} keep-alive clients on 127.0.0.1")
-    print(f"  the model alone: predict_proba on one row {model_alone * 1000:.1f} ms (median)")
-    print(f"  {'server':32} {'requests':>8} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>7}")
-    for name, r in results.items():
-        label = {
-            "mlops serve": "mlops serve (contract, log, watch)",
-            "bare handler": "bare handler: predict_proba only",
-        }[name]
-        print(
-            f"  {label:32} {r['n']:8,.0f} {r['errors']:6.0f} {r['p50'] * 1000:7.1f} "
-            f"{r['p99'] * 1000:7.1f} {r['rps']:7.1f}"
-        )
+
+
+def show(label: str, r: dict[str, float]) -> None:
+    print(
+        f"  {label:34} {r['n']:8,.0f} {r['errors']:6.0f} {r['p50'] * 1000:7.1f} "
+        f"{r['p99'] * 1000:7.1f} {r['rps']:7.1f}",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -252,12 +254,14 @@ def main() -> None:
     parser.add_argument("--baseline-requests", type=int, default=2_000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--skip-batch", action="store_true")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     with tempfile.TemporaryDirectory() as folder:
         project = Path(folder)
         test, model = make_project(project)
-        bench_batch(test, model)
+        if not args.skip_batch:
+            bench_batch(test, model)
         if not args.skip_http:
             bench_http(project, test, model, args)
 

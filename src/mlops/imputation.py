@@ -356,12 +356,26 @@ def _resolve_auto(
     # Start every auto group at its simplest candidate, then settle the groups in turn.
     auto = [k for k in CANDIDATES if getattr(config, k) == "auto"]
     plan = _set_group(plan, config, {k: CANDIDATES[k][0] for k in auto})
+    score = _memoised(score) if score else None
     comparisons = []
     for kind in auto:
         comparison = _compare(plan, config, kind, score, scored_as)
         plan = _set_group(plan, config, {kind: comparison.chosen})
         comparisons.append(comparison)
     return replace(plan, comparisons=tuple(comparisons))
+
+
+def _memoised(score: Scorer) -> Scorer:
+    """The second group's first candidate is the first group's winner: score it once."""
+    seen: dict[tuple[tuple[str, str | None], ...], float] = {}
+
+    def cached(plan: ImputationPlan) -> float:
+        key = tuple((f.name, f.strategy) for f in plan.used())
+        if key not in seen:
+            seen[key] = score(plan)
+        return seen[key]
+
+    return cached
 
 
 def _set_group(
@@ -460,7 +474,7 @@ def imputation_counts(batch: pd.DataFrame, plan: ImputationPlan) -> dict[str, An
 
 
 def describe_counts(counts: Mapping[str, Any]) -> str:
-    """One line: ``3 of 100 rows ... age 90.0% (median), ...``."""
+    """One line: ``2 feature(s) imputed in 100 rows: age 90.0% (median), job 2.0% (...)``."""
     listed = ", ".join(
         f"{name} {entry['rate']:.1%} ({entry['strategy']})"
         for name, entry in counts["features"].items()

@@ -225,6 +225,13 @@ def gate_verdict(report: Any) -> bool | None:
     return None
 
 
+def judged_model(report: Any) -> str | None:
+    """The md5 of the model the gate judged (its ``candidate.model_md5``), when recorded."""
+    candidate = report.get("candidate") if isinstance(report, dict) else None
+    md5 = candidate.get("model_md5") if isinstance(candidate, dict) else None
+    return md5 if isinstance(md5, str) else None
+
+
 def failed_checks(report: Any) -> list[str]:
     checks = report.get("checks", []) if isinstance(report, dict) else []
     return [

@@ -425,7 +425,7 @@ def best_result(study: optuna.Study, config: TuneConfig, stopped_by: str) -> dic
     if best is None:
         errors = [t.user_attrs[ERROR_ATTR] for t in trials if ERROR_ATTR in t.user_attrs]
         detail = f"; first error: {errors[0]}" if errors else ""
-        raise UsageError(f"tune: no trial of study {study.study_name} completed{detail}")
+        raise UsageError(f"no trial of study {study.study_name} completed{detail}")
     family, tuned = split_params(best.params)
     return {
         "family": family,
@@ -436,7 +436,6 @@ def best_result(study: optuna.Study, config: TuneConfig, stopped_by: str) -> dic
         "trial": best.number,
         "n_trials": sum(t.state in FINISHED for t in trials),
         "method": config.method,
-        "study": study.study_name,
         "stopped_by": stopped_by,
     }
 

@@ -126,6 +126,7 @@ def test_an_older_version_can_be_promoted_again(repo: Path) -> None:
         ("missing gate", 2, "reports/gate.json: gate report (run `dvc repro`) not found"),
         ("uncommitted gate", 2, "reports/gate.json has uncommitted changes"),
         ("gate without verdict", 2, "gate report has no boolean 'passed'"),
+        ("gate judged another model", 2, "reports/gate.json judged another model"),
         ("model changed", 2, "is not the model dvc.lock at HEAD records"),
         ("corrupt manifest", 2, "corrupt production manifest: version"),
         ("model not cached", 2, "is not in the DVC cache: run `dvc commit`"),
@@ -144,6 +145,9 @@ def test_bad_states_are_refused_and_change_nothing(
     elif change == "gate without verdict":
         gate.write_text('{"checks": []}')
         commit_all(repo, "no verdict")
+    elif change == "gate judged another model":
+        gate.write_text(json.dumps({"passed": True, "candidate": {"model_md5": "0" * 32}}))
+        commit_all(repo, "a stale verdict")
     elif change == "model changed":
         (repo / "models/model.skops").unlink()
         (repo / "models/model.skops").write_bytes(b"other")

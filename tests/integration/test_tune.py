@@ -94,7 +94,7 @@ def test_tune_writes_every_output(tuned_template: Path) -> None:
     assert metrics["time_s"] > 0
     for png in PNGS:
         assert (tuned_template / png).read_bytes().startswith(b"\x89PNG")
-    assert load_study(tuned_template).study_name == best["study"]
+    assert load_study(tuned_template).study_name.startswith("tune-")
 
 
 def test_a_rerun_runs_no_trial_and_changes_nothing(tuned: Path) -> None:
@@ -325,6 +325,6 @@ def test_a_study_whose_trials_all_fail_is_reported(
     monkeypatch.setattr(mlops.tuning, "build_pipeline", broken)
     assert main(["tune"]) == 2
     err = capsys.readouterr().err
-    assert "mlops tune: error: tune: no trial of study tune-" in err
+    assert "mlops tune: error: no trial of study tune-" in err
     assert "first error: Input X contains NaN" in err
     assert snapshot(fresh, OUTPUTS) == dict.fromkeys(OUTPUTS)

@@ -19,6 +19,7 @@ from mlops.imputation import (
     cv_scorer,
     describe_counts,
     imputation_counts,
+    mask_values,
     plan_imputation,
     read_quality,
     statistic,
@@ -308,8 +309,14 @@ def test_auto_picks_the_best_scoring_strategy_per_group(train: pd.DataFrame) -> 
     assert numeric.metric == "roc_auc"
     assert (numeric.rows, numeric.folds) == (6, 2)
     assert categorical.chosen == "missing_category"
-    # the categorical group is compared with the numeric winner in place
-    assert score.calls[3:] == [("knn", "most_frequent"), ("knn", "missing_category")]
+    # the categorical group is compared with the numeric winner in place; the plan both
+    # groups share (knn, most_frequent) is scored once
+    assert score.calls == [
+        ("median", "most_frequent"),
+        ("mean", "most_frequent"),
+        ("knn", "most_frequent"),
+        ("knn", "missing_category"),
+    ]
 
 
 def test_auto_ties_keep_the_simplest_strategy(train: pd.DataFrame) -> None:
@@ -482,3 +489,22 @@ def test_sentinels_in_a_batch_count_as_imputed(train: pd.DataFrame) -> None:
     plan = plan_seeded(train, "y", with_sentinel(train), config())
     batch = train.drop(columns="y").assign(hours=[99.0, 40.0, 99.0, 40.0, 40.0, 40.0])
     assert imputation_counts(batch, plan)["features"]["hours"]["imputed"] == 2
+
+
+# --- simulated gaps ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mechanism", ["mcar", "mnar"])
+def test_mask_values_blanks_about_the_rate_reproducibly(mechanism: str) -> None:
+    frame = pd.DataFrame({"x": np.arange(10_000, dtype=float), "y": np.ones(10_000)})
+    masked = mask_values(frame, ["x"], 0.3, mechanism, seed=5)  # type: ignore[arg-type]
+    assert masked["x"].isna().mean() == pytest.approx(0.3, abs=0.02)
+    assert masked["y"].notna().all()
+    assert frame["x"].notna().all()  # the input is not changed
+    again = mask_values(frame, ["x"], 0.3, mechanism, seed=5)  # type: ignore[arg-type]
+    pd.testing.assert_frame_equal(masked, again)
+    gone = frame["x"][masked["x"].isna()]
+    if mechanism == "mnar":  # large values go missing most often
+        assert gone.mean() > frame["x"].mean() * 1.2
+    else:
+        assert gone.mean() == pytest.approx(frame["x"].mean(), rel=0.05)

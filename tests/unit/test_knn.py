@@ -44,6 +44,15 @@ def test_same_neighbours_as_knnimputer_on_raw_distances(weights: str, k: int) ->
     np.testing.assert_allclose(ours.fit(train).transform(test), expected, rtol=1e-7, atol=1e-9)
 
 
+def test_more_than_64_features_group_patterns_correctly() -> None:
+    """Missingness masks wider than one 64-bit word take another grouping path."""
+    train, test = _correlated(300, d=70), _mask(_correlated(80, d=70, seed=2), 0.05)
+    test[:40, 65] = np.nan  # a pattern told apart only by the second word
+    expected = KNNImputer().fit(train).transform(test)
+    ours = ScalableKNNImputer(standardize=False).fit(train).transform(test)
+    np.testing.assert_allclose(ours, expected, rtol=1e-7, atol=1e-9)
+
+
 def test_standardised_distances_match_knnimputer_on_standardised_data() -> None:
     train, test = _correlated(400), _mask(_correlated(150, seed=2), 0.3)
     scaler = StandardScaler().fit(train)

@@ -193,6 +193,13 @@ def test_gate_verdict_and_failed_checks() -> None:
     assert registry.failed_checks(report) == ["roc_auc", "size"]
 
 
+def test_judged_model() -> None:
+    assert registry.judged_model({"candidate": {"model_md5": MD5}}) == MD5
+    assert registry.judged_model({"candidate": {}}) is None
+    assert registry.judged_model({"passed": True}) is None
+    assert registry.judged_model([]) is None
+
+
 def test_numeric_metrics_keeps_numbers_only() -> None:
     metrics = {"roc_auc": 0.9, "rows": 10, "ok": True, "name": "x"}
     assert registry.numeric_metrics(metrics) == {"roc_auc": 0.9, "rows": 10.0}

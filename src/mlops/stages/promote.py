@@ -31,6 +31,9 @@ def run(args: argparse.Namespace) -> None:
     production = read_production()
     head = io.git_head()
     stage, md5 = _committed_model(head)
+    judged = registry.judged_model(io.read_json(PATHS.gate, "gate report"))
+    if judged not in (None, md5):
+        raise UsageError(f"{PATHS.gate} judged another model ({judged}): run `dvc repro`")
     records = load_records()
     # HEAD may be the manifest commit on top of a registered model: match by bytes too.
     existing = registry.at_commit(records, head) or registry.with_model(records, md5)

@@ -19,6 +19,7 @@ machines, runs trials until the study is done and writes nothing.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import socket
 import sys
@@ -36,7 +37,8 @@ from optuna.trial import FrozenTrial
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from mlops import imputation, io, modeling, tuning
+import mlops
+from mlops import io, tuning
 from mlops.config import PATHS, Params
 from mlops.errors import UsageError
 from mlops.imputation import ImputationPlan
@@ -83,14 +85,22 @@ def run(args: argparse.Namespace) -> None:
 
 def _inputs() -> dict[str, str]:
     """Hashes of what shapes a trial's result besides params: data, code, libraries."""
-    code = {m.__name__: io.file_md5(Path(str(m.__file__))) for m in (tuning, modeling, imputation)}
     versions = io.library_versions()
     return {
         "train": io.file_md5(PATHS.train),
         "plan": io.file_md5(PATHS.imputation),
-        **code,
+        # Every module of the package, not only those tuning imports today: a stale
+        # study is worse than a fresh one.
+        "code": _package_md5(),
         **{lib: versions[lib] for lib in ("scikit-learn", "numpy", "optuna")},
     }
+
+
+def _package_md5() -> str:
+    package = Path(str(mlops.__file__)).parent
+    sources = sorted(package.rglob("*.py"))
+    listing = "".join(f"{p.relative_to(package)}:{io.file_md5(p)}\n" for p in sources)
+    return hashlib.md5(listing.encode(), usedforsecurity=False).hexdigest()
 
 
 def _open_study(params: Params, source: Path, inputs: dict[str, str]) -> optuna.Study:
