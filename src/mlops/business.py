@@ -110,8 +110,8 @@ def _trial_config(
         return None
     tuned = {}
     for name, spec in tune.space.get(family, {}).items():
-        value = _cast(_lookup(row, family, name), spec)
-        if value is None:
+        found, value = _cast(_lookup(row, family, name), spec)
+        if not found:
             return None  # the trial does not carry this hyperparameter: not reproducible
         tuned[name] = value
     params = {**tune.fixed.get(family, {}), **tuned}
@@ -134,16 +134,20 @@ def _lookup(row: Mapping[str, Any], family: str, name: str) -> Any:
     return None
 
 
-def _cast(value: Any, spec: IntParam | FloatParam | CategoricalParam) -> Any:
-    """A CSV cell back to the type the search space declares (ints come back as 12.0)."""
+def _cast(value: Any, spec: IntParam | FloatParam | CategoricalParam) -> tuple[bool, Any]:
+    """A CSV cell back to the type the search space declares (ints come back as 12.0).
+
+    (False, None) when the cell holds no usable value; an empty cell is the
+    choice None of a categorical that offers it (a CSV cannot say null otherwise).
+    """
+    if isinstance(spec, CategoricalParam):
+        if value is None:
+            return (None in spec.choices), None
+        matches = [c for c in spec.choices if c is not None and str(c) == str(value)]
+        return (True, matches[0]) if matches else (False, None)
     if value is None:
-        return None
-    if isinstance(spec, IntParam):
-        return round(float(value))
-    if isinstance(spec, FloatParam):
-        return float(value)
-    matches = [choice for choice in spec.choices if str(choice) == str(value)]
-    return matches[0] if matches else None
+        return False, None
+    return True, round(float(value)) if isinstance(spec, IntParam) else float(value)
 
 
 def pick_trials(configs: Sequence[TrialConfig], count: int) -> list[TrialConfig]:

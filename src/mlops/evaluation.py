@@ -11,9 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn import metrics
-from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier
-from sklearn.pipeline import Pipeline
+from sklearn.inspection import permutation_importance
 
 from mlops.business import (
     TrialConfig,
@@ -145,60 +144,27 @@ def importances(
     """Permutation importance of each raw feature on (a sample of) the test split, seeded.
 
     The drop in the target metric when one feature's values are shuffled
-    across rows. Each feature has its own transformer in the pipeline's
-    ColumnTransformer and transforms are row-wise, so shuffling a feature's
-    encoded columns together equals shuffling its raw values; the data is then
-    encoded once instead of once per shuffle (bench/importance.py: 2.4x less CPU).
+    across rows, the whole pipeline (imputers, encoders, model) run each time,
+    so it holds whatever the imputers do across columns (KNN, indicators).
     """
-    rows = min(config.importance.max_rows, len(test))
-    sample = test.sample(n=rows, random_state=seed) if rows < len(test) else test
-    encoded = model[:-1].transform(sample[plan.names()])
-    groups = feature_columns(model)
-    scorer = metrics.get_scorer(SCORERS[config.metric])
-    y_true, estimator = sample[plan.target].to_numpy(), model[-1]
-    reference = scorer(estimator, encoded, y_true)
-    rng = np.random.default_rng(seed)
-    drops = {
-        feature: [
-            reference - scorer(estimator, shuffle(encoded, columns, rng), y_true)
-            for _ in range(config.importance.repeats)
-        ]
-        for feature, columns in groups.items()
-    }
+    result = permutation_importance(
+        model,
+        test[plan.names()],
+        test[plan.target],
+        scoring=SCORERS[config.metric],
+        n_repeats=config.importance.repeats,
+        max_samples=min(config.importance.max_rows, len(test)),
+        random_state=seed,
+        n_jobs=1,
+    )
     table = pd.DataFrame(
         {
-            "feature": list(drops),
-            "importance": [rounded(np.mean(d)) for d in drops.values()],
-            "std": [rounded(np.std(d)) for d in drops.values()],
+            "feature": plan.names(),
+            "importance": result.importances_mean.round(_DIGITS),
+            "std": result.importances_std.round(_DIGITS),
         }
     )
     return table.sort_values(["importance", "feature"], ascending=[False, True], ignore_index=True)
-
-
-def feature_columns(model: Pipeline) -> dict[str, list[int]]:
-    """Positions of each input feature's encoded columns (a multi-feature transformer: "a+b")."""
-    transformer = model[-2]
-    while isinstance(transformer, Pipeline):  # preprocess = impute -> encode: the encoder
-        transformer = transformer[-1]
-    if not isinstance(transformer, ColumnTransformer):
-        raise TypeError(f"expected a ColumnTransformer before the estimator, got {transformer!r}")
-    groups = {}
-    for name, step, columns in transformer.transformers_:
-        span = transformer.output_indices_[name]
-        if step != "drop" and span.stop > span.start:
-            groups["+".join(map(str, columns))] = list(range(span.start, span.stop))
-    return groups
-
-
-def shuffle(encoded: Any, columns: list[int], rng: np.random.Generator) -> Any:
-    """A copy of ``encoded`` with ``columns`` shuffled across rows together."""
-    order = rng.permutation(len(encoded))
-    shuffled = encoded.copy()
-    if isinstance(shuffled, pd.DataFrame):
-        shuffled.iloc[:, columns] = encoded.iloc[order, columns].to_numpy()
-    else:
-        shuffled[:, columns] = encoded[order][:, columns]
-    return shuffled
 
 
 def curves(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, pd.DataFrame]:

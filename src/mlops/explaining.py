@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
 RAW = "raw"
@@ -53,60 +52,54 @@ def reference_values(train: pd.DataFrame, features: Sequence[str]) -> dict[str, 
 
 
 def trace(model: Pipeline, row: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """The example after every transforming step: feature -> value (or encoded columns)."""
+    """The example after every preprocessing step: {step: {column: value}}.
+
+    Nested single-step pipelines are opened, so a model built as
+    preprocess = [impute, encode] reports "impute" and "encode".
+    """
     features = list(model.feature_names_in_)
     steps: dict[str, dict[str, Any]] = {RAW: {f: plain(row[f].iloc[0]) for f in features}}
     data: Any = row[features]
-    for name, step in _flat_steps(model.steps[:-1]):
-        if isinstance(step, ColumnTransformer):
-            steps |= _column_steps(step, data)
-        else:
-            steps[name] = _as_values(step.transform(data), step, list(data.columns))
+    for name, step in preprocessing_steps(model):
+        columns = list(data.columns) if isinstance(data, pd.DataFrame) else None
         data = step.transform(data)
+        steps[name] = _one_row(data, step, columns)
     return steps
 
 
-def _flat_steps(steps: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """preprocess = impute -> encode, as two named steps.
-
-    One level only: the imputer is itself a pipeline (sentinels, simple, knn,
-    order), whose inner stages would tell a reader less than its filled values.
-    """
-    flat: list[tuple[str, Any]] = []
-    for name, step in steps:
-        flat.extend(step.steps if isinstance(step, Pipeline) else [(name, step)])
-    return flat
+def preprocessing_steps(model: Pipeline) -> list[tuple[str, Any]]:
+    """The steps before the estimator, seen through pipelines that wrap a single step."""
+    steps = list(model.steps[:-1])
+    while len(steps) == 1 and isinstance(steps[0][1], Pipeline):
+        steps = list(steps[0][1].steps)
+    return [(name, step) for name, step in steps if step not in (None, "passthrough")]
 
 
-def _column_steps(transformer: ColumnTransformer, data: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """Inside a ColumnTransformer: each feature through its own sub-pipeline, step by step."""
-    steps: dict[str, dict[str, Any]] = {}
-    for name, sub, columns in transformer.transformers_:
-        if isinstance(sub, str):  # "drop" or "passthrough"
-            continue
-        key = "+".join(map(str, columns))
-        stages = sub.steps if isinstance(sub, Pipeline) else [(name, sub)]
-        values: Any = data[list(columns)]
-        for step_name, step in stages:
-            if step not in (None, "passthrough"):  # a passthrough step leaves values as they are
-                values = step.transform(values)
-            steps.setdefault(step_name, {})[key] = _as_values(values, step, list(columns))
-    return steps
-
-
-def _as_values(output: Any, step: Any, columns: list[str]) -> Any:
-    """One row of a step's output: a scalar for one column, else {column: value}."""
+def _one_row(output: Any, step: Any, columns: list[str] | None) -> dict[str, Any]:
     if isinstance(output, pd.DataFrame):
-        names, row = list(output.columns), output.iloc[0].tolist()
-    elif isinstance(step, str) or step is None:
-        names, row = columns, np.asarray(output).reshape(1, -1)[0].tolist()
+        names, values = list(output.columns), output.iloc[0].tolist()
     else:
-        array = np.asarray(output)
         names = [str(n) for n in step.get_feature_names_out(columns)]
-        row = array.reshape(1, -1)[0].tolist()
-    if len(names) == 1:
-        return plain(row[0])
-    return {str(n): plain(v) for n, v in zip(names, row, strict=True)}
+        values = np.asarray(output).reshape(1, -1)[0].tolist()
+    return {str(n): plain(v) for n, v in zip(names, values, strict=True)}
+
+
+def columns_of(feature: str, columns: Sequence[str], features: Sequence[str]) -> list[str]:
+    """The columns of a step's output that stem from ``feature``.
+
+    Its own name, a one-hot ``feature_category`` (unless a longer feature name
+    claims it: education_num is not a category of education), or its
+    missing-value indicator.
+    """
+    owned = []
+    for column in columns:
+        prefixes = [f for f in features if column == f or column.startswith(f"{f}_")]
+        if (
+            column == f"missingindicator_{feature}"
+            or max(prefixes, key=len, default=None) == feature
+        ):
+            owned.append(column)
+    return owned
 
 
 def plain(value: Any) -> Any:
@@ -171,9 +164,9 @@ def explain(
 def render(explanation: Explanation, top: int) -> str:
     """The explanation as a table a person reads in a terminal."""
     steps = explanation.steps
-    names = list(steps)
     features = list(steps[RAW])
-    widths = [max(len(f) for f in features), *([18] * len(names))]
+    names = list(steps)
+    widths = [max(len(f) for f in features), *([20] * len(names))]
     header = ["feature", *(n if n == RAW else f"after {n}" for n in names)]
     lines = [
         f"{explanation.source}, row {explanation.row} (actual: {explanation.actual})",
@@ -181,7 +174,7 @@ def render(explanation: Explanation, top: int) -> str:
         _line(header, widths),
     ]
     for feature in features:
-        cells = [_show(steps[n].get(feature, "")) for n in names]
+        cells = [_cell(steps[n], feature, features) for n in names]
         lines.append(_line([feature, *cells], widths))
     lines += [
         "",
@@ -192,10 +185,20 @@ def render(explanation: Explanation, top: int) -> str:
     ]
     for record in explanation.contributions[:top]:
         lines.append(
-            f"  {record['feature']:<{widths[0]}}  {_show(record['value']):<18} "
+            f"  {record['feature']:<{widths[0]}}  {_show(record['value']):<20} "
             f"(typical {_show(record['reference'])}): {record['change']:+.4f}"
         )
     return "\n".join(lines) + "\n"
+
+
+def _cell(values: Mapping[str, Any], feature: str, features: Sequence[str]) -> str:
+    parts = [_show(values[feature])] if feature in values else []
+    for column in columns_of(feature, list(values), features):
+        if column == feature or not values[column]:
+            continue  # one-hot: only the active columns say anything
+        indicator = column == f"missingindicator_{feature}"
+        parts.append("(was missing)" if indicator else f"{column}={_show(values[column])}")
+    return ", ".join(parts) or "-"
 
 
 def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
@@ -203,10 +206,6 @@ def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, dict):
-        # One-hot columns: only the active ones say anything.
-        active = {k: v for k, v in value.items() if v}
-        return ", ".join(f"{k}={_show(v)}" for k, v in active.items()) or "(none active)"
     if isinstance(value, float):
         return f"{value:g}"
     return "missing" if value is None else str(value)

@@ -99,6 +99,7 @@ def test_business_correlation_over_tuning_trials(
             "params_hist_gradient_boosting.max_leaf_nodes": [64, 8, 16, 31],
             "params_hist_gradient_boosting.min_samples_leaf": [200, 10, 20, 40],
             "params_hist_gradient_boosting.l2_regularization": [1e-6, 1.0, 0.1, 10.0],
+            "params_hist_gradient_boosting.max_features": [0.5, 1.0, 0.8, 0.6],
             "state": ["COMPLETE"] * 4,
         }
     )

@@ -71,44 +71,23 @@ def test_beats_both_baselines_on_held_out_rows(
     assert auc > baselines["logistic"]
 
 
-def reference_importance(
-    model: Pipeline, sample: pd.DataFrame, plan: ImputationPlan, repeats: int, seed: int
-) -> dict[str, float]:
-    """Textbook permutation importance: shuffle one raw column, run the whole pipeline."""
-    scorer = metrics.get_scorer("roc_auc")
-    features, y_true = plan.names(), sample[TARGET].to_numpy()
-    base = scorer(model, sample[features], y_true)
-    rng = np.random.default_rng(seed)
-    result = {}
-    for feature in features:
-        drops = []
-        for _ in range(repeats):
-            order = rng.permutation(len(sample))
-            shuffled = sample[features].copy()
-            shuffled[feature] = sample[feature].to_numpy()[order]
-            drops.append(base - scorer(model, shuffled, y_true))
-        result[feature] = round(float(np.mean(drops)), 6)
-    return result
-
-
-@pytest.mark.parametrize("family", ["hist_gradient_boosting", "logistic_regression"])
-def test_fast_importance_equals_shuffling_raw_columns(
-    plan: ImputationPlan, splits: Splits, params: Params, family: str
+def test_permutation_importance_is_seeded_and_finds_the_strong_signals(
+    model: Pipeline, plan: ImputationPlan, splits: Splits, params: Params
 ) -> None:
-    from mlops.modeling import build_pipeline
-
-    train, test = splits
-    fitted = build_pipeline(plan, family, {"max_iter": 50}, seed=0).fit(
-        train[plan.names()], train[TARGET]
-    )
     config: EvaluateConfig = params.evaluate.model_copy(
-        update={"metric": "roc_auc", "importance": params.evaluate.importance.model_copy(
-            update={"repeats": 2, "max_rows": 400})}
-    )  # fmt: skip
-    fast = importances(fitted, test, plan, config, seed=7)
-    sample = test.sample(n=400, random_state=7)
-    expected = reference_importance(fitted, sample, plan, repeats=2, seed=7)
-    assert dict(zip(fast["feature"], fast["importance"], strict=True)) == pytest.approx(
-        expected, abs=1e-6
+        update={
+            "metric": "roc_auc",
+            "importance": params.evaluate.importance.model_copy(
+                update={"repeats": 2, "max_rows": 400}
+            ),
+        }
     )
-    assert fast["importance"].is_monotonic_decreasing
+    table = importances(model, splits[1], plan, config, seed=7)
+    assert sorted(table["feature"]) == sorted(plan.names())
+    assert table["importance"].is_monotonic_decreasing
+    strong = {"capital_gain", "marital_status", "relationship", "age", "education", "occupation"}
+    assert set(table["feature"].head(3)) <= strong
+    # The sampling weight fnlwgt carries no signal about income.
+    assert abs(table.set_index("feature").loc["fnlwgt", "importance"]) < 0.01
+    again = importances(model, splits[1], plan, config, seed=7)
+    pd.testing.assert_frame_equal(table, again)

@@ -6,7 +6,6 @@ import math
 from typing import get_args
 
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn import metrics
 
@@ -21,7 +20,6 @@ from mlops.evaluation import (
     metric_value,
     overfit_gap,
     score,
-    shuffle,
 )
 from mlops.gating import METRIC_NAMES
 
@@ -130,15 +128,3 @@ def test_flat_metrics_are_flat_known_names_and_omit_the_unavailable() -> None:
 def test_every_name_flat_metrics_can_write_is_a_gate_metric() -> None:
     flat = flat_metrics(_details(correlation=0.7, worst=0.8)) | {"slice_gap": 0.1}
     assert set(flat) == set(METRIC_NAMES)
-
-
-def test_shuffle_moves_a_column_group_together_without_touching_the_input() -> None:
-    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": [10.0, 20.0, 30.0, 40.0], "c": 0.0})
-    before = frame.copy()
-    shuffled = shuffle(frame, [0, 1], np.random.default_rng(3))
-    pd.testing.assert_frame_equal(frame, before)
-    assert sorted(shuffled["a"]) == [1.0, 2.0, 3.0, 4.0]
-    assert (shuffled["b"] == shuffled["a"] * 10).all()  # rows moved as pairs
-    assert not shuffled["a"].equals(frame["a"])
-    array = shuffle(frame.to_numpy(), [0, 1], np.random.default_rng(3))
-    np.testing.assert_array_equal(array, shuffled.to_numpy())

@@ -17,7 +17,14 @@ from mlops.business import (
     value_at,
     value_curve,
 )
-from mlops.config import BusinessConfig, Params, TuneConfig
+from mlops.config import (
+    BusinessConfig,
+    CategoricalParam,
+    FloatParam,
+    IntParam,
+    Params,
+    TuneConfig,
+)
 from mlops.evaluation import correlate_trials
 
 VALUES = BusinessConfig(
@@ -61,7 +68,8 @@ def test_optimal_value_is_the_best_over_all_thresholds(
     p = np.round(np.array(raw), 2)  # rounding makes ties, the tricky case
     y = np.array(data.draw(st.lists(st.integers(0, 1), min_size=len(p), max_size=len(p))))
     threshold, value = optimal_value(y, p, VALUES)
-    candidates = np.linspace(0.0, 1.0, 101)  # every score is a multiple of 0.01
+    # Acting on each score and above, or (below a score of 1.0) on nobody.
+    candidates = [*np.unique(p), *([np.inf] if p.max() < 1.0 else [])]
     best = max(brute_force(y, p, t, VALUES) for t in candidates)
     assert value == pytest.approx(best)
     assert 0.0 <= threshold <= 1.0
@@ -92,10 +100,40 @@ def test_value_curve_is_a_grid_for_the_plot() -> None:
 # --- tuning trials -------------------------------------------------------------------
 
 
+# A space of its own, so these tests do not move with params.yaml's.
+SPACE = {
+    "hist_gradient_boosting": {
+        "learning_rate": FloatParam(type="float", low=0.03, high=0.3, log=True),
+        "max_leaf_nodes": IntParam(type="int", low=8, high=64, log=True),
+        "min_samples_leaf": IntParam(type="int", low=10, high=200, log=True),
+        "l2_regularization": FloatParam(type="float", low=1e-6, high=10.0, log=True),
+    },
+    "random_forest": {
+        "n_estimators": IntParam(type="int", low=50, high=200, log=False),
+        "max_depth": IntParam(type="int", low=6, high=24, log=False),
+        "min_samples_leaf": IntParam(type="int", low=1, high=20, log=False),
+        "max_features": CategoricalParam(type="categorical", choices=("sqrt", "log2", 0.5)),
+    },
+    "logistic_regression": {
+        "C": FloatParam(type="float", low=1e-3, high=100.0, log=True),
+        "class_weight": CategoricalParam(type="categorical", choices=(None, "balanced")),
+    },
+}
+FIXED = {
+    "hist_gradient_boosting": {"max_iter": 300},
+    "random_forest": {"n_jobs": 1},
+    "logistic_regression": {"max_iter": 2000},
+}
+
+
 @pytest.fixture
 def tune(params: Params) -> TuneConfig:
     return params.tune.model_copy(
-        update={"families": ("hist_gradient_boosting", "logistic_regression")}
+        update={
+            "families": ("hist_gradient_boosting", "logistic_regression"),
+            "space": SPACE,
+            "fixed": FIXED,
+        }
     )
 
 
@@ -117,6 +155,7 @@ def optuna_table() -> pd.DataFrame:
             f"{hgb}min_samples_leaf": [20.0, np.nan, 30.0, 40.0],
             f"{hgb}l2_regularization": [0.1, np.nan, 0.2, 0.3],
             "params_logistic_regression.C": [np.nan, 2.5, np.nan, np.nan],
+            "params_logistic_regression.class_weight": [np.nan, np.nan, np.nan, np.nan],
             "state": ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE"],
         }
     )
@@ -132,11 +171,39 @@ def test_parse_optuna_trials_with_types_restored_and_fixed_params(tune: TuneConf
     assert first.params["max_leaf_nodes"] == 12
     assert isinstance(first.params["max_leaf_nodes"], int)
     assert first.params["max_iter"] == 300  # tune.fixed
-    assert second.params == {"max_iter": 2000, "C": 2.5}
+    # An empty cell is the choice None (a CSV cannot say null otherwise).
+    assert second.params == {"max_iter": 2000, "C": 2.5, "class_weight": None}
     assert second.score == 0.89
 
 
-def test_parse_plain_trials_of_a_single_family(params: Params) -> None:
+def test_parse_the_tune_stages_own_trials_table(tune: TuneConfig) -> None:
+    """reports/tuning/trials.csv as the tune stage writes it."""
+    table = pd.DataFrame(
+        {
+            "number": [0, 1, 2],
+            "state": ["complete", "pruned", "complete"],
+            "score": [0.888, 0.5, 0.916],
+            "best_score": [0.888, 0.888, 0.916],
+            "family": ["logistic_regression", "logistic_regression", "hist_gradient_boosting"],
+            "hist_gradient_boosting.l2_regularization": [np.nan, np.nan, 0.00028],
+            "hist_gradient_boosting.learning_rate": [np.nan, np.nan, 0.049],
+            "hist_gradient_boosting.max_leaf_nodes": [np.nan, np.nan, 31.0],
+            "hist_gradient_boosting.min_samples_leaf": [np.nan, np.nan, 10.0],
+            "logistic_regression.C": [0.0043, 0.2, np.nan],
+            "logistic_regression.class_weight": ["balanced", np.nan, np.nan],
+        }
+    )
+    configs = parse_trials(table, tune)
+    assert isinstance(configs, list)
+    assert [(c.number, c.family) for c in configs] == [
+        (0, "logistic_regression"),
+        (2, "hist_gradient_boosting"),
+    ]
+    assert configs[0].params["class_weight"] == "balanced"
+    assert configs[1].params["max_leaf_nodes"] == 31
+
+
+def test_parse_plain_trials_of_a_single_family(tune: TuneConfig) -> None:
     table = pd.DataFrame(
         {
             "score": [0.9],
@@ -146,10 +213,12 @@ def test_parse_plain_trials_of_a_single_family(params: Params) -> None:
             "l2_regularization": [0.5],
         }
     )
-    configs = parse_trials(table, params.tune)
+    single = tune.model_copy(update={"families": ("hist_gradient_boosting",)})
+    configs = parse_trials(table, single)
     assert isinstance(configs, list)
     assert configs[0].family == "hist_gradient_boosting"
     assert configs[0].number == 0
+    assert parse_trials(table, tune) == []  # two families searched and no family column
 
 
 def test_categorical_choice_comes_back_with_its_type(tune: TuneConfig) -> None:
@@ -186,9 +255,10 @@ def test_spearman_is_none_when_undefined() -> None:
     assert spearman([1.0, 2.0, 3.0], [3.0, 2.0, 1.0]) == pytest.approx(-1.0)
 
 
-def test_correlation_unavailable_is_reported_not_raised(params: Params) -> None:
+def test_correlation_unavailable_is_reported_not_raised(params: Params, tune: TuneConfig) -> None:
     frame = pd.DataFrame({"income": [0, 1]})
     plan = None  # never reached: each case stops before any refit
+    few = optuna_table().assign(**{"params_hist_gradient_boosting.max_leaf_nodes": np.nan})
     cases = {
         "no tuning trials table": (None, params.evaluate),
         "switched off": (
@@ -198,10 +268,8 @@ def test_correlation_unavailable_is_reported_not_raised(params: Params) -> None:
             ),
         ),
         "2 usable trial(s)": (optuna_table(), params.evaluate),
+        "1 usable trial(s)": (few, params.evaluate),
     }
-    tune = params.tune.model_copy(
-        update={"families": ("hist_gradient_boosting", "logistic_regression")}
-    )
     for reason, (trials, config) in cases.items():
         result = correlate_trials(
             trials,
