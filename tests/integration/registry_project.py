@@ -24,9 +24,9 @@ from mlops.cli import main
 from tests.conftest import ROOT, copy_project, edit_params
 
 ROWS = 2500
-# Each version narrows the learning-rate range, so the one Optuna trial picks
-# different hyperparameters: three different models, three retrains of tune/train.
-LEARNING_RATES = ((0.03, 0.3), (0.1, 0.3), (0.2, 0.3))
+# Each version runs with another seed (split, search, model), so each retrain
+# gives a different model file: three versions, three different artefacts.
+SEEDS = (1, 2, 3)
 VERSIONS = ("v1.0.0", "v1.1.0", "v1.2.0")
 _BUILT: dict[str, Path] = {}
 
@@ -69,15 +69,18 @@ def commit_all(project: Path, message: str) -> None:
     sh(project, "git", "commit", "-q", "-m", message)
 
 
-def train_version(project: Path, learning_rate: tuple[float, float], gate_passed: bool) -> None:
-    """Retrain with a new search range, record a gate verdict, commit: a candidate model."""
-    space = yaml.safe_load((project / "params.yaml").read_text())["tune"]["space"]
-    low, high = learning_rate
-    space["hist_gradient_boosting"]["learning_rate"].update(low=low, high=high)
-    edit_params(project, tune={"space": space})
+def train_version(project: Path, seed: int, gate_passed: bool) -> None:
+    """Retrain with another seed, record a gate verdict, commit: a candidate model."""
+    model = project / "models/model.skops"
+    before = io.file_md5(model) if model.exists() else None
+    params = project / "params.yaml"
+    params.write_text(
+        yaml.safe_dump({**yaml.safe_load(params.read_text()), "seed": seed}, sort_keys=False)
+    )
     sh(project, "dvc", "repro", "-q", "evaluate")
+    assert io.file_md5(model) != before, "the retrain gave the same model"
     write_gate(project, gate_passed)
-    commit_all(project, f"retrain with learning rate in [{low}, {high}]")
+    commit_all(project, f"retrain with seed {seed}")
 
 
 def promote(project: Path) -> None:
@@ -93,8 +96,8 @@ def three_versions(factory: pytest.TempPathFactory) -> Path:
     """v1.0.0, v1.1.0 and v1.2.0 promoted in turn; v1.2.0 is in production."""
     if "three" not in _BUILT:
         project = make_template(factory.mktemp("three-versions"))
-        for learning_rate in LEARNING_RATES:
-            train_version(project, learning_rate, gate_passed=True)
+        for seed in SEEDS:
+            train_version(project, seed, gate_passed=True)
             promote(project)
         _BUILT["three"] = project
     return _BUILT["three"]
@@ -104,7 +107,7 @@ def with_candidate(factory: pytest.TempPathFactory) -> Path:
     """The three versions plus a fourth model trained, gate passed, committed, not promoted."""
     if "candidate" not in _BUILT:
         project = clone(three_versions(factory), factory.mktemp("candidate") / "repo")
-        train_version(project, (0.05, 0.06), gate_passed=True)
+        train_version(project, 4, gate_passed=True)
         _BUILT["candidate"] = project
     return _BUILT["candidate"]
 
