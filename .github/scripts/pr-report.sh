@@ -2,8 +2,10 @@
 # Backticks in the single-quoted printf formats below are markdown code spans.
 # shellcheck disable=SC2016
 #
-# Build the markdown pull-request report (metrics and params diffs against the
-# PR's base branch) that .github/workflows/pr-report.yml posts with CML.
+# Build the markdown pull-request report that .github/workflows/pr-report.yml
+# posts with CML: metrics and params diffs against the PR's base branch, the
+# gate's verdict (reports/gate.md), the data tests (reports/validation.md,
+# folded) and the pipeline's PNG plots as images.
 #
 # Usage: .github/scripts/pr-report.sh BASE_REF OUTPUT
 #   BASE_REF  git revision to compare the workspace with, e.g. origin/main
@@ -149,6 +151,44 @@ section() {
     details "dvc warnings" "$err"
 }
 
+# include TITLE FILE open|folded: a section with a markdown report of the
+# pipeline (the gate's verdict, the data tests), folded away when asked.
+include() {
+    local title=$1 file=$2 how=$3
+    printf '## %s\n\n' "$title"
+    if [ ! -s "$file" ]; then
+        printf '_`%s` was not written by this run._\n\n' "$file"
+    elif [ "$how" = folded ]; then
+        printf '<details><summary>%s</summary>\n\n' "$file"
+        demote "$file"
+        printf '\n</details>\n\n'
+    else
+        demote "$file"
+        printf '\n'
+    fi
+}
+
+# demote FILE: its headings two levels down, under this report's "##" sections.
+demote() {
+    sed -E 's/^(#+) /\1## /' "$1"
+}
+
+# plots: every PNG the pipeline drew, as images linked relative to OUTPUT
+# (cml comment uploads local images that a report links to).
+plots() {
+    local found=0 png rel
+    for png in reports/plots/*.png reports/tuning/*.png; do
+        [ -f "$png" ] || continue
+        found=1
+        rel=$("$PYTHON" -c 'import os, sys; print(os.path.relpath(sys.argv[1], sys.argv[2]))' \
+            "$repo_root/$png" "$(dirname "$output")")
+        printf '![%s](%s)\n\n' "$(basename "$png" .png)" "$rel"
+    done
+    if [ "$found" -eq 0 ]; then
+        printf '_No plots were drawn by this run._\n'
+    fi
+}
+
 {
     printf '# MLOps report\n\n'
     printf 'Pull request workspace (`%s`, after `dvc repro`) compared with the base branch `%s` (`%s`).\n\n' \
@@ -157,12 +197,10 @@ section() {
     section metrics
     printf '## Params\n\n'
     section params
+    include "Gate" reports/gate.md open
+    include "Data validation" reports/validation.md folded
     printf '## Plots\n\n'
-    # >>> PLOTS: placeholder - `dvc plots diff` images are a later issue. <<<
-    # Render them here (e.g. dvc plots diff "$base_ref" --out "$tmp_dir/plots"
-    # and `cml asset publish` the images) and replace the line below.
-    printf '<!-- mlops-report:plots (placeholder for dvc plots diff images, a later issue) -->\n'
-    printf '_Plots are not part of this report yet._\n'
+    plots
 } >"$output"
 
 echo "wrote ${output}" >&2

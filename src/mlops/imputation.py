@@ -301,12 +301,20 @@ def gaps(column: pd.Series, sentinels: Sequence[float | str] = ()) -> pd.Series:
     return column.isna() | column.isin(list(sentinels))
 
 
-def as_missing(frame: pd.DataFrame, sentinels: Mapping[str, Sequence[float | str]]) -> pd.DataFrame:
-    """``frame`` with each column's sentinels made missing, so the imputers fill them too.
+def as_missing(
+    frame: pd.DataFrame,
+    sentinels: Mapping[str, Sequence[float | str]],
+    columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """``frame`` (its ``columns``, if given) with each column's sentinels made missing,
+    so the imputers fill them too.
 
-    The model pipeline runs it first (a FunctionTransformer), in training and serving alike.
+    The model pipeline runs it first (a FunctionTransformer), in training and serving
+    alike; it keeps the model's own columns, so a frame with more columns (the
+    protected attributes, the label) is read as scikit-learn's ColumnTransformer would.
     """
-    return frame.mask(frame.isin({name: list(values) for name, values in sentinels.items()}))
+    selected = frame if columns is None else frame[list(columns)]
+    return selected.mask(selected.isin({name: list(values) for name, values in sentinels.items()}))
 
 
 def _check_fittable(train: pd.DataFrame, plan: ImputationPlan) -> None:

@@ -95,7 +95,9 @@ def build_imputer(plan: ImputationPlan) -> Pipeline:
 
 def _as_missing(plan: ImputationPlan) -> FunctionTransformer:
     return FunctionTransformer(
-        as_missing, kw_args={"sentinels": plan.sentinels()}, feature_names_out="one-to-one"
+        as_missing,
+        kw_args={"sentinels": plan.sentinels(), "columns": plan.names()},
+        feature_names_out="one-to-one",
     ).set_output(transform="pandas")
 
 

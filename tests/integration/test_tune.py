@@ -178,7 +178,12 @@ def test_an_interrupted_tune_resumes_where_it_stopped(
     with contextlib.chdir(straight):
         assert main(["tune"]) == 0
     assert [t.params for t in load_study(straight).trials] == [t.params for t in kept]
-    assert (straight / BEST).read_bytes() == (fresh / BEST).read_bytes()
+    # The best trial's params and score are the same; its number may differ by one,
+    # when the interrupt landed mid-trial: the study keeps that trial, as failed.
+    resumed, uninterrupted = (json.loads((p / BEST).read_text()) for p in (fresh, straight))
+    failed = len(trials) - len(kept)
+    assert resumed.pop("trial") - uninterrupted.pop("trial") in {0, failed}
+    assert resumed == uninterrupted
 
 
 # --- experiment tracking with DVC ------------------------------------------------------

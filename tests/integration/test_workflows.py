@@ -90,7 +90,7 @@ CHECKERS: dict[str, Callable[[Path], CheckResult]] = {
 
 def test_expected_workflows_exist() -> None:
     names = {path.name for path in WORKFLOWS}
-    assert {"ci.yml", "pr-report.yml"} <= names
+    assert {"ci.yml", "pr-report.yml", "cd.yml", "ct.yml", "rollback.yml"} <= names
 
 
 @pytest.mark.parametrize("checker", sorted(CHECKERS))
@@ -165,6 +165,18 @@ BROKEN_CASES = [
         ),
         "zizmor",
         id="zizmor-excessive-job-permissions",
+    ),
+    pytest.param(
+        "rollback.yml",
+        _replace('--dry-run ${VERSION:+--to "$VERSION"}', "--dry-run --to ${{ inputs.version }}"),
+        "zizmor",
+        id="zizmor-rollback-input-injection",
+    ),
+    pytest.param(
+        "cd.yml",
+        _replace("    permissions:\n      contents: write", "    permissions: write-all\n    #"),
+        "zizmor",
+        id="zizmor-cd-excessive-permissions",
     ),
 ]
 
@@ -322,8 +334,36 @@ def test_pr_report_diffs_metrics_and_params(tmp_path: Path, env: dict[str, str])
     assert _row(report, "params.yaml", "train.lr")[2:4] == ["0.1", "0.2"]
     # Unchanged values are not listed.
     assert "train.depth" not in report
-    # The clearly marked place for the future dvc plots diff images.
-    assert "mlops-report:plots" in report
+    # No gate report or plots in this tiny pipeline: said, not left blank.
+    assert "_`reports/gate.md` was not written by this run._" in report
+    assert "_No plots were drawn by this run._" in report
+
+
+def test_pr_report_includes_gate_validation_and_plots(tmp_path: Path, env: dict[str, str]) -> None:
+    repo = _new_repo(tmp_path, env)
+    repo.dvc("init", "-q")
+    repo.pipeline(lr=0.1)
+    repo.commit("base")
+    (repo.path / "reports/plots").mkdir(parents=True)
+    repo.write("reports/gate.md", "# Model gate: FAILED\n\n| Check | Verdict |\n|---|---|\n")
+    repo.write("reports/validation.md", "# Data validation: passed\n\n## Contract\n")
+    (repo.path / "reports/plots/roc.png").write_bytes(b"\x89PNG")
+    (repo.path / "out").mkdir()
+
+    proc = repo.report("main", "out/report.md")
+    assert proc.returncode == 0, proc.stderr
+    report = (repo.path / "out/report.md").read_text(encoding="utf-8")
+
+    gate = report.index("## Gate\n")
+    validation = report.index("## Data validation\n")
+    plots = report.index("## Plots\n")
+    assert gate < validation < plots
+    # The reports' headings sit under the report's own sections.
+    assert "\n### Model gate: FAILED\n" in report[gate:validation]
+    assert "<details><summary>reports/validation.md</summary>" in report[validation:plots]
+    assert "\n#### Contract\n" in report[validation:plots]
+    # Image links are relative to the report file, for cml to upload.
+    assert "![roc](../reports/plots/roc.png)" in report[plots:]
 
 
 def test_pr_report_without_changes(tmp_path: Path, env: dict[str, str]) -> None:

@@ -24,6 +24,7 @@ from mlops.imputation import (
     read_quality,
     statistic,
 )
+from mlops.modeling import build_imputer
 
 NAN = np.nan
 BASE = {
@@ -489,6 +490,17 @@ def test_sentinels_in_a_batch_count_as_imputed(train: pd.DataFrame) -> None:
     plan = plan_seeded(train, "y", with_sentinel(train), config())
     batch = train.drop(columns="y").assign(hours=[99.0, 40.0, 99.0, 40.0, 40.0, 40.0])
     assert imputation_counts(batch, plan)["features"]["hours"]["imputed"] == 2
+
+
+def test_the_imputer_reads_its_own_columns_of_a_wider_frame(train: pd.DataFrame) -> None:
+    """A batch with more columns (a protected attribute, the label) imputes as the plan's
+    columns alone do, sentinels and all, as scikit-learn's ColumnTransformer reads it."""
+    plan = plan_seeded(train, "y", with_sentinel(train), config())
+    imputer = build_imputer(plan).fit(train[plan.names()])
+    wide = train.assign(hours=[99.0, 40.0, 99.0, 40.0, 40.0, 40.0], extra="x")
+    narrow = wide[plan.names()]
+    pd.testing.assert_frame_equal(imputer.transform(wide), imputer.transform(narrow))
+    assert imputer.transform(wide)["hours"].tolist()[0] != 99.0
 
 
 # --- simulated gaps ----------------------------------------------------------------------
