@@ -21,11 +21,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
 COPY = ("params.yaml", "dvc.yaml", "data/schema.yaml", "data/external", ".dvcignore", "src")
-STAGES = ("ingest", "split", "validate", "impute", "tune", "train", "evaluate")
 
 
 def sh(command: Sequence[str], cwd: Path) -> float:
@@ -121,7 +122,8 @@ def main() -> None:
     print(f"ratio: {noop / noop_trivial:.2f}x  (target <= 1.5x)")
     print("\nstage start-up (import + parse arguments, median of 3; target <= 1 s):")
     print(f"  {'stage':10} {'seconds':>8}  heaviest imports (cumulative)")
-    for stage in STAGES:
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for stage in stages:
         seconds = statistics.median(startup(stage) for _ in range(3))
         print(f"  {stage:10} {seconds:8.2f}  {heaviest_imports(stage)}")
 

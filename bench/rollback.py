@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.integration.registry_project import (  # noqa: E402
-    LEARNING_RATES,
+    SEEDS,
     make_template,
     promote,
     train_version,
@@ -64,8 +64,8 @@ def plus(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
 
 def build(folder: Path) -> Path:
     project = make_template(folder / "template")
-    for learning_rate in LEARNING_RATES:
-        train_version(project, learning_rate, gate_passed=True)
+    for seed in SEEDS:
+        train_version(project, seed, gate_passed=True)
         promote(project)
     write_gate(project, passed=False)  # v1.2.0 fails after deployment
     subprocess.run(["git", "commit", "-qam", "v1.2.0 fails"], cwd=project, check=True)

@@ -49,10 +49,11 @@ pull() {
     fi
 }
 
-# Push the branch and every tag GTO created (registrations, stages, deprecations).
+# Push the branch and every tag GTO created (registrations, stages,
+# deprecations) in one atomic push: the remote gets all of them or none, so its
+# manifest never names a version whose tags it lacks.
 publish() {
-    git push "$remote" "HEAD:refs/heads/$1"
-    git push "$remote" --tags
+    git push --atomic "$remote" "HEAD:refs/heads/$1" --tags
 }
 
 case "$action" in
