@@ -126,6 +126,12 @@ def main() -> None:
     for stage in stages:
         seconds = statistics.median(startup(stage) for _ in range(3))
         print(f"  {stage:10} {seconds:8.2f}  {heaviest_imports(stage)}")
+    # The floor for a stage that fits or applies a scikit-learn model: Python,
+    # pandas and sklearn.base (which imports scipy.stats) and nothing of ours.
+    floor = statistics.median(
+        sh([sys.executable, "-c", "import pandas, sklearn.base"], ROOT) for _ in range(3)
+    )
+    print(f"  {'(floor)':10} {floor:8.2f}  python -c 'import pandas, sklearn.base'")
 
 
 if __name__ == "__main__":
