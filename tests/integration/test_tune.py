@@ -151,30 +151,35 @@ def _interrupt_after(project: Path, complete: int) -> subprocess.CompletedProces
     deadline = time.monotonic() + 300
     while _complete_trials(project / STUDY_DB) < complete and process.poll() is None:
         assert time.monotonic() < deadline, "no trial completed in time"
-        time.sleep(0.2)
+        time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     return subprocess.CompletedProcess(process.args, process.returncode, "", stderr)
 
 
+N_RESUME = 12
+
+
 def test_an_interrupted_tune_resumes_where_it_stopped(
     fresh: Path, template: Path, tmp_path: Path
 ) -> None:
-    edit_params(fresh, tune={"n_trials": 5})
+    # Trials on this small project take a fraction of a second: a study of 12 leaves
+    # the interrupt seconds to land after the second trial and before the last.
+    edit_params(fresh, tune={"n_trials": N_RESUME})
     interrupted = _interrupt_after(fresh, complete=2)
     assert interrupted.returncode == 130, interrupted.stderr
     assert "mlops tune: interrupted" in interrupted.stderr
     assert snapshot(fresh, OUTPUTS) == dict.fromkeys(OUTPUTS)
     done = [t for t in load_study(fresh).trials if t.state != optuna.trial.TrialState.FAIL]
-    assert 2 <= len(done) < 5
+    assert 2 <= len(done) < N_RESUME
     assert main(["tune"]) == 0
     trials = load_study(fresh).trials
     kept = [t for t in trials if t.state != optuna.trial.TrialState.FAIL]
-    assert len(kept) == 5
+    assert len(kept) == N_RESUME
     assert [t.datetime_start for t in kept[: len(done)]] == [t.datetime_start for t in done]
     # Resumed, it is the study an uninterrupted run makes: same trials, same best.
     straight = clone(template, tmp_path / "straight")
-    edit_params(straight, tune={"n_trials": 5})
+    edit_params(straight, tune={"n_trials": N_RESUME})
     with contextlib.chdir(straight):
         assert main(["tune"]) == 0
     assert [t.params for t in load_study(straight).trials] == [t.params for t in kept]
