@@ -145,9 +145,16 @@ def _complete_trials(database: Path) -> int:
 
 
 def _interrupt_after(project: Path, complete: int) -> subprocess.CompletedProcess[str]:
-    process = subprocess.Popen(
-        ["mlops", "tune"], cwd=project, env=tool_env(), stderr=subprocess.PIPE, text=True
-    )
+    # A shell starts background jobs with SIGINT ignored, and a child inherits that
+    # (so would `mlops tune`, and it would never see the interrupt): with a handler
+    # installed here instead, the child starts with the default and Python's own.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            ["mlops", "tune"], cwd=project, env=tool_env(), stderr=subprocess.PIPE, text=True
+        )
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     deadline = time.monotonic() + 300
     while _complete_trials(project / STUDY_DB) < complete and process.poll() is None:
         assert time.monotonic() < deadline, "no trial completed in time"
