@@ -7,10 +7,11 @@ import platform
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pandas as pd
 
 from mlops import io, tuning
-from mlops.config import PATHS, Params
+from mlops.config import PATHS, Params, TuneConfig
 from mlops.imputation import ImputationPlan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +35,24 @@ def single_core_fixed(params: Params) -> dict[str, dict[str, Any]]:
         family: {k: (1 if k == "n_jobs" and v is not None else v) for k, v in values.items()}
         for family, values in params.tune.fixed.items()
     }
+
+
+def one_core_study(
+    params: Params, sample: pd.DataFrame, plan: ImputationPlan, seed: int, **tune: Any
+) -> tuple[optuna.Study, Any, TuneConfig]:
+    """The tune stage's own study, objective and config, on one core and unbounded
+    (the caller stops it), with ``seed`` for the sampler and ``tune`` keys replaced."""
+    config = params.tune.model_copy(
+        update={"fixed": single_core_fixed(params), "n_trials": 100_000, "timeout": None, **tune}
+    )
+    folds = tuning.make_folds(sample[plan.target], config.cv_folds, params.seed, "params.yaml")
+    objective = tuning.make_objective(sample, plan, config, folds, seed=seed)
+    study = optuna.create_study(
+        direction=config.direction,
+        sampler=tuning.make_sampler(config, seed),
+        pruner=tuning.make_pruner(config),
+    )
+    return study, objective, config
 
 
 def machine() -> str:

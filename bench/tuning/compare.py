@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import optuna
-from common import load, machine, single_core_fixed  # bench/tuning/common.py
+from common import load, machine, one_core_study, single_core_fixed  # bench/tuning/common.py
 from scipy import stats
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.metrics import get_scorer
@@ -167,16 +167,7 @@ def run_search(method: str, budget: float, clock_name: str, events: Any) -> None
 
 
 def run_optuna(params: Any, sample: Any, plan: Any, emit: Callable[[Event], float]) -> None:
-    config = params.tune.model_copy(
-        update={"fixed": single_core_fixed(params), "n_trials": 100_000, "timeout": None}
-    )
-    folds = tuning.make_folds(sample[plan.target], config.cv_folds, params.seed, "params.yaml")
-    objective = tuning.make_objective(sample, plan, config, folds, seed=params.seed)
-    study = optuna.create_study(
-        direction=config.direction,
-        sampler=tuning.make_sampler(config, params.seed),
-        pruner=tuning.make_pruner(config),
-    )
+    study, objective, config = one_core_study(params, sample, plan, params.seed)
 
     def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         kind = "full" if trial.state == optuna.trial.TrialState.COMPLETE else "pruned"

@@ -27,7 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import optuna
-from common import load, single_core_fixed  # bench/tuning/common.py
+from common import load, one_core_study  # bench/tuning/common.py
 from threadpoolctl import threadpool_limits
 
 from mlops import tuning
@@ -41,21 +41,7 @@ def one_run(starts: int, seed: int, goal: float, budget: float) -> None:
     """In this process: the search with these start-up trials and seed; prints JSON."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     params, sample, plan = load()
-    config = params.tune.model_copy(
-        update={
-            "fixed": single_core_fixed(params),
-            "n_trials": 100_000,
-            "timeout": None,
-            "random_starts": starts,
-        }
-    )
-    folds = tuning.make_folds(sample[plan.target], config.cv_folds, params.seed, "params.yaml")
-    objective = tuning.make_objective(sample, plan, config, folds, seed=seed)
-    study = optuna.create_study(
-        direction=config.direction,
-        sampler=tuning.make_sampler(config, seed),
-        pruner=tuning.make_pruner(config),
-    )
+    study, objective, config = one_core_study(params, sample, plan, seed, random_starts=starts)
     minimise = config.direction == "minimize"
     start = time.perf_counter()
     reached: list[float] = []
