@@ -3,6 +3,13 @@
 Stage modules are imported only once their command is chosen, so a stage
 pays only for the libraries it uses (``mlops ingest`` never imports
 scikit-learn or Optuna).
+
+A stage module in turn imports at its top only what it needs to load params and
+check its inputs (mlops.io, mlops.config, mlops.errors); the logic modules that
+import scikit-learn, Optuna, SciPy or matplotlib (a second or more) are imported
+inside ``run`` once params are valid and inputs are read. So a typo in
+params.yaml, a bad argument or a missing input is reported in a fraction of a
+second (issue #2; tests/unit/test_startup.py keeps it so).
 """
 
 from __future__ import annotations

@@ -10,21 +10,26 @@ from __future__ import annotations
 
 import argparse
 
-from mlops import charts, io
+from mlops import io
 from mlops.config import PATHS
-from mlops.evaluation import evaluate
-from mlops.imputation import ImputationPlan
-from mlops.modeling import TRUSTED_TYPES
 
 
 def run(args: argparse.Namespace) -> None:
     params = io.load_params(args.params)
     train = io.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
     test = io.read_parquet(PATHS.test, "test split (run `dvc repro split`)")
-    plan = ImputationPlan.from_dict(io.read_json(PATHS.imputation, "imputation plan"))
-    model = io.load_verified_model(PATHS.model, TRUSTED_TYPES, PATHS.dvc_lock)
+    plan_document = io.read_json(PATHS.imputation, "imputation plan")
     # Absent before the first tune, or from a tuner that keeps no table: reported, not fatal.
     trials = io.read_csv(PATHS.trials, "tuning trials") if PATHS.trials.is_file() else None
+    # Imported once params and inputs are checked (see mlops.cli): scikit-learn and
+    # matplotlib are slow. The model file is checked after: skops needs its types.
+    from mlops import charts
+    from mlops.evaluation import evaluate
+    from mlops.imputation import ImputationPlan
+    from mlops.modeling import TRUSTED_TYPES
+
+    plan = ImputationPlan.from_dict(plan_document)
+    model = io.load_verified_model(PATHS.model, TRUSTED_TYPES, PATHS.dvc_lock)
     result = evaluate(
         model,
         train,

@@ -10,20 +10,14 @@ from __future__ import annotations
 
 import argparse
 from functools import partial
+from typing import TYPE_CHECKING
 
 from mlops import io
 from mlops.config import PATHS, Params
 from mlops.errors import CheckFailed
-from mlops.imputation import (
-    ImputationPlan,
-    cv_scorer,
-    describe_counts,
-    imputation_counts,
-    plan_imputation,
-    read_quality,
-)
-from mlops.ingestion import ingest, normalise_name
-from mlops.modeling import build_pipeline
+
+if TYPE_CHECKING:
+    from mlops.imputation import ImputationPlan
 
 
 def run(args: argparse.Namespace) -> None:
@@ -42,8 +36,13 @@ def run(args: argparse.Namespace) -> None:
 
 def _plan(params: Params) -> ImputationPlan:
     train = io.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
-    target = normalise_name(params.data.target)
     report = io.read_json(PATHS.validation, "validation report (run `dvc repro validate`)")
+    # Imported once params and inputs are checked (see mlops.cli): scikit-learn is slow.
+    from mlops.imputation import cv_scorer, plan_imputation, read_quality
+    from mlops.ingestion import normalise_name
+    from mlops.modeling import build_pipeline
+
+    target = normalise_name(params.data.target)
     quality = read_quality(report, list(train.columns), target)
     auto = params.impute.auto
     score, rows = cv_scorer(
@@ -78,8 +77,14 @@ def _summary(plan: ImputationPlan) -> str:
 
 
 def _report_batch(args: argparse.Namespace, params: Params) -> None:
-    plan = ImputationPlan.from_dict(io.read_json(PATHS.imputation, "imputation plan"))
-    batch = ingest(io.read_source(params.data, args.input), params.data, require_target=False)
+    plan_document = io.read_json(PATHS.imputation, "imputation plan")
+    source = io.read_source(params.data, args.input)
+    # Imported once params and inputs are checked (see mlops.cli): scikit-learn is slow.
+    from mlops.imputation import ImputationPlan, describe_counts, imputation_counts
+    from mlops.ingestion import ingest
+
+    plan = ImputationPlan.from_dict(plan_document)
+    batch = ingest(source, params.data, require_target=False)
     counts = imputation_counts(batch, plan)
     if args.report is not None:
         io.write_json(args.report, counts)

@@ -55,7 +55,7 @@ def _check_loads(cache_file: Path) -> None:
     """Load the model once: bytes this environment's libraries cannot load are no rollback."""
     # Imported here: scikit-learn's import is most of a rollback's time, and a dry run
     # or a refused rollback never needs it.
-    from mlops.modeling import TRUSTED_TYPES  # noqa: PLC0415
+    from mlops.modeling import TRUSTED_TYPES
 
     io.load_model_bytes(io.read_bytes(cache_file), TRUSTED_TYPES, str(cache_file))
 

@@ -6,13 +6,15 @@ import argparse
 
 from mlops import io
 from mlops.config import PATHS
-from mlops.ingestion import normalise_name
-from mlops.splitting import split
 
 
 def run(args: argparse.Namespace) -> None:
     params = io.load_params(args.params)
     raw = io.read_parquet(PATHS.raw, "raw data set (run `dvc repro ingest`)")
+    # Imported once params and inputs are checked (see mlops.cli): scikit-learn is slow.
+    from mlops.ingestion import normalise_name
+    from mlops.splitting import split
+
     train, test = split(
         raw, normalise_name(params.data.target), params.split.test_size, params.seed
     )

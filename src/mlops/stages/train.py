@@ -7,15 +7,18 @@ from datetime import UTC, datetime
 
 from mlops import io
 from mlops.config import PATHS
-from mlops.imputation import ImputationPlan
-from mlops.modeling import build_pipeline, model_card
 
 
 def run(args: argparse.Namespace) -> None:
     params = io.load_params(args.params)
     train = io.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
-    plan = ImputationPlan.from_dict(io.read_json(PATHS.imputation, "imputation plan"))
+    plan_document = io.read_json(PATHS.imputation, "imputation plan")
     best = io.read_json(PATHS.best_params, "best params (run `dvc repro tune`)")
+    # Imported once params and inputs are checked (see mlops.cli): scikit-learn is slow.
+    from mlops.imputation import ImputationPlan
+    from mlops.modeling import build_pipeline, model_card
+
+    plan = ImputationPlan.from_dict(plan_document)
     pipeline = build_pipeline(plan, best["family"], best["params"], params.seed)
     pipeline.fit(train[plan.names()], train[plan.target])
     card = model_card(

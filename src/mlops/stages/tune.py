@@ -28,20 +28,18 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import optuna
-import sqlalchemy
-from optuna.exceptions import ExperimentalWarning
-from optuna.trial import FrozenTrial
-from threadpoolctl import threadpool_limits
-from tqdm import tqdm
+from typing import TYPE_CHECKING, Any
 
 import mlops
-from mlops import io, tuning
+from mlops import io
 from mlops.config import PATHS, Params
 from mlops.errors import UsageError
-from mlops.imputation import ImputationPlan
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
+    from mlops.tuning import Callback
 
 STUDY_DB = PATHS.tuning_dir / "study.db"
 TRIALS_CSV = PATHS.tuning_dir / "trials.csv"
@@ -56,9 +54,17 @@ STORAGE_ATTEMPTS = 3
 def run(args: argparse.Namespace) -> None:
     params = io.load_params(args.params)
     config, seed = params.tune, params.seed
-    tuning.check_space(config, str(args.params))
     train = io.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
-    plan = ImputationPlan.from_dict(io.read_json(PATHS.imputation, "imputation plan"))
+    plan_document = io.read_json(PATHS.imputation, "imputation plan")
+    # Imported once params and inputs are checked (see mlops.cli): scikit-learn and
+    # Optuna are slow. The search space is checked after: that check is tuning's.
+    from threadpoolctl import threadpool_limits
+
+    from mlops import tuning
+    from mlops.imputation import ImputationPlan
+
+    tuning.check_space(config, str(args.params))
+    plan = ImputationPlan.from_dict(plan_document)
     sample = tuning.sample_rows(train, plan.target, config.max_rows, seed)
     folds = tuning.make_folds(sample[plan.target], config.cv_folds, seed, str(args.params))
     study = _open_study(params, args.params, _inputs())
@@ -104,6 +110,10 @@ def _package_md5() -> str:
 
 
 def _open_study(params: Params, source: Path, inputs: dict[str, str]) -> optuna.Study:
+    import optuna
+
+    from mlops import tuning
+
     config = params.tune
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = _open_storage(config.storage, source)
@@ -119,6 +129,8 @@ def _open_study(params: Params, source: Path, inputs: dict[str, str]) -> optuna.
 
 def _open_storage(url: str | None, source: Path) -> optuna.storages.RDBStorage:
     """The study database; one line naming ``tune.storage`` if it cannot be opened."""
+    import sqlalchemy
+
     if url is None:
         STUDY_DB.parent.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{STUDY_DB}"
@@ -140,6 +152,9 @@ def _open_storage(url: str | None, source: Path) -> optuna.storages.RDBStorage:
 
 
 def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
+    import optuna
+    from optuna.exceptions import ExperimentalWarning
+
     with warnings.catch_warnings():
         # Heartbeats are marked experimental, yet they are how a dead worker's trial
         # is noticed and run again.
@@ -171,6 +186,8 @@ def _engine_kwargs(url: str) -> dict[str, object]:
 
 
 def _hide_password(url: str) -> str:
+    import sqlalchemy
+
     try:
         return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
     except sqlalchemy.exc.ArgumentError:
@@ -183,8 +200,12 @@ def _salt() -> int:
 
 
 @contextmanager
-def _progress(study: optuna.Study, n_trials: int) -> Iterator[tuning.Callback]:
+def _progress(study: optuna.Study, n_trials: int) -> Iterator[Callback]:
     """A progress bar over the study's whole budget (resumed and other workers' trials too)."""
+    from tqdm import tqdm
+
+    from mlops import tuning
+
     done = tuning.budget_used(study.get_trials(deepcopy=False))
     bar = tqdm(total=n_trials, initial=min(done, n_trials), desc="tune", unit="trial", disable=None)
 
@@ -202,6 +223,8 @@ def _progress(study: optuna.Study, n_trials: int) -> Iterator[tuning.Callback]:
 
 
 def _summary(study: optuna.Study, best: dict[str, Any], worker: bool) -> None:
+    from mlops import tuning
+
     metrics = tuning.tuning_metrics(study.get_trials(deepcopy=False), best["direction"])
     role = "worker: " if worker else ""
     print(
@@ -215,6 +238,8 @@ def _summary(study: optuna.Study, best: dict[str, Any], worker: bool) -> None:
 
 def _write_outputs(study: optuna.Study, best: dict[str, Any]) -> None:
     """Everything is computed first, then written, so a failure leaves no partial outputs."""
+    from mlops import tuning
+
     trials = study.get_trials(deepcopy=False)
     table = tuning.trials_table(trials, best["direction"])
     metrics = tuning.tuning_metrics(trials, best["direction"])

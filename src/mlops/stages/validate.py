@@ -13,21 +13,27 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from mlops import data_tests, io
+from mlops import io
 from mlops.config import PATHS, Params
-from mlops.data_tests import Checked, Measured
 from mlops.errors import CheckFailed
-from mlops.ingestion import ingest, normalise_name
-from mlops.validation import duplicate_columns, load_contract
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlops.data_tests import Checked, Measured
 
 
 def run(args: argparse.Namespace) -> None:
     params = io.load_params(args.params)
-    contract = load_contract(io.read_yaml(PATHS.schema, "data contract"), str(PATHS.schema))
+    contract_document = io.read_yaml(PATHS.schema, "data contract")
+    # Imported once params are checked (see mlops.cli): pandera is slow.
+    from mlops import data_tests
+    from mlops.ingestion import normalise_name
+    from mlops.validation import load_contract
+
+    contract = load_contract(contract_document, str(PATHS.schema))
     target = normalise_name(params.data.target)
     pipeline = args.input is None
     source: Path = PATHS.raw if pipeline else args.input
@@ -60,6 +66,9 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _read_batch(path: Path, params: Params) -> pd.DataFrame:
+    from mlops.ingestion import ingest
+    from mlops.validation import duplicate_columns
+
     source = io.read_source(params.data, path)
     duplicates = duplicate_columns(list(source.columns))
     if duplicates:
@@ -75,13 +84,15 @@ def _measure(checked: Checked, params: Params) -> Measured | None:
     if not config.enabled:
         return None
     # Imported here: scikit-learn is only needed by the pipeline run, not by --input.
-    from mlops.importance import measure  # noqa: PLC0415
+    from mlops.importance import measure
 
     train = io.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
     return measure(train, checked.candidates, checked.target, config, params.seed)
 
 
 def _write(report: dict[str, Any], json_path: Path | None, md_path: Path | None) -> None:
+    from mlops import data_tests
+
     if json_path is not None:
         io.write_json(json_path, report)
     if md_path is not None:
