@@ -14,9 +14,6 @@ import json
 from mlops import io
 from mlops.config import PATHS
 from mlops.errors import UsageError
-from mlops.explaining import explain, reference_values, render
-from mlops.ingestion import ingest, normalise_name
-from mlops.modeling import TRUSTED_TYPES
 
 
 def run(args: argparse.Namespace) -> None:
@@ -29,10 +26,18 @@ def run(args: argparse.Namespace) -> None:
             PATHS.test,
         )
     else:
+        from mlops.ingestion import ingest
+
         frame = ingest(io.read_source(params.data, args.input), params.data, require_target=False)
         source = args.input
     if not 0 <= args.row < len(frame):
         raise UsageError(f"--row {args.row}: {source} has rows 0 to {len(frame) - 1}")
+    # Imported once params, arguments and inputs are checked (see mlops.cli):
+    # scikit-learn is slow.
+    from mlops.explaining import explain, reference_values, render
+    from mlops.ingestion import normalise_name
+    from mlops.modeling import TRUSTED_TYPES
+
     model = io.load_verified_model(PATHS.model, TRUSTED_TYPES, PATHS.dvc_lock)
     features = list(model.feature_names_in_)
     missing = [name for name in features if name not in frame.columns]

@@ -6,10 +6,12 @@ import argparse
 
 from mlops import io
 from mlops.config import PATHS
-from mlops.ingestion import ingest
 
 
 def run(args: argparse.Namespace) -> None:
     params = io.load_params(args.params)
-    raw = ingest(io.read_source(params.data), params.data)
-    io.write_parquet(PATHS.raw, raw)
+    source = io.read_source(params.data)
+    # Imported once params and inputs are checked (see mlops.cli).
+    from mlops.ingestion import ingest
+
+    io.write_parquet(PATHS.raw, ingest(source, params.data))

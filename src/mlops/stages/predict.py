@@ -22,7 +22,6 @@ from mlops import io, serving
 from mlops.config import PATHS, Params
 from mlops.errors import CheckFailed, UsageError
 from mlops.ingestion import ingest, normalise_name
-from mlops.modeling import TRUSTED_TYPES
 from mlops.registry import Manifest
 from mlops.serving import Production
 from mlops.stages.registry import read_production
@@ -83,6 +82,10 @@ def load_manifest_model(
             f"{path}: bytes do not match md5 {manifest.model_md5} that {PATHS.production} "
             f"records for {manifest.version}; refusing to load it"
         )
+    # Imported once params, contract and manifest are checked (see mlops.cli):
+    # scikit-learn is slow, and skops needs it to load the model anyway.
+    from mlops.modeling import TRUSTED_TYPES
+
     model = io.load_model_bytes(data, TRUSTED_TYPES, str(path))
     try:
         features = serving.model_features(model, contract, str(path))

@@ -15,8 +15,6 @@ import yaml
 
 from mlops import io
 from mlops.errors import CheckFailed
-from mlops.ingestion import ingest, normalise_name
-from mlops.validation import contract_document, duplicate_columns, infer_contract
 
 _HEADER = """\
 # The data contract, in pandera's YAML format: reviewed by a person, kept in git.
@@ -29,6 +27,10 @@ _HEADER = """\
 def run(args: argparse.Namespace) -> None:
     params = io.load_params(args.params)
     source = io.read_source(params.data, args.input)
+    # Imported once params and the input are checked (see mlops.cli): pandera is slow.
+    from mlops.ingestion import ingest, normalise_name
+    from mlops.validation import contract_document, duplicate_columns, infer_contract
+
     duplicates = duplicate_columns(list(source.columns))
     if duplicates:
         raise CheckFailed(f"{args.input}: duplicate column names: {', '.join(duplicates)}")
