@@ -101,10 +101,10 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
 
 
 def read_parquet(path: Path, what: str = "table") -> pd.DataFrame:
+    _require_file(path, what)  # before pandas' import, so a missing input fails fast
     import pandas as pd
     import pyarrow
 
-    _require_file(path, what)
     try:
         return pd.read_parquet(path)
     except (pyarrow.ArrowException, OSError) as exc:
@@ -112,9 +112,9 @@ def read_parquet(path: Path, what: str = "table") -> pd.DataFrame:
 
 
 def read_csv(path: Path, what: str = "CSV table") -> pd.DataFrame:
+    _require_file(path, what)
     import pandas as pd
 
-    _require_file(path, what)
     try:
         return pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
