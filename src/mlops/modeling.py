@@ -50,14 +50,15 @@ def build_pipeline(
     """An unfitted pipeline for ``family`` whose imputers follow ``plan``."""
     return Pipeline(
         [
-            ("preprocess", _preprocessor(plan, family)),
-            ("model", _estimator(plan, family, params, seed)),
+            ("preprocess", build_preprocessor(plan, family)),
+            ("model", build_estimator(plan, family, params, seed)),
         ]
     )
 
 
-def _preprocessor(plan: ImputationPlan, family: str) -> Pipeline:
-    """Impute (every gap, as the plan says), then encode for ``family``.
+def build_preprocessor(plan: ImputationPlan, family: str) -> Pipeline:
+    """The pipeline's ``preprocess`` step: impute (every gap, as the plan says), then
+    encode for ``family``. It has no hyperparameters, so one fit serves every trial.
 
     The encoder is a ColumnTransformer with one transformer per raw feature (and
     per indicator), which evaluation's importances rely on.
@@ -165,7 +166,8 @@ DERIVED_PARAMS: dict[str, frozenset[str]] = {
 }
 
 
-def _estimator(plan: ImputationPlan, family: str, params: Mapping[str, Any], seed: int) -> Any:
+def build_estimator(plan: ImputationPlan, family: str, params: Mapping[str, Any], seed: int) -> Any:
+    """The pipeline's ``model`` step: ``family``'s estimator with ``params``."""
     if family not in ESTIMATORS:
         raise ValueError(f"unknown model family {family!r}")
     derived: dict[str, Any] = {"random_state": seed}

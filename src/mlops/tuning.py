@@ -45,7 +45,8 @@ from mlops.imputation import ImputationPlan
 from mlops.modeling import (
     DERIVED_PARAMS,
     ESTIMATORS,
-    build_pipeline,
+    build_estimator,
+    build_preprocessor,
     check_hyperparameters,
     hyperparameters,
 )
@@ -209,11 +210,26 @@ def make_objective(
 ) -> Callable[[optuna.Trial], float]:
     """Mean ``config.metric`` of a trial's pipeline over ``folds``, reported fold by fold.
 
+    A trial scores what the pipeline would (preprocess, then the model), but the
+    preprocess step (imputation and encoding) has no hyperparameters: it is fitted
+    once per fold and model family, and its output on that fold is reused by every
+    later trial in this process. Only the estimator is fitted per trial.
+
     ``worker`` names the process in each trial it runs (who ran what, study-wide).
     """
     features, y = train[plan.names()], train[plan.target]
     scorer_name, sign = SCORERS[config.metric]
     scorer = get_scorer(scorer_name)
+    encoded: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+    def encoded_fold(family: str, step: int) -> tuple[Any, Any]:
+        """``family``'s preprocess step fitted on fold ``step``: (fit rows, held-out rows)."""
+        if (family, step) not in encoded:
+            fit_rows, score_rows = folds[step]
+            preprocess = build_preprocessor(plan, family)
+            fitted = preprocess.fit_transform(features.iloc[fit_rows], y.iloc[fit_rows])
+            encoded[family, step] = fitted, preprocess.transform(features.iloc[score_rows])
+        return encoded[family, step]
 
     def objective(trial: optuna.Trial) -> float:
         trial.set_user_attr(WORKER_ATTR, worker)
@@ -221,10 +237,10 @@ def make_objective(
         scores: list[float] = []
         for step, (fit_rows, score_rows) in enumerate(folds):
             try:
-                pipeline = build_pipeline(plan, family, params, seed)
-                pipeline.fit(features.iloc[fit_rows], y.iloc[fit_rows])
-                held_out = features.iloc[score_rows], y.iloc[score_rows]
-                scores.append(sign * scorer(pipeline, *held_out))
+                fit_x, held_out_x = encoded_fold(family, step)
+                model = build_estimator(plan, family, params, seed)
+                model.fit(fit_x, y.iloc[fit_rows])
+                scores.append(sign * scorer(model, held_out_x, y.iloc[score_rows]))
             except ValueError as exc:
                 # Kept in the study, so a failed trial counts against the budget
                 # (unlike one whose worker died) and its cause is on record.

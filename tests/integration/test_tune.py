@@ -339,7 +339,7 @@ def test_a_study_whose_trials_all_fail_is_reported(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ValueError("Input X contains NaN")
 
-    monkeypatch.setattr(mlops.tuning, "build_pipeline", broken)
+    monkeypatch.setattr(mlops.tuning, "build_estimator", broken)
     assert main(["tune"]) == 2
     err = capsys.readouterr().err
     assert "mlops tune: error: no trial of study tune-" in err

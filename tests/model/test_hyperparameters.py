@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from sklearn.metrics import get_scorer
 
 from mlops import io, tuning
 from mlops.config import PATHS, Params, TuneConfig
@@ -103,3 +105,32 @@ def test_the_search_finds_a_useful_model(tuned: Any) -> None:
     study, best = tuned
     assert best["cv_score"] >= 0.85  # ROC AUC; chance is 0.5, a tuned model on Adult ~0.9
     assert all(len(t.user_attrs[tuning.FOLDS_ATTR]) >= 1 for t in study.trials)
+
+
+def test_a_trial_scores_what_the_whole_pipeline_scores(
+    adult_sample: pd.DataFrame, plan: ImputationPlan, small: TuneConfig
+) -> None:
+    # The objective fits the preprocess step once per fold and family and reuses its
+    # output: every trial must score what fitting its whole pipeline fold by fold does,
+    # whichever family ran before it on the same objective.
+    sample = tuning.sample_rows(adult_sample, plan.target, small.max_rows, seed=3)
+    folds = tuning.make_folds(sample[plan.target], small.cv_folds, 3, "params.yaml")
+    objective = tuning.make_objective(sample, plan, small, folds, seed=3)
+    scorer_name, sign = tuning.SCORERS[small.metric]
+    scorer = get_scorer(scorer_name)
+    features, target = sample[plan.names()], sample[plan.target]
+    for point in (0, 1):  # the second round reuses the first round's preprocessed folds
+        for family in sorted(ESTIMATORS):
+            space = small.space[family]
+            drawn = {k: tuning.grid_values(spec, 2)[point] for k, spec in space.items()}
+            trial = optuna.trial.FixedTrial(
+                {tuning.FAMILY_KEY: family, **{f"{family}.{k}": v for k, v in drawn.items()}}
+            )
+            values = {**small.fixed[family], **drawn}
+            expected = []
+            for fit_rows, score_rows in folds:
+                pipeline = build_pipeline(plan, family, values, seed=3)
+                pipeline.fit(features.iloc[fit_rows], target.iloc[fit_rows])
+                held_out = features.iloc[score_rows], target.iloc[score_rows]
+                expected.append(sign * scorer(pipeline, *held_out))
+            assert objective(trial) == float(np.mean(expected)), (family, drawn)
