@@ -1,6 +1,6 @@
 """Pipeline benchmark: cold and no-op `dvc repro`, and each stage's start-up time.
 
-Run from the repository root:  .venv/bin/python bench/pipeline.py [--repeats 5]
+Run from the repository root:  .venv/bin/python bench/pipeline.py [--repeats 30]
 
 Prints measured figures; nothing is asserted. Everything runs in throwaway
 copies of the project, side by side with a trivial one-stage DVC pipeline.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import random
 import re
 import shutil
 import statistics
@@ -85,12 +86,14 @@ def chain_copy(base: Path, stages: int) -> Path:
 
 
 def interleaved_medians(repeats: int, command: Sequence[str], *dirs: Path) -> list[float]:
-    """Median wall time of ``command`` in each of ``dirs``, run in turn ``repeats`` times,
-    so a slow spell of the machine hits them all alike."""
+    """Median wall time of ``command`` in each of ``dirs``: ``repeats`` rounds, each
+    running all of them in a new (seeded) order, so neither a slow spell of the
+    machine nor the position in a round favours one."""
     times: list[list[float]] = [[] for _ in dirs]
+    rng = random.Random(0)
     for _ in range(repeats):
-        for spent, path in zip(times, dirs, strict=True):
-            spent.append(sh(command, path))
+        for i in rng.sample(range(len(dirs)), len(dirs)):
+            times[i].append(sh(command, dirs[i]))
     return [statistics.median(spent) for spent in times]
 
 
@@ -124,7 +127,7 @@ def heaviest_imports(stage: str, top: int = 3) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=30, help="no-op rounds")
     args = parser.parse_args()
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -141,7 +144,7 @@ def main() -> None:
     print(
         f"\ncold `dvc repro` (demo data, params.yaml as shipped): {cold:7.1f} s  (target <= 120 s)"
     )
-    print(f"no-op `dvc repro`, run in turn {args.repeats} times, medians:")
+    print(f"no-op `dvc repro`, {args.repeats} rounds in a shuffled order, medians:")
     print(f"  {f'this pipeline ({len(stages)} stages)':34}  {noop:6.2f} s")
     print(f"  {'one-stage pipeline':34}  {noop_trivial:6.2f} s")
     chain_label = f"{len(stages)} one-file stages in a chain"
