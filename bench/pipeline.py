@@ -9,6 +9,7 @@ copies of the project, side by side with a trivial one-stage DVC pipeline.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import random
@@ -97,6 +98,37 @@ def interleaved_medians(repeats: int, command: Sequence[str], *dirs: Path) -> li
     return [statistics.median(spent) for spent in times]
 
 
+def phase_medians(repeats: int, *dirs: Path) -> list[dict[str, tuple[float, int]]]:
+    """Per DVC phase, the median milliseconds (and calls) of a no-op `dvc repro` in each
+    of ``dirs``, timed in-process by bench/dvc_phases.py; rounds as above."""
+    script = str(Path(__file__).with_name("dvc_phases.py"))
+    runs: list[list[dict[str, list[float]]]] = [[] for _ in dirs]
+    rng = random.Random(1)
+    for _ in range(repeats):
+        for i in rng.sample(range(len(dirs)), len(dirs)):
+            command = [sys.executable, script]
+            out = subprocess.run(command, cwd=dirs[i], env=ENV, check=True, capture_output=True)
+            runs[i].append(json.loads(out.stdout))
+    return [{phase: median_phase(done, phase) for phase in done[0]} for done in runs]
+
+
+def median_phase(runs: list[dict[str, list[float]]], phase: str) -> tuple[float, int]:
+    return statistics.median(run[phase][0] for run in runs), int(runs[0][phase][1])
+
+
+def print_phases(
+    repeats: int, labels: Sequence[str], columns: list[dict[str, tuple[float, int]]]
+) -> None:
+    print(
+        "\nwhere a no-op `dvc repro` spends its time (bench/dvc_phases.py, in-process, "
+        f"median ms of {repeats} runs each; calls in brackets):"
+    )
+    print(f"  {'phase':38}" + "".join(f"{label:>18}" for label in labels))
+    for phase in columns[0]:
+        cells = "".join(f"{c[phase][0]:10.0f} ({c[phase][1]:>3})" for c in columns)
+        print(f"  {phase:38}{cells}")
+
+
 def startup(stage: str) -> float:
     """Interpreter start, imports and argument parsing of `mlops <stage>` (no work done)."""
     code = (
@@ -128,6 +160,7 @@ def heaviest_imports(stage: str, top: int = 3) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30, help="no-op rounds")
+    parser.add_argument("--phase-repeats", type=int, default=10, help="runs per phase breakdown")
     args = parser.parse_args()
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -141,6 +174,7 @@ def main() -> None:
         noop, noop_trivial, noop_chain = interleaved_medians(
             args.repeats, ["dvc", "repro"], project, trivial, chain
         )
+        phases = phase_medians(args.phase_repeats, trivial, chain, project)
     print(
         f"\ncold `dvc repro` (demo data, params.yaml as shipped): {cold:7.1f} s  (target <= 120 s)"
     )
@@ -153,6 +187,8 @@ def main() -> None:
         f"ratio: {noop / noop_trivial:.2f}x  (target <= 1.5x); "
         f"the chain alone is {noop_chain / noop_trivial:.2f}x"
     )
+    labels = ("one-stage", f"{len(stages)}-stage chain", "this pipeline")
+    print_phases(args.phase_repeats, labels, phases)
     print("\nstage start-up (import + parse arguments, median of 3; target <= 1 s):")
     print(f"  {'stage':10} {'seconds':>8}  heaviest imports (cumulative)")
     for stage in stages:
