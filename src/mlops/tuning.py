@@ -297,6 +297,21 @@ def make_pruner(config: TuneConfig) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
+def open_study(
+    storage: optuna.storages.BaseStorage, config: TuneConfig, seed: int, inputs: Mapping[str, str]
+) -> optuna.Study:
+    """The study these params and ``inputs`` define, in ``storage``: created, or loaded
+    so that a rerun resumes it and workers join it."""
+    return optuna.create_study(
+        study_name=study_name(config, seed, inputs),
+        storage=storage,
+        direction=config.direction,
+        sampler=make_sampler(config, seed),
+        pruner=make_pruner(config),
+        load_if_exists=True,
+    )
+
+
 def trial_seed(seed: int, position: int, salt: int | None = None) -> int:
     """The sampler seed for the trial at ``position``; a worker's ``salt`` makes its own."""
     digest = hashlib.sha256(f"{seed}:{position}:{salt}".encode()).digest()

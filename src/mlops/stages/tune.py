@@ -24,7 +24,6 @@ import os
 import socket
 import sys
 import time
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,11 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 import mlops
 from mlops import io
-from mlops.config import PATHS, Params
-from mlops.errors import UsageError
+from mlops.config import PATHS
 
 if TYPE_CHECKING:
     import optuna
+    import pandas as pd
     from optuna.trial import FrozenTrial
 
     from mlops.tuning import Callback
@@ -44,11 +43,6 @@ if TYPE_CHECKING:
 STUDY_DB = PATHS.tuning_dir / "study.db"
 TRIALS_CSV = PATHS.tuning_dir / "trials.csv"
 METRICS_JSON = PATHS.tuning_dir / "metrics.json"
-# A worker that stops sending heartbeats for GRACE_SECONDS is presumed dead: its
-# running trial is failed and queued once more, so no trial is lost.
-HEARTBEAT_SECONDS = 5
-GRACE_SECONDS = 30
-STORAGE_ATTEMPTS = 3
 
 
 def run(args: argparse.Namespace) -> None:
@@ -58,16 +52,19 @@ def run(args: argparse.Namespace) -> None:
     plan_document = io.read_json(PATHS.imputation, "imputation plan")
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn and
     # Optuna are slow. The search space is checked after: that check is tuning's.
+    import optuna
     from threadpoolctl import threadpool_limits
 
     from mlops import tuning
     from mlops.imputation import ImputationPlan
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says enough
     tuning.check_space(config, str(args.params))
     plan = ImputationPlan.from_dict(plan_document)
     sample = tuning.sample_rows(train, plan.target, config.max_rows, seed)
     folds = tuning.make_folds(sample[plan.target], config.cv_folds, seed, str(args.params))
-    study = _open_study(params, args.params, _inputs())
+    storage = io.open_study_storage(config.storage, STUDY_DB, args.params)
+    study = tuning.open_study(storage, config, seed, _inputs())
     worker = bool(getattr(args, "worker", False))
     objective = tuning.make_objective(
         sample, plan, config, folds, seed=seed, worker=f"{socket.gethostname()}:{os.getpid()}"
@@ -84,9 +81,14 @@ def run(args: argparse.Namespace) -> None:
             callbacks=[on_trial],
         )
     best = tuning.best_result(study, config, stopped_by)
-    _summary(study, best, worker)
-    if not worker:
-        _write_outputs(study, best)
+    trials = study.get_trials(deepcopy=False)
+    metrics = tuning.tuning_metrics(trials, best["direction"])
+    _summary(study.study_name, metrics, best, worker)
+    if not worker:  # everything is computed before the first write: no partial outputs
+        table = tuning.trials_table(trials, best["direction"])
+        _write_outputs(
+            table, metrics, tuning.plot_pngs(study, best["family"], best["metric"]), best
+        )
 
 
 def _inputs() -> dict[str, str]:
@@ -107,91 +109,6 @@ def _package_md5() -> str:
     sources = sorted(package.rglob("*.py"))
     listing = "".join(f"{p.relative_to(package)}:{io.file_md5(p)}\n" for p in sources)
     return hashlib.md5(listing.encode(), usedforsecurity=False).hexdigest()
-
-
-def _open_study(params: Params, source: Path, inputs: dict[str, str]) -> optuna.Study:
-    import optuna
-
-    from mlops import tuning
-
-    config = params.tune
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = _open_storage(config.storage, source)
-    return optuna.create_study(
-        study_name=tuning.study_name(config, params.seed, inputs),
-        storage=storage,
-        direction=config.direction,
-        sampler=tuning.make_sampler(config, params.seed),
-        pruner=tuning.make_pruner(config),
-        load_if_exists=True,
-    )
-
-
-def _open_storage(url: str | None, source: Path) -> optuna.storages.RDBStorage:
-    """The study database; one line naming ``tune.storage`` if it cannot be opened."""
-    import sqlalchemy
-
-    if url is None:
-        STUDY_DB.parent.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{STUDY_DB}"
-    # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; the locked driver is psycopg2.
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg2://" + url.removeprefix("postgresql://")
-    for attempt in range(STORAGE_ATTEMPTS):
-        try:
-            return _rdb_storage(url)
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
-            # Workers starting together on an empty database race to create its
-            # tables; the loser finds them on the next attempt.
-            if attempt == STORAGE_ATTEMPTS - 1:
-                raise _storage_error(url, exc, source) from None
-            time.sleep(1.0 + attempt)
-        except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as exc:
-            raise _storage_error(url, exc, source) from None
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
-    import optuna
-    from optuna.exceptions import ExperimentalWarning
-
-    with warnings.catch_warnings():
-        # Heartbeats are marked experimental, yet they are how a dead worker's trial
-        # is noticed and run again.
-        warnings.simplefilter("ignore", ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=_engine_kwargs(url),
-            heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=GRACE_SECONDS,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=1
-            ),
-        )
-
-
-def _storage_error(url: str, exc: Exception, source: Path) -> UsageError:
-    detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return UsageError(f"{source}: tune.storage: cannot open {_hide_password(url)} ({detail})")
-
-
-def _engine_kwargs(url: str) -> dict[str, object]:
-    # Wait for a lock instead of failing when local workers share one SQLite file,
-    # and give up on an unreachable server in seconds rather than minutes.
-    if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 60}}
-    if url.startswith("postgresql"):
-        return {"connect_args": {"connect_timeout": 10}}
-    return {}
-
-
-def _hide_password(url: str) -> str:
-    import sqlalchemy
-
-    try:
-        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-    except sqlalchemy.exc.ArgumentError:
-        return repr(url)
 
 
 def _salt() -> int:
@@ -222,13 +139,10 @@ def _progress(study: optuna.Study, n_trials: int) -> Iterator[Callback]:
         bar.close()
 
 
-def _summary(study: optuna.Study, best: dict[str, Any], worker: bool) -> None:
-    from mlops import tuning
-
-    metrics = tuning.tuning_metrics(study.get_trials(deepcopy=False), best["direction"])
+def _summary(name: str, metrics: dict[str, Any], best: dict[str, Any], worker: bool) -> None:
     role = "worker: " if worker else ""
     print(
-        f"mlops tune: {role}study {study.study_name}: {metrics['trials']} trials "
+        f"mlops tune: {role}study {name}: {metrics['trials']} trials "
         f"({metrics['pruned']} pruned, {metrics['failed']} failed), stopped by "
         f"{best['stopped_by']}; best {best['metric']} {best['cv_score']} "
         f"({best['family']}, trial {best['trial']})",
@@ -236,14 +150,9 @@ def _summary(study: optuna.Study, best: dict[str, Any], worker: bool) -> None:
     )
 
 
-def _write_outputs(study: optuna.Study, best: dict[str, Any]) -> None:
-    """Everything is computed first, then written, so a failure leaves no partial outputs."""
-    from mlops import tuning
-
-    trials = study.get_trials(deepcopy=False)
-    table = tuning.trials_table(trials, best["direction"])
-    metrics = tuning.tuning_metrics(trials, best["direction"])
-    pngs = tuning.plot_pngs(study, best["family"], best["metric"])
+def _write_outputs(
+    table: pd.DataFrame, metrics: dict[str, Any], pngs: dict[str, bytes], best: dict[str, Any]
+) -> None:
     io.write_csv(TRIALS_CSV, table)
     io.write_json(METRICS_JSON, metrics)
     for name, png in pngs.items():
