@@ -1,9 +1,12 @@
 """Pipeline benchmark: cold and no-op `dvc repro`, and each stage's start-up time.
 
-Run from the repository root:  .venv/bin/python bench/pipeline.py [--repeats 30]
+Run from the repository root:
+    .venv/bin/python bench/pipeline.py [--repeats 30] [--phase-repeats 10]
 
 Prints measured figures; nothing is asserted. Everything runs in throwaway
-copies of the project, side by side with a trivial one-stage DVC pipeline.
+copies of the project, side by side with a trivial one-stage DVC pipeline and
+a chain of one-file stages; where each no-op spends its time is broken down by
+DVC phase (bench/dvc_phases.py).
 """
 
 from __future__ import annotations
