@@ -20,12 +20,14 @@ import json
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, cast
 
 import numpy as np
 import optuna
 import pandas as pd
 from optuna.exceptions import ExperimentalWarning
+from optuna.storages._heartbeat import BaseHeartbeat  # what fail_stale_trials checks for
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.metrics import get_scorer
 from sklearn.model_selection import StratifiedKFold, train_test_split
@@ -437,13 +439,44 @@ def optimise(
 
 def _wait_for_running(study: optuna.Study, poll_seconds: float) -> None:
     """Block until no trial of the study is running (heartbeat-stale ones are failed)."""
+    beaten: set[int] = set()
     while True:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
-        if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if not running:
             return
+        _beat_silent_trials(study, running, beaten)
         time.sleep(poll_seconds)
+
+
+def _beat_silent_trials(
+    study: optuna.Study, running: Sequence[FrozenTrial], beaten: set[int]
+) -> None:
+    """Give each running trial older than the grace period one heartbeat, once.
+
+    Optuna never fails a running trial that has no heartbeat at all, and a worker
+    killed between creating its trial and the first beat leaves exactly that: the
+    study would wait for it forever. One beat from here makes such a trial go stale
+    like any other, a grace period later. A live trial loses nothing: its worker
+    beats every few seconds anyway. (Optuna's heartbeat interface, the storage a
+    study wraps and a trial's storage id are private; fail_stale_trials uses them.)
+    """
+    storage = study._storage  # an RDBStorage, wrapped in Optuna's cache
+    if not isinstance(storage, BaseHeartbeat):
+        return
+    interval = storage.get_heartbeat_interval()
+    if interval is None:
+        return
+    grace = getattr(getattr(storage, "_backend", storage), "grace_period", None) or 2 * interval
+    now = datetime.now()  # Optuna stamps datetime_start with the local, naive time too
+    for trial in running:
+        trial_id, started = trial._trial_id, trial.datetime_start
+        if trial_id in beaten or started is None or (now - started).total_seconds() < grace:
+            continue
+        storage.record_heartbeat(trial_id)
+        beaten.add(trial_id)
 
 
 # --- results -------------------------------------------------------------------

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -339,6 +341,40 @@ def test_a_finished_study_runs_no_more_trials() -> None:
     _, reason = run(cfg, 7, into=target)
     assert reason == "n_trials"
     assert [t.datetime_start for t in target.trials] == before
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.filterwarnings(
+    "ignore:Heartbeat of storage is supposed to be used with Study.optimize"
+)
+def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_run_again(
+    tmp_path: Path,
+) -> None:
+    # Optuna never fails a running trial with no heartbeat at all; left alone, the
+    # study would wait for it forever (seen: a worker killed right after creating one).
+    storage = optuna.storages.RDBStorage(
+        f"sqlite:///{tmp_path / 'study.db'}",
+        heartbeat_interval=1,
+        grace_period=1,
+        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(1),
+    )
+    cfg = config(n_trials=1)
+    target = optuna.create_study(storage=storage, direction=cfg.direction)
+    silent = target.ask()  # RUNNING, and nothing will ever beat for it
+    done: list[str] = []
+    search = threading.Thread(
+        target=lambda: done.append(
+            tuning.optimise(target, synthetic(cfg), cfg, seed=0, poll_seconds=0.05)
+        ),
+        daemon=True,
+    )
+    search.start()
+    search.join(timeout=60)
+    assert done == ["n_trials"], "the search still waits for the silent trial"
+    trials = target.get_trials()
+    assert trials[silent.number].state == TrialState.FAIL
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == silent.number]
+    assert [t.state for t in retried] == [TrialState.COMPLETE]
 
 
 # --- results ----------------------------------------------------------------------
