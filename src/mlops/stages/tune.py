@@ -21,10 +21,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import signal
 import socket
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,14 +73,18 @@ def run(args: argparse.Namespace) -> None:
     )
     # One thread per fit: scale-out is by trials (workers), and OpenMP threads that
     # busy-wait on a shared, busy machine make a fit many times slower, not faster.
-    with _progress(study, config.n_trials) as on_trial, threadpool_limits(limits=1):
+    with (
+        _progress(study, config.n_trials) as on_trial,
+        _interrupts_inside_trials(objective) as (guarded, after_trial),
+        threadpool_limits(limits=1),
+    ):
         stopped_by = tuning.optimise(
             study,
-            objective,
+            guarded,
             config,
             seed=seed,
             salt=_salt() if worker else None,
-            callbacks=[on_trial],
+            callbacks=[on_trial, after_trial],
         )
     best = tuning.best_result(study, config, stopped_by)
     trials = study.get_trials(deepcopy=False)
@@ -137,6 +143,70 @@ def _progress(study: optuna.Study, n_trials: int) -> Iterator[Callback]:
         yield on_trial
     finally:
         bar.close()
+
+
+Objective = Callable[["optuna.Trial"], float]
+
+
+@contextmanager
+def _interrupts_inside_trials(
+    objective: Objective, patience: float = 2.0
+) -> Iterator[tuple[Objective, Callback]]:
+    """Ctrl-C stops the search inside a trial's objective, never in Optuna's bookkeeping.
+
+    Optuna records a trial interrupted in its objective as failed, and a resumed run
+    draws it again. Between objectives Optuna creates, samples and records trials; an
+    interrupt there left a trial RUNNING, which a resumed run counted as used and
+    retried only once its heartbeat went stale. So there it is held until the next
+    objective starts (milliseconds later) or the trial's callbacks run, and at most
+    ``patience`` seconds when no trial follows (e.g. while waiting for other workers).
+    A second Ctrl-C is not held. Off the main thread, without SIGALRM, or when the
+    process ignores SIGINT (started in the background), nothing changes.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or not hasattr(signal, "setitimer")
+        or signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    ):
+        yield objective, lambda study, trial: None
+        return
+    state = {"inside": False, "pending": False}
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if state["inside"] or state["pending"]:
+            raise KeyboardInterrupt
+        state["pending"] = True
+        signal.setitimer(signal.ITIMER_REAL, patience)
+
+    def on_patience(signum: int, frame: object) -> None:
+        if state["pending"]:
+            raise KeyboardInterrupt
+
+    def guarded(trial: optuna.Trial) -> float:
+        state["inside"] = True
+        try:
+            if state["pending"]:
+                raise KeyboardInterrupt
+            return objective(trial)
+        finally:
+            state["inside"] = False
+
+    def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+        if state["pending"]:
+            raise KeyboardInterrupt
+
+    previous = (
+        signal.signal(signal.SIGINT, on_interrupt),
+        signal.signal(signal.SIGALRM, on_patience),
+    )
+    try:
+        yield guarded, after_trial
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGALRM, previous[1])
+    if state["pending"]:  # held, and the search ended before it was raised
+        raise KeyboardInterrupt
 
 
 def _summary(name: str, metrics: dict[str, Any], best: dict[str, Any], worker: bool) -> None:
