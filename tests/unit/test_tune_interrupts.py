@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import optuna
@@ -14,6 +15,14 @@ from optuna.trial import TrialState
 from mlops.stages.tune import _interrupts_inside_trials
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@pytest.fixture(autouse=True)
+def interactive() -> Iterator[None]:
+    """Ctrl-C as in a terminal: a background job (CI's, for one) starts with SIGINT ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def interrupt() -> None:
@@ -73,3 +82,14 @@ def test_a_second_interrupt_is_not_held() -> None:
     with pytest.raises(KeyboardInterrupt):
         interrupted_while_waiting(2, patience=30)
     assert time.monotonic() - start < 5
+
+
+def test_a_process_that_ignores_interrupts_keeps_ignoring_them() -> None:
+    def objective(trial: Any) -> float:
+        return 0.0
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with _interrupts_inside_trials(objective) as (guarded, _):
+        interrupt()
+        assert guarded is objective
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
