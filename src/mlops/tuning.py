@@ -71,6 +71,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 UNTRACKED_KEYS = {"n_trials", "timeout", "patience", "target", "storage"}
 Folds = list[tuple[np.ndarray, np.ndarray]]
 Callback = Callable[[optuna.Study, FrozenTrial], None]
+Objective = Callable[[optuna.Trial], float]
 
 
 # --- the search space ----------------------------------------------------------
@@ -209,7 +210,7 @@ def make_objective(
     *,
     seed: int,
     worker: str = "",
-) -> Callable[[optuna.Trial], float]:
+) -> Objective:
     """Mean ``config.metric`` of a trial's pipeline over ``folds``, reported fold by fold.
 
     A trial scores what the pipeline would (preprocess, then the model), but the
@@ -392,7 +393,7 @@ def _reaches(value: float, target: float, config: TuneConfig) -> bool:
 
 def optimise(
     study: optuna.Study,
-    objective: Callable[[optuna.Trial], float],
+    objective: Objective,
     config: TuneConfig,
     *,
     seed: int,

@@ -26,7 +26,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from optuna.trial import FrozenTrial
 
-    from mlops.tuning import Callback
+    from mlops.tuning import Callback, Objective
 
 STUDY_DB = PATHS.tuning_dir / "study.db"
 TRIALS_CSV = PATHS.tuning_dir / "trials.csv"
@@ -143,9 +143,6 @@ def _progress(study: optuna.Study, n_trials: int) -> Iterator[Callback]:
         yield on_trial
     finally:
         bar.close()
-
-
-Objective = Callable[["optuna.Trial"], float]
 
 
 @contextmanager
