@@ -50,6 +50,9 @@ class Paths:
     gate: Path = Path("reports/gate.json")
     gate_summary: Path = Path("reports/gate.md")
     dvc_lock: Path = Path("dvc.lock")
+    # Facts of a run, not of its inputs (when, how long, from which checkout): kept
+    # out of every tracked output so a reproduced run changes no byte. Git-ignored.
+    runs_dir: Path = Path("reports/runs")
 
 
 PATHS = Paths()

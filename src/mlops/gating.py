@@ -4,7 +4,8 @@ Every check reads "value operator threshold" and has a verdict. Absolute
 thresholds and baseline margins judge the candidate alone; change thresholds
 compare it with the production model named in models/production.json, and
 pass vacuously when there is none yet (as TFX's Evaluator does). Staleness
-bounds the model's age. A failed gate is a result, written like a passed one.
+bounds the model's age when it is promoted. A failed gate is a result, written
+like a passed one.
 """
 
 from __future__ import annotations
@@ -184,26 +185,23 @@ def change_checks(
 
 
 def staleness_check(
-    card: Mapping[str, Any], now: datetime, config: GateConfig, source: str
+    committed_at: datetime | None, now: datetime, config: GateConfig
 ) -> list[Check]:
-    """gate.max_age_days: a model trained too long ago is refused."""
+    """gate.max_age_days: a model committed too long ago is refused.
+
+    The age runs from the commit that first recorded the model's bytes in
+    dvc.lock, a fact git keeps, rather than from a time stamp in an output,
+    which would make every rerun's outputs differ. A model not committed yet is
+    new (age 0).
+    """
     if config.max_age_days is None:
         return []
-    trained_at = _trained_at(card, source)
-    age = round((now - trained_at).total_seconds() / _SECONDS_PER_DAY, 2)
-    note = f"trained at {trained_at.isoformat()}"
+    if committed_at is None:
+        age, note = 0.0, "not committed yet"
+    else:
+        age = round((now - committed_at).total_seconds() / _SECONDS_PER_DAY, 2)
+        note = f"committed at {committed_at.isoformat()}"
     return [_compare("max_age_days", "staleness", age, "<=", config.max_age_days, note=note)]
-
-
-def _trained_at(card: Mapping[str, Any], source: str) -> datetime:
-    value = card.get("trained_at")
-    try:
-        trained_at = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise UsageError(f"{source}: trained_at is not an ISO 8601 time ({value!r})") from None
-    if trained_at.tzinfo is None:
-        raise UsageError(f"{source}: trained_at has no time zone ({value!r})")
-    return trained_at
 
 
 def _note(metrics: Mapping[str, float], name: str) -> str:
@@ -231,20 +229,19 @@ def _compare(
 def judge(
     metrics: Mapping[str, float],
     target: str,
-    card: Mapping[str, Any],
     production: Production | None,
     config: GateConfig,
-    *,
-    now: datetime,
-    card_source: str = "models/model_card.json",
 ) -> list[Check]:
-    """Every check of the gate, in the order a reader meets them in params.yaml."""
+    """Every check of the gate that the evaluated model decides, in params.yaml's order.
+
+    Staleness is not one of them: a model the pipeline just made is new, and its
+    age is judged when it is about to be promoted (`mlops gate --check`).
+    """
     check_config(config, target)
     return [
         *absolute_checks(metrics, config),
         *baseline_checks(metrics, target, config),
         *change_checks(metrics, target, production, config),
-        *staleness_check(card, now, config, card_source),
     ]
 
 
@@ -284,8 +281,8 @@ def markdown(result: Mapping[str, Any], slices: Mapping[str, Any] | None) -> str
         "",
         result["summary"] + ".",
         "",
-        f"- Candidate: model md5 `{candidate.get('model_md5')}`, trained at "
-        f"{candidate.get('trained_at')} on data md5 `{candidate.get('training_data_md5')}`",
+        f"- Candidate: model md5 `{candidate.get('model_md5')}`, trained on data md5 "
+        f"`{candidate.get('training_data_md5')}`",
         "- Production: "
         + (
             "none yet (change thresholds pass vacuously)"

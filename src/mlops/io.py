@@ -19,13 +19,14 @@ import tempfile
 import time
 import warnings
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from mlops.config import PARAMS_FILE, DataConfig, Params, parse_params
+from mlops.config import PARAMS_FILE, PATHS, DataConfig, Params, parse_params
 from mlops.errors import UsageError
 
 if TYPE_CHECKING:
@@ -342,6 +343,21 @@ def git_revision(cwd: Path | None = None) -> str:
     return out.stdout.strip()
 
 
+def record_run(stage: str, facts: Mapping[str, Any], folder: Path | None = None) -> None:
+    """Write ``stage``'s run record: when it finished, from which checkout, and ``facts``.
+
+    Durations and times differ on every run; recorded here, not in the stage's
+    outputs, they leave dvc.lock and the committed reports unchanged by a rerun.
+    """
+    record = {
+        "stage": stage,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_revision": git_revision(),
+        **facts,
+    }
+    write_json((folder or PATHS.runs_dir) / f"{stage}.json", record)
+
+
 def library_versions() -> dict[str, str]:
     """Versions of the libraries that shape a model's bytes and behaviour."""
     import platform
@@ -403,6 +419,16 @@ def _git(*args: str, cwd: Path | None = None) -> str:
         detail = (exc.stderr.strip().splitlines() or ["failed"])[-1]
         raise UsageError(f"git {args[0]}: {detail}") from None
     return out.stdout
+
+
+def git_first_commit_time(text: str, path: Path, cwd: Path | None = None) -> datetime | None:
+    """When ``text`` first appeared in ``path``'s committed history (None: never, or no git)."""
+    try:
+        log = _git("log", "--format=%cI", f"-S{text}", "--", str(path), cwd=cwd)
+    except UsageError:
+        return None
+    times = log.split()
+    return datetime.fromisoformat(times[-1]) if times else None
 
 
 def git_head(cwd: Path | None = None) -> str:

@@ -7,7 +7,6 @@ training (no training-serving skew).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -202,17 +201,19 @@ def model_card(
     rows: int,
     data_md5: str,
     versions: Mapping[str, str],
-    trained_at: datetime,
-    git_revision: str,
 ) -> dict[str, Any]:
-    """What a reviewer needs to trust, reproduce and age a model."""
+    """What a reviewer needs to trust and reproduce a model.
+
+    Only facts of its inputs: the same inputs give the same card, byte for byte.
+    When it was trained and from which checkout are facts of the run
+    (reports/runs/train.json); its age is read from git, where it was committed
+    (see gating.model_age).
+    """
     return {
         "model": {"family": best["family"], "params": dict(best["params"])},
         "tuning": {"metric": best["metric"], "cv_score": best["cv_score"]},
         "features": {"numeric": plan.names("numeric"), "categorical": plan.names("categorical")},
         "target": plan.target,
         "training_data": {"path": "data/split/train.parquet", "md5": data_md5, "rows": rows},
-        "trained_at": trained_at.isoformat(timespec="seconds"),
-        "git_revision": git_revision,
         "libraries": dict(versions),
     }

@@ -438,14 +438,51 @@ def optimise(
             return reason or "timeout"
 
 
-def _wait_for_running(study: optuna.Study, poll_seconds: float) -> None:
-    """Block until no trial of the study is running (heartbeat-stale ones are failed)."""
+def settle_dead_trials(
+    study: optuna.Study, host: str, alive: Callable[[int], bool], poll_seconds: float = 2.0
+) -> list[int]:
+    """Fail the running trials whose worker is dead, before this run adds any; their numbers.
+
+    A worker killed outright (SIGKILL, out of memory, a power cut) leaves its trial
+    RUNNING. Counted as used, it shifted every later trial's seed, and failed only
+    once its heartbeat went stale, mid-search, it was retried at the end: the resumed
+    study, and so the model, silently differed from an uninterrupted one. Failed
+    here first, the study reads exactly as after a Ctrl-C, which resumes into the
+    same trials. A trial of this host whose process is gone is failed at once; one
+    whose worker is unknown (killed before its objective named it) is waited for
+    until its heartbeat says whether it lives. Other hosts' trials are theirs.
+    """
+    dead: list[int] = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner, _, pid = str(trial.user_attrs.get(WORKER_ATTR, "")).rpartition(":")
+        if owner == host and pid.isdigit() and not alive(int(pid)):
+            study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+            dead.append(trial.number)
+    unnamed = {
+        t.number
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if WORKER_ATTR not in t.user_attrs
+    }
+    if unnamed:
+        _wait_for_running(study, poll_seconds, only=unnamed)
+    return dead
+
+
+def _wait_for_running(
+    study: optuna.Study, poll_seconds: float, only: set[int] | None = None
+) -> None:
+    """Block until no trial of the study (of ``only``, if given) is running;
+    heartbeat-stale ones are failed."""
     beaten: set[int] = set()
     while True:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
-        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        running = [
+            t
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if only is None or t.number in only
+        ]
         if not running:
             return
         _beat_silent_trials(study, running, beaten)
@@ -511,7 +548,7 @@ def trials_table(trials: Sequence[FrozenTrial], direction: str) -> pd.DataFrame:
     complete = table["score"].where(table["state"] == "complete").astype(float)
     best = complete.cummax() if direction == "maximize" else complete.cummin()
     table.insert(3, "best_score", best.ffill())
-    leading = ["number", "state", "score", "best_score", "folds_scored", "duration_s"]
+    leading = ["number", "state", "score", "best_score", "folds_scored"]
     return table[leading + sorted(c for c in table.columns if c not in leading)]
 
 
@@ -523,24 +560,36 @@ def _trial_row(trial: FrozenTrial) -> dict[str, Any]:
         "state": trial.state.name.lower(),
         "score": trial.value if complete else (partial[-1] if partial else None),
         "folds_scored": len(partial),
-        "duration_s": trial.duration.total_seconds() if trial.duration else None,
         **trial.params,
     }
 
 
 def tuning_metrics(trials: Sequence[FrozenTrial], direction: str) -> dict[str, float | int]:
-    """The study's summary for `dvc metrics diff` / `dvc exp show`: best score, budget used."""
+    """The study's summary for `dvc metrics diff` / `dvc exp show`: best score, budget used.
+
+    Only what the same study always gives: how long trials took is a fact of the
+    run, not of the study (see ``trial_durations``), so it stays out of this DVC
+    metric and a reproduced study leaves the file byte-identical.
+    """
     best = best_trial(trials, direction)
     count = {s: sum(t.state == s for t in trials) for s in TrialState}
-    seconds = sum(t.duration.total_seconds() for t in trials if t.duration and t.state in FINISHED)
     return {
         "best_score": round(float(cast(float, best.value)), 6) if best else float("nan"),
         "trials": count[TrialState.COMPLETE] + count[TrialState.PRUNED],
         "complete": count[TrialState.COMPLETE],
         "pruned": count[TrialState.PRUNED],
         "failed": count[TrialState.FAIL],
-        "time_s": round(seconds, 1),
     }
+
+
+def trial_durations(trials: Sequence[FrozenTrial]) -> dict[str, Any]:
+    """How long the finished trials took: a fact of this run, kept out of the outputs."""
+    seconds = {
+        t.number: round(t.duration.total_seconds(), 3)
+        for t in trials
+        if t.duration and t.state in FINISHED
+    }
+    return {"time_s": round(sum(seconds.values()), 1), "trial_s": seconds}
 
 
 # --- plots ---------------------------------------------------------------------
@@ -563,13 +612,29 @@ def plot_pngs(study: optuna.Study, family: str, metric: str) -> dict[str, bytes]
         warnings.simplefilter("ignore", UserWarning)
         figures: dict[str, Any] = {
             "history": plots.plot_optimization_history(study, target_name=metric),
-            "importances": plots.plot_param_importances(study, target_name=metric),
+            "importances": plots.plot_param_importances(
+                study, evaluator=_SortedImportances(), target_name=metric
+            ),
             "parallel_coordinate": plots.plot_parallel_coordinate(one, target_name=metric),
             "slice": plots.plot_slice(one, target_name=metric),
         }
     for name in ("parallel_coordinate", "slice"):
         _figure(figures[name]).suptitle(f"{family} trials", y=1.02)
     return {name: _png(_figure(axes)) for name, axes in figures.items()}
+
+
+class _SortedImportances(optuna.importance.PedAnovaImportanceEvaluator):
+    """Optuna's default evaluator, with ties in a fixed order.
+
+    It returns parameters of equal importance (every other family's, all 0) in
+    set order, which changes with Python's string hashing from run to run, and so
+    did the plot's bytes; sorted by (importance, name) the same study always
+    draws the same picture.
+    """
+
+    def evaluate(self, study: optuna.Study, *args: Any, **kwargs: Any) -> dict[str, float]:
+        values: dict[str, float] = super().evaluate(study, *args, **kwargs)
+        return dict(sorted(values.items(), key=lambda item: (-item[1], item[0])))
 
 
 def family_study(study: optuna.Study, family: str) -> optuna.Study:

@@ -132,26 +132,19 @@ def test_a_change_threshold_on_a_directionless_number_is_refused() -> None:
         check_config(gate(max_degradation={"business_threshold": 0.1}), "roc_auc")
 
 
-def test_staleness() -> None:
-    card = {"trained_at": (NOW - timedelta(days=40)).isoformat()}
-    (old,) = staleness_check(card, NOW, gate(), "card")
+def test_staleness_counts_from_the_commit() -> None:
+    committed = NOW - timedelta(days=40)
+    (old,) = staleness_check(committed, NOW, gate())
     assert (old.value, old.verdict) == (40.0, "fail")
-    (fresh,) = staleness_check(card, NOW, gate(max_age_days=45.0), "card")
+    assert old.note == f"committed at {committed.isoformat()}"
+    (fresh,) = staleness_check(committed, NOW, gate(max_age_days=45.0))
     assert fresh.verdict == "pass"
-    assert staleness_check(card, NOW, gate(max_age_days=None), "card") == []
+    assert staleness_check(committed, NOW, gate(max_age_days=None)) == []
 
 
-@pytest.mark.parametrize(
-    ("card", "message"),
-    [
-        ({}, "trained_at is not an ISO 8601 time"),
-        ({"trained_at": "last week"}, "trained_at is not an ISO 8601 time"),
-        ({"trained_at": "2026-05-01T10:00:00"}, "trained_at has no time zone"),
-    ],
-)
-def test_a_bad_training_time_is_one_line(card: dict[str, Any], message: str) -> None:
-    with pytest.raises(UsageError, match=f"^models/model_card.json: {message}"):
-        staleness_check(card, NOW, gate(), "models/model_card.json")
+def test_an_uncommitted_model_is_new() -> None:
+    (check,) = staleness_check(None, NOW, gate())
+    assert (check.value, check.verdict, check.note) == (0.0, "pass", "not committed yet")
 
 
 GOOD_MANIFEST = {
@@ -194,16 +187,15 @@ def test_parse_metrics_refuses_non_numbers() -> None:
 
 
 def test_judge_and_report() -> None:
-    card = {"trained_at": NOW.isoformat()}
     production = Production("v1.0.0", "abc", {"roc_auc": 0.95})
-    checks = judge(METRICS, "roc_auc", card, production, gate(), now=NOW)
+    checks = judge(METRICS, "roc_auc", production, gate())
     assert [c.kind for c in checks] == [
-        "minimum", "maximum", "baseline", "baseline", "change", "change", "staleness"
+        "minimum", "maximum", "baseline", "baseline", "change", "change"
     ]  # fmt: skip
     result = report(checks, "roc_auc", {"model_md5": "m"}, production)
     assert result["passed"] is False
     assert result["failed"] == ["max_degradation.roc_auc"]
-    assert result["summary"] == "gate failed: 1 of 7 checks (max_degradation.roc_auc)"
+    assert result["summary"] == "gate failed: 1 of 6 checks (max_degradation.roc_auc)"
     assert result["production"] == {"version": "v1.0.0", "model_md5": "abc"}
     assert set(result["checks"][0]) >= {"name", "value", "threshold", "verdict"}
     passing = report(checks[:2], "roc_auc", {}, None)
@@ -211,7 +203,7 @@ def test_judge_and_report() -> None:
 
 
 def test_markdown_lists_every_check_and_the_slices() -> None:
-    checks = judge(METRICS, "roc_auc", {"trained_at": NOW.isoformat()}, None, gate(), now=NOW)
+    checks = judge(METRICS, "roc_auc", None, gate())
     result = report(checks, "roc_auc", {"model_md5": "m"}, None)
     slices = {
         "worst": 0.8,

@@ -13,16 +13,24 @@ from datetime import UTC, datetime
 from typing import Any, get_args
 
 from mlops import io
-from mlops.config import PATHS, EvalMetric
+from mlops.config import PATHS, EvalMetric, GateConfig
 from mlops.errors import CheckFailed, UsageError
-from mlops.gating import Production, judge, markdown, parse_metrics, parse_production, report
+from mlops.gating import (
+    Production,
+    judge,
+    markdown,
+    parse_metrics,
+    parse_production,
+    report,
+    staleness_check,
+)
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.check:
-        check_report()
-        return
     params = io.load_params(args.params)
+    if args.check:
+        check_report(params.gate)
+        return
     metrics = parse_metrics(
         io.read_json(PATHS.metrics, "metrics (run `dvc repro evaluate`)"), str(PATHS.metrics)
     )
@@ -32,15 +40,7 @@ def run(args: argparse.Namespace) -> None:
     target = str(details.get("metric", "")) if isinstance(details, dict) else ""
     if target not in get_args(EvalMetric):
         raise UsageError(f"{PATHS.evaluation}: no target 'metric' (run `dvc repro evaluate`)")
-    checks = judge(
-        metrics,
-        target,
-        card,
-        production,
-        params.gate,
-        now=datetime.now(UTC),
-        card_source=str(PATHS.model_card),
-    )
+    checks = judge(metrics, target, production, params.gate)
     result = report(checks, target, candidate(card), production)
     io.write_json(PATHS.gate, result)
     io.write_text(PATHS.gate_summary, markdown(result, details.get("slices")))
@@ -62,13 +62,13 @@ def candidate(card: dict[str, Any]) -> dict[str, Any]:
     training = card.get("training_data", {})
     return {
         "model_md5": io.file_md5(PATHS.model),
-        "trained_at": card.get("trained_at"),
         "training_data_md5": training.get("md5") if isinstance(training, dict) else None,
     }
 
 
-def check_report() -> None:
-    """For CI: fail unless the recorded verdict passed and still applies."""
+def check_report(config: GateConfig) -> None:
+    """For CI: fail unless the recorded verdict passed and still applies, and the
+    model is not older than ``gate.max_age_days`` (counted from its commit)."""
     result = io.read_json(PATHS.gate, "gate report (run `dvc repro gate`)")
     if not isinstance(result, dict) or not isinstance(result.get("passed"), bool):
         raise UsageError(f"{PATHS.gate}: not a gate report (no 'passed' verdict)")
@@ -87,6 +87,13 @@ def check_report() -> None:
         )
     if not result["passed"]:
         raise CheckFailed(f"{result.get('summary', 'gate failed')}; see {PATHS.gate_summary}")
+    committed_at = io.git_first_commit_time(str(judged_md5), PATHS.dvc_lock)
+    for check in staleness_check(committed_at, datetime.now(UTC), config):
+        if check.verdict == "fail":
+            raise CheckFailed(
+                f"model {judged_md5} is {check.value} days old ({check.note}), older than "
+                f"gate.max_age_days {check.threshold}; retrain it (`dvc repro`) and commit"
+            )
     print(f"mlops gate: {result['summary']}")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 
 from mlops import io
 from mlops.config import PATHS
@@ -27,8 +26,7 @@ def run(args: argparse.Namespace) -> None:
         rows=len(train),
         data_md5=io.file_md5(PATHS.train),
         versions=io.library_versions(),
-        trained_at=datetime.now(UTC),
-        git_revision=io.git_revision(),
     )
     io.dump_model(PATHS.model, pipeline)
     io.write_json(PATHS.model_card, card)
+    io.record_run("train", {"model_md5": io.file_md5(PATHS.model)})

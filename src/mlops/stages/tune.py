@@ -67,6 +67,9 @@ def run(args: argparse.Namespace) -> None:
     folds = tuning.make_folds(sample[plan.target], config.cv_folds, seed, str(args.params))
     storage = io.open_study_storage(config.storage, STUDY_DB, args.params)
     study = tuning.open_study(storage, config, seed, _inputs())
+    dead = tuning.settle_dead_trials(study, socket.gethostname(), _alive)
+    if dead:
+        print(f"mlops tune: trials {dead} of a killed run failed; they run again", file=sys.stderr)
     worker = bool(getattr(args, "worker", False))
     objective = tuning.make_objective(
         sample, plan, config, folds, seed=seed, worker=f"{socket.gethostname()}:{os.getpid()}"
@@ -95,6 +98,7 @@ def run(args: argparse.Namespace) -> None:
         _write_outputs(
             table, metrics, tuning.plot_pngs(study, best["family"], best["metric"]), best
         )
+        io.record_run("tune", {"study": study.study_name, **tuning.trial_durations(trials)})
 
 
 def _inputs() -> dict[str, str]:
@@ -115,6 +119,17 @@ def _package_md5() -> str:
     sources = sorted(package.rglob("*.py"))
     listing = "".join(f"{p.relative_to(package)}:{io.file_md5(p)}\n" for p in sources)
     return hashlib.md5(listing.encode(), usedforsecurity=False).hexdigest()
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def _salt() -> int:
