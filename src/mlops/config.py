@@ -87,7 +87,9 @@ class DataConfig(_Section):
     def _classes_disjoint(self) -> DataConfig:
         overlap = set(self.positive_class) & set(self.negative_class)
         if overlap:
-            raise ValueError(f"positive_class and negative_class share {sorted(map(str, overlap))}")
+            raise ValueError(
+                f"positive_class and negative_class share {shorten(sorted(map(str, overlap)))}"
+            )
         return self
 
 
@@ -117,7 +119,7 @@ class PrivacyConfig(_Section):
     def _disjoint(self) -> PrivacyConfig:
         both = sorted(set(self.drop) & set(self.allow))
         if both:
-            raise ValueError(f"columns both dropped and allowed: {both}")
+            raise ValueError(f"columns both dropped and allowed: {shorten(both)}")
         return self
 
 
@@ -353,10 +355,12 @@ class SlicesConfig(_Section):
     def _edges_increase(self) -> SlicesConfig:
         both = sorted(set(self.columns) & set(self.bands))
         if both:
-            raise ValueError(f"{both[0]!r} is listed in both columns and bands")
+            raise ValueError(f"{shorten(both[0])} is listed in both columns and bands")
         for name, edges in self.bands.items():
             if any(low >= high for low, high in itertools.pairwise(edges)):
-                raise ValueError(f"bands.{name}: edges must increase strictly, got {list(edges)}")
+                raise ValueError(
+                    f"bands.{_cut(name)}: edges must increase strictly, got {shorten(list(edges))}"
+                )
         return self
 
 

@@ -163,6 +163,18 @@ def test_a_huge_bad_value_is_quoted_short(document: dict[str, Any]) -> None:
     assert len(message) < 200
 
 
+def test_a_huge_list_in_a_section_check_is_quoted_short(document: dict[str, Any]) -> None:
+    changed = copy.deepcopy(document)
+    changed["evaluate"]["slices"]["bands"]["age"] = list(range(1_000_000, 0, -1))
+    message = _parse_error(changed)
+    assert message.startswith(
+        "params.yaml: evaluate.slices: bands.age: edges must increase strictly, "
+        "got [1000000.0, 999999.0, "
+    )
+    assert "... (1,000,000 items)" in message
+    assert len(message) < 300
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
