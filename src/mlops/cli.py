@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mlops.config import PARAMS_FILE, PATHS
-from mlops.errors import MlopsError
+from mlops.errors import MlopsError, one_line
+from mlops.io import check_output_path
 
 COMMANDS = {
     "ingest": "read the source named in params.yaml into data/raw/dataset.parquet",
@@ -154,18 +155,32 @@ _REGISTRY_ARGUMENTS = {
 }
 
 
+# The options that name a file to write: each is checked before the stage starts, so
+# a directory, a device or a symlink given for one is refused before anything is written.
+OUTPUT_OPTIONS = ("output", "report", "markdown", "out")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _check_outputs(args)
         stage = importlib.import_module(f"mlops.stages.{args.command}")
         stage.run(args)
     except MlopsError as exc:
-        print(f"mlops {args.command}: error: {exc}", file=sys.stderr)
+        # one_line: a safety net for a message quoting a huge value or spanning lines.
+        print(f"mlops {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"mlops {args.command}: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    for option in OUTPUT_OPTIONS:
+        path = getattr(args, option, None)
+        if isinstance(path, Path):
+            check_output_path(path)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,12 @@ key and what was expected.
 
 from __future__ import annotations
 
+import difflib
 import itertools
+import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -22,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from mlops.errors import UsageError
+from mlops.errors import UsageError, shorten
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -88,7 +90,9 @@ class DataConfig(_Section):
     def _classes_disjoint(self) -> DataConfig:
         overlap = set(self.positive_class) & set(self.negative_class)
         if overlap:
-            raise ValueError(f"positive_class and negative_class share {sorted(map(str, overlap))}")
+            raise ValueError(
+                f"positive_class and negative_class share {shorten(sorted(map(str, overlap)))}"
+            )
         return self
 
 
@@ -118,7 +122,7 @@ class PrivacyConfig(_Section):
     def _disjoint(self) -> PrivacyConfig:
         both = sorted(set(self.drop) & set(self.allow))
         if both:
-            raise ValueError(f"columns both dropped and allowed: {both}")
+            raise ValueError(f"columns both dropped and allowed: {shorten(both)}")
         return self
 
 
@@ -354,10 +358,12 @@ class SlicesConfig(_Section):
     def _edges_increase(self) -> SlicesConfig:
         both = sorted(set(self.columns) & set(self.bands))
         if both:
-            raise ValueError(f"{both[0]!r} is listed in both columns and bands")
+            raise ValueError(f"{shorten(both[0])} is listed in both columns and bands")
         for name, edges in self.bands.items():
             if any(low >= high for low, high in itertools.pairwise(edges)):
-                raise ValueError(f"bands.{name}: edges must increase strictly, got {list(edges)}")
+                raise ValueError(
+                    f"bands.{_cut(name)}: edges must increase strictly, got {shorten(list(edges))}"
+                )
         return self
 
 
@@ -425,14 +431,77 @@ _UNION_TAGS = frozenset(
 
 
 def _describe(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    # Tagged unions add the tag to the location ("tune.space.x.y.float.low"): drop it.
-    loc = [str(p) for p in error["loc"] if p not in _UNION_TAGS]
-    key = ".".join(loc) or "(top level)"
+    errors = exc.errors()
+    # A misspelt key is also reported missing: name the typo first, with its fix.
+    for error in errors:
+        if error["type"] == "extra_forbidden" and (hint := _suggestion(error["loc"])):
+            return f"unknown key {_key(error['loc'])} ({hint})"
+    error = errors[0]
+    key = _key(error["loc"])
     kind = error["type"]
     if kind == "missing":
         return f"missing key {key}"
     if kind == "extra_forbidden":
         return f"unknown key {key}"
     message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{key}: {message[0].lower()}{message[1:]} (got {error['input']!r})"
+    return f"{key}: {message[0].lower()}{message[1:]} (got {shorten(error['input'])})"
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    """The dotted key path; tagged unions add the tag ("tune.space.x.y.float.low"): dropped."""
+    parts = [_cut(str(p)) for p in loc if p not in _UNION_TAGS]
+    return ".".join(parts) or "(top level)"
+
+
+def _cut(part: str, limit: int = 60) -> str:
+    return part if len(part) <= limit else f"{part[: limit - 3]}..."
+
+
+def _suggestion(loc: tuple[int | str, ...]) -> str | None:
+    """ "did you mean test_size?" for an unknown key close to one its section accepts."""
+    name = str(loc[-1])
+    # 0.75, not difflib's 0.6: tune.pruner.min_folds (a key of another pruner) is no
+    # typo of warmup_folds (0.67), while tset_size (0.89) and hihg (0.75) are typos.
+    close = difflib.get_close_matches(name, _known_keys(loc[:-1]), n=1, cutoff=0.75)
+    return f"did you mean {close[0]}?" if close else None
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the section at ``loc`` (a pydantic error location) accepts."""
+    node: Any = Params
+    for part in loc:
+        node = _child(_unwrap(node), part)
+    node = _unwrap(node)
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        return [field.alias or name for name, field in node.model_fields.items()]
+    return []
+
+
+def _child(node: Any, part: int | str) -> Any:
+    """The type found at ``part`` (a field, a mapping's key, a union's tag) inside ``node``."""
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        fields = node.model_fields.items()
+        return next((f.annotation for n, f in fields if part in (n, f.alias)), None)
+    if get_origin(node) is dict:
+        return get_args(node)[1]
+    if get_origin(node) in (Union, types.UnionType):
+        members = [m for m in get_args(node) if m is not type(None)]
+        tagged = [m for m in members if part in _tags(m)]
+        if tagged:
+            return tagged[0]
+        return _child(_unwrap(members[0]), part) if len(members) == 1 else None
+    return None
+
+
+def _tags(member: Any) -> tuple[object, ...]:
+    """The values of a tagged union member's ``type`` field."""
+    if not (isinstance(member, type) and issubclass(member, BaseModel)):
+        return ()
+    field = member.model_fields.get("type")
+    return get_args(field.annotation) if field is not None else ()
+
+
+def _unwrap(node: Any) -> Any:
+    while get_origin(node) is Annotated:
+        node = get_args(node)[0]
+    return node

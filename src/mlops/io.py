@@ -8,12 +8,15 @@ into place, so a failure never leaves a half-written artefact behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import io
 import json
 import os
+import secrets
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from mlops.config import PARAMS_FILE, PATHS, DataConfig, Params, parse_params
-from mlops.errors import UsageError
+from mlops.errors import UsageError, shorten
 
 if TYPE_CHECKING:
     import optuna
@@ -47,15 +50,84 @@ STORAGE_ATTEMPTS = 3
 
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it over ``path`` on success only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    """Yield a temporary path next to ``path``; rename it over ``path`` on success only.
+
+    ``path`` must name a regular file or nothing yet (see ``check_output_path``). The
+    file gets the mode ``open()`` would give a new file (0o666 less the umask), or
+    keeps the mode of the file it replaces. An ``OSError`` becomes one UsageError line.
+    """
+    check_output_path(path)
+    with _os_errors(path):
+        mode = _existing_mode(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _new_temp_file(path)
     try:
-        yield Path(tmp)
-        Path(tmp).replace(path)
+        with _os_errors(path):
+            yield tmp
+            if mode is not None:
+                tmp.chmod(mode)
+            check_output_path(path)  # again: something may have appeared meanwhile
+            tmp.replace(path)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+
+
+def check_output_path(path: Path) -> None:
+    """Refuse to write over anything but a regular file: a device, a symlink, a folder..."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        raise UsageError(
+            f"{path}: cannot write here, a parent of it is not a folder "
+            "(expected a regular file path)"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write here ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"{path}: is {_file_kind(mode)}; expected a regular file path")
+
+
+def _file_kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def _existing_mode(path: Path) -> int | None:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return None
+
+
+def _new_temp_file(path: Path) -> Path:
+    """An empty hidden file next to ``path``, created as ``open()`` would (mode 0o666 less
+    the umask; ``tempfile.mkstemp`` would give 0o600)."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path.parent))
+
+
+@contextlib.contextmanager
+def _os_errors(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        detail = exc.strerror or str(exc) or type(exc).__name__
+        raise UsageError(f"{path}: cannot write ({detail})") from None
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -98,12 +170,54 @@ def read_json(path: Path, what: str = "JSON file") -> Any:
 
 
 def read_yaml(path: Path, what: str = "YAML file") -> Any:
+    """A YAML file's content; a key given twice in one mapping is an error, not "last wins"."""
     _require_file(path, what)
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except _DuplicateKey as exc:
+        raise UsageError(f"{path}: {exc}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         detail = str(exc).replace("\n", " ")
         raise UsageError(f"{path}: {what} is not valid YAML ({detail})") from None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that gives a key twice (at any depth).
+
+    A subclass, so PyYAML's own loaders (which DVC uses) are left as they are.
+    """
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._check_unique(node, "")
+        return super().construct_document(node)
+
+    def _check_unique(self, node: yaml.Node, path: str) -> None:
+        if isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self._check_unique(item, f"{path}[{index}]")
+        if not isinstance(node, yaml.MappingNode):
+            return
+        first_lines: dict[object, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue
+            key = self.construct_object(key_node)
+            line = key_node.start_mark.line + 1
+            name = _cut(key) if isinstance(key, str) else shorten(key, 40)
+            child = f"{path}.{name}" if path else name
+            if key in first_lines:
+                first = first_lines[key]
+                raise _DuplicateKey(f"duplicate key {child} (line {line}; first on line {first})")
+            first_lines[key] = line
+            self._check_unique(value_node, child)
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def load_params(path: Path = PARAMS_FILE) -> Params:

@@ -43,7 +43,7 @@ def test_config_is_frozen(document: dict[str, Any]) -> None:
 
 def test_unknown_key_is_named(document: dict[str, Any]) -> None:
     document["split"]["tset_size"] = 0.3
-    assert _error(document) == "params.yaml: unknown key split.tset_size"
+    assert _error(document) == "params.yaml: unknown key split.tset_size (did you mean test_size?)"
 
 
 def test_missing_key_is_named(document: dict[str, Any]) -> None:
