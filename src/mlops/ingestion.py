@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 import pandas as pd
 
@@ -45,6 +45,13 @@ def csv_names(
     if len(first_row) == len(names) - 1:
         return False, [n for n in names if normalise_name(n) != target]
     return False, names
+
+
+def csv_layout(
+    config: DataConfig, known: Collection[str] = ()
+) -> Callable[[Sequence[str]], tuple[bool, list[str] | None]]:
+    """``csv_names`` for this config and these names: how ``io.read_input`` names a CSV."""
+    return lambda first_row: csv_names(first_row, config, known)
 
 
 def normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:

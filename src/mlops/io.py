@@ -20,7 +20,7 @@ import tempfile
 import time
 import warnings
 import zipfile
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -231,17 +231,19 @@ def _parse_csv(
 
 # --- batches given with --input ------------------------------------------------
 
+# (header?, column names) from a CSV's first row: ingestion.csv_layout (pure logic; a
+# stage passes it in, so that io, which every stage imports, does not import ingestion).
+CsvLayout = Callable[[Sequence[str]], tuple[bool, list[str] | None]]
 _SEPARATORS = (",", ";", "\t", "|")
 _SNIFF_LINES = 50
 
 
-def read_input(path: Path, config: DataConfig, names: Collection[str] = ()) -> pd.DataFrame:
+def read_input(path: Path, config: DataConfig, layout: CsvLayout) -> pd.DataFrame:
     """A file given with ``--input``: Parquet, CSV or gzipped CSV, told apart by content.
 
-    A CSV's separator is sniffed (params.yaml ``data.separator`` first), and its
-    first row is a header when most of its fields are column names (``names``,
-    e.g. the contract's, or params.yaml ``data.columns``), else params.yaml
-    ``data.header`` / ``data.columns`` decide; the target column may be absent.
+    A CSV's separator is sniffed (params.yaml ``data.separator`` on a tie), and
+    ``layout`` (``ingestion.csv_layout``) tells from its first row whether that
+    row is a header or else which names the columns take.
     """
     _require_file(path, "input file")
     data = _read_bytes(path)
@@ -250,7 +252,7 @@ def read_input(path: Path, config: DataConfig, names: Collection[str] = ()) -> p
     if data[:4] == _PARQUET_MAGIC:
         frame = _parquet_bytes(path, data)
     else:
-        frame = _read_csv_input(path, _csv_text(path, data), config, names)
+        frame = _read_csv_input(path, _csv_text(path, data), config, layout)
     if frame.empty:
         raise UsageError(f"{path}: input file has no data rows")
     return frame
@@ -266,17 +268,13 @@ def _parquet_bytes(path: Path, data: bytes) -> pd.DataFrame:
         raise UsageError(f"{path}: not a readable Parquet file ({exc})") from None
 
 
-def _read_csv_input(
-    path: Path, text: str, config: DataConfig, known: Collection[str]
-) -> pd.DataFrame:
-    from mlops.ingestion import csv_names
-
+def _read_csv_input(path: Path, text: str, config: DataConfig, layout: CsvLayout) -> pd.DataFrame:
     lines = _data_lines(text, config.comment)
     if not lines:
         raise UsageError(f"{path}: input file has no data rows")
     sep = _sniff_separator(lines, config.separator)
     first = _split_line(lines[0], sep)
-    header, names = csv_names(first, config, known)
+    header, names = layout(first)
     if names is not None and len(names) != len(first):
         raise UsageError(
             f"{path}: {len(first)} fields in the first row, but params.yaml data.columns "

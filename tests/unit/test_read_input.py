@@ -12,7 +12,7 @@ import pytest
 from mlops import io
 from mlops.config import DataConfig, Params
 from mlops.errors import UsageError
-from mlops.ingestion import csv_names, ingest
+from mlops.ingestion import csv_layout, csv_names, ingest
 from tests.input_files import VARIANTS, Variant, expected, write_variant
 
 
@@ -21,8 +21,12 @@ def config(params: Params) -> DataConfig:
     return params.data
 
 
+def read(path: Path, config: DataConfig, names: tuple[str, ...] = ()) -> pd.DataFrame:
+    return io.read_input(path, config, csv_layout(config, names))
+
+
 def scored(path: Path, config: DataConfig, names: tuple[str, ...] = ()) -> pd.DataFrame:
-    return ingest(io.read_input(path, config, names), config, require_target=False)
+    return ingest(read(path, config, names), config, require_target=False)
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.id)
@@ -50,7 +54,7 @@ def test_the_separator_is_sniffed(config: DataConfig, tmp_path: Path) -> None:
 def test_a_decimal_comma_does_not_make_a_separator(config: DataConfig, tmp_path: Path) -> None:
     path = tmp_path / "batch.csv"
     path.write_text("age;capital_gain;sex\n30;1,5;Male\n41;2,5;Female\n")
-    frame = io.read_input(path, config)
+    frame = read(path, config)
     assert list(frame.columns) == ["age", "capital_gain", "sex"]
     assert frame["capital_gain"].tolist() == ["1,5", "2,5"]
 
@@ -71,7 +75,7 @@ def test_a_header_is_taken_as_params_say_when_no_name_matches(
 ) -> None:
     path = tmp_path / "batch.csv"
     path.write_text("x,y\n1,2\n")
-    frame = io.read_input(path, config.model_copy(update={"header": True, "columns": None}))
+    frame = read(path, config.model_copy(update={"header": True, "columns": None}))
     assert list(frame.columns) == ["x", "y"]
 
 
@@ -80,7 +84,7 @@ def test_a_gzipped_parquet_file_is_read(config: DataConfig, tmp_path: Path) -> N
     pd.DataFrame({"age": [30.0]}).to_parquet(buffer)
     path = tmp_path / "batch.parquet.gz"
     path.write_bytes(gzip.compress(buffer.getvalue()))
-    assert io.read_input(path, config).to_dict("list") == {"age": [30.0]}
+    assert read(path, config).to_dict("list") == {"age": [30.0]}
 
 
 @pytest.mark.parametrize(
@@ -100,17 +104,17 @@ def test_unreadable_inputs_are_one_line(
     path = tmp_path / "batch.csv"
     path.write_bytes(content)
     with pytest.raises(UsageError, match="^" + str(path)) as error:
-        io.read_input(path, config)
+        read(path, config)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
 
 
 def test_a_directory_is_not_an_input_file(config: DataConfig, tmp_path: Path) -> None:
     with pytest.raises(UsageError) as error:
-        io.read_input(tmp_path, config)
+        read(tmp_path, config)
     assert str(error.value) == f"{tmp_path}: input file is a directory; expected a file"
     with pytest.raises(UsageError, match="input file not found"):
-        io.read_input(tmp_path / "missing.csv", config)
+        read(tmp_path / "missing.csv", config)
 
 
 @pytest.mark.parametrize(

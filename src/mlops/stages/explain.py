@@ -27,9 +27,10 @@ def run(args: argparse.Namespace) -> None:
             PATHS.test,
         )
     else:
-        from mlops.ingestion import ingest
+        from mlops.ingestion import csv_layout, ingest
 
-        frame = ingest(io.read_input(args.input, params.data), params.data, require_target=False)
+        source_frame = io.read_input(args.input, params.data, csv_layout(params.data))
+        frame = ingest(source_frame, params.data, require_target=False)
         source = args.input
     if not 0 <= args.row < len(frame):
         raise UsageError(f"--row {args.row}: {source} has rows 0 to {len(frame) - 1}")

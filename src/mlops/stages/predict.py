@@ -22,7 +22,7 @@ import pandera.pandas as pa
 from mlops import io, serving
 from mlops.config import PATHS, Params
 from mlops.errors import CheckFailed, UsageError
-from mlops.ingestion import ingest, normalise_name
+from mlops.ingestion import csv_layout, ingest, normalise_name
 from mlops.registry import Manifest
 from mlops.serving import Production
 from mlops.stages.registry import read_production
@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> None:
     params = io.load_params(args.params)
     contract = read_contract(params)
     production = load_production(params, contract.schema)
-    source = io.read_input(args.input, params.data, list(contract.schema.columns))
+    layout = csv_layout(params.data, list(contract.schema.columns))
+    source = io.read_input(args.input, params.data, layout)
     frame = ingest(source, params.data, require_target=False)
     checked, problem = serving.check_contract(frame, contract, records=False)
     if problem is not None:

@@ -27,9 +27,10 @@ _HEADER = """\
 
 def run(args: argparse.Namespace) -> None:
     params = io.load_params(args.params)
-    source = io.read_input(args.input, params.data)
+    from mlops.ingestion import csv_layout, ingest, normalise_name
+
+    source = io.read_input(args.input, params.data, csv_layout(params.data))
     # Imported once params and the input are checked (see mlops.cli): pandera is slow.
-    from mlops.ingestion import ingest, normalise_name
     from mlops.validation import contract_document, duplicate_columns, infer_contract
 
     duplicates = duplicate_columns(list(source.columns))

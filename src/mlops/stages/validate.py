@@ -67,10 +67,10 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _read_batch(path: Path, params: Params, names: list[str]) -> pd.DataFrame:
-    from mlops.ingestion import ingest
+    from mlops.ingestion import csv_layout, ingest
     from mlops.validation import duplicate_columns
 
-    source = io.read_input(path, params.data, names)
+    source = io.read_input(path, params.data, csv_layout(params.data, names))
     duplicates = duplicate_columns(list(source.columns))
     if duplicates:
         raise CheckFailed(f"{path}: duplicate column names: {', '.join(duplicates)}")
