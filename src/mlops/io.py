@@ -272,7 +272,7 @@ def _read_csv_input(path: Path, text: str, config: DataConfig, layout: CsvLayout
     lines = _data_lines(text, config.comment)
     if not lines:
         raise UsageError(f"{path}: input file has no data rows")
-    sep = _sniff_separator(lines, config.separator)
+    sep = _sniff_separator(lines, config.separator, config.comment)
     first = _split_line(lines[0], sep)
     header, names = layout(first)
     if names is not None and len(names) != len(first):
@@ -284,9 +284,10 @@ def _read_csv_input(path: Path, text: str, config: DataConfig, layout: CsvLayout
 
 
 def _data_lines(text: str, comment: str | None) -> list[str]:
-    """The first lines that hold data: neither blank nor comments."""
-    lines = (line for line in text.splitlines() if line.strip())
-    kept = (line for line in lines if not (comment and line.lstrip().startswith(comment)))
+    """The first lines that hold data, without comments (from ``comment`` to the end of
+    the line, as pandas reads them) and blank lines."""
+    lines = (line.partition(comment)[0] if comment else line for line in text.splitlines())
+    kept = (line for line in lines if line.strip())
     return [line for _, line in zip(range(_SNIFF_LINES), kept, strict=False)]
 
 
@@ -296,21 +297,22 @@ def _split_line(line: str, sep: str) -> list[str]:
     return next(csv.reader([line], delimiter=sep, skipinitialspace=True))
 
 
-def _sniff_separator(lines: list[str], configured: str) -> str:
+def _sniff_separator(lines: list[str], configured: str, comment: str | None) -> str:
     """Of the separators that split every line into the same number (> 1) of fields, the
     one giving the most fields (the configured one on a tie: "a;b;1,5" is ";"); else
-    csv.Sniffer's guess, else the configured one."""
+    csv.Sniffer's guess, else the configured one. Never the comment character."""
     if len(configured) != 1:
         return configured  # a regular expression or a multi-character separator: as told
+    candidates = [s for s in dict.fromkeys((configured, *_SEPARATORS)) if s != comment]
     fields: dict[str, int] = {}
-    for sep in dict.fromkeys((configured, *_SEPARATORS)):
+    for sep in candidates:
         counts = {len(row) for row in csv.reader(lines, delimiter=sep)}
         if len(counts) == 1 and (count := counts.pop()) > 1:
             fields[sep] = count
     if fields:
         return max(fields, key=lambda sep: fields[sep])  # max keeps the first of equals
     try:
-        return csv.Sniffer().sniff("\n".join(lines), delimiters="".join(_SEPARATORS)).delimiter
+        return csv.Sniffer().sniff("\n".join(lines), delimiters="".join(candidates)).delimiter
     except csv.Error:
         return configured
 

@@ -51,6 +51,12 @@ def test_the_separator_is_sniffed(config: DataConfig, tmp_path: Path) -> None:
         }, sep
 
 
+def test_the_comment_character_is_never_the_separator(config: DataConfig, tmp_path: Path) -> None:
+    path = tmp_path / "batch.csv"
+    path.write_text("|a note\nAge,Sex|x\n30,Male|y\n")  # comment: "|" in params.yaml
+    assert scored(path, config).to_dict("list") == {"age": [30.0], "sex": ["Male"]}
+
+
 def test_a_decimal_comma_does_not_make_a_separator(config: DataConfig, tmp_path: Path) -> None:
     path = tmp_path / "batch.csv"
     path.write_text("age;capital_gain;sex\n30;1,5;Male\n41;2,5;Female\n")
