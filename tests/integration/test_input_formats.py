@@ -17,6 +17,7 @@ from mlops.config import DataConfig
 from mlops.modeling import TRUSTED_TYPES
 from tests.input_files import ROWS, VARIANTS, Variant, expected, write_variant
 from tests.integration.registry_project import cache_file, clone, manifest, three_versions
+from tests.model.trained import trained_copy
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +141,21 @@ def test_schema_infer_reads_a_headed_batch_without_labels(light: Path, batch_of:
     batch, want = batch_of(Variant("csv.gz", False, True))
     assert main(["schema", "infer", "--input", str(batch), "--out", "draft.yaml"]) == 0
     assert list(io.read_yaml(Path("draft.yaml"))["columns"]) == list(want.columns)
+
+
+def test_explain_reads_a_batch_in_any_form(
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    batch_of: Batch,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(trained_copy(tmp_path_factory, tmp_path / "project"))
+    results = []
+    for variant in (Variant("csv", True, False), Variant("csv.gz", False, True)):
+        batch, _ = batch_of(variant)
+        assert main(["explain", "--input", str(batch), "--row", "3", "--json"]) == 0
+        results.append(json.loads(capsys.readouterr().out))
+    assert results[0]["probability"] == results[1]["probability"]
+    assert results[0]["steps"]["raw"] == results[1]["steps"]["raw"]
+    assert (results[0]["actual"], results[1]["actual"]) == (1, None)  # row 3: ">50K."
