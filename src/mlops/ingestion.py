@@ -3,21 +3,55 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 import pandas as pd
 
 from mlops.config import DataConfig
 from mlops.errors import CheckFailed
 
-_NON_WORD = re.compile(r"[^0-9a-zA-Z]+")
+# Anything but a letter or digit, in any script (\w is Unicode-aware on str).
+_NON_WORD = re.compile(r"[\W_]+")
 _MAX_EXAMPLES = 5
 
 
 def normalise_name(name: object) -> str:
-    """``"Education-Num "`` -> ``"education_num"``: names that are safe everywhere."""
-    return _NON_WORD.sub("_", str(name).strip()).strip("_").lower()
+    """``"Education-Num "`` -> ``"education_num"``, ``"âgé 年齢"`` -> ``"âgé_年齢"``: letters
+    and digits of any script, runs of anything else as one underscore, lower case."""
+    composed = unicodedata.normalize("NFC", str(name))  # "e" + U+0301 is one letter, "é"
+    return _NON_WORD.sub("_", composed.strip()).strip("_").lower()
+
+
+def csv_names(
+    first_row: Sequence[str], config: DataConfig, known: Collection[str] = ()
+) -> tuple[bool, list[str] | None]:
+    """How to name the columns of a CSV whose first row is ``first_row``: (header?, names).
+
+    A first row most of whose fields are column names (``known``, params.yaml
+    ``data.columns`` or the target, after normalisation) is a header, whatever
+    ``data.header`` says. Otherwise params.yaml decides; a headerless file one
+    field short of ``data.columns`` is an unlabelled batch: named without the target.
+    """
+    wanted = {normalise_name(n) for n in (*known, *(config.columns or ()), config.target)}
+    matches = sum(normalise_name(field) in wanted for field in first_row)
+    if 2 * matches > len(first_row) or config.header:
+        return True, None
+    if config.columns is None:
+        return False, None
+    target = normalise_name(config.target)
+    names = list(config.columns)
+    if len(first_row) == len(names) - 1:
+        return False, [n for n in names if normalise_name(n) != target]
+    return False, names
+
+
+def csv_layout(
+    config: DataConfig, known: Collection[str] = ()
+) -> Callable[[Sequence[str]], tuple[bool, list[str] | None]]:
+    """``csv_names`` for this config and these names: how ``io.read_input`` names a CSV."""
+    return lambda first_row: csv_names(first_row, config, known)
 
 
 def normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -81,6 +115,8 @@ def ingest(source: pd.DataFrame, config: DataConfig, require_target: bool = True
     """
     frame = normalise_columns(source)
     target = normalise_name(config.target)
+    if not require_target and target in frame.columns and frame[target].isna().all():
+        frame = frame.drop(columns=[target])  # an empty label column: an unlabelled batch
     if target not in frame.columns and not require_target:
         return type_columns(frame).reset_index(drop=True)
     features = type_columns(frame.drop(columns=[target], errors="ignore"))

@@ -8,6 +8,7 @@ into place, so a failure never leaves a half-written artefact behind.
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
 import gzip
 import hashlib
@@ -22,7 +23,7 @@ import tempfile
 import time
 import warnings
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,6 +158,8 @@ def write_csv(path: Path, df: pd.DataFrame) -> None:
 
 
 def _require_file(path: Path, what: str) -> None:
+    if path.is_dir():
+        raise UsageError(f"{path}: {what} is a directory; expected a file")
     if not path.is_file():
         raise UsageError(f"{path}: {what} not found")
 
@@ -301,23 +304,33 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _read_csv_source(path: Path, config: DataConfig) -> pd.DataFrame:
-    import pandas as pd
+    text = _csv_text(path, _read_bytes(path))
+    if not text.strip():
+        raise UsageError(f"{path}: data source is empty")
+    names = list(config.columns) if config.columns else None
+    return _parse_csv(path, text, config, sep=config.separator, header=config.header, names=names)
 
-    data = _read_bytes(path)
+
+def _csv_text(path: Path, data: bytes) -> str:
     if b"\x00" in data[:65536]:
         raise UsageError(f"{path}: not a CSV or Parquet file (binary content)")
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"{path}: not a CSV or Parquet file (not UTF-8 text)") from None
-    if not text.strip():
-        raise UsageError(f"{path}: data source is empty")
+
+
+def _parse_csv(
+    path: Path, text: str, config: DataConfig, *, sep: str, header: bool, names: list[str] | None
+) -> pd.DataFrame:
+    import pandas as pd
+
     try:
         return pd.read_csv(
             io.StringIO(text),
-            sep=config.separator,
-            header=0 if config.header else None,
-            names=list(config.columns) if config.columns else None,
+            sep=sep,
+            header=0 if header else None,
+            names=names,
             na_values=list(config.na_values),
             keep_default_na=True,
             comment=config.comment,
@@ -329,6 +342,94 @@ def _read_csv_source(path: Path, config: DataConfig) -> pd.DataFrame:
         raise UsageError(
             f"{path}: not a CSV file as configured in params.yaml data ({detail})"
         ) from None
+
+
+# --- batches given with --input ------------------------------------------------
+
+# (header?, column names) from a CSV's first row: ingestion.csv_layout (pure logic; a
+# stage passes it in, so that io, which every stage imports, does not import ingestion).
+CsvLayout = Callable[[Sequence[str]], tuple[bool, list[str] | None]]
+_SEPARATORS = (",", ";", "\t", "|")
+_SNIFF_LINES = 50
+
+
+def read_input(path: Path, config: DataConfig, layout: CsvLayout) -> pd.DataFrame:
+    """A file given with ``--input``: Parquet, CSV or gzipped CSV, told apart by content.
+
+    A CSV's separator is sniffed (params.yaml ``data.separator`` on a tie), and
+    ``layout`` (``ingestion.csv_layout``) tells from its first row whether that
+    row is a header or else which names the columns take.
+    """
+    _require_file(path, "input file")
+    data = _read_bytes(path)
+    if not data.strip():
+        raise UsageError(f"{path}: input file is empty")
+    if data[:4] == _PARQUET_MAGIC:
+        frame = _parquet_bytes(path, data)
+    else:
+        frame = _read_csv_input(path, _csv_text(path, data), config, layout)
+    if frame.empty:
+        raise UsageError(f"{path}: input file has no data rows")
+    return frame
+
+
+def _parquet_bytes(path: Path, data: bytes) -> pd.DataFrame:
+    import pandas as pd
+    import pyarrow
+
+    try:
+        return pd.read_parquet(io.BytesIO(data))
+    except (pyarrow.ArrowException, OSError) as exc:
+        raise UsageError(f"{path}: not a readable Parquet file ({exc})") from None
+
+
+def _read_csv_input(path: Path, text: str, config: DataConfig, layout: CsvLayout) -> pd.DataFrame:
+    lines = _data_lines(text, config.comment)
+    if not lines:
+        raise UsageError(f"{path}: input file has no data rows")
+    sep = _sniff_separator(lines, config.separator, config.comment)
+    first = _split_line(lines[0], sep)
+    header, names = layout(first)
+    if names is not None and len(names) != len(first):
+        raise UsageError(
+            f"{path}: {len(first)} fields in the first row, but params.yaml data.columns "
+            f"names {len(names)} (a headerless file needs them all, the target optional)"
+        )
+    return _parse_csv(path, text, config, sep=sep, header=header, names=names)
+
+
+def _data_lines(text: str, comment: str | None) -> list[str]:
+    """The first lines that hold data, without comments (from ``comment`` to the end of
+    the line, as pandas reads them) and blank lines."""
+    lines = (line.partition(comment)[0] if comment else line for line in text.splitlines())
+    kept = (line for line in lines if line.strip())
+    return [line for _, line in zip(range(_SNIFF_LINES), kept, strict=False)]
+
+
+def _split_line(line: str, sep: str) -> list[str]:
+    if len(sep) != 1:
+        return [field.strip() for field in line.split(sep)]
+    return next(csv.reader([line], delimiter=sep, skipinitialspace=True))
+
+
+def _sniff_separator(lines: list[str], configured: str, comment: str | None) -> str:
+    """Of the separators that split every line into the same number (> 1) of fields, the
+    one giving the most fields (the configured one on a tie: "a;b;1,5" is ";"); else
+    csv.Sniffer's guess, else the configured one. Never the comment character."""
+    if len(configured) != 1:
+        return configured  # a regular expression or a multi-character separator: as told
+    candidates = [s for s in dict.fromkeys((configured, *_SEPARATORS)) if s != comment]
+    fields: dict[str, int] = {}
+    for sep in candidates:
+        counts = {len(row) for row in csv.reader(lines, delimiter=sep)}
+        if len(counts) == 1 and (count := counts.pop()) > 1:
+            fields[sep] = count
+    if fields:
+        return max(fields, key=lambda sep: fields[sep])  # max keeps the first of equals
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters="".join(candidates)).delimiter
+    except csv.Error:
+        return configured
 
 
 # --- models ------------------------------------------------------------------
@@ -430,9 +531,16 @@ def load_verified_model(path: Path, trusted: Sequence[str], lock_path: Path) -> 
     """``load_model``, after checking the file's md5 against what ``lock_path`` records.
 
     A model file changed outside the pipeline (tampered with, or copied in from
-    elsewhere) is refused before skops reads a byte of it.
+    elsewhere) is refused before skops reads a byte of it, as is any model when
+    there is no lock file to check it against.
     """
     _require_file(path, "model file")
+    if not lock_path.is_file():
+        raise UsageError(
+            f"{path}: no {lock_path} to check its md5 against; refusing a model file "
+            f"the pipeline has not recorded (build it with `dvc repro`, or restore "
+            f"{lock_path} with `git checkout {lock_path.as_posix()}`)"
+        )
     expected = expected_md5(lock_path, path)
     if expected is not None and (actual := file_md5(path)) != expected:
         raise UsageError(

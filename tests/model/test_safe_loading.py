@@ -81,7 +81,7 @@ def test_a_foreign_model_with_untrusted_types_is_refused(saved: Path) -> None:
 
 def test_a_file_that_is_not_a_skops_model_is_refused(saved: Path) -> None:
     saved.write_text("not a model")
-    LOCK.unlink()
+    write_lock(io.file_md5(saved))
     assert_refused("not a skops model file")
 
 
@@ -89,6 +89,11 @@ def test_without_a_lock_entry_the_type_check_still_applies(saved: Path, model: P
     write_lock("f" * 32, path=Path("models/other.skops"))
     assert io.expected_md5(LOCK, saved) is None
     assert io.load_verified_model(saved, TRUSTED_TYPES, LOCK) is not None
+
+
+def test_without_a_lock_file_no_model_is_loaded(saved: Path) -> None:
+    LOCK.unlink()
+    assert_refused(r"^models/model.skops: no dvc.lock to check its md5 against; refusing")
 
 
 def test_expected_md5_from_the_projects_own_lock_file() -> None:

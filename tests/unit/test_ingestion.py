@@ -17,7 +17,14 @@ def config(params) -> DataConfig:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(
     ("raw", "clean"),
-    [("education-num", "education_num"), (" Native Country ", "native_country"), ("A__b", "a_b")],
+    [
+        ("education-num", "education_num"),
+        (" Native Country ", "native_country"),
+        ("A__b", "a_b"),
+        ("âgé 年齢", "âgé_年齢"),  # letters of any script are kept
+        ("Âge\u0301", "âgé"),  # a combining accent is part of its letter
+        ("Größe (cm)", "größe_cm"),
+    ],
 )
 def test_normalise_name(raw: str, clean: str) -> None:
     assert normalise_name(raw) == clean
@@ -65,6 +72,15 @@ def test_missing_target_is_refused_unless_optional(config: DataConfig) -> None:
         ingest(pd.DataFrame({"x": [1]}), config)
     batch = ingest(pd.DataFrame({"x": ["1"]}), config, require_target=False)
     assert batch["x"].tolist() == [1.0]
+
+
+def test_an_empty_target_column_is_an_unlabelled_batch(config: DataConfig) -> None:
+    frame = pd.DataFrame({"x": ["1", "2"], "income": [None, None]})
+    assert ingest(frame, config, require_target=False).to_dict("list") == {"x": [1.0, 2.0]}
+    with pytest.raises(CheckFailed, match="has 2 missing values"):
+        ingest(frame, config)
+    with pytest.raises(CheckFailed, match="has 1 missing values"):  # some labels: all needed
+        ingest(frame.assign(income=[">50K", None]), config, require_target=False)
 
 
 def test_the_demo_data_quirks_are_handled(adult: pd.DataFrame) -> None:

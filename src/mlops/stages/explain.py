@@ -1,9 +1,10 @@
 """Command ``explain``: trace one example through every step of the model pipeline.
 
 ``mlops explain --row N`` explains row N (from 0) of the test split;
-``mlops explain --input FILE --row N`` a row of any CSV/Parquet file read as
-params.yaml `data` describes (the target is optional there). Not a DVC stage:
-a debugging tool that reads the pipeline's outputs.
+``mlops explain --input FILE --row N`` a row of any CSV (gzipped or not) or
+Parquet file, its separator and header sniffed, else read as params.yaml
+`data` describes (the target is optional there). Not a DVC stage: a debugging
+tool that reads the pipeline's outputs.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ def run(args: argparse.Namespace) -> None:
             PATHS.test,
         )
     else:
-        from mlops.ingestion import ingest
+        from mlops.ingestion import csv_layout, ingest
 
-        frame = ingest(io.read_source(params.data, args.input), params.data, require_target=False)
+        source_frame = io.read_input(args.input, params.data, csv_layout(params.data))
+        frame = ingest(source_frame, params.data, require_target=False)
         source = args.input
     if not 0 <= args.row < len(frame):
         raise UsageError(f"--row {args.row}: {source} has rows 0 to {len(frame) - 1}")

@@ -3,9 +3,10 @@
 The model is the one models/production.json names, read from the DVC cache by
 its md5 (content-addressed, so a rollback only has to rewrite the manifest) and
 verified against that md5 before skops loads it with the reviewed types. The
-input is read like the data source (params.yaml ``data``) and checked against
-the data contract, the target optional; the output (CSV, or Parquet by its
-suffix) holds the input columns plus ``probability`` and ``prediction``.
+input (CSV, gzipped CSV or Parquet; separator and header sniffed, else read as
+params.yaml ``data`` says) is checked against the data contract, the target
+optional; the output (CSV, or Parquet by its suffix) holds the input columns
+plus ``probability`` and ``prediction``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pandera.pandas as pa
 from mlops import io, serving
 from mlops.config import PATHS, Params
 from mlops.errors import CheckFailed, UsageError
-from mlops.ingestion import ingest, normalise_name
+from mlops.ingestion import csv_layout, ingest, normalise_name
 from mlops.registry import Manifest
 from mlops.serving import Production
 from mlops.stages.registry import read_production
@@ -32,7 +33,9 @@ def run(args: argparse.Namespace) -> None:
     params = io.load_params(args.params)
     contract = read_contract(params)
     production = load_production(params, contract.schema)
-    frame = ingest(io.read_source(params.data, args.input), params.data, require_target=False)
+    layout = csv_layout(params.data, list(contract.schema.columns))
+    source = io.read_input(args.input, params.data, layout)
+    frame = ingest(source, params.data, require_target=False)
     checked, problem = serving.check_contract(frame, contract, records=False)
     if problem is not None:
         raise CheckFailed(f"{args.input}: does not match the data contract: {problem}")

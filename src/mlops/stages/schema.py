@@ -1,9 +1,10 @@
 """Command ``schema infer``: draft a data contract from a data file for a person to review.
 
-``mlops schema infer --input FILE --out data/schema.yaml`` reads FILE as
-params.yaml ``data`` describes (so names and types are what the pipeline
-sees), and writes pandera's YAML: dtypes, nullability, observed ranges, the
-categories seen, uniqueness of key-like columns. Observed ranges are only a
+``mlops schema infer --input FILE --out data/schema.yaml`` reads FILE (CSV,
+gzipped CSV or Parquet; separator and header sniffed, else as params.yaml
+``data`` describes) with names and types as the pipeline sees them, and
+writes pandera's YAML: dtypes, nullability, observed ranges, the categories
+seen, uniqueness of key-like columns. Observed ranges are only a
 start: widen them to what the domain allows before committing.
 """
 
@@ -26,9 +27,10 @@ _HEADER = """\
 
 def run(args: argparse.Namespace) -> None:
     params = io.load_params(args.params)
-    source = io.read_source(params.data, args.input)
+    from mlops.ingestion import csv_layout, ingest, normalise_name
+
+    source = io.read_input(args.input, params.data, csv_layout(params.data))
     # Imported once params and the input are checked (see mlops.cli): pandera is slow.
-    from mlops.ingestion import ingest, normalise_name
     from mlops.validation import contract_document, duplicate_columns, infer_contract
 
     duplicates = duplicate_columns(list(source.columns))

@@ -3,10 +3,11 @@
 ``mlops validate`` checks the raw data set against data/schema.yaml (contract,
 quality, personal data, lawful use), measures feature value on the training
 split, and writes reports/validation.json and reports/validation.md.
-``mlops validate --input FILE`` checks any file on demand (a serving batch:
-the target is optional there) and writes reports only where --report and
---markdown say. A failed validation writes nothing unless --report is given
-(then the full report, for CI or the monitor) and exits 1 with one line.
+``mlops validate --input FILE`` checks any file on demand (CSV, gzipped CSV or
+Parquet, its separator and header sniffed; a serving batch: the target is
+optional there) and writes reports only where --report and --markdown say.
+A failed validation writes nothing unless --report is given (then the full
+report, for CI or the monitor) and exits 1 with one line.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> None:
     frame = (
         io.read_parquet(PATHS.raw, "raw data set (run `dvc repro ingest`)")
         if pipeline
-        else _read_batch(source, params)
+        else _read_batch(source, params, list(contract.columns))
     )
     if target not in frame.columns and not pipeline:
         contract = contract.remove_columns([target])  # a serving batch has no labels
@@ -65,11 +66,11 @@ def run(args: argparse.Namespace) -> None:
     raise CheckFailed(data_tests.error_line(report))
 
 
-def _read_batch(path: Path, params: Params) -> pd.DataFrame:
-    from mlops.ingestion import ingest
+def _read_batch(path: Path, params: Params, names: list[str]) -> pd.DataFrame:
+    from mlops.ingestion import csv_layout, ingest
     from mlops.validation import duplicate_columns
 
-    source = io.read_source(params.data, path)
+    source = io.read_input(path, params.data, csv_layout(params.data, names))
     duplicates = duplicate_columns(list(source.columns))
     if duplicates:
         raise CheckFailed(f"{path}: duplicate column names: {', '.join(duplicates)}")

@@ -1,0 +1,139 @@
+"""Reading a file given with --input: format, separator and header sniffed, target optional."""
+
+from __future__ import annotations
+
+import gzip
+import io as stdio
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlops import io
+from mlops.config import DataConfig, Params
+from mlops.errors import UsageError
+from mlops.ingestion import csv_layout, csv_names, ingest
+from tests.input_files import VARIANTS, Variant, expected, write_variant
+
+
+@pytest.fixture
+def config(params: Params) -> DataConfig:
+    return params.data
+
+
+def read(path: Path, config: DataConfig, names: tuple[str, ...] = ()) -> pd.DataFrame:
+    return io.read_input(path, config, csv_layout(config, names))
+
+
+def scored(path: Path, config: DataConfig, names: tuple[str, ...] = ()) -> pd.DataFrame:
+    return ingest(read(path, config, names), config, require_target=False)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.id)
+def test_every_format_reads_as_the_source_does(
+    variant: Variant, config: DataConfig, root: Path, tmp_path: Path
+) -> None:
+    path = write_variant(variant, tmp_path, root, config)
+    want = expected(variant, tmp_path, root, config)
+    pd.testing.assert_frame_equal(scored(path, config), want)
+    assert ("income" in want) is variant.labelled
+
+
+def test_the_separator_is_sniffed(config: DataConfig, tmp_path: Path) -> None:
+    for sep in (";", "\t", "|"):
+        path = tmp_path / "batch.csv"
+        path.write_text(f"Age{sep}Sex{sep}Income\n30{sep}Male{sep}>50K\n41{sep}Female{sep}<=50K.\n")
+        frame = scored(path, config.model_copy(update={"comment": None}))
+        assert frame.to_dict("list") == {
+            "age": [30.0, 41.0],
+            "sex": ["Male", "Female"],
+            "income": [1, 0],
+        }, sep
+
+
+def test_the_comment_character_is_never_the_separator(config: DataConfig, tmp_path: Path) -> None:
+    path = tmp_path / "batch.csv"
+    path.write_text("|a note\nAge,Sex|x\n30,Male|y\n")  # comment: "|" in params.yaml
+    assert scored(path, config).to_dict("list") == {"age": [30.0], "sex": ["Male"]}
+
+
+def test_a_decimal_comma_does_not_make_a_separator(config: DataConfig, tmp_path: Path) -> None:
+    path = tmp_path / "batch.csv"
+    path.write_text("age;capital_gain;sex\n30;1,5;Male\n41;2,5;Female\n")
+    frame = read(path, config)
+    assert list(frame.columns) == ["age", "capital_gain", "sex"]
+    assert frame["capital_gain"].tolist() == ["1,5", "2,5"]
+
+
+def test_a_header_is_recognised_by_the_contracts_names(config: DataConfig, tmp_path: Path) -> None:
+    # params.yaml names no columns (a headerless source would be numbered), yet the
+    # header names what the contract does.
+    unnamed = config.model_copy(update={"header": False, "columns": None})
+    path = tmp_path / "batch.csv"
+    path.write_text("Hours per week,Native-Country\n40,Cuba\n")
+    frame = scored(path, unnamed, names=("hours_per_week", "native_country"))
+    assert frame.to_dict("list") == {"hours_per_week": [40.0], "native_country": ["Cuba"]}
+    assert list(scored(path, unnamed).columns) == ["0", "1"]  # nothing to recognise it by
+
+
+def test_a_header_is_taken_as_params_say_when_no_name_matches(
+    config: DataConfig, tmp_path: Path
+) -> None:
+    path = tmp_path / "batch.csv"
+    path.write_text("x,y\n1,2\n")
+    frame = read(path, config.model_copy(update={"header": True, "columns": None}))
+    assert list(frame.columns) == ["x", "y"]
+
+
+def test_a_gzipped_parquet_file_is_read(config: DataConfig, tmp_path: Path) -> None:
+    buffer = stdio.BytesIO()
+    pd.DataFrame({"age": [30.0]}).to_parquet(buffer)
+    path = tmp_path / "batch.parquet.gz"
+    path.write_bytes(gzip.compress(buffer.getvalue()))
+    assert read(path, config).to_dict("list") == {"age": [30.0]}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "input file is empty"),
+        (b"|only a comment\n\n", "input file has no data rows"),
+        (b"Age,Sex\n", "input file has no data rows"),
+        (b"1, 2, 3\n", "3 fields in the first row, but params.yaml data.columns names 15"),
+        (b"PAR1 not really", "not a readable Parquet file"),
+        (b"\x00\x01binary", "not a CSV or Parquet file (binary content)"),
+    ],
+)
+def test_unreadable_inputs_are_one_line(
+    content: bytes, message: str, config: DataConfig, tmp_path: Path
+) -> None:
+    path = tmp_path / "batch.csv"
+    path.write_bytes(content)
+    with pytest.raises(UsageError, match="^" + str(path)) as error:
+        read(path, config)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_a_directory_is_not_an_input_file(config: DataConfig, tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as error:
+        read(tmp_path, config)
+    assert str(error.value) == f"{tmp_path}: input file is a directory; expected a file"
+    with pytest.raises(UsageError, match="input file not found"):
+        read(tmp_path / "missing.csv", config)
+
+
+@pytest.mark.parametrize(
+    ("first_row", "header", "names"),
+    [
+        (["Age", "Education-Num", "income"], True, None),
+        (["25", "Private", "226802"], False, "all"),
+        (["25"] * 14, False, "without the target"),
+    ],
+)
+def test_csv_names(
+    first_row: list[str], header: bool, names: str | None, config: DataConfig
+) -> None:
+    columns = list(config.columns or ())
+    want = {None: None, "all": columns, "without the target": columns[:-1]}[names]
+    assert csv_names(first_row, config) == (header, want)
