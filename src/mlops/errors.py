@@ -17,3 +17,10 @@ class CheckFailed(MlopsError):
     """Data or a model failed a check that the pipeline enforces (exit 1)."""
 
     exit_code = 1
+
+
+def shorten(value: object, limit: int = 60) -> str:
+    """``value`` as text, cut to ``limit`` characters plus "..." so that an error line
+    quoting user input stays one short line, whatever the input's size."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}..."
