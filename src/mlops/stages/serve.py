@@ -226,7 +226,8 @@ class Handler(BaseHTTPRequestHandler):
         size = int(digits) if len(digits) <= _MAX_LENGTH_DIGITS else sys.maxsize
         if size > limit:
             self._refuse(413, f"request body of {shorten(declared)} bytes exceeds {limit} bytes")
-            self._discard(min(size, DRAIN_BYTES))
+            if size <= DRAIN_BYTES:  # a larger upload is not waited for: the connection closes
+                self._discard(size)
             return None
         return size
 
