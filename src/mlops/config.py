@@ -391,12 +391,19 @@ class GateConfig(_Section):
     max_age_days: Annotated[float, Field(strict=False, gt=0.0)] | None
 
 
+# A model feature null in a request or batch: filled by the model's fitted imputers
+# (and flagged in the answer and the prediction log), or the input is refused.
+MissingValues = Literal["impute", "refuse"]
+
+
 class ServeConfig(_Section):
     """Serving: where `mlops serve` listens, request limits, the prediction log."""
 
     host: str
     port: Annotated[int, Field(ge=0, le=65535)]
     max_body_bytes: PositiveInt
+    read_timeout_s: Annotated[float, Field(strict=False, gt=0.0)]
+    missing_values: MissingValues
     log_dir: str
     log_retention_days: PositiveInt
 

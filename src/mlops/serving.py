@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from mlops.config import MissingValues
+from mlops.errors import shorten
 from mlops.validation import ExtraPolicy, Failure
 from mlops.validation import check_contract as check_frame
 
@@ -24,6 +27,8 @@ LOG_PREFIX = "predictions-"
 LOG_SUFFIX = ".jsonl"
 _LOG_NAME = re.compile(rf"^{LOG_PREFIX}(\d{{4}}-\d{{2}}-\d{{2}}){re.escape(LOG_SUFFIX)}$")
 _MAX_LISTED = 5
+IMPUTED = "imputed"  # the batch output's column naming each row's imputed features
+_SEPARATOR = ";"  # between feature names in that column (snake_case names hold none)
 
 
 class RequestError(Exception):
@@ -66,6 +71,8 @@ def parse_rows(body: bytes) -> list[dict[str, Any]]:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise RequestError(400, "request body is not valid JSON") from None
+    except RecursionError:
+        raise RequestError(400, "request body is JSON nested too deeply") from None
     rows = document.get("rows") if isinstance(document, dict) else None
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
         raise RequestError(
@@ -103,22 +110,32 @@ class Contract:
     target: str
     extra_columns: ExtraPolicy
     max_value_skew: float
+    missing_values: MissingValues = "refuse"
 
 
 def check_contract(
-    frame: pd.DataFrame, contract: Contract, *, records: bool
+    frame: pd.DataFrame, contract: Contract, *, records: bool, features: Collection[str] = ()
 ) -> tuple[pd.DataFrame, str | None]:
     """(the frame to predict on, None) or (frame, one line on what breaks the contract).
 
     The target is optional: labels are checked when present. ``records`` marks HTTP
     requests: a handful of rows, where a nullable column that happens to be null in
-    every row is normal, so the table-level ``all_null`` check does not apply.
+    every row is normal, so the table-level ``all_null`` check does not apply. With
+    ``missing_values: impute``, a null in one of the model's ``features`` is no breach:
+    the model's imputers fill it. Schema skew (a missing column, a wrong type) still is.
     """
     schema = contract.schema
     if contract.target not in frame.columns:
         schema = schema.remove_columns([contract.target])
     result = check_frame(frame, schema, None, contract.extra_columns, contract.max_value_skew)
-    fatal = [f for f in result.failures if f.fatal and not (records and f.check == "all_null")]
+    imputed = set(features) if contract.missing_values == "impute" else set()
+    fatal = [
+        f
+        for f in result.failures
+        if f.fatal
+        and not (records and f.check == "all_null")
+        and not (f.check == "not_nullable" and f.column in imputed)
+    ]
     if fatal:
         return frame, describe_failures(fatal)
     if contract.extra_columns == "drop":
@@ -127,19 +144,20 @@ def check_contract(
 
 
 def describe_failures(failures: Sequence[Failure]) -> str:
-    missing = [f.column for f in failures if f.check == "column_in_dataframe"]
-    extra = [f.column for f in failures if f.check == "column_in_schema"]
+    """One line; every value from the input (a name, an example) cut to a short prefix."""
+    missing = [shorten(f.column) for f in failures if f.check == "column_in_dataframe"]
+    extra = [shorten(f.column) for f in failures if f.check == "column_in_schema"]
     parts = [f"missing column(s): {', '.join(missing)}"] if missing else []
     parts += [f"unexpected column(s): {', '.join(extra)}"] if extra else []
     others = [f for f in failures if f.check not in ("column_in_dataframe", "column_in_schema")]
     for failure in others[:_MAX_LISTED]:
         got = (
-            f"got {failure.examples[0]}"
+            f"got {shorten(failure.examples[0])}"
             if failure.check == "dtype" and failure.examples
-            else (f"e.g. {list(failure.examples[:3])}")
+            else f"e.g. [{', '.join(shorten(repr(e)) for e in failure.examples[:3])}]"
         )
         parts.append(
-            f"column {failure.column!r} failed {failure.detail} "
+            f"column {shorten(failure.column)!r} failed {shorten(failure.detail)} "
             f"in {failure.failing_rows} row(s) ({got})"
         )
     more = len(others) - _MAX_LISTED
@@ -150,21 +168,54 @@ def describe_failures(failures: Sequence[Failure]) -> str:
 
 
 def predict(production: Production, frame: pd.DataFrame) -> pd.DataFrame:
-    """Probability of the positive class and the 0/1 decision at the configured threshold."""
-    proba = production.model.predict_proba(frame[list(production.features)])[:, 1]
+    """Probability of the positive class, the 0/1 decision at the configured threshold,
+    and the features the model's imputers filled in each row (``;``-separated, or "")."""
+    features = frame[list(production.features)]
+    proba = production.model.predict_proba(features)[:, 1]
     return pd.DataFrame(
-        {"probability": proba, "prediction": (proba >= production.threshold).astype("int64")},
+        {
+            "probability": proba,
+            "prediction": (proba >= production.threshold).astype("int64"),
+            IMPUTED: imputed_features(features),
+        },
         index=frame.index,
     )
 
 
+def imputed_features(features: pd.DataFrame) -> pd.Series:
+    """Per row, the names of the features missing in it, joined by ``;``."""
+    missing = features.isna().to_numpy()
+    names = np.array(features.columns, dtype=object)
+    joined = np.full(len(features), "", dtype=object)
+    for position in np.flatnonzero(missing.any(axis=1)):  # only the rows with a gap
+        joined[position] = _SEPARATOR.join(names[missing[position]])
+    return pd.Series(joined, index=features.index, dtype="str")
+
+
+def imputed_counts(predictions: pd.DataFrame) -> dict[str, int]:
+    """Per feature, the rows in which the model imputed it (features never imputed left out)."""
+    named = predictions[IMPUTED]
+    names = named[named != ""].str.split(_SEPARATOR).explode()
+    return {str(name): int(count) for name, count in names.value_counts(sort=False).items()}
+
+
+def _names(joined: str) -> list[str]:
+    return joined.split(_SEPARATOR) if joined else []
+
+
 def response(production: Production, predictions: pd.DataFrame) -> dict[str, Any]:
+    """The answer; a row where features were imputed names them under ``imputed``."""
+    rows = zip(
+        predictions["probability"], predictions["prediction"], predictions[IMPUTED], strict=True
+    )
     return {
         "model_version": production.version,
         "predictions": [
             {"probability": float(p), "prediction": int(y)}
-            for p, y in zip(predictions["probability"], predictions["prediction"], strict=True)
+            | ({IMPUTED: _names(names)} if names else {})
+            for p, y, names in rows
         ],
+        IMPUTED: imputed_counts(predictions),
     }
 
 
@@ -173,7 +224,7 @@ def answer(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A request body -> (checked inputs, predictions); a RequestError for a bad request."""
     frame = rows_to_frame(parse_rows(body), contract.schema)
-    checked, problem = check_contract(frame, contract, records=True)
+    checked, problem = check_contract(frame, contract, records=True, features=production.features)
     if problem is not None:
         raise RequestError(422, f"request does not match the data contract: {problem}")
     return checked, predict(production, checked)
@@ -193,7 +244,8 @@ def log_lines(
     source: str,
     logged_at: datetime,
 ) -> str:
-    """One JSON object per row: when, which model, the inputs and the answer."""
+    """One JSON object per row: when, which model, the inputs, the answer and the
+    features the model imputed in that row."""
     head = json.dumps(
         {
             "logged_at": logged_at.isoformat(timespec="milliseconds"),
@@ -204,11 +256,15 @@ def log_lines(
     # pandas writes the inputs in C; only the stitching is done per row here.
     rows = inputs.to_json(orient="records", lines=True, date_format="iso").splitlines()
     answers = zip(
-        predictions["probability"].tolist(), predictions["prediction"].tolist(), strict=True
+        predictions["probability"].tolist(),
+        predictions["prediction"].tolist(),
+        predictions[IMPUTED].tolist(),
+        strict=True,
     )
     return "".join(
-        f'{head}, "probability": {p!r}, "prediction": {y}, "inputs": {row}}}\n'
-        for row, (p, y) in zip(rows, answers, strict=True)
+        f'{head}, "probability": {p!r}, "prediction": {y}, '
+        f'"{IMPUTED}": {json.dumps(_names(names))}, "inputs": {row}}}\n'
+        for row, (p, y, names) in zip(rows, answers, strict=True)
     )
 
 

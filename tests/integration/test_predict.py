@@ -13,6 +13,7 @@ from mlops import io
 from mlops.cli import main
 from mlops.ingestion import ingest
 from mlops.modeling import TRUSTED_TYPES
+from tests.conftest import edit_params
 from tests.integration.registry_project import (
     VERSIONS,
     cache_file,
@@ -173,3 +174,69 @@ def test_bad_inputs_are_refused(
     output = tmp_path / "p.csv"
     assert main(["predict", "--input", str(batch), "--output", str(output)]) == 2
     _refused(capsys, repo, output, 2, message)
+
+
+# --- a feature missing in production: imputed and flagged, or refused -----------------------
+
+
+def _gappy(batch: Path, tmp_path: Path) -> tuple[Path, pd.DataFrame]:
+    """The batch with 5 % of ``age`` (numeric) and of ``education`` (categorical) missing."""
+    features = _features(batch)
+    age_gaps, education_gaps = list(range(0, ROWS, 20)), list(range(7, ROWS, 20))
+    gappy = features.assign(
+        age=features["age"].mask(features.index.isin(age_gaps)),
+        education=features["education"].mask(features.index.isin(education_gaps)),
+    )
+    source = tmp_path / "gappy.parquet"
+    gappy.to_parquet(source)
+    return source, gappy
+
+
+def test_missing_feature_values_are_imputed_and_flagged(
+    repo: Path, batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, gappy = _gappy(batch, tmp_path)
+    output = tmp_path / "predictions.parquet"
+    assert main(["predict", "--input", str(source), "--output", str(output)]) == 0
+    out = capsys.readouterr().out
+    assert "age in 10 row(s)" in out
+    assert "education in 10 row(s)" in out
+    table = pd.read_parquet(output)
+    model = _production_model(repo)
+    expected = model.predict_proba(gappy)[:, 1]  # type: ignore[attr-defined]
+    assert table["probability"].tolist() == expected.tolist()
+    # rows without gaps get what they get without the gappy rows
+    complete = _features(batch)
+    untouched = ~(gappy["age"].isna() | gappy["education"].isna())
+    alone = model.predict_proba(complete[untouched])[:, 1]  # type: ignore[attr-defined]
+    assert table["probability"][untouched].tolist() == alone.tolist()
+    # adult.test lacks some workclass and occupation values too (nullable: imputed as ever)
+    features = list(model.feature_names_in_)  # type: ignore[attr-defined]
+    gaps = gappy[features].isna()
+    flags = [[f for f in features if row[f]] for _, row in gaps.iterrows()]
+    assert table["imputed"].tolist() == [";".join(names) for names in flags]
+    assert all("age" in names for names in flags[::20])
+    assert all("education" in names for names in flags[7::20])
+    logged = _logged(repo)
+    assert [entry["imputed"] for entry in logged] == flags
+
+
+def test_refuse_keeps_refusing_missing_feature_values(
+    repo: Path, batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit_params(repo, serve={"missing_values": "refuse"})
+    source, _ = _gappy(batch, tmp_path)
+    output = tmp_path / "p.csv"
+    assert main(["predict", "--input", str(source), "--output", str(output)]) == 1
+    _refused(capsys, repo, output, 1, "column 'age' failed not_nullable in 10 row(s)")
+
+
+def test_a_missing_column_is_still_refused_under_impute(
+    repo: Path, batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert io.load_params().serve.missing_values == "impute"
+    source, gappy = _gappy(batch, tmp_path)
+    gappy.drop(columns=["education"]).to_parquet(source)
+    output = tmp_path / "p.csv"
+    assert main(["predict", "--input", str(source), "--output", str(output)]) == 1
+    _refused(capsys, repo, output, 1, "missing column(s): education")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import pytest
 
 from mlops import io
 from mlops.cli import main
+from mlops.config import Params
 from mlops.modeling import TRUSTED_TYPES
 from mlops.stages.serve import Server, make_server
 from tests.integration.registry_project import VERSIONS, cache_file, clone, manifest, three_versions
@@ -122,7 +124,8 @@ def test_predicts_rows_and_logs_them(repo: Path, server: Server) -> None:
         ({"rows": [{**ROW, "salary": 1}]}, 422, "unexpected column(s): salary"),
         ({"rows": [{**ROW, "age": "old"}]}, 422, "column 'age' failed dtype('float64')"),
         ({"rows": [{**ROW, "sex": 1}]}, 422, "column 'sex' failed dtype"),
-        ({"rows": [{**ROW, "education": None}]}, 422, "column 'education' failed not_nullable"),
+        # not a model feature: nothing imputes it, so the contract's nullable: false holds
+        ({"rows": [{**ROW, "race": None}]}, 422, "column 'race' failed not_nullable"),
         ({"rows": [ROW, {**ROW, "age": True}]}, 422, "column 'age' failed dtype"),
         ({"rows": []}, 400, 'expected a JSON object {"rows"'),
         ([ROW], 400, 'expected a JSON object {"rows"'),
@@ -198,3 +201,174 @@ def test_serve_refuses_to_start_on_a_corrupt_manifest(
     assert "corrupt production manifest: version" in err
     assert err.count("\n") == 1
     assert "Traceback" not in err
+
+
+# --- a feature missing in production: imputed and flagged, or refused -----------------------
+
+
+def start(params: Params) -> Server:
+    running = make_server(params, host="127.0.0.1", port=0)
+    threading.Thread(target=running.serve_forever, daemon=True).start()
+    return running
+
+
+def stop(running: Server) -> None:
+    running.app.watcher.stop()
+    running.shutdown()
+    running.server_close()
+
+
+def with_serve(**changes: Any) -> Params:
+    params = io.load_params()
+    return params.model_copy(update={"serve": params.serve.model_copy(update=changes)})
+
+
+def gappy_rows() -> list[dict[str, Any]]:
+    """20 rows, age missing in one (5 %) and education (categorical) in another."""
+    rows = [{**ROW, "age": 20 + i, "workclass": "Private"} for i in range(20)]
+    rows[3] = {**rows[3], "age": None}
+    rows[11] = {**rows[11], "education": None}
+    return rows
+
+
+def test_missing_feature_values_are_imputed_counted_and_logged(repo: Path, server: Server) -> None:
+    rows = gappy_rows()
+    status, document = predict(server, rows)
+    assert status == 200, document
+    assert document["imputed"] == {"age": 1, "education": 1}
+    flags = [p.get("imputed") for p in document["predictions"]]
+    assert flags == [None] * 3 + [["age"]] + [None] * 7 + [["education"]] + [None] * 8
+    # the pipeline's own answer for the same rows, gaps included
+    model = io.load_model_bytes(
+        cache_file(repo, manifest(repo)["model_md5"]).read_bytes(), TRUSTED_TYPES, "test"
+    )
+    frame = pd.DataFrame(rows).astype({"age": "float64", "education": "str"})
+    frame = frame.astype({c: "float64" for c in frame.columns if frame[c].dtype == "int64"})
+    expected = model.predict_proba(frame[list(model.feature_names_in_)])[:, 1]
+    assert [p["probability"] for p in document["predictions"]] == pytest.approx(expected)
+    # rows without gaps are answered as they are without the others
+    complete = [row for i, row in enumerate(rows) if i not in (3, 11)]
+    alone = predict(server, complete)[1]["predictions"]
+    kept = [p for i, p in enumerate(document["predictions"]) if i not in (3, 11)]
+    assert [p["probability"] for p in kept] == [p["probability"] for p in alone]
+    logs = list((repo / "logs/predictions").glob("predictions-*.jsonl"))
+    logged = [json.loads(line) for line in logs[0].read_text().splitlines()][:20]
+    assert [entry["imputed"] for entry in logged] == [
+        ["age"] if i == 3 else ["education"] if i == 11 else [] for i in range(20)
+    ]
+    assert logged[3]["inputs"]["age"] is None
+
+
+def test_refuse_keeps_refusing_missing_feature_values(repo: Path) -> None:
+    running = start(with_serve(missing_values="refuse"))
+    try:
+        status, document = predict(running, gappy_rows())
+    finally:
+        stop(running)
+    assert status == 422
+    assert "column 'age' failed not_nullable in 1 row(s)" in document["error"]
+    assert not (repo / "logs").exists()
+
+
+def test_a_missing_column_is_still_refused_under_impute(repo: Path, server: Server) -> None:
+    rows = [{k: v for k, v in row.items() if k != "age"} for row in gappy_rows()]
+    status, document = predict(server, rows)
+    assert status == 422
+    assert "missing column(s): age" in document["error"]
+
+
+# --- robustness: hostile or broken clients ----------------------------------------------------
+
+
+def raw_exchange(server: Server, request: bytes, timeout: float = 10.0) -> bytes:
+    """Send bytes as they are, read until the server closes the connection."""
+    address = urlsplit(server.url)
+    with socket.create_connection((str(address.hostname), int(address.port or 0))) as raw:
+        raw.settimeout(timeout)
+        raw.sendall(request)
+        chunks = []
+        while chunk := raw.recv(4096):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_json_nested_5000_deep_gets_a_400(server: Server) -> None:
+    deep = b'{"rows": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    status, document = call(server, "POST", "/predict", deep)
+    assert status == 400
+    assert list(document) == ["error"]
+    assert "nested too deeply" in document["error"]
+    assert "\n" not in document["error"]
+
+
+def test_a_huge_bad_value_is_quoted_by_a_short_prefix(server: Server) -> None:
+    status, document = predict(server, [{**ROW, "sex": "x" * 500_000}])
+    assert status == 422
+    assert "column 'sex' failed isin" in document["error"]
+    assert len(document["error"]) < 500
+    status, document = call(server, "GET", "/" + "p" * 10_000)
+    assert status == 404
+    assert len(document["error"]) < 200
+
+
+def test_a_content_length_too_long_for_int_gets_413(server: Server) -> None:
+    reply = raw_exchange(
+        server, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n"
+    )
+    assert reply.startswith(b"HTTP/1.1 413")
+    assert b"999..." in reply
+
+
+def test_a_body_shorter_than_its_length_gets_408_and_others_are_served(repo: Path) -> None:
+    running = start(with_serve(read_timeout_s=0.5))
+    try:
+        started = time.monotonic()
+        reply = raw_exchange(
+            running, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{}"
+        )
+        assert time.monotonic() - started < 5
+        assert reply.startswith(b"HTTP/1.1 408")
+        assert b"not received within 0.5 s" in reply
+        assert predict(running, [ROW])[0] == 200
+    finally:
+        stop(running)
+
+
+def test_a_client_that_hangs_up_costs_one_line_and_no_traceback(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    address = urlsplit(server.url)
+    payload = json.dumps({"rows": [ROW] * 200}).encode()
+    request = (
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: "
+        + str(len(payload)).encode()
+        + b"\r\n\r\n"
+        + payload
+    )
+    err = ""
+    for _ in range(5):  # each time the server answers a client that reset the connection
+        raw = socket.create_connection((str(address.hostname), int(address.port or 0)))
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        raw.sendall(request)
+        raw.close()  # linger 0: a reset, before the answer is written
+        time.sleep(0.3)
+        err += capsys.readouterr().err
+    assert predict(server, [ROW])[0] == 200  # still serving
+    err += capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.count("\n") <= 5
+
+
+def test_every_model_feature_can_be_imputed(repo: Path, server: Server) -> None:
+    """Features complete in training too: the fitted pipeline has an imputer for each."""
+    model = io.load_model_bytes(
+        cache_file(repo, manifest(repo)["model_md5"]).read_bytes(), TRUSTED_TYPES, "test"
+    )
+    features = [str(name) for name in model.feature_names_in_]
+    rows = [{**ROW, "workclass": "Private", name: None} for name in features]
+    rows.append({**ROW, **dict.fromkeys(features)})  # every feature missing at once
+    status, document = predict(server, rows)
+    assert status == 200, document
+    assert document["imputed"] == dict.fromkeys(features, 2)
+    assert [p["imputed"] for p in document["predictions"]] == [[f] for f in features] + [features]
+    assert all(0 <= p["probability"] <= 1 for p in document["predictions"])

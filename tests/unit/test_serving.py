@@ -215,3 +215,166 @@ def test_log_names_and_retention() -> None:
     expired = serving.expired_logs(names, date(2026, 3, 4), keep_days=30)
     assert expired == ["predictions-2026-02-02.jsonl", "predictions-2025-12-31.jsonl"]
     assert serving.expired_logs(names, date(2026, 3, 4), keep_days=1) == names[1:4]
+
+
+# --- missing feature values: imputed by the model, or refused -----------------------------
+
+NUMERIC = ["age", "hours_per_week", "education_num"]
+
+
+@pytest.fixture(scope="module")
+def imputing(adult_sample: pd.DataFrame) -> Production:
+    """A model that imputes its numeric features and one-hot encodes ``education``."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder
+
+    features = [*NUMERIC, "education"]
+    steps = ColumnTransformer(
+        [
+            (
+                "numeric",
+                Pipeline([("fill", SimpleImputer()), ("scale", StandardScaler())]),
+                NUMERIC,
+            ),
+            (
+                "text",
+                Pipeline(
+                    [
+                        ("fill", SimpleImputer(strategy="most_frequent")),
+                        ("encode", OneHotEncoder(handle_unknown="ignore")),
+                    ]
+                ),
+                ["education"],
+            ),
+        ]
+    )
+    model = Pipeline([("prepare", steps), ("model", LogisticRegression(max_iter=1000))])
+    model.fit(adult_sample[features], adult_sample["income"])
+    return Production(model, "v1.0.0", "0" * 32, tuple(features), threshold=0.3)
+
+
+def with_policy(contract: Contract, policy: str) -> Contract:
+    return Contract(contract.schema, "income", "fail", 0.01, policy)  # type: ignore[arg-type]
+
+
+def test_a_null_feature_is_no_breach_under_impute_and_one_under_refuse(
+    contract: Contract, imputing: Production
+) -> None:
+    frame = serving.rows_to_frame(
+        [{**ROW, "age": None}, {**ROW, "education": None}], contract.schema
+    )
+    features = imputing.features
+    impute, refuse = with_policy(contract, "impute"), with_policy(contract, "refuse")
+    assert serving.check_contract(frame, impute, records=True, features=features)[1] is None
+    refused = serving.check_contract(frame, refuse, records=True, features=features)[1]
+    assert "column 'age' failed not_nullable" in str(refused)
+    assert "column 'education' failed not_nullable" in str(refused)
+    # a batch (records=False) too: 1 row in 2 is far above max_value_skew
+    batch = frame.assign(workclass="Private")  # a column null in every row stays a breach
+    assert serving.check_contract(batch, impute, records=False, features=features)[1] is None
+    assert "not_nullable" in str(
+        serving.check_contract(batch, refuse, records=False, features=features)[1]
+    )
+
+
+def test_impute_relaxes_nullability_of_the_model_features_only(
+    contract: Contract, imputing: Production
+) -> None:
+    impute = with_policy(contract, "impute")
+    features = imputing.features
+    for row, message in [
+        ({**ROW, "race": None}, "column 'race' failed not_nullable"),  # not a feature
+        ({k: v for k, v in ROW.items() if k != "age"}, "missing column(s): age"),
+        ({**ROW, "age": "old"}, "column 'age' failed dtype"),
+        ({**ROW, "age": 200}, "column 'age' failed in_range"),
+    ]:
+        frame = serving.rows_to_frame([row], contract.schema)
+        problem = serving.check_contract(frame, impute, records=True, features=features)[1]
+        assert message in str(problem)
+
+
+def test_answer_imputes_a_missing_feature_and_names_it(
+    contract: Contract, imputing: Production
+) -> None:
+    rows = [ROW, {**ROW, "age": None}, {**ROW, "age": None, "education": None}, {**ROW, "age": 50}]
+    inputs, predictions = serving.answer(body(rows), imputing, with_policy(contract, "impute"))
+    features = inputs[list(imputing.features)]
+    direct = imputing.model.predict_proba(features)[:, 1]
+    assert predictions["probability"].tolist() == direct.tolist()
+    alone = imputing.model.predict_proba(features.iloc[[0, 3]])[:, 1]
+    assert predictions["probability"].iloc[[0, 3]].tolist() == alone.tolist()
+    document = serving.response(imputing, predictions)
+    assert document["imputed"] == {"age": 2, "education": 1}
+    assert [p.get("imputed") for p in document["predictions"]] == [
+        None,
+        ["age"],
+        ["age", "education"],
+        None,
+    ]
+    json.dumps(document)
+    at = datetime(2026, 3, 4, tzinfo=UTC)
+    logged = [
+        json.loads(line)
+        for line in serving.log_lines(inputs, predictions, imputing, "serve", at).splitlines()
+    ]
+    assert [entry["imputed"] for entry in logged] == [[], ["age"], ["age", "education"], []]
+    assert logged[1]["inputs"]["age"] is None
+
+
+def test_answer_refuses_a_missing_feature_under_refuse(
+    contract: Contract, imputing: Production
+) -> None:
+    with pytest.raises(RequestError, match="column 'age' failed not_nullable") as error:
+        serving.answer(body([{**ROW, "age": None}]), imputing, with_policy(contract, "refuse"))
+    assert error.value.status == 422
+
+
+def test_a_row_without_gaps_names_no_imputed_feature(
+    contract: Contract, production: Production
+) -> None:
+    _, predictions = serving.answer(body([ROW]), production, contract)
+    assert serving.response(production, predictions)["imputed"] == {}
+    assert predictions["imputed"].tolist() == [""]
+
+
+def test_serve_missing_values_is_impute_or_refuse(root: Path) -> None:
+    from mlops.config import parse_params
+    from mlops.errors import UsageError
+
+    document = io.read_yaml(root / "params.yaml")
+    assert parse_params(document).serve.missing_values == "impute"
+    bad = {**document, "serve": {**document["serve"], "missing_values": "guess"}}
+    with pytest.raises(UsageError, match=r"serve\.missing_values: .*'impute' or 'refuse'") as error:
+        parse_params(bad)
+    assert "\n" not in str(error.value)
+    for value in (0, -1.0):
+        slow = {**document, "serve": {**document["serve"], "read_timeout_s": value}}
+        with pytest.raises(UsageError, match=r"serve\.read_timeout_s"):
+            parse_params(slow)
+
+
+# --- robustness: what a client sends is never echoed whole, never crashes ------------------
+
+
+def test_deeply_nested_json_is_a_400() -> None:
+    deep = b'{"rows": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    with pytest.raises(RequestError, match="nested too deeply") as error:
+        serving.parse_rows(deep)
+    assert error.value.status == 400
+
+
+@pytest.mark.parametrize(
+    ("row", "quoted"),
+    [
+        ({**ROW, "sex": "x" * 100_000}, "column 'sex' failed isin"),
+        ({**ROW, "y" * 100_000: 1}, "unexpected column(s): yyy"),
+    ],
+)
+def test_a_huge_bad_value_is_quoted_by_a_short_prefix(
+    contract: Contract, row: dict[str, Any], quoted: str
+) -> None:
+    problem = str(check(contract, row))
+    assert quoted in problem
+    assert len(problem) < 400
+    assert "..." in problem

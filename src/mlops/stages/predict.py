@@ -36,14 +36,26 @@ def run(args: argparse.Namespace) -> None:
     layout = csv_layout(params.data, list(contract.schema.columns))
     source = io.read_input(args.input, params.data, layout)
     frame = ingest(source, params.data, require_target=False)
-    checked, problem = serving.check_contract(frame, contract, records=False)
+    checked, problem = serving.check_contract(
+        frame, contract, records=False, features=production.features
+    )
     if problem is not None:
         raise CheckFailed(f"{args.input}: does not match the data contract: {problem}")
     predictions = serving.predict(production, checked)
     now = datetime.now(UTC)
     _write(args.output, pd.concat([checked, predictions], axis="columns"))
     PredictionLog(params).write(serving.log_lines(checked, predictions, production, "batch", now))
-    print(f"{len(predictions)} predictions by model {production.version} -> {args.output}")
+    print(
+        f"{len(predictions)} predictions by model {production.version} -> {args.output}"
+        f"{_imputed(serving.imputed_counts(predictions))}"
+    )
+
+
+def _imputed(counts: dict[str, int]) -> str:
+    if not counts:
+        return ""
+    listed = ", ".join(f"{name} in {rows} row(s)" for name, rows in counts.items())
+    return f"; imputed {listed}"
 
 
 def _write(path: Path, table: pd.DataFrame) -> None:
@@ -60,6 +72,7 @@ def read_contract(params: Params) -> serving.Contract:
         normalise_name(params.data.target),
         params.validate_.extra_columns,
         params.validate_.max_value_skew,
+        params.serve.missing_values,
     )
 
 

@@ -4,7 +4,9 @@
 ``{"model_version": ..., "predictions": [{"probability": p, "prediction": 0|1}]}``;
 ``GET /health`` names the model being served. Requests are checked against the
 data contract (4xx JSON errors), bodies over ``serve.max_body_bytes`` get 413,
-and every answer is logged for monitoring.
+a body not received within ``serve.read_timeout_s`` gets 408, and every answer
+is logged for monitoring. A model feature missing in a row is imputed by the
+model (``serve.missing_values: impute``) and named in the answer's ``imputed``.
 
 The server is the standard library's ThreadingHTTPServer: per request the
 model's own predict dominates the time, so a faster HTTP stack would not show
@@ -19,6 +21,7 @@ import argparse
 import json
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -27,12 +30,13 @@ from typing import Any
 
 from mlops import io, serving
 from mlops.config import PATHS, Params
-from mlops.errors import MlopsError
+from mlops.errors import MlopsError, shorten
 from mlops.serving import Production, RequestError
 from mlops.stages.predict import PredictionLog, load_production, read_contract
 
 RELOAD_SECONDS = 1.0
 DRAIN_BYTES = 64 << 20  # an oversized body is drained up to this, then the connection closed
+_MAX_LENGTH_DIGITS = 18  # a longer Content-Length is over any limit (and over int()'s)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -108,6 +112,7 @@ class App:
         self.contract = contract
         self.watcher = watcher
         self.max_body_bytes = params.serve.max_body_bytes
+        self.read_timeout_s = params.serve.read_timeout_s
         self.log = PredictionLog(params)
 
     def predict(self, body: bytes) -> tuple[int, dict[str, Any]]:
@@ -140,30 +145,75 @@ class Server(ThreadingHTTPServer):
         super().__init__(address, handler)
         self.url = f"http://{address[0]}:{self.server_port}"
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One line instead of socketserver's traceback: mostly a client that went away."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            line = f"client {client_address[0]} went away ({type(error).__name__})"
+        else:
+            line = f"error: {type(error).__name__}: {shorten(error, 200)}".replace("\n", " ")
+        print(f"mlops serve: {line}", file=sys.stderr, flush=True)
+
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: a client reuses its connection
     server: Server
 
+    def setup(self) -> None:
+        super().setup()
+        # Every read and write of the connection (an idle keep-alive one too) times out.
+        self.connection.settimeout(self.server.app.read_timeout_s)
+
     def do_GET(self) -> None:
         if self.path.split("?")[0] == "/health":
             self._send(*self.server.app.health())
         else:
-            self._send(404, serving.error_body(f"no such endpoint {self.path}; try /health"))
+            self._send(
+                404, serving.error_body(f"no such endpoint {shorten(self.path)}; try /health")
+            )
 
     def do_POST(self) -> None:
         if self.path.split("?")[0] != "/predict":
-            self._refuse(404, f"no such endpoint {self.path}; POST /predict")
+            self._refuse(404, f"no such endpoint {shorten(self.path)}; POST /predict")
             return
         length = self._content_length()
         if length is None:
             return
-        body = self.rfile.read(length)
+        body = self._read_body(length)
+        if body is None:
+            return
         try:
-            self._send(*self.server.app.predict(body))
+            status, document = self.server.app.predict(body)
         except Exception as exc:  # one bad request must not take the server down
-            print(f"mlops serve: error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-            self._send(500, serving.error_body("internal error while predicting"))
+            message = shorten(f"{type(exc).__name__}: {exc}", 200).replace("\n", " ")
+            print(f"mlops serve: error: {message}", file=sys.stderr, flush=True)
+            status, document = 500, serving.error_body("internal error while predicting")
+        self._send(status, document)
+
+    def _read_body(self, length: int) -> bytes | None:
+        """The body, or None after refusing a client that sends it too slowly (408)
+        or closing on one that hung up: a short body cannot hold a thread for ever."""
+        limit = self.server.app.read_timeout_s
+        deadline = time.monotonic() + limit
+        chunks: list[bytes] = []
+        received = 0
+        try:
+            while received < length:
+                self.connection.settimeout(max(deadline - time.monotonic(), 1e-3))
+                chunk = self.rfile.read1(length - received)
+                if not chunk:  # the client closed its side: there is no one to answer
+                    self.close_connection = True
+                    return None
+                chunks.append(chunk)
+                received += len(chunk)
+                if received < length and time.monotonic() >= deadline:
+                    raise TimeoutError
+        except TimeoutError:
+            self._refuse(408, f"request body not received within {limit:g} s")
+            return None
+        finally:
+            self.connection.settimeout(limit)
+        return b"".join(chunks)
 
     def _content_length(self) -> int | None:
         """The declared body size, or None after refusing the request (411, 413)."""
@@ -172,11 +222,14 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding") or declared is None or not declared.isdigit():
             self._refuse(411, "a Content-Length header is required")
             return None
-        if int(declared) > limit:
-            self._refuse(413, f"request body of {declared} bytes exceeds {limit} bytes")
-            self._discard(min(int(declared), DRAIN_BYTES))
+        digits = declared.lstrip("0") or "0"
+        size = int(digits) if len(digits) <= _MAX_LENGTH_DIGITS else sys.maxsize
+        if size > limit:
+            self._refuse(413, f"request body of {shorten(declared)} bytes exceeds {limit} bytes")
+            if size <= DRAIN_BYTES:  # a larger upload is not waited for: the connection closes
+                self._discard(size)
             return None
-        return int(declared)
+        return size
 
     def _refuse(self, status: int, message: str) -> None:
         # The body is not read: close so its bytes are not taken as the next request.
