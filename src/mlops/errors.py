@@ -36,6 +36,12 @@ def shorten(value: object, limit: int = 60) -> str:
     return f"{text[:keep]}... ({len(text):,} characters)"
 
 
+def clip(value: object, limit: int = 60) -> str:
+    """``str(value)`` cut to ``limit`` characters plus "...": a name or detail in a message."""
+    text = _one_line(str(value))
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
 def one_line(message: str, limit: int = 500) -> str:
     """``message`` with its line breaks replaced, cut to ``limit`` characters: what is printed."""
     text = _one_line(message)

@@ -19,7 +19,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from mlops.config import MissingValues
-from mlops.errors import shorten
+from mlops.errors import clip, shorten
 from mlops.validation import ExtraPolicy, Failure
 from mlops.validation import check_contract as check_frame
 
@@ -145,19 +145,19 @@ def check_contract(
 
 def describe_failures(failures: Sequence[Failure]) -> str:
     """One line; every value from the input (a name, an example) cut to a short prefix."""
-    missing = [shorten(f.column) for f in failures if f.check == "column_in_dataframe"]
-    extra = [shorten(f.column) for f in failures if f.check == "column_in_schema"]
+    missing = [clip(f.column) for f in failures if f.check == "column_in_dataframe"]
+    extra = [clip(f.column) for f in failures if f.check == "column_in_schema"]
     parts = [f"missing column(s): {', '.join(missing)}"] if missing else []
     parts += [f"unexpected column(s): {', '.join(extra)}"] if extra else []
     others = [f for f in failures if f.check not in ("column_in_dataframe", "column_in_schema")]
     for failure in others[:_MAX_LISTED]:
         got = (
-            f"got {shorten(failure.examples[0])}"
+            f"got {clip(failure.examples[0])}"
             if failure.check == "dtype" and failure.examples
-            else f"e.g. [{', '.join(shorten(repr(e)) for e in failure.examples[:3])}]"
+            else f"e.g. [{', '.join(shorten(e) for e in failure.examples[:3])}]"
         )
         parts.append(
-            f"column {shorten(failure.column)!r} failed {shorten(failure.detail)} "
+            f"column {shorten(failure.column)} failed {clip(failure.detail)} "
             f"in {failure.failing_rows} row(s) ({got})"
         )
     more = len(others) - _MAX_LISTED

@@ -30,7 +30,7 @@ from typing import Any
 
 from mlops import io, serving
 from mlops.config import PATHS, Params
-from mlops.errors import MlopsError, shorten
+from mlops.errors import MlopsError, clip
 from mlops.serving import Production, RequestError
 from mlops.stages.predict import PredictionLog, load_production, read_contract
 
@@ -151,7 +151,7 @@ class Server(ThreadingHTTPServer):
         if isinstance(error, ConnectionError):
             line = f"client {client_address[0]} went away ({type(error).__name__})"
         else:
-            line = f"error: {type(error).__name__}: {shorten(error, 200)}".replace("\n", " ")
+            line = f"error: {type(error).__name__}: {clip(error, 200)}".replace("\n", " ")
         print(f"mlops serve: {line}", file=sys.stderr, flush=True)
 
 
@@ -169,12 +169,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send(*self.server.app.health())
         else:
             self._send(
-                404, serving.error_body(f"no such endpoint {shorten(self.path)}; try /health")
+                404, serving.error_body(f"no such endpoint {clip(self.path)}; try /health")
             )
 
     def do_POST(self) -> None:
         if self.path.split("?")[0] != "/predict":
-            self._refuse(404, f"no such endpoint {shorten(self.path)}; POST /predict")
+            self._refuse(404, f"no such endpoint {clip(self.path)}; POST /predict")
             return
         length = self._content_length()
         if length is None:
@@ -185,7 +185,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             status, document = self.server.app.predict(body)
         except Exception as exc:  # one bad request must not take the server down
-            message = shorten(f"{type(exc).__name__}: {exc}", 200).replace("\n", " ")
+            message = clip(f"{type(exc).__name__}: {exc}", 200).replace("\n", " ")
             print(f"mlops serve: error: {message}", file=sys.stderr, flush=True)
             status, document = 500, serving.error_body("internal error while predicting")
         self._send(status, document)
@@ -225,7 +225,7 @@ class Handler(BaseHTTPRequestHandler):
         digits = declared.lstrip("0") or "0"
         size = int(digits) if len(digits) <= _MAX_LENGTH_DIGITS else sys.maxsize
         if size > limit:
-            self._refuse(413, f"request body of {shorten(declared)} bytes exceeds {limit} bytes")
+            self._refuse(413, f"request body of {clip(declared)} bytes exceeds {limit} bytes")
             if size <= DRAIN_BYTES:  # a larger upload is not waited for: the connection closes
                 self._discard(size)
             return None
