@@ -32,6 +32,7 @@ $(STAMP): uv.lock pyproject.toml | $(UV)
 env: $(STAMP) ## create or refresh .venv from uv.lock
 
 repro: env ## run the pipeline (dvc repro) on the configured data
+	mlops recover
 	dvc repro
 
 lint: env ## ruff check, ruff format --check, mypy --strict on src

@@ -59,11 +59,12 @@ publish() {
 case "$action" in
     promote)
         pull
+        mlops recover
         # The model's bytes, remade if the remote lacks them (train is
         # deterministic: the same md5 as the committed dvc.lock records).
         dvc repro train
         # The committed gate report decides, on the committed dvc.lock: not the
-        # files the repro above refreshed (the model card's trained_at...).
+        # files the repro above refreshed.
         git checkout -- .
         mlops gate --check
         mlops promote
@@ -85,10 +86,17 @@ case "$action" in
             # shellcheck disable=SC2086 # one path per word
             dvc update $imports
         fi
-        before=$(git rev-parse "HEAD:dvc.lock" 2>/dev/null || echo none)
+        mlops recover
         dvc repro
-        if git diff --quiet -- dvc.lock && [ "$before" != none ]; then
-            echo "retrain: nothing changed (same data, same params, same code): no branch"
+        # Propose only what a reviewer should see: new data, a new model (DVC
+        # outputs, against the committed dvc.lock) or new metrics (in git, as
+        # reports/metrics.json is not cached). A rerun that changed none of them
+        # (a comment edited in a module moves dvc.lock's dep hashes, not the
+        # outputs) opens no pull request.
+        if git cat-file -e "HEAD:dvc.lock" 2>/dev/null &&
+            [ "$(dvc diff --json --targets data/raw/dataset.parquet models/model.skops)" = "{}" ] &&
+            git diff --quiet HEAD -- reports/metrics.json; then
+            echo "retrain: data, model and metrics unchanged: no branch"
             exit 0
         fi
         new_branch="retrain/$(date -u +%Y%m%d-%H%M%S)"

@@ -41,6 +41,7 @@ COMMANDS = {
     "registry": "list model versions: stage, gate verdict, key metrics",
     "predict": "batch predictions by the production model",
     "serve": "HTTP endpoint for the production model (POST /predict, GET /health)",
+    "recover": "repair what a killed `dvc repro` left (a cut dvc.lock); make repro runs it",
 }
 
 

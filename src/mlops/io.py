@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _PARQUET_MAGIC = b"PAR1"
+_LOCK_MD5 = re.compile(r"[0-9a-f]{32}(\.dir)?")
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 # A tune worker that stops sending heartbeats for GRACE_SECONDS is presumed dead: its
 # running trial is failed and queued once more, so no trial is lost.
@@ -716,6 +718,47 @@ def git_last_tag_time(patterns: Sequence[str]) -> int | None:
 
 
 # --- DVC ---------------------------------------------------------------------
+
+
+def lock_file_problem(data: bytes | None) -> str | None:
+    """What makes ``data`` an unusable dvc.lock (None: usable; absent is usable too).
+
+    DVC rewrites dvc.lock in place after each stage, so a kill during that write
+    leaves it empty or cut short, and every later `dvc repro` stops on it.
+    """
+    if data is None:
+        return None
+    if not data.strip():
+        return "it is empty"
+    if not data.endswith(b"\n"):  # DVC ends it with a line break; a cut rarely does
+        return "it is cut short"
+    from dvc.schema import COMPILED_LOCKFILE_SCHEMA
+
+    try:
+        document = yaml.safe_load(data)
+        COMPILED_LOCKFILE_SCHEMA(document)
+    except yaml.YAMLError as exc:
+        return f"it is not YAML ({str(exc).splitlines()[0]})"
+    except Exception as exc:  # voluptuous's Invalid: the schema DVC itself checks
+        return f"it is not a DVC lock file ({shorten(str(exc), 80)})"
+    return _cut_hash(document)
+
+
+def _cut_hash(document: dict[str, Any]) -> str | None:
+    """A cut at a line end still parses; a hash cut short does not look like one."""
+    for name, stage in document.get("stages", {}).items():
+        for entry in [*stage.get("deps", []), *stage.get("outs", [])]:
+            if not _LOCK_MD5.fullmatch(str(entry.get("md5", ""))):
+                return f"it is cut short (stage {name}: {entry.get('path')} has no full md5)"
+    return None
+
+
+def read_optional(path: Path) -> bytes | None:
+    """``path``'s bytes, or None when there is no such file."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
 
 
 def dvc_cache_file(md5: str, root: Path = Path()) -> Path:

@@ -520,6 +520,32 @@ def _beat_silent_trials(
 # --- results -------------------------------------------------------------------
 
 
+def counted_study(study: optuna.Study) -> optuna.Study:
+    """An in-memory copy of ``study`` with only the trials that count, numbered in order.
+
+    A trial whose worker was killed or interrupted is run again; it is a fact of
+    that run, not of the search. Left out, a study that was interrupted and
+    resumed reads exactly like one that ran in one go: the same trials, the same
+    numbers, so the tables, plots and best params written from it are the same
+    bytes. (Timings are left out too: they are the run's, see ``trial_durations``.)
+    """
+    copy = optuna.create_study(study_name=study.study_name, directions=study.directions)
+    for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        if trial.state not in FINISHED and ERROR_ATTR not in trial.user_attrs:
+            continue
+        copy.add_trial(
+            optuna.trial.create_trial(
+                state=trial.state,
+                value=trial.value if trial.state == TrialState.COMPLETE else None,
+                params=trial.params,
+                distributions=trial.distributions,
+                user_attrs=trial.user_attrs,
+                intermediate_values=trial.intermediate_values,
+            )
+        )
+    return copy
+
+
 def best_result(study: optuna.Study, config: TuneConfig, stopped_by: str) -> dict[str, Any]:
     """What the train stage needs: the family, its full params, and the score behind them."""
     trials = study.get_trials(deepcopy=False)

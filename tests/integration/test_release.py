@@ -143,8 +143,19 @@ def test_retrain_pushes_a_branch_only_when_the_model_changed(
     # Unchanged data: nothing to propose.
     proc = release(work, "retrain", str(origin), "main")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "nothing changed" in proc.stdout
+    assert "data, model and metrics unchanged" in proc.stdout
     assert "retrain/" not in sh(origin, "git", "branch", "--list")
+
+    # A change that reruns stages but alters no data, model or metric (a comment
+    # in a module evaluate imports: its dep hash in dvc.lock moves): still nothing.
+    module = work / "src/mlops/slicing.py"
+    module.write_text(module.read_text() + "# a comment\n")
+    proc = release(work, "retrain", str(origin), "main")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Running stage 'evaluate'" in proc.stdout
+    assert "data, model and metrics unchanged" in proc.stdout
+    assert "retrain/" not in sh(origin, "git", "branch", "--list")
+    sh(work, "git", "checkout", "--", ".")
 
     # New data arrives (here: the source loses its last 200 rows): a branch with the
     # retrained pipeline's outputs, based on main.

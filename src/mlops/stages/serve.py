@@ -168,9 +168,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.split("?")[0] == "/health":
             self._send(*self.server.app.health())
         else:
-            self._send(
-                404, serving.error_body(f"no such endpoint {clip(self.path)}; try /health")
-            )
+            self._send(404, serving.error_body(f"no such endpoint {clip(self.path)}; try /health"))
 
     def do_POST(self) -> None:
         if self.path.split("?")[0] != "/predict":

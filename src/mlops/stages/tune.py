@@ -89,16 +89,18 @@ def run(args: argparse.Namespace) -> None:
             salt=_salt() if worker else None,
             callbacks=[on_trial, after_trial],
         )
-    best = tuning.best_result(study, config, stopped_by)
-    trials = study.get_trials(deepcopy=False)
+    # Outputs describe the search, not this run: interrupted trials are left out.
+    counted = tuning.counted_study(study)
+    best = tuning.best_result(counted, config, stopped_by)
+    trials = counted.get_trials(deepcopy=False)
     metrics = tuning.tuning_metrics(trials, best["direction"])
     _summary(study.study_name, metrics, best, worker)
     if not worker:  # everything is computed before the first write: no partial outputs
         table = tuning.trials_table(trials, best["direction"])
-        _write_outputs(
-            table, metrics, tuning.plot_pngs(study, best["family"], best["metric"]), best
-        )
-        io.record_run("tune", {"study": study.study_name, **tuning.trial_durations(trials)})
+        pngs = tuning.plot_pngs(counted, best["family"], best["metric"])
+        _write_outputs(table, metrics, pngs, best)
+        durations = tuning.trial_durations(study.get_trials(deepcopy=False))
+        io.record_run("tune", {"study": study.study_name, **durations})
 
 
 def _inputs() -> dict[str, str]:
