@@ -304,6 +304,10 @@ def test_impute_input_reports_a_batch(
     assert counts["features"]["capital_gain"]["imputed"] == (batch["capital_gain"] == 99999).sum()
     assert capsys.readouterr().out.startswith("5 feature(s) imputed in 100 rows: age 90.0% (")
     assert PATHS.imputation.read_text() == before
+    # The same batch as a gzipped CSV with a header row and no target counts the same.
+    batch.to_csv("batch.csv.gz", index=False)
+    assert main(["impute", "--input", "batch.csv.gz", "--report", "csv.json"]) == 0
+    assert json.loads(Path("csv.json").read_text()) == counts
 
 
 def test_impute_input_without_a_plan(

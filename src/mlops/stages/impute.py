@@ -78,10 +78,14 @@ def _summary(plan: ImputationPlan) -> str:
 
 def _report_batch(args: argparse.Namespace, params: Params) -> None:
     plan_document = io.read_json(PATHS.imputation, "imputation plan")
-    source = io.read_source(params.data, args.input)
+    from mlops.ingestion import csv_layout, ingest
+
+    # The plan's column names tell a header row from data (before the plan is parsed).
+    features = plan_document.get("features", []) if isinstance(plan_document, dict) else []
+    known = [str(f.get("name")) for f in features if isinstance(f, dict)]
+    source = io.read_input(args.input, params.data, csv_layout(params.data, known))
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn is slow.
     from mlops.imputation import ImputationPlan, describe_counts, imputation_counts
-    from mlops.ingestion import ingest
 
     plan = ImputationPlan.from_dict(plan_document)
     batch = ingest(source, params.data, require_target=False)
