@@ -235,8 +235,10 @@ def make_objective(
         return encoded[family, step]
 
     def objective(trial: optuna.Trial) -> float:
-        trial.set_user_attr(WORKER_ATTR, worker)
         family, params = trial_params(trial, config)
+        # Named once every param is drawn: a named trial whose worker died is retried
+        # with exactly these params (settle_dead_trials), as if it had never stopped.
+        trial.set_user_attr(WORKER_ATTR, worker)
         scores: list[float] = []
         for step, (fit_rows, score_rows) in enumerate(folds):
             try:
@@ -453,10 +455,17 @@ def settle_dead_trials(
     until its heartbeat says whether it lives. Other hosts' trials are theirs.
     """
     dead: list[int] = []
+    storage = study._storage  # as in _beat_silent_trials: what fail_stale_trials uses
+    retry = (
+        storage.get_heartbeat_stale_trial_callback() if isinstance(storage, BaseHeartbeat) else None
+    )
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner, _, pid = str(trial.user_attrs.get(WORKER_ATTR, "")).rpartition(":")
         if owner == host and pid.isdigit() and not alive(int(pid)):
-            study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+            # Failed, then retried with its params, exactly as a stale heartbeat would be.
+            storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+            if retry is not None:
+                retry(study, storage.get_trial(trial._trial_id))
             dead.append(trial.number)
     unnamed = {
         t.number
