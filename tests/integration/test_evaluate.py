@@ -17,18 +17,8 @@ from mlops import io
 from mlops.cli import main
 from mlops.config import MetricName
 from tests.conftest import edit_params
-from tests.model.trained import trained_copy
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture
-def trained(
-    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    project = trained_copy(tmp_path_factory, tmp_path / "project")
-    monkeypatch.chdir(project)
-    return project
 
 
 def snapshot(project: Path) -> dict[str, bytes]:

@@ -12,16 +12,6 @@ import pytest
 from mlops import io
 from mlops.cli import main
 from mlops.modeling import TRUSTED_TYPES
-from tests.model.trained import trained_copy
-
-
-@pytest.fixture
-def trained(
-    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    project = trained_copy(tmp_path_factory, tmp_path / "project")
-    monkeypatch.chdir(project)
-    return project
 
 
 def explain(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

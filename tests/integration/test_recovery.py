@@ -21,7 +21,6 @@ import yaml
 
 from mlops.cli import main
 from tests.conftest import run, tool_env
-from tests.model.trained import trained_copy
 
 GOOD_LOCK = Path(".dvc/tmp/dvc.lock.good")
 
@@ -53,15 +52,6 @@ def recover_and_repro(project: Path) -> subprocess.CompletedProcess[str]:
     result = run(["dvc", "repro"], project, check=False)
     assert result.returncode == 0, recovered.stderr + result.stdout + result.stderr
     return recovered
-
-
-@pytest.fixture
-def trained(
-    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    project = trained_copy(tmp_path_factory, tmp_path / "project")
-    monkeypatch.chdir(project)
-    return project
 
 
 def test_a_good_lock_is_kept_and_saved(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
