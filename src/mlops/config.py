@@ -25,6 +25,8 @@ from pydantic import (
 )
 
 from mlops.errors import UsageError, shorten
+from mlops.tasks.families import FAMILIES, families_for
+from mlops.tasks.metrics import TaskName, get_metric, metrics_for
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -73,7 +75,7 @@ PositiveInt = Annotated[int, Field(gt=0)]
 
 
 class DataConfig(_Section):
-    """How to read the source and which column is the target."""
+    """How to read the source, which column is the target, and what kind of task it is."""
 
     source: str
     format: Literal["auto", "csv", "parquet"]
@@ -83,12 +85,32 @@ class DataConfig(_Section):
     na_values: StrTuple
     comment: str | None
     target: str
-    positive_class: LabelTuple
-    negative_class: LabelTuple
+    task: TaskName
+    # binary: the labels that mean 1 and 0. multiclass: the allowed labels (null:
+    # whatever the data holds). regression: all three null.
+    positive_class: LabelTuple | None
+    negative_class: LabelTuple | None
+    classes: LabelTuple | None
 
     @model_validator(mode="after")
-    def _classes_disjoint(self) -> DataConfig:
-        overlap = set(self.positive_class) & set(self.negative_class)
+    def _labels_fit_task(self) -> DataConfig:
+        binary = {"positive_class": self.positive_class, "negative_class": self.negative_class}
+        if self.task == "binary":
+            unset = [key for key, value in binary.items() if value is None]
+            if unset:
+                raise ValueError(f"a binary task needs {unset[0]} (the labels it maps to)")
+            if self.classes is not None:
+                raise ValueError("classes is for a multiclass task; set it to null")
+        elif any(value is not None for value in binary.values()):
+            raise ValueError(
+                f"positive_class and negative_class are for a binary task; "
+                f"set them to null for {self.task}"
+            )
+        if self.task == "regression" and self.classes is not None:
+            raise ValueError("classes is for a multiclass task; set it to null")
+        if self.classes is not None and len(set(map(str, self.classes))) < 3:
+            raise ValueError("classes lists fewer than 3 distinct labels")
+        overlap = set(self.positive_class or ()) & set(self.negative_class or ())
         if overlap:
             raise ValueError(
                 f"positive_class and negative_class share {shorten(sorted(map(str, overlap)))}"
@@ -134,7 +156,7 @@ class ImportanceConfig(_Section):
     max_rows: Annotated[int, Field(ge=100)]
     n_repeats: Annotated[int, Field(ge=2)]
     z: Annotated[float, Field(ge=0.0)]
-    scoring: Literal["roc_auc", "average_precision", "accuracy", "f1", "neg_log_loss"]
+    scoring: str  # a metric of the task (tasks.metrics)
     drop: bool
 
 
@@ -202,10 +224,8 @@ def _check_range(low: float, high: float, log: bool) -> None:
 ParamSpec = Annotated[IntParam | FloatParam | CategoricalParam, Field(discriminator="type")]
 # A family with nothing to tune is an error: "all hyperparameters tuned" must mean something.
 FamilySpace = Annotated[dict[str, ParamSpec], Field(min_length=1)]
-ModelFamily = Literal["hist_gradient_boosting", "random_forest", "logistic_regression"]
-Metric = Literal["roc_auc", "average_precision", "accuracy", "balanced_accuracy", "f1", "log_loss"]
-# Metrics where lower is better; every other metric is maximised.
-MINIMISED_METRICS = frozenset({"log_loss"})
+# A name in the model family registry (tasks.families); Params checks it fits the task.
+ModelFamily = str
 NonNegativeInt = Annotated[int, Field(ge=0)]
 Seconds = Annotated[float, Field(strict=False, gt=0.0)]
 
@@ -238,8 +258,7 @@ class TuneConfig(_Section):
     method: Literal["grid", "random", "tpe"]
     random_starts: NonNegativeInt
     grid_points: Annotated[int, Field(ge=2)]
-    metric: Metric
-    direction: Literal["maximize", "minimize"]
+    metric: str  # a metric of the task; its direction comes from tasks.metrics
     cv_folds: Annotated[int, Field(ge=2)]
     max_rows: PositiveInt | None
     # Stopping criteria: the first one met stops the study; null switches one off.
@@ -254,14 +273,15 @@ class TuneConfig(_Section):
     fixed: dict[ModelFamily, dict[str, Any]]
     families: Annotated[tuple[ModelFamily, ...], Field(strict=False, min_length=1)]
 
-    @field_validator("direction")
+    @field_validator("space", "fixed")
     @classmethod
-    def _direction_fits_metric(cls, direction: str, info: ValidationInfo) -> str:
-        metric = info.data.get("metric")
-        expected = "minimize" if metric in MINIMISED_METRICS else "maximize"
-        if metric is not None and direction != expected:
-            raise ValueError(f"{metric} must be {expected}d")
-        return direction
+    def _known_families(cls, spaces: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(spaces) - set(FAMILIES))
+        if unknown:
+            raise ValueError(
+                f"unknown model family {shorten(unknown[0])}; expected one of {', '.join(FAMILIES)}"
+            )
+        return spaces
 
     @field_validator("families")
     @classmethod
@@ -308,29 +328,9 @@ class ImputeConfig(_Section):
 
 
 LaxFloat = Annotated[float, Field(strict=False)]
-EvalMetric = Literal["roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "brier"]
-# The numbers the evaluate stage writes to reports/metrics.json: the names a
-# gate threshold may use (a typo is caught when params.yaml is loaded).
-MetricName = Literal[
-    "roc_auc",
-    "pr_auc",
-    "accuracy",
-    "f1",
-    "log_loss",
-    "brier",
-    "ece",
-    "train_score",
-    "overfit_gap",
-    "baseline_majority",
-    "baseline_logistic",
-    "business_value",
-    "business_threshold",
-    "business_value_at_threshold",
-    "business_correlation",
-    "slice_worst",
-    "slice_gap",
-    "slices_too_small",
-]
+# A number the evaluate stage writes to reports/metrics.json (report_names): the
+# names a gate threshold may use, checked against the task when params.yaml is loaded.
+MetricName = str
 
 
 class EvaluationImportanceConfig(_Section):
@@ -339,12 +339,20 @@ class EvaluationImportanceConfig(_Section):
 
 
 class BusinessConfig(_Section):
-    """The value of each outcome of one prediction, in any unit (money, hours...)."""
+    """The value of each outcome of one prediction, in any unit (money, hours...).
+
+    binary: the four outcomes; multiclass: a right and a wrong class; regression:
+    the cost of each unit predicted above and below the actual value.
+    """
 
     true_positive: LaxFloat
     false_positive: LaxFloat
     true_negative: LaxFloat
     false_negative: LaxFloat
+    correct: LaxFloat
+    incorrect: LaxFloat
+    over_prediction_cost: Annotated[float, Field(strict=False, ge=0.0)]
+    under_prediction_cost: Annotated[float, Field(strict=False, ge=0.0)]
     correlation_trials: Annotated[int, Field(ge=0)]
     correlation_rows: PositiveInt
 
@@ -368,7 +376,7 @@ class SlicesConfig(_Section):
 
 
 class EvaluateConfig(_Section):
-    metric: EvalMetric
+    metric: str  # a metric of the task (tasks.metrics)
     threshold: Fraction
     calibration_bins: Annotated[int, Field(ge=2)]
     importance: EvaluationImportanceConfig
@@ -376,17 +384,12 @@ class EvaluateConfig(_Section):
     slices: SlicesConfig
 
 
-class BaselineMargins(_Section):
-    majority: LaxFloat
-    logistic: LaxFloat
-
-
 class GateConfig(_Section):
     """The blessing: absolute thresholds, margins over baselines, change against production."""
 
     minimum: dict[MetricName, LaxFloat]
     maximum: dict[MetricName, LaxFloat]
-    baseline_margin: BaselineMargins
+    baseline_margin: dict[str, LaxFloat]  # per baseline of the task (tasks.task)
     max_degradation: dict[MetricName, Annotated[float, Field(strict=False, ge=0.0)]]
     max_age_days: Annotated[float, Field(strict=False, gt=0.0)] | None
 
@@ -421,6 +424,75 @@ class Params(_Section):
     gate: GateConfig
     serve: ServeConfig
 
+    @model_validator(mode="after")
+    def _fits_task(self) -> Params:
+        """Every metric, family and gate name must fit data.task (one line naming the fix)."""
+        task = self.data.task
+        for key, name in (
+            ("tune.metric", self.tune.metric),
+            ("evaluate.metric", self.evaluate.metric),
+            ("validate.importance.scoring", self.validate_.importance.scoring),
+        ):
+            try:
+                get_metric(name, task)
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}") from None
+        doers = families_for(task)
+        for key, families in (
+            ("tune.families", self.tune.families),
+            ("impute.auto.family", (self.impute.auto.family,)),
+        ):
+            wrong = [f for f in families if f not in doers]
+            if wrong:
+                raise ValueError(
+                    f"{key}: {wrong[0]!r} does not do {task}; {task} families: {', '.join(doers)}"
+                )
+        from mlops.tasks.task import get_task  # pandas: kept out of this module's import
+
+        baselines = get_task(task).baselines
+        if set(self.gate.baseline_margin) - set(baselines):
+            odd = sorted(set(self.gate.baseline_margin) - set(baselines))[0]
+            raise ValueError(
+                f"gate.baseline_margin: no baseline {odd!r} for {task}; "
+                f"expected {', '.join(baselines)}"
+            )
+        names = report_names(task, baselines)
+        for section in ("minimum", "maximum", "max_degradation"):
+            odd_names = [n for n in getattr(self.gate, section) if n not in names]
+            if odd_names:
+                raise ValueError(
+                    f"gate.{section}: reports/metrics.json has no {odd_names[0]!r} for a "
+                    f"{task} task; expected one of {', '.join(names)}"
+                )
+        return self
+
+
+# Numbers evaluate writes for every task, beside the task's own metrics.
+_REPORTED = (
+    "train_score",
+    "overfit_gap",
+    "business_value",
+    "business_correlation",
+    "slice_worst",
+    "slice_gap",
+    "slices_too_small",
+)
+# Numbers only a task with class probabilities (ece) or a threshold has.
+_CLASSIFICATION_REPORTED = ("ece",)
+_BINARY_REPORTED = ("business_threshold", "business_value_at_threshold")
+
+
+def report_names(task: TaskName, baselines: tuple[str, ...]) -> tuple[str, ...]:
+    """The names in reports/metrics.json for ``task``: what a gate threshold may use."""
+    extra = _CLASSIFICATION_REPORTED if task != "regression" else ()
+    extra += _BINARY_REPORTED if task == "binary" else ()
+    return (
+        *metrics_for(task),
+        *extra,
+        *_REPORTED,
+        *(f"baseline_{b}" for b in baselines),
+    )
+
 
 def parse_params(raw: Any, source: str = str(PARAMS_FILE)) -> Params:
     """Validate a parsed YAML document; the first problem becomes one UsageError line."""
@@ -451,7 +523,12 @@ def _describe(exc: ValidationError) -> str:
     if kind == "extra_forbidden":
         return f"unknown key {key}"
     message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{key}: {message[0].lower()}{message[1:]} (got {shorten(error['input'])})"
+    message = f"{message[0].lower()}{message[1:]}"
+    if key == "(top level)":
+        return message  # a check across sections names its keys itself
+    if isinstance(error["input"], dict):
+        return f"{key}: {message}"  # a check of a section: the section is no example
+    return f"{key}: {message} (got {shorten(error['input'])})"
 
 
 def _key(loc: tuple[int | str, ...]) -> str:

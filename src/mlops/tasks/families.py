@@ -1,0 +1,164 @@
+"""The model family registry: each family declared once, for every task it can do.
+
+A family names its estimator per task, the hyperparameters the pipeline sets
+itself (never params.yaml), how features are encoded for it, and the types
+outside skops' safe list its fitted model holds. Adding a family is one entry
+here plus its search space and fixed values in params.yaml ``tune``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import importlib
+from mlops.tasks.metrics import TaskName
+
+# How a family wants its features: trees take ordinal codes and raw numbers;
+# linear models one-hot categories and standardised numbers.
+Encoding = Literal["ordinal", "one_hot"]
+# (categorical feature names, seed) -> hyperparameters the pipeline derives itself.
+Derive = Callable[[list[str], int], dict[str, Any]]
+
+
+def _seed(categorical: list[str], seed: int) -> dict[str, Any]:
+    return {"random_state": seed}
+
+
+def _seed_and_categories(categorical: list[str], seed: int) -> dict[str, Any]:
+    return {"random_state": seed, "categorical_features": categorical or None}
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    # Per task, the estimator's import path (imported when first built: the
+    # configuration reads this registry, and must not pay for scikit-learn).
+    estimators: Mapping[TaskName, str]
+    encoding: Encoding
+    derive: Derive
+    derived: frozenset[str]
+    trusted_types: tuple[str, ...] = field(default=())
+
+    def estimator(self, task: TaskName) -> type[Any]:
+        try:
+            path = self.estimators[task]
+        except KeyError:
+            doers = [f.name for f in FAMILIES.values() if task in f.estimators]
+            raise ValueError(
+                f"model family {self.name!r} does not do {task}; {task} families: "
+                f"{', '.join(doers)}"
+            ) from None
+        module, _, name = path.rpartition(".")
+        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+_ENSEMBLE = "sklearn.ensemble"
+_LINEAR = "sklearn.linear_model"
+_CLASSIFICATION: tuple[TaskName, TaskName] = ("binary", "multiclass")
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family(
+            "hist_gradient_boosting",
+            {
+                **dict.fromkeys(_CLASSIFICATION, f"{_ENSEMBLE}.HistGradientBoostingClassifier"),
+                "regression": f"{_ENSEMBLE}.HistGradientBoostingRegressor",
+            },
+            "ordinal",
+            _seed_and_categories,
+            frozenset({"random_state", "categorical_features"}),
+            ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
+        ),
+        Family(
+            "random_forest",
+            {
+                **dict.fromkeys(_CLASSIFICATION, f"{_ENSEMBLE}.RandomForestClassifier"),
+                "regression": f"{_ENSEMBLE}.RandomForestRegressor",
+            },
+            "ordinal",
+            _seed,
+            frozenset({"random_state"}),
+            ("sklearn.tree._tree.Tree",),
+        ),
+        Family(
+            "logistic_regression",
+            dict.fromkeys(_CLASSIFICATION, f"{_LINEAR}.LogisticRegression"),
+            "one_hot",
+            _seed,
+            frozenset({"random_state"}),
+        ),
+        Family(
+            "ridge",
+            {"regression": f"{_LINEAR}.Ridge"},
+            "one_hot",
+            _seed,
+            frozenset({"random_state"}),
+        ),
+    )
+}
+
+
+def get_family(name: str) -> Family:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown model family {name!r}; expected one of {', '.join(FAMILIES)}"
+        ) from None
+
+
+def families_for(task: TaskName) -> tuple[str, ...]:
+    return tuple(name for name, family in FAMILIES.items() if task in family.estimators)
+
+
+def build_estimator(
+    family: str, task: TaskName, params: Mapping[str, Any], categorical: list[str], seed: int
+) -> Any:
+    """``family``'s estimator for ``task`` with ``params`` and the derived hyperparameters."""
+    chosen = get_family(family)
+    return chosen.estimator(task)(**params, **chosen.derive(categorical, seed))
+
+
+def hyperparameters(family: str, task: TaskName) -> frozenset[str]:
+    """What params.yaml must tune or fix for ``family`` on ``task``: all but derived and
+    deprecated ones."""
+    chosen = get_family(family)
+    defaults = chosen.estimator(task)().get_params()
+    # scikit-learn marks a parameter on its way out with the default "deprecated".
+    current = {n for n, v in defaults.items() if not (isinstance(v, str) and v == "deprecated")}
+    return frozenset(current - chosen.derived)
+
+
+def default_fixed(family: str, task: TaskName, searched: frozenset[str]) -> dict[str, Any]:
+    """scikit-learn's defaults for every hyperparameter not searched: a starting ``tune.fixed``."""
+    defaults = get_family(family).estimator(task)().get_params()
+    return {n: defaults[n] for n in sorted(hyperparameters(family, task) - searched)}
+
+
+def check_hyperparameters(family: str, task: TaskName, params: Mapping[str, Any]) -> None:
+    """Raise ValueError (scikit-learn's own message) if ``params`` are not valid."""
+    # _validate_params is the check every fit() runs first; calling it here reports a
+    # bad value before a search starts instead of failing every trial.
+    get_family(family).estimator(task)(**params)._validate_params()
+
+
+# Types outside skops' own safe list that any pipeline may contain, reviewed by
+# hand: loading refuses a model file holding anything else.
+PIPELINE_TRUSTED_TYPES = (
+    "functools.partial",
+    # The project's own: a pure function of a frame, and a KNN imputer whose fitted
+    # state is plain numpy arrays and numbers.
+    "mlops.imputation.as_missing",
+    "mlops.knn.ScalableKNNImputer",
+    "numpy.dtype",
+    "sklearn.utils.validation.check_array",
+)
+
+
+def trusted_types() -> tuple[str, ...]:
+    """Every type a model file of any family may hold beyond skops' safe list."""
+    own = {t for family in FAMILIES.values() for t in family.trusted_types}
+    return tuple(sorted(set(PIPELINE_TRUSTED_TYPES) | own))

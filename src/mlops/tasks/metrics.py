@@ -1,0 +1,228 @@
+"""The metric registry: every metric's name, task, direction and response, stated once.
+
+Like scikit-learn's scorer registry, each entry says how to compute the metric
+and from what (``response``: the predicted labels, the class probabilities or
+the predicted values), and whether greater is better. Tuning, feature
+importance, imputation's ``auto``, evaluation, slices and the gate all read it,
+so a metric has one name everywhere.
+
+This module is imported by the configuration (to check params.yaml), so it
+holds only names and functions; scikit-learn is imported when a metric is
+computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+TaskName = Literal["binary", "multiclass", "regression"]
+TASK_NAMES: tuple[TaskName, ...] = ("binary", "multiclass", "regression")
+Response = Literal["label", "proba", "value"]
+CLASSIFICATION: frozenset[TaskName] = frozenset({"binary", "multiclass"})
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What a model says about some rows, in the form every metric reads.
+
+    ``classes`` orders ``proba``'s columns (classification); ``label`` is the
+    predicted class (binary: 1 when the positive-class probability reaches the
+    threshold) or, for regression, the predicted value, which ``value`` also holds.
+    """
+
+    label: np.ndarray
+    proba: np.ndarray | None = None
+    classes: tuple[Any, ...] = ()
+
+    @property
+    def value(self) -> np.ndarray:
+        return self.label
+
+    @property
+    def positive(self) -> np.ndarray:
+        """Binary: the probability of class 1."""
+        assert self.proba is not None
+        return np.asarray(self.proba[:, -1], dtype=float)
+
+    def take(self, rows: np.ndarray) -> Prediction:
+        """The prediction for a subset of rows (a boolean mask or positions)."""
+        proba = None if self.proba is None else self.proba[rows]
+        return Prediction(self.label[rows], proba, self.classes)
+
+
+Compute = Callable[[np.ndarray, Prediction], float]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    tasks: frozenset[TaskName]
+    greater_is_better: bool
+    response: Response
+    compute: Compute
+    description: str
+
+    def __call__(self, y_true: np.ndarray, prediction: Prediction) -> float:
+        """The metric's value; NaN where it is undefined (one class in ``y_true``, a
+        percentage error of a zero)."""
+        if len(y_true) == 0:
+            return float("nan")
+        return float(self.compute(np.asarray(y_true), prediction))
+
+    @property
+    def sign(self) -> float:
+        """+1 or -1: ``sign * value`` is greater when better (scikit-learn's scorer convention)."""
+        return 1.0 if self.greater_is_better else -1.0
+
+
+def _two_classes(y_true: np.ndarray) -> bool:
+    return len(np.unique(y_true)) >= 2
+
+
+def _roc_auc(y_true: np.ndarray, p: Prediction) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return roc_auc_score(y_true, p.positive) if _two_classes(y_true) else float("nan")
+
+
+def _roc_auc_ovr(y_true: np.ndarray, p: Prediction) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    present = np.isin(np.asarray(p.classes), y_true)
+    # One-vs-rest, macro: undefined unless the rows hold every class the model knows.
+    if not present.all() or len(p.classes) < 2:
+        return float("nan")
+    return roc_auc_score(y_true, p.proba, multi_class="ovr", labels=list(p.classes))
+
+
+def _pr_auc(y_true: np.ndarray, p: Prediction) -> float:
+    from sklearn.metrics import average_precision_score
+
+    return average_precision_score(y_true, p.positive) if _two_classes(y_true) else float("nan")
+
+
+def _log_loss(y_true: np.ndarray, p: Prediction) -> float:
+    from sklearn.metrics import log_loss
+
+    return log_loss(y_true, p.proba, labels=list(p.classes))
+
+
+def _brier(y_true: np.ndarray, p: Prediction) -> float:
+    from sklearn.metrics import brier_score_loss
+
+    return brier_score_loss(y_true, p.positive, pos_label=1)
+
+
+def _accuracy(y_true: np.ndarray, p: Prediction) -> float:
+    return float(np.mean(y_true == p.label))
+
+
+def _balanced_accuracy(y_true: np.ndarray, p: Prediction) -> float:
+    from sklearn.metrics import balanced_accuracy_score
+
+    return balanced_accuracy_score(y_true, p.label)
+
+
+def _f1(average: Literal["binary", "macro", "weighted"]) -> Compute:
+    def compute(y_true: np.ndarray, p: Prediction) -> float:
+        from sklearn.metrics import f1_score
+
+        labels = None if average == "binary" else list(p.classes)
+        return f1_score(y_true, p.label, average=average, labels=labels, zero_division=0.0)
+
+    return compute
+
+
+def _rmse(y_true: np.ndarray, p: Prediction) -> float:
+    return float(np.sqrt(np.mean((y_true - p.value) ** 2)))
+
+
+def _mae(y_true: np.ndarray, p: Prediction) -> float:
+    return float(np.mean(np.abs(y_true - p.value)))
+
+
+def _r2(y_true: np.ndarray, p: Prediction) -> float:
+    from sklearn.metrics import r2_score
+
+    return r2_score(y_true, p.value) if len(y_true) >= 2 else float("nan")
+
+
+def _mape(y_true: np.ndarray, p: Prediction) -> float:
+    # Undefined where an actual value is zero (scikit-learn would divide by epsilon
+    # and report an astronomically large number instead).
+    if np.any(y_true == 0):
+        return float("nan")
+    return float(np.mean(np.abs((y_true - p.value) / y_true)))
+
+
+_BINARY: frozenset[TaskName] = frozenset({"binary"})
+_MULTICLASS: frozenset[TaskName] = frozenset({"multiclass"})
+_REGRESSION: frozenset[TaskName] = frozenset({"regression"})
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("roc_auc", _BINARY, True, "proba", _roc_auc, "area under the ROC curve"),
+        Metric("pr_auc", _BINARY, True, "proba", _pr_auc, "average precision (PR curve area)"),
+        Metric("brier", _BINARY, False, "proba", _brier, "Brier score"),
+        Metric("f1", _BINARY, True, "label", _f1("binary"), "F1 of the positive class"),
+        Metric(
+            "roc_auc_ovr",
+            _MULTICLASS,
+            True,
+            "proba",
+            _roc_auc_ovr,
+            "one-vs-rest ROC AUC, macro average",
+        ),
+        Metric("f1_macro", _MULTICLASS, True, "label", _f1("macro"), "F1, macro average"),
+        Metric("f1_weighted", _MULTICLASS, True, "label", _f1("weighted"), "F1, weighted"),
+        Metric("log_loss", CLASSIFICATION, False, "proba", _log_loss, "log loss"),
+        Metric("accuracy", CLASSIFICATION, True, "label", _accuracy, "accuracy"),
+        Metric(
+            "balanced_accuracy",
+            CLASSIFICATION,
+            True,
+            "label",
+            _balanced_accuracy,
+            "balanced accuracy",
+        ),
+        Metric("rmse", _REGRESSION, False, "value", _rmse, "root mean squared error"),
+        Metric("mae", _REGRESSION, False, "value", _mae, "mean absolute error"),
+        Metric("r2", _REGRESSION, True, "value", _r2, "coefficient of determination"),
+        Metric("mape", _REGRESSION, False, "value", _mape, "mean absolute percentage error"),
+    )
+}
+
+
+def metrics_for(task: TaskName) -> tuple[str, ...]:
+    """The names of the metrics that apply to ``task``, in registry order."""
+    return tuple(name for name, metric in METRICS.items() if task in metric.tasks)
+
+
+def get_metric(name: str, task: TaskName) -> Metric:
+    """The metric ``name`` for ``task``; ValueError naming the valid ones if it does not fit."""
+    metric = METRICS.get(name)
+    if metric is None or task not in metric.tasks:
+        valid = ", ".join(metrics_for(task))
+        why = "is not a metric" if metric is None else f"does not apply to a {task} task"
+        raise ValueError(f"{name!r} {why}; {task} metrics: {valid}")
+    return metric
+
+
+def score_all(task: TaskName, y_true: np.ndarray, prediction: Prediction) -> dict[str, float]:
+    """Every metric of ``task`` (NaN where undefined)."""
+    return {name: METRICS[name](y_true, prediction) for name in metrics_for(task)}
+
+
+def better(name: str, first: float, second: float) -> bool:
+    """Is ``first`` strictly better than ``second`` by metric ``name``?"""
+    return first > second if METRICS[name].greater_is_better else first < second
+
+
+def oriented(name: str, values: Sequence[float]) -> list[float]:
+    """Values turned so that greater is better."""
+    return [METRICS[name].sign * v for v in values]

@@ -1,0 +1,338 @@
+"""The three tasks, each stated once: target encoding, splits and folds, predictions,
+baselines and the prediction schema.
+
+``get_task(params.data.task)`` is how every other module learns what it is
+working on; nothing else branches on the task name.
+
+- ``binary``: the target's labels map to 1 (``data.positive_class``) and 0
+  (``data.negative_class``); a prediction is the probability of 1 and the label
+  at the decision threshold.
+- ``multiclass``: the target keeps its labels (text); ``data.classes``, when
+  set, lists the allowed ones. The model's ordered class list is recorded in
+  the model card; a prediction is one probability per class and the most
+  probable class.
+- ``regression``: the target is a number; a prediction is a value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from mlops.errors import UsageError, clip, shorten
+from mlops.tasks.metrics import TASK_NAMES, Prediction, TaskName
+
+if TYPE_CHECKING:
+    from mlops.config import DataConfig
+
+Folds = list[tuple[np.ndarray, np.ndarray]]
+# Prediction columns every task writes: the prediction itself, and (classification)
+# the probabilities it came from.
+PREDICTION = "prediction"
+PROBABILITY = "probability"
+_EXAMPLES = 5
+# Regression splits and folds are stratified on quantile bins of the target, so
+# each part sees the whole range; at most this many bins.
+_REGRESSION_BINS = 10
+
+
+def _labels(values: pd.Series) -> pd.Series:
+    """Labels as stripped text (missing stays missing): 1, "1" and " 1" are one label."""
+    text = values.map(_label_text, na_action="ignore")
+    return text.astype("object").where(values.notna())
+
+
+def _label_text(value: object) -> str:
+    # A float label read from a typed column ("2.0") is the integer label "2".
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _missing(target: str, labels: pd.Series) -> None:
+    if labels.isna().any():
+        raise UsageError(
+            f"target column {target!r} has {int(labels.isna().sum())} missing values; "
+            "drop those rows from the data or label them"
+        )
+
+
+@dataclass(frozen=True)
+class Task:
+    """What one kind of problem means to every stage."""
+
+    name: ClassVar[TaskName]
+    # The metric a new project tunes and gates on, and the baselines evaluate fits.
+    default_metric: ClassVar[str]
+    baselines: ClassVar[tuple[str, ...]]
+    # The model family of the "linear" baseline (tasks.families).
+    linear_family: ClassVar[str]
+
+    @property
+    def is_classification(self) -> bool:
+        return self.name != "regression"
+
+    # --- the target ---------------------------------------------------------
+
+    def encode_target(self, values: pd.Series, config: DataConfig, target: str) -> pd.Series:
+        raise NotImplementedError
+
+    # --- splits and folds ---------------------------------------------------
+
+    def strata(self, y: pd.Series, parts: int) -> pd.Series | None:
+        """What splits and folds keep balanced: the classes (or None: plain shuffling)."""
+        return y
+
+    def check_parts(self, y: pd.Series, parts: int, what: str) -> None:
+        """UsageError unless ``y`` can be cut into ``parts`` balanced parts (``what``: the knob)."""
+        counts = y.value_counts()
+        if counts.size and counts.min() < parts:
+            rare = counts[counts < parts]
+            raise UsageError(
+                f"{what}: {parts} parts need at least {parts} rows of each class; "
+                f"class(es) {shorten([str(c) for c in rare.index[:_EXAMPLES]])} have "
+                f"{int(rare.min())}"
+            )
+
+    def split(
+        self, frame: pd.DataFrame, target: str, test_size: float, seed: int, what: str
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """A seeded split of ``frame`` into (rest, ``test_size`` share), balanced by strata."""
+        from sklearn.model_selection import train_test_split
+
+        y = frame[target]
+        n_test = round(len(frame) * test_size)
+        strata = self.strata(y, 2)
+        classes = 1 if strata is None else strata.nunique()
+        if n_test < classes or len(frame) - n_test < classes:
+            raise UsageError(
+                f"{what}: too few rows to split ({len(frame)} rows into a {test_size} share "
+                f"with {classes} strata)"
+            )
+        if strata is not None:
+            self.check_parts(strata, 2, what)
+        rest, part = train_test_split(
+            frame, test_size=test_size, random_state=seed, stratify=strata
+        )
+        return rest, part
+
+    def sample(self, frame: pd.DataFrame, target: str, rows: int | None, seed: int) -> pd.DataFrame:
+        """A seeded, stratified sample of at most ``rows`` rows, in the frame's order."""
+        if rows is None or rows >= len(frame):
+            return frame
+        from sklearn.model_selection import train_test_split
+
+        strata = self.strata(frame[target], 2)
+        if strata is not None and strata.value_counts().min() < 2:
+            strata = None  # a class seen once cannot be stratified: a plain sample
+        positions = train_test_split(
+            np.arange(len(frame)), train_size=rows, random_state=seed, stratify=strata
+        )[0]
+        return frame.iloc[np.sort(positions)]
+
+    def folds(self, y: pd.Series, n_folds: int, seed: int, what: str) -> Folds:
+        """Shuffled, seeded cross-validation folds as (fit positions, score positions)."""
+        from sklearn.model_selection import KFold, StratifiedKFold
+
+        strata = self.strata(y, n_folds)
+        if len(y) < 2 * n_folds:
+            raise UsageError(f"{what}: {n_folds} folds need at least {2 * n_folds} rows")
+        if strata is None:
+            splitter: Any = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
+            return list(splitter.split(np.zeros(len(y))))
+        self.check_parts(strata, n_folds, what)
+        splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+        return list(splitter.split(np.zeros(len(y)), strata))
+
+    # --- predictions ----------------------------------------------------------
+
+    def predict(self, model: Any, features: Any, threshold: float = 0.5) -> Prediction:
+        raise NotImplementedError
+
+    def columns(self, prediction: Prediction) -> dict[str, np.ndarray]:
+        """The prediction as output columns (``predict``'s file, ``serve``'s answer)."""
+        raise NotImplementedError
+
+    def classes(self, model: Any) -> list[Any]:
+        """The model's ordered class list (empty for regression), for the model card."""
+        return [plain(c) for c in getattr(model, "classes_", [])]
+
+    def dummy(self) -> Any:
+        """The trivial baseline: the majority class with the class rates, or the mean."""
+        raise NotImplementedError
+
+
+def plain(value: Any) -> Any:
+    """A numpy scalar as the Python value JSON can hold."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class Binary(Task):
+    name = "binary"
+    default_metric = "roc_auc"
+    baselines = ("majority", "logistic")
+    linear_family = "logistic_regression"
+
+    def encode_target(self, values: pd.Series, config: DataConfig, target: str) -> pd.Series:
+        """1 for ``data.positive_class``, 0 for ``data.negative_class``; anything else refused."""
+        labels = _labels(values)
+        _missing(target, labels)
+        positive = {_label_text(v) for v in config.positive_class or ()}
+        negative = {_label_text(v) for v in config.negative_class or ()}
+        unknown = labels[~labels.isin(positive | negative)]
+        if not unknown.empty:
+            found = labels.value_counts()
+            hint = (
+                f"it holds {found.size} distinct labels: set data.task: "
+                + ("regression" if _numeric(labels) and found.size > 20 else "multiclass")
+                if found.size > 2
+                else "add them to data.positive_class or data.negative_class"
+            )
+            raise UsageError(
+                f"target column {target!r} has {len(unknown)} values that are neither "
+                f"data.positive_class nor data.negative_class "
+                f"({shorten([clip(v) for v in unknown.unique()[:_EXAMPLES]])}); {hint}"
+            )
+        encoded = labels.isin(positive).astype("int64")
+        if encoded.nunique() < 2:
+            only = "positive" if encoded.iloc[0] == 1 else "negative"
+            raise UsageError(
+                f"target column {target!r} holds only the {only} class; a binary task needs both"
+            )
+        return encoded
+
+    def predict(self, model: Any, features: Any, threshold: float = 0.5) -> Prediction:
+        proba = np.asarray(model.predict_proba(features), dtype=float)
+        label = (proba[:, -1] >= threshold).astype("int64")
+        return Prediction(label, proba, tuple(plain(c) for c in model.classes_))
+
+    def columns(self, prediction: Prediction) -> dict[str, np.ndarray]:
+        return {PROBABILITY: prediction.positive, PREDICTION: prediction.label}
+
+    def dummy(self) -> Any:
+        from sklearn.dummy import DummyClassifier
+
+        return DummyClassifier(strategy="prior")
+
+
+class Multiclass(Task):
+    name = "multiclass"
+    default_metric = "log_loss"
+    baselines = ("majority", "logistic")
+    linear_family = "logistic_regression"
+
+    def encode_target(self, values: pd.Series, config: DataConfig, target: str) -> pd.Series:
+        """The labels as text; with ``data.classes`` set, any other label is refused."""
+        labels = _labels(values)
+        _missing(target, labels)
+        found = labels.value_counts()
+        if config.classes:
+            allowed = {_label_text(c) for c in config.classes}
+            unknown = sorted(set(found.index) - allowed)
+            if unknown:
+                raise UsageError(
+                    f"target column {target!r} has labels not in data.classes: "
+                    f"{shorten(unknown[:_EXAMPLES])}; add them to data.classes"
+                )
+        if found.size < 3:
+            raise UsageError(
+                f"target column {target!r} has {found.size} class(es) "
+                f"({shorten(list(found.index))}); a multiclass task needs 3 or more"
+                + ("; set data.task: binary" if found.size == 2 else "")
+            )
+        return labels.astype("str")
+
+    def predict(self, model: Any, features: Any, threshold: float = 0.5) -> Prediction:
+        proba = np.asarray(model.predict_proba(features), dtype=float)
+        classes = np.asarray(model.classes_)
+        return Prediction(classes[np.argmax(proba, axis=1)], proba, tuple(plain(c) for c in classes))
+
+    def columns(self, prediction: Prediction) -> dict[str, np.ndarray]:
+        assert prediction.proba is not None
+        per_class = {
+            f"{PROBABILITY}_{name}": prediction.proba[:, i]
+            for i, name in enumerate(prediction.classes)
+        }
+        return per_class | {PREDICTION: prediction.label}
+
+    def dummy(self) -> Any:
+        from sklearn.dummy import DummyClassifier
+
+        return DummyClassifier(strategy="prior")
+
+
+def _numeric(labels: pd.Series) -> bool:
+    return bool(pd.to_numeric(labels, errors="coerce").notna().all())
+
+
+class Regression(Task):
+    name = "regression"
+    default_metric = "rmse"
+    baselines = ("mean", "linear")
+    linear_family = "ridge"
+
+    def encode_target(self, values: pd.Series, config: DataConfig, target: str) -> pd.Series:
+        """The target as float64; text that is not a number is refused, with examples."""
+        labels = _labels(values)
+        _missing(target, labels)
+        numbers = pd.to_numeric(labels, errors="coerce")
+        bad = labels[numbers.isna() | ~np.isfinite(numbers.fillna(0.0))]
+        if not bad.empty:
+            raise UsageError(
+                f"target column {target!r} has {len(bad)} values that are not finite numbers "
+                f"({shorten([clip(v) for v in bad.unique()[:_EXAMPLES]])}); a regression "
+                "target must be numeric (or set data.task to binary or multiclass)"
+            )
+        if numbers.nunique() < 2:
+            raise UsageError(f"target column {target!r} is constant; nothing to predict")
+        return numbers.astype("float64")
+
+    def strata(self, y: pd.Series, parts: int) -> pd.Series | None:
+        """Quantile bins of the target, each holding at least ``parts`` rows (None if < 2)."""
+        bins = min(_REGRESSION_BINS, len(y) // max(2 * parts, 1))
+        if bins < 2:
+            return None
+        binned = pd.qcut(y.rank(method="first"), q=bins, labels=False)
+        return pd.Series(binned, index=y.index)
+
+    def check_parts(self, y: pd.Series, parts: int, what: str) -> None:
+        return None  # quantile bins are sized to fit (strata)
+
+    def predict(self, model: Any, features: Any, threshold: float = 0.5) -> Prediction:
+        return Prediction(np.asarray(model.predict(features), dtype=float))
+
+    def columns(self, prediction: Prediction) -> dict[str, np.ndarray]:
+        return {PREDICTION: prediction.value}
+
+    def classes(self, model: Any) -> list[Any]:
+        return []
+
+    def dummy(self) -> Any:
+        from sklearn.dummy import DummyRegressor
+
+        return DummyRegressor(strategy="mean")
+
+
+TASKS: dict[TaskName, Task] = {t.name: t for t in (Binary(), Multiclass(), Regression())}
+assert tuple(TASKS) == TASK_NAMES
+
+
+def get_task(name: str) -> Task:
+    try:
+        return TASKS[name]  # type: ignore[index]
+    except KeyError:
+        raise UsageError(f"unknown task {name!r}; expected one of {', '.join(TASKS)}") from None
+
+
+def prediction_columns(task: Task, classes: Sequence[Any]) -> list[str]:
+    """The names of the output columns for a model of ``task`` with ``classes``."""
+    if task.name == "binary":
+        return [PROBABILITY, PREDICTION]
+    if task.name == "multiclass":
+        return [f"{PROBABILITY}_{c}" for c in classes] + [PREDICTION]
+    return [PREDICTION]
+
