@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from mlops import io
 from mlops.cli import main
+from mlops.io import files, modelfile
 from mlops.modeling import TRUSTED_TYPES
 from mlops.tasks.metrics import metrics_for
 from tests.conftest import copy_project
@@ -89,7 +89,7 @@ def _batch(task: str, rows: int = 25) -> pd.DataFrame:
 
 
 def _model(project: Path) -> Any:
-    return io.load_model_bytes((project / "models/model.skops").read_bytes(), TRUSTED_TYPES, "t")
+    return modelfile.load_bytes((project / "models/model.skops").read_bytes(), TRUSTED_TYPES, "t")
 
 
 def _expected(task: str, project: Path, batch: pd.DataFrame) -> pd.DataFrame:
@@ -128,7 +128,7 @@ def server(trained: tuple[str, Path]) -> Iterator[Any]:
     from mlops.stages.serve import make_server
 
     assert main(["promote"]) == 0
-    running = make_server(io.load_params(), host="127.0.0.1", port=0)
+    running = make_server(files.load_params(), host="127.0.0.1", port=0)
     threading.Thread(target=running.serve_forever, daemon=True).start()
     yield running
     running.app.watcher.stop()
