@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 from sklearn.datasets import load_diabetes, load_wine
 
 from mlops.config import DataConfig, Params
+from mlops.tasks.families import families_for
+from mlops.tasks.task import get_task
 
 WINE_TARGET = "cultivar"
 DIABETES_TARGET = "progression"
@@ -50,11 +53,18 @@ def data_config(params: Params, task: str, **changes: Any) -> DataConfig:
     return DataConfig.model_validate(params.data.model_dump() | data_params(task, **changes))
 
 
-# Metric of each task for validate.importance.scoring and tune/evaluate (the demo's
-# roc_auc is binary only).
-METRIC = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
-
-
-def write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    frame.to_csv(path, index=False)
-    return path
+def retask(project: Path, task: str, **data: Any) -> None:
+    """Turn the project's params.yaml to ``task`` on a headed CSV (``data`` overrides):
+    every metric, family and gate name set to what the task accepts."""
+    path = project / "params.yaml"
+    document = yaml.safe_load(path.read_text())
+    metric = get_task(task).default_metric
+    document["data"] |= data_params(task, **data)
+    document["tune"] |= {
+        "metric": metric,
+        "families": [f for f in document["tune"]["families"] if f in families_for(task)],
+    }
+    document["evaluate"]["metric"] = metric
+    document["validate"]["importance"]["scoring"] = metric
+    document["gate"] |= {"minimum": {}, "maximum": {}, "baseline_margin": {}, "max_degradation": {}}
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
