@@ -4,8 +4,9 @@ A quick gradient-boosting probe (classifier or regressor, as the task says) is
 fitted on part of the training split and each feature is shuffled on the
 held-out rest, scored by a metric of the task (tasks.metrics). A feature whose
 shuffling costs no more than ``z`` standard deviations of the score is
-indistinguishable from zero: it costs data collection, storage and attack surface, and buys nothing.
-The test split is never touched: it stays unseen until evaluation.
+indistinguishable from zero: it costs data collection, storage and attack
+surface, and buys nothing. The test split is never touched: it stays unseen
+until evaluation.
 """
 
 from __future__ import annotations
