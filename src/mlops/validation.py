@@ -29,6 +29,8 @@ from mlops.tasks.task import Task, plain
 
 Skew = Literal["schema", "value"]
 ExtraPolicy = Literal["fail", "drop", "allow"]
+# What a column is to a drafted contract: a feature, or a target of classes or of values.
+Role = Literal["feature", "classes", "value"]
 
 EXAMPLES = 5
 # Checks on the table's shape rather than its values: always fatal.
@@ -144,9 +146,6 @@ def infer_contract(
         for name in frame
     }
     return pa.DataFrameSchema(columns, strict=True, coerce=False)
-
-
-Role = Literal["feature", "classes", "value"]
 
 
 def _target_role(is_target: bool, task: Task) -> Role:
