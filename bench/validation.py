@@ -103,7 +103,8 @@ def _worker(variant: str, data: Path) -> dict[str, float]:
         features = [
             c for c in table.columns if c not in ("income", "race", "sex", "native_country")
         ]
-        measure(table, features, "income", params.validate_.importance, params.seed)
+        config = params.validate_.importance
+        measure(table, features, "income", config, seed=params.seed, task_name=params.data.task)
 
     run = {"pandera": pandera_only, "mlops": mlops_tests, "importance": importance}[variant]
     run(frame.head(2000))  # warm-up: imports and lazily registered backends

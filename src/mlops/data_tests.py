@@ -376,7 +376,8 @@ def _importance_section(importance: Mapping[str, Any] | None) -> list[str]:
         f"## Feature value (permutation importance, {importance['scoring']})",
         "",
         f"A probe model fitted on {importance['fit_rows']:,} rows of the training split, "
-        f"each feature shuffled on {importance['held_out_rows']:,} held-out rows.",
+        f"each feature shuffled on {importance['held_out_rows']:,} held-out rows; the score "
+        f"drop is how much worse {importance['scoring']} gets.",
         "",
         *_table(["Feature", "Score drop", "Std", "Verdict"], rows),
     ]

@@ -1,33 +1,38 @@
 """Feature value versus cost: permutation importance on held-out data.
 
-A quick gradient-boosting probe is fitted on part of the training split and
-each feature is shuffled on the held-out rest; a feature whose shuffling costs
-no more than ``z`` standard deviations of the score is indistinguishable from
-zero: it costs data collection, storage and attack surface, and buys nothing.
-The test split is never touched: it stays unseen until evaluation.
+A quick gradient-boosting probe (classifier or regressor, as the task says) is
+fitted on part of the training split and each feature is shuffled on the
+held-out rest, scored by a metric of the task (tasks.metrics). A feature whose
+shuffling costs no more than ``z`` standard deviations of the score is
+indistinguishable from zero: it costs data collection, storage and attack
+surface, and buys nothing. The test split is never touched: it stays unseen
+until evaluation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.inspection import permutation_importance
-from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import OrdinalEncoder
 
 from mlops.config import ImportanceConfig
-from mlops.errors import CheckFailed
+from mlops.tasks.families import build_estimator
+from mlops.tasks.metrics import get_metric
+from mlops.tasks.task import Task, get_task
 
 # HistGradientBoosting treats at most 255 categories natively; beyond that the
 # ordinal codes are used as numbers (good enough for a probe).
 _MAX_NATIVE_CATEGORIES = 250
+_PROBE_FAMILY = "hist_gradient_boosting"
 _PROBE = {"max_iter": 50, "learning_rate": 0.2, "max_leaf_nodes": 15, "early_stopping": False}
+
+Scorer = Callable[[Any, pd.DataFrame, pd.Series], float]
 
 
 @dataclass(frozen=True)
@@ -41,21 +46,30 @@ class Importance:
 
 
 def measure(
-    train: pd.DataFrame, features: Sequence[str], target: str, config: ImportanceConfig, seed: int
+    train: pd.DataFrame,
+    features: Sequence[str],
+    target: str,
+    config: ImportanceConfig,
+    *,
+    seed: int,
+    task_name: str,
 ) -> tuple[dict[str, Importance], dict[str, Any]]:
-    """Each feature's permutation importance, and how it was measured."""
-    sample = _sample(train, target, config.max_rows, seed)
-    fit, held_out = _split(sample, target, config.holdout, seed)
+    """Each feature's permutation importance for ``task_name``, and how it was measured."""
+    task = get_task(task_name)
+    sample = task.sample(train, target, config.max_rows, seed)
+    fit, held_out = task.split(
+        sample, target, config.holdout, seed, "feature importance (validate.importance.holdout)"
+    )
     # Encoded once: shuffling a column's codes is shuffling its values, and the
     # repeats then cost only predictions.
-    encoder, model = _probe(fit[list(features)], seed)
+    encoder, model = _probe(fit[list(features)], task, seed)
     x_fit = encoder.fit_transform(fit[list(features)])
     model.fit(x_fit, fit[target])
     result = permutation_importance(
         model,
         encoder.transform(held_out[list(features)]),
         held_out[target],
-        scoring=config.scoring,
+        scoring=_scorer(task, config.scoring),
         n_repeats=config.n_repeats,
         random_state=seed,
         n_jobs=1,
@@ -74,39 +88,23 @@ def measure(
     return importances, method
 
 
-def _sample(frame: pd.DataFrame, target: str, max_rows: int, seed: int) -> pd.DataFrame:
-    if len(frame) <= max_rows:
-        return frame
-    # Split positions, not the frame: only the sampled rows are ever copied.
-    rows = train_test_split(
-        np.arange(len(frame)), train_size=max_rows, random_state=seed, stratify=frame[target]
-    )[0]
-    return frame.iloc[np.sort(rows)]
+def _scorer(task: Task, name: str) -> Scorer:
+    """The registry metric ``name`` as a scorer: greater is better, as permutation
+    importance expects (a loss is negated), so a useful feature's score drop is positive."""
+    metric = get_metric(name, task.name)
+
+    def score(model: Any, features: pd.DataFrame, y: pd.Series) -> float:
+        return metric.sign * metric(y.to_numpy(), task.predict(model, features))
+
+    return score
 
 
-def _split(
-    frame: pd.DataFrame, target: str, holdout: float, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    counts = frame[target].value_counts()
-    if counts.size < 2 or counts.min() * holdout < 1 or counts.min() * (1 - holdout) < 1:
-        raise CheckFailed(
-            f"too few rows to measure feature importance (class counts {counts.to_dict()}, "
-            f"params.yaml validate.importance.holdout {holdout})"
-        )
-    fit, held_out = train_test_split(
-        frame, test_size=holdout, random_state=seed, stratify=frame[target]
-    )
-    return fit, held_out
-
-
-def _probe(
-    features: pd.DataFrame, seed: int
-) -> tuple[ColumnTransformer, HistGradientBoostingClassifier]:
+def _probe(features: pd.DataFrame, task: Task, seed: int) -> tuple[ColumnTransformer, Any]:
     """Text columns become ordinal codes, numbers pass through; the output keeps the
-    columns' order, so importance i belongs to feature i."""
+    columns' names and order, so importance i belongs to feature i."""
     steps: list[tuple[str, Any, list[str]]] = []
     native = []
-    for i, name in enumerate(features.columns):
+    for name in features.columns:
         if pd.api.types.is_numeric_dtype(features[name]):
             steps.append((name, "passthrough", [name]))
             continue
@@ -115,11 +113,10 @@ def _probe(
         )
         steps.append((name, encoder, [name]))
         if features[name].nunique() <= _MAX_NATIVE_CATEGORIES:
-            native.append(i)
-    model = HistGradientBoostingClassifier(
-        categorical_features=native or None, random_state=seed, **_PROBE
-    )
-    return ColumnTransformer(steps, verbose_feature_names_out=False), model
+            native.append(str(name))
+    model = build_estimator(_PROBE_FAMILY, task.name, _PROBE, native, seed)
+    encoder = ColumnTransformer(steps, verbose_feature_names_out=False)
+    return encoder.set_output(transform="pandas"), model
 
 
 def indistinguishable(importances: dict[str, Importance]) -> list[str]:

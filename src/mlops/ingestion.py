@@ -1,20 +1,21 @@
-"""Turn a source table into the raw data set: clean names, typed columns, a 0/1 target."""
+"""Turn a source table into the raw data set: clean names, typed columns, the target as
+the task encodes it (tasks.task)."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import pandas as pd
 
 from mlops.config import DataConfig
-from mlops.errors import CheckFailed
+from mlops.errors import CheckFailed, UsageError
+from mlops.tasks.task import get_task
 
 # Anything but a letter or digit, in any script (\w is Unicode-aware on str).
 _NON_WORD = re.compile(r"[\W_]+")
-_MAX_EXAMPLES = 5
 
 
 def normalise_name(name: object) -> str:
@@ -81,35 +82,18 @@ def _type_column(column: pd.Series) -> pd.Series:
     return text.astype("str").where(text.notna())
 
 
-def _label_text(values: Iterable[object]) -> set[str]:
-    return {str(v).strip() for v in values}
-
-
-def map_target(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
-    """Map the target to 1 (positive class) and 0 (negative class), refusing anything else."""
+def encode_target(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
+    """The target as the task encodes it (binary 0/1, multiclass labels, regression
+    numbers); a target the task cannot take is a UsageError naming the fix."""
     target = normalise_name(config.target)
     if target not in frame.columns:
-        raise CheckFailed(f"target column {target!r} (params.yaml data.target) not in the data")
-    labels = frame[target].astype("str").str.strip().where(frame[target].notna())
-    positive, negative = _label_text(config.positive_class), _label_text(config.negative_class)
-    unknown = labels[labels.notna() & ~labels.isin(positive | negative)]
-    if labels.isna().any():
-        raise CheckFailed(f"target column {target!r} has {int(labels.isna().sum())} missing values")
-    if not unknown.empty:
-        examples = ", ".join(repr(v) for v in unknown.unique()[:_MAX_EXAMPLES])
-        raise CheckFailed(
-            f"target column {target!r} has {len(unknown)} values that are neither "
-            f"positive_class nor negative_class in params.yaml: {examples}"
-        )
-    mapped = labels.isin(positive).astype("int64")
-    if mapped.nunique() < 2:
-        only = "positive" if mapped.iloc[0] == 1 else "negative"
-        raise CheckFailed(f"target column {target!r} holds only the {only} class; need both")
-    return frame.assign(**{target: mapped})
+        raise UsageError(f"target column {target!r} (params.yaml data.target) not in the data")
+    encoded = get_task(config.task).encode_target(frame[target], config, target)
+    return frame.assign(**{target: encoded})
 
 
 def ingest(source: pd.DataFrame, config: DataConfig, require_target: bool = True) -> pd.DataFrame:
-    """The raw data set: normalised names, typed feature columns, a 0/1 target.
+    """The raw data set: normalised names, typed feature columns, the encoded target.
 
     A serving batch (``require_target=False``) may lack the target column.
     """
@@ -121,4 +105,4 @@ def ingest(source: pd.DataFrame, config: DataConfig, require_target: bool = True
         return type_columns(frame).reset_index(drop=True)
     features = type_columns(frame.drop(columns=[target], errors="ignore"))
     typed = features.assign(**{target: frame[target]}) if target in frame else features
-    return map_target(typed, config).reset_index(drop=True)
+    return encode_target(typed, config).reset_index(drop=True)

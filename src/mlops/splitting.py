@@ -1,25 +1,22 @@
-"""A stratified, seeded train/test split."""
+"""A seeded train/test split, balanced the way the task says (tasks.task)."""
 
 from __future__ import annotations
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
-from mlops.errors import CheckFailed
+from mlops.tasks.task import get_task
 
 
 def split(
-    frame: pd.DataFrame, target: str, test_size: float, seed: int
+    frame: pd.DataFrame, target: str, test_size: float, seed: int, task: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split keeping the class balance of ``target`` in both parts."""
-    counts = frame[target].value_counts()
-    n_test = round(len(frame) * test_size)
-    if counts.min() < 2 or n_test < counts.size or len(frame) - n_test < counts.size:
-        raise CheckFailed(
-            f"too few rows to split ({len(frame)} rows, class counts {counts.to_dict()}, "
-            f"test_size {test_size})"
-        )
-    train, test = train_test_split(
-        frame, test_size=test_size, random_state=seed, stratify=frame[target]
+    """Split keeping ``target``'s distribution in both parts: the class balance
+    (classification) or the quantile bins of the value (regression).
+
+    A class too rare for both parts (seen once) is a UsageError naming it: a split
+    that left it out of training would score the model on a class it never saw.
+    """
+    train, test = get_task(task).split(
+        frame, target, test_size, seed, f"train/test split of data.target {target!r}"
     )
     return train.reset_index(drop=True), test.reset_index(drop=True)

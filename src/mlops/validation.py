@@ -25,9 +25,12 @@ from pandera.io.pandas_io import deserialize_schema, serialize_schema
 
 from mlops.errors import UsageError
 from mlops.ingestion import normalise_name
+from mlops.tasks.task import Task, plain
 
 Skew = Literal["schema", "value"]
 ExtraPolicy = Literal["fail", "drop", "allow"]
+# What a column is to a drafted contract: a feature, or a target of classes or of values.
+Role = Literal["feature", "classes", "value"]
 
 EXAMPLES = 5
 # Checks on the table's shape rather than its values: always fatal.
@@ -42,7 +45,7 @@ SCHEMA_CHECKS = frozenset(
         "dataframe_column_labels_unique",
         "all_null",
         "finite",
-        "both_classes_present",
+        "target_not_constant",
     }
 )
 # Failures that concern a whole column, so every row counts as failing.
@@ -128,26 +131,42 @@ def _check_column_spec(name: str, spec: Any, source: str) -> None:
             raise UsageError(f"{where}: {key} must be true or false, got {value!r}")
 
 
-def infer_contract(frame: pd.DataFrame, target: str, max_categories: int) -> pa.DataFrameSchema:
+def infer_contract(
+    frame: pd.DataFrame, target: str, max_categories: int, task: Task
+) -> pa.DataFrameSchema:
     """A first draft from data for a person to review: dtypes, nullability, observed
-    ranges, the categories seen (when there are few), uniqueness of key-like columns."""
-    columns = {name: _infer_column(frame[name], name == target, max_categories) for name in frame}
+    ranges, the categories seen (when there are few), uniqueness of key-like columns.
+
+    ``frame`` is as ingest leaves it, so the target is as ``task`` encodes it: the
+    classes seen are its allowed values (binary: 0 and 1), a regression target gets
+    no range (a new value beyond the training range is no breach of the contract).
+    """
+    columns = {
+        name: _infer_column(frame[name], _target_role(name == target, task), max_categories)
+        for name in frame
+    }
     return pa.DataFrameSchema(columns, strict=True, coerce=False)
 
 
-def _infer_column(column: pd.Series, is_target: bool, max_categories: int) -> pa.Column:
+def _target_role(is_target: bool, task: Task) -> Role:
+    if not is_target:
+        return "feature"
+    return "classes" if task.is_classification else "value"
+
+
+def _infer_column(column: pd.Series, role: Role, max_categories: int) -> pa.Column:
     observed = column.dropna()
     checks: list[pa.Check] = []
-    if is_target:
-        checks.append(pa.Check.isin([0, 1]))
-    elif pd.api.types.is_numeric_dtype(column) and not observed.empty:
+    if role == "classes":
+        checks.append(pa.Check.isin([plain(v) for v in sorted(observed.unique())]))
+    elif role == "feature" and pd.api.types.is_numeric_dtype(column) and not observed.empty:
         finite = observed[np.isfinite(observed.to_numpy(dtype="float64"))]
         checks.append(pa.Check.in_range(_plain(finite.min()), _plain(finite.max())))
-    elif 0 < observed.nunique() <= max_categories:
+    elif role == "feature" and 0 < observed.nunique() <= max_categories:
         checks.append(pa.Check.isin(sorted(map(str, observed.unique()))))
     key_like = pd.api.types.is_string_dtype(column) or _integral(observed)
     unique = (
-        not is_target
+        role == "feature"
         and key_like
         and len(observed) == len(column) >= _MIN_ROWS_FOR_UNIQUE
         and observed.is_unique
@@ -285,7 +304,8 @@ def _from_pandera(
 def _implicit_checks(
     frame: pd.DataFrame, contract: pa.DataFrameSchema, target: str | None, max_value_skew: float
 ) -> list[Failure]:
-    """What no contract may allow: an all-null column, infinite numbers, a one-class target."""
+    """What no contract may allow: an all-null column, infinite numbers, a constant target
+    (one class, or one value: nothing to learn)."""
     failures = []
     for name in (c for c in contract.columns if c in frame.columns):
         column = frame[name]
@@ -303,7 +323,7 @@ def _implicit_checks(
         values = frame[target].unique().tolist()
         rows = len(frame)
         failures.append(
-            _failure(target, "both_classes_present", "schema", rows, rows, examples=values)
+            _failure(target, "target_not_constant", "schema", rows, rows, examples=values)
         )
     return failures
 

@@ -11,17 +11,26 @@ import pytest
 from mlops.cli import main
 from mlops.config import PATHS
 from tests.conftest import edit_params
+from tests.sklearn_frames import DIABETES_TARGET, WINE_TARGET, diabetes, retask, wine
 
 HEADER = "age,workclass,income\n"
 
 
 def _ingest(project: Path, source: str, capsys: pytest.CaptureFixture[str], **data: object) -> str:
     edit_params(project, data={"source": source, "header": True, "columns": None, **data})
-    assert main(["ingest"]) != 0
+    return _refused(capsys)
+
+
+def _refused(capsys: pytest.CaptureFixture[str], command: str = "ingest") -> str:
+    """``mlops command`` exits 2 with one line and writes nothing."""
+    assert main([command]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
+    assert err.startswith(f"mlops {command}: error: ")
     assert "Traceback" not in err
     assert not PATHS.raw.exists(), "a failed ingest must not leave an output"
+    assert not PATHS.train.exists()
+    assert not PATHS.test.exists()
     return err
 
 
@@ -78,14 +87,15 @@ def test_target_column_missing(project: Path, capsys: pytest.CaptureFixture[str]
 
 def test_target_with_one_class(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     Path("d.csv").write_text(HEADER + "30,Private,<=50K\n40,Private,<=50K\n")
-    assert "holds only the negative class; need both" in _ingest(project, "d.csv", capsys)
+    err = _ingest(project, "d.csv", capsys)
+    assert "holds only the negative class; a binary task needs both" in err
 
 
 def test_target_value_of_neither_class(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     Path("d.csv").write_text(HEADER + "30,Private,<=50K\n40,Private,rich\n")
     err = _ingest(project, "d.csv", capsys)
-    assert "1 values that are neither positive_class nor negative_class" in err
-    assert "'rich'" in err
+    assert "1 values that are neither data.positive_class nor data.negative_class" in err
+    assert "['rich']" in err
 
 
 def test_a_failed_ingest_keeps_the_previous_output(
@@ -106,3 +116,103 @@ def test_bad_params_exit_2_with_one_line(project: Path, capsys: pytest.CaptureFi
         "mlops ingest: error: params.yaml: split.test_size: input should be a valid number "
         "(got 'a fifth')\n"
     )
+
+
+# --- multiclass and regression ---------------------------------------------------------
+
+
+def test_ingest_and_split_a_multiclass_csv(project: Path) -> None:
+    wine().to_csv("wine.csv", index=False)
+    retask(project, "multiclass", source="wine.csv")
+    assert main(["ingest"]) == 0
+    raw = pd.read_parquet(PATHS.raw)
+    assert raw.shape == (178, 14)
+    assert raw[WINE_TARGET].value_counts().to_dict() == {
+        "class_1": 71,
+        "class_0": 59,
+        "class_2": 48,
+    }
+    assert main(["split"]) == 0
+    test = pd.read_parquet(PATHS.test)
+    assert test[WINE_TARGET].value_counts().to_dict() == {
+        "class_1": 14,
+        "class_0": 12,
+        "class_2": 10,
+    }
+
+
+def test_ingest_and_split_a_regression_csv(project: Path) -> None:
+    diabetes().to_csv("diabetes.csv", index=False)
+    retask(project, "regression", source="diabetes.csv")
+    assert main(["ingest"]) == 0
+    raw = pd.read_parquet(PATHS.raw)
+    assert raw[DIABETES_TARGET].dtype == "float64"
+    assert raw[DIABETES_TARGET].tolist() == diabetes()[DIABETES_TARGET].tolist()
+    assert main(["split"]) == 0
+    train, test = pd.read_parquet(PATHS.train), pd.read_parquet(PATHS.test)
+    assert (len(train), len(test)) == (353, 89)
+    # stratified on quantile bins: both parts span the range, with the same median (+-5%)
+    assert abs(test[DIABETES_TARGET].median() / raw[DIABETES_TARGET].median() - 1) < 0.05
+
+
+def _wine_labels(labels: object) -> pd.DataFrame:
+    return wine().assign(**{WINE_TARGET: labels})
+
+
+# Wine told to be binary: class_0 against class_1, and class_2 left over.
+BINARY_WINE = {
+    "binary": {"target": WINE_TARGET, "positive_class": ["class_0"], "negative_class": ["class_1"]}
+}
+BAD_TARGETS = {
+    "one class": (
+        "multiclass",
+        lambda: _wine_labels("class_0"),
+        "target column 'cultivar' has 1 class(es) (['class_0']); a multiclass task needs 3 or more",
+    ),
+    "missing labels": (
+        "multiclass",
+        lambda: _wine_labels(wine()[WINE_TARGET].where(lambda y: y.index % 50 > 0)),
+        "target column 'cultivar' has 4 missing values; drop those rows from the data or "
+        "label them",
+    ),
+    "text in a regression target": (
+        "regression",
+        lambda: diabetes().assign(**{DIABETES_TARGET: ["high"] + [1.0] * 441}),
+        "target column 'progression' has 1 values that are not finite numbers (['high']); a "
+        "regression target must be numeric (or set data.task to binary or multiclass)",
+    ),
+    "binary with three classes": (
+        "binary",
+        wine,
+        "target column 'cultivar' has 48 values that are neither data.positive_class nor "
+        "data.negative_class (['class_2']); it holds 3 distinct labels: set data.task: multiclass",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_TARGETS)
+def test_a_target_the_task_cannot_take(
+    project: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    task, source, message = BAD_TARGETS[case]
+    source().to_csv("d.csv", index=False)
+    retask(project, task, source="d.csv", **BINARY_WINE.get(task, {}))
+    assert _refused(capsys) == f"mlops ingest: error: {message}\n"
+
+
+def test_a_class_seen_once_is_refused_at_split(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _wine_labels(wine()[WINE_TARGET].where(lambda y: y.index != 7, "class_9")).to_csv(
+        "wine.csv", index=False
+    )
+    retask(project, "multiclass", source="wine.csv")
+    assert main(["ingest"]) == 0
+    assert main(["split"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "mlops split: error: train/test split of data.target 'cultivar': 2 parts need at least "
+        "2 rows of each class; class(es) ['class_9'] have 1\n"
+    )
+    assert not PATHS.train.exists()
+    assert not PATHS.test.exists()

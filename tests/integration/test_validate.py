@@ -18,6 +18,7 @@ import yaml
 
 from mlops.cli import main
 from tests.conftest import edit_params
+from tests.sklearn_frames import DIABETES_TARGET, WINE_TARGET, diabetes, retask, wine
 
 RAW = Path("data/raw/dataset.parquet")
 TRAIN = Path("data/split/train.parquet")
@@ -273,19 +274,19 @@ def test_a_serving_batch_without_target_validates(
 
 
 @pytest.mark.parametrize(
-    ("spoil", "expected"),
+    ("spoil", "outcome"),
     [
         (
             lambda d: d.assign(income=d["income"].where(d.index > 0, "maybe")),
-            "batch.parquet: target column 'income' has 1 values that are neither",
+            (2, "batch.parquet: target column 'income' has 1 values that are neither"),
         ),
         (
             lambda d: d.assign(**{"Education-Num": d["education_num"]}),
-            "batch.parquet: duplicate column names: education_num",
+            (1, "batch.parquet: duplicate column names: education_num"),
         ),
         (
             lambda d: d.assign(age=d["age"].astype("str").where(d.index > 0, "old")),
-            "batch.parquet: validation failed: column 'age' failed dtype('float64'): got str",
+            (1, "batch.parquet: validation failed: column 'age' failed dtype('float64'): got str"),
         ),
     ],
 )
@@ -294,12 +295,12 @@ def test_bad_batches_fail_on_demand(
     adult_sample: pd.DataFrame,
     capsys: pytest.CaptureFixture[str],
     spoil: Callable[[pd.DataFrame], pd.DataFrame],
-    expected: str,
+    outcome: tuple[int, str],
 ) -> None:
     spoil(as_source(adult_sample, 200)).to_parquet("batch.parquet")
     code, err = cli(capsys, "validate", "--input", "batch.parquet")
-    assert code == 1
-    assert expected in one_line(err)
+    assert code == outcome[0]  # a bad label is bad input (2), bad data fails a check (1)
+    assert outcome[1] in one_line(err)
 
 
 def test_a_repeated_csv_header_is_a_duplicate_column(
@@ -368,4 +369,100 @@ def test_schema_infer_refuses_bad_input_and_writes_nothing(
     result, err = cli(capsys, "schema", "infer", *args, "--out", "draft.yaml")
     assert result == code
     assert one_line(err) == f"mlops schema: error: {message}"
+    assert not Path("draft.yaml").exists()
+
+
+# --- multiclass and regression: schema infer, then the pipeline's validate -------------
+
+
+def retask_validation(project: Path, task: str) -> None:
+    """params.yaml for data.csv of ``task``, without the demo's column policies."""
+    retask(project, task)
+    quality = {"sentinels": {}, "max_categories": 100}
+    edit_params(project, validate={"protected": [], "quality": quality})
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_infer_then_validate_another_task(
+    project: Path, capsys: pytest.CaptureFixture[str], task: str
+) -> None:
+    """The drafted contract holds the task's target (the classes seen; any number), the
+    data passes it, and feature value is measured with the task's probe and metric."""
+    source, target = (
+        (wine(), WINE_TARGET) if task == "multiclass" else (diabetes(), DIABETES_TARGET)
+    )
+    source.assign(noise=np.random.default_rng(0).normal(size=len(source))).to_csv(
+        "data.csv", index=False
+    )
+    retask_validation(project, task)
+    code, _ = cli(capsys, "schema", "infer", "--input", "data.csv", "--out", "data/schema.yaml")
+    assert code == 0
+    drafted = yaml.safe_load(Path("data/schema.yaml").read_text())["columns"][target]
+    if task == "multiclass":
+        assert drafted == {"dtype": "str", "nullable": False,
+                           "isin": ["class_0", "class_1", "class_2"]}  # fmt: skip
+    else:
+        assert drafted == {"dtype": "float64", "nullable": False}
+    for command in ("ingest", "split", "validate"):
+        assert cli(capsys, command) == (0, "")
+    report = json.loads(REPORT.read_text())
+    assert (report["passed"], report["failures"], report["target"]) == (True, [], target)
+    importance = report["importance"]
+    assert importance["scoring"] == ("log_loss" if task == "multiclass" else "rmse")
+    assert "noise" in importance["indistinguishable_from_zero"]
+    best = max(importance["features"], key=lambda name: importance["features"][name]["mean"])
+    assert best in ({"proline", "flavanoids", "color_intensity"} if task == "multiclass"
+                    else {"s5", "bmi"})  # fmt: skip
+    text = SUMMARY.read_text()
+    assert "class" not in text.replace("class_", "")  # no class talk for a regression
+
+
+def test_a_constant_target_fails_validation_of_a_regression(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    diabetes().to_csv("data.csv", index=False)
+    retask_validation(project, "regression")
+    assert (
+        cli(capsys, "schema", "infer", "--input", "data.csv", "--out", "data/schema.yaml")[0] == 0
+    )
+    for command in ("ingest", "split"):
+        assert cli(capsys, command) == (0, "")
+    pd.read_parquet(RAW).assign(**{DIABETES_TARGET: 1.0}).to_parquet(RAW)
+    code, err = cli(capsys, "validate")
+    assert code == 1
+    assert one_line(err).startswith(
+        f"mlops validate: error: {RAW}: validation failed: column 'progression' failed "
+        "target_not_constant in 442 of 442 rows"
+    )
+    assert not REPORT.exists()
+
+
+@pytest.mark.parametrize(
+    ("task", "spoil", "message"),
+    [
+        (
+            "multiclass",
+            lambda d: d.assign(cultivar="class_0"),
+            "data.csv: target column 'cultivar' has 1 class(es) (['class_0']); a multiclass "
+            "task needs 3 or more",
+        ),
+        (
+            "regression",
+            lambda d: d.assign(progression=d["progression"].astype(str).where(d.index > 0, "?!")),
+            "data.csv: target column 'progression' has 1 values that are not finite numbers",
+        ),
+    ],
+)
+def test_schema_infer_refuses_a_target_the_task_cannot_take(
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    task: str,
+    spoil: Callable[[pd.DataFrame], pd.DataFrame],
+    message: str,
+) -> None:
+    spoil(wine() if task == "multiclass" else diabetes()).to_csv("data.csv", index=False)
+    retask(project, task)
+    code, err = cli(capsys, "schema", "infer", "--input", "data.csv", "--out", "draft.yaml")
+    assert code == 2
+    assert one_line(err).startswith(f"mlops schema: error: {message}")
     assert not Path("draft.yaml").exists()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mlops.config import DataConfig
-from mlops.errors import CheckFailed
+from mlops.config import DataConfig, Params
+from mlops.errors import CheckFailed, UsageError
 from mlops.ingestion import ingest, normalise_columns, normalise_name, type_columns
+from tests.sklearn_frames import DIABETES_TARGET, WINE_TARGET, data_config, diabetes, wine
 
 
 @pytest.fixture
@@ -57,18 +58,23 @@ def test_target_is_mapped_to_0_and_1(config: DataConfig) -> None:
 @pytest.mark.parametrize(
     ("labels", "message"),
     [
-        (["<=50K", "<=50K"], "holds only the negative class"),
-        ([">50K", "maybe"], "neither positive_class nor negative_class in params.yaml: 'maybe'"),
-        ([">50K", None], "has 1 missing values"),
+        (["<=50K", "<=50K"], "holds only the negative class; a binary task needs both"),
+        (
+            [">50K", "maybe"],
+            "has 1 values that are neither data.positive_class nor data.negative_class "
+            "(['maybe']); add them to data.positive_class or data.negative_class",
+        ),
+        ([">50K", None], "has 1 missing values; drop those rows from the data or label them"),
     ],
 )
 def test_bad_targets_are_refused(config: DataConfig, labels: list[object], message: str) -> None:
-    with pytest.raises(CheckFailed, match=message):
+    with pytest.raises(UsageError) as error:
         ingest(pd.DataFrame({"x": [1, 2], "income": labels}), config)
+    assert str(error.value) == f"target column 'income' {message}"
 
 
 def test_missing_target_is_refused_unless_optional(config: DataConfig) -> None:
-    with pytest.raises(CheckFailed, match="target column 'income'"):
+    with pytest.raises(UsageError, match=r"target column 'income' \(params.yaml data.target\) not"):
         ingest(pd.DataFrame({"x": [1]}), config)
     batch = ingest(pd.DataFrame({"x": ["1"]}), config, require_target=False)
     assert batch["x"].tolist() == [1.0]
@@ -77,9 +83,9 @@ def test_missing_target_is_refused_unless_optional(config: DataConfig) -> None:
 def test_an_empty_target_column_is_an_unlabelled_batch(config: DataConfig) -> None:
     frame = pd.DataFrame({"x": ["1", "2"], "income": [None, None]})
     assert ingest(frame, config, require_target=False).to_dict("list") == {"x": [1.0, 2.0]}
-    with pytest.raises(CheckFailed, match="has 2 missing values"):
+    with pytest.raises(UsageError, match="has 2 missing values"):
         ingest(frame, config)
-    with pytest.raises(CheckFailed, match="has 1 missing values"):  # some labels: all needed
+    with pytest.raises(UsageError, match="has 1 missing values"):  # some labels: all needed
         ingest(frame.assign(income=[">50K", None]), config, require_target=False)
 
 
@@ -93,3 +99,110 @@ def test_the_demo_data_quirks_are_handled(adult: pd.DataFrame) -> None:
         "native_country": 583,
     }
     assert not adult["workclass"].astype(str).str.startswith(" ").any()
+
+
+# --- multiclass and regression targets ---------------------------------------------------
+
+
+def test_a_multiclass_target_keeps_its_labels_as_text(params: Params) -> None:
+    out = ingest(wine(), data_config(params, "multiclass"))
+    assert out.shape == (178, 14)
+    assert "od280_od315_of_diluted_wines" in out.columns
+    assert pd.api.types.is_string_dtype(out[WINE_TARGET])
+    assert out[WINE_TARGET].value_counts().to_dict() == {
+        "class_1": 71,
+        "class_0": 59,
+        "class_2": 48,
+    }
+
+
+def test_numeric_class_labels_become_text(params: Params) -> None:
+    """0, 1.0 and " 2" are three labels: the class list is text, whatever the file held."""
+    source = wine().assign(**{WINE_TARGET: [0, 1.0, " 2"] * 59 + [0]})
+    out = ingest(source, data_config(params, "multiclass"))
+    assert sorted(out[WINE_TARGET].unique()) == ["0", "1", "2"]
+
+
+def test_data_classes_limits_the_labels(params: Params) -> None:
+    allowed = ["class_0", "class_1", "class_2"]
+    out = ingest(wine(), data_config(params, "multiclass", classes=allowed))
+    assert set(out[WINE_TARGET]) == set(allowed)
+    with pytest.raises(UsageError, match=r"labels not in data.classes: \['class_2'\]; add them"):
+        ingest(wine(), data_config(params, "multiclass", classes=["class_0", "class_1", "x"]))
+
+
+def test_a_regression_target_is_a_float(params: Params) -> None:
+    source = diabetes()
+    out = ingest(source.assign(**{DIABETES_TARGET: source[DIABETES_TARGET].astype(str)}),
+                 data_config(params, "regression"))  # fmt: skip
+    assert out[DIABETES_TARGET].dtype == "float64"
+    assert out[DIABETES_TARGET].tolist() == source[DIABETES_TARGET].tolist()
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_an_unlabelled_batch_needs_no_target(params: Params, task: str) -> None:
+    source = wine() if task == "multiclass" else diabetes()
+    target = WINE_TARGET if task == "multiclass" else DIABETES_TARGET
+    batch = ingest(source.drop(columns=[target]).head(5), data_config(params, task),
+                   require_target=False)  # fmt: skip
+    assert len(batch) == 5
+    assert target not in batch.columns
+
+
+def _spoil(task: str, spoil: object) -> pd.DataFrame:
+    source = wine() if task == "multiclass" else diabetes()
+    target = WINE_TARGET if task == "multiclass" else DIABETES_TARGET
+    assert callable(spoil)
+    return source.assign(**{target: spoil(source[target])})
+
+
+BAD_TARGETS = {
+    "multiclass with one class": (
+        "multiclass",
+        lambda y: "class_0",
+        "target column 'cultivar' has 1 class(es) (['class_0']); a multiclass task needs 3 or more",
+    ),
+    "multiclass with two classes": (
+        "multiclass",
+        lambda y: y.where(y != "class_2", "class_1"),
+        "target column 'cultivar' has 2 class(es) (['class_1', 'class_0']); a multiclass task "
+        "needs 3 or more; set data.task: binary",
+    ),
+    "multiclass with missing labels": (
+        "multiclass",
+        lambda y: y.where(y.index > 2),
+        "target column 'cultivar' has 3 missing values; drop those rows from the data or "
+        "label them",
+    ),
+    "regression with text": (
+        "regression",
+        lambda y: y.astype(str).where(y.index % 100 > 0, "high"),
+        "target column 'progression' has 5 values that are not finite numbers (['high']); a "
+        "regression target must be numeric (or set data.task to binary or multiclass)",
+    ),
+    "constant regression": (
+        "regression",
+        lambda y: 1.0,
+        "target column 'progression' is constant; nothing to predict",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_TARGETS)
+def test_a_target_the_task_cannot_take_is_one_clear_line(params: Params, case: str) -> None:
+    task, spoil, message = BAD_TARGETS[case]
+    with pytest.raises(UsageError) as error:
+        ingest(_spoil(task, spoil), data_config(params, task))
+    assert str(error.value) == message
+
+
+def test_binary_with_three_classes_suggests_multiclass(params: Params) -> None:
+    config = data_config(
+        params, "binary", target=WINE_TARGET, positive_class=["class_0"], negative_class=["class_1"]
+    )
+    with pytest.raises(UsageError) as error:
+        ingest(wine(), config)
+    assert str(error.value) == (
+        "target column 'cultivar' has 48 values that are neither data.positive_class nor "
+        "data.negative_class (['class_2']); it holds 3 distinct labels: set data.task: multiclass"
+    )

@@ -14,6 +14,7 @@ from mlops.errors import UsageError
 from mlops.ingestion import csv_layout, csv_names, ingest
 from mlops.io import tables
 from tests.input_files import VARIANTS, Variant, expected, write_variant
+from tests.sklearn_frames import DIABETES_TARGET, WINE_TARGET, data_config, diabetes, wine
 
 
 @pytest.fixture
@@ -137,3 +138,24 @@ def test_csv_names(
     columns = list(config.columns or ())
     want = {None: None, "all": columns, "without the target": columns[:-1]}[names]
     assert csv_names(first_row, config) == (header, want)
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+@pytest.mark.parametrize("labelled", [True, False])
+def test_a_headerless_batch_of_another_task(
+    params: Params, tmp_path: Path, task: str, labelled: bool
+) -> None:
+    """Named by data.columns, with or without the target: the same frame as the source."""
+    source, target = (
+        (wine(), WINE_TARGET) if task == "multiclass" else (diabetes(), DIABETES_TARGET)
+    )
+    config = data_config(params, task, header=False, columns=list(source.columns))
+    rows = source.sample(n=30, random_state=0).reset_index(drop=True)
+    batch = rows if labelled else rows.drop(columns=[target])
+    path = tmp_path / "batch.csv.gz"
+    path.write_bytes(gzip.compress(batch.to_csv(index=False, header=False).encode()))
+    frame = scored(path, config)
+    pd.testing.assert_frame_equal(frame, ingest(batch, config, require_target=False))
+    assert (target in frame.columns) is labelled
+    if labelled:
+        assert frame[target].tolist() == batch[target].tolist()

@@ -11,6 +11,9 @@ import pytest
 import yaml
 
 from mlops.errors import UsageError
+from mlops.ingestion import ingest
+from mlops.io.files import load_params
+from mlops.tasks.task import get_task
 from mlops.validation import (
     check_contract,
     contract_document,
@@ -20,7 +23,9 @@ from mlops.validation import (
     resolve_columns,
     select_features,
 )
+from tests.sklearn_frames import DIABETES_TARGET, WINE_TARGET, data_config, diabetes, wine
 
+BINARY = get_task("binary")
 CONTRACT = pa.DataFrameSchema(
     {
         "age": pa.Column("float64", pa.Check.in_range(17, 90), nullable=False),
@@ -90,7 +95,7 @@ def test_a_malformed_contract_is_one_clear_error(document: Any, message: str) ->
 
 
 def test_infer_drafts_ranges_categories_and_nullability(adult_sample: pd.DataFrame) -> None:
-    schema = infer_contract(adult_sample, "income", max_categories=100)
+    schema = infer_contract(adult_sample, "income", 100, BINARY)
     age = schema.columns["age"]
     assert str(age.dtype) == "float64"
     assert age.checks[0].statistics == {
@@ -107,23 +112,23 @@ def test_infer_drafts_ranges_categories_and_nullability(adult_sample: pd.DataFra
 
 
 def test_infer_leaves_open_text_without_categories(adult_sample: pd.DataFrame) -> None:
-    schema = infer_contract(adult_sample, "income", max_categories=10)
+    schema = infer_contract(adult_sample, "income", 10, BINARY)
     assert schema.columns["native_country"].checks == []  # 40 countries > 10
     assert schema.columns["sex"].checks  # 2 <= 10
 
 
 def test_infer_marks_key_like_columns_unique() -> None:
     data = frame(rows=200, key=pd.Series([f"id{i}" for i in range(200)], dtype="str"))
-    schema = infer_contract(data, "y", max_categories=10)
+    schema = infer_contract(data, "y", 10, BINARY)
     assert schema.columns["key"].unique is True
     assert schema.columns["score"].unique is True  # whole numbers, all distinct
     assert schema.columns["age"].unique is False  # fractions: a measurement, not a key
-    small = infer_contract(data.head(20), "y", max_categories=10)
+    small = infer_contract(data.head(20), "y", 10, BINARY)
     assert small.columns["key"].unique is False  # 20 distinct values prove nothing
 
 
 def test_inferred_document_round_trips_and_accepts_its_data(adult_sample: pd.DataFrame) -> None:
-    document = contract_document(infer_contract(adult_sample, "income", max_categories=100))
+    document = contract_document(infer_contract(adult_sample, "income", 100, BINARY))
     text = yaml.safe_dump(document, sort_keys=False)
     assert "dtype: str\n" in text
     assert "string[pyarrow]" not in text
@@ -131,6 +136,32 @@ def test_inferred_document_round_trips_and_accepts_its_data(adult_sample: pd.Dat
     loaded = load_contract(yaml.safe_load(text), "draft.yaml")
     result = check_contract(adult_sample, loaded, "income", "fail", 0.0)
     assert result.failures == ()
+
+
+def test_infer_a_multiclass_target_allows_the_classes_seen(root: Any) -> None:
+    data = ingest(wine(), data_config(load_params(root / "params.yaml"), "multiclass"))
+    document = contract_document(infer_contract(data, WINE_TARGET, 100, get_task("multiclass")))
+    target = document["columns"][WINE_TARGET]
+    assert (target["dtype"], target["nullable"]) == ("str", False)
+    assert target["isin"] == ["class_0", "class_1", "class_2"]
+    assert document["columns"]["proline"]["in_range"]["min_value"] == 278
+    contract = load_contract(yaml.safe_load(yaml.safe_dump(document)), "draft.yaml")
+    assert check_contract(data, contract, WINE_TARGET, "fail", 0.0).failures == ()
+    unseen = data.assign(**{WINE_TARGET: data[WINE_TARGET].where(data.index > 0, "class_3")})
+    failure = check_contract(unseen, contract, WINE_TARGET, "fail", 0.5).failures[0]
+    assert (failure.column, failure.check, failure.skew, failure.fatal) == (
+        WINE_TARGET, "isin", "schema", True,
+    )  # fmt: skip
+
+
+def test_infer_a_regression_target_is_any_number(root: Any) -> None:
+    data = ingest(diabetes(), data_config(load_params(root / "params.yaml"), "regression"))
+    document = contract_document(infer_contract(data, DIABETES_TARGET, 100, get_task("regression")))
+    assert document["columns"][DIABETES_TARGET] == {"dtype": "float64", "nullable": False}
+    assert "in_range" in document["columns"]["bmi"]  # features keep their observed range
+    contract = load_contract(yaml.safe_load(yaml.safe_dump(document)), "draft.yaml")
+    beyond = data.assign(**{DIABETES_TARGET: data[DIABETES_TARGET] * 10})  # a new range
+    assert check_contract(beyond, contract, DIABETES_TARGET, "fail", 0.0).failures == ()
 
 
 # --- check_contract: schema skew -------------------------------------------------
@@ -192,7 +223,21 @@ def test_target_outside_its_labels_is_schema_skew_at_any_rate() -> None:
 
 def test_one_class_target_is_fatal() -> None:
     failure = only(check(frame(y=np.zeros(200, dtype="int64"))), "y")
-    assert failure["check"] == "both_classes_present"
+    assert (failure["check"], failure["fatal"], failure["examples"]) == (
+        "target_not_constant",
+        True,
+        [0],
+    )
+
+
+def test_a_constant_regression_target_is_fatal_and_a_varying_one_passes() -> None:
+    contract = pa.DataFrameSchema({"x": pa.Column("float64"), "y": pa.Column("float64")})
+    data = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [2.5, 2.5, 2.5]})
+    result = check_contract(data, contract, "y", "fail", 0.0)
+    assert [(f.check, f.detail, f.fatal) for f in result.failures] == [
+        ("target_not_constant", "target_not_constant", True)
+    ]
+    assert check_contract(data.assign(y=[2.5, 3.0, 2.5]), contract, "y", "fail", 0.0).passed
 
 
 def test_duplicates_in_a_unique_column_are_fatal() -> None:

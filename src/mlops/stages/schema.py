@@ -14,7 +14,7 @@ import argparse
 
 import yaml
 
-from mlops.errors import CheckFailed
+from mlops.errors import CheckFailed, MlopsError
 from mlops.io import files, tables
 
 _HEADER = """\
@@ -28,6 +28,7 @@ _HEADER = """\
 def run(args: argparse.Namespace) -> None:
     params = files.load_params(args.params)
     from mlops.ingestion import csv_layout, ingest, normalise_name
+    from mlops.tasks.task import get_task
 
     source = tables.read_input(args.input, params.data, csv_layout(params.data))
     # Imported once params and the input are checked (see mlops.cli): pandera is slow.
@@ -38,10 +39,13 @@ def run(args: argparse.Namespace) -> None:
         raise CheckFailed(f"{args.input}: duplicate column names: {', '.join(duplicates)}")
     try:
         frame = ingest(source, params.data, require_target=False)
-    except CheckFailed as exc:
-        raise CheckFailed(f"{args.input}: {exc}") from None
+    except MlopsError as exc:  # a bad target is a UsageError, bad names a CheckFailed
+        raise type(exc)(f"{args.input}: {exc}") from None
     schema = infer_contract(
-        frame, normalise_name(params.data.target), params.validate_.quality.max_categories
+        frame,
+        normalise_name(params.data.target),
+        params.validate_.quality.max_categories,
+        get_task(params.data.task),
     )
     text = yaml.safe_dump(contract_document(schema), sort_keys=False, allow_unicode=True)
     files.write_text(args.out, _HEADER.format(source=args.input) + text)

@@ -15,8 +15,9 @@ def run(args: argparse.Namespace) -> None:
     from mlops.ingestion import normalise_name
     from mlops.splitting import split
 
+    data = params.data
     train, test = split(
-        raw, normalise_name(params.data.target), params.split.test_size, params.seed
+        raw, normalise_name(data.target), params.split.test_size, params.seed, data.task
     )
     files.write_parquet(PATHS.train, train)
     files.write_parquet(PATHS.test, test)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops.config import PATHS, Params
-from mlops.errors import CheckFailed
+from mlops.errors import CheckFailed, MlopsError
 from mlops.io import files, tables
 
 if TYPE_CHECKING:
@@ -76,8 +76,8 @@ def _read_batch(path: Path, params: Params, names: list[str]) -> pd.DataFrame:
         raise CheckFailed(f"{path}: duplicate column names: {', '.join(duplicates)}")
     try:
         return ingest(source, params.data, require_target=False)
-    except CheckFailed as exc:
-        raise CheckFailed(f"{path}: {exc}") from None
+    except MlopsError as exc:  # a bad target is a UsageError, bad names a CheckFailed
+        raise type(exc)(f"{path}: {exc}") from None
 
 
 def _measure(checked: Checked, params: Params) -> Measured | None:
@@ -88,7 +88,14 @@ def _measure(checked: Checked, params: Params) -> Measured | None:
     from mlops.importance import measure
 
     train = files.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
-    return measure(train, checked.candidates, checked.target, config, params.seed)
+    return measure(
+        train,
+        checked.candidates,
+        checked.target,
+        config,
+        seed=params.seed,
+        task_name=params.data.task,
+    )
 
 
 def _write(report: dict[str, Any], json_path: Path | None, md_path: Path | None) -> None:

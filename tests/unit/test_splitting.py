@@ -1,0 +1,68 @@
+"""The train/test split per task: class balance kept, regression stratified on quantiles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlops.errors import UsageError
+from mlops.splitting import split
+from tests.sklearn_frames import DIABETES_TARGET, WINE_TARGET, diabetes, wine
+
+
+def test_binary_keeps_the_class_balance(adult_sample: pd.DataFrame) -> None:
+    train, test = split(adult_sample, "income", 0.2, 0, "binary")
+    assert (len(train), len(test)) == (2400, 600)
+    assert abs(test["income"].sum() - 0.2 * adult_sample["income"].sum()) <= 1
+    assert list(train.index) == list(range(2400))  # a fresh index for the parquet files
+
+
+def test_multiclass_keeps_every_class_share() -> None:
+    frame = wine()
+    train, test = split(frame, WINE_TARGET, 0.2, 0, "multiclass")
+    counts = frame[WINE_TARGET].value_counts()
+    in_test = test[WINE_TARGET].value_counts()
+    assert len(test) == 36
+    assert ((in_test - 0.2 * counts).abs() <= 1).all(), in_test.to_dict()
+    assert train[WINE_TARGET].value_counts().add(in_test).equals(counts)
+
+
+def test_regression_is_stratified_on_quantiles_of_the_target() -> None:
+    """Each decile of the target gives the test split its share (a plain shuffle of 442
+    rows puts 4 to 15 of a decile's ~44 rows in a 20 % test split)."""
+    frame = diabetes()
+    train, test = split(frame, DIABETES_TARGET, 0.2, 0, "regression")
+    assert (len(train), len(test)) == (353, 89)
+    edges = np.quantile(frame[DIABETES_TARGET], np.linspace(0, 1, 11))
+    per_decile = np.histogram(frame[DIABETES_TARGET], edges)[0]
+    in_test = np.histogram(test[DIABETES_TARGET], edges)[0]
+    assert np.abs(in_test - 0.2 * per_decile).max() <= 1.5, in_test
+    assert test[DIABETES_TARGET].dtype == "float64"
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_the_same_seed_gives_the_same_split(task: str) -> None:
+    frame, target = (wine(), WINE_TARGET) if task == "multiclass" else (diabetes(), DIABETES_TARGET)
+    first = split(frame, target, 0.25, 3, task)
+    again = split(frame, target, 0.25, 3, task)
+    other = split(frame, target, 0.25, 4, task)
+    pd.testing.assert_frame_equal(first[1], again[1])
+    assert not first[1].equals(other[1])
+
+
+def test_a_class_seen_once_is_refused_naming_it() -> None:
+    frame = wine()
+    frame.loc[5, WINE_TARGET] = "class_9"
+    with pytest.raises(UsageError) as error:
+        split(frame, WINE_TARGET, 0.2, 0, "multiclass")
+    assert str(error.value) == (
+        "train/test split of data.target 'cultivar': 2 parts need at least 2 rows of each "
+        "class; class(es) ['class_9'] have 1"
+    )
+
+
+def test_too_few_rows_to_split_is_refused() -> None:
+    frame = wine().groupby(WINE_TARGET).head(2)  # 6 rows, 3 classes: a test split of 1
+    with pytest.raises(UsageError, match=r"too few rows to split \(6 rows into a 0.2 share"):
+        split(frame, WINE_TARGET, 0.2, 0, "multiclass")
