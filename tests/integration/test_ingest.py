@@ -212,7 +212,8 @@ def test_a_class_seen_once_is_refused_at_split(
     err = capsys.readouterr().err
     assert err == (
         "mlops split: error: train/test split of data.target 'cultivar': 2 parts need at least "
-        "2 rows of each class; class(es) ['class_9'] have 1\n"
+        "2 rows of each class; class(es) ['class_9'] have 1; drop or relabel those rows, "
+        "or use fewer parts\n"
     )
     assert not PATHS.train.exists()
     assert not PATHS.test.exists()

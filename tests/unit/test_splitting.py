@@ -58,7 +58,7 @@ def test_a_class_seen_once_is_refused_naming_it() -> None:
         split(frame, WINE_TARGET, 0.2, 0, "multiclass")
     assert str(error.value) == (
         "train/test split of data.target 'cultivar': 2 parts need at least 2 rows of each "
-        "class; class(es) ['class_9'] have 1"
+        "class; class(es) ['class_9'] have 1; drop or relabel those rows, or use fewer parts"
     )
 
 

@@ -63,7 +63,7 @@ def test_too_few_rows_is_a_clear_error(train: pd.DataFrame) -> None:
         measure(tiny, ["age"], "income", CONFIG, seed=0, task_name="binary")
     assert str(error.value) == (
         "feature importance (validate.importance.holdout): 2 parts need at least 2 rows of "
-        "each class; class(es) ['1'] have 1"
+        "each class; class(es) ['1'] have 1; drop or relabel those rows, or use fewer parts"
     )
 
 

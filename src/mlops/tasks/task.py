@@ -95,7 +95,7 @@ class Task:
             raise UsageError(
                 f"{what}: {parts} parts need at least {parts} rows of each class; "
                 f"class(es) {shorten([str(c) for c in rare.index[:_EXAMPLES]])} have "
-                f"{int(rare.min())}"
+                f"{int(rare.min())}; drop or relabel those rows, or use fewer parts"
             )
 
     def split(
