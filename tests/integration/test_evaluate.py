@@ -12,9 +12,9 @@ import yaml
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from mlops import io
 from mlops.cli import main
 from mlops.config import report_names
+from mlops.io import files, modelfile
 from tests.conftest import edit_params
 from tests.model.trained import run
 
@@ -96,7 +96,7 @@ def test_business_correlation_over_tuning_trials(
             "state": ["COMPLETE"] * 4,
         }
     )
-    io.write_csv(Path("reports/tuning/trials.csv"), trials)
+    files.write_csv(Path("reports/tuning/trials.csv"), trials)
     business = yaml.safe_load(Path("params.yaml").read_text())["evaluate"]["business"]
     edit_params(
         trained,
@@ -159,9 +159,9 @@ def test_a_foreign_model_is_refused_even_with_a_matching_lock(
 ) -> None:
     model = Path("models/model.skops")
     lock = Path("dvc.lock")
-    old_md5 = io.file_md5(model)
-    io.dump_model(model, make_pipeline(FunctionTransformer(os.system)))
-    lock.write_text(lock.read_text().replace(old_md5, io.file_md5(model)))
+    old_md5 = files.file_md5(model)
+    modelfile.dump(model, make_pipeline(FunctionTransformer(os.system)))
+    lock.write_text(lock.read_text().replace(old_md5, files.file_md5(model)))
     before = snapshot(trained)
     code, _, err = run_cli(capsys, "evaluate")
     assert code == 2

@@ -14,7 +14,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlops import io, serving
+from mlops import serving
+from mlops.io import files
 from mlops.serving import Contract, Production, RequestError
 from mlops.validation import Failure, load_contract
 
@@ -39,7 +40,7 @@ ROW: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def schema() -> pa.DataFrameSchema:
-    return load_contract(io.read_yaml(ROOT / "data/schema.yaml"), "schema.yaml")
+    return load_contract(files.read_yaml(ROOT / "data/schema.yaml"), "schema.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -342,7 +343,7 @@ def test_serve_missing_values_is_impute_or_refuse(root: Path) -> None:
     from mlops.config import parse_params
     from mlops.errors import UsageError
 
-    document = io.read_yaml(root / "params.yaml")
+    document = files.read_yaml(root / "params.yaml")
     assert parse_params(document).serve.missing_values == "impute"
     bad = {**document, "serve": {**document["serve"], "missing_values": "guess"}}
     with pytest.raises(UsageError, match=r"serve\.missing_values: .*'impute' or 'refuse'") as error:

@@ -249,7 +249,9 @@ class Multiclass(Task):
     def predict(self, model: Any, features: Any, threshold: float = 0.5) -> Prediction:
         proba = np.asarray(model.predict_proba(features), dtype=float)
         classes = np.asarray(model.classes_)
-        return Prediction(classes[np.argmax(proba, axis=1)], proba, tuple(plain(c) for c in classes))
+        return Prediction(
+            classes[np.argmax(proba, axis=1)], proba, tuple(plain(c) for c in classes)
+        )
 
     def columns(self, prediction: Prediction) -> dict[str, np.ndarray]:
         assert prediction.proba is not None
@@ -335,4 +337,3 @@ def prediction_columns(task: Task, classes: Sequence[Any]) -> list[str]:
     if task.name == "multiclass":
         return [f"{PROBABILITY}_{c}" for c in classes] + [PREDICTION]
     return [PREDICTION]
-
