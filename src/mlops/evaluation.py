@@ -508,6 +508,7 @@ def flat_metrics(details: dict[str, Any]) -> tuple[dict[str, float], dict[str, s
     """
     metric, test, business = details["metric"], details["test"], details["business"]
     train_score, slices = details["train"][metric], details["slices"]
+    no_slices = "" if slices.get("slices", True) else "evaluate.slices names no attribute: "
     derived: dict[str, tuple[float | None, str]] = {
         "train_score": (train_score, f"{metric} is undefined on the training split"),
         "overfit_gap": (
@@ -525,8 +526,8 @@ def flat_metrics(details: dict[str, Any]) -> tuple[dict[str, float], dict[str, s
             business["correlation"]["spearman"],
             business["correlation"].get("reason", "a constant over the refitted trials"),
         ),
-        "slice_worst": (slices["worst"], "no slice could be measured"),
-        "slice_gap": (slices["gap"], "no attribute has two measured slices"),
+        "slice_worst": (slices["worst"], f"{no_slices}no slice could be measured"),
+        "slice_gap": (slices["gap"], f"{no_slices}no attribute has two measured slices"),
         "slices_too_small": (slices["too_small"], ""),
     }
     flat: dict[str, float] = {k: v for k, v in test.items() if v is not None}

@@ -151,6 +151,15 @@ def test_flat_metrics_are_flat_known_names_and_omit_the_unavailable() -> None:
     assert list(flat) == sorted(flat)
 
 
+def test_no_slice_attribute_is_the_reason_slices_are_left_out() -> None:
+    details = _details(correlation=0.7, worst=None)
+    details["slices"] = {"worst": None, "gap": None, "too_small": 0, "slices": []}
+    _, missing = flat_metrics(details)
+    assert missing["slice_worst"] == (
+        "evaluate.slices names no attribute: no slice could be measured"
+    )
+
+
 def test_a_test_metric_left_out_is_not_in_metrics_json() -> None:
     details = _details(correlation=0.7, worst=0.8)
     details["test"] = {**details["test"], "pr_auc": None}  # type: ignore[dict-item]
