@@ -443,14 +443,18 @@ def correlate_trials(
     if len(chosen) < 3:
         return _unavailable(f"{len(chosen)} usable trial(s); a correlation needs at least 3")
     rows = _refit_trials(chosen, train, test, plan=plan, task=task, config=config, seed=seed)
+    # A trial whose metric is undefined on the test split (None) has no rank in it.
     measured = [r for r in rows if r[config.metric] is not None]
-    business = [r["business_value"] for r in measured]
     # Metrics are oriented so that +1 means "better metric, more value".
     sign, cv_sign = METRICS[config.metric].sign, METRICS[tune.metric].sign
     return {
         "available": True,
-        "spearman": spearman([sign * r[config.metric] for r in measured], business),
-        "spearman_cv_score": spearman([cv_sign * r["cv_score"] for r in rows], business),
+        "spearman": spearman(
+            [sign * r[config.metric] for r in measured], [r["business_value"] for r in measured]
+        ),
+        "spearman_cv_score": spearman(
+            [cv_sign * r["cv_score"] for r in rows], [r["business_value"] for r in rows]
+        ),
         "refit_rows": min(config.business.correlation_rows, len(train)),
         "trials": rows,
     }

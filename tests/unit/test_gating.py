@@ -305,3 +305,22 @@ def test_negative_degradation_and_non_positive_age_are_refused() -> None:
     bad = {**document, "gate": {**document["gate"], "max_age_days": 0}}
     with pytest.raises(UsageError, match=r"gate.max_age_days"):
         parse_params(bad)
+
+
+def test_markdown_slice_columns_are_the_task_s_own() -> None:
+    checks = judge(REGRESSION_METRICS, "rmse", None, regression_gate())
+    result = report(checks, "rmse", {"model_md5": "m"}, None)
+    slices = {
+        "worst": 62.0,
+        "worst_slice": "sex=male",
+        "gap": 3.0,
+        "gap_attribute": "sex",
+        "slices": [
+            {"attribute": "sex", "slice": "male", "rows": 40, "mean_actual": 150.0,
+             "mean_predicted": 140.5, "value": 62.0, "status": "measured"},
+        ],
+    }  # fmt: skip
+    text = markdown(result, slices)
+    assert "| Attribute | Slice | Rows | Mean actual | Mean predicted | rmse | Status |" in text
+    assert "| sex | male | 40 | 150 | 140.5 | 62 | measured |" in text
+    assert "Positive rate" not in text
