@@ -77,8 +77,10 @@ def confusion(table: pd.DataFrame, details: Mapping[str, Any]) -> bytes:
 
     def plot(axes: Axes) -> None:
         axes.imshow(counts.to_numpy(), cmap="Blues")
+        darkest = counts.to_numpy().max()
         for (row, column), value in np.ndenumerate(counts.to_numpy()):
-            axes.text(column, row, str(value), ha="center", va="center", color="black")
+            color = "white" if value > darkest / 2 else "black"  # readable on the dark cells
+            axes.text(column, row, str(value), ha="center", va="center", color=color)
         axes.set(xticks=ticks, yticks=ticks, xlabel="Predicted", ylabel="Actual")
         axes.set_xticklabels(names, rotation=45 if len(classes) > 2 else 0, ha="right")
         axes.set_yticklabels(names)
