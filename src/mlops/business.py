@@ -1,11 +1,19 @@
 """The business metric: what the predictions are worth, and whether the ML metric tracks it.
 
-params.yaml gives the value of each outcome of one prediction; the expected
-value per prediction at a threshold follows from the confusion counts there.
+params.yaml (evaluate.business) gives what one prediction is worth, per task:
+
+- binary: the value of each of the four outcomes; the expected value per
+  prediction at a threshold follows from the confusion counts there, so the
+  best threshold can be searched;
+- multiclass: the value of a right and of a wrong class;
+- regression: the cost of each unit predicted above and below the actual value.
+
+Each is a ``BusinessValue``; evaluation picks the task's one.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,18 +30,112 @@ from mlops.config import (
     ModelFamily,
     TuneConfig,
 )
+from mlops.tasks.metrics import Prediction
 
 # Where tuning trial tables keep the score and the model family (Optuna's
 # trials_dataframe() names first, then plain names).
 SCORE_COLUMNS = ("score", "value")
 FAMILY_COLUMNS = ("params_family", "family")
+OUTCOMES = ("true_positive", "false_positive", "true_negative", "false_negative")
 _PLOT_THRESHOLDS = np.linspace(0.0, 1.0, 101)
+_DIGITS = 6
+
+
+class BusinessValue(ABC):
+    """What one task's predictions are worth, per prediction, in the user's unit."""
+
+    # The params.yaml keys (evaluate.business) this task reads.
+    keys: tuple[str, ...]
+
+    @abstractmethod
+    def value(self, y_true: np.ndarray, prediction: Prediction, values: BusinessConfig) -> float:
+        """The headline value per prediction: what ``business_value`` in metrics.json holds."""
+
+    def report(
+        self, y_true: np.ndarray, prediction: Prediction, values: BusinessConfig, threshold: float
+    ) -> dict[str, Any]:
+        """evaluation.json's business section: the values used and what they give."""
+        used = values.model_dump(include=set(self.keys))
+        return {"values": used, "value": _round(self.value(y_true, prediction, values))}
+
+    def tables(
+        self, y_true: np.ndarray, prediction: Prediction, values: BusinessConfig
+    ) -> dict[str, pd.DataFrame]:
+        """Plot tables, named like their files in reports/plots."""
+        return {}
+
+
+class OutcomeValue(BusinessValue):
+    """Binary: a value per outcome; the best threshold is searched, as a decision would be."""
+
+    keys = OUTCOMES
+
+    def value(self, y_true: np.ndarray, prediction: Prediction, values: BusinessConfig) -> float:
+        return optimal_value(y_true, prediction.positive, values)[1]
+
+    def report(
+        self, y_true: np.ndarray, prediction: Prediction, values: BusinessConfig, threshold: float
+    ) -> dict[str, Any]:
+        """Expected value per prediction at the best threshold and at the configured one."""
+        proba = prediction.positive
+        best, value = optimal_value(y_true, proba, values)
+        return {
+            "values": values.model_dump(include=set(self.keys)),
+            "best_threshold": _round(best),
+            "value": _round(value),
+            "value_at_threshold": _round(value_at(y_true, proba, threshold, values)),
+        }
+
+    def tables(
+        self, y_true: np.ndarray, prediction: Prediction, values: BusinessConfig
+    ) -> dict[str, pd.DataFrame]:
+        return {"business": value_curve(y_true, prediction.positive, values)}
+
+
+class ClassValue(BusinessValue):
+    """Multiclass: a right class is worth ``correct``, a wrong one ``incorrect``."""
+
+    keys = ("correct", "incorrect")
+
+    def value(self, y_true: np.ndarray, prediction: Prediction, values: BusinessConfig) -> float:
+        right = np.asarray(y_true) == prediction.label
+        return float(np.mean(np.where(right, values.correct, values.incorrect)))
+
+
+class CostValue(BusinessValue):
+    """Regression: each unit predicted above the actual value costs ``over_prediction_cost``,
+    each unit below it ``under_prediction_cost``; the value is minus the mean cost."""
+
+    keys = ("over_prediction_cost", "under_prediction_cost")
+
+    def value(self, y_true: np.ndarray, prediction: Prediction, values: BusinessConfig) -> float:
+        over, under = _misses(y_true, prediction)
+        return -(values.over_prediction_cost * over + values.under_prediction_cost * under)
+
+    def report(
+        self, y_true: np.ndarray, prediction: Prediction, values: BusinessConfig, threshold: float
+    ) -> dict[str, Any]:
+        over, under = _misses(y_true, prediction)
+        return super().report(y_true, prediction, values, threshold) | {
+            "mean_over_prediction": _round(over),
+            "mean_under_prediction": _round(under),
+        }
+
+
+def _misses(y_true: np.ndarray, prediction: Prediction) -> tuple[float, float]:
+    """Mean amount predicted above and below the actual value, over all predictions."""
+    error = prediction.value - np.asarray(y_true, dtype=float)
+    return float(np.mean(np.clip(error, 0.0, None))), float(np.mean(np.clip(-error, 0.0, None)))
+
+
+def _round(value: float) -> float:
+    return round(float(value), _DIGITS)
 
 
 def value_at(
     y_true: np.ndarray, proba: np.ndarray, threshold: float, values: BusinessConfig
 ) -> float:
-    """Expected value per prediction when ``proba >= threshold`` is predicted positive."""
+    """Binary: expected value per prediction when ``proba >= threshold`` is predicted positive."""
     return float(_values(y_true, proba, np.array([threshold]), values)[0])
 
 
@@ -57,7 +159,8 @@ def _values(
 def optimal_value(
     y_true: np.ndarray, proba: np.ndarray, values: BusinessConfig
 ) -> tuple[float, float]:
-    """The threshold in [0, 1] with the highest expected value per prediction, and that value.
+    """Binary: the threshold in [0, 1] with the highest expected value per prediction, and
+    that value.
 
     Candidates are every distinct score and 1.0 (acting on nobody, unless a
     score is exactly 1.0); among equal values the highest threshold wins
@@ -70,7 +173,7 @@ def optimal_value(
 
 
 def value_curve(y_true: np.ndarray, proba: np.ndarray, values: BusinessConfig) -> pd.DataFrame:
-    """Expected value per prediction on a grid of thresholds, for the plot."""
+    """Binary: expected value per prediction on a grid of thresholds, for the plot."""
     expected = _values(y_true, proba, _PLOT_THRESHOLDS, values)
     return pd.DataFrame({"threshold": _PLOT_THRESHOLDS, "value": expected})
 

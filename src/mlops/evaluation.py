@@ -1,6 +1,10 @@
 """Held-out evaluation: metrics, calibration, baselines, overfitting and plot tables.
 
 ``evaluate`` gathers everything the evaluate stage reports; the gate judges it.
+Every metric, its direction and its scorer come from the metric registry
+(tasks.metrics), every prediction from the task (tasks.task). What else differs
+per task (the plot tables, calibration, the business value, what a slice
+reports beside the metric) is one ``Report`` per task in ``REPORTS``.
 """
 
 from __future__ import annotations
@@ -11,79 +15,58 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn import metrics
-from sklearn.dummy import DummyClassifier
 from sklearn.inspection import permutation_importance
 
 from mlops.business import (
+    BusinessValue,
+    ClassValue,
+    CostValue,
+    OutcomeValue,
     TrialConfig,
-    optimal_value,
     parse_trials,
     pick_trials,
     spearman,
-    value_at,
-    value_curve,
 )
 from mlops.config import EvaluateConfig, TuneConfig
 from mlops.imputation import ImputationPlan
 from mlops.modeling import build_pipeline
 from mlops.slicing import label_slices, measure_slices, summarise_slices
+from mlops.tasks.metrics import (
+    METRICS,
+    TASK_NAMES,
+    Metric,
+    Prediction,
+    TaskName,
+    get_metric,
+    metrics_for,
+)
+from mlops.tasks.task import Task
 
-# Which way is better, for every metric ``score`` reports.
-HIGHER_IS_BETTER = {
-    "roc_auc": True,
-    "pr_auc": True,
-    "accuracy": True,
-    "f1": True,
-    "log_loss": False,
-    "brier": False,
-    "ece": False,
-}
-# scikit-learn scorer names, for permutation importance.
-SCORERS = {
-    "roc_auc": "roc_auc",
-    "pr_auc": "average_precision",
-    "accuracy": "accuracy",
-    "f1": "f1",
-    "log_loss": "neg_log_loss",
-    "brier": "neg_brier_score",
-}
-OUTCOMES = ("true_positive", "false_positive", "true_negative", "false_negative")
-# "Plain" logistic regression: scikit-learn's defaults, with room to converge.
-BASELINE_LOGISTIC_PARAMS = {"max_iter": 1000}
+# The expected calibration error: the report's own number, beside the registry's metrics.
+ECE = "ece"
+# The linear baseline: scikit-learn's defaults, with room to converge.
+BASELINE_LINEAR_PARAMS = {"max_iter": 1000}
 _DIGITS = 6
 
 
-def rounded(value: float) -> float:
-    """Six digits: a PR's metric diff shows meaningful changes, not float noise."""
+def rounded(value: float | None) -> float | None:
+    """Six digits: a PR's metric diff shows meaningful changes, not float noise.
+
+    None (an unavailable number) stays None; a NaN becomes None.
+    """
+    if value is None or np.isnan(value):
+        return None
     return round(float(value), _DIGITS)
 
 
-def metric_value(name: str, y_true: np.ndarray, proba: np.ndarray, threshold: float) -> float:
-    """One metric; NaN when it is undefined (a ranking metric on a single class)."""
-    single_class = len(np.unique(y_true)) < 2
-    if name in ("roc_auc", "pr_auc") and single_class:
-        return float("nan")
-    predicted = (proba >= threshold).astype(int)
-    value: Any
-    if name == "roc_auc":
-        value = metrics.roc_auc_score(y_true, proba)
-    elif name == "pr_auc":
-        value = metrics.average_precision_score(y_true, proba)
-    elif name == "accuracy":
-        value = metrics.accuracy_score(y_true, predicted)
-    elif name == "f1":
-        value = metrics.f1_score(y_true, predicted, zero_division=0.0)
-    elif name == "log_loss":
-        value = metrics.log_loss(y_true, proba, labels=[0, 1])
-    elif name == "brier":
-        value = metrics.brier_score_loss(y_true, proba, pos_label=1)
-    else:
-        raise ValueError(f"unknown metric {name!r}")
-    return float(value)
+# --- calibration ---------------------------------------------------------------
 
 
 def calibration_table(y_true: np.ndarray, proba: np.ndarray, bins: int) -> pd.DataFrame:
-    """Per equal-width probability bin: rows, mean predicted probability, observed rate."""
+    """Per equal-width probability bin: rows, mean predicted probability, observed rate.
+
+    ``y_true`` is 1 where the row is of the class whose probability ``proba`` is.
+    """
     edges = np.linspace(0.0, 1.0, bins + 1)
     # The same binning as sklearn.calibration.calibration_curve(strategy="uniform").
     index = np.searchsorted(edges[1:-1], proba, side="right")
@@ -102,56 +85,234 @@ def expected_calibration_error(table: pd.DataFrame) -> float:
     return float((weights * (table["mean_predicted"] - table["fraction_positive"]).abs()).sum())
 
 
-def score(y_true: np.ndarray, proba: np.ndarray, config: EvaluateConfig) -> dict[str, float]:
-    """Every metric in HIGHER_IS_BETTER, rounded."""
-    values = {name: metric_value(name, y_true, proba, config.threshold) for name in SCORERS}
-    table = calibration_table(y_true, proba, config.calibration_bins)
-    values["ece"] = expected_calibration_error(table)
+def class_calibration(
+    y_true: np.ndarray, prediction: Prediction, classes: list[int], bins: int
+) -> pd.DataFrame:
+    """One-vs-rest calibration of the probability columns ``classes``, a ``class`` column
+    naming each one's rows."""
+    assert prediction.proba is not None
+    tables = [
+        calibration_table(
+            (y_true == prediction.classes[i]).astype(int), prediction.proba[:, i], bins
+        ).assign(**{"class": prediction.classes[i]})
+        for i in classes
+    ]
+    table = pd.concat(tables, ignore_index=True)
+    return table[["class", *(c for c in table.columns if c != "class")]]
+
+
+def class_ece(table: pd.DataFrame) -> float:
+    """The mean over classes of each class's one-vs-rest calibration error."""
+    return float(np.mean([expected_calibration_error(t) for _, t in table.groupby("class")]))
+
+
+# --- per task ------------------------------------------------------------------
+
+
+class Report:
+    """What evaluation reports for one task beyond the registry's metrics."""
+
+    business: BusinessValue
+    # Does the task's decision depend on evaluate.threshold (binary labels)?
+    uses_threshold = False
+    # How ECE sums up the calibration table, in evaluation.json's words (None: no ECE).
+    ece_definition: str | None = None
+
+    def calibration(
+        self, y_true: np.ndarray, prediction: Prediction, bins: int
+    ) -> pd.DataFrame | None:
+        """The calibration table (None: the task has no probabilities)."""
+        return None
+
+    def tables(self, y_true: np.ndarray, prediction: Prediction) -> dict[str, pd.DataFrame]:
+        """Plot tables of the test split's predictions, named like their files."""
+        raise NotImplementedError
+
+    def describe(self, y_true: np.ndarray, prediction: Prediction) -> dict[str, float | None]:
+        """Numbers that describe a slice beside its metric."""
+        return {}
+
+
+class _Classification(Report):
+    def calibrated(self, prediction: Prediction) -> list[int]:
+        """The probability columns whose calibration is reported."""
+        return list(range(len(prediction.classes)))
+
+    def calibration(
+        self, y_true: np.ndarray, prediction: Prediction, bins: int
+    ) -> pd.DataFrame | None:
+        return class_calibration(y_true, prediction, self.calibrated(prediction), bins)
+
+    def tables(self, y_true: np.ndarray, prediction: Prediction) -> dict[str, pd.DataFrame]:
+        return {"confusion": pd.DataFrame({"actual": y_true, "predicted": prediction.label})}
+
+
+class BinaryReport(_Classification):
+    business = OutcomeValue()
+    uses_threshold = True
+    ece_definition = "the positive class's calibration error, row-weighted over bins"
+
+    def calibrated(self, prediction: Prediction) -> list[int]:
+        # The negative class's curve mirrors the positive one's: one says it all.
+        return [len(prediction.classes) - 1]
+
+    def tables(self, y_true: np.ndarray, prediction: Prediction) -> dict[str, pd.DataFrame]:
+        """ROC and precision-recall curves of the positive class, and the confusion rows."""
+        proba = prediction.positive
+        fpr, tpr, roc_thresholds = metrics.roc_curve(y_true, proba)
+        precision, recall, pr_thresholds = metrics.precision_recall_curve(
+            y_true, proba, drop_intermediate=True
+        )
+        return {
+            "roc": pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": _finite(roc_thresholds)}),
+            "pr": pd.DataFrame(
+                {"recall": recall[:-1], "precision": precision[:-1], "threshold": pr_thresholds}
+            ),
+        } | super().tables(y_true, prediction)
+
+    def describe(self, y_true: np.ndarray, prediction: Prediction) -> dict[str, float | None]:
+        """How often the slice is positive, and how often the model says so."""
+        return {
+            "positive_rate": _mean(y_true == 1),
+            "selection_rate": _mean(prediction.label == 1),
+        }
+
+
+class MulticlassReport(_Classification):
+    business = ClassValue()
+    ece_definition = (
+        "the mean over classes of each class's one-vs-rest calibration error, "
+        "row-weighted over bins"
+    )
+
+    def tables(self, y_true: np.ndarray, prediction: Prediction) -> dict[str, pd.DataFrame]:
+        """Per-class precision and recall, and the confusion rows."""
+        classes = list(prediction.classes)
+        precision, recall, f1, support = metrics.precision_recall_fscore_support(
+            y_true, prediction.label, labels=classes, zero_division=0.0
+        )
+        per_class = pd.DataFrame(
+            {"class": classes, "precision": precision, "recall": recall, "f1": f1, "rows": support}
+        )
+        return {"per_class": per_class} | super().tables(y_true, prediction)
+
+
+class RegressionReport(Report):
+    business = CostValue()
+
+    def tables(self, y_true: np.ndarray, prediction: Prediction) -> dict[str, pd.DataFrame]:
+        """Residuals (actual minus predicted) against the prediction, and predicted vs actual."""
+        residual = np.asarray(y_true, dtype=float) - prediction.value
+        return {
+            "residuals": pd.DataFrame({"predicted": prediction.value, "residual": residual}),
+            "predicted_actual": pd.DataFrame({"actual": y_true, "predicted": prediction.value}),
+        }
+
+    def describe(self, y_true: np.ndarray, prediction: Prediction) -> dict[str, float | None]:
+        """The slice's mean actual and mean predicted value: a bias shows as a difference."""
+        return {"mean_actual": _mean(y_true), "mean_predicted": _mean(prediction.value)}
+
+
+REPORTS: dict[TaskName, Report] = {
+    "binary": BinaryReport(),
+    "multiclass": MulticlassReport(),
+    "regression": RegressionReport(),
+}
+assert tuple(REPORTS) == TASK_NAMES
+
+
+def _mean(values: np.ndarray) -> float | None:
+    return float(np.mean(values)) if len(values) else None
+
+
+def _finite(values: np.ndarray) -> Any:
+    # roc_curve's first threshold is +inf, which JSON/CSV plot renderers reject.
+    return np.where(np.isfinite(values), values, 1.0)
+
+
+# --- scores ----------------------------------------------------------------------
+
+
+def score(
+    task: Task, y_true: np.ndarray, prediction: Prediction, config: EvaluateConfig
+) -> dict[str, float | None]:
+    """Every metric of the task, and ECE for a classifier, rounded; None where undefined."""
+    values = {name: METRICS[name](y_true, prediction) for name in metrics_for(task.name)}
+    table = REPORTS[task.name].calibration(y_true, prediction, config.calibration_bins)
+    if table is not None:
+        values[ECE] = class_ece(table)
     return {name: rounded(value) for name, value in values.items()}
+
+
+def undefined(task: Task, y_true: np.ndarray, scores: dict[str, float | None]) -> dict[str, str]:
+    """Why each metric left out of ``scores`` (None) is undefined on rows ``y_true``."""
+    return {
+        name: METRICS[name].why_undefined(y_true)
+        for name in metrics_for(task.name)
+        if scores.get(name) is None
+    }
 
 
 def overfit_gap(metric: str, train_value: float, test_value: float) -> float:
     """How much better the model does on data it has seen: > 0 means it fits train better."""
-    gap = train_value - test_value
-    return gap if HIGHER_IS_BETTER[metric] else -gap
+    return METRICS[metric].sign * (train_value - test_value)
 
 
-def fit_baselines(train: pd.DataFrame, plan: ImputationPlan, seed: int) -> dict[str, Any]:
-    """The two models a candidate must beat, fitted on the same training split."""
+def fit_baselines(
+    train: pd.DataFrame, plan: ImputationPlan, task: Task, seed: int
+) -> dict[str, Any]:
+    """The models a candidate must beat (Task.baselines), fitted on the same training split:
+    the trivial one (majority class or mean) and plain linear regression of the task."""
     features, y = train[plan.names()], train[plan.target]
-    logistic = build_pipeline(plan, "logistic_regression", BASELINE_LOGISTIC_PARAMS, seed)
-    return {
-        # "prior" predicts the majority class, with the class rate as its probability.
-        "majority": DummyClassifier(strategy="prior").fit(features, y),
-        "logistic": logistic.fit(features, y),
-    }
+    linear = build_pipeline(plan, task.linear_family, BASELINE_LINEAR_PARAMS, seed, task=task.name)
+    trivial, plain = task.baselines  # Task.baselines names the trivial model, then the linear
+    return {trivial: task.dummy().fit(features, y), plain: linear.fit(features, y)}
 
 
-def positive_proba(model: Any, frame: pd.DataFrame, features: list[str]) -> np.ndarray:
-    return np.asarray(model.predict_proba(frame[features])[:, 1], dtype=float)
+def predict(
+    task: Task, model: Any, frame: pd.DataFrame, plan: ImputationPlan, config: EvaluateConfig
+) -> Prediction:
+    """``model``'s prediction for ``frame``'s rows (binary labels at evaluate.threshold)."""
+    return task.predict(model, frame[plan.names()], config.threshold)
 
 
 def _score_model(
-    model: Any, frame: pd.DataFrame, plan: ImputationPlan, config: EvaluateConfig
-) -> dict[str, float]:
-    proba = positive_proba(model, frame, plan.names())
-    return score(frame[plan.target].to_numpy(), proba, config)
+    task: Task, model: Any, frame: pd.DataFrame, plan: ImputationPlan, config: EvaluateConfig
+) -> dict[str, float | None]:
+    prediction = predict(task, model, frame, plan, config)
+    return score(task, frame[plan.target].to_numpy(), prediction, config)
+
+
+def scorer(task: Task, metric: Metric, threshold: float) -> Any:
+    """A scikit-learn scorer from the registry: greater is better, as scikit-learn's are."""
+
+    def scoring(model: Any, features: pd.DataFrame, y_true: pd.Series) -> float:
+        return metric.sign * metric(np.asarray(y_true), task.predict(model, features, threshold))
+
+    return scoring
 
 
 def importances(
-    model: Any, test: pd.DataFrame, plan: ImputationPlan, config: EvaluateConfig, seed: int
+    model: Any,
+    test: pd.DataFrame,
+    *,
+    plan: ImputationPlan,
+    task: Task,
+    config: EvaluateConfig,
+    seed: int,
 ) -> pd.DataFrame:
     """Permutation importance of each raw feature on (a sample of) the test split, seeded.
 
-    The drop in the target metric when one feature's values are shuffled
-    across rows, the whole pipeline (imputers, encoders, model) run each time,
-    so it holds whatever the imputers do across columns (KNN, indicators).
+    The drop in the target metric (oriented so that a drop is a loss) when one
+    feature's values are shuffled across rows, the whole pipeline (imputers,
+    encoders, model) run each time, so it holds whatever the imputers do across
+    columns (KNN, indicators).
     """
     result = permutation_importance(
         model,
         test[plan.names()],
         test[plan.target],
-        scoring=SCORERS[config.metric],
+        scoring=scorer(task, get_metric(config.metric, task.name), config.threshold),
         n_repeats=config.importance.repeats,
         max_samples=min(config.importance.max_rows, len(test)),
         random_state=seed,
@@ -165,28 +326,6 @@ def importances(
         }
     )
     return table.sort_values(["importance", "feature"], ascending=[False, True], ignore_index=True)
-
-
-def curves(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, pd.DataFrame]:
-    """Tables for DVC plots: ``roc`` (fpr, tpr), ``pr`` (recall, precision), ``confusion``."""
-    fpr, tpr, roc_thresholds = metrics.roc_curve(y_true, proba)
-    precision, recall, pr_thresholds = metrics.precision_recall_curve(
-        y_true, proba, drop_intermediate=True
-    )
-    return {
-        "roc": pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": _finite(roc_thresholds)}),
-        "pr": pd.DataFrame(
-            {"recall": recall[:-1], "precision": precision[:-1], "threshold": pr_thresholds}
-        ),
-        "confusion": pd.DataFrame(
-            {"actual": y_true.astype(int), "predicted": (proba >= threshold).astype(int)}
-        ),
-    }
-
-
-def _finite(values: np.ndarray) -> Any:
-    # roc_curve's first threshold is +inf, which JSON/CSV plot renderers reject.
-    return np.where(np.isfinite(values), values, 1.0)
 
 
 @dataclass(frozen=True)
@@ -204,6 +343,7 @@ def evaluate(
     test: pd.DataFrame,
     *,
     plan: ImputationPlan,
+    task: Task,
     config: EvaluateConfig,
     tune: TuneConfig,
     seed: int,
@@ -211,67 +351,66 @@ def evaluate(
 ) -> Evaluation:
     """Score ``model`` on ``test`` against baselines, slices and the business metric."""
     labels = label_slices(test, config.slices)  # a bad slice column fails before any work
-    y_true, proba = test[plan.target].to_numpy(), positive_proba(model, test, plan.names())
-    importance = importances(model, test, plan, config, seed)
-    details = {
+    report = REPORTS[task.name]
+    metric = get_metric(config.metric, task.name)
+    y_true = test[plan.target].to_numpy()
+    prediction = predict(task, model, test, plan, config)
+    importance = importances(model, test, plan=plan, task=task, config=config, seed=seed)
+    calibration = report.calibration(y_true, prediction, config.calibration_bins)
+    test_scores = score(task, y_true, prediction, config)
+    details: dict[str, Any] = {
+        "task": task.name,
         "metric": config.metric,
-        "higher_is_better": HIGHER_IS_BETTER[config.metric],
-        "threshold": config.threshold,
+        "higher_is_better": metric.greater_is_better,
+        **({"threshold": config.threshold} if report.uses_threshold else {}),
+        "classes": list(prediction.classes),
         "rows": {"train": len(train), "test": len(test)},
-        "test": score(y_true, proba, config),
-        "train": _score_model(model, train, plan, config),
+        "test": test_scores,
+        "train": _score_model(task, model, train, plan, config),
         "baselines": {
-            name: _score_model(baseline, test, plan, config)
-            for name, baseline in fit_baselines(train, plan, seed).items()
+            name: _score_model(task, baseline, test, plan, config)
+            for name, baseline in fit_baselines(train, plan, task, seed).items()
         },
-        "business": business_report(y_true, proba, config)
+        "business": report.business.report(y_true, prediction, config.business, config.threshold)
         | {
             "correlation": correlate_trials(
-                trials, train, test, plan=plan, config=config, tune=tune, seed=seed
+                trials, train, test, plan=plan, task=task, config=config, tune=tune, seed=seed
             )
         },
-        "slices": slice_report(labels, y_true, proba, config),
+        "slices": slice_report(
+            labels, y_true, prediction, report=report, metric=metric, config=config
+        ),
         "importance": importance.to_dict(orient="records"),
     }
-    tables = curves(y_true, proba, config.threshold) | {
-        "calibration": calibration_table(y_true, proba, config.calibration_bins),
-        "importance": importance,
-        "business": value_curve(y_true, proba, config.business),
-    }
-    return Evaluation(flat_metrics(details), details, tables)
-
-
-def business_report(
-    y_true: np.ndarray, proba: np.ndarray, config: EvaluateConfig
-) -> dict[str, Any]:
-    """Expected value per prediction at the best threshold and at the configured one."""
-    values = config.business
-    threshold, value = optimal_value(y_true, proba, values)
-    return {
-        "values": values.model_dump(include=set(OUTCOMES)),
-        "best_threshold": rounded(threshold),
-        "value": rounded(value),
-        "value_at_threshold": rounded(value_at(y_true, proba, config.threshold, values)),
-    }
+    if report.ece_definition is not None:
+        details["calibration"] = {"bins": config.calibration_bins, ECE: report.ece_definition}
+    flat, missing = flat_metrics(details)
+    details["unavailable"] = undefined(task, y_true, test_scores) | missing
+    tables = report.tables(y_true, prediction) | {"importance": importance}
+    tables |= {} if calibration is None else {"calibration": calibration}
+    tables |= report.business.tables(y_true, prediction, config.business)
+    return Evaluation(flat, details, dict(sorted(tables.items())))
 
 
 def slice_report(
-    labels: dict[str, pd.Series], y_true: np.ndarray, proba: np.ndarray, config: EvaluateConfig
+    labels: dict[str, pd.Series],
+    y_true: np.ndarray,
+    prediction: Prediction,
+    *,
+    report: Report,
+    metric: Metric,
+    config: EvaluateConfig,
 ) -> dict[str, Any]:
     """The target metric per slice, with the worst slice and the widest gap."""
-
-    def measure(y: np.ndarray, p: np.ndarray) -> float:
-        return metric_value(config.metric, y, p, config.threshold)
-
     records = measure_slices(
         labels,
         y_true,
-        proba,
-        threshold=config.threshold,
+        prediction,
+        metric=metric,
         min_rows=config.slices.min_rows,
-        measure=measure,
+        describe=report.describe,
     )
-    summary = summarise_slices(records, HIGHER_IS_BETTER[config.metric])
+    summary = summarise_slices(records, metric.greater_is_better)
     return summary | {"min_rows": config.slices.min_rows, "slices": records}
 
 
@@ -281,6 +420,7 @@ def correlate_trials(
     test: pd.DataFrame,
     *,
     plan: ImputationPlan,
+    task: Task,
     config: EvaluateConfig,
     tune: TuneConfig,
     seed: int,
@@ -302,15 +442,19 @@ def correlate_trials(
     chosen = pick_trials(configs, config.business.correlation_trials)
     if len(chosen) < 3:
         return _unavailable(f"{len(chosen)} usable trial(s); a correlation needs at least 3")
-    rows = _refit_trials(chosen, train, test, plan=plan, config=config, seed=seed)
-    sign = 1.0 if HIGHER_IS_BETTER[config.metric] else -1.0
-    cv_sign = 1.0 if tune.direction == "maximize" else -1.0
-    business = [r["business_value"] for r in rows]
+    rows = _refit_trials(chosen, train, test, plan=plan, task=task, config=config, seed=seed)
+    # A trial whose metric is undefined on the test split (None) has no rank in it.
+    measured = [r for r in rows if r[config.metric] is not None]
+    # Metrics are oriented so that +1 means "better metric, more value".
+    sign, cv_sign = METRICS[config.metric].sign, METRICS[tune.metric].sign
     return {
         "available": True,
-        # Metrics are oriented so that +1 means "better metric, more value".
-        "spearman": spearman([sign * r[config.metric] for r in rows], business),
-        "spearman_cv_score": spearman([cv_sign * r["cv_score"] for r in rows], business),
+        "spearman": spearman(
+            [sign * r[config.metric] for r in measured], [r["business_value"] for r in measured]
+        ),
+        "spearman_cv_score": spearman(
+            [cv_sign * r["cv_score"] for r in rows], [r["business_value"] for r in rows]
+        ),
         "refit_rows": min(config.business.correlation_rows, len(train)),
         "trials": rows,
     }
@@ -326,49 +470,71 @@ def _refit_trials(
     test: pd.DataFrame,
     *,
     plan: ImputationPlan,
+    task: Task,
     config: EvaluateConfig,
     seed: int,
 ) -> list[dict[str, Any]]:
-    rows = min(config.business.correlation_rows, len(train))
-    sample = train.sample(n=rows, random_state=seed)
+    sample = task.sample(train, plan.target, config.business.correlation_rows, seed)
     features, y_true = plan.names(), test[plan.target].to_numpy()
+    metric, business = get_metric(config.metric, task.name), REPORTS[task.name].business
     results = []
     for trial in chosen:
-        model = build_pipeline(plan, trial.family, trial.params, seed)
-        proba = positive_proba(model.fit(sample[features], sample[plan.target]), test, features)
+        model = build_pipeline(plan, trial.family, trial.params, seed, task=task.name)
+        model.fit(sample[features], sample[plan.target])
+        prediction = predict(task, model, test, plan, config)
         results.append(
             {
                 "trial": trial.number,
                 "family": trial.family,
                 "cv_score": trial.score,
-                config.metric: rounded(
-                    metric_value(config.metric, y_true, proba, config.threshold)
-                ),
-                "business_value": rounded(optimal_value(y_true, proba, config.business)[1]),
+                config.metric: rounded(metric(y_true, prediction)),
+                "business_value": rounded(business.value(y_true, prediction, config.business)),
             }
         )
     return results
 
 
-def flat_metrics(details: dict[str, Any]) -> dict[str, float]:
-    """reports/metrics.json: flat numbers only, so `dvc metrics diff` reads well.
+# evaluation.json's business numbers and their names in metrics.json (the binary
+# task's threshold search adds the last two).
+_BUSINESS_NAMES = {
+    "value": "business_value",
+    "best_threshold": "business_threshold",
+    "value_at_threshold": "business_value_at_threshold",
+}
+
+
+def flat_metrics(details: dict[str, Any]) -> tuple[dict[str, float], dict[str, str]]:
+    """reports/metrics.json: flat numbers only, so `dvc metrics diff` reads well; and why
+    each number of the report that is not available was left out.
 
     An unavailable number is left out (evaluation.json says why), never NaN.
+    Test metrics left out are explained by ``undefined``.
     """
     metric, test, business = details["metric"], details["test"], details["business"]
-    train_score = details["train"][metric]
-    derived = {
-        "train_score": train_score,
-        "overfit_gap": rounded(overfit_gap(metric, train_score, test[metric])),
-        "baseline_majority": details["baselines"]["majority"][metric],
-        "baseline_logistic": details["baselines"]["logistic"][metric],
-        "business_value": business["value"],
-        "business_threshold": business["best_threshold"],
-        "business_value_at_threshold": business["value_at_threshold"],
-        "business_correlation": business["correlation"]["spearman"],
-        "slice_worst": details["slices"]["worst"],
-        "slice_gap": details["slices"]["gap"],
-        "slices_too_small": details["slices"]["too_small"],
+    train_score, slices = details["train"][metric], details["slices"]
+    no_slices = "" if slices.get("slices", True) else "evaluate.slices names no attribute: "
+    derived: dict[str, tuple[float | None, str]] = {
+        "train_score": (train_score, f"{metric} is undefined on the training split"),
+        "overfit_gap": (
+            None
+            if train_score is None or test[metric] is None
+            else overfit_gap(metric, train_score, test[metric]),
+            f"{metric} is undefined on the training or the test split",
+        ),
+        **{
+            f"baseline_{name}": (scores[metric], f"{metric} is undefined for the {name} baseline")
+            for name, scores in details["baselines"].items()
+        },
+        **{flat: (business[key], "") for key, flat in _BUSINESS_NAMES.items() if key in business},
+        "business_correlation": (
+            business["correlation"]["spearman"],
+            business["correlation"].get("reason", "a constant over the refitted trials"),
+        ),
+        "slice_worst": (slices["worst"], f"{no_slices}no slice could be measured"),
+        "slice_gap": (slices["gap"], f"{no_slices}no attribute has two measured slices"),
+        "slices_too_small": (slices["too_small"], ""),
     }
-    flat = dict(test) | {k: rounded(v) for k, v in derived.items() if v is not None}
-    return dict(sorted(flat.items()))
+    flat: dict[str, float] = {k: v for k, v in test.items() if v is not None}
+    flat |= {k: round(float(v), _DIGITS) for k, (v, _) in derived.items() if v is not None}
+    missing = {k: why for k, (v, why) in derived.items() if v is None}
+    return dict(sorted(flat.items())), missing

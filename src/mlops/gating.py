@@ -13,20 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-from mlops.config import GateConfig, MetricName
+from mlops.config import GateConfig
 from mlops.errors import UsageError
+from mlops.tasks.metrics import METRICS
 
-# Which way is better for each number in reports/metrics.json. None: no
-# direction (a threshold is not a quality), so no change check can use it.
-_FIXED_DIRECTION: dict[str, bool | None] = {
-    "roc_auc": True,
-    "pr_auc": True,
-    "accuracy": True,
-    "f1": True,
-    "log_loss": False,
-    "brier": False,
+# Which way is better for each number of reports/metrics.json that is not a metric
+# of the registry (tasks.metrics, which states the metrics' own). None: no direction
+# (a threshold is not a quality), so no change check can use it.
+_REPORT_DIRECTION: dict[str, bool | None] = {
     "ece": False,
     "overfit_gap": False,
     "business_value": True,
@@ -36,9 +32,10 @@ _FIXED_DIRECTION: dict[str, bool | None] = {
     "slice_gap": False,
     "slices_too_small": False,
 }
-# These are values of the target metric (evaluate.metric), so they share its direction.
-_TARGET_VALUED = ("train_score", "baseline_majority", "baseline_logistic", "slice_worst")
-METRIC_NAMES: tuple[str, ...] = get_args(MetricName)
+# These are values of the target metric (evaluate.metric), so they share its direction;
+# so does every baseline_<name> (the target metric of a baseline).
+_TARGET_VALUED = ("train_score", "slice_worst")
+_BASELINE = "baseline_"
 _SECONDS_PER_DAY = 86400.0
 
 Verdict = Literal["pass", "fail"]
@@ -68,9 +65,13 @@ class Production:
 
 def higher_is_better(name: str, target: str) -> bool | None:
     """The direction of a metrics.json number, given the target metric's name."""
-    if name in _TARGET_VALUED:
-        return _FIXED_DIRECTION[target]
-    return _FIXED_DIRECTION[name]
+    if name in _TARGET_VALUED or name.startswith(_BASELINE):
+        name = target
+    if name in METRICS:
+        return METRICS[name].greater_is_better
+    if name in _REPORT_DIRECTION:
+        return _REPORT_DIRECTION[name]
+    raise UsageError(f"reports/metrics.json: {name!r} is not a number evaluate writes")
 
 
 def parse_metrics(raw: Any, source: str) -> dict[str, float]:
@@ -132,11 +133,11 @@ def absolute_checks(metrics: Mapping[str, float], config: GateConfig) -> list[Ch
 
 
 def baseline_checks(metrics: Mapping[str, float], target: str, config: GateConfig) -> list[Check]:
-    """The target metric must beat each baseline by its margin."""
-    higher = bool(_FIXED_DIRECTION[target])
+    """The target metric must beat each baseline named in gate.baseline_margin by its margin."""
+    higher = METRICS[target].greater_is_better
     checks = []
-    for baseline, margin in config.baseline_margin.model_dump().items():
-        reference = metrics.get(f"baseline_{baseline}")
+    for baseline, margin in config.baseline_margin.items():
+        reference = metrics.get(f"{_BASELINE}{baseline}")
         bound = None if reference is None else reference + (margin if higher else -margin)
         checks.append(
             _compare(
@@ -307,9 +308,18 @@ def _cell(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
 
+# The columns of every slice record; those between rows and value describe the slice
+# and are the task's own (binary: positive and selection rates).
+_SLICE_HEAD = ("attribute", "slice", "rows")
+_SLICE_TAIL = ("value", "status")
+
+
 def _slice_lines(metric: str, slices: Mapping[str, Any] | None) -> list[str]:
     if not slices:
         return []
+    records = slices.get("slices", [])
+    described = [k for k in (records[0] if records else {}) if k not in _SLICE_HEAD + _SLICE_TAIL]
+    headers = ["Attribute", "Slice", "Rows", *(k.replace("_", " ").capitalize() for k in described)]
     lines = [
         "",
         f"## {metric} by slice",
@@ -317,12 +327,14 @@ def _slice_lines(metric: str, slices: Mapping[str, Any] | None) -> list[str]:
         f"Worst: {slices.get('worst_slice')} ({_cell(slices.get('worst'))}); widest gap: "
         f"{slices.get('gap_attribute')} ({_cell(slices.get('gap'))}).",
         "",
-        "| Attribute | Slice | Rows | Positive rate | Selected | " + metric + " | Status |",
-        "|---|---|---|---|---|---|---|",
+        _row([*headers, metric, "Status"]),
+        _row(["---"] * (len(headers) + 2)),
     ]
-    for r in slices.get("slices", []):
-        lines.append(
-            f"| {r['attribute']} | {r['slice']} | {r['rows']} | {_cell(r['positive_rate'])} | "
-            f"{_cell(r['selection_rate'])} | {_cell(r['value'])} | {r['status']} |"
-        )
+    for r in records:
+        cells = [r["attribute"], r["slice"], str(r["rows"]), *(_cell(r[k]) for k in described)]
+        lines.append(_row([*cells, _cell(r["value"]), r["status"]]))
     return lines
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"

@@ -1,8 +1,10 @@
 """Slices: the target metric per group of a protected or important attribute.
 
 A model can be good on average and poor for one group; the gate bounds the
-worst slice and the gap between slices. A slice too small to measure (or with
-a single class, where a ranking metric is undefined) is reported, not scored.
+worst slice and the gap between slices. The metric is the registry's
+(tasks.metrics), so slices work for every task. A slice too small to measure,
+or where the metric is undefined (a single class for a ranking metric, a zero
+actual value for a percentage error), is reported, not scored.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import pandas as pd
 
 from mlops.config import SlicesConfig
 from mlops.errors import UsageError
+from mlops.tasks.metrics import Metric, Prediction
 
 MISSING = "(missing)"
-Measure = Callable[[np.ndarray, np.ndarray], float]
+# Per slice, numbers that describe it beside the metric (a task's own, e.g. rates).
+Describe = Callable[[np.ndarray, Prediction], dict[str, float | None]]
 
 
 def label_slices(frame: pd.DataFrame, config: SlicesConfig) -> dict[str, pd.Series]:
@@ -59,42 +63,38 @@ def _bands(column: pd.Series, edges: Sequence[float]) -> pd.Series:
 def measure_slices(
     labels: dict[str, pd.Series],
     y_true: np.ndarray,
-    proba: np.ndarray,
+    prediction: Prediction,
     *,
-    threshold: float,
+    metric: Metric,
     min_rows: int,
-    measure: Measure,
+    describe: Describe,
 ) -> list[dict[str, Any]]:
-    """One record per slice: its size, rates and metric (None when not measurable)."""
+    """One record per slice: its size, what ``describe`` says of it and the metric
+    (None when not measurable)."""
     records = []
     for attribute, series in labels.items():
         for name in series.cat.categories:
             mask = (series == name).to_numpy()
-            y_slice, p_slice = y_true[mask], proba[mask]
-            record = {
-                "attribute": attribute,
-                "slice": str(name),
-                "rows": int(mask.sum()),
-                "positive_rate": _rate(y_slice.sum(), len(y_slice)),
-                "selection_rate": _rate((p_slice >= threshold).sum(), len(y_slice)),
-            }
-            records.append(record | _value(y_slice, p_slice, min_rows, measure))
+            y_slice, p_slice = y_true[mask], prediction.take(mask)
+            record = {"attribute": attribute, "slice": str(name), "rows": int(mask.sum())}
+            record |= {key: _round(v) for key, v in describe(y_slice, p_slice).items()}
+            records.append(record | _value(y_slice, p_slice, min_rows, metric))
     return records
 
 
 def _value(
-    y_true: np.ndarray, proba: np.ndarray, min_rows: int, measure: Measure
+    y_true: np.ndarray, prediction: Prediction, min_rows: int, metric: Metric
 ) -> dict[str, Any]:
     if len(y_true) < min_rows:
         return {"value": None, "status": f"too small: {len(y_true)} rows < min_rows {min_rows}"}
-    value = measure(y_true, proba)
+    value = metric(y_true, prediction)
     if math.isnan(value):
-        return {"value": None, "status": "not measurable: a single class in this slice"}
+        return {"value": None, "status": f"not measurable: {metric.why_undefined(y_true)}"}
     return {"value": round(value, 6), "status": "measured"}
 
 
-def _rate(count: float, rows: int) -> float | None:
-    return round(float(count) / rows, 6) if rows else None
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 6)
 
 
 def summarise_slices(records: Sequence[dict[str, Any]], higher_is_better: bool) -> dict[str, Any]:

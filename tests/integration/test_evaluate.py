@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import get_args
 
 import pandas as pd
 import pytest
@@ -14,9 +13,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from mlops.cli import main
-from mlops.config import MetricName
+from mlops.config import report_names
 from mlops.io import files, modelfile
 from tests.conftest import edit_params
+from tests.model.trained import run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -44,25 +44,28 @@ def assert_one_line_error(err: str, *fragments: str) -> None:
         assert fragment in err
 
 
-def declared_plots(project: Path) -> list[str]:
-    stage = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]["evaluate"]
-    return [next(iter(entry)) for entry in stage["plots"]]
+def declared_plots(project: Path) -> set[str]:
+    """The files dvc.yaml's top-level plots section draws."""
+    plots = yaml.safe_load((project / "dvc.yaml").read_text())["plots"]
+    return {entry if isinstance(entry, str) else next(iter(entry)) for entry in plots}
 
 
 def test_dvc_repro_wrote_metrics_details_and_every_declared_plot(trained: Path) -> None:
     metrics = json.loads(Path("reports/metrics.json").read_text())
-    assert set(metrics) <= set(get_args(MetricName))
+    assert set(metrics) <= set(report_names("binary", ("majority", "logistic")))
     assert all(isinstance(v, float) and round(v, 6) == v for v in metrics.values())
     assert metrics["roc_auc"] > metrics["baseline_majority"]
     details = json.loads(Path("reports/evaluation.json").read_text())
     assert {"test", "train", "baselines", "business", "slices", "importance"} <= set(details)
     assert details["business"]["correlation"]["available"] is False  # no trials table yet
     assert "business_correlation" not in metrics
-    plots = declared_plots(trained)
-    assert {Path(p).stem for p in plots if p.endswith(".png")} == {
-        Path(p).stem for p in plots if p.endswith(".csv")
-    }
-    for plot in plots:
+    assert "business_correlation" in details["unavailable"]
+    written = {str(p) for p in Path("reports/plots").iterdir()}
+    assert written <= declared_plots(trained)
+    stems = {Path(p).stem for p in written}
+    assert stems == {"roc", "pr", "confusion", "calibration", "importance", "business"}
+    assert {Path(p).stem for p in written if p.endswith(".png")} == stems
+    for plot in written:
         data = Path(plot).read_bytes()
         assert data.startswith(PNG_MAGIC) if plot.endswith(".png") else data
 
@@ -94,9 +97,11 @@ def test_business_correlation_over_tuning_trials(
         }
     )
     files.write_csv(Path("reports/tuning/trials.csv"), trials)
-    edit_params(trained, evaluate={"business": {
-        "true_positive": 40.0, "false_positive": -10.0, "true_negative": 0.0,
-        "false_negative": 0.0, "correlation_trials": 4, "correlation_rows": 800}})  # fmt: skip
+    business = yaml.safe_load(Path("params.yaml").read_text())["evaluate"]["business"]
+    edit_params(
+        trained,
+        evaluate={"business": business | {"correlation_trials": 4, "correlation_rows": 800}},
+    )
     assert run_cli(capsys, "evaluate")[0] == 0
     correlation = json.loads(Path("reports/evaluation.json").read_text())["business"]["correlation"]
     assert correlation["available"] is True
@@ -104,6 +109,26 @@ def test_business_correlation_over_tuning_trials(
     metrics = json.loads(Path("reports/metrics.json").read_text())
     assert -1.0 <= metrics["business_correlation"] <= 1.0
     assert metrics["business_correlation"] == round(correlation["spearman"], 6)
+
+
+def test_a_plot_of_another_task_left_in_the_folder_is_removed(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stale = Path("reports/plots/residuals.csv")
+    stale.write_text("predicted,residual\n1,0\n")
+    assert run_cli(capsys, "evaluate")[0] == 0
+    assert not stale.exists()
+    assert Path("reports/plots/roc.csv").is_file()
+
+
+def test_dvc_plots_show_draws_a_binary_run(trained: Path) -> None:
+    """The plots section names every task's files: those a binary run did not write are
+    skipped, not an error."""
+    result = run(trained, "dvc", "plots", "show", "--json")
+    assert result.returncode == 0, result.stderr
+    drawn = {name for name, data in json.loads(result.stdout)["data"].items() if data}
+    assert {"reports/plots/roc.csv", "reports/plots/business.png"} <= drawn
+    assert "reports/plots/residuals.csv" not in drawn
 
 
 def test_a_slice_attribute_that_is_not_a_column(

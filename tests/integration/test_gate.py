@@ -152,7 +152,8 @@ def test_a_threshold_on_a_metric_that_does_not_exist(
     before = GATE.read_bytes()
     code, _, err = gate(capsys)
     assert code == 2
-    assert err.startswith("mlops gate: error: params.yaml: gate.maximum.log_los: input should be")
+    assert err.startswith("mlops gate: error: params.yaml: gate.maximum: ")
+    assert "reports/metrics.json has no 'log_los' for a binary task" in err
     assert err.count("\n") == 1
     assert GATE.read_bytes() == before
 
@@ -165,6 +166,19 @@ def test_a_change_threshold_without_direction_is_refused(
     code, _, err = gate(capsys)
     assert (code, GATE.read_bytes()) == (2, before)
     assert "gate.max_degradation.business_threshold" in err
+
+
+def test_an_evaluation_of_another_task_is_refused(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    details = Path("reports/evaluation.json")
+    document = json.loads(details.read_text())
+    details.write_text(json.dumps(document | {"metric": "rmse"}))
+    before = GATE.read_bytes()
+    code, _, err = gate(capsys)
+    assert (code, GATE.read_bytes()) == (2, before)
+    assert "reports/evaluation.json: target metric 'rmse' does not apply to a binary task" in err
+    assert err.count("\n") == 1
 
 
 def test_check_refuses_a_verdict_that_no_longer_applies(

@@ -9,15 +9,16 @@ from sklearn import metrics
 from sklearn.pipeline import Pipeline
 
 from mlops.config import EvaluateConfig, Params
-from mlops.evaluation import fit_baselines, importances, positive_proba
+from mlops.evaluation import fit_baselines, importances
 from mlops.imputation import ImputationPlan
+from mlops.tasks.task import get_task
 from tests.model.conftest import PROTECTED, TARGET
 
 Splits = tuple[pd.DataFrame, pd.DataFrame]
 
 
 def proba(model: Pipeline, frame: pd.DataFrame, plan: ImputationPlan) -> np.ndarray:
-    return positive_proba(model, frame, plan.names())
+    return get_task("binary").predict(model, frame[plan.names()]).positive
 
 
 def test_protected_attributes_do_not_move_predictions(
@@ -64,7 +65,7 @@ def test_beats_both_baselines_on_held_out_rows(
     auc = metrics.roc_auc_score(y_true, proba(model, test, plan))
     baselines = {
         name: metrics.roc_auc_score(y_true, proba(b, test, plan))
-        for name, b in fit_baselines(train, plan, seed=0).items()
+        for name, b in fit_baselines(train, plan, get_task("binary"), seed=0).items()
     }
     assert auc >= 0.88
     assert baselines["majority"] == 0.5
@@ -82,12 +83,13 @@ def test_permutation_importance_is_seeded_and_finds_the_strong_signals(
             ),
         }
     )
-    table = importances(model, splits[1], plan, config, seed=7)
+    binary = get_task("binary")
+    table = importances(model, splits[1], plan=plan, task=binary, config=config, seed=7)
     assert sorted(table["feature"]) == sorted(plan.names())
     assert table["importance"].is_monotonic_decreasing
     strong = {"capital_gain", "marital_status", "relationship", "age", "education", "occupation"}
     assert set(table["feature"].head(3)) <= strong
     # The sampling weight fnlwgt carries no signal about income.
     assert abs(table.set_index("feature").loc["fnlwgt", "importance"]) < 0.01
-    again = importances(model, splits[1], plan, config, seed=7)
+    again = importances(model, splits[1], plan=plan, task=binary, config=config, seed=7)
     pd.testing.assert_frame_equal(table, again)

@@ -1,30 +1,36 @@
-"""Held-out metrics, calibration, overfitting and the flat metrics file."""
+"""Held-out metrics, calibration, overfitting and the flat metrics file (binary; the other
+tasks are in test_evaluation_tasks.py)."""
 
 from __future__ import annotations
-
-import math
-from typing import get_args
 
 import numpy as np
 import pytest
 from sklearn import metrics
 
-from mlops.config import EvaluateConfig, MetricName, Params
+from mlops.config import EvaluateConfig, Params, report_names
 from mlops.evaluation import (
-    HIGHER_IS_BETTER,
-    SCORERS,
+    ECE,
+    REPORTS,
     calibration_table,
-    curves,
     expected_calibration_error,
     flat_metrics,
-    metric_value,
     overfit_gap,
+    rounded,
     score,
+    undefined,
 )
-from mlops.gating import METRIC_NAMES
+from mlops.tasks.metrics import Prediction, metrics_for
+from mlops.tasks.task import get_task
 
+BINARY = get_task("binary")
 Y = np.array([0, 0, 1, 1, 0, 1, 0, 1])
 P = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9, 0.6, 0.7])
+
+
+def binary_prediction(proba: np.ndarray, threshold: float = 0.5) -> Prediction:
+    """What Binary.predict gives for these positive-class probabilities."""
+    both = np.column_stack([1 - proba, proba])
+    return Prediction((proba >= threshold).astype("int64"), both, (0, 1))
 
 
 @pytest.fixture
@@ -32,31 +38,40 @@ def config(params: Params) -> EvaluateConfig:
     return params.evaluate.model_copy(update={"threshold": 0.5, "calibration_bins": 2})
 
 
-def test_metric_values_match_scikit_learn() -> None:
-    assert metric_value("roc_auc", Y, P, 0.5) == pytest.approx(metrics.roc_auc_score(Y, P))
-    assert metric_value("pr_auc", Y, P, 0.5) == pytest.approx(metrics.average_precision_score(Y, P))
+def test_score_is_every_binary_metric_and_ece_matching_scikit_learn(
+    config: EvaluateConfig,
+) -> None:
+    values = score(BINARY, Y, binary_prediction(P), config)
+    assert list(values) == [*metrics_for("binary"), ECE]
+    assert values["roc_auc"] == pytest.approx(metrics.roc_auc_score(Y, P), abs=1e-6)
+    assert values["pr_auc"] == pytest.approx(metrics.average_precision_score(Y, P), abs=1e-6)
     # Predicted positive: 0.8, 0.9, 0.6, 0.7 -> 3 TP, 1 FP, 1 FN, 3 TN.
-    assert metric_value("accuracy", Y, P, 0.5) == pytest.approx(6 / 8)
-    assert metric_value("f1", Y, P, 0.5) == pytest.approx(2 * 3 / (2 * 3 + 1 + 1))
-    assert metric_value("brier", Y, P, 0.5) == pytest.approx(np.mean((P - Y) ** 2))
-    assert metric_value("log_loss", Y, P, 0.5) == pytest.approx(metrics.log_loss(Y, P))
+    assert values["accuracy"] == pytest.approx(6 / 8)
+    assert values["f1"] == pytest.approx(2 * 3 / (2 * 3 + 1 + 1))
+    assert values["brier"] == pytest.approx(np.mean((P - Y) ** 2), abs=1e-6)
+    assert values["log_loss"] == pytest.approx(metrics.log_loss(Y, P), abs=1e-6)
+    assert values[ECE] == pytest.approx(0.5 * 0.0125 + 0.5 * 0.0)
+    assert all(v is None or round(v, 6) == v for v in values.values())
 
 
-def test_threshold_moves_threshold_metrics_only() -> None:
-    assert metric_value("f1", Y, P, 0.75) == pytest.approx(2 * 2 / (2 * 2 + 0 + 2))
-    assert metric_value("roc_auc", Y, P, 0.75) == metric_value("roc_auc", Y, P, 0.5)
+def test_the_threshold_moves_label_metrics_only(config: EvaluateConfig) -> None:
+    at_half = score(BINARY, Y, binary_prediction(P, 0.5), config)
+    higher = score(BINARY, Y, binary_prediction(P, 0.75), config)
+    assert higher["f1"] == pytest.approx(2 * 2 / (2 * 2 + 0 + 2))
+    assert higher["roc_auc"] == at_half["roc_auc"]
 
 
-def test_ranking_metric_on_one_class_is_nan_not_an_error() -> None:
+def test_a_ranking_metric_on_one_class_is_none_with_a_reason(config: EvaluateConfig) -> None:
     ones = np.ones(4, dtype=int)
-    assert math.isnan(metric_value("roc_auc", ones, np.full(4, 0.7), 0.5))
-    assert math.isnan(metric_value("pr_auc", ones, np.full(4, 0.7), 0.5))
-    assert metric_value("accuracy", ones, np.full(4, 0.7), 0.5) == 1.0
-
-
-def test_unknown_metric_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown metric 'auc'"):
-        metric_value("auc", Y, P, 0.5)
+    values = score(BINARY, ones, binary_prediction(np.full(4, 0.7)), config)
+    assert values["roc_auc"] is None
+    assert values["pr_auc"] is None
+    assert values["accuracy"] == 1.0
+    reasons = undefined(BINARY, ones, values)
+    assert reasons == {
+        "roc_auc": "the rows hold a single class",
+        "pr_auc": "the rows hold a single class",
+    }
 
 
 def test_calibration_table_bins_and_rates() -> None:
@@ -74,10 +89,11 @@ def test_probability_one_falls_in_the_last_bin() -> None:
     assert expected_calibration_error(table) == 0.0
 
 
-def test_score_reports_every_metric_rounded(config: EvaluateConfig) -> None:
-    values = score(Y, P, config)
-    assert set(values) == set(HIGHER_IS_BETTER) == {*SCORERS, "ece"}
-    assert all(round(v, 6) == v for v in values.values())
+def test_binary_calibration_is_the_positive_class_only() -> None:
+    table = REPORTS["binary"].calibration(Y, binary_prediction(P), 2)
+    assert table is not None
+    assert set(table["class"]) == {1}
+    assert table["fraction_positive"].tolist() == [0.25, 0.75]
 
 
 @pytest.mark.parametrize(
@@ -90,14 +106,22 @@ def test_overfit_gap_is_positive_when_train_looks_better(
     assert overfit_gap(metric, train, test) == pytest.approx(expected)
 
 
-def test_curves_tables_are_finite_and_per_row_for_confusion() -> None:
-    tables = curves(Y, P, 0.5)
+def test_binary_tables_are_finite_and_per_row_for_confusion() -> None:
+    tables = REPORTS["binary"].tables(Y, binary_prediction(P))
+    assert set(tables) == {"roc", "pr", "confusion"}
     assert np.isfinite(tables["roc"].to_numpy()).all()
     assert tables["confusion"]["predicted"].tolist() == (P >= 0.5).astype(int).tolist()
+    assert tables["confusion"]["actual"].tolist() == Y.tolist()
+
+
+def test_rounded_turns_nan_into_none() -> None:
+    assert rounded(float("nan")) is None
+    assert rounded(None) is None
+    assert rounded(0.1234567) == 0.123457
 
 
 def _details(correlation: float | None, worst: float | None) -> dict[str, object]:
-    test = dict.fromkeys(HIGHER_IS_BETTER, 0.5) | {"roc_auc": 0.9}
+    test = dict.fromkeys([*metrics_for("binary"), ECE], 0.5) | {"roc_auc": 0.9}
     return {
         "metric": "roc_auc",
         "test": test,
@@ -107,24 +131,45 @@ def _details(correlation: float | None, worst: float | None) -> dict[str, object
             "value": 7.0,
             "best_threshold": 0.2,
             "value_at_threshold": 6.0,
-            "correlation": {"spearman": correlation},
+            "correlation": {"spearman": correlation, "reason": "no tuning trials table"},
         },
         "slices": {"worst": worst, "gap": None, "too_small": 2},
     }
 
 
 def test_flat_metrics_are_flat_known_names_and_omit_the_unavailable() -> None:
-    flat = flat_metrics(_details(correlation=None, worst=0.8))
+    flat, missing = flat_metrics(_details(correlation=None, worst=0.8))
     assert "business_correlation" not in flat
+    assert missing["business_correlation"] == "no tuning trials table"
     assert "slice_gap" not in flat
+    assert missing["slice_gap"] == "no attribute has two measured slices"
     assert flat["overfit_gap"] == pytest.approx(0.05)
     assert flat["slice_worst"] == 0.8
     assert flat["slices_too_small"] == 2.0
-    assert set(flat) <= set(get_args(MetricName))
+    assert set(flat) <= set(report_names("binary", BINARY.baselines))
     assert all(isinstance(v, float) for v in flat.values())
     assert list(flat) == sorted(flat)
 
 
+def test_no_slice_attribute_is_the_reason_slices_are_left_out() -> None:
+    details = _details(correlation=0.7, worst=None)
+    details["slices"] = {"worst": None, "gap": None, "too_small": 0, "slices": []}
+    _, missing = flat_metrics(details)
+    assert missing["slice_worst"] == (
+        "evaluate.slices names no attribute: no slice could be measured"
+    )
+
+
+def test_a_test_metric_left_out_is_not_in_metrics_json() -> None:
+    details = _details(correlation=0.7, worst=0.8)
+    details["test"] = {**details["test"], "pr_auc": None}  # type: ignore[dict-item]
+    flat, _ = flat_metrics(details)
+    assert "pr_auc" not in flat
+    assert "roc_auc" in flat
+
+
 def test_every_name_flat_metrics_can_write_is_a_gate_metric() -> None:
-    flat = flat_metrics(_details(correlation=0.7, worst=0.8)) | {"slice_gap": 0.1}
-    assert set(flat) == set(METRIC_NAMES)
+    flat, missing = flat_metrics(_details(correlation=0.7, worst=0.8) | {"slices": {
+        "worst": 0.8, "gap": 0.1, "too_small": 0}})  # fmt: skip
+    assert missing == {}
+    assert set(flat) == set(report_names("binary", BINARY.baselines))

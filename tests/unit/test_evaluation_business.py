@@ -1,4 +1,5 @@
-"""The business metric: expected value per prediction, its best threshold, tuning trials."""
+"""The business metric per task: expected value per prediction (binary: its best threshold),
+and its correlation with the ML metric over tuning trials."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlops.business import (
+    ClassValue,
+    CostValue,
+    OutcomeValue,
     TrialConfig,
     optimal_value,
     parse_trials,
@@ -26,12 +30,18 @@ from mlops.config import (
     TuneConfig,
 )
 from mlops.evaluation import correlate_trials
+from mlops.tasks.metrics import Prediction
+from mlops.tasks.task import get_task
 
 VALUES = BusinessConfig(
     true_positive=40.0,
     false_positive=-10.0,
     true_negative=0.0,
     false_negative=-5.0,
+    correct=3.0,
+    incorrect=-1.0,
+    over_prediction_cost=2.0,
+    under_prediction_cost=0.5,
     correlation_trials=6,
     correlation_rows=100,
 )
@@ -95,6 +105,43 @@ def test_value_curve_is_a_grid_for_the_plot() -> None:
     assert curve["threshold"].iloc[-1] == 1.0
     assert len(curve) == 101
     assert curve["value"].iloc[50] == pytest.approx((40 + 0) / 2)
+
+
+def test_binary_report_has_the_best_and_the_configured_threshold() -> None:
+    y, p = np.array([1, 1, 0, 0]), np.array([0.9, 0.3, 0.6, 0.1])
+    prediction = Prediction((p >= 0.5).astype(int), np.column_stack([1 - p, p]), (0, 1))
+    report = OutcomeValue().report(y, prediction, VALUES, 0.5)
+    assert report["values"] == {
+        "true_positive": 40.0, "false_positive": -10.0, "true_negative": 0.0,
+        "false_negative": -5.0,
+    }  # fmt: skip
+    assert report["value_at_threshold"] == pytest.approx(25 / 4)
+    threshold, value = optimal_value(y, p, VALUES)
+    assert (report["best_threshold"], report["value"]) == (threshold, round(value, 6))
+    assert set(OutcomeValue().tables(y, prediction, VALUES)) == {"business"}
+
+
+def test_multiclass_value_is_the_mean_of_right_and_wrong_values() -> None:
+    y = np.array(["a", "b", "c", "a"])
+    prediction = Prediction(np.array(["a", "c", "c", "b"]))  # 2 right, 2 wrong
+    assert ClassValue().value(y, prediction, VALUES) == pytest.approx((2 * 3.0 - 2 * 1.0) / 4)
+    report = ClassValue().report(y, prediction, VALUES, 0.5)
+    assert report == {"values": {"correct": 3.0, "incorrect": -1.0}, "value": 1.0}
+    assert ClassValue().tables(y, prediction, VALUES) == {}
+
+
+def test_regression_value_is_minus_the_mean_cost_of_over_and_under_prediction() -> None:
+    y = np.array([10.0, 10.0, 10.0, 10.0])
+    prediction = Prediction(np.array([12.0, 10.0, 6.0, 11.0]))
+    # Over by 2 and 1 (mean 0.75 over 4 predictions); under by 4 (mean 1.0).
+    expected = -(2.0 * 0.75 + 0.5 * 1.0)
+    assert CostValue().value(y, prediction, VALUES) == pytest.approx(expected)
+    report = CostValue().report(y, prediction, VALUES, 0.5)
+    assert report["values"] == {"over_prediction_cost": 2.0, "under_prediction_cost": 0.5}
+    assert (report["mean_over_prediction"], report["mean_under_prediction"]) == (0.75, 1.0)
+    assert report["value"] == pytest.approx(expected)
+    perfect = CostValue().value(y, Prediction(y.copy()), VALUES)
+    assert perfect == 0.0
 
 
 # --- tuning trials -------------------------------------------------------------------
@@ -257,6 +304,7 @@ def test_spearman_is_none_when_undefined() -> None:
 
 def test_correlation_unavailable_is_reported_not_raised(params: Params, tune: TuneConfig) -> None:
     frame = pd.DataFrame({"income": [0, 1]})
+    binary = get_task("binary")
     plan = None  # never reached: each case stops before any refit
     few = optuna_table().assign(**{"params_hist_gradient_boosting.max_leaf_nodes": np.nan})
     cases = {
@@ -275,10 +323,11 @@ def test_correlation_unavailable_is_reported_not_raised(params: Params, tune: Tu
             trials,
             frame,
             frame,
-            plan=plan,
+            plan=plan,  # type: ignore[arg-type]
+            task=binary,
             config=config,
             tune=tune,
-            seed=0,  # type: ignore[arg-type]
+            seed=0,
         )
         assert result["available"] is False
         assert reason in result["reason"]

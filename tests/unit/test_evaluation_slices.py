@@ -1,4 +1,4 @@
-"""Slices: per-group metrics, too-small groups, the worst slice and the widest gap."""
+"""Slices: per-group metrics, too-small groups, the worst slice and the widest gap, per task."""
 
 from __future__ import annotations
 
@@ -9,14 +9,10 @@ import yaml
 
 from mlops.config import SlicesConfig, parse_params
 from mlops.errors import UsageError
-from mlops.evaluation import metric_value
+from mlops.evaluation import REPORTS
 from mlops.slicing import MISSING, label_slices, measure_slices, summarise_slices
+from mlops.tasks.metrics import METRICS, Prediction
 from tests.conftest import ROOT
-
-
-def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
-    return metric_value("roc_auc", y, p, 0.5)
-
 
 FRAME = pd.DataFrame(
     {
@@ -26,6 +22,24 @@ FRAME = pd.DataFrame(
 )
 Y = np.array([0, 1, 0, 1, 0, 1, 1, 0, 1])
 P = np.array([0.1, 0.9, 0.2, 0.8, 0.6, 0.4, 0.7, 0.3, 0.5])
+
+
+def binary(proba: np.ndarray) -> Prediction:
+    return Prediction((proba >= 0.5).astype(int), np.column_stack([1 - proba, proba]), (0, 1))
+
+
+def measure_binary(
+    labels: dict[str, pd.Series], y: np.ndarray, p: np.ndarray, min_rows: int
+) -> list[dict[str, object]]:
+    """roc_auc per slice, with the binary task's rates."""
+    return measure_slices(
+        labels,
+        y,
+        binary(p),
+        metric=METRICS["roc_auc"],
+        min_rows=min_rows,
+        describe=REPORTS["binary"].describe,
+    )
 
 
 def config(**update: object) -> SlicesConfig:
@@ -57,9 +71,7 @@ def test_bands_need_a_numeric_column() -> None:
 
 
 def test_metrics_per_slice_and_too_small_slices_are_reported() -> None:
-    records = measure_slices(
-        label_slices(FRAME, config(min_rows=3)), Y, P, threshold=0.5, min_rows=3, measure=roc_auc
-    )
+    records = measure_binary(label_slices(FRAME, config(min_rows=3)), Y, P, min_rows=3)
     by_name = {(r["attribute"], r["slice"]): r for r in records}
     female = by_name[("sex", "F")]
     assert female["value"] == 1.0
@@ -74,30 +86,75 @@ def test_metrics_per_slice_and_too_small_slices_are_reported() -> None:
 
 
 def test_an_empty_band_is_reported_without_dividing_by_zero() -> None:
-    records = measure_slices(
-        label_slices(FRAME, config(columns=(), bands={"age": (25.0, 45.0, 60.0)})),
-        Y,
-        P,
-        threshold=0.5,
-        min_rows=1,
-        measure=roc_auc,
+    records = measure_binary(
+        label_slices(FRAME, config(columns=(), bands={"age": (25.0, 45.0, 60.0)})), Y, P, 1
     )
     empty = next(r for r in records if r["slice"] == "[45, 60)")
     single = next(r for r in records if r["slice"] == ">= 60")
     assert empty["rows"] == 1  # the 50-year-old; the band above 60 holds the 70-year-old
     assert (single["rows"], single["value"]) == (1, None)
-    assert single["status"] == "not measurable: a single class in this slice"
-    no_rows = measure_slices(
+    assert single["status"] == "not measurable: the rows hold a single class"
+    no_rows = measure_binary(
         {"age": pd.Series(pd.Categorical(["a"], categories=["a", "b"]))},
         np.array([1]),
         np.array([0.5]),
-        threshold=0.5,
-        min_rows=1,
-        measure=roc_auc,
+        1,
     )[1]
     assert no_rows["rows"] == 0
     assert no_rows["positive_rate"] is None
     assert no_rows["status"].startswith("too small: 0 rows")
+
+
+WINE_CLASSES = ("a", "b", "c")
+
+
+def test_multiclass_slices_missing_a_class_are_not_measurable_for_one_vs_rest_auc() -> None:
+    labels = {"sex": label_slices(FRAME, config())["sex"]}
+    y = np.array(["a", "b", "c", "a", "a", "b", "a", "b", "c"])
+    proba = np.eye(3)[[0, 1, 2, 0, 1, 1, 0, 0, 2]] * 0.8 + 0.2 / 3
+    prediction = Prediction(np.array(WINE_CLASSES)[proba.argmax(axis=1)], proba, WINE_CLASSES)
+    records = measure_slices(
+        labels,
+        y,
+        prediction,
+        metric=METRICS["roc_auc_ovr"],
+        min_rows=1,
+        describe=REPORTS["multiclass"].describe,
+    )
+    by_slice = {r["slice"]: r for r in records}
+    assert by_slice["F"]["value"] is not None  # a, b, c, a: every class
+    assert set(by_slice["F"]) == {"attribute", "slice", "rows", "value", "status"}
+    assert by_slice["M"]["value"] is None  # a, b, a, b: no c
+    assert by_slice["M"]["status"] == "not measurable: the rows lack one of the model's classes"
+    accuracy = measure_slices(
+        labels, y, prediction, metric=METRICS["accuracy"], min_rows=1, describe=lambda y, p: {}
+    )
+    assert {r["slice"]: r["value"] for r in accuracy} == {"F": 1.0, "M": 0.5, MISSING: 1.0}
+
+
+def test_regression_slices_report_mean_actual_and_predicted_and_the_worst_is_the_highest_rmse() -> (
+    None
+):
+    labels = {"sex": label_slices(FRAME, config())["sex"]}
+    y = np.array([1.0, 2.0, 3.0, 4.0, 0.0, 2.0, 4.0, 6.0, 5.0])
+    prediction = Prediction(y + np.array([0.0, 0.0, 0.0, 0.0, 2.0, -2.0, 2.0, -2.0, 1.0]))
+    rmse = METRICS["rmse"]
+    records = measure_slices(
+        labels, y, prediction, metric=rmse, min_rows=2, describe=REPORTS["regression"].describe
+    )
+    by_slice = {r["slice"]: r for r in records}
+    assert by_slice["F"]["value"] == 0.0
+    assert by_slice["M"]["value"] == 2.0
+    assert (by_slice["M"]["mean_actual"], by_slice["M"]["mean_predicted"]) == (3.0, 3.0)
+    assert by_slice[MISSING]["status"] == "too small: 1 rows < min_rows 2"
+    summary = summarise_slices(records, rmse.greater_is_better)
+    assert (summary["worst"], summary["worst_slice"], summary["gap"]) == (2.0, "sex=M", 2.0)
+    mape = measure_slices(
+        labels, y, prediction, metric=METRICS["mape"], min_rows=2, describe=lambda y, p: {}
+    )
+    assert {r["slice"]: r["status"] for r in mape}["M"] == (
+        "not measurable: an actual value is zero"
+    )
 
 
 def record(attribute: str, name: str, value: float | None) -> dict[str, object]:

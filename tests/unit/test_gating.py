@@ -1,4 +1,5 @@
-"""The gate's pure logic: checks, directions, production manifest, staleness, reports."""
+"""The gate's pure logic: checks, directions, production manifest, staleness, reports,
+for every task."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from mlops.config import BaselineMargins, GateConfig, Params, parse_params
+from mlops.config import GateConfig, Params, parse_params, report_names
 from mlops.errors import UsageError
 from mlops.gating import (
-    METRIC_NAMES,
     Check,
     Production,
     absolute_checks,
@@ -26,6 +26,8 @@ from mlops.gating import (
     report,
     staleness_check,
 )
+from mlops.tasks.metrics import TASK_NAMES
+from mlops.tasks.task import get_task
 from tests.conftest import ROOT
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -45,7 +47,7 @@ def gate(**update: Any) -> GateConfig:
     base = GateConfig(
         minimum={"roc_auc": 0.85},
         maximum={"log_loss": 0.35},
-        baseline_margin=BaselineMargins(majority=0.2, logistic=0.01),
+        baseline_margin={"majority": 0.2, "logistic": 0.01},
         max_degradation={"roc_auc": 0.01, "log_loss": 0.02},
         max_age_days=30.0,
     )
@@ -56,12 +58,22 @@ def by_name(checks: list[Check]) -> dict[str, Check]:
     return {c.name: c for c in checks}
 
 
-def test_every_gate_metric_has_a_known_direction_or_none() -> None:
-    for name in METRIC_NAMES:
-        assert higher_is_better(name, "roc_auc") in (True, False, None)
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_every_gate_metric_of_every_task_has_a_known_direction_or_none(task: str) -> None:
+    target = get_task(task).default_metric
+    for name in report_names(get_task(task).name, get_task(task).baselines):
+        assert higher_is_better(name, target) in (True, False, None), name
+
+
+def test_directions_come_from_the_registry_and_the_target_metric() -> None:
     assert higher_is_better("slice_worst", "log_loss") is False
     assert higher_is_better("slice_worst", "roc_auc") is True
+    assert higher_is_better("baseline_mean", "rmse") is False
+    assert higher_is_better("baseline_linear", "r2") is True
+    assert higher_is_better("rmse", "r2") is False
     assert higher_is_better("business_threshold", "roc_auc") is None
+    with pytest.raises(UsageError, match="'auc' is not a number evaluate writes"):
+        higher_is_better("auc", "roc_auc")
 
 
 def test_absolute_checks_pass_fail_and_missing() -> None:
@@ -88,7 +100,7 @@ def test_baselines_must_be_beaten_by_their_margin() -> None:
     assert checks["baseline_margin.majority"].threshold == 0.7
     logistic = checks["baseline_margin.logistic"]
     assert (logistic.verdict, logistic.threshold) == ("pass", 0.89)
-    margins = BaselineMargins(majority=0.2, logistic=0.05)
+    margins = {"majority": 0.2, "logistic": 0.05}
     tight = by_name(baseline_checks(METRICS, "roc_auc", gate(baseline_margin=margins)))
     assert tight["baseline_margin.logistic"].verdict == "fail"
 
@@ -100,6 +112,55 @@ def test_baselines_for_a_lower_is_better_target() -> None:
     assert checks["baseline_margin.majority"].verdict == "pass"
     assert checks["baseline_margin.logistic"].threshold == pytest.approx(0.30)
     assert checks["baseline_margin.logistic"].verdict == "pass"
+
+
+def test_only_the_baselines_params_name_are_checked() -> None:
+    checks = baseline_checks(METRICS, "roc_auc", gate(baseline_margin={"logistic": 0.01}))
+    assert [c.name for c in checks] == ["baseline_margin.logistic"]
+
+
+# A regression model's reports/metrics.json: rmse is the target, and lower is better.
+REGRESSION_METRICS = {
+    "rmse": 50.0,
+    "mae": 40.0,
+    "r2": 0.45,
+    "overfit_gap": 20.0,
+    "baseline_mean": 77.0,
+    "baseline_linear": 55.0,
+    "business_value": -40.0,
+}
+
+
+def regression_gate(**update: Any) -> GateConfig:
+    return gate(
+        minimum={"r2": 0.4},
+        maximum={"rmse": 60.0},
+        baseline_margin={"mean": 10.0, "linear": 2.0},
+        max_degradation={"rmse": 1.0, "r2": 0.02},
+    ).model_copy(update=update)
+
+
+def test_a_regression_metrics_file_is_judged_with_rmse_minimised() -> None:
+    production = Production("v1.0.0", "abc", {"rmse": 49.5, "r2": 0.46})
+    checks = by_name(judge(REGRESSION_METRICS, "rmse", production, regression_gate()))
+    assert checks["maximum.rmse"].verdict == "pass"
+    assert checks["minimum.r2"].verdict == "pass"
+    mean, linear = checks["baseline_margin.mean"], checks["baseline_margin.linear"]
+    assert (mean.operator, mean.threshold, mean.verdict) == ("<=", 67.0, "pass")
+    assert (linear.operator, linear.threshold, linear.verdict) == ("<=", 53.0, "pass")
+    change = checks["max_degradation.rmse"]
+    assert (change.operator, change.threshold, change.verdict) == ("<=", 50.5, "pass")
+    assert checks["max_degradation.r2"].operator == ">="
+
+
+def test_a_higher_rmse_than_its_bounds_fails_the_gate() -> None:
+    worse = REGRESSION_METRICS | {"rmse": 61.0}
+    production = Production("v1.0.0", "abc", {"rmse": 55.0})
+    checks = by_name(judge(worse, "rmse", production, regression_gate()))
+    assert checks["maximum.rmse"].verdict == "fail"
+    assert checks["baseline_margin.linear"].verdict == "fail"  # 61 > 55 - 2
+    assert checks["max_degradation.rmse"].verdict == "fail"  # 61 > 55 + 1
+    assert checks["baseline_margin.mean"].verdict == "pass"  # 61 <= 77 - 10
 
 
 def test_no_production_model_means_change_checks_pass_vacuously() -> None:
@@ -232,8 +293,8 @@ def test_a_threshold_on_a_metric_that_does_not_exist_is_refused_at_load(params: 
     with pytest.raises(UsageError) as error:
         parse_params(document)
     message = str(error.value)
-    assert message.startswith("params.yaml: gate.minimum.roc_acu: input should be 'roc_auc'")
-    assert "[key]" not in message
+    assert "gate.minimum: reports/metrics.json has no 'roc_acu' for a binary task" in message
+    assert "\n" not in message
 
 
 def test_negative_degradation_and_non_positive_age_are_refused() -> None:
@@ -244,3 +305,22 @@ def test_negative_degradation_and_non_positive_age_are_refused() -> None:
     bad = {**document, "gate": {**document["gate"], "max_age_days": 0}}
     with pytest.raises(UsageError, match=r"gate.max_age_days"):
         parse_params(bad)
+
+
+def test_markdown_slice_columns_are_the_task_s_own() -> None:
+    checks = judge(REGRESSION_METRICS, "rmse", None, regression_gate())
+    result = report(checks, "rmse", {"model_md5": "m"}, None)
+    slices = {
+        "worst": 62.0,
+        "worst_slice": "sex=male",
+        "gap": 3.0,
+        "gap_attribute": "sex",
+        "slices": [
+            {"attribute": "sex", "slice": "male", "rows": 40, "mean_actual": 150.0,
+             "mean_predicted": 140.5, "value": 62.0, "status": "measured"},
+        ],
+    }  # fmt: skip
+    text = markdown(result, slices)
+    assert "| Attribute | Slice | Rows | Mean actual | Mean predicted | rmse | Status |" in text
+    assert "| sex | male | 40 | 150 | 140.5 | 62 | measured |" in text
+    assert "Positive rate" not in text

@@ -3,7 +3,8 @@
 Writes reports/metrics.json (flat numbers for `dvc metrics diff`),
 reports/evaluation.json (baselines, slices, business value, importance, with
 the reason for anything not available) and reports/plots/ (CSV for DVC plots,
-PNG for people).
+PNG for people; which ones depends on data.task, so the folder is the stage's
+output and holds only this run's files).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def run(args: argparse.Namespace) -> None:
     from mlops.evaluation import evaluate
     from mlops.imputation import ImputationPlan
     from mlops.modeling import TRUSTED_TYPES
+    from mlops.tasks.task import get_task
 
     plan = ImputationPlan.from_dict(plan_document)
     model = modelfile.load_verified(PATHS.model, TRUSTED_TYPES, PATHS.dvc_lock)
@@ -35,12 +37,17 @@ def run(args: argparse.Namespace) -> None:
         train,
         test,
         plan=plan,
+        task=get_task(params.data.task),
         config=params.evaluate,
         tune=params.tune,
         seed=params.seed,
         trials=trials,
     )
     pictures = charts.render(result.tables, result.details)
+    written = {f"{name}.csv" for name in result.tables} | {f"{name}.png" for name in pictures}
+    # A run by hand after another task's (dvc repro empties the folder itself).
+    stale = [PATHS.plots_dir / n for n in files.list_names(PATHS.plots_dir) if n not in written]
+    files.remove_files(stale)
     for name, table in result.tables.items():
         files.write_csv(PATHS.plots_dir / f"{name}.csv", table)
     for name, png in pictures.items():

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
-from typing import Any, get_args
+from typing import Any
 
-from mlops.config import PATHS, EvalMetric, GateConfig
+from mlops.config import PATHS, GateConfig
 from mlops.errors import CheckFailed, UsageError
 from mlops.gating import (
     Production,
@@ -24,6 +24,7 @@ from mlops.gating import (
     staleness_check,
 )
 from mlops.io import files, git
+from mlops.tasks.metrics import TaskName, get_metric
 
 
 def run(args: argparse.Namespace) -> None:
@@ -37,14 +38,27 @@ def run(args: argparse.Namespace) -> None:
     details = files.read_json(PATHS.evaluation, "evaluation report (run `dvc repro evaluate`)")
     card = files.read_json(PATHS.model_card, "model card (run `dvc repro train`)")
     production = read_production()
-    target = str(details.get("metric", "")) if isinstance(details, dict) else ""
-    if target not in get_args(EvalMetric):
-        raise UsageError(f"{PATHS.evaluation}: no target 'metric' (run `dvc repro evaluate`)")
+    target = target_metric(details, params.data.task)
     checks = judge(metrics, target, production, params.gate)
     result = report(checks, target, candidate(card), production)
     files.write_json(PATHS.gate, result)
     files.write_text(PATHS.gate_summary, markdown(result, details.get("slices")))
     print(f"mlops gate: {result['summary']} (see {PATHS.gate_summary})")
+
+
+def target_metric(details: Any, task: TaskName) -> str:
+    """The target metric evaluation.json names; it must be one of the task's."""
+    target = str(details.get("metric", "")) if isinstance(details, dict) else ""
+    if not target:
+        raise UsageError(f"{PATHS.evaluation}: no target 'metric' (run `dvc repro evaluate`)")
+    try:
+        get_metric(target, task)
+    except ValueError as exc:
+        raise UsageError(
+            f"{PATHS.evaluation}: target metric {exc} (evaluated for another data.task? "
+            "run `dvc repro evaluate`)"
+        ) from None
+    return target
 
 
 def read_production() -> Production | None:

@@ -65,6 +65,12 @@ class Metric:
     response: Response
     compute: Compute
     description: str
+    # Why the metric can be NaN ("" when it never is), for reports that leave it out.
+    undefined: str = ""
+
+    def why_undefined(self, y_true: np.ndarray) -> str:
+        """Why the metric is NaN on rows ``y_true`` (for a report that leaves it out)."""
+        return "no rows" if len(y_true) == 0 else self.undefined or "undefined on these rows"
 
     def __call__(self, y_true: np.ndarray, prediction: Prediction) -> float:
         """The metric's value; NaN where it is undefined (one class in ``y_true``, a
@@ -164,12 +170,29 @@ def _mape(y_true: np.ndarray, p: Prediction) -> float:
 _BINARY: frozenset[TaskName] = frozenset({"binary"})
 _MULTICLASS: frozenset[TaskName] = frozenset({"multiclass"})
 _REGRESSION: frozenset[TaskName] = frozenset({"regression"})
+_ONE_CLASS = "the rows hold a single class"
 
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("roc_auc", _BINARY, True, "proba", _roc_auc, "area under the ROC curve"),
-        Metric("pr_auc", _BINARY, True, "proba", _pr_auc, "average precision (PR curve area)"),
+        Metric(
+            "roc_auc",
+            _BINARY,
+            True,
+            "proba",
+            _roc_auc,
+            "area under the ROC curve",
+            _ONE_CLASS,
+        ),
+        Metric(
+            "pr_auc",
+            _BINARY,
+            True,
+            "proba",
+            _pr_auc,
+            "average precision (PR curve area)",
+            _ONE_CLASS,
+        ),
         Metric("brier", _BINARY, False, "proba", _brier, "Brier score"),
         Metric("f1", _BINARY, True, "label", _f1("binary"), "F1 of the positive class"),
         Metric(
@@ -179,6 +202,7 @@ METRICS: dict[str, Metric] = {
             "proba",
             _roc_auc_ovr,
             "one-vs-rest ROC AUC, macro average",
+            "the rows lack one of the model's classes",
         ),
         Metric("f1_macro", _MULTICLASS, True, "label", _f1("macro"), "F1, macro average"),
         Metric("f1_weighted", _MULTICLASS, True, "label", _f1("weighted"), "F1, weighted"),
@@ -194,8 +218,24 @@ METRICS: dict[str, Metric] = {
         ),
         Metric("rmse", _REGRESSION, False, "value", _rmse, "root mean squared error"),
         Metric("mae", _REGRESSION, False, "value", _mae, "mean absolute error"),
-        Metric("r2", _REGRESSION, True, "value", _r2, "coefficient of determination"),
-        Metric("mape", _REGRESSION, False, "value", _mape, "mean absolute percentage error"),
+        Metric(
+            "r2",
+            _REGRESSION,
+            True,
+            "value",
+            _r2,
+            "coefficient of determination",
+            "fewer than 2 rows",
+        ),
+        Metric(
+            "mape",
+            _REGRESSION,
+            False,
+            "value",
+            _mape,
+            "mean absolute percentage error",
+            "an actual value is zero",
+        ),
     )
 }
 
