@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import optuna
-import pandas as pd
 import pytest
 import yaml
 from optuna.trial import TrialState
