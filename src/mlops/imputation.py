@@ -13,10 +13,11 @@ from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
 
 from mlops.config import PATHS, ImputeConfig
 from mlops.errors import CheckFailed, UsageError
+from mlops.tasks.metrics import METRICS, TaskName, get_metric
+from mlops.tasks.task import get_task
 
 MISSING_CATEGORY = "Missing"
 Kind = Literal["numeric", "categorical"]
@@ -203,8 +204,10 @@ def plan_imputation(
     """Decide every column of ``train`` and fit each imputed feature's statistic on it.
 
     ``seed`` drives every random choice the fitted imputers make (KNN's donor sample).
-    ``score`` rates a candidate plan (higher is better) when a group's strategy
-    is ``auto``; ``scored_as`` describes it (metric, family, rows, folds) for the record.
+    ``score`` rates a candidate plan by the metric ``scored_as`` names (a name in
+    the metric registry, whose direction says which score is best) when a group's
+    strategy is ``auto``; ``scored_as`` describes it (metric, family, rows, folds)
+    for the record.
     """
     kinds = {name: feature_kind(train[name]) for name in quality.features}
     _check_overrides(config, kinds)
@@ -414,10 +417,11 @@ def _compare(
     if not any(f.missing_rate > 0 for f in group):
         why = "no gaps in training to compare strategies on; the simplest is kept"
         return Comparison(**record, scores={}, chosen=default, reason=why)
-    if score is None:
-        raise ValueError(f"impute.{kind} is auto: plan_imputation needs a scorer")
+    if score is None or record["metric"] not in METRICS:
+        raise ValueError(f"impute.{kind} is auto: plan_imputation needs a scorer and its metric")
+    sign = METRICS[record["metric"]].sign
     scores = {c: score(_set_group(plan, config, {kind: c})) for c in CANDIDATES[kind]}
-    chosen = max(CANDIDATES[kind], key=lambda c: scores[c])  # max keeps the first of ties
+    chosen = max(CANDIDATES[kind], key=lambda c: sign * scores[c])  # max keeps the first of ties
     rounded = {c: round(s, 6) for c, s in scores.items()}
     why = f"best mean cross-validated {record['metric']} of {len(scores)} strategies"
     return Comparison(**record, scores=rounded, chosen=chosen, reason=why)
@@ -438,22 +442,38 @@ def cv_scorer(
     target: str,
     make_pipeline: Callable[[ImputationPlan], Any],
     *,
+    task: TaskName,
     metric: str,
     folds: int,
     max_rows: int,
     seed: int,
 ) -> tuple[Scorer, int]:
-    """A seeded, stratified CV score of a plan's pipeline on at most ``max_rows`` rows."""
-    sample = train
-    if len(train) > max_rows:
-        sample, _ = train_test_split(
-            train, train_size=max_rows, stratify=train[target], random_state=seed
-        )
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    """The mean of ``metric`` over ``task``'s seeded CV folds of a plan's pipeline, on a
+    seeded sample of at most ``max_rows`` rows (balanced as ``task`` balances its splits).
+
+    ``task`` predicts as tuning does (binary: the label at 0.5), so ``auto`` rates a
+    strategy by what the search will optimise. A metric undefined on a fold (NaN) is
+    a params error: no strategy can be chosen by it.
+    """
+    chosen, doer = get_metric(metric, task), get_task(task)
+    sample = doer.sample(train, target, max_rows, seed)
+    y = sample[target]
+    splits = doer.folds(y, folds, seed, "params.yaml impute.auto.cv_folds")
 
     def score(plan: ImputationPlan) -> float:
-        x, y = sample[plan.names()], sample[target]
-        return float(cross_val_score(make_pipeline(plan), x, y, cv=cv, scoring=metric).mean())
+        x = sample[plan.names()]
+        values = []
+        for fit_rows, score_rows in splits:
+            pipeline = make_pipeline(plan).fit(x.iloc[fit_rows], y.iloc[fit_rows])
+            prediction = doer.predict(pipeline, x.iloc[score_rows])
+            values.append(chosen(y.iloc[score_rows].to_numpy(), prediction))
+        if not np.all(np.isfinite(values)):
+            raise UsageError(
+                f"params.yaml tune.metric: {metric} is undefined on a cross-validation fold "
+                "of the training split, so impute's auto cannot compare strategies by it; "
+                "choose another tune.metric or set impute.numeric/categorical"
+            )
+        return float(np.mean(values))
 
     return score, len(sample)
 

@@ -51,7 +51,7 @@ def csv_names(
 def csv_layout(
     config: DataConfig, known: Collection[str] = ()
 ) -> Callable[[Sequence[str]], tuple[bool, list[str] | None]]:
-    """``csv_names`` for this config and these names: how ``mlops.io.tables.read_input`` names a CSV."""
+    """``csv_names`` for this config and these names: how ``tables.read_input`` names a CSV."""
     return lambda first_row: csv_names(first_row, config, known)
 
 

@@ -6,14 +6,12 @@ training (no training-serving skew).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import MissingIndicator, SimpleImputer
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (
     FunctionTransformer,
@@ -25,32 +23,23 @@ from sklearn.preprocessing import (
 from mlops.errors import CheckFailed
 from mlops.imputation import MISSING_CATEGORY, ImputationPlan, as_missing
 from mlops.knn import ScalableKNNImputer
+from mlops.tasks import families
+from mlops.tasks.metrics import TaskName
 
-TREE_FAMILIES = ("hist_gradient_boosting", "random_forest")
-
-# Types outside skops' own safe list that these pipelines contain, reviewed by
-# hand: loading refuses a model file holding anything else.
-TRUSTED_TYPES = (
-    "functools.partial",
-    # The project's own: a pure function of a frame, and a KNN imputer whose fitted
-    # state is plain numpy arrays and numbers.
-    "mlops.imputation.as_missing",
-    "mlops.knn.ScalableKNNImputer",
-    "numpy.dtype",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.tree._tree.Tree",
-    "sklearn.utils.validation.check_array",
-)
+# Types outside skops' own safe list that these pipelines may contain, whatever
+# the family (reviewed by hand, in the family registry): loading refuses a model
+# file holding anything else.
+TRUSTED_TYPES = families.trusted_types()
 
 
 def build_pipeline(
-    plan: ImputationPlan, family: str, params: Mapping[str, Any], seed: int
+    plan: ImputationPlan, family: str, params: Mapping[str, Any], seed: int, task: TaskName
 ) -> Pipeline:
-    """An unfitted pipeline for ``family`` whose imputers follow ``plan``."""
+    """An unfitted pipeline of ``family`` for ``task`` whose imputers follow ``plan``."""
     return Pipeline(
         [
             ("preprocess", build_preprocessor(plan, family)),
-            ("model", build_estimator(plan, family, params, seed)),
+            ("model", build_estimator(plan, family, params, seed, task)),
         ]
     )
 
@@ -141,57 +130,26 @@ def _encoder(plan: ImputationPlan, family: str) -> ColumnTransformer:
 
 
 def _encoding(kind: str, family: str) -> Any:
+    """How one feature is encoded for ``family`` (its registry entry says which way)."""
+    ordinal = families.get_family(family).encoding == "ordinal"
     if kind == "numeric":
-        return "passthrough" if family in TREE_FAMILIES else StandardScaler()
-    if family in TREE_FAMILIES:
+        return "passthrough" if ordinal else StandardScaler()
+    if ordinal:
         return OrdinalEncoder(
             handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
         )
     return OneHotEncoder(handle_unknown="ignore", sparse_output=False)
 
 
-# The estimator of each model family. Hyperparameters not in DERIVED_PARAMS come
-# from params.yaml `tune` (searched or fixed), so every one of them is explicit.
-ESTIMATORS: dict[str, type[Any]] = {
-    "hist_gradient_boosting": HistGradientBoostingClassifier,
-    "random_forest": RandomForestClassifier,
-    "logistic_regression": LogisticRegression,
-}
-# Set by the pipeline itself, from the seed and the imputation plan, never from params.
-DERIVED_PARAMS: dict[str, frozenset[str]] = {
-    "hist_gradient_boosting": frozenset({"random_state", "categorical_features"}),
-    "random_forest": frozenset({"random_state"}),
-    "logistic_regression": frozenset({"random_state"}),
-}
+def build_estimator(
+    plan: ImputationPlan, family: str, params: Mapping[str, Any], seed: int, task: TaskName
+) -> Any:
+    """The pipeline's ``model`` step: ``family``'s estimator for ``task`` with ``params``.
 
-
-def build_estimator(plan: ImputationPlan, family: str, params: Mapping[str, Any], seed: int) -> Any:
-    """The pipeline's ``model`` step: ``family``'s estimator with ``params``."""
-    if family not in ESTIMATORS:
-        raise ValueError(f"unknown model family {family!r}")
-    derived: dict[str, Any] = {"random_state": seed}
-    if family == "hist_gradient_boosting":
-        derived["categorical_features"] = plan.names("categorical") or None
-    return ESTIMATORS[family](**params, **derived)
-
-
-def hyperparameters(family: str) -> frozenset[str]:
-    """What params.yaml must tune or fix for ``family``: all but derived and deprecated ones."""
-    defaults = ESTIMATORS[family]().get_params()
-    # scikit-learn marks a parameter on its way out with the default "deprecated".
-    current = {name for name, value in defaults.items() if not _is_deprecated(value)}
-    return frozenset(current - DERIVED_PARAMS[family])
-
-
-def _is_deprecated(value: Any) -> bool:
-    return isinstance(value, str) and value == "deprecated"
-
-
-def check_hyperparameters(family: str, params: Mapping[str, Any]) -> None:
-    """Raise ValueError (scikit-learn's own message) if ``params`` are not valid for ``family``."""
-    # _validate_params is the check every fit() runs first; calling it here reports a
-    # bad value before a search starts instead of failing every trial.
-    ESTIMATORS[family](**params)._validate_params()
+    Hyperparameters the family derives (the seed, the categorical features of
+    ``plan``) are set here; every other one comes from params.yaml ``tune``.
+    """
+    return families.build_estimator(family, task, params, plan.names("categorical"), seed)
 
 
 def model_card(
@@ -201,15 +159,20 @@ def model_card(
     rows: int,
     data_md5: str,
     versions: Mapping[str, str],
+    task: TaskName,
+    classes: Sequence[Any],
 ) -> dict[str, Any]:
     """What a reviewer needs to trust and reproduce a model.
 
     Only facts of its inputs: the same inputs give the same card, byte for byte.
     When it was trained and from which checkout are facts of the run
     (reports/runs/train.json); its age is read from git, where it was committed
-    (see gating.model_age).
+    (see gating.model_age). ``classes`` is the fitted model's ordered class list
+    (``Task.classes``; empty for regression): what its probability columns mean.
     """
     return {
+        "task": task,
+        "classes": list(classes),
         "model": {"family": best["family"], "params": dict(best["params"])},
         "tuning": {"metric": best["metric"], "cv_score": best["cv_score"]},
         "features": {"numeric": plan.names("numeric"), "categorical": plan.names("categorical")},

@@ -2,8 +2,9 @@
 
 The model family is itself a hyperparameter: each trial picks one, then draws
 that family's hyperparameters (names prefixed by the family, so the space is
-conditional). A trial's score is the mean over stratified CV folds, reported
-fold by fold so a pruner can stop a hopeless trial early.
+conditional). A trial's score is the mean of ``tune.metric`` (the metric
+registry's, in its own direction) over the task's CV folds, reported fold by
+fold so a pruner can stop a hopeless trial early.
 
 Reproducibility: the sampler is re-created before every trial with a seed
 derived from ``seed`` and the trial's position in the study. So a sequential
@@ -21,7 +22,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import optuna
@@ -29,8 +30,6 @@ import pandas as pd
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages._heartbeat import BaseHeartbeat  # what fail_stale_trials checks for
 from optuna.trial import FrozenTrial, TrialState
-from sklearn.metrics import get_scorer
-from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from mlops.config import (
     CategoricalParam,
@@ -42,34 +41,21 @@ from mlops.config import (
     ParamSpec,
     TuneConfig,
 )
-from mlops.errors import UsageError
+from mlops.errors import UsageError, shorten
 from mlops.imputation import ImputationPlan
-from mlops.modeling import (
-    DERIVED_PARAMS,
-    ESTIMATORS,
-    build_estimator,
-    build_preprocessor,
-    check_hyperparameters,
-    hyperparameters,
-)
+from mlops.modeling import build_estimator, build_preprocessor
+from mlops.tasks import families
+from mlops.tasks.metrics import METRICS, TaskName, get_metric
+from mlops.tasks.task import Folds, get_task
 
 FAMILY_KEY = "family"
 ERROR_ATTR = "error"
 FOLDS_ATTR = "fold_scores"
 WORKER_ATTR = "worker"
-# scikit-learn scorer behind each metric, and the sign that turns it into the metric.
-SCORERS: dict[str, tuple[str, float]] = {
-    "roc_auc": ("roc_auc", 1.0),
-    "average_precision": ("average_precision", 1.0),
-    "accuracy": ("accuracy", 1.0),
-    "balanced_accuracy": ("balanced_accuracy", 1.0),
-    "f1": ("f1", 1.0),
-    "log_loss": ("neg_log_loss", -1.0),
-}
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # Keys of `tune` that do not change any trial's result, so not the study's identity.
 UNTRACKED_KEYS = {"n_trials", "timeout", "patience", "target", "storage"}
-Folds = list[tuple[np.ndarray, np.ndarray]]
+Direction = Literal["maximize", "minimize"]
 Callback = Callable[[optuna.Study, FrozenTrial], None]
 Objective = Callable[[optuna.Trial], float]
 
@@ -77,36 +63,63 @@ Objective = Callable[[optuna.Trial], float]
 # --- the search space ----------------------------------------------------------
 
 
-def check_space(config: TuneConfig, source: str) -> None:
-    """Fail with one line naming the key if a tuned or fixed value cannot work.
+def study_direction(config: TuneConfig) -> Direction:
+    """Optuna's direction for ``tune.metric``: the metric registry says which way is better."""
+    return "maximize" if METRICS[config.metric].greater_is_better else "minimize"
 
-    Each key must be a hyperparameter of the family's estimator (not one the
-    pipeline derives), tuned or fixed but not both, and every fixed value, range
-    end and choice must pass scikit-learn's own parameter validation.
+
+def check_space(config: TuneConfig, source: str, task: TaskName) -> None:
+    """Fail with one line naming the key if a tuned or fixed value cannot work for ``task``.
+
+    Each family must do ``task``; each key must be a hyperparameter of the
+    family's estimator for it (not one the pipeline derives), tuned or fixed but
+    not both; every fixed value, range end and choice must pass scikit-learn's
+    own parameter validation; and a family the search uses must tune or fix every
+    hyperparameter, so none is left to a default that a library upgrade may change.
     """
     for family in sorted(set(config.space) | set(config.fixed)):
         space, fixed = config.space.get(family, {}), config.fixed.get(family, {})
-        for section, names in (("space", space), ("fixed", fixed)):
+        section = f"{source}: tune.{'space' if family in config.space else 'fixed'}.{family}"
+        try:
+            estimator = families.get_family(family).estimator(task).__name__
+        except ValueError as exc:
+            raise UsageError(f"{section}: {exc}") from None
+        for part, names in (("space", space), ("fixed", fixed)):
             for name in names:
-                _check_name(family, name, f"{source}: tune.{section}.{family}.{name}")
+                key = f"{source}: tune.{part}.{family}.{name}"
+                _check_name(family, task, name, key, estimator)
         both = sorted(set(space) & set(fixed))
         if both:
             raise UsageError(
                 f"{source}: tune.fixed.{family}.{both[0]}: also in tune.space.{family}; "
                 "a hyperparameter is either tuned or fixed"
             )
-        _check_values(family, fixed, [{}], f"{source}: tune.fixed.{family}")
+        _check_values(family, task, fixed, [{}], f"{source}: tune.fixed.{family}")
         for name, spec in space.items():
             candidates = [{name: value} for value in _extremes(spec)]
-            _check_values(family, fixed, candidates, f"{source}: tune.space.{family}.{name}")
+            _check_values(family, task, fixed, candidates, f"{source}: tune.space.{family}.{name}")
+        if family in config.families:
+            _check_complete(family, task, {*space, *fixed}, f"{source}: tune.fixed.{family}")
 
 
-def _check_name(family: str, name: str, key: str) -> None:
-    estimator = ESTIMATORS[family].__name__
-    if name in DERIVED_PARAMS[family]:
+def _check_name(family: str, task: TaskName, name: str, key: str, estimator: str) -> None:
+    if name in families.get_family(family).derived:
         raise UsageError(f"{key}: set by the pipeline (from seed and imputation plan), remove it")
-    if name not in hyperparameters(family):
+    if name not in families.hyperparameters(family, task):
         raise UsageError(f"{key}: not a hyperparameter of {estimator}")
+
+
+def _check_complete(family: str, task: TaskName, covered: set[str], key: str) -> None:
+    """Every hyperparameter of ``family``'s estimator for ``task`` is tuned or fixed:
+    checked, not assumed."""
+    missing = families.hyperparameters(family, task) - covered
+    if missing:
+        estimator = families.get_family(family).estimator(task).__name__
+        defaults = families.default_fixed(family, task, frozenset(covered))
+        raise UsageError(
+            f"{key}: {len(missing)} hyperparameter(s) of {estimator} neither tuned nor fixed; "
+            f"fix them here, e.g. at scikit-learn's defaults: {shorten(defaults, limit=200)}"
+        )
 
 
 def _extremes(spec: ParamSpec) -> list[Any]:
@@ -116,11 +129,15 @@ def _extremes(spec: ParamSpec) -> list[Any]:
 
 
 def _check_values(
-    family: str, fixed: Mapping[str, Any], candidates: Sequence[Mapping[str, Any]], key: str
+    family: str,
+    task: TaskName,
+    fixed: Mapping[str, Any],
+    candidates: Sequence[Mapping[str, Any]],
+    key: str,
 ) -> None:
     for values in candidates:
         try:
-            check_hyperparameters(family, {**fixed, **values})
+            families.check_hyperparameters(family, task, {**fixed, **values})
         except (ValueError, TypeError) as exc:
             raise UsageError(f"{key}: {exc}") from None
 
@@ -164,7 +181,7 @@ def suggest(
 
 def trial_params(trial: optuna.Trial, config: TuneConfig) -> tuple[ModelFamily, dict[str, Any]]:
     """The family and its complete hyperparameters (tuned plus fixed) for one trial."""
-    family = cast(ModelFamily, trial.suggest_categorical(FAMILY_KEY, list(config.families)))
+    family = str(trial.suggest_categorical(FAMILY_KEY, list(config.families)))
     points = config.grid_points if config.method == "grid" else None
     tuned = suggest(trial, family, config.space[family], points)
     return family, {**config.fixed.get(family, {}), **tuned}
@@ -172,34 +189,12 @@ def trial_params(trial: optuna.Trial, config: TuneConfig) -> tuple[ModelFamily, 
 
 def split_params(params: Mapping[str, Any]) -> tuple[ModelFamily, dict[str, Any]]:
     """A trial's stored params back to (family, tuned hyperparameters without prefix)."""
-    family = cast(ModelFamily, params[FAMILY_KEY])
+    family = str(params[FAMILY_KEY])
     prefix = f"{family}."
     return family, {k.removeprefix(prefix): v for k, v in params.items() if k.startswith(prefix)}
 
 
 # --- data and objective --------------------------------------------------------
-
-
-def sample_rows(train: pd.DataFrame, target: str, max_rows: int | None, seed: int) -> pd.DataFrame:
-    """A stratified, seeded sample of at most ``max_rows`` rows (all rows when None)."""
-    if max_rows is None or max_rows >= len(train):
-        return train
-    sample, _ = train_test_split(
-        train, train_size=max_rows, stratify=train[target], random_state=seed
-    )
-    return cast(pd.DataFrame, sample).sort_index()
-
-
-def make_folds(target: pd.Series, cv_folds: int, seed: int, source: str) -> Folds:
-    """Stratified, shuffled, seeded folds as (fit rows, score rows) positions."""
-    smallest = int(target.value_counts().min()) if target.nunique() > 1 else 0
-    if smallest < cv_folds:
-        raise UsageError(
-            f"{source}: tune.cv_folds: {cv_folds} folds need at least {cv_folds} rows of each "
-            f"class, the training data has {smallest} of its smallest class"
-        )
-    splitter = StratifiedKFold(n_splits=cv_folds, shuffle=True, random_state=seed)
-    return list(splitter.split(np.zeros(len(target)), target))
 
 
 def make_objective(
@@ -209,9 +204,15 @@ def make_objective(
     folds: Folds,
     *,
     seed: int,
+    task: TaskName,
     worker: str = "",
 ) -> Objective:
     """Mean ``config.metric`` of a trial's pipeline over ``folds``, reported fold by fold.
+
+    The score is the metric itself (its direction is the study's), computed from
+    what ``task`` predicts: a binary label at the threshold 0.5, the class
+    probabilities, or the values. A fold where the metric is undefined (NaN)
+    fails the trial with that reason, as any other error of a trial does.
 
     A trial scores what the pipeline would (preprocess, then the model), but the
     preprocess step (imputation and encoding) has no hyperparameters: it is fitted
@@ -221,8 +222,7 @@ def make_objective(
     ``worker`` names the process in each trial it runs (who ran what, study-wide).
     """
     features, y = train[plan.names()], train[plan.target]
-    scorer_name, sign = SCORERS[config.metric]
-    scorer = get_scorer(scorer_name)
+    metric, predictor = get_metric(config.metric, task), get_task(task)
     encoded: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     def encoded_fold(family: str, step: int) -> tuple[Any, Any]:
@@ -243,9 +243,12 @@ def make_objective(
         for step, (fit_rows, score_rows) in enumerate(folds):
             try:
                 fit_x, held_out_x = encoded_fold(family, step)
-                model = build_estimator(plan, family, params, seed)
+                model = build_estimator(plan, family, params, seed, task)
                 model.fit(fit_x, y.iloc[fit_rows])
-                scores.append(sign * scorer(model, held_out_x, y.iloc[score_rows]))
+                score = metric(y.iloc[score_rows].to_numpy(), predictor.predict(model, held_out_x))
+                if not np.isfinite(score):
+                    raise ValueError(f"{metric.name} is undefined on fold {step + 1}")
+                scores.append(score)
             except ValueError as exc:
                 # Kept in the study, so a failed trial counts against the budget
                 # (unlike one whose worker died) and its cause is on record.
@@ -303,14 +306,18 @@ def make_pruner(config: TuneConfig) -> optuna.pruners.BasePruner:
 
 
 def open_study(
-    storage: optuna.storages.BaseStorage, config: TuneConfig, seed: int, inputs: Mapping[str, str]
+    storage: optuna.storages.BaseStorage,
+    config: TuneConfig,
+    seed: int,
+    task: TaskName,
+    inputs: Mapping[str, str],
 ) -> optuna.Study:
     """The study these params and ``inputs`` define, in ``storage``: created, or loaded
     so that a rerun resumes it and workers join it."""
     return optuna.create_study(
-        study_name=study_name(config, seed, inputs),
+        study_name=study_name(config, seed, task, inputs),
         storage=storage,
-        direction=config.direction,
+        direction=study_direction(config),
         sampler=make_sampler(config, seed),
         pruner=make_pruner(config),
         load_if_exists=True,
@@ -323,15 +330,17 @@ def trial_seed(seed: int, position: int, salt: int | None = None) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
-def study_name(config: TuneConfig, seed: int, inputs: Mapping[str, str]) -> str:
+def study_name(config: TuneConfig, seed: int, task: TaskName, inputs: Mapping[str, str]) -> str:
     """A name that changes whenever anything that shapes a trial's result changes.
 
     ``inputs`` holds hashes of the data, the code and library versions. The
     stopping criteria and the storage are left out, so raising the budget
-    continues the same study, and workers on other machines find it.
+    continues the same study, and workers on other machines find it. The task is
+    part of it: the same data and space read as another task is another search.
     """
     document = {
         "seed": seed,
+        "task": task,
         "tune": config.model_dump(mode="json", exclude=UNTRACKED_KEYS),
         "inputs": dict(sorted(inputs.items())),
     }
@@ -375,7 +384,7 @@ def stop_reason(trials: Sequence[FrozenTrial], config: TuneConfig, grid: int | N
     tried = [t for t in trials if t.state in FINISHED or ERROR_ATTR in t.user_attrs]
     if grid is not None and len({json.dumps(t.params, sort_keys=True) for t in tried}) >= grid:
         return "exhausted"
-    best = best_trial(trials, config.direction)
+    best = best_trial(trials, study_direction(config))
     if best is None:
         return None
     if config.target is not None and _reaches(cast(float, best.value), config.target, config):
@@ -387,7 +396,7 @@ def stop_reason(trials: Sequence[FrozenTrial], config: TuneConfig, grid: int | N
 
 
 def _reaches(value: float, target: float, config: TuneConfig) -> bool:
-    return value >= target if config.direction == "maximize" else value <= target
+    return value >= target if study_direction(config) == "maximize" else value <= target
 
 
 # --- the optimisation loop ------------------------------------------------------
@@ -558,7 +567,7 @@ def counted_study(study: optuna.Study) -> optuna.Study:
 def best_result(study: optuna.Study, config: TuneConfig, stopped_by: str) -> dict[str, Any]:
     """What the train stage needs: the family, its full params, and the score behind them."""
     trials = study.get_trials(deepcopy=False)
-    best = best_trial(trials, config.direction)
+    best = best_trial(trials, study_direction(config))
     if best is None:
         errors = [t.user_attrs[ERROR_ATTR] for t in trials if ERROR_ATTR in t.user_attrs]
         detail = f"; first error: {errors[0]}" if errors else ""
@@ -568,7 +577,7 @@ def best_result(study: optuna.Study, config: TuneConfig, stopped_by: str) -> dic
         "family": family,
         "params": {**config.fixed.get(family, {}), **tuned},
         "metric": config.metric,
-        "direction": config.direction,
+        "direction": study_direction(config),
         "cv_score": round(float(cast(float, best.value)), 6),
         "trial": best.number,
         "n_trials": sum(t.state in FINISHED for t in trials),

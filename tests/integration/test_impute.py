@@ -283,6 +283,16 @@ def test_a_different_test_split_changes_no_fitted_statistic(
     assert changed_model != model
 
 
+def test_train_records_the_task_and_the_model_s_classes(
+    splits: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    files.write_json(PATHS.best_params, {**BEST, "cv_score": 0.9})
+    impute_and_train()
+    card = json.loads(PATHS.model_card.read_text())
+    assert (card["task"], card["classes"]) == ("binary", [0, 1])
+    assert card["model"]["family"] == BEST["family"]
+
+
 # --- serving: which features a batch needs imputed ---------------------------------------------
 
 

@@ -285,6 +285,17 @@ def _set(path: str, value: object) -> Callable[[dict[str, Any]], None]:
     return edit
 
 
+def _drop(path: str) -> Callable[[dict[str, Any]], None]:
+    def edit(tune: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node = tune
+        for key in parents:
+            node = node[key]
+        del node[last]
+
+    return edit
+
+
 BAD_INPUT = [
     ("empty_space", _set(f"space.{HGB}", {}), f"params.yaml: tune.space.{HGB}: dictionary should"),
     (
@@ -298,8 +309,23 @@ BAD_INPUT = [
         f"params.yaml: tune.space.{HGB}.l2_regularization: a log range needs low > 0",
     ),
     ("unknown_sampler", _set("method", "cmaes"), "params.yaml: tune.method: input should be"),
-    ("unknown_family", _set("families", ["xgboost"]), "params.yaml: tune.families.0: input should"),
-    ("unknown_metric", _set("metric", "auc"), "params.yaml: tune.metric: input should be"),
+    (
+        "unknown_family",
+        _set("families", ["xgboost"]),
+        "params.yaml: tune.families: no search space under tune.space for xgboost",
+    ),
+    (
+        "family_of_another_task",
+        _set("space.ridge", {"alpha": {"type": "float", "low": 0.1, "high": 1, "log": True}}),
+        "params.yaml: tune.space.ridge: model family 'ridge' does not do binary; binary families: ",
+    ),
+    ("unknown_metric", _set("metric", "auc"), "params.yaml: tune.metric: 'auc' is not a metric; "),
+    (
+        "metric_of_another_task",
+        _set("metric", "rmse"),
+        "params.yaml: tune.metric: 'rmse' does not apply to a binary task; binary metrics: ",
+    ),
+    ("direction", _set("direction", "minimize"), "params.yaml: unknown key tune.direction"),
     (
         "zero_budget",
         _set("n_trials", 0),
@@ -315,6 +341,13 @@ BAD_INPUT = [
         "unknown_hyperparameter",
         _set(f"fixed.{HGB}.depth", 3),
         f"params.yaml: tune.fixed.{HGB}.depth: not a hyperparameter of HistGradientBoosting",
+    ),
+    (
+        "left_out_hyperparameter",
+        _drop(f"fixed.{HGB}.max_bins"),
+        f"params.yaml: tune.fixed.{HGB}: 1 hyperparameter(s) of HistGradientBoostingClassifier "
+        "neither tuned nor fixed; fix them here, e.g. at scikit-learn's defaults: "
+        "{'max_bins': 255}",
     ),
     (
         "bad_fixed_value",

@@ -62,5 +62,5 @@ def plan(splits: tuple[pd.DataFrame, pd.DataFrame]) -> ImputationPlan:
 @pytest.fixture(scope="session")
 def model(splits: tuple[pd.DataFrame, pd.DataFrame], plan: ImputationPlan) -> Pipeline:
     train = splits[0]
-    pipeline = build_pipeline(plan, "hist_gradient_boosting", HGB_PARAMS, seed=0)
+    pipeline = build_pipeline(plan, "hist_gradient_boosting", HGB_PARAMS, seed=0, task="binary")
     return pipeline.fit(train[plan.names()], train[TARGET])

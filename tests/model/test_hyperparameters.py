@@ -1,8 +1,9 @@
-"""Every hyperparameter is tuned or frozen on purpose, and the search is reproducible.
+"""Every hyperparameter is tuned or frozen on purpose, per task, and the search is reproducible.
 
 "All hyperparameters tuned" is checked, not assumed: each estimator's
 get_params() must be covered by params.yaml `tune.space` or `tune.fixed`
-(or be set by the pipeline from the seed and the imputation plan).
+(or be set by the pipeline from the seed and the imputation plan), for the
+estimator the family uses on the task (tuning.check_space refuses anything less).
 """
 
 from __future__ import annotations
@@ -13,16 +14,22 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from sklearn.metrics import get_scorer
 
 from mlops import tuning
 from mlops.config import PATHS, Params, TuneConfig
+from mlops.errors import UsageError
 from mlops.imputation import ImputationPlan
 from mlops.io import files
-from mlops.modeling import DERIVED_PARAMS, ESTIMATORS, build_pipeline, hyperparameters
+from mlops.modeling import build_pipeline
+from mlops.tasks.families import default_fixed, families_for, get_family, hyperparameters
+from mlops.tasks.metrics import TASK_NAMES, TaskName, get_metric
+from mlops.tasks.task import get_task
 from tests.conftest import ROOT
+from tests.model.tasks import dataset, simple_plan, tune_config
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+BINARY = families_for("binary")
+EVERY_TASK_FAMILY = [(task, family) for task in TASK_NAMES for family in families_for(task)]
 
 
 @pytest.fixture(scope="module")
@@ -30,31 +37,99 @@ def plan() -> ImputationPlan:
     return ImputationPlan.from_dict(files.read_json(ROOT / PATHS.imputation))
 
 
-def test_every_family_of_the_estimator_table_is_configured(params: Params) -> None:
-    assert set(params.tune.space) == set(ESTIMATORS)
-    assert set(params.tune.fixed) == set(ESTIMATORS)
+def test_every_binary_family_is_configured(params: Params) -> None:
+    # params.yaml is the binary demo: a section for each family that does binary.
+    assert set(params.tune.space) == set(BINARY)
+    assert set(params.tune.fixed) == set(BINARY)
 
 
-@pytest.mark.parametrize("family", sorted(ESTIMATORS))
+@pytest.mark.parametrize("family", BINARY)
 def test_every_hyperparameter_is_tuned_or_fixed(params: Params, family: str) -> None:
-    estimator = ESTIMATORS[family]()
+    estimator = get_family(family).estimator("binary")()
     tuned, fixed = set(params.tune.space[family]), set(params.tune.fixed[family])
-    covered = tuned | fixed | DERIVED_PARAMS[family]
+    covered = tuned | fixed | get_family(family).derived
     deprecated = {k for k, v in estimator.get_params().items() if v == "deprecated"}
     missing = set(estimator.get_params()) - covered - deprecated
     assert not missing, f"{family}: neither tuned nor fixed in params.yaml: {sorted(missing)}"
-    assert tuned | fixed == hyperparameters(family)
+    assert tuned | fixed == hyperparameters(family, "binary")
     assert not tuned & fixed
 
 
-@pytest.mark.parametrize("family", sorted(ESTIMATORS))
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_a_space_with_defaults_for_the_rest_passes_for_each_task(task: TaskName) -> None:
+    config = tune_config(task)
+    tuning.check_space(config, "params.yaml", task)
+    for family in config.families:
+        covered = set(config.space[family]) | set(config.fixed[family])
+        assert covered == hyperparameters(family, task)
+
+
+def test_a_ridge_space_and_fixed_covering_every_ridge_parameter_pass() -> None:
+    space = {"alpha": {"type": "float", "low": 0.1, "high": 10.0, "log": True}}
+    fixed = default_fixed("ridge", "regression", frozenset(space))
+    assert set(fixed) == {"copy_X", "fit_intercept", "max_iter", "positive", "solver", "tol"}
+    config = tune_config(
+        "regression", families=["ridge"], space={"ridge": space}, fixed={"ridge": fixed}
+    )
+    tuning.check_space(config, "params.yaml", "regression")
+
+
+@pytest.mark.parametrize(("task", "family"), EVERY_TASK_FAMILY)
+def test_a_hyperparameter_neither_tuned_nor_fixed_is_refused(task: TaskName, family: str) -> None:
+    config = tune_config(task)
+    fixed = dict(config.fixed[family])
+    left_out = sorted(fixed)[0]
+    default = fixed.pop(left_out)
+    edited = config.model_copy(update={"fixed": {**config.fixed, family: fixed}})
+    with pytest.raises(UsageError) as caught:
+        tuning.check_space(edited, "params.yaml", task)
+    estimator = get_family(family).estimator(task).__name__
+    assert str(caught.value) == (
+        f"params.yaml: tune.fixed.{family}: 1 hyperparameter(s) of {estimator} neither tuned "
+        f"nor fixed; fix them here, e.g. at scikit-learn's defaults: { ({left_out: default})!r}"
+    )
+
+
+def test_logistic_regression_on_regression_is_refused_with_one_line() -> None:
+    config = tune_config("regression")
+    classifier = tune_config("binary")
+    name = "logistic_regression"
+    edited = config.model_copy(
+        update={
+            "space": {**config.space, name: classifier.space[name]},
+            "fixed": {**config.fixed, name: classifier.fixed[name]},
+        }
+    )
+    with pytest.raises(UsageError) as caught:
+        tuning.check_space(edited, "params.yaml", "regression")
+    assert str(caught.value) == (
+        "params.yaml: tune.space.logistic_regression: model family 'logistic_regression' does "
+        "not do regression; regression families: hist_gradient_boosting, random_forest, ridge"
+    )
+
+
+def test_a_classifier_s_fixed_value_is_refused_for_regression() -> None:
+    # A classifier's fixed HGB values (the demo's) on regression: class_weight is no
+    # regressor's.
+    config, binary = tune_config("regression"), tune_config("binary")
+    hgb = "hist_gradient_boosting"
+    edited = config.model_copy(update={"fixed": {**config.fixed, hgb: binary.fixed[hgb]}})
+    with pytest.raises(UsageError) as caught:
+        tuning.check_space(edited, "params.yaml", "regression")
+    assert str(caught.value) == (
+        "params.yaml: tune.fixed.hist_gradient_boosting.class_weight: not a hyperparameter "
+        "of HistGradientBoostingRegressor"
+    )
+
+
+@pytest.mark.parametrize("family", BINARY)
 def test_the_pipeline_applies_exactly_the_configured_values(
     params: Params, plan: ImputationPlan, family: str
 ) -> None:
     space = params.tune.space[family]
     drawn = {name: tuning.grid_values(spec, 2)[-1] for name, spec in space.items()}
     values = {**params.tune.fixed[family], **drawn}
-    estimator = build_pipeline(plan, family, values, seed=123).steps[-1][1]
+    estimator = build_pipeline(plan, family, values, seed=123, task="binary").steps[-1][1]
     applied = estimator.get_params()
     assert {k: applied[k] for k in values} == values
     assert applied["random_state"] == 123
@@ -63,11 +138,11 @@ def test_the_pipeline_applies_exactly_the_configured_values(
 
 
 def _tune(sample: pd.DataFrame, plan: ImputationPlan, config: TuneConfig, seed: int) -> Any:
-    folds = tuning.make_folds(sample[plan.target], config.cv_folds, seed, "params.yaml")
-    objective = tuning.make_objective(sample, plan, config, folds, seed=seed)
+    folds = get_task("binary").folds(sample[plan.target], config.cv_folds, seed, "tune.cv_folds")
+    objective = tuning.make_objective(sample, plan, config, folds, seed=seed, task="binary")
     study = optuna.create_study(
         study_name=f"seed-{seed}",
-        direction=config.direction,
+        direction=tuning.study_direction(config),
         sampler=tuning.make_sampler(config, seed),
         pruner=tuning.make_pruner(config),
     )
@@ -84,7 +159,7 @@ def small(params: Params) -> TuneConfig:
 
 @pytest.fixture(scope="module")
 def tuned(adult_sample: pd.DataFrame, plan: ImputationPlan, small: TuneConfig) -> Any:
-    sample = tuning.sample_rows(adult_sample, plan.target, small.max_rows, seed=11)
+    sample = get_task("binary").sample(adult_sample, plan.target, small.max_rows, seed=11)
     return _tune(sample, plan, small, seed=11)
 
 
@@ -92,7 +167,7 @@ def test_same_seed_sequential_gives_the_same_best_params(
     adult_sample: pd.DataFrame, plan: ImputationPlan, small: TuneConfig, tuned: Any
 ) -> None:
     first, best = tuned
-    sample = tuning.sample_rows(adult_sample, plan.target, small.max_rows, seed=11)
+    sample = get_task("binary").sample(adult_sample, plan.target, small.max_rows, seed=11)
     second, again = _tune(sample, plan, small, seed=11)
     assert again == best
     assert [t.params for t in second.trials] == [t.params for t in first.trials]
@@ -108,30 +183,46 @@ def test_the_search_finds_a_useful_model(tuned: Any) -> None:
     assert all(len(t.user_attrs[tuning.FOLDS_ATTR]) >= 1 for t in study.trials)
 
 
-def test_a_trial_scores_what_the_whole_pipeline_scores(
+@pytest.fixture(scope="module")
+def cases(
     adult_sample: pd.DataFrame, plan: ImputationPlan, small: TuneConfig
+) -> dict[str, tuple[pd.DataFrame, ImputationPlan, TuneConfig]]:
+    """Per task: (rows to tune on, their imputation plan, a small search)."""
+    adult = get_task("binary").sample(adult_sample, plan.target, small.max_rows, seed=3)
+    found: dict[str, tuple[pd.DataFrame, ImputationPlan, TuneConfig]] = {
+        "binary": (adult, plan, small)
+    }
+    for task in ("multiclass", "regression"):
+        frame, target = dataset(task)
+        found[task] = (frame, simple_plan(frame, target), tune_config(task, cv_folds=2))
+    return found
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_a_trial_scores_what_the_whole_pipeline_scores(
+    cases: dict[str, tuple[pd.DataFrame, ImputationPlan, TuneConfig]], task: TaskName
 ) -> None:
     # The objective fits the preprocess step once per fold and family and reuses its
-    # output: every trial must score what fitting its whole pipeline fold by fold does,
-    # whichever family ran before it on the same objective.
-    sample = tuning.sample_rows(adult_sample, plan.target, small.max_rows, seed=3)
-    folds = tuning.make_folds(sample[plan.target], small.cv_folds, 3, "params.yaml")
-    objective = tuning.make_objective(sample, plan, small, folds, seed=3)
-    scorer_name, sign = tuning.SCORERS[small.metric]
-    scorer = get_scorer(scorer_name)
+    # output: every trial must score what fitting its whole pipeline fold by fold and
+    # computing the registry's metric on what the task predicts does, whichever family
+    # ran before it on the same objective.
+    sample, plan, config = cases[task]
+    predictor, metric = get_task(task), get_metric(config.metric, task)
+    folds = predictor.folds(sample[plan.target], config.cv_folds, 3, "tune.cv_folds")
+    objective = tuning.make_objective(sample, plan, config, folds, seed=3, task=task)
     features, target = sample[plan.names()], sample[plan.target]
     for point in (0, 1):  # the second round reuses the first round's preprocessed folds
-        for family in sorted(ESTIMATORS):
-            space = small.space[family]
+        for family in config.families:
+            space = config.space[family]
             drawn = {k: tuning.grid_values(spec, 2)[point] for k, spec in space.items()}
             trial = optuna.trial.FixedTrial(
                 {tuning.FAMILY_KEY: family, **{f"{family}.{k}": v for k, v in drawn.items()}}
             )
-            values = {**small.fixed[family], **drawn}
+            values = {**config.fixed[family], **drawn}
             expected = []
             for fit_rows, score_rows in folds:
-                pipeline = build_pipeline(plan, family, values, seed=3)
+                pipeline = build_pipeline(plan, family, values, seed=3, task=task)
                 pipeline.fit(features.iloc[fit_rows], target.iloc[fit_rows])
-                held_out = features.iloc[score_rows], target.iloc[score_rows]
-                expected.append(sign * scorer(pipeline, *held_out))
+                prediction = predictor.predict(pipeline, features.iloc[score_rows])
+                expected.append(metric(target.iloc[score_rows].to_numpy(), prediction))
             assert objective(trial) == float(np.mean(expected)), (family, drawn)

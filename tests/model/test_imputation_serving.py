@@ -75,7 +75,7 @@ def fitted(splits: tuple[pd.DataFrame, pd.DataFrame], plan: ImputationPlan) -> d
 
 
 def fit(plan: ImputationPlan, train: pd.DataFrame, family: str) -> Any:
-    pipeline = build_pipeline(plan, family, PARAMS[family], 0)
+    pipeline = build_pipeline(plan, family, PARAMS[family], 0, "binary")
     return pipeline.fit(train[plan.names()], train[TARGET])
 
 

@@ -19,7 +19,7 @@ def scored(adult: pd.DataFrame, params: Params) -> tuple[float, float]:
     plan = ImputationPlan.from_dict(files.read_json(ROOT / PATHS.imputation))
     best = files.read_json(ROOT / PATHS.best_params)
     train, test = split(adult, plan.target, params.split.test_size, params.seed)
-    model = build_pipeline(plan, best["family"], best["params"], params.seed)
+    model = build_pipeline(plan, best["family"], best["params"], params.seed, params.data.task)
     model.fit(train[plan.names()], train[plan.target])
     proba = model.predict_proba(test[plan.names()])[:, 1]
     threshold = params.evaluate.threshold

@@ -321,8 +321,31 @@ def test_auto_picks_the_best_scoring_strategy_per_group(train: pd.DataFrame) -> 
 
 
 def test_auto_ties_keep_the_simplest_strategy(train: pd.DataFrame) -> None:
-    plan = plan_seeded(train, "y", fallback(train), config(numeric="auto"), score=lambda _: 0.5)
+    plan = plan_seeded(
+        train,
+        "y",
+        fallback(train),
+        config(numeric="auto"),
+        score=lambda _: 0.5,
+        scored_as=SCORED_AS,
+    )
     assert by_name(plan)["age"].strategy == "median"
+
+
+def test_auto_picks_by_the_metric_s_direction(train: pd.DataFrame) -> None:
+    # An error (rmse, log loss) is best where it is lowest; the record keeps its values.
+    score = fake_scorer({"median": 3.0, "mean": 1.0, "knn": 2.0})
+    scored_as = {**SCORED_AS, "metric": "rmse", "family": "ridge"}
+    plan = plan_seeded(
+        train, "y", fallback(train), config(numeric="auto"), score=score, scored_as=scored_as
+    )
+    assert by_name(plan)["age"].strategy == "mean"
+    assert plan.comparisons[0].scores == {"median": 3.0, "mean": 1.0, "knn": 2.0}
+
+
+def test_auto_needs_to_know_its_metric(train: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="needs a scorer and its metric"):
+        plan_seeded(train, "y", fallback(train), config(numeric="auto"), score=lambda _: 0.5)
 
 
 def test_auto_without_gaps_keeps_the_simplest_without_scoring(train: pd.DataFrame) -> None:
@@ -352,13 +375,13 @@ def test_cv_scorer_is_seeded_and_samples_at_most_max_rows(adult_sample: pd.DataF
     from mlops.modeling import build_pipeline
 
     def make(p: ImputationPlan) -> Any:
-        return build_pipeline(p, "logistic_regression", {"max_iter": 500}, 0)
+        return build_pipeline(p, "logistic_regression", {"max_iter": 500}, 0, "binary")
 
     first, rows = cv_scorer(
-        adult_sample, "income", make, metric="roc_auc", folds=2, max_rows=600, seed=1
+        adult_sample, "income", make, task="binary", metric="roc_auc", folds=2, max_rows=600, seed=1
     )
     again, _ = cv_scorer(
-        adult_sample, "income", make, metric="roc_auc", folds=2, max_rows=600, seed=1
+        adult_sample, "income", make, task="binary", metric="roc_auc", folds=2, max_rows=600, seed=1
     )
     assert rows == 600
     assert 0.7 < first(plan) == again(plan) <= 1.0
@@ -370,7 +393,13 @@ def test_cv_scorer_is_seeded_and_samples_at_most_max_rows(adult_sample: pd.DataF
 def test_the_plan_round_trips_through_its_dict(train: pd.DataFrame) -> None:
     quality = read_quality(report(["job"]), list(train.columns), "y")
     plan = plan_imputation(
-        train, "y", quality, config(numeric="auto", indicators=True), seed=7, score=lambda _: 0.5
+        train,
+        "y",
+        quality,
+        config(numeric="auto", indicators=True),
+        seed=7,
+        score=lambda _: 0.5,
+        scored_as=SCORED_AS,
     )
     data = plan.to_dict()
     assert data["summary"] == {

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import optuna
-import pandas as pd
 import pytest
 import yaml
 from optuna.trial import TrialState
@@ -53,7 +52,7 @@ def synthetic(cfg: TuneConfig, fail_on: Callable[[int], bool] = lambda _: False)
 
 def study(cfg: TuneConfig, seed: int = 0) -> optuna.Study:
     return optuna.create_study(
-        direction=cfg.direction,
+        direction=tuning.study_direction(cfg),
         sampler=tuning.make_sampler(cfg, seed),
         pruner=tuning.make_pruner(cfg),
     )
@@ -100,7 +99,7 @@ def test_a_trial_draws_one_family_and_only_its_prefixed_params() -> None:
 
 
 def test_check_space_accepts_the_shipped_params() -> None:
-    tuning.check_space(config(), "params.yaml")
+    tuning.check_space(config(), "params.yaml", "binary")
 
 
 @pytest.mark.parametrize(
@@ -132,6 +131,11 @@ def test_check_space_accepts_the_shipped_params() -> None:
             lambda t: t["space"][HGB]["max_features"].update(high=1.5),
             f"tune.space.{HGB}.max_features: The 'max_features' parameter",
         ),
+        (
+            lambda t: t["fixed"][HGB].pop("max_bins"),
+            f"tune.fixed.{HGB}: 1 hyperparameter(s) of HistGradientBoostingClassifier neither "
+            "tuned nor fixed; fix them here, e.g. at scikit-learn's defaults: {'max_bins': 255}",
+        ),
     ],
 )
 def test_check_space_names_the_bad_key(
@@ -140,30 +144,12 @@ def test_check_space_names_the_bad_key(
     document = copy.deepcopy(DOCUMENT)
     edit(document["tune"])
     with pytest.raises(UsageError) as caught:
-        tuning.check_space(parse_params(document).tune, "params.yaml")
+        tuning.check_space(parse_params(document).tune, "params.yaml", "binary")
     assert str(caught.value).startswith(f"params.yaml: {expected}")
     assert "\n" not in str(caught.value)
 
 
 # --- data ------------------------------------------------------------------------
-
-
-def test_sample_rows_is_stratified_seeded_and_bounded() -> None:
-    frame = pd.DataFrame({"x": range(1000), "y": [1] * 250 + [0] * 750})
-    sample = tuning.sample_rows(frame, "y", 200, seed=3)
-    assert len(sample) == 200
-    assert sample["y"].mean() == pytest.approx(0.25)
-    assert sample.equals(tuning.sample_rows(frame, "y", 200, seed=3))
-    assert not sample.equals(tuning.sample_rows(frame, "y", 200, seed=4))
-    assert tuning.sample_rows(frame, "y", None, seed=3) is frame
-    assert tuning.sample_rows(frame, "y", 5000, seed=3) is frame
-
-
-def test_folds_need_enough_rows_of_each_class() -> None:
-    target = pd.Series([0] * 10 + [1] * 2)
-    assert len(tuning.make_folds(target, 2, 0, "params.yaml")) == 2
-    with pytest.raises(UsageError, match=r"^params.yaml: tune.cv_folds: 3 folds need at least 3"):
-        tuning.make_folds(target, 3, 0, "params.yaml")
 
 
 # --- samplers, pruners, identity --------------------------------------------------
@@ -210,16 +196,17 @@ def test_trial_seeds_differ_by_position_and_worker() -> None:
 
 def test_study_name_tracks_what_shapes_a_result_and_nothing_else() -> None:
     inputs = {"train": "abc", "tuning": "def"}
-    name = tuning.study_name(config(), 42, inputs)
+    name = tuning.study_name(config(), 42, "binary", inputs)
     assert name.startswith("tune-")
-    assert tuning.study_name(config(), 42, dict(inputs)) == name
+    assert tuning.study_name(config(), 42, "binary", dict(inputs)) == name
     for budget in ({"n_trials": 99}, {"timeout": 5}, {"patience": 3}, {"target": 0.9}):
-        assert tuning.study_name(config(**budget), 42, inputs) == name, budget
-    assert tuning.study_name(config(storage="sqlite:///x.db"), 42, inputs) == name
-    assert tuning.study_name(config(), 43, inputs) != name
-    assert tuning.study_name(config(cv_folds=5), 42, inputs) != name
-    assert tuning.study_name(config(method="random"), 42, inputs) != name
-    assert tuning.study_name(config(), 42, {**inputs, "train": "abd"}) != name
+        assert tuning.study_name(config(**budget), 42, "binary", inputs) == name, budget
+    assert tuning.study_name(config(storage="sqlite:///x.db"), 42, "binary", inputs) == name
+    assert tuning.study_name(config(), 43, "binary", inputs) != name
+    assert tuning.study_name(config(), 42, "multiclass", inputs) != name
+    assert tuning.study_name(config(cv_folds=5), 42, "binary", inputs) != name
+    assert tuning.study_name(config(method="random"), 42, "binary", inputs) != name
+    assert tuning.study_name(config(), 42, "binary", {**inputs, "train": "abd"}) != name
 
 
 # --- stopping ------------------------------------------------------------------------
@@ -249,7 +236,8 @@ def test_target_stops_once_reached() -> None:
 
 
 def test_target_for_a_minimised_metric() -> None:
-    cfg = config(metric="log_loss", direction="minimize", target=0.5)
+    cfg = config(metric="log_loss", target=0.5)
+    assert tuning.study_direction(cfg) == "minimize"
     trials = study(cfg)
     trials.add_trial(optuna.trial.create_trial(value=0.6))
     assert tuning.stop_reason(trials.trials, cfg, None) is None
@@ -359,7 +347,7 @@ def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_run_again(
         heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(1),
     )
     cfg = config(n_trials=1)
-    target = optuna.create_study(storage=storage, direction=cfg.direction)
+    target = optuna.create_study(storage=storage, direction=tuning.study_direction(cfg))
     silent = target.ask()  # RUNNING, and nothing will ever beat for it
     done: list[str] = []
     search = threading.Thread(

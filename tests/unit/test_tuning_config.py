@@ -10,6 +10,7 @@ import yaml
 
 from mlops.config import parse_params
 from mlops.errors import UsageError
+from mlops.tuning import study_direction
 from tests.conftest import ROOT
 
 DOCUMENT: dict[str, Any] = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -50,9 +51,11 @@ def _with(path: str, value: object) -> dict[str, Any]:
     ("path", "value", "expected"),
     [
         ("method", "bayes", "tune.method: input should be 'grid', 'random' or 'tpe'"),
-        ("metric", "auc", "tune.metric: input should be 'roc_auc', "),
-        ("direction", "minimize", "tune.direction: roc_auc must be maximized"),
-        ("families", ["xgboost"], "tune.families.0: input should be 'hist_gradient_boosting'"),
+        ("metric", "auc", "tune.metric: 'auc' is not a metric; binary metrics: roc_auc, "),
+        ("metric", "rmse", "tune.metric: 'rmse' does not apply to a binary task; binary metrics: "),
+        ("direction", "minimize", "unknown key tune.direction"),
+        ("families", ["xgboost"], "tune.families: no search space under tune.space for xgboost"),
+        ("families", ["ridge"], "tune.families: no search space under tune.space for ridge"),
         ("families", [HGB, HGB], "tune.families: families must be distinct"),
         ("families", [], "tune.families: tuple should have at least 1 item"),
         ("n_trials", 0, "tune.n_trials: input should be greater than 0"),
@@ -69,7 +72,11 @@ def _with(path: str, value: object) -> dict[str, Any]:
         ("pruner.warmup_folds", 0, "tune.pruner.warmup_folds: input should be greater than 0"),
         ("space", {}, f"tune.families: no search space under tune.space for {HGB}, "),
         (f"space.{HGB}", {}, f"tune.space.{HGB}: dictionary should have at least 1 item"),
-        ("space.catboost", {"depth": {}}, "tune.space.catboost: input should be"),
+        (
+            "space.catboost",
+            {"depth": {"type": "int", "low": 1, "high": 3, "log": False}},
+            "tune.space: unknown model family 'catboost'; expected one of hist_gradient_boosting, ",
+        ),
         (
             f"space.{HGB}.max_leaf_nodes",
             {"type": "int", "low": 64, "high": 8, "log": True},
@@ -118,13 +125,19 @@ def test_a_missing_stopping_criterion_is_named() -> None:
     assert _error(tune) == "params.yaml: missing key tune.patience"
 
 
-def test_log_loss_is_minimised() -> None:
+@pytest.mark.parametrize(
+    ("metric", "direction"),
+    [
+        ("roc_auc", "maximize"),
+        ("pr_auc", "maximize"),
+        ("log_loss", "minimize"),
+        ("brier", "minimize"),
+    ],
+)
+def test_the_metric_states_the_direction_of_the_search(metric: str, direction: str) -> None:
     document = copy.deepcopy(DOCUMENT)
-    document["tune"].update(metric="log_loss", direction="minimize")
-    assert parse_params(document).tune.direction == "minimize"
-    document["tune"]["direction"] = "maximize"
-    with pytest.raises(UsageError, match=r"tune\.direction: log_loss must be minimized"):
-        parse_params(document)
+    document["tune"]["metric"] = metric
+    assert study_direction(parse_params(document).tune) == direction
 
 
 @pytest.mark.parametrize(

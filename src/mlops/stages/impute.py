@@ -45,10 +45,13 @@ def _plan(params: Params) -> ImputationPlan:
     target = normalise_name(params.data.target)
     quality = read_quality(report, list(train.columns), target)
     auto = params.impute.auto
+    # The reference model: the family's scikit-learn defaults, for the task at hand.
+    task = params.data.task
     score, rows = cv_scorer(
         train,
         target,
-        partial(build_pipeline, family=auto.family, params={}, seed=params.seed),
+        partial(build_pipeline, family=auto.family, params={}, seed=params.seed, task=task),
+        task=task,
         metric=params.tune.metric,
         folds=auto.cv_folds,
         max_rows=auto.max_rows,

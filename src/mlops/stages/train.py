@@ -16,9 +16,11 @@ def run(args: argparse.Namespace) -> None:
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn is slow.
     from mlops.imputation import ImputationPlan
     from mlops.modeling import build_pipeline, model_card
+    from mlops.tasks.task import get_task
 
+    task = get_task(params.data.task)
     plan = ImputationPlan.from_dict(plan_document)
-    pipeline = build_pipeline(plan, best["family"], best["params"], params.seed)
+    pipeline = build_pipeline(plan, best["family"], best["params"], params.seed, task.name)
     pipeline.fit(train[plan.names()], train[plan.target])
     card = model_card(
         best=best,
@@ -26,6 +28,8 @@ def run(args: argparse.Namespace) -> None:
         rows=len(train),
         data_md5=files.file_md5(PATHS.train),
         versions=modelfile.library_versions(),
+        task=task.name,
+        classes=task.classes(pipeline),
     )
     modelfile.dump(PATHS.model, pipeline)
     files.write_json(PATHS.model_card, card)

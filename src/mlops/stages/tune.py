@@ -59,20 +59,28 @@ def run(args: argparse.Namespace) -> None:
 
     from mlops import tuning
     from mlops.imputation import ImputationPlan
+    from mlops.tasks.task import get_task
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says enough
-    tuning.check_space(config, str(args.params))
+    task = get_task(params.data.task)
+    tuning.check_space(config, str(args.params), task.name)
     plan = ImputationPlan.from_dict(plan_document)
-    sample = tuning.sample_rows(train, plan.target, config.max_rows, seed)
-    folds = tuning.make_folds(sample[plan.target], config.cv_folds, seed, str(args.params))
+    sample = task.sample(train, plan.target, config.max_rows, seed)
+    folds = task.folds(sample[plan.target], config.cv_folds, seed, f"{args.params}: tune.cv_folds")
     storage = studydb.open_storage(config.storage, STUDY_DB, args.params)
-    study = tuning.open_study(storage, config, seed, _inputs())
+    study = tuning.open_study(storage, config, seed, task.name, _inputs())
     dead = tuning.settle_dead_trials(study, socket.gethostname(), _alive)
     if dead:
         print(f"mlops tune: trials {dead} of a killed run failed; they run again", file=sys.stderr)
     worker = bool(getattr(args, "worker", False))
     objective = tuning.make_objective(
-        sample, plan, config, folds, seed=seed, worker=f"{socket.gethostname()}:{os.getpid()}"
+        sample,
+        plan,
+        config,
+        folds,
+        seed=seed,
+        task=task.name,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
     )
     # One thread per fit: scale-out is by trials (workers), and OpenMP threads that
     # busy-wait on a shared, busy machine make a fit many times slower, not faster.
