@@ -3,8 +3,6 @@ tables, baselines, importance, unavailable numbers, the trial correlation and th
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -12,10 +10,8 @@ import pandas as pd
 import pytest
 from sklearn import metrics
 from sklearn.datasets import load_diabetes, load_wine
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-from mlops import charts, evaluation, modeling
+from mlops import charts, evaluation
 from mlops.config import EvaluateConfig, FloatParam, Params, TuneConfig, report_names
 from mlops.evaluation import (
     ECE,
@@ -37,23 +33,6 @@ from mlops.tasks.task import Task, get_task
 TARGET = "target"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MULTICLASS, REGRESSION = get_task("multiclass"), get_task("regression")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def pipelines_of_every_task() -> Iterator[None]:
-    """Until modeling.build_pipeline takes the task (the model family registry's change), a
-    stand-in with its signature: scaled numbers into the family's estimator for the task."""
-    with pytest.MonkeyPatch.context() as patch:
-        if "task" not in inspect.signature(modeling.build_pipeline).parameters:
-
-            def build(
-                plan: ImputationPlan, family: str, params: dict[str, Any], seed: int, task: str
-            ) -> Pipeline:
-                estimator = families.build_estimator(family, task, params, [], seed)  # type: ignore[arg-type]
-                return make_pipeline(StandardScaler(), estimator)
-
-            patch.setattr(evaluation, "build_pipeline", build)
-        yield
 
 
 def numeric_plan(frame: pd.DataFrame) -> ImputationPlan:
