@@ -2,7 +2,10 @@
 
 Pure functions shared by batch prediction (``mlops predict``) and the HTTP
 server (``mlops serve``): the stage modules read files, load the production
-model and write the prediction log.
+model and write the prediction log. The answer's columns are the task's
+(``Task.columns``): binary ``probability`` and ``prediction`` (0/1 at the
+threshold), multiclass ``probability_<class>`` per class and ``prediction`` (the
+class), regression ``prediction`` (the value); plus the features imputed per row.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import pandera.pandas as pa
 
 from mlops.config import MissingValues
 from mlops.errors import clip, shorten
+from mlops.tasks.task import Task
 from mlops.validation import ExtraPolicy, Failure
 from mlops.validation import check_contract as check_frame
 
@@ -48,7 +52,20 @@ class Production:
     version: str
     model_md5: str
     features: tuple[str, ...]
-    threshold: float
+    task: Task
+    threshold: float  # evaluate.threshold (binary: where the probability becomes 1)
+
+
+def check_task(model: Any, task: Task, source: str, fix: str) -> None:
+    """A ValueError unless ``model`` makes ``task``'s predictions: a model trained for
+    another task (a regressor when the task is binary) is refused in one line ending
+    in ``fix``, instead of failing inside scikit-learn or answering in the wrong schema."""
+    problem = task.misfit(model)
+    if problem is not None:
+        raise ValueError(
+            f"{source}: the model does not fit params.yaml data.task {task.name!r}: "
+            f"{problem}; {fix}"
+        )
 
 
 def model_features(model: Any, contract: pa.DataFrameSchema, source: str) -> tuple[str, ...]:
@@ -168,18 +185,12 @@ def describe_failures(failures: Sequence[Failure]) -> str:
 
 
 def predict(production: Production, frame: pd.DataFrame) -> pd.DataFrame:
-    """Probability of the positive class, the 0/1 decision at the configured threshold,
-    and the features the model's imputers filled in each row (``;``-separated, or "")."""
+    """The task's output columns (``Task.columns``), then the features the model's
+    imputers filled in each row (``;``-separated, or "")."""
     features = frame[list(production.features)]
-    proba = production.model.predict_proba(features)[:, 1]
-    return pd.DataFrame(
-        {
-            "probability": proba,
-            "prediction": (proba >= production.threshold).astype("int64"),
-            IMPUTED: imputed_features(features),
-        },
-        index=frame.index,
-    )
+    task = production.task
+    columns = task.columns(task.predict(production.model, features, production.threshold))
+    return pd.DataFrame(columns | {IMPUTED: imputed_features(features)}, index=frame.index)
 
 
 def imputed_features(features: pd.DataFrame) -> pd.Series:
@@ -203,17 +214,20 @@ def _names(joined: str) -> list[str]:
     return joined.split(_SEPARATOR) if joined else []
 
 
+def answers(predictions: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each row's output columns as plain JSON values (a class label as its own type)."""
+    columns = [str(c) for c in predictions.columns if c != IMPUTED]
+    values = zip(*(predictions[c].tolist() for c in columns), strict=True)
+    return [dict(zip(columns, row, strict=True)) for row in values]
+
+
 def response(production: Production, predictions: pd.DataFrame) -> dict[str, Any]:
     """The answer; a row where features were imputed names them under ``imputed``."""
-    rows = zip(
-        predictions["probability"], predictions["prediction"], predictions[IMPUTED], strict=True
-    )
+    rows = zip(answers(predictions), predictions[IMPUTED].tolist(), strict=True)
     return {
         "model_version": production.version,
         "predictions": [
-            {"probability": float(p), "prediction": int(y)}
-            | ({IMPUTED: _names(names)} if names else {})
-            for p, y, names in rows
+            output | ({IMPUTED: _names(names)} if names else {}) for output, names in rows
         ],
         IMPUTED: imputed_counts(predictions),
     }
@@ -244,8 +258,8 @@ def log_lines(
     source: str,
     logged_at: datetime,
 ) -> str:
-    """One JSON object per row: when, which model, the inputs, the answer and the
-    features the model imputed in that row."""
+    """One JSON object per row: when, which model, the inputs, the answer (the task's
+    output columns) and the features the model imputed in that row."""
     head = json.dumps(
         {
             "logged_at": logged_at.isoformat(timespec="milliseconds"),
@@ -255,16 +269,11 @@ def log_lines(
     )[:-1]
     # pandas writes the inputs in C; only the stitching is done per row here.
     rows = inputs.to_json(orient="records", lines=True, date_format="iso").splitlines()
-    answers = zip(
-        predictions["probability"].tolist(),
-        predictions["prediction"].tolist(),
-        predictions[IMPUTED].tolist(),
-        strict=True,
-    )
+    outputs = zip(answers(predictions), predictions[IMPUTED].tolist(), strict=True)
     return "".join(
-        f'{head}, "probability": {p!r}, "prediction": {y}, '
+        f"{head}, {json.dumps(output)[1:-1]}, "
         f'"{IMPUTED}": {json.dumps(_names(names))}, "inputs": {row}}}\n'
-        for row, (p, y, names) in zip(rows, answers, strict=True)
+        for row, (output, names) in zip(rows, outputs, strict=True)
     )
 
 
