@@ -502,7 +502,7 @@ def test_a_model_that_does_not_fit_the_task_is_refused_in_one_line(
         (two, "regression", "it is a classifier (classes [0, 1])"),
     ]
     for model, task, problem in refusals:
-        with pytest.raises(ValueError) as error:
+        with pytest.raises(ValueError, match="does not fit") as error:
             serving.check_task(model, get_task(task), "model v1.0.0", "promote another")
         message = str(error.value)
         assert message.startswith(
