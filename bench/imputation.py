@@ -28,9 +28,9 @@ import pandas as pd
 from sklearn.impute import KNNImputer, SimpleImputer
 from sklearn.metrics import roc_auc_score
 
-from mlops import io
 from mlops.config import PATHS, ImputeConfig
 from mlops.imputation import ImputationPlan, mask_values, plan_imputation, read_quality
+from mlops.io import files
 from mlops.modeling import build_imputer, build_pipeline
 
 TARGET = "income"
@@ -90,8 +90,8 @@ def plain(imputer: Any, data: dict[str, pd.DataFrame]) -> dict[str, float]:
 
 
 def adult_case(rows: int, rate: float, mechanism: str) -> dict[str, pd.DataFrame]:
-    train = io.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
-    test = io.read_parquet(PATHS.test, "test split (run `dvc repro split`)")
+    train = files.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
+    test = files.read_parquet(PATHS.test, "test split (run `dvc repro split`)")
     truth = train.sample(n=min(rows, len(train)), random_state=0).reset_index(drop=True)
     return {
         "truth": truth,

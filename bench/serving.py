@@ -39,9 +39,10 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from mlops import io, serving  # noqa: E402
+from mlops import serving  # noqa: E402
 from mlops.imputation import ImputationPlan  # noqa: E402
 from mlops.ingestion import ingest  # noqa: E402
+from mlops.io import dvc, files, modelfile, tables  # noqa: E402
 from mlops.modeling import build_pipeline  # noqa: E402
 from mlops.stages import predict as predict_stage  # noqa: E402
 from tests.conftest import copy_project  # noqa: E402
@@ -82,16 +83,16 @@ def make_project(folder: Path) -> tuple[Path, Any]:
     """A project whose models/production.json names the demo model, cached by DVC."""
     copy_project(folder)
     os.chdir(folder)
-    params = io.load_params()
-    raw = ingest(io.read_source(params.data), params.data)
-    plan = ImputationPlan.from_dict(io.read_json(ROOT / "models/imputation.json"))
-    best = io.read_json(ROOT / "models/best_params.json")
+    params = files.load_params()
+    raw = ingest(tables.read_source(params.data), params.data)
+    plan = ImputationPlan.from_dict(files.read_json(ROOT / "models/imputation.json"))
+    best = files.read_json(ROOT / "models/best_params.json")
     model = build_pipeline(plan, best["family"], best["params"], params.seed)
     model.fit(raw[plan.names()], raw[plan.target])
     staged = folder / "model.skops"
-    io.dump_model(staged, model)
-    md5 = io.file_md5(staged)
-    io.write_bytes(io.dvc_cache_file(md5), staged.read_bytes())
+    modelfile.dump(staged, model)
+    md5 = files.file_md5(staged)
+    files.write_bytes(dvc.cache_file(md5), staged.read_bytes())
     record = {
         "version": "v1.0.0",
         "git_revision": "0" * 40,
@@ -99,17 +100,17 @@ def make_project(folder: Path) -> tuple[Path, Any]:
         "metrics": {},
         "promoted_at": "2026-01-01T00:00:00+00:00",
     }
-    io.write_json(folder / "models/production.json", record)
+    files.write_json(folder / "models/production.json", record)
     test = folder / "test.csv"
     test.write_bytes(gzip.decompress((folder / "data/external/adult/adult.test.gz").read_bytes()))
     return test, model
 
 
 def bench_batch(test: Path, model: Any) -> None:
-    params = io.load_params()
+    params = files.load_params()
     contract = predict_stage.read_contract(params)
     production = predict_stage.load_production(params, contract.schema)
-    frame = ingest(io.read_source(params.data, test), params.data, require_target=False)
+    frame = ingest(tables.read_source(params.data, test), params.data, require_target=False)
     features = frame[list(production.features)]
     rows = len(frame)
 
@@ -129,7 +130,7 @@ def bench_batch(test: Path, model: Any) -> None:
             predict_stage.run(args)
 
     def plain_script() -> None:
-        data = ingest(io.read_source(params.data, test), params.data)
+        data = ingest(tables.read_source(params.data, test), params.data)
         proba = model.predict_proba(data[list(production.features)])[:, 1]
         data.assign(probability=proba).to_csv("plain.csv", index=False)
 
@@ -207,8 +208,8 @@ def load(port: int, bodies: list[bytes], requests: int, clients: int) -> dict[st
 
 
 def bench_http(project: Path, test: Path, model: Any, args: argparse.Namespace) -> None:
-    params = io.load_params()
-    frame = ingest(io.read_source(params.data, test), params.data).drop(columns=["income"])
+    params = files.load_params()
+    frame = ingest(tables.read_source(params.data, test), params.data).drop(columns=["income"])
     records = json.loads(frame.head(2000).to_json(orient="records"))
     bodies = [json.dumps({"rows": [row]}).encode() for row in records]
     one_row = frame.head(1)
@@ -227,7 +228,7 @@ def bench_http(project: Path, test: Path, model: Any, args: argparse.Namespace) 
     baseline = project / "baseline_server.py"
     types = {c: "float64" if frame[c].dtype == "float64" else "str" for c in frame.columns}
     baseline.write_text(BASELINE_SERVER.replace("TYPES", repr(types)))
-    cached = io.dvc_cache_file(io.read_json(Path("models/production.json"))["model_md5"])
+    cached = dvc.cache_file(files.read_json(Path("models/production.json"))["model_md5"])
     port = free_port()
     server = start([sys.executable, str(baseline), str(cached), str(port)], port, bodies[0])
     try:

@@ -38,9 +38,10 @@ import pandas as pd
 import pandera.errors
 import pyarrow
 
-from mlops import data_tests, io
+from mlops import data_tests
 from mlops.importance import measure
 from mlops.ingestion import ingest
+from mlops.io import files, tables
 from mlops.validation import load_contract
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,8 +76,8 @@ def _measure(call: Any) -> dict[str, float]:
 
 def _worker(variant: str, data: Path) -> dict[str, float]:
     """One measurement in this (fresh) process."""
-    params = io.load_params(ROOT / "params.yaml")
-    contract = load_contract(io.read_yaml(ROOT / "data/schema.yaml"), "data/schema.yaml")
+    params = files.load_params(ROOT / "params.yaml")
+    contract = load_contract(files.read_yaml(ROOT / "data/schema.yaml"), "data/schema.yaml")
     frame = pd.read_parquet(data)
 
     def pandera_only(table: pd.DataFrame) -> None:
@@ -110,9 +111,9 @@ def _worker(variant: str, data: Path) -> dict[str, float]:
 
 
 def _resample(rows: int, seed: int) -> pd.DataFrame:
-    params = io.load_params(ROOT / "params.yaml")
+    params = files.load_params(ROOT / "params.yaml")
     source = params.data.model_copy(update={"source": str(ROOT / params.data.source)})
-    adult = ingest(io.read_source(source), source)
+    adult = ingest(tables.read_source(source), source)
     return adult.sample(n=rows, replace=True, random_state=seed).reset_index(drop=True)
 
 

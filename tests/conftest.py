@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from mlops import io
 from mlops.config import Params
 from mlops.ingestion import ingest
+from mlops.io import files, tables
 
 ROOT = Path(__file__).resolve().parents[1]
 # What a copy of the project needs to run its pipeline. The stages run the installed
@@ -42,14 +42,14 @@ def root() -> Path:
 
 @pytest.fixture(scope="session")
 def params() -> Params:
-    return io.load_params(ROOT / "params.yaml")
+    return files.load_params(ROOT / "params.yaml")
 
 
 @pytest.fixture(scope="session")
 def adult(params: Params) -> pd.DataFrame:
     """The whole ingested adult.data (32,561 rows)."""
     source = params.data.model_copy(update={"source": str(ROOT / params.data.source)})
-    return ingest(io.read_source(source), source)
+    return ingest(tables.read_source(source), source)
 
 
 @pytest.fixture(scope="session")

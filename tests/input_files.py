@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlops import io
 from mlops.config import DataConfig
 from mlops.ingestion import ingest
+from mlops.io import tables
 
 ROWS = 120
 TEST_FILE = Path("data/external/adult/adult.test.gz")
@@ -60,7 +60,7 @@ def write_variant(variant: Variant, folder: Path, root: Path, config: DataConfig
     path = folder / f"batch.{variant.format}"
     if variant.format == "parquet":
         own = write_variant(Variant("csv", True, False), folder / "source", root, config)
-        raw = io.read_source(config, own)
+        raw = tables.read_source(config, own)
         raw = raw if variant.labelled else raw.drop(columns=["income"])
         raw.to_parquet(path, index=False)
         return path
@@ -72,5 +72,5 @@ def write_variant(variant: Variant, folder: Path, root: Path, config: DataConfig
 def expected(variant: Variant, folder: Path, root: Path, config: DataConfig) -> pd.DataFrame:
     """What ingest makes of the batch: the source's own format read as params.yaml says."""
     path = write_variant(Variant("csv", True, False), folder / "reference", root, config)
-    frame = ingest(io.read_source(config, path), config)
+    frame = ingest(tables.read_source(config, path), config)
     return frame if variant.labelled else frame.drop(columns=["income"])

@@ -10,9 +10,10 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from mlops import io, tuning
+from mlops import tuning
 from mlops.config import PATHS, Params, TuneConfig
 from mlops.imputation import ImputationPlan
+from mlops.io import files
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,9 +23,9 @@ def load(root: Path = ROOT) -> tuple[Params, pd.DataFrame, ImputationPlan]:
     missing = [p for p in (PATHS.train, PATHS.imputation) if not (root / p).is_file()]
     if missing:
         raise SystemExit(f"missing {', '.join(map(str, missing))}: run `dvc repro impute` first")
-    params = io.load_params(root / "params.yaml")
-    plan = ImputationPlan.from_dict(io.read_json(root / PATHS.imputation))
-    train = io.read_parquet(root / PATHS.train)
+    params = files.load_params(root / "params.yaml")
+    plan = ImputationPlan.from_dict(files.read_json(root / PATHS.imputation))
+    train = files.read_parquet(root / PATHS.train)
     sample = tuning.sample_rows(train, plan.target, params.tune.max_rows, params.seed)
     return params, sample.reset_index(drop=True), plan
 

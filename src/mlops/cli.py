@@ -22,7 +22,7 @@ from pathlib import Path
 
 from mlops.config import PARAMS_FILE, PATHS
 from mlops.errors import MlopsError, one_line
-from mlops.io import check_output_path
+from mlops.io.files import check_output_path
 
 COMMANDS = {
     "ingest": "read the source named in params.yaml into data/raw/dataset.parquet",

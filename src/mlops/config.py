@@ -447,7 +447,7 @@ class Params(_Section):
                 raise ValueError(
                     f"{key}: {wrong[0]!r} does not do {task}; {task} families: {', '.join(doers)}"
                 )
-        from mlops.tasks.task import get_task  # pandas: kept out of this module's import
+        from mlops.tasks.task import get_task  # noqa: PLC0415 (pandas: not at start-up)
 
         baselines = get_task(task).baselines
         if set(self.gate.baseline_margin) - set(baselines):
@@ -484,7 +484,7 @@ _BINARY_REPORTED = ("business_threshold", "business_value_at_threshold")
 
 def report_names(task: TaskName, baselines: tuple[str, ...]) -> tuple[str, ...]:
     """The names in reports/metrics.json for ``task``: what a gate threshold may use."""
-    extra = _CLASSIFICATION_REPORTED if task != "regression" else ()
+    extra: tuple[str, ...] = _CLASSIFICATION_REPORTED if task != "regression" else ()
     extra += _BINARY_REPORTED if task == "binary" else ()
     return (
         *metrics_for(task),

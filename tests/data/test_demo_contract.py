@@ -9,9 +9,10 @@ import pandera.pandas as pa
 import pytest
 import yaml
 
-from mlops import data_tests, io
+from mlops import data_tests
 from mlops.config import Params
 from mlops.ingestion import ingest
+from mlops.io import tables
 from mlops.validation import check_contract, load_contract
 
 
@@ -24,7 +25,7 @@ def contract(root: Path) -> pa.DataFrameSchema:
 def held_back(root: Path, params: Params) -> pd.DataFrame:
     """adult.test: replayed later as production batches, so it must honour the contract."""
     return ingest(
-        io.read_source(params.data, root / "data/external/adult/adult.test.gz"), params.data
+        tables.read_source(params.data, root / "data/external/adult/adult.test.gz"), params.data
     )
 
 

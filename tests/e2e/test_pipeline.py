@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops import io
+from mlops.io import files
 from tests.conftest import copy_project, edit_params, run
 
 pytestmark = pytest.mark.slow
@@ -52,8 +52,8 @@ def test_repro_builds_every_artefact(repo: Path) -> None:
     assert not {"trained_at", "git_revision"} & set(card)
     record = json.loads((repo / "reports/runs/train.json").read_text())
     assert record["git_revision"] == run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
-    assert record["model_md5"] == io.file_md5(repo / "models/model.skops")
-    assert card["training_data"]["md5"] == io.file_md5(repo / "data/split/train.parquet")
+    assert record["model_md5"] == files.file_md5(repo / "models/model.skops")
+    assert card["training_data"]["md5"] == files.file_md5(repo / "data/split/train.parquet")
     assert {"scikit-learn", "python"} <= set(card["libraries"])
 
 

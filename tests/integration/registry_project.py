@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-from mlops import io
 from mlops.cli import main
+from mlops.io import files
 from tests.conftest import ROOT, copy_project, edit_params
 
 ROWS = 2500
@@ -83,13 +83,13 @@ def commit_all(project: Path, message: str) -> None:
 def train_version(project: Path, seed: int, gate_passed: bool) -> None:
     """Retrain with another seed, record a gate verdict, commit: a candidate model."""
     model = project / "models/model.skops"
-    before = io.file_md5(model) if model.exists() else None
+    before = files.file_md5(model) if model.exists() else None
     params = project / "params.yaml"
     params.write_text(
         yaml.safe_dump({**yaml.safe_load(params.read_text()), "seed": seed}, sort_keys=False)
     )
     sh(project, "dvc", "repro", "-q", "evaluate")
-    assert io.file_md5(model) != before, "the retrain gave the same model"
+    assert files.file_md5(model) != before, "the retrain gave the same model"
     write_gate(project, gate_passed)
     commit_all(project, f"retrain with seed {seed}")
 
@@ -149,7 +149,7 @@ def state(project: Path) -> dict[str, Any]:
         "head": sh(project, "git", "rev-parse", "HEAD").strip(),
         "status": sh(project, "git", "status", "--porcelain"),
         "manifest": (project / "models/production.json").read_bytes(),
-        "model": io.file_md5(project / "models/model.skops"),
+        "model": files.file_md5(project / "models/model.skops"),
     }
 
 

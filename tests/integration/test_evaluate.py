@@ -13,9 +13,9 @@ import yaml
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from mlops import io
 from mlops.cli import main
 from mlops.config import MetricName
+from mlops.io import files, modelfile
 from tests.conftest import edit_params
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -93,7 +93,7 @@ def test_business_correlation_over_tuning_trials(
             "state": ["COMPLETE"] * 4,
         }
     )
-    io.write_csv(Path("reports/tuning/trials.csv"), trials)
+    files.write_csv(Path("reports/tuning/trials.csv"), trials)
     edit_params(trained, evaluate={"business": {
         "true_positive": 40.0, "false_positive": -10.0, "true_negative": 0.0,
         "false_negative": 0.0, "correlation_trials": 4, "correlation_rows": 800}})  # fmt: skip
@@ -134,9 +134,9 @@ def test_a_foreign_model_is_refused_even_with_a_matching_lock(
 ) -> None:
     model = Path("models/model.skops")
     lock = Path("dvc.lock")
-    old_md5 = io.file_md5(model)
-    io.dump_model(model, make_pipeline(FunctionTransformer(os.system)))
-    lock.write_text(lock.read_text().replace(old_md5, io.file_md5(model)))
+    old_md5 = files.file_md5(model)
+    modelfile.dump(model, make_pipeline(FunctionTransformer(os.system)))
+    lock.write_text(lock.read_text().replace(old_md5, files.file_md5(model)))
     before = snapshot(trained)
     code, _, err = run_cli(capsys, "evaluate")
     assert code == 2

@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from mlops import io
 from mlops.cli import main
+from mlops.io import files, modelfile, tables
 from mlops.modeling import TRUSTED_TYPES
 
 
@@ -31,7 +31,7 @@ def as_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
 def test_a_test_row_traced_through_every_step(
     trained: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    model = io.load_model(Path("models/model.skops"), TRUSTED_TYPES)
+    model = modelfile.load(Path("models/model.skops"), TRUSTED_TYPES)
     test = pd.read_parquet("data/split/test.parquet")
     features = list(model.feature_names_in_)
     result = as_json(capsys, "--row", "7")
@@ -90,8 +90,8 @@ def test_bad_arguments_are_one_line(
 def test_an_input_without_a_column_the_model_reads(
     trained: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    params = io.load_params()
-    batch = io.read_source(params.data, Path("data/external/adult/adult.test.gz")).head(20)
+    params = files.load_params()
+    batch = tables.read_source(params.data, Path("data/external/adult/adult.test.gz")).head(20)
     batch.drop(columns=["occupation"]).to_parquet("batch.parquet")
     code, out, err = explain(capsys, "--input", "batch.parquet")
     assert (code, out) == (2, "")

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops import io
 from mlops.cli import main
 from mlops.config import PATHS
 from mlops.imputation import mask_values
+from mlops.io import files, modelfile
 from mlops.modeling import TRUSTED_TYPES
 from mlops.splitting import split
 from tests.conftest import edit_params, run
@@ -47,9 +47,9 @@ def validation_report(train: pd.DataFrame, failing: list[str]) -> dict[str, Any]
 
 
 def write_inputs(train: pd.DataFrame, test: pd.DataFrame, report: dict[str, Any]) -> None:
-    io.write_parquet(PATHS.train, train)
-    io.write_parquet(PATHS.test, test)
-    io.write_json(PATHS.validation, report)
+    files.write_parquet(PATHS.train, train)
+    files.write_parquet(PATHS.test, test)
+    files.write_json(PATHS.validation, report)
 
 
 @pytest.fixture
@@ -125,7 +125,7 @@ def test_statistics_come_from_the_training_split(
 def test_without_quality_findings_every_column_is_a_feature(
     splits: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:
-    io.write_json(PATHS.validation, {"passed": True, "rows": 1, "failures": []})
+    files.write_json(PATHS.validation, {"passed": True, "rows": 1, "failures": []})
     assert main(["impute"]) == 0
     plan = read_plan()
     assert plan["source"].startswith("fallback")
@@ -153,7 +153,7 @@ def test_the_policy_can_stop_the_pipeline(
     assert "age (quality" in err
     # the plan records why, and nothing downstream will build a model from it
     assert read_plan()["summary"]["fail"] == ["age"]
-    io.write_json(PATHS.best_params, {**BEST, "cv_score": 0.9})
+    files.write_json(PATHS.best_params, {**BEST, "cv_score": 0.9})
     assert main(["train"]) == 1
     err = capsys.readouterr().err
     assert "the imputation plan stops the pipeline on features ['age']" in err
@@ -171,7 +171,7 @@ def all_missing(train: pd.DataFrame, test: pd.DataFrame) -> None:
 def unknown_feature(train: pd.DataFrame, test: pd.DataFrame) -> None:
     report = validation_report(train, [])
     report["features"].append("salary")
-    io.write_json(PATHS.validation, report)
+    files.write_json(PATHS.validation, report)
 
 
 def no_report(train: pd.DataFrame, test: pd.DataFrame) -> None:
@@ -262,7 +262,7 @@ def test_bad_input(
 def impute_and_train() -> tuple[str, str]:
     assert main(["impute"]) == 0
     assert main(["train"]) == 0
-    return PATHS.imputation.read_text(), io.file_md5(PATHS.model)
+    return PATHS.imputation.read_text(), files.file_md5(PATHS.model)
 
 
 def test_a_different_test_split_changes_no_fitted_statistic(
@@ -270,14 +270,14 @@ def test_a_different_test_split_changes_no_fitted_statistic(
 ) -> None:
     train, test = splits
     edit_params(Path.cwd(), impute={"numeric": "knn", "indicators": True})
-    io.write_json(PATHS.best_params, {**BEST, "cv_score": 0.9})
+    files.write_json(PATHS.best_params, {**BEST, "cv_score": 0.9})
     plan, model = impute_and_train()
     # a test split nothing like the first: other rows, shifted values, many gaps
     other = mask_values(test.sample(frac=1.0, random_state=1), ["age", "fnlwgt"], 0.5, "mnar", 3)
-    io.write_parquet(PATHS.test, other.assign(hours_per_week=other["hours_per_week"] * 3))
+    files.write_parquet(PATHS.test, other.assign(hours_per_week=other["hours_per_week"] * 3))
     assert impute_and_train() == (plan, model)
     # the check can fail: a different training split does change them
-    io.write_parquet(PATHS.train, train.iloc[100:])
+    files.write_parquet(PATHS.train, train.iloc[100:])
     changed_plan, changed_model = impute_and_train()
     assert changed_plan != plan
     assert changed_model != model
@@ -335,7 +335,7 @@ def test_tune_train_evaluate_with_knn_and_indicators(
     assert main(["evaluate"]) == 0
     metrics = json.loads(PATHS.metrics.read_text())
     assert metrics["roc_auc"] > 0.85
-    model = io.load_model(PATHS.model, TRUSTED_TYPES)
+    model = modelfile.load(PATHS.model, TRUSTED_TYPES)
     plan = read_plan()
     names = plan["summary"]["keep"] + plan["summary"]["impute"]
     batch = splits[1].drop(columns=TARGET)

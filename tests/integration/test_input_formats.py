@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlops import io
 from mlops.cli import main
 from mlops.config import DataConfig
+from mlops.io import files, modelfile
 from mlops.modeling import TRUSTED_TYPES
 from tests.input_files import ROWS, VARIANTS, Variant, expected, write_variant
 from tests.integration.registry_project import cache_file, clone, manifest, three_versions
@@ -35,7 +35,7 @@ def repo(released: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 @pytest.fixture
 def data(root: Path) -> DataConfig:
-    return io.load_params(root / "params.yaml").data
+    return files.load_params(root / "params.yaml").data
 
 
 Batch = Callable[[Variant], tuple[Path, pd.DataFrame]]
@@ -64,7 +64,7 @@ def light(tmp_path: Path, root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _probabilities(repo: Path, features: pd.DataFrame) -> list[float]:
     data = cache_file(repo, manifest(repo)["model_md5"]).read_bytes()
-    model = io.load_model_bytes(data, TRUSTED_TYPES, "test")
+    model = modelfile.load_bytes(data, TRUSTED_TYPES, "test")
     return list(model.predict_proba(features)[:, 1])
 
 
@@ -140,7 +140,7 @@ def test_a_directory_to_predict_is_one_line(
 def test_schema_infer_reads_a_headed_batch_without_labels(light: Path, batch_of: Batch) -> None:
     batch, want = batch_of(Variant("csv.gz", False, True))
     assert main(["schema", "infer", "--input", str(batch), "--out", "draft.yaml"]) == 0
-    assert list(io.read_yaml(Path("draft.yaml"))["columns"]) == list(want.columns)
+    assert list(files.read_yaml(Path("draft.yaml"))["columns"]) == list(want.columns)
 
 
 def test_explain_reads_a_batch_in_any_form(

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlops import io
 from mlops.cli import main
 from mlops.ingestion import ingest
+from mlops.io import files, modelfile, tables
 from mlops.modeling import TRUSTED_TYPES
 from tests.conftest import edit_params
 from tests.integration.registry_project import (
@@ -48,12 +48,12 @@ def batch(repo: Path, tmp_path: Path) -> Path:
 
 def _production_model(repo: Path) -> object:
     data = cache_file(repo, manifest(repo)["model_md5"]).read_bytes()
-    return io.load_model_bytes(data, TRUSTED_TYPES, "test")
+    return modelfile.load_bytes(data, TRUSTED_TYPES, "test")
 
 
 def _features(batch: Path) -> pd.DataFrame:
-    params = io.load_params()
-    return ingest(io.read_source(params.data, batch), params.data).drop(columns=["income"])
+    params = files.load_params()
+    return ingest(tables.read_source(params.data, batch), params.data).drop(columns=["income"])
 
 
 def _logged(repo: Path) -> list[dict[str, object]]:
@@ -158,8 +158,8 @@ def test_a_production_model_of_another_task_is_refused(
     numbers = _features(batch).select_dtypes("number")
     regressor = Ridge().fit(numbers, range(len(numbers)))
     saved = tmp_path / "regressor.skops"
-    io.dump_model(saved, regressor)
-    md5 = io.file_md5(saved)
+    modelfile.dump(saved, regressor)
+    md5 = files.file_md5(saved)
     cached = cache_file(repo, md5)
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_bytes(saved.read_bytes())
@@ -262,7 +262,7 @@ def test_refuse_keeps_refusing_missing_feature_values(
 def test_a_missing_column_is_still_refused_under_impute(
     repo: Path, batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert io.load_params().serve.missing_values == "impute"
+    assert files.load_params().serve.missing_values == "impute"
     source, gappy = _gappy(batch, tmp_path)
     gappy.drop(columns=["education"]).to_parquet(source)
     output = tmp_path / "p.csv"

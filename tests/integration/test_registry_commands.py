@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops import io
 from mlops.cli import main
+from mlops.io import files
 from tests.conftest import copy_project
 from tests.integration.registry_project import (
     VERSIONS,
@@ -91,7 +91,7 @@ def test_promoting_a_new_model_with_a_remote_backs_it_up(
     repo = candidate
     remote = tmp_path / "remote"
     sh(repo, "dvc", "remote", "add", "--local", "-d", "storage", str(remote))
-    md5 = io.file_md5(repo / "models/model.skops")
+    md5 = files.file_md5(repo / "models/model.skops")
 
     assert main(["promote", "--bump", "major"]) == 0
 
@@ -100,7 +100,7 @@ def test_promoting_a_new_model_with_a_remote_backs_it_up(
     assert "\nkey metrics: roc_auc 0." in out  # the target metric its gate judged
     assert manifest(repo)["version"] == "v2.0.0"
     assert prod_versions(repo) == ["v2.0.0"]
-    assert io.file_md5(remote / "files/md5" / md5[:2] / md5[2:]) == md5
+    assert files.file_md5(remote / "files/md5" / md5[:2] / md5[2:]) == md5
 
 
 def test_promoting_what_is_in_production_changes_nothing(
@@ -158,7 +158,7 @@ def test_bad_states_are_refused_and_change_nothing(
     elif change == "corrupt manifest":
         (repo / "models/production.json").write_text(json.dumps(manifest(repo) | {"version": 3}))
     elif change == "model not cached":
-        cache_file(repo, io.file_md5(repo / "models/model.skops")).unlink()
+        cache_file(repo, files.file_md5(repo / "models/model.skops")).unlink()
     before = state(repo)
     assert main(["promote"]) == code
     _one_line_error(capsys, message)

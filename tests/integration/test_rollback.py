@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops import io
 from mlops.cli import main
+from mlops.io import dvc, files, modelfile
 from mlops.modeling import TRUSTED_TYPES
 from tests.integration.registry_project import (
     VERSIONS,
@@ -70,7 +70,7 @@ def repo(released: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
 def server(repo: Path) -> Iterator[str]:
     from mlops.stages.serve import make_server
 
-    running = make_server(io.load_params(), host="127.0.0.1", port=0)
+    running = make_server(files.load_params(), host="127.0.0.1", port=0)
     thread = threading.Thread(target=running.serve_forever, daemon=True)
     thread.start()
     yield running.url
@@ -101,7 +101,7 @@ def _wait_for_version(url: str, version: str) -> None:
 def _proba(model_bytes: bytes) -> float:
     import pandas as pd
 
-    model = io.load_model_bytes(model_bytes, TRUSTED_TYPES, "test")
+    model = modelfile.load_bytes(model_bytes, TRUSTED_TYPES, "test")
     frame = pd.DataFrame([ROW]).astype({k: "float64" for k, v in ROW.items() if isinstance(v, int)})
     return float(model.predict_proba(frame)[0, 1])
 
@@ -119,7 +119,7 @@ def test_rollback_restores_the_second_byte_for_byte_and_production_serves_it(
     v2_md5 = version_md5(repo, V2)
     v2_bytes = cache_file(repo, v2_md5).read_bytes()
     assert _get(f"{server}/health")["model_version"] == V3
-    workspace_model = io.file_md5(repo / "models/model.skops")
+    workspace_model = files.file_md5(repo / "models/model.skops")
 
     assert main(["rollback"]) == 0
 
@@ -129,11 +129,11 @@ def test_rollback_restores_the_second_byte_for_byte_and_production_serves_it(
     record = manifest(repo)
     assert (record["version"], record["model_md5"]) == (V2, v2_md5)
     assert record["git_revision"] == sh(repo, "git", "rev-list", "-n1", f"model@{V2}").strip()
-    assert io.bytes_md5(cache_file(repo, v2_md5).read_bytes()) == v2_md5
+    assert files.bytes_md5(cache_file(repo, v2_md5).read_bytes()) == v2_md5
     assert prod_versions(repo) == [V2]
     assert f"model@{V3}!" in sh(repo, "git", "tag", "--list").split()  # deprecated
     assert sh(repo, "git", "status", "--porcelain") == ""  # the manifest is committed
-    assert io.file_md5(repo / "models/model.skops") == workspace_model  # the pipeline's own
+    assert files.file_md5(repo / "models/model.skops") == workspace_model  # the pipeline's own
     _wait_for_version(server, V2)  # no restart
     answer = _predict(server)
     assert answer["model_version"] == V2
@@ -182,7 +182,7 @@ def test_rollback_reproduces_a_model_missing_from_the_cache(
     assert main(["rollback"]) == 0
 
     assert "reproduced by dvc repro train" in capsys.readouterr().out
-    assert io.file_md5(cache_file(repo, v2_md5)) == v2_md5
+    assert files.file_md5(cache_file(repo, v2_md5)) == v2_md5
     assert manifest(repo)["model_md5"] == v2_md5
     assert sh(repo, "git", "worktree", "list").count("\n") == 1  # the temporary one is gone
 
@@ -192,13 +192,13 @@ def test_rollback_fetches_a_model_missing_from_the_cache_from_the_remote(
 ) -> None:
     sh(repo, "dvc", "remote", "add", "--local", "-d", "storage", str(tmp_path / "remote"))
     v2_md5 = version_md5(repo, V2)
-    assert io.dvc_push_object(v2_md5) is None  # as `mlops promote` does with a remote
+    assert dvc.push_object(v2_md5) is None  # as `mlops promote` does with a remote
     cache_file(repo, v2_md5).unlink()
 
     assert main(["rollback"]) == 0
 
     assert "from the DVC remote" in capsys.readouterr().out
-    assert io.file_md5(cache_file(repo, v2_md5)) == v2_md5
+    assert files.file_md5(cache_file(repo, v2_md5)) == v2_md5
 
 
 def test_dry_run_changes_nothing(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -249,7 +249,7 @@ def test_an_unrestorable_model_changes_nothing(
 ) -> None:
     # No remote is configured; reproduction is made to fail, as it does when the
     # revision's pipeline no longer runs (a source file gone, a library removed).
-    monkeypatch.setattr(io, "reproduce_output", lambda *_: (None, "dvc repro train failed: boom"))
+    monkeypatch.setattr(dvc, "reproduce_output", lambda *_: (None, "dvc repro train failed: boom"))
     cache_file(repo, version_md5(repo, V2)).unlink()
     before = state(repo)
 

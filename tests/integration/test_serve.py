@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 import pandas as pd
 import pytest
 
-from mlops import io
 from mlops.cli import main
 from mlops.config import Params
+from mlops.io import files, modelfile
 from mlops.modeling import TRUSTED_TYPES
 from mlops.stages.serve import Server, make_server
 from tests.integration.registry_project import VERSIONS, cache_file, clone, manifest, three_versions
@@ -55,7 +55,7 @@ def repo(released: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
 
 @pytest.fixture
 def server(repo: Path) -> Iterator[Server]:
-    running = make_server(io.load_params(), host="127.0.0.1", port=0)
+    running = make_server(files.load_params(), host="127.0.0.1", port=0)
     threading.Thread(target=running.serve_forever, daemon=True).start()
     yield running
     running.app.watcher.stop()
@@ -82,7 +82,7 @@ def predict(server: Server, rows: list[dict[str, Any]]) -> tuple[int, dict[str, 
 
 
 def expected_probability(repo: Path, rows: list[dict[str, Any]]) -> list[float]:
-    model = io.load_model_bytes(
+    model = modelfile.load_bytes(
         cache_file(repo, manifest(repo)["model_md5"]).read_bytes(), TRUSTED_TYPES, "test"
     )
     frame = pd.DataFrame(rows)
@@ -147,7 +147,7 @@ def test_malformed_bodies(server: Server) -> None:
 
 
 def test_an_oversized_body_gets_413(server: Server) -> None:
-    limit = io.load_params().serve.max_body_bytes
+    limit = files.load_params().serve.max_body_bytes
     status, document = call(server, "POST", "/predict", b" " * (limit + 1))
     assert status == 413
     assert f"exceeds {limit} bytes" in document["error"]
@@ -219,7 +219,7 @@ def stop(running: Server) -> None:
 
 
 def with_serve(**changes: Any) -> Params:
-    params = io.load_params()
+    params = files.load_params()
     return params.model_copy(update={"serve": params.serve.model_copy(update=changes)})
 
 
@@ -239,7 +239,7 @@ def test_missing_feature_values_are_imputed_counted_and_logged(repo: Path, serve
     flags = [p.get("imputed") for p in document["predictions"]]
     assert flags == [None] * 3 + [["age"]] + [None] * 7 + [["education"]] + [None] * 8
     # the pipeline's own answer for the same rows, gaps included
-    model = io.load_model_bytes(
+    model = modelfile.load_bytes(
         cache_file(repo, manifest(repo)["model_md5"]).read_bytes(), TRUSTED_TYPES, "test"
     )
     frame = pd.DataFrame(rows).astype({"age": "float64", "education": "str"})
@@ -361,7 +361,7 @@ def test_a_client_that_hangs_up_costs_one_line_and_no_traceback(
 
 def test_every_model_feature_can_be_imputed(repo: Path, server: Server) -> None:
     """Features complete in training too: the fitted pipeline has an imputer for each."""
-    model = io.load_model_bytes(
+    model = modelfile.load_bytes(
         cache_file(repo, manifest(repo)["model_md5"]).read_bytes(), TRUSTED_TYPES, "test"
     )
     features = [str(name) for name in model.feature_names_in_]

@@ -15,9 +15,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import get_scorer
 
-from mlops import io, tuning
+from mlops import tuning
 from mlops.config import PATHS, Params, TuneConfig
 from mlops.imputation import ImputationPlan
+from mlops.io import files
 from mlops.modeling import DERIVED_PARAMS, ESTIMATORS, build_pipeline, hyperparameters
 from tests.conftest import ROOT
 
@@ -26,7 +27,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 @pytest.fixture(scope="module")
 def plan() -> ImputationPlan:
-    return ImputationPlan.from_dict(io.read_json(ROOT / PATHS.imputation))
+    return ImputationPlan.from_dict(files.read_json(ROOT / PATHS.imputation))
 
 
 def test_every_family_of_the_estimator_table_is_configured(params: Params) -> None:

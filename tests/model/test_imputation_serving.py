@@ -16,7 +16,6 @@ import pytest
 import skops.io as sio
 from sklearn.metrics import roc_auc_score
 
-from mlops import io
 from mlops.config import ImputeConfig
 from mlops.imputation import (
     ImputationPlan,
@@ -25,6 +24,7 @@ from mlops.imputation import (
     plan_imputation,
     read_quality,
 )
+from mlops.io import modelfile
 from mlops.modeling import TRUSTED_TYPES, build_imputer, build_pipeline
 from mlops.splitting import split
 
@@ -82,8 +82,8 @@ def fit(plan: ImputationPlan, train: pd.DataFrame, family: str) -> Any:
 
 def save_and_load(model: Any, tmp_path: Path) -> Any:
     path = tmp_path / "model.skops"
-    io.dump_model(path, model)
-    return io.load_model(path, TRUSTED_TYPES)
+    modelfile.dump(path, model)
+    return modelfile.load(path, TRUSTED_TYPES)
 
 
 def with_gaps(frame: pd.DataFrame, column: str, rate: float, seed: int) -> pd.DataFrame:

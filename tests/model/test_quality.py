@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-from mlops import io
 from mlops.config import PATHS, Params
 from mlops.imputation import ImputationPlan
+from mlops.io import files
 from mlops.modeling import build_pipeline
 from mlops.splitting import split
 from tests.conftest import ROOT
@@ -16,8 +16,8 @@ from tests.conftest import ROOT
 
 @pytest.fixture(scope="module")
 def scored(adult: pd.DataFrame, params: Params) -> tuple[float, float]:
-    plan = ImputationPlan.from_dict(io.read_json(ROOT / PATHS.imputation))
-    best = io.read_json(ROOT / PATHS.best_params)
+    plan = ImputationPlan.from_dict(files.read_json(ROOT / PATHS.imputation))
+    best = files.read_json(ROOT / PATHS.best_params)
     train, test = split(adult, plan.target, params.split.test_size, params.seed)
     model = build_pipeline(plan, best["family"], best["params"], params.seed)
     model.fit(train[plan.names()], train[plan.target])
@@ -38,6 +38,6 @@ def test_accuracy_on_the_held_out_split(scored: tuple[float, float]) -> None:
 
 def test_the_committed_metrics_match_a_fresh_fit(scored: tuple[float, float]) -> None:
     # reports/metrics.json is what `dvc repro` produced; a fresh fit must agree exactly.
-    metrics = io.read_json(ROOT / PATHS.metrics)
+    metrics = files.read_json(ROOT / PATHS.metrics)
     assert metrics["roc_auc"] == round(scored[0], 6)
     assert metrics["accuracy"] == round(scored[1], 6)

@@ -12,9 +12,9 @@ import yaml
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from mlops import io
 from mlops.errors import UsageError
 from mlops.imputation import ImputationPlan
+from mlops.io import dvc, files, modelfile
 from mlops.modeling import TRUSTED_TYPES
 from tests.conftest import ROOT
 
@@ -41,22 +41,22 @@ def write_lock(md5: str, path: Path = MODEL) -> None:
 def saved(model: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The session's model saved as the pipeline would, with its md5 in dvc.lock."""
     monkeypatch.chdir(tmp_path)
-    io.dump_model(MODEL, model)
-    write_lock(io.file_md5(MODEL))
+    modelfile.dump(MODEL, model)
+    write_lock(files.file_md5(MODEL))
     return MODEL
 
 
 def test_an_intact_model_loads_and_predicts_the_same(
     saved: Path, model: Pipeline, plan: ImputationPlan, splits: tuple[pd.DataFrame, pd.DataFrame]
 ) -> None:
-    loaded = io.load_verified_model(saved, TRUSTED_TYPES, LOCK)
+    loaded = modelfile.load_verified(saved, TRUSTED_TYPES, LOCK)
     rows = splits[1][plan.names()].head(50)
     np.testing.assert_array_equal(loaded.predict_proba(rows), model.predict_proba(rows))
 
 
 def assert_refused(match: str) -> None:
     with pytest.raises(UsageError, match=match) as error:
-        io.load_verified_model(MODEL, TRUSTED_TYPES, LOCK)
+        modelfile.load_verified(MODEL, TRUSTED_TYPES, LOCK)
     assert "\n" not in str(error.value)
 
 
@@ -68,27 +68,27 @@ def test_a_tampered_model_is_refused(saved: Path, model: Pipeline) -> None:
 
 
 def test_a_swapped_but_valid_model_is_refused(saved: Path, model: Pipeline) -> None:
-    io.dump_model(saved, make_pipeline(FunctionTransformer()))  # loadable, but not this model
+    modelfile.dump(saved, make_pipeline(FunctionTransformer()))  # loadable, but not this model
     assert_refused("refusing a model file changed outside the pipeline")
 
 
 def test_a_foreign_model_with_untrusted_types_is_refused(saved: Path) -> None:
     # os.system would run on load-and-predict; skops lists it, the reviewed list lacks it.
-    io.dump_model(saved, make_pipeline(FunctionTransformer(os.system)))
-    write_lock(io.file_md5(saved))  # even when dvc.lock vouches for the bytes
+    modelfile.dump(saved, make_pipeline(FunctionTransformer(os.system)))
+    write_lock(files.file_md5(saved))  # even when dvc.lock vouches for the bytes
     assert_refused(r"model file contains untrusted types: (posix|nt)\.system")
 
 
 def test_a_file_that_is_not_a_skops_model_is_refused(saved: Path) -> None:
     saved.write_text("not a model")
-    write_lock(io.file_md5(saved))
+    write_lock(files.file_md5(saved))
     assert_refused("not a skops model file")
 
 
 def test_without_a_lock_entry_the_type_check_still_applies(saved: Path, model: Pipeline) -> None:
     write_lock("f" * 32, path=Path("models/other.skops"))
-    assert io.expected_md5(LOCK, saved) is None
-    assert io.load_verified_model(saved, TRUSTED_TYPES, LOCK) is not None
+    assert dvc.expected_md5(LOCK, saved) is None
+    assert modelfile.load_verified(saved, TRUSTED_TYPES, LOCK) is not None
 
 
 def test_without_a_lock_file_no_model_is_loaded(saved: Path) -> None:
@@ -97,10 +97,10 @@ def test_without_a_lock_file_no_model_is_loaded(saved: Path) -> None:
 
 
 def test_expected_md5_from_the_projects_own_lock_file() -> None:
-    md5 = io.expected_md5(ROOT / "dvc.lock", MODEL)
+    md5 = dvc.expected_md5(ROOT / "dvc.lock", MODEL)
     assert md5 is not None
     assert len(md5) == 32
-    assert io.expected_md5(ROOT / "no-such.lock", MODEL) is None
+    assert dvc.expected_md5(ROOT / "no-such.lock", MODEL) is None
 
 
 @pytest.mark.parametrize("text", ["stages: [1, 2]\n", "- a list\n", "key: [unclosed\n"])
@@ -110,11 +110,11 @@ def test_a_corrupt_lock_file_is_one_line(
     monkeypatch.chdir(tmp_path)
     LOCK.write_text(text)
     with pytest.raises(UsageError, match=r"^dvc.lock: ") as error:
-        io.expected_md5(LOCK, MODEL)
+        dvc.expected_md5(LOCK, MODEL)
     assert "\n" not in str(error.value)
 
 
 def test_a_missing_model_file_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UsageError, match=r"^models/model\.skops: model file not found$"):
-        io.load_verified_model(MODEL, TRUSTED_TYPES, LOCK)
+        modelfile.load_verified(MODEL, TRUSTED_TYPES, LOCK)

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from mlops import io
 from mlops.cli import main
 from mlops.config import parse_params
 from mlops.errors import UsageError, shorten
+from mlops.io import files
 from tests.conftest import ROOT
 
 PARAMS = (ROOT / "params.yaml").read_text()
@@ -36,7 +36,7 @@ def _load_error(tmp_path: Path, text: str) -> str:
     path = tmp_path / "params.yaml"
     path.write_text(text)
     with pytest.raises(UsageError) as caught:
-        io.load_params(path)
+        files.load_params(path)
     message = str(caught.value)
     assert "\n" not in message
     return message.removeprefix(f"{path}: ")
@@ -69,17 +69,17 @@ def test_a_duplicate_key_deep_in_a_list_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "any.yaml"
     path.write_text(text)
     with pytest.raises(UsageError) as caught:
-        io.read_yaml(path, "data contract")
+        files.read_yaml(path, "data contract")
     assert str(caught.value) == f"{path}: duplicate key a.b[1].y (line 6; first on line 4)"
 
 
 def test_a_merge_key_override_is_not_a_duplicate(tmp_path: Path) -> None:
     path = tmp_path / "any.yaml"
     path.write_text("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  x: 3\n")
-    assert io.read_yaml(path) == {"base": {"x": 1, "y": 2}, "m": {"x": 3, "y": 2}}
+    assert files.read_yaml(path) == {"base": {"x": 1, "y": 2}, "m": {"x": 3, "y": 2}}
     path.write_text("m:\n  <<: {x: 1}\n  x: 3\n  x: 4\n")
     with pytest.raises(UsageError, match=r"duplicate key m.x \(line 4; first on line 3\)"):
-        io.read_yaml(path)
+        files.read_yaml(path)
 
 
 def test_a_duplicate_key_fails_the_command_in_one_line(

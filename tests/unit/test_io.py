@@ -12,8 +12,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlops import io
 from mlops.errors import UsageError
+from mlops.io import files, modelfile
 
 
 def _model(seed: int) -> object:
@@ -23,42 +23,42 @@ def _model(seed: int) -> object:
 
 
 def test_model_bytes_do_not_depend_on_time_or_object_ids(tmp_path: Path) -> None:
-    io.dump_model(tmp_path / "a.skops", _model(0))
+    modelfile.dump(tmp_path / "a.skops", _model(0))
     time.sleep(2.1)  # zip timestamps have a 2-second resolution
-    io.dump_model(tmp_path / "b.skops", _model(0))
+    modelfile.dump(tmp_path / "b.skops", _model(0))
     assert (tmp_path / "a.skops").read_bytes() == (tmp_path / "b.skops").read_bytes()
-    io.dump_model(tmp_path / "c.skops", _model(1))
+    modelfile.dump(tmp_path / "c.skops", _model(1))
     assert (tmp_path / "a.skops").read_bytes() != (tmp_path / "c.skops").read_bytes()
 
 
 def test_canonical_model_loads_and_predicts_the_same(tmp_path: Path) -> None:
     model = _model(0)
-    io.dump_model(tmp_path / "m.skops", model)
-    loaded = io.load_model(tmp_path / "m.skops", trusted=[])
+    modelfile.dump(tmp_path / "m.skops", model)
+    loaded = modelfile.load(tmp_path / "m.skops", trusted=[])
     x = np.random.default_rng(5).normal(size=(10, 3))
     np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))  # type: ignore[attr-defined]
 
 
 def test_untrusted_types_are_refused(tmp_path: Path) -> None:
     x = np.random.default_rng(0).normal(size=(60, 2))
-    io.dump_model(
+    modelfile.dump(
         tmp_path / "m.skops", HistGradientBoostingClassifier(max_iter=2).fit(x, x[:, 0] > 0)
     )
     with pytest.raises(UsageError, match=r"untrusted types: .*TreePredictor"):
-        io.load_model(tmp_path / "m.skops", trusted=["numpy.dtype"])
+        modelfile.load(tmp_path / "m.skops", trusted=["numpy.dtype"])
 
 
 def test_a_foreign_file_is_not_a_model(tmp_path: Path) -> None:
     (tmp_path / "m.skops").write_text("not a zip")
     with pytest.raises(UsageError, match="not a skops model file"):
-        io.load_model(tmp_path / "m.skops", trusted=[])
+        modelfile.load(tmp_path / "m.skops", trusted=[])
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path: Path) -> None:
     target = tmp_path / "out.json"
-    io.write_json(target, {"ok": 1})
+    files.write_json(target, {"ok": 1})
     with pytest.raises(ValueError, match="Out of range float values"):
-        io.write_json(target, {"bad": float("nan")})
+        files.write_json(target, {"bad": float("nan")})
     assert target.read_text() == '{\n  "ok": 1\n}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
 
@@ -66,11 +66,11 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path: Path) -> N
 def test_read_json_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "x.json").write_text("{")
     with pytest.raises(UsageError, match=r"x.json: plan is not valid JSON"):
-        io.read_json(tmp_path / "x.json", "plan")
+        files.read_json(tmp_path / "x.json", "plan")
     with pytest.raises(UsageError, match=r"y.json: plan not found"):
-        io.read_json(tmp_path / "y.json", "plan")
+        files.read_json(tmp_path / "y.json", "plan")
 
 
 def test_file_md5_matches_hashlib(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"abc")
-    assert io.file_md5(tmp_path / "f") == "900150983cd24fb0d6963f7d28e17f72"
+    assert files.file_md5(tmp_path / "f") == "900150983cd24fb0d6963f7d28e17f72"

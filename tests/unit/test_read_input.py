@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlops import io
 from mlops.config import DataConfig, Params
 from mlops.errors import UsageError
 from mlops.ingestion import csv_layout, csv_names, ingest
+from mlops.io import tables
 from tests.input_files import VARIANTS, Variant, expected, write_variant
 
 
@@ -22,7 +22,7 @@ def config(params: Params) -> DataConfig:
 
 
 def read(path: Path, config: DataConfig, names: tuple[str, ...] = ()) -> pd.DataFrame:
-    return io.read_input(path, config, csv_layout(config, names))
+    return tables.read_input(path, config, csv_layout(config, names))
 
 
 def scored(path: Path, config: DataConfig, names: tuple[str, ...] = ()) -> pd.DataFrame:

@@ -15,19 +15,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlops import io
 from mlops.cli import main
 from mlops.errors import UsageError
+from mlops.io import files
 from tests.conftest import ROOT
 
 Writer = Callable[[Path], None]
 FRAME = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
 WRITERS: dict[str, Writer] = {
-    "bytes": lambda path: io.write_bytes(path, b"new"),
-    "text": lambda path: io.write_text(path, "new"),
-    "json": lambda path: io.write_json(path, {"new": 1}),
-    "csv": lambda path: io.write_csv(path, FRAME),
-    "parquet": lambda path: io.write_parquet(path, FRAME),
+    "bytes": lambda path: files.write_bytes(path, b"new"),
+    "text": lambda path: files.write_text(path, "new"),
+    "json": lambda path: files.write_json(path, {"new": 1}),
+    "csv": lambda path: files.write_csv(path, FRAME),
+    "parquet": lambda path: files.write_parquet(path, FRAME),
 }
 
 
@@ -92,7 +92,7 @@ def test_anything_but_a_regular_file_is_refused_and_left_alone(
 def test_a_parent_that_is_a_file_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("old")
     with pytest.raises(UsageError, match=r"file/out.csv: cannot write here, a parent of it is not"):
-        io.write_csv(tmp_path / "file" / "out.csv", FRAME)
+        files.write_csv(tmp_path / "file" / "out.csv", FRAME)
     assert [p.name for p in tmp_path.iterdir()] == ["file"]
 
 
@@ -118,7 +118,7 @@ def test_an_overwritten_file_keeps_its_mode(tmp_path: Path, mode: int) -> None:
     path = tmp_path / "out.json"
     path.write_text("{}")
     path.chmod(mode)
-    io.write_json(path, {"new": 1})
+    files.write_json(path, {"new": 1})
     assert stat.S_IMODE(path.stat().st_mode) == mode
     assert path.read_text() == '{\n  "new": 1\n}\n'
 

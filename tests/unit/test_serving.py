@@ -14,7 +14,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlops import io, serving
+from mlops import serving
+from mlops.io import files
 from mlops.serving import Contract, Production, RequestError
 from mlops.tasks.task import get_task
 from mlops.validation import Failure, load_contract
@@ -42,7 +43,7 @@ ROW: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def schema() -> pa.DataFrameSchema:
-    return load_contract(io.read_yaml(ROOT / "data/schema.yaml"), "schema.yaml")
+    return load_contract(files.read_yaml(ROOT / "data/schema.yaml"), "schema.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -345,7 +346,7 @@ def test_serve_missing_values_is_impute_or_refuse(root: Path) -> None:
     from mlops.config import parse_params
     from mlops.errors import UsageError
 
-    document = io.read_yaml(root / "params.yaml")
+    document = files.read_yaml(root / "params.yaml")
     assert parse_params(document).serve.missing_values == "impute"
     bad = {**document, "serve": {**document["serve"], "missing_values": "guess"}}
     with pytest.raises(UsageError, match=r"serve\.missing_values: .*'impute' or 'refuse'") as error:
@@ -525,14 +526,15 @@ def test_the_production_loader_refuses_a_model_of_another_task(
     from sklearn.linear_model import Ridge
 
     from mlops.errors import UsageError
+    from mlops.io import dvc
     from mlops.registry import Manifest
     from mlops.stages.predict import load_manifest_model
 
     data = sio.dumps(fitted(Ridge(), *diabetes))
-    md5 = io.bytes_md5(data)
+    md5 = files.bytes_md5(data)
     cached = tmp_path / md5
     cached.write_bytes(data)
-    monkeypatch.setattr(io, "dvc_cache_file", lambda _: cached)
+    monkeypatch.setattr(dvc, "cache_file", lambda _: cached)
     manifest = Manifest(
         version="v1.0.0",
         git_revision="0" * 40,
@@ -540,7 +542,7 @@ def test_the_production_loader_refuses_a_model_of_another_task(
         metrics={},
         promoted_at="2026-01-02T03:04:05+00:00",
     )
-    params = io.load_params(ROOT / "params.yaml")
+    params = files.load_params(ROOT / "params.yaml")
     assert params.data.task == "binary"
     with pytest.raises(UsageError) as error:
         load_manifest_model(manifest, params, schema)

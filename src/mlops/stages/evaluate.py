@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import argparse
 
-from mlops import io
 from mlops.config import PATHS
+from mlops.io import files, modelfile
 
 
 def run(args: argparse.Namespace) -> None:
-    params = io.load_params(args.params)
-    train = io.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
-    test = io.read_parquet(PATHS.test, "test split (run `dvc repro split`)")
-    plan_document = io.read_json(PATHS.imputation, "imputation plan")
+    params = files.load_params(args.params)
+    train = files.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
+    test = files.read_parquet(PATHS.test, "test split (run `dvc repro split`)")
+    plan_document = files.read_json(PATHS.imputation, "imputation plan")
     # Absent before the first tune, or from a tuner that keeps no table: reported, not fatal.
-    trials = io.read_csv(PATHS.trials, "tuning trials") if PATHS.trials.is_file() else None
+    trials = files.read_csv(PATHS.trials, "tuning trials") if PATHS.trials.is_file() else None
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn and
     # matplotlib are slow. The model file is checked after: skops needs its types.
     from mlops import charts
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> None:
     from mlops.modeling import TRUSTED_TYPES
 
     plan = ImputationPlan.from_dict(plan_document)
-    model = io.load_verified_model(PATHS.model, TRUSTED_TYPES, PATHS.dvc_lock)
+    model = modelfile.load_verified(PATHS.model, TRUSTED_TYPES, PATHS.dvc_lock)
     result = evaluate(
         model,
         train,
@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> None:
     )
     pictures = charts.render(result.tables, result.details)
     for name, table in result.tables.items():
-        io.write_csv(PATHS.plots_dir / f"{name}.csv", table)
+        files.write_csv(PATHS.plots_dir / f"{name}.csv", table)
     for name, png in pictures.items():
-        io.write_bytes(PATHS.plots_dir / f"{name}.png", png)
-    io.write_json(PATHS.evaluation, result.details)
-    io.write_json(PATHS.metrics, result.metrics)
+        files.write_bytes(PATHS.plots_dir / f"{name}.png", png)
+    files.write_json(PATHS.evaluation, result.details)
+    files.write_json(PATHS.metrics, result.metrics)

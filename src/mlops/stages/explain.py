@@ -14,24 +14,24 @@ from __future__ import annotations
 import argparse
 import json
 
-from mlops import io
 from mlops.config import PATHS
 from mlops.errors import UsageError
+from mlops.io import files, modelfile, tables
 
 
 def run(args: argparse.Namespace) -> None:
-    params = io.load_params(args.params)
+    params = files.load_params(args.params)
     if args.top < 1:
         raise UsageError(f"--top {args.top}: expected a positive number of features")
     if args.input is None:
         frame, source = (
-            io.read_parquet(PATHS.test, "test split (run `dvc repro split`)"),
+            files.read_parquet(PATHS.test, "test split (run `dvc repro split`)"),
             PATHS.test,
         )
     else:
         from mlops.ingestion import csv_layout, ingest
 
-        source_frame = io.read_input(args.input, params.data, csv_layout(params.data))
+        source_frame = tables.read_input(args.input, params.data, csv_layout(params.data))
         frame = ingest(source_frame, params.data, require_target=False)
         source = args.input
     if not 0 <= args.row < len(frame):
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> None:
     from mlops.serving import check_task
     from mlops.tasks.task import get_task
 
-    model = io.load_verified_model(PATHS.model, TRUSTED_TYPES, PATHS.dvc_lock)
+    model = modelfile.load_verified(PATHS.model, TRUSTED_TYPES, PATHS.dvc_lock)
     task = get_task(params.data.task)
     try:
         check_task(model, task, str(PATHS.model), "retrain it for this task (`dvc repro`)")
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError(
             f"{source}: missing feature column(s) the model reads: {', '.join(missing)}"
         )
-    train = io.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
+    train = files.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
     explanation = explain(
         model,
         frame,

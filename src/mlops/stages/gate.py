@@ -12,7 +12,6 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any, get_args
 
-from mlops import io
 from mlops.config import PATHS, EvalMetric, GateConfig
 from mlops.errors import CheckFailed, UsageError
 from mlops.gating import (
@@ -24,26 +23,27 @@ from mlops.gating import (
     report,
     staleness_check,
 )
+from mlops.io import files, git
 
 
 def run(args: argparse.Namespace) -> None:
-    params = io.load_params(args.params)
+    params = files.load_params(args.params)
     if args.check:
         check_report(params.gate)
         return
     metrics = parse_metrics(
-        io.read_json(PATHS.metrics, "metrics (run `dvc repro evaluate`)"), str(PATHS.metrics)
+        files.read_json(PATHS.metrics, "metrics (run `dvc repro evaluate`)"), str(PATHS.metrics)
     )
-    details = io.read_json(PATHS.evaluation, "evaluation report (run `dvc repro evaluate`)")
-    card = io.read_json(PATHS.model_card, "model card (run `dvc repro train`)")
+    details = files.read_json(PATHS.evaluation, "evaluation report (run `dvc repro evaluate`)")
+    card = files.read_json(PATHS.model_card, "model card (run `dvc repro train`)")
     production = read_production()
     target = str(details.get("metric", "")) if isinstance(details, dict) else ""
     if target not in get_args(EvalMetric):
         raise UsageError(f"{PATHS.evaluation}: no target 'metric' (run `dvc repro evaluate`)")
     checks = judge(metrics, target, production, params.gate)
     result = report(checks, target, candidate(card), production)
-    io.write_json(PATHS.gate, result)
-    io.write_text(PATHS.gate_summary, markdown(result, details.get("slices")))
+    files.write_json(PATHS.gate, result)
+    files.write_text(PATHS.gate_summary, markdown(result, details.get("slices")))
     print(f"mlops gate: {result['summary']} (see {PATHS.gate_summary})")
 
 
@@ -51,7 +51,7 @@ def read_production() -> Production | None:
     """The production manifest; absent means no production model yet (a first run)."""
     if not PATHS.production.exists():
         return None
-    raw = io.read_json(PATHS.production, "production manifest")
+    raw = files.read_json(PATHS.production, "production manifest")
     return parse_production(raw, str(PATHS.production))
 
 
@@ -61,7 +61,7 @@ def candidate(card: dict[str, Any]) -> dict[str, Any]:
         raise UsageError(f"{PATHS.model}: model file not found (run `dvc repro train`)")
     training = card.get("training_data", {})
     return {
-        "model_md5": io.file_md5(PATHS.model),
+        "model_md5": files.file_md5(PATHS.model),
         "training_data_md5": training.get("md5") if isinstance(training, dict) else None,
     }
 
@@ -69,11 +69,11 @@ def candidate(card: dict[str, Any]) -> dict[str, Any]:
 def check_report(config: GateConfig) -> None:
     """For CI: fail unless the recorded verdict passed and still applies, and the
     model is not older than ``gate.max_age_days`` (counted from its commit)."""
-    result = io.read_json(PATHS.gate, "gate report (run `dvc repro gate`)")
+    result = files.read_json(PATHS.gate, "gate report (run `dvc repro gate`)")
     if not isinstance(result, dict) or not isinstance(result.get("passed"), bool):
         raise UsageError(f"{PATHS.gate}: not a gate report (no 'passed' verdict)")
     judged_md5 = (result.get("candidate") or {}).get("model_md5")
-    if judged_md5 != (io.file_md5(PATHS.model) if PATHS.model.is_file() else None):
+    if judged_md5 != (files.file_md5(PATHS.model) if PATHS.model.is_file() else None):
         raise CheckFailed(f"{PATHS.gate} judged another model file; run `dvc repro`")
     production = read_production()
     judged = (result.get("production") or {}).get("version")
@@ -87,7 +87,7 @@ def check_report(config: GateConfig) -> None:
         )
     if not result["passed"]:
         raise CheckFailed(f"{result.get('summary', 'gate failed')}; see {PATHS.gate_summary}")
-    committed_at = io.git_first_commit_time(str(judged_md5), PATHS.dvc_lock)
+    committed_at = git.first_commit_time(str(judged_md5), PATHS.dvc_lock)
     for check in staleness_check(committed_at, datetime.now(UTC), config):
         if check.verdict == "fail":
             raise CheckFailed(

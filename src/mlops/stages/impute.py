@@ -12,21 +12,21 @@ import argparse
 from functools import partial
 from typing import TYPE_CHECKING
 
-from mlops import io
 from mlops.config import PATHS, Params
 from mlops.errors import CheckFailed
+from mlops.io import files, tables
 
 if TYPE_CHECKING:
     from mlops.imputation import ImputationPlan
 
 
 def run(args: argparse.Namespace) -> None:
-    params = io.load_params(args.params)
+    params = files.load_params(args.params)
     if args.input is not None:
         _report_batch(args, params)
         return
     plan = _plan(params)
-    io.write_json(PATHS.imputation, plan.to_dict())
+    files.write_json(PATHS.imputation, plan.to_dict())
     failed = [f for f in plan.features if f.decision == "fail"]
     if failed:
         names = ", ".join(f"{f.name} ({f.reason})" for f in failed)
@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _plan(params: Params) -> ImputationPlan:
-    train = io.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
-    report = io.read_json(PATHS.validation, "validation report (run `dvc repro validate`)")
+    train = files.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
+    report = files.read_json(PATHS.validation, "validation report (run `dvc repro validate`)")
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn is slow.
     from mlops.imputation import cv_scorer, plan_imputation, read_quality
     from mlops.ingestion import normalise_name
@@ -77,13 +77,13 @@ def _summary(plan: ImputationPlan) -> str:
 
 
 def _report_batch(args: argparse.Namespace, params: Params) -> None:
-    plan_document = io.read_json(PATHS.imputation, "imputation plan")
+    plan_document = files.read_json(PATHS.imputation, "imputation plan")
     from mlops.ingestion import csv_layout, ingest
 
     # The plan's column names tell a header row from data (before the plan is parsed).
     features = plan_document.get("features", []) if isinstance(plan_document, dict) else []
     known = [str(f.get("name")) for f in features if isinstance(f, dict)]
-    source = io.read_input(args.input, params.data, csv_layout(params.data, known))
+    source = tables.read_input(args.input, params.data, csv_layout(params.data, known))
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn is slow.
     from mlops.imputation import ImputationPlan, describe_counts, imputation_counts
 
@@ -91,5 +91,5 @@ def _report_batch(args: argparse.Namespace, params: Params) -> None:
     batch = ingest(source, params.data, require_target=False)
     counts = imputation_counts(batch, plan)
     if args.report is not None:
-        io.write_json(args.report, counts)
+        files.write_json(args.report, counts)
     print(describe_counts(counts))

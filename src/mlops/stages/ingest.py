@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from mlops import io
 from mlops.config import PATHS
+from mlops.io import files, tables
 
 
 def run(args: argparse.Namespace) -> None:
-    params = io.load_params(args.params)
-    source = io.read_source(params.data)
+    params = files.load_params(args.params)
+    source = tables.read_source(params.data)
     # Imported once params and inputs are checked (see mlops.cli).
     from mlops.ingestion import ingest
 
-    io.write_parquet(PATHS.raw, ingest(source, params.data))
+    files.write_parquet(PATHS.raw, ingest(source, params.data))

@@ -21,10 +21,11 @@ from pathlib import Path
 import pandas as pd
 import pandera.pandas as pa
 
-from mlops import io, serving
+from mlops import serving
 from mlops.config import PATHS, Params
 from mlops.errors import CheckFailed, UsageError
 from mlops.ingestion import csv_layout, ingest, normalise_name
+from mlops.io import dvc, files, modelfile, tables
 from mlops.registry import Manifest
 from mlops.serving import Production
 from mlops.stages.registry import read_production
@@ -33,11 +34,11 @@ from mlops.validation import load_contract
 
 
 def run(args: argparse.Namespace) -> None:
-    params = io.load_params(args.params)
+    params = files.load_params(args.params)
     contract = read_contract(params)
     production = load_production(params, contract.schema)
     layout = csv_layout(params.data, list(contract.schema.columns))
-    source = io.read_input(args.input, params.data, layout)
+    source = tables.read_input(args.input, params.data, layout)
     frame = ingest(source, params.data, require_target=False)
     checked, problem = serving.check_contract(
         frame, contract, records=False, features=production.features
@@ -63,13 +64,13 @@ def _imputed(counts: dict[str, int]) -> str:
 
 def _write(path: Path, table: pd.DataFrame) -> None:
     if path.suffix.lower() == ".parquet":
-        io.write_parquet(path, table)
+        files.write_parquet(path, table)
     else:
-        io.write_csv(path, table)
+        files.write_csv(path, table)
 
 
 def read_contract(params: Params) -> serving.Contract:
-    schema = load_contract(io.read_yaml(PATHS.schema, "data contract"), str(PATHS.schema))
+    schema = load_contract(files.read_yaml(PATHS.schema, "data contract"), str(PATHS.schema))
     return serving.Contract(
         schema,
         normalise_name(params.data.target),
@@ -91,12 +92,12 @@ def load_manifest_model(
 ) -> Production:
     """The model bytes the manifest names, from the DVC cache (else the DVC remote),
     refused unless their md5 is the manifest's."""
-    path = io.dvc_cache_file(manifest.model_md5)
+    path = dvc.cache_file(manifest.model_md5)
     if not path.is_file():
-        io.dvc_pull_object(manifest.model_md5)
+        dvc.pull_object(manifest.model_md5)
     what = f"model {manifest.version} in the DVC cache (`dvc pull` or `mlops rollback`)"
-    data = io.read_bytes(path, what)
-    if io.bytes_md5(data) != manifest.model_md5:
+    data = files.read_bytes(path, what)
+    if files.bytes_md5(data) != manifest.model_md5:
         raise UsageError(
             f"{path}: bytes do not match md5 {manifest.model_md5} that {PATHS.production} "
             f"records for {manifest.version}; refusing to load it"
@@ -105,7 +106,7 @@ def load_manifest_model(
     # scikit-learn is slow, and skops needs it to load the model anyway.
     from mlops.modeling import TRUSTED_TYPES
 
-    model = io.load_model_bytes(data, TRUSTED_TYPES, str(path))
+    model = modelfile.load_bytes(data, TRUSTED_TYPES, str(path))
     task = get_task(params.data.task)
     try:
         serving.check_task(
@@ -136,7 +137,7 @@ class PredictionLog:
         today = (now or datetime.now(UTC)).date()
         with self._lock:
             if self._day != today.isoformat():
-                expired = serving.expired_logs(io.list_names(self.folder), today, self.keep_days)
-                io.remove_files([self.folder / name for name in expired])
+                expired = serving.expired_logs(files.list_names(self.folder), today, self.keep_days)
+                files.remove_files([self.folder / name for name in expired])
                 self._day = today.isoformat()
-            io.append_text(self.folder / serving.log_name(today), text)
+            files.append_text(self.folder / serving.log_name(today), text)

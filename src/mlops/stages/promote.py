@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
-from mlops import io, registry
+from mlops import registry
 from mlops.config import PATHS
 from mlops.errors import CheckFailed, UsageError
+from mlops.io import dvc, files, git, gto
 from mlops.registry import ARTIFACT, VersionRecord
 from mlops.stages.registry import (
     all_or_nothing,
@@ -29,9 +30,9 @@ from mlops.stages.registry import (
 def run(args: argparse.Namespace) -> None:
     _require_passed_gate()
     production = read_production()
-    head = io.git_head()
+    head = git.head()
     stage, md5 = _committed_model(head)
-    judged = registry.judged_model(io.read_json(PATHS.gate, "gate report"))
+    judged = registry.judged_model(files.read_json(PATHS.gate, "gate report"))
     if judged not in (None, md5):
         raise UsageError(f"{PATHS.gate} judged another model ({judged}): run `dvc repro`")
     records = load_records()
@@ -41,11 +42,11 @@ def run(args: argparse.Namespace) -> None:
         print(f"{existing.version} (md5 {md5}) is already in production; nothing changed")
         return
     version = _version(records, existing, args.version, args.bump)
-    if not io.dvc_cache_file(md5).is_file():
+    if not dvc.cache_file(md5).is_file():
         raise UsageError(f"{PATHS.model} (md5 {md5}) is not in the DVC cache: run `dvc commit`")
     candidate = existing or _candidate(version, head, stage, md5)
     # Back the bytes up before they become a version, so any machine can restore them.
-    remote = io.dvc_push_object(md5)
+    remote = dvc.push_object(md5)
     commit = _promote(records, candidate, registered=existing is not None)
     print(
         f"promoted model {version} (commit {candidate.commit[:7]}, md5 {md5}) to prod; "
@@ -64,20 +65,20 @@ def _promote(records: list[VersionRecord], candidate: VersionRecord, registered:
         wait_for_new_second()
         if not registered:
             message = f"Register model {version} (gate passed)"
-            io.gto_register(ARTIFACT, version, candidate.commit, message)
+            gto.register(ARTIFACT, version, candidate.commit, message)
         move_prod(records, candidate, f"Promote {version}")
         return write_production(manifest, f"Promote model {version} to prod")
 
 
 def _require_passed_gate() -> None:
-    report = io.read_json(PATHS.gate, "gate report (run `dvc repro`)")
+    report = files.read_json(PATHS.gate, "gate report (run `dvc repro`)")
     verdict = registry.gate_verdict(report)
     if verdict is None:
         raise UsageError(f"{PATHS.gate}: gate report has no boolean 'passed'")
     if not verdict:
         failed = ", ".join(registry.failed_checks(report)) or "see the report"
         raise CheckFailed(f"{PATHS.gate}: the gate failed ({failed}); promotion refused")
-    if not io.git_is_committed(PATHS.gate):
+    if not git.is_committed(PATHS.gate):
         raise UsageError(
             f"{PATHS.gate} has uncommitted changes: commit the pipeline's results first, "
             "so the version's commit records its verdict"
@@ -86,11 +87,11 @@ def _require_passed_gate() -> None:
 
 def _committed_model(head: str) -> tuple[str, str]:
     """(stage, md5) of the model HEAD's dvc.lock records, which must be the file on disk."""
-    lock = io.parse_yaml_bytes(io.git_file(head, PATHS.dvc_lock))
+    lock = files.parse_yaml_bytes(git.file_at(head, PATHS.dvc_lock))
     found = registry.model_in_lock(lock, PATHS.model.as_posix())
     if found is None:
         raise UsageError(f"dvc.lock at HEAD records no {PATHS.model}: run `dvc repro`, commit")
-    on_disk = io.file_md5(PATHS.model) if PATHS.model.is_file() else "missing"
+    on_disk = files.file_md5(PATHS.model) if PATHS.model.is_file() else "missing"
     if on_disk != found[1]:
         raise UsageError(
             f"{PATHS.model} (md5 {on_disk}) is not the model dvc.lock at HEAD records "
@@ -120,8 +121,8 @@ def _version(
 
 def _candidate(version: str, head: str, stage: str, md5: str) -> VersionRecord:
     """HEAD's model as a new version: its gate passed, its metrics as HEAD records them."""
-    metrics = registry.numeric_metrics(io.parse_yaml_bytes(io.git_file(head, PATHS.metrics)))
-    gate = io.parse_yaml_bytes(io.git_file(head, PATHS.gate))
+    metrics = registry.numeric_metrics(files.parse_yaml_bytes(git.file_at(head, PATHS.metrics)))
+    gate = files.parse_yaml_bytes(git.file_at(head, PATHS.gate))
     return VersionRecord(
         version,
         head,

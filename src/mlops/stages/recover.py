@@ -24,8 +24,8 @@ import json
 import sys
 from pathlib import Path
 
-from mlops import io
 from mlops.config import PATHS
+from mlops.io import dvc, files, git
 
 GOOD_LOCK = Path(".dvc/tmp/dvc.lock.good")
 RWLOCK = Path(".dvc/tmp/rwlock")
@@ -37,30 +37,30 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _recover_lock(lock: Path) -> None:
-    problem = io.lock_file_problem(io.read_optional(lock))
+    problem = dvc.lock_file_problem(files.read_optional(lock))
     if problem is None:
         if lock.is_file() and GOOD_LOCK.parent.is_dir():
-            io.write_bytes(GOOD_LOCK, lock.read_bytes())
+            files.write_bytes(GOOD_LOCK, lock.read_bytes())
         return
-    saved = io.read_optional(GOOD_LOCK)
-    committed = io.git_file("HEAD", lock)
+    saved = files.read_optional(GOOD_LOCK)
+    committed = git.file_at("HEAD", lock)
     for source, data in (("the last good copy", saved), ("the committed version", committed)):
-        if data is not None and io.lock_file_problem(data) is None:
-            io.write_bytes(lock, data)
+        if data is not None and dvc.lock_file_problem(data) is None:
+            files.write_bytes(lock, data)
             _say(f"{lock} was unusable ({problem}, an interrupted run); restored {source}")
             return
-    io.remove_files([lock])
+    files.remove_files([lock])
     _say(f"{lock} was unusable ({problem}, an interrupted run) and had no good copy; removed")
 
 
 def _recover_rwlock(rwlock: Path) -> None:
-    data = io.read_optional(rwlock)
+    data = files.read_optional(rwlock)
     if data is None:
         return
     try:
         json.loads(data)
     except ValueError:
-        io.remove_files([rwlock])
+        files.remove_files([rwlock])
         _say(f"{rwlock} was cut short (an interrupted run); removed")
 
 

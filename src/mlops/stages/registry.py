@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mlops import io, registry
+from mlops import registry
 from mlops.config import PATHS
+from mlops.io import files, git, gto
 from mlops.registry import ARTIFACT, PROD, Manifest, VersionRecord
 
 _TAGS = (f"{ARTIFACT}@*", f"{ARTIFACT}#*")
@@ -43,12 +44,12 @@ def read_production() -> Manifest | None:
     """models/production.json, or None when nothing was promoted yet; corrupt -> UsageError."""
     if not PATHS.production.exists():
         return None
-    document = io.read_json(PATHS.production, "production manifest")
+    document = files.read_json(PATHS.production, "production manifest")
     return registry.parse_manifest(document, str(PATHS.production))
 
 
 def load_records() -> list[VersionRecord]:
-    return [_record(v) for v in io.gto_versions(ARTIFACT)]
+    return [_record(v) for v in gto.versions(ARTIFACT)]
 
 
 def _record(version: dict[str, Any]) -> VersionRecord:
@@ -72,42 +73,42 @@ def _record(version: dict[str, Any]) -> VersionRecord:
 
 def _at(commit: str, path: Path) -> Any:
     """A JSON or YAML file as committed at ``commit``; None when absent or unreadable."""
-    return io.parse_yaml_bytes(io.git_file(commit, path))
+    return files.parse_yaml_bytes(git.file_at(commit, path))
 
 
 def wait_for_new_second() -> None:
-    time.sleep(registry.seconds_to_wait(io.git_last_tag_time(_TAGS), time.time()))
+    time.sleep(registry.seconds_to_wait(git.last_tag_time(_TAGS), time.time()))
 
 
 @contextlib.contextmanager
 def all_or_nothing() -> Iterator[None]:
     """Undo every registry tag made and restore models/production.json if a step fails,
     so production is never left half-switched."""
-    tags_before = io.git_tags(f"{ARTIFACT}[@#]*")
-    manifest_before = io.read_bytes(PATHS.production) if PATHS.production.exists() else None
+    tags_before = git.tags(f"{ARTIFACT}[@#]*")
+    manifest_before = files.read_bytes(PATHS.production) if PATHS.production.exists() else None
     try:
         yield
     except BaseException:
-        io.git_delete_tags(sorted(io.git_tags(f"{ARTIFACT}[@#]*") - tags_before))
+        git.delete_tags(sorted(git.tags(f"{ARTIFACT}[@#]*") - tags_before))
         if manifest_before is None:
-            io.remove_files([PATHS.production])
+            files.remove_files([PATHS.production])
         else:
-            io.write_bytes(PATHS.production, manifest_before)
-        io.git_unstage(PATHS.production)
+            files.write_bytes(PATHS.production, manifest_before)
+        git.unstage(PATHS.production)
         raise
 
 
 def write_production(manifest: Manifest, message: str) -> str:
     """Write and commit models/production.json alone; the new commit's id."""
-    io.write_json(PATHS.production, manifest.model_dump())
-    return io.git_commit_file(PATHS.production, message)
+    files.write_json(PATHS.production, manifest.model_dump())
+    return git.commit_file(PATHS.production, message)
 
 
 def move_prod(records: list[VersionRecord], target: VersionRecord, reason: str) -> None:
     """Assign ``prod`` to ``target`` and take it from every other version, so exactly one
     version holds the stage whichever way GTO sorts (by time or by semver)."""
     if not target.in_prod:
-        io.gto_assign(ARTIFACT, target.version, PROD, f"{reason}: {target.version} to {PROD}")
+        gto.assign(ARTIFACT, target.version, PROD, f"{reason}: {target.version} to {PROD}")
     for record in records:
         if record.in_prod and record.version != target.version:
-            io.gto_unassign(ARTIFACT, record.version, PROD, f"{reason}: {record.version} leaves")
+            gto.unassign(ARTIFACT, record.version, PROD, f"{reason}: {record.version} leaves")

@@ -16,9 +16,10 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlops import io, registry
+from mlops import registry
 from mlops.config import PATHS
 from mlops.errors import CheckFailed, UsageError
+from mlops.io import dvc, files, gto, modelfile
 from mlops.registry import ARTIFACT, Manifest, VersionRecord
 from mlops.stages.registry import (
     all_or_nothing,
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> None:
     if not records:
         raise UsageError("no model versions in this clone's git tags: `git fetch --tags` first")
     target = registry.rollback_target(records, production.version, args.to)
-    cache_file = io.dvc_cache_file(str(target.model_md5))
+    cache_file = dvc.cache_file(str(target.model_md5))
     if args.dry_run:
         print(_plan(production, target, cache_file))
         return
@@ -58,7 +59,7 @@ def _check_loads(cache_file: Path) -> None:
     # or a refused rollback never needs it.
     from mlops.modeling import TRUSTED_TYPES
 
-    io.load_model_bytes(io.read_bytes(cache_file), TRUSTED_TYPES, str(cache_file))
+    modelfile.load_bytes(files.read_bytes(cache_file), TRUSTED_TYPES, str(cache_file))
 
 
 def _switch(records: list[VersionRecord], production: Manifest, target: VersionRecord) -> None:
@@ -68,7 +69,7 @@ def _switch(records: list[VersionRecord], production: Manifest, target: VersionR
         wait_for_new_second()
         move_prod(records, target, reason)
         if current is not None and current.active:
-            io.gto_deprecate(ARTIFACT, current.version, f"{reason}: {current.version} failed")
+            gto.deprecate(ARTIFACT, current.version, f"{reason}: {current.version} failed")
         write_production(registry.make_manifest(target, datetime.now(UTC)), reason)
 
 
@@ -77,11 +78,11 @@ def _restore(target: VersionRecord, cache_file: Path) -> str:
     md5 = str(target.model_md5)
     if _holds(cache_file, md5):
         return "DVC cache"
-    remote = io.dvc_pull_object(md5)
+    remote = dvc.pull_object(md5)
     if remote is None and _holds(cache_file, md5):
         return "DVC remote"
     stage = str(target.model_stage)
-    made, note = io.reproduce_output(target.commit, stage, PATHS.model, io.dvc_cache_dir())
+    made, note = dvc.reproduce_output(target.commit, stage, PATHS.model, dvc.cache_dir())
     if made == md5 and _holds(cache_file, md5):
         return f"DVC cache after {note}"
     detail = note if made in (None, md5) else f"reproducing it gave md5 {made}"
@@ -94,7 +95,7 @@ def _restore(target: VersionRecord, cache_file: Path) -> str:
 def _holds(cache_file: Path, md5: str) -> bool:
     if not cache_file.is_file():
         return False
-    if io.file_md5(cache_file) != md5:
+    if files.file_md5(cache_file) != md5:
         raise CheckFailed(
             f"{cache_file}: the DVC cache copy does not match its md5 {md5} (corrupt); "
             "remove it and run again; nothing changed"

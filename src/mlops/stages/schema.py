@@ -14,8 +14,8 @@ import argparse
 
 import yaml
 
-from mlops import io
 from mlops.errors import CheckFailed
+from mlops.io import files, tables
 
 _HEADER = """\
 # The data contract, in pandera's YAML format: reviewed by a person, kept in git.
@@ -26,10 +26,10 @@ _HEADER = """\
 
 
 def run(args: argparse.Namespace) -> None:
-    params = io.load_params(args.params)
+    params = files.load_params(args.params)
     from mlops.ingestion import csv_layout, ingest, normalise_name
 
-    source = io.read_input(args.input, params.data, csv_layout(params.data))
+    source = tables.read_input(args.input, params.data, csv_layout(params.data))
     # Imported once params and the input are checked (see mlops.cli): pandera is slow.
     from mlops.validation import contract_document, duplicate_columns, infer_contract
 
@@ -44,4 +44,4 @@ def run(args: argparse.Namespace) -> None:
         frame, normalise_name(params.data.target), params.validate_.quality.max_categories
     )
     text = yaml.safe_dump(contract_document(schema), sort_keys=False, allow_unicode=True)
-    io.write_text(args.out, _HEADER.format(source=args.input) + text)
+    files.write_text(args.out, _HEADER.format(source=args.input) + text)

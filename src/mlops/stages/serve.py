@@ -31,9 +31,10 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from mlops import io, serving
+from mlops import serving
 from mlops.config import PATHS, Params
 from mlops.errors import MlopsError, clip
+from mlops.io import files
 from mlops.serving import Production, RequestError
 from mlops.stages.predict import PredictionLog, load_production, read_contract
 
@@ -43,7 +44,7 @@ _MAX_LENGTH_DIGITS = 18  # a longer Content-Length is over any limit (and over i
 
 
 def run(args: argparse.Namespace) -> None:
-    params = io.load_params(args.params)
+    params = files.load_params(args.params)
     server = make_server(params, host=args.host, port=args.port)
     print(
         f"serving model {server.app.watcher.current.version} on {server.url} "
@@ -75,7 +76,7 @@ class ProductionWatcher:
     def __init__(self, load: Callable[[], Production], interval: float) -> None:
         self._load = load
         self._interval = interval
-        self._signature = io.file_signature(PATHS.production)
+        self._signature = files.file_signature(PATHS.production)
         self.current = load()
         self.problem: str | None = None
         self._stop = threading.Event()
@@ -92,7 +93,7 @@ class ProductionWatcher:
             self.check()
 
     def check(self) -> None:
-        signature = io.file_signature(PATHS.production)
+        signature = files.file_signature(PATHS.production)
         if signature == self._signature:
             return
         self._signature = signature

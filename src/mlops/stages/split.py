@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from mlops import io
 from mlops.config import PATHS
+from mlops.io import files
 
 
 def run(args: argparse.Namespace) -> None:
-    params = io.load_params(args.params)
-    raw = io.read_parquet(PATHS.raw, "raw data set (run `dvc repro ingest`)")
+    params = files.load_params(args.params)
+    raw = files.read_parquet(PATHS.raw, "raw data set (run `dvc repro ingest`)")
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn is slow.
     from mlops.ingestion import normalise_name
     from mlops.splitting import split
@@ -18,5 +18,5 @@ def run(args: argparse.Namespace) -> None:
     train, test = split(
         raw, normalise_name(params.data.target), params.split.test_size, params.seed
     )
-    io.write_parquet(PATHS.train, train)
-    io.write_parquet(PATHS.test, test)
+    files.write_parquet(PATHS.train, train)
+    files.write_parquet(PATHS.test, test)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from mlops import io
 from mlops.config import PATHS
+from mlops.io import files, modelfile, runs
 
 
 def run(args: argparse.Namespace) -> None:
-    params = io.load_params(args.params)
-    train = io.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
-    plan_document = io.read_json(PATHS.imputation, "imputation plan")
-    best = io.read_json(PATHS.best_params, "best params (run `dvc repro tune`)")
+    params = files.load_params(args.params)
+    train = files.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
+    plan_document = files.read_json(PATHS.imputation, "imputation plan")
+    best = files.read_json(PATHS.best_params, "best params (run `dvc repro tune`)")
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn is slow.
     from mlops.imputation import ImputationPlan
     from mlops.modeling import build_pipeline, model_card
@@ -24,9 +24,9 @@ def run(args: argparse.Namespace) -> None:
         best=best,
         plan=plan,
         rows=len(train),
-        data_md5=io.file_md5(PATHS.train),
-        versions=io.library_versions(),
+        data_md5=files.file_md5(PATHS.train),
+        versions=modelfile.library_versions(),
     )
-    io.dump_model(PATHS.model, pipeline)
-    io.write_json(PATHS.model_card, card)
-    io.record_run("train", {"model_md5": io.file_md5(PATHS.model)})
+    modelfile.dump(PATHS.model, pipeline)
+    files.write_json(PATHS.model_card, card)
+    runs.record_run("train", {"model_md5": files.file_md5(PATHS.model)})

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mlops
-from mlops import io
 from mlops.config import PATHS
+from mlops.io import files, modelfile, runs, studydb
 
 if TYPE_CHECKING:
     import optuna
@@ -48,10 +48,10 @@ METRICS_JSON = PATHS.tuning_dir / "metrics.json"
 
 
 def run(args: argparse.Namespace) -> None:
-    params = io.load_params(args.params)
+    params = files.load_params(args.params)
     config, seed = params.tune, params.seed
-    train = io.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
-    plan_document = io.read_json(PATHS.imputation, "imputation plan")
+    train = files.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
+    plan_document = files.read_json(PATHS.imputation, "imputation plan")
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn and
     # Optuna are slow. The search space is checked after: that check is tuning's.
     import optuna
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> None:
     plan = ImputationPlan.from_dict(plan_document)
     sample = tuning.sample_rows(train, plan.target, config.max_rows, seed)
     folds = tuning.make_folds(sample[plan.target], config.cv_folds, seed, str(args.params))
-    storage = io.open_study_storage(config.storage, STUDY_DB, args.params)
+    storage = studydb.open_storage(config.storage, STUDY_DB, args.params)
     study = tuning.open_study(storage, config, seed, _inputs())
     dead = tuning.settle_dead_trials(study, socket.gethostname(), _alive)
     if dead:
@@ -100,15 +100,15 @@ def run(args: argparse.Namespace) -> None:
         pngs = tuning.plot_pngs(counted, best["family"], best["metric"])
         _write_outputs(table, metrics, pngs, best)
         durations = tuning.trial_durations(study.get_trials(deepcopy=False))
-        io.record_run("tune", {"study": study.study_name, **durations})
+        runs.record_run("tune", {"study": study.study_name, **durations})
 
 
 def _inputs() -> dict[str, str]:
     """Hashes of what shapes a trial's result besides params: data, code, libraries."""
-    versions = io.library_versions()
+    versions = modelfile.library_versions()
     return {
-        "train": io.file_md5(PATHS.train),
-        "plan": io.file_md5(PATHS.imputation),
+        "train": files.file_md5(PATHS.train),
+        "plan": files.file_md5(PATHS.imputation),
         # Every module of the package, not only those tuning imports today: a stale
         # study is worse than a fresh one.
         "code": _package_md5(),
@@ -119,7 +119,7 @@ def _inputs() -> dict[str, str]:
 def _package_md5() -> str:
     package = Path(str(mlops.__file__)).parent
     sources = sorted(package.rglob("*.py"))
-    listing = "".join(f"{p.relative_to(package)}:{io.file_md5(p)}\n" for p in sources)
+    listing = "".join(f"{p.relative_to(package)}:{files.file_md5(p)}\n" for p in sources)
     return hashlib.md5(listing.encode(), usedforsecurity=False).hexdigest()
 
 
@@ -237,8 +237,8 @@ def _summary(name: str, metrics: dict[str, Any], best: dict[str, Any], worker: b
 def _write_outputs(
     table: pd.DataFrame, metrics: dict[str, Any], pngs: dict[str, bytes], best: dict[str, Any]
 ) -> None:
-    io.write_csv(TRIALS_CSV, table)
-    io.write_json(METRICS_JSON, metrics)
+    files.write_csv(TRIALS_CSV, table)
+    files.write_json(METRICS_JSON, metrics)
     for name, png in pngs.items():
-        io.write_bytes(PATHS.tuning_dir / f"{name}.png", png)
-    io.write_json(PATHS.best_params, best)
+        files.write_bytes(PATHS.tuning_dir / f"{name}.png", png)
+    files.write_json(PATHS.best_params, best)

@@ -16,9 +16,9 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops import io
 from mlops.config import PATHS, Params
 from mlops.errors import CheckFailed
+from mlops.io import files, tables
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 
 def run(args: argparse.Namespace) -> None:
-    params = io.load_params(args.params)
-    contract_document = io.read_yaml(PATHS.schema, "data contract")
+    params = files.load_params(args.params)
+    contract_document = files.read_yaml(PATHS.schema, "data contract")
     # Imported once params are checked (see mlops.cli): pandera is slow.
     from mlops import data_tests
     from mlops.ingestion import normalise_name
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> None:
     pipeline = args.input is None
     source: Path = PATHS.raw if pipeline else args.input
     frame = (
-        io.read_parquet(PATHS.raw, "raw data set (run `dvc repro ingest`)")
+        files.read_parquet(PATHS.raw, "raw data set (run `dvc repro ingest`)")
         if pipeline
         else _read_batch(source, params, list(contract.columns))
     )
@@ -70,7 +70,7 @@ def _read_batch(path: Path, params: Params, names: list[str]) -> pd.DataFrame:
     from mlops.ingestion import csv_layout, ingest
     from mlops.validation import duplicate_columns
 
-    source = io.read_input(path, params.data, csv_layout(params.data, names))
+    source = tables.read_input(path, params.data, csv_layout(params.data, names))
     duplicates = duplicate_columns(list(source.columns))
     if duplicates:
         raise CheckFailed(f"{path}: duplicate column names: {', '.join(duplicates)}")
@@ -87,7 +87,7 @@ def _measure(checked: Checked, params: Params) -> Measured | None:
     # Imported here: scikit-learn is only needed by the pipeline run, not by --input.
     from mlops.importance import measure
 
-    train = io.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
+    train = files.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
     return measure(train, checked.candidates, checked.target, config, params.seed)
 
 
@@ -95,6 +95,6 @@ def _write(report: dict[str, Any], json_path: Path | None, md_path: Path | None)
     from mlops import data_tests
 
     if json_path is not None:
-        io.write_json(json_path, report)
+        files.write_json(json_path, report)
     if md_path is not None:
-        io.write_text(md_path, data_tests.markdown(report))
+        files.write_text(md_path, data_tests.markdown(report))

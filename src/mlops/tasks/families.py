@@ -8,11 +8,11 @@ here plus its search space and fixed values in params.yaml ``tune``.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import importlib
 from mlops.tasks.metrics import TaskName
 
 # How a family wants its features: trees take ordinal codes and raw numbers;

@@ -86,7 +86,7 @@ def _two_classes(y_true: np.ndarray) -> bool:
 def _roc_auc(y_true: np.ndarray, p: Prediction) -> float:
     from sklearn.metrics import roc_auc_score
 
-    return roc_auc_score(y_true, p.positive) if _two_classes(y_true) else float("nan")
+    return float(roc_auc_score(y_true, p.positive)) if _two_classes(y_true) else float("nan")
 
 
 def _roc_auc_ovr(y_true: np.ndarray, p: Prediction) -> float:
@@ -96,25 +96,27 @@ def _roc_auc_ovr(y_true: np.ndarray, p: Prediction) -> float:
     # One-vs-rest, macro: undefined unless the rows hold every class the model knows.
     if not present.all() or len(p.classes) < 2:
         return float("nan")
-    return roc_auc_score(y_true, p.proba, multi_class="ovr", labels=list(p.classes))
+    return float(roc_auc_score(y_true, p.proba, multi_class="ovr", labels=list(p.classes)))
 
 
 def _pr_auc(y_true: np.ndarray, p: Prediction) -> float:
     from sklearn.metrics import average_precision_score
 
-    return average_precision_score(y_true, p.positive) if _two_classes(y_true) else float("nan")
+    return (
+        float(average_precision_score(y_true, p.positive)) if _two_classes(y_true) else float("nan")
+    )
 
 
 def _log_loss(y_true: np.ndarray, p: Prediction) -> float:
     from sklearn.metrics import log_loss
 
-    return log_loss(y_true, p.proba, labels=list(p.classes))
+    return float(log_loss(y_true, p.proba, labels=list(p.classes)))
 
 
 def _brier(y_true: np.ndarray, p: Prediction) -> float:
     from sklearn.metrics import brier_score_loss
 
-    return brier_score_loss(y_true, p.positive, pos_label=1)
+    return float(brier_score_loss(y_true, p.positive, pos_label=1))
 
 
 def _accuracy(y_true: np.ndarray, p: Prediction) -> float:
@@ -124,7 +126,7 @@ def _accuracy(y_true: np.ndarray, p: Prediction) -> float:
 def _balanced_accuracy(y_true: np.ndarray, p: Prediction) -> float:
     from sklearn.metrics import balanced_accuracy_score
 
-    return balanced_accuracy_score(y_true, p.label)
+    return float(balanced_accuracy_score(y_true, p.label))
 
 
 def _f1(average: Literal["binary", "macro", "weighted"]) -> Compute:
@@ -132,7 +134,7 @@ def _f1(average: Literal["binary", "macro", "weighted"]) -> Compute:
         from sklearn.metrics import f1_score
 
         labels = None if average == "binary" else list(p.classes)
-        return f1_score(y_true, p.label, average=average, labels=labels, zero_division=0.0)
+        return float(f1_score(y_true, p.label, average=average, labels=labels, zero_division=0.0))
 
     return compute
 
@@ -148,7 +150,7 @@ def _mae(y_true: np.ndarray, p: Prediction) -> float:
 def _r2(y_true: np.ndarray, p: Prediction) -> float:
     from sklearn.metrics import r2_score
 
-    return r2_score(y_true, p.value) if len(y_true) >= 2 else float("nan")
+    return float(r2_score(y_true, p.value)) if len(y_true) >= 2 else float("nan")
 
 
 def _mape(y_true: np.ndarray, p: Prediction) -> float:

@@ -1,0 +1,196 @@
+"""DVC: dvc.lock (what it records, whether a kill cut it), the cache, the remote, and
+reproducing one revision's output in a temporary worktree."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlops.errors import UsageError, shorten
+from mlops.io import git
+from mlops.io.files import file_md5, read_yaml
+
+_LOCK_MD5 = re.compile(r"[0-9a-f]{32}(\.dir)?")
+
+
+def expected_md5(lock_path: Path, out_path: Path) -> str | None:
+    """The md5 that ``lock_path`` (a dvc.lock) records for the output ``out_path``.
+
+    None when there is no lock file or no stage lists that output (a file not
+    produced by the pipeline yet); a lock file that is not DVC's YAML is an error.
+    """
+    if not lock_path.is_file():
+        return None
+    lock = read_yaml(lock_path, "DVC lock file")
+    stages = lock.get("stages") if isinstance(lock, dict) else None
+    if not isinstance(stages, dict):
+        raise UsageError(f"{lock_path}: not a DVC lock file (no 'stages' mapping)")
+    wanted = out_path.as_posix()
+    for stage in stages.values():
+        for out in stage.get("outs", []) if isinstance(stage, dict) else []:
+            if isinstance(out, dict) and out.get("path") == wanted and "md5" in out:
+                return str(out["md5"])
+    return None
+
+
+def lock_file_problem(data: bytes | None) -> str | None:
+    """What makes ``data`` an unusable dvc.lock (None: usable; absent is usable too).
+
+    DVC rewrites dvc.lock in place after each stage, so a kill during that write
+    leaves it empty or cut short, and every later `dvc repro` stops on it.
+    """
+    if data is None:
+        return None
+    if not data.strip():
+        return "it is empty"
+    if not data.endswith(b"\n"):  # DVC ends it with a line break; a cut rarely does
+        return "it is cut short"
+    from dvc.schema import COMPILED_LOCKFILE_SCHEMA
+
+    try:
+        document = yaml.safe_load(data)
+        COMPILED_LOCKFILE_SCHEMA(document)
+    except yaml.YAMLError as exc:
+        return f"it is not YAML ({str(exc).splitlines()[0]})"
+    except Exception as exc:  # voluptuous's Invalid: the schema DVC itself checks
+        return f"it is not a DVC lock file ({shorten(str(exc), 80)})"
+    return _cut_hash(document)
+
+
+def _cut_hash(document: dict[str, Any]) -> str | None:
+    """A cut at a line end still parses; a hash cut short does not look like one."""
+    for name, stage in document.get("stages", {}).items():
+        for entry in [*stage.get("deps", []), *stage.get("outs", [])]:
+            if not _LOCK_MD5.fullmatch(str(entry.get("md5", ""))):
+                return f"it is cut short (stage {name}: {entry.get('path')} has no full md5)"
+    return None
+
+
+def cache_file(md5: str, root: Path = Path()) -> Path:
+    """Where the DVC cache keeps the object with this md5 (whether or not it is there)."""
+    return Path(_cache(root, lambda cache: cache.local.oid_to_path(md5)))
+
+
+def cache_dir(root: Path = Path()) -> Path:
+    """The DVC cache folder (``cache.dir``), to share it with a temporary worktree."""
+    return Path(_cache(root, lambda cache: cache.local_cache_dir))
+
+
+def _cache(root: Path, attribute: Any) -> str:
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(root)) as repo:
+            return str(Path(attribute(repo.cache)).resolve())
+    except DvcException as exc:
+        raise UsageError(f"{root.resolve()}: not a DVC repository ({exc})") from None
+
+
+def pull_object(md5: str, root: Path = Path()) -> str | None:
+    """Fetch one object from the default DVC remote into the cache; None, or why not."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    try:
+        with Repo(str(root)) as repo:
+            result = repo.cloud.pull([HashInfo("md5", md5)])
+    except DvcException as exc:
+        return str(exc).strip().splitlines()[0]
+    return None if result.transferred else "the DVC remote does not have it"
+
+
+def push_object(md5: str, root: Path = Path()) -> str | None:
+    """Upload one cache object to the default DVC remote: None, "no remote", or raise.
+
+    One object by its hash, not ``dvc push --all-tags``: that pushes only one
+    revision's copy of a path (treeverse/dvc#10617), so older versions would be lost.
+    """
+    from dvc.config import NoRemoteError
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    try:
+        with Repo(str(root)) as repo:
+            result = repo.cloud.push([HashInfo("md5", md5)])
+    except NoRemoteError:
+        return "no DVC remote configured"
+    except DvcException as exc:
+        raise UsageError(f"dvc push of {md5}: {str(exc).strip().splitlines()[0]}") from None
+    if result.failed:
+        raise UsageError(f"dvc push of {md5}: the upload failed")
+    return None
+
+
+def reproduce_output(
+    revision: str, stage: str, output: Path, cache_dir: Path, root: Path = Path()
+) -> tuple[str | None, str]:
+    """Run ``dvc repro stage`` of ``revision`` in a temporary git worktree that shares the
+    DVC cache ``cache_dir``; (md5 of ``output`` or None, one line on what happened).
+
+    The revision's own package (its ``src/``) is put first on PYTHONPATH so the code
+    that made the model is the code that remakes it.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="mlops-reproduce-"))
+    tree = folder / "tree"
+    try:
+        git.call("worktree", "add", "--detach", str(tree), revision, cwd=root)
+        _run("config", "--local", "cache.dir", str(cache_dir), cwd=tree)
+        proc = _run("repro", stage, cwd=tree, env=_reproduce_env(tree), check=False)
+        if proc.returncode != 0:
+            lines = (proc.stderr + proc.stdout).strip().splitlines() or ["no output"]
+            return None, f"dvc repro {stage} failed: {lines[-1]}"
+        if not (tree / output).is_file():
+            return None, f"dvc repro {stage} did not produce {output}"
+        return file_md5(tree / output), f"reproduced by dvc repro {stage} at {revision[:7]}"
+    except UsageError as exc:
+        return None, str(exc)
+    finally:
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(tree)],
+            cwd=root,
+            capture_output=True,
+            check=False,
+        )
+        subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True, check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _reproduce_env(tree: Path) -> dict[str, str]:
+    import sys
+
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    if (tree / "src").is_dir():
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(tree / "src"), env.get("PYTHONPATH", "")) if p
+        )
+    return env
+
+
+def _run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        detail = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+        raise UsageError(f"dvc {args[0]}: {detail}")
+    return proc

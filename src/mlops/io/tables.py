@@ -1,0 +1,197 @@
+"""Users' data files: the configured source and files given with ``--input``.
+
+CSV (optionally gzipped, whatever the name) or Parquet; for ``--input``, the
+format is told by content and a CSV's separator and header are sniffed.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlops.config import DataConfig
+from mlops.errors import UsageError
+from mlops.io.files import require_file
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+_PARQUET_MAGIC = b"PAR1"
+
+
+def read_source(config: DataConfig, path: Path | None = None) -> pd.DataFrame:
+    """Read ``path`` (default: params.yaml data.source) as a CSV or Parquet file as configured."""
+    what = "input file" if path else "data source (params.yaml data.source)"
+    path = path or Path(config.source)
+    require_file(path, what)
+    if path.stat().st_size == 0:
+        raise UsageError(f"{path}: data source is empty")
+    kind = config.format if config.format != "auto" else _sniff_format(path)
+    frame = _read_parquet_source(path) if kind == "parquet" else _read_csv_source(path, config)
+    if frame.empty:
+        raise UsageError(f"{path}: data source has no data rows")
+    return frame
+
+
+def _sniff_format(path: Path) -> str:
+    with path.open("rb") as handle:
+        if handle.read(4) == _PARQUET_MAGIC:
+            return "parquet"
+    return "csv"
+
+
+def _read_parquet_source(path: Path) -> pd.DataFrame:
+    import pandas as pd
+    import pyarrow
+
+    try:
+        return pd.read_parquet(path)
+    except (pyarrow.ArrowException, OSError) as exc:
+        raise UsageError(f"{path}: not a readable Parquet file ({exc})") from None
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped when it is gzip-compressed (whatever its name)."""
+    data = path.read_bytes()
+    if data[:2] != b"\x1f\x8b":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError) as exc:
+        raise UsageError(f"{path}: cannot decompress gzip data ({exc})") from None
+
+
+def _read_csv_source(path: Path, config: DataConfig) -> pd.DataFrame:
+    text = _csv_text(path, _read_bytes(path))
+    if not text.strip():
+        raise UsageError(f"{path}: data source is empty")
+    names = list(config.columns) if config.columns else None
+    return _parse_csv(path, text, config, sep=config.separator, header=config.header, names=names)
+
+
+def _csv_text(path: Path, data: bytes) -> str:
+    if b"\x00" in data[:65536]:
+        raise UsageError(f"{path}: not a CSV or Parquet file (binary content)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a CSV or Parquet file (not UTF-8 text)") from None
+
+
+def _parse_csv(
+    path: Path, text: str, config: DataConfig, *, sep: str, header: bool, names: list[str] | None
+) -> pd.DataFrame:
+    import pandas as pd
+
+    try:
+        return pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            header=0 if header else None,
+            names=names,
+            na_values=list(config.na_values),
+            keep_default_na=True,
+            comment=config.comment,
+            skipinitialspace=True,
+            skip_blank_lines=True,
+        )
+    except (pd.errors.ParserError, ValueError) as exc:
+        detail = str(exc).strip().splitlines()[-1]
+        raise UsageError(
+            f"{path}: not a CSV file as configured in params.yaml data ({detail})"
+        ) from None
+
+
+# (header?, column names) from a CSV's first row: ingestion.csv_layout (pure logic; a
+# stage passes it in, so that io, which every stage imports, does not import ingestion).
+CsvLayout = Callable[[Sequence[str]], tuple[bool, list[str] | None]]
+
+
+_SEPARATORS = (",", ";", "\t", "|")
+
+
+_SNIFF_LINES = 50
+
+
+def read_input(path: Path, config: DataConfig, layout: CsvLayout) -> pd.DataFrame:
+    """A file given with ``--input``: Parquet, CSV or gzipped CSV, told apart by content.
+
+    A CSV's separator is sniffed (params.yaml ``data.separator`` on a tie), and
+    ``layout`` (``ingestion.csv_layout``) tells from its first row whether that
+    row is a header or else which names the columns take.
+    """
+    require_file(path, "input file")
+    data = _read_bytes(path)
+    if not data.strip():
+        raise UsageError(f"{path}: input file is empty")
+    if data[:4] == _PARQUET_MAGIC:
+        frame = _parquet_bytes(path, data)
+    else:
+        frame = _read_csv_input(path, _csv_text(path, data), config, layout)
+    if frame.empty:
+        raise UsageError(f"{path}: input file has no data rows")
+    return frame
+
+
+def _parquet_bytes(path: Path, data: bytes) -> pd.DataFrame:
+    import pandas as pd
+    import pyarrow
+
+    try:
+        return pd.read_parquet(io.BytesIO(data))
+    except (pyarrow.ArrowException, OSError) as exc:
+        raise UsageError(f"{path}: not a readable Parquet file ({exc})") from None
+
+
+def _read_csv_input(path: Path, text: str, config: DataConfig, layout: CsvLayout) -> pd.DataFrame:
+    lines = _data_lines(text, config.comment)
+    if not lines:
+        raise UsageError(f"{path}: input file has no data rows")
+    sep = _sniff_separator(lines, config.separator, config.comment)
+    first = _split_line(lines[0], sep)
+    header, names = layout(first)
+    if names is not None and len(names) != len(first):
+        raise UsageError(
+            f"{path}: {len(first)} fields in the first row, but params.yaml data.columns "
+            f"names {len(names)} (a headerless file needs them all, the target optional)"
+        )
+    return _parse_csv(path, text, config, sep=sep, header=header, names=names)
+
+
+def _data_lines(text: str, comment: str | None) -> list[str]:
+    """The first lines that hold data, without comments (from ``comment`` to the end of
+    the line, as pandas reads them) and blank lines."""
+    lines = (line.partition(comment)[0] if comment else line for line in text.splitlines())
+    kept = (line for line in lines if line.strip())
+    return [line for _, line in zip(range(_SNIFF_LINES), kept, strict=False)]
+
+
+def _split_line(line: str, sep: str) -> list[str]:
+    if len(sep) != 1:
+        return [field.strip() for field in line.split(sep)]
+    return next(csv.reader([line], delimiter=sep, skipinitialspace=True))
+
+
+def _sniff_separator(lines: list[str], configured: str, comment: str | None) -> str:
+    """Of the separators that split every line into the same number (> 1) of fields, the
+    one giving the most fields (the configured one on a tie: "a;b;1,5" is ";"); else
+    csv.Sniffer's guess, else the configured one. Never the comment character."""
+    if len(configured) != 1:
+        return configured  # a regular expression or a multi-character separator: as told
+    candidates = [s for s in dict.fromkeys((configured, *_SEPARATORS)) if s != comment]
+    fields: dict[str, int] = {}
+    for sep in candidates:
+        counts = {len(row) for row in csv.reader(lines, delimiter=sep)}
+        if len(counts) == 1 and (count := counts.pop()) > 1:
+            fields[sep] = count
+    if fields:
+        return max(fields, key=lambda sep: fields[sep])  # max keeps the first of equals
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters="".join(candidates)).delimiter
+    except csv.Error:
+        return configured
