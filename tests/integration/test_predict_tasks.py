@@ -1,7 +1,8 @@
 """`mlops predict`, `mlops serve` and `mlops explain` answer in each task's schema.
 
 No `dvc repro` here: a small scikit-learn pipeline fitted on wine (multiclass) or
-diabetes (regression) is put in the DVC cache and named by models/production.json,
+diabetes (regression) is written where the pipeline leaves its model (models/,
+dvc.lock, the splits) and put in the DVC cache named by models/production.json,
 as a promotion leaves it, so the stages' own reading, checking and writing is what
 is tested (tests/e2e/test_tasks.py runs the whole pipeline).
 """
@@ -62,8 +63,23 @@ def project(
         [("impute", SimpleImputer()), ("scale", StandardScaler()), ("model", ESTIMATORS[task])]
     ).fit(train[numbers], train[target])
     monkeypatch.chdir(root)
+    trained(model, train, frame.iloc[:ROWS])
     promote(model, tmp_path)
     return task, model, unseen.reset_index(drop=True)
+
+
+def trained(model: Pipeline, train: pd.DataFrame, test: pd.DataFrame) -> None:
+    """The model, the splits and a dvc.lock recording the model, as `dvc repro` leaves them."""
+    path = Path("models/model.skops")
+    path.parent.mkdir(exist_ok=True)
+    modelfile.dump(path, model)
+    outs = [{"path": path.as_posix(), "md5": files.file_md5(path)}]
+    Path("dvc.lock").write_text(
+        yaml.safe_dump({"schema": "2.0", "stages": {"train": {"outs": outs}}})
+    )
+    Path("data/split").mkdir(parents=True)
+    train.reset_index(drop=True).to_parquet("data/split/train.parquet")
+    test.reset_index(drop=True).to_parquet("data/split/test.parquet")
 
 
 def numeric(column: pd.Series) -> bool:
@@ -188,3 +204,29 @@ def test_a_model_of_another_task_is_refused(
     assert f"does not fit params.yaml data.task 'binary': {problem}" in err
     assert not output.exists()
     assert not Path("logs").exists()
+
+
+def test_explain_follows_the_tasks_quantity(
+    project: tuple[str, Pipeline, pd.DataFrame], capsys: pytest.CaptureFixture[str]
+) -> None:
+    task, model, unseen = project
+    assert main(["explain", "--row", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    row = unseen.iloc[[2]][list(model.feature_names_in_)]
+    if task == "regression":
+        assert (result["quantity"], result["explained_class"]) == ("predicted value", None)
+        assert result["value"] == pytest.approx(model.predict(row)[0], abs=1e-6)
+        headline = f"Predicted value: {result['value']:.4f}\n"
+    else:
+        proba = model.predict_proba(row)[0]
+        predicted = str(model.classes_[proba.argmax()])
+        assert result["quantity"] == f"probability of the predicted class ({predicted})"
+        assert (result["explained_class"], result["predicted"]) == (predicted, predicted)
+        assert result["value"] == pytest.approx(proba.max(), abs=1e-6)
+        headline = f"Probability of the predicted class ({predicted}): {result['value']:.4f}"
+    assert result["threshold"] is None
+    assert len(result["contributions"]) == len(model.feature_names_in_)
+    assert main(["explain", "--row", "2"]) == 0
+    text = capsys.readouterr().out
+    assert headline in text
+    assert f"as the change in the {result['quantity']} when set to" in text
