@@ -483,6 +483,19 @@ def test_a_regression_answer_is_the_predicted_value(
     }
 
 
+def test_the_log_quotes_whatever_a_class_label_holds() -> None:
+    """Class labels come from the user's data: in a column name or a value, still JSON."""
+    label = 'grade "A"\\1'
+    predictions = pd.DataFrame(
+        {f"probability_{label}": [0.25], "prediction": [label], "imputed": [""]}
+    )
+    production = Production(object(), "v1.0.0", "0" * 32, (), get_task("multiclass"), 0.5)
+    at = datetime(2026, 3, 4, tzinfo=UTC)
+    text = serving.log_lines(pd.DataFrame({"x": [1.0]}), predictions, production, "batch", at)
+    entry = json.loads(text)
+    assert (entry[f"probability_{label}"], entry["prediction"]) == (0.25, label)
+
+
 def test_a_model_that_does_not_fit_the_task_is_refused_in_one_line(
     wine: tuple[pd.DataFrame, pd.Series],
     diabetes: tuple[pd.DataFrame, pd.Series],
