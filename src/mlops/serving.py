@@ -22,7 +22,8 @@ import pandas as pd
 import pandera.pandas as pa
 
 from mlops.config import MissingValues
-from mlops.errors import clip, shorten
+from mlops.errors import CheckFailed, clip, shorten
+from mlops.ingestion import normalise_columns
 from mlops.tasks.task import Task
 from mlops.validation import ExtraPolicy, Failure
 from mlops.validation import check_contract as check_frame
@@ -102,8 +103,13 @@ def rows_to_frame(rows: Sequence[Mapping[str, Any]], contract: pa.DataFrameSchem
     """A frame typed as the contract expects where JSON is ambiguous, and no further:
     a JSON integer is a number for a float column, and a column of nulls has no type
     of its own. A string where a number belongs stays a string, so the contract
-    rejects it instead of guessing."""
-    frame = pd.DataFrame.from_records(list(rows))
+    rejects it instead of guessing. Column names are normalised as ``ingest`` does
+    (``"OD280/OD315"`` -> ``od280_od315``), so a request may name the columns as the
+    source data does, as a batch file given to ``mlops predict`` may."""
+    try:
+        frame = normalise_columns(pd.DataFrame.from_records(list(rows)))
+    except CheckFailed as exc:
+        raise RequestError(422, f"request column names: {clip(exc, 200)}") from None
     return frame.assign(**{str(c): _align(frame[c], contract) for c in frame.columns})
 
 

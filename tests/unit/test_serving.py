@@ -93,6 +93,17 @@ def test_rows_to_frame_types_only_what_json_leaves_ambiguous(
     assert mixed["age"].dtype != "float64"  # a string stays a string: the contract decides
 
 
+def test_request_column_names_are_normalised_as_ingest_does(schema: pa.DataFrameSchema) -> None:
+    raw = {("Education-Num " if k == "education_num" else k.upper()): v for k, v in ROW.items()}
+    frame = serving.rows_to_frame([raw], schema)
+    assert list(frame.columns) == list(ROW)
+    clash = {**ROW, "Age": 40, "x" * 1000: 1, "X" * 1000: 2}
+    with pytest.raises(RequestError, match="duplicate column names after normalisation") as error:
+        serving.rows_to_frame([clash], schema)
+    assert error.value.status == 422
+    assert len(error.value.message) < 300
+
+
 def check(contract: Contract, row: dict[str, Any], records: bool = True) -> str | None:
     frame = serving.rows_to_frame([row], contract.schema)
     return serving.check_contract(frame, contract, records=records)[1]
