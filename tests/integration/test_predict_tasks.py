@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pytest
@@ -114,21 +113,24 @@ def expected(task: str, model: Pipeline, rows: pd.DataFrame) -> dict[str, list[A
     return per_class | {"prediction": model.classes_[proba.argmax(axis=1)].tolist()}
 
 
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
 def test_predict_writes_the_tasks_columns_and_logs_them(
-    project: tuple[str, Pipeline, pd.DataFrame], tmp_path: Path
+    project: tuple[str, Pipeline, pd.DataFrame], tmp_path: Path, suffix: str
 ) -> None:
     task, model, unseen = project
-    source, output = tmp_path / "batch.csv", tmp_path / "predictions.parquet"
+    source, output = tmp_path / "batch.csv", tmp_path / f"predictions.{suffix}"
     unseen.to_csv(source, index=False)
     assert main(["predict", "--input", str(source), "--output", str(output)]) == 0
-    table = pd.read_parquet(output)
+    if suffix == "csv":
+        table = pd.read_csv(output, keep_default_na=False)
+    else:
+        table = pd.read_parquet(output)
     wanted = expected(task, model, unseen)
     assert list(table.columns) == [*unseen.columns, *wanted, "imputed"]
     for column, values in wanted.items():
-        if isinstance(values[0], str):
-            assert table[column].tolist() == values
-        else:
-            np.testing.assert_allclose(table[column].to_numpy(), values, rtol=1e-9)
+        assert table[column].tolist() == values  # every digit, in CSV too
+    numbers = unseen.select_dtypes("number").columns
+    assert table[numbers].equals(unseen[numbers].astype("float64"))  # the inputs as given
     logged = [
         json.loads(line)
         for log in Path("logs/predictions").glob("*.jsonl")

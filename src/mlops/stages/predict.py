@@ -66,7 +66,9 @@ def _write(path: Path, table: pd.DataFrame) -> None:
     if path.suffix.lower() == ".parquet":
         files.write_parquet(path, table)
     else:
-        files.write_csv(path, table)
+        # Every digit: the user's inputs come back as given and a predicted value whole
+        # (files.write_csv rounds to 6 significant digits, for report tables).
+        files.write_text(path, table.to_csv(index=False))
 
 
 def read_contract(params: Params) -> serving.Contract:
