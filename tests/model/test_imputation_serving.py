@@ -29,7 +29,6 @@ from mlops.modeling import TRUSTED_TYPES, build_imputer, build_pipeline
 from mlops.splitting import split
 
 TARGET = "income"
-TASK = "binary"  # the demo data's: imputation serves every task alike
 NUMERIC_GAPS = ["age", "hours_per_week", "education_num"]
 PARAMS = {
     "hist_gradient_boosting": {"max_iter": 60},
@@ -54,7 +53,7 @@ def make_plan(train: pd.DataFrame, **changes: Any) -> ImputationPlan:
 
 @pytest.fixture(scope="module")
 def splits(adult_sample: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    train, test = split(adult_sample, TARGET, 0.25, 0, TASK)
+    train, test = split(adult_sample, TARGET, 0.25, 0, "binary")
     return mask_values(train, NUMERIC_GAPS, 0.2, "mcar", 0), test
 
 
@@ -76,7 +75,7 @@ def fitted(splits: tuple[pd.DataFrame, pd.DataFrame], plan: ImputationPlan) -> d
 
 
 def fit(plan: ImputationPlan, train: pd.DataFrame, family: str) -> Any:
-    pipeline = build_pipeline(plan, family, PARAMS[family], 0, TASK)
+    pipeline = build_pipeline(plan, family, PARAMS[family], 0, "binary")
     return pipeline.fit(train[plan.names()], train[TARGET])
 
 
@@ -196,7 +195,7 @@ def rmse_on_gaps(strategy: str, masked: pd.DataFrame, truth: pd.DataFrame) -> fl
 def test_models_survive_numeric_gaps_at_random_and_not_at_random(
     adult_sample: pd.DataFrame, mechanism: str, strategy: str
 ) -> None:
-    train, test = split(adult_sample, TARGET, 0.25, 0, TASK)
+    train, test = split(adult_sample, TARGET, 0.25, 0, "binary")
     masked_train = mask_values(train, NUMERIC_GAPS, 0.3, mechanism, 1)  # type: ignore[arg-type]
     masked_test = mask_values(test, NUMERIC_GAPS, 0.3, mechanism, 2)  # type: ignore[arg-type]
     plan = make_plan(masked_train, numeric=strategy, overrides={})
