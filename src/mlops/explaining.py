@@ -1,9 +1,11 @@
 """Explain one prediction: trace an example through every step of the model pipeline.
 
 The trace shows the raw values, each feature after every step of its
-transformer (imputation, then encoding), the probability, and the features
-that moved it most. "Moved" is measured by occlusion: the change in the
-probability when that one feature is set to its typical training value
+transformer (imputation, then encoding), the prediction, and the features that
+moved it most. What is followed is the task's (``Task.explained``): binary, the
+probability of the positive class; multiclass, the probability of the predicted
+class; regression, the predicted value. "Moved" is measured by occlusion: the
+change in that quantity when one feature is set to its typical training value
 (median or most frequent) with everything else kept.
 """
 
@@ -18,7 +20,11 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from mlops.tasks.metrics import Prediction
+from mlops.tasks.task import Task
+
 RAW = "raw"
+PREDICTED_VALUE = "predicted value"
 
 
 @dataclass(frozen=True)
@@ -28,10 +34,15 @@ class Explanation:
     source: str
     row: int
     steps: dict[str, dict[str, Any]]
-    probability: float
-    threshold: float
-    predicted: int
-    actual: int | None
+    # What ``value`` and every contribution's change measure, e.g. "probability of
+    # the positive class (1)" or "predicted value"; ``explained_class`` is that class
+    # (None: the predicted value is followed).
+    quantity: str
+    explained_class: Any
+    value: float
+    predicted: Any  # a class label, or the predicted value
+    threshold: float | None  # the decision threshold ``predicted`` came from, if any
+    actual: Any
     contributions: list[dict[str, Any]]
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,24 +124,44 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _followed(
+    task: Task, model: Pipeline, features: pd.DataFrame, column: int | None
+) -> np.ndarray:
+    """Per row, the quantity explain follows (see ``_pick``)."""
+    return _pick(task.predict(model, features), column)
+
+
+def _pick(prediction: Prediction, column: int | None) -> np.ndarray:
+    """The probabilities in ``proba`` column ``column``, or the predicted values when None."""
+    if column is None:
+        return np.asarray(prediction.value, dtype=float)
+    assert prediction.proba is not None
+    return np.asarray(prediction.proba[:, column], dtype=float)
+
+
 def contributions(
-    model: Pipeline, row: pd.DataFrame, reference: Mapping[str, Any]
+    model: Pipeline,
+    row: pd.DataFrame,
+    reference: Mapping[str, Any],
+    task: Task,
+    column: int | None,
 ) -> list[dict[str, Any]]:
-    """Per feature: the probability's change when it alone is set to its reference value."""
+    """Per feature: the followed quantity's change when that feature alone is set to
+    its reference value."""
     features = list(model.feature_names_in_)
     base = row[features].iloc[[0] * len(features)].reset_index(drop=True)
     for position, name in enumerate(features):
         base.loc[position, name] = reference[name]
-    probability = float(model.predict_proba(row[features])[0, 1])
-    occluded = model.predict_proba(base)[:, 1]
+    value = float(_followed(task, model, row[features], column)[0])
+    occluded = _followed(task, model, base, column)
     records = [
         {
             "feature": name,
             "value": plain(row[name].iloc[0]),
             "reference": reference[name],
-            "change": round(probability - float(p), 6),
+            "change": round(value - float(v), 6),
         }
-        for name, p in zip(features, occluded, strict=True)
+        for name, v in zip(features, occluded, strict=True)
     ]
     return sorted(records, key=lambda r: (-abs(r["change"]), r["feature"]))
 
@@ -139,6 +170,7 @@ def explain(
     model: Pipeline,
     frame: pd.DataFrame,
     *,
+    task: Task,
     row: int,
     reference: Mapping[str, Any],
     threshold: float,
@@ -147,17 +179,26 @@ def explain(
 ) -> Explanation:
     """Trace row ``row`` of ``frame`` (a 0-based position) through ``model``."""
     example = frame.iloc[[row]]
-    probability = float(model.predict_proba(example[list(model.feature_names_in_)])[0, 1])
+    features = example[list(model.feature_names_in_)]
+    prediction = task.predict(model, features, threshold)
+    explained = task.explained(prediction)
+    column = None if explained is None else explained[0]
+    of_class = None if explained is None else plain(prediction.classes[explained[0]])
+    quantity = (
+        PREDICTED_VALUE if explained is None else f"probability of {explained[1]} ({of_class})"
+    )
     actual = plain(example[target].iloc[0]) if target in example.columns else None
     return Explanation(
         source=source,
         row=row,
         steps=trace(model, example),
-        probability=round(probability, 6),
-        threshold=threshold,
-        predicted=int(probability >= threshold),
-        actual=None if actual is None else int(actual),
-        contributions=contributions(model, example, reference),
+        quantity=quantity,
+        explained_class=of_class,
+        value=round(float(_pick(prediction, column)[0]), 6),
+        predicted=plain(prediction.label[0]),
+        threshold=threshold if task.thresholded else None,
+        actual=actual,
+        contributions=contributions(model, example, reference, task, column),
     )
 
 
@@ -176,12 +217,13 @@ def render(explanation: Explanation, top: int) -> str:
     for feature in features:
         cells = [_cell(steps[n], feature, features) for n in names]
         lines.append(_line([feature, *cells], widths))
+    quantity = explanation.quantity
     lines += [
         "",
-        f"Probability of the positive class: {explanation.probability:.4f} -> predicted "
-        f"{explanation.predicted} at threshold {explanation.threshold}",
+        f"{quantity[0].upper()}{quantity[1:]}: {explanation.value:.4f}{_decision(explanation)}",
         "",
-        "Features that moved it most (change in probability versus the typical training value):",
+        f"Features that moved it most, as the change in the {quantity} when set to the "
+        "typical training value:",
     ]
     for record in explanation.contributions[:top]:
         lines.append(
@@ -189,6 +231,14 @@ def render(explanation: Explanation, top: int) -> str:
             f"(typical {_show(record['reference'])}): {record['change']:+.4f}"
         )
     return "\n".join(lines) + "\n"
+
+
+def _decision(explanation: Explanation) -> str:
+    """What a class probability led to: the predicted class (at the threshold, if any)."""
+    if explanation.explained_class is None:
+        return ""  # the quantity is the prediction itself
+    at = "" if explanation.threshold is None else f" at threshold {explanation.threshold}"
+    return f" -> predicted {_show(explanation.predicted)}{at}"
 
 
 def _cell(values: Mapping[str, Any], feature: str, features: Sequence[str]) -> str:

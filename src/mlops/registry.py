@@ -40,6 +40,8 @@ class VersionRecord:
     model_stage: str | None  # the dvc.yaml stage that produces the model
     metrics: Mapping[str, float] = field(default_factory=dict)
     created_at: str = ""
+    # The metrics its gate judged it by (see ``key_metrics``), what listings show.
+    key_metrics: tuple[str, ...] = ()
 
     @property
     def functional(self) -> bool:
@@ -241,6 +243,29 @@ def failed_checks(report: Any) -> list[str]:
     ]
 
 
+def key_metrics(report: Any, metrics: Mapping[str, float]) -> tuple[str, ...]:
+    """The metrics a version was judged by, from its gate report: the target metric
+    (``metric``: evaluate.metric, whatever the task), then each metric a check bounded
+    (``minimum.<name>``, ``max_degradation.<name>``...), in the report's order; only
+    names that ``metrics`` (its reports/metrics.json) holds, so no task's metric is
+    assumed."""
+    if not isinstance(report, dict):
+        return ()
+    checks = report.get("checks")
+    names = [report.get("metric")] + [
+        str(check.get("name", "")).partition(".")[2]
+        for check in (checks if isinstance(checks, list) else [])
+        if isinstance(check, dict)
+    ]
+    return tuple(dict.fromkeys(n for n in names if isinstance(n, str) and n in metrics))
+
+
+def describe_metrics(record: VersionRecord) -> str:
+    """``roc_auc 0.9295, pr_auc 0.8345``: a version's key metrics, for one line of output."""
+    shown = ", ".join(f"{name} {record.metrics[name]:.4f}" for name in record.key_metrics)
+    return shown or "none recorded by its gate"
+
+
 def numeric_metrics(metrics: Any) -> dict[str, float]:
     if not isinstance(metrics, dict):
         return {}
@@ -267,6 +292,7 @@ def listing(records: Iterable[VersionRecord], production: Manifest | None) -> li
             "commit": r.commit,
             "model_md5": r.model_md5,
             "created_at": r.created_at,
+            "key_metrics": list(r.key_metrics),
             "metrics": dict(r.metrics),
         }
         for r in newest_first(records)
@@ -274,8 +300,9 @@ def listing(records: Iterable[VersionRecord], production: Manifest | None) -> li
 
 
 def format_listing(rows: Sequence[Mapping[str, Any]]) -> str:
-    """A plain-text table; the metric columns are the union of the versions' metrics."""
-    metric_names = sorted({name for row in rows for name in row["metrics"]})
+    """A plain-text table; the metric columns are the versions' key metrics (what their
+    gates judged), newest version's first: the whole metrics.json is in ``--json``."""
+    metric_names = list(dict.fromkeys(name for row in rows for name in row["key_metrics"]))
     header = ["version", "stage", "status", "gate", "commit", *metric_names]
     table = [header] + [_listing_cells(row, metric_names) for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]

@@ -2,7 +2,10 @@
 
 Pure functions shared by batch prediction (``mlops predict``) and the HTTP
 server (``mlops serve``): the stage modules read files, load the production
-model and write the prediction log.
+model and write the prediction log. The answer's columns are the task's
+(``Task.columns``): binary ``probability`` and ``prediction`` (0/1 at the
+threshold), multiclass ``probability_<class>`` per class and ``prediction`` (the
+class), regression ``prediction`` (the value); plus the features imputed per row.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import pandas as pd
 import pandera.pandas as pa
 
 from mlops.config import MissingValues
-from mlops.errors import clip, shorten
+from mlops.errors import CheckFailed, clip, shorten
+from mlops.ingestion import normalise_columns
+from mlops.tasks.task import Task
 from mlops.validation import ExtraPolicy, Failure
 from mlops.validation import check_contract as check_frame
 
@@ -48,7 +53,20 @@ class Production:
     version: str
     model_md5: str
     features: tuple[str, ...]
-    threshold: float
+    task: Task
+    threshold: float  # evaluate.threshold (binary: where the probability becomes 1)
+
+
+def check_task(model: Any, task: Task, source: str, fix: str) -> None:
+    """A ValueError unless ``model`` makes ``task``'s predictions: a model trained for
+    another task (a regressor when the task is binary) is refused in one line ending
+    in ``fix``, instead of failing inside scikit-learn or answering in the wrong schema."""
+    problem = task.misfit(model)
+    if problem is not None:
+        raise ValueError(
+            f"{source}: the model does not fit params.yaml data.task {task.name!r}: "
+            f"{problem}; {fix}"
+        )
 
 
 def model_features(model: Any, contract: pa.DataFrameSchema, source: str) -> tuple[str, ...]:
@@ -85,8 +103,13 @@ def rows_to_frame(rows: Sequence[Mapping[str, Any]], contract: pa.DataFrameSchem
     """A frame typed as the contract expects where JSON is ambiguous, and no further:
     a JSON integer is a number for a float column, and a column of nulls has no type
     of its own. A string where a number belongs stays a string, so the contract
-    rejects it instead of guessing."""
-    frame = pd.DataFrame.from_records(list(rows))
+    rejects it instead of guessing. Column names are normalised as ``ingest`` does
+    (``"OD280/OD315"`` -> ``od280_od315``), so a request may name the columns as the
+    source data does, as a batch file given to ``mlops predict`` may."""
+    try:
+        frame = normalise_columns(pd.DataFrame.from_records(list(rows)))
+    except CheckFailed as exc:
+        raise RequestError(422, f"request column names: {clip(exc, 200)}") from None
     return frame.assign(**{str(c): _align(frame[c], contract) for c in frame.columns})
 
 
@@ -168,18 +191,12 @@ def describe_failures(failures: Sequence[Failure]) -> str:
 
 
 def predict(production: Production, frame: pd.DataFrame) -> pd.DataFrame:
-    """Probability of the positive class, the 0/1 decision at the configured threshold,
-    and the features the model's imputers filled in each row (``;``-separated, or "")."""
+    """The task's output columns (``Task.columns``), then the features the model's
+    imputers filled in each row (``;``-separated, or "")."""
     features = frame[list(production.features)]
-    proba = production.model.predict_proba(features)[:, 1]
-    return pd.DataFrame(
-        {
-            "probability": proba,
-            "prediction": (proba >= production.threshold).astype("int64"),
-            IMPUTED: imputed_features(features),
-        },
-        index=frame.index,
-    )
+    task = production.task
+    columns = task.columns(task.predict(production.model, features, production.threshold))
+    return pd.DataFrame(columns | {IMPUTED: imputed_features(features)}, index=frame.index)
 
 
 def imputed_features(features: pd.DataFrame) -> pd.Series:
@@ -203,17 +220,20 @@ def _names(joined: str) -> list[str]:
     return joined.split(_SEPARATOR) if joined else []
 
 
+def answers(predictions: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each row's output columns as plain JSON values (a class label as its own type)."""
+    columns = [str(c) for c in predictions.columns if c != IMPUTED]
+    values = zip(*(predictions[c].tolist() for c in columns), strict=True)
+    return [dict(zip(columns, row, strict=True)) for row in values]
+
+
 def response(production: Production, predictions: pd.DataFrame) -> dict[str, Any]:
     """The answer; a row where features were imputed names them under ``imputed``."""
-    rows = zip(
-        predictions["probability"], predictions["prediction"], predictions[IMPUTED], strict=True
-    )
+    rows = zip(answers(predictions), predictions[IMPUTED].tolist(), strict=True)
     return {
         "model_version": production.version,
         "predictions": [
-            {"probability": float(p), "prediction": int(y)}
-            | ({IMPUTED: _names(names)} if names else {})
-            for p, y, names in rows
+            output | ({IMPUTED: _names(names)} if names else {}) for output, names in rows
         ],
         IMPUTED: imputed_counts(predictions),
     }
@@ -244,8 +264,8 @@ def log_lines(
     source: str,
     logged_at: datetime,
 ) -> str:
-    """One JSON object per row: when, which model, the inputs, the answer and the
-    features the model imputed in that row."""
+    """One JSON object per row: when, which model, the inputs, the answer (the task's
+    output columns) and the features the model imputed in that row."""
     head = json.dumps(
         {
             "logged_at": logged_at.isoformat(timespec="milliseconds"),
@@ -253,19 +273,30 @@ def log_lines(
             "model_version": production.version,
         }
     )[:-1]
-    # pandas writes the inputs in C; only the stitching is done per row here.
+    # pandas writes the inputs in C; the answer is encoded column by column, and
+    # only the stitching is done per row here.
     rows = inputs.to_json(orient="records", lines=True, date_format="iso").splitlines()
-    answers = zip(
-        predictions["probability"].tolist(),
-        predictions["prediction"].tolist(),
-        predictions[IMPUTED].tolist(),
-        strict=True,
+    keys = {name: json.dumps(str(name)) for name in predictions.columns if name != IMPUTED}
+    fields = [
+        [f"{key}: {value}" for value in _json_values(predictions[name])]
+        for name, key in keys.items()
+    ]
+    outputs = zip(
+        map(", ".join, zip(*fields, strict=True)), predictions[IMPUTED].tolist(), strict=True
     )
     return "".join(
-        f'{head}, "probability": {p!r}, "prediction": {y}, '
-        f'"{IMPUTED}": {json.dumps(_names(names))}, "inputs": {row}}}\n'
-        for row, (p, y, names) in zip(rows, answers, strict=True)
+        f'{head}, {output}, "{IMPUTED}": {json.dumps(_names(names))}, "inputs": {row}}}\n'
+        for row, (output, names) in zip(rows, outputs, strict=True)
     )
+
+
+def _json_values(column: pd.Series) -> list[str]:
+    """Each value as JSON text. A number's ``repr`` is its exact JSON and several times
+    faster than ``json.dumps`` per value; a class label (text) is quoted and escaped."""
+    values = column.tolist()
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return list(map(repr, values))
+    return list(map(json.dumps, values))
 
 
 def log_name(day: date) -> str:

@@ -94,8 +94,10 @@ def _model(project: Path) -> Any:
 
 def _expected(task: str, project: Path, batch: pd.DataFrame) -> pd.DataFrame:
     """What the model file itself says about ``batch``, in the task's output columns."""
+    from mlops.ingestion import normalise_name
+
     model = _model(project)
-    features = batch[list(model.feature_names_in_)]
+    features = batch.rename(columns=normalise_name)[list(model.feature_names_in_)]
     numbers = features.select_dtypes("number").columns
     features = features.astype(dict.fromkeys(numbers, "float64"))
     if task == "regression":

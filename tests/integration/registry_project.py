@@ -58,10 +58,21 @@ def make_template(target: Path) -> Path:
 
 
 def write_gate(project: Path, passed: bool) -> None:
-    check = {"name": "roc_auc", "value": 0.9, "threshold": 0.8, "verdict": "pass"}
+    """A gate report shaped as gating writes it, bounding the project's target metric."""
+    metric = yaml.safe_load((project / "params.yaml").read_text())["evaluate"]["metric"]
+    check = {
+        "name": f"minimum.{metric}",
+        "kind": "minimum",
+        "value": 0.9,
+        "operator": ">=",
+        "threshold": 0.8,
+        "verdict": "pass",
+        "note": "",
+    }
     if not passed:
         check = {**check, "value": 0.7, "verdict": "fail"}
-    (project / "reports/gate.json").write_text(json.dumps({"passed": passed, "checks": [check]}))
+    report = {"passed": passed, "metric": metric, "checks": [check]}
+    (project / "reports/gate.json").write_text(json.dumps(report))
 
 
 def commit_all(project: Path, message: str) -> None:

@@ -37,7 +37,8 @@ def test_a_test_row_traced_through_every_step(
     result = as_json(capsys, "--row", "7")
     assert list(result["steps"]) == ["raw", "impute", "encode"]
     assert list(result["steps"]["raw"]) == features
-    assert result["probability"] == pytest.approx(
+    assert result["quantity"] == "probability of the positive class (1)"
+    assert result["value"] == pytest.approx(
         model.predict_proba(test[features].iloc[[7]])[0, 1], abs=1e-6
     )
     assert result["actual"] == int(test["income"].iloc[7])
@@ -46,7 +47,7 @@ def test_a_test_row_traced_through_every_step(
     assert code == 0
     assert "after impute" in text
     assert "after encode" in text
-    assert f"{result['probability']:.4f}" in text
+    assert f"Probability of the positive class (1): {result['value']:.4f}" in text
     assert all(name in text for name in features)
     moved = text.split("Features that moved it most")[1].strip().splitlines()[1:]
     assert len(moved) == 3
@@ -60,7 +61,7 @@ def test_a_row_of_an_input_file_with_gaps(
     source = "data/external/adult/adult.test.gz"
     result = as_json(capsys, "--input", source, "--row", "4")
     assert result["source"] == source
-    assert 0.0 <= result["probability"] <= 1.0
+    assert 0.0 <= result["value"] <= 1.0
     raw, imputed = result["steps"]["raw"], result["steps"]["impute"]
     gaps = [name for name, value in raw.items() if value is None]
     assert gaps  # row 4 of adult.test lacks workclass and occupation

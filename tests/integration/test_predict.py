@@ -149,6 +149,34 @@ def test_a_model_whose_bytes_do_not_match_is_refused(
     _refused(capsys, repo, output, 2, "bytes do not match md5")
 
 
+def test_a_production_model_of_another_task_is_refused(
+    repo: Path, batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A regressor in production while params.yaml says binary: one line, exit 2."""
+    from sklearn.linear_model import Ridge
+
+    numbers = _features(batch).select_dtypes("number")
+    regressor = Ridge().fit(numbers, range(len(numbers)))
+    saved = tmp_path / "regressor.skops"
+    modelfile.dump(saved, regressor)
+    md5 = files.file_md5(saved)
+    cached = cache_file(repo, md5)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(saved.read_bytes())
+    path = repo / "models/production.json"
+    path.write_text(json.dumps(manifest(repo) | {"model_md5": md5}))
+    output = tmp_path / "p.csv"
+    assert main(["predict", "--input", str(batch), "--output", str(output)]) == 2
+    _refused(
+        capsys,
+        repo,
+        output,
+        2,
+        "the model does not fit params.yaml data.task 'binary': it gives no class "
+        "probabilities (a regressor?); promote a model trained for this task",
+    )
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

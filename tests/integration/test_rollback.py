@@ -123,7 +123,9 @@ def test_rollback_restores_the_second_byte_for_byte_and_production_serves_it(
 
     assert main(["rollback"]) == 0
 
-    assert f"from {V3} to {V2}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"from {V3} to {V2}" in out
+    assert f"\nkey metrics of {V2}: roc_auc 0." in out
     record = manifest(repo)
     assert (record["version"], record["model_md5"]) == (V2, v2_md5)
     assert record["git_revision"] == sh(repo, "git", "rev-list", "-n1", f"model@{V2}").strip()
@@ -150,6 +152,7 @@ def test_registry_lists_the_rollback(repo: Path, capsys: pytest.CaptureFixture[s
     assert rows[V2]["serving"] is True
     assert rows[V1]["stage"] == ""
     assert set(rows[V2]["metrics"]) >= {"roc_auc", "accuracy"}
+    assert rows[V2]["key_metrics"] == ["roc_auc"]
 
 
 def test_rollback_until_no_functional_version_is_left(

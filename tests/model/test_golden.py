@@ -14,7 +14,10 @@ from sklearn.pipeline import Pipeline
 
 from mlops.explaining import explain, reference_values
 from mlops.imputation import ImputationPlan
+from mlops.tasks.task import get_task
 from tests.model.conftest import TARGET
+
+BINARY = get_task("binary")
 
 PERSON: dict[str, Any] = {
     "age": 45.0,
@@ -78,12 +81,26 @@ def test_explain_agrees_with_the_model_on_golden_examples(
     reference = reference_values(splits[0], plan.names())
     for row, (_, expected) in enumerate(GOLDEN.values()):
         explanation = explain(
-            model, examples, row=row, reference=reference, threshold=0.5, target=TARGET, source="x"
+            model,
+            examples,
+            task=BINARY,
+            row=row,
+            reference=reference,
+            threshold=0.5,
+            target=TARGET,
+            source="x",
         )
-        assert explanation.probability == pytest.approx(expected, abs=2e-6)
+        assert explanation.value == pytest.approx(expected, abs=2e-6)
         assert explanation.actual is None
     unknown = explain(
-        model, examples, row=3, reference=reference, threshold=0.5, target=TARGET, source="x"
+        model,
+        examples,
+        task=BINARY,
+        row=3,
+        reference=reference,
+        threshold=0.5,
+        target=TARGET,
+        source="x",
     )
     assert unknown.steps["raw"]["occupation"] is None
     assert unknown.steps["impute"]["occupation"] == "Exec-managerial"

@@ -53,7 +53,7 @@ def make_plan(train: pd.DataFrame, **changes: Any) -> ImputationPlan:
 
 @pytest.fixture(scope="module")
 def splits(adult_sample: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    train, test = split(adult_sample, TARGET, 0.25, 0)
+    train, test = split(adult_sample, TARGET, 0.25, 0, "binary")
     return mask_values(train, NUMERIC_GAPS, 0.2, "mcar", 0), test
 
 
@@ -195,7 +195,7 @@ def rmse_on_gaps(strategy: str, masked: pd.DataFrame, truth: pd.DataFrame) -> fl
 def test_models_survive_numeric_gaps_at_random_and_not_at_random(
     adult_sample: pd.DataFrame, mechanism: str, strategy: str
 ) -> None:
-    train, test = split(adult_sample, TARGET, 0.25, 0)
+    train, test = split(adult_sample, TARGET, 0.25, 0, "binary")
     masked_train = mask_values(train, NUMERIC_GAPS, 0.3, mechanism, 1)  # type: ignore[arg-type]
     masked_test = mask_values(test, NUMERIC_GAPS, 0.3, mechanism, 2)  # type: ignore[arg-type]
     plan = make_plan(masked_train, numeric=strategy, overrides={})

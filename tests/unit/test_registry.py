@@ -206,10 +206,42 @@ def test_numeric_metrics_keeps_numbers_only() -> None:
     assert registry.numeric_metrics([1]) == {}
 
 
+def test_key_metrics_are_the_gates_whatever_the_task() -> None:
+    metrics = {"log_loss": 0.3, "accuracy": 0.9, "f1_macro": 0.88, "baseline_majority": 1.1}
+    report = {
+        "metric": "log_loss",
+        "checks": [
+            {"name": "minimum.accuracy"},
+            {"name": "maximum.log_loss"},  # the target metric is listed once, first
+            {"name": "baseline_margin.majority"},  # a baseline, not a metric
+            {"name": "max_degradation.f1_macro"},
+            {"name": "maximum.ece"},  # not in metrics.json: nothing to show
+            {"name": "max_age_days"},
+            "garbage",
+        ],
+    }
+    assert registry.key_metrics(report, metrics) == ("log_loss", "accuracy", "f1_macro")
+    assert registry.key_metrics({"metric": "rmse", "checks": None}, {"rmse": 3.0}) == ("rmse",)
+    assert registry.key_metrics(None, metrics) == ()
+    assert registry.key_metrics({"checks": [{"name": "minimum.accuracy"}]}, {}) == ()
+
+
+def test_describe_metrics() -> None:
+    judged = record("v1.0.0", metrics={"rmse": 52.123456, "r2": 0.45}, key_metrics=("rmse", "r2"))
+    assert registry.describe_metrics(judged) == "rmse 52.1235, r2 0.4500"
+    assert registry.describe_metrics(record("v1.0.0")) == "none recorded by its gate"
+
+
 def test_listing_and_table() -> None:
+    """A regression project: the table shows what the gates judged, not a fixed metric."""
     records = [
-        record("v1.0.0", metrics={"roc_auc": 0.91}),
-        record("v1.1.0", in_prod=True, metrics={"roc_auc": 0.925, "f1": 0.7}),
+        record("v1.0.0", metrics={"rmse": 55.0, "mae": 44.0}, key_metrics=("rmse", "mae")),
+        record(
+            "v1.1.0",
+            in_prod=True,
+            metrics={"rmse": 52.5, "r2": 0.45, "mae": 41.0, "baseline_mean": 70.0},
+            key_metrics=("rmse", "r2"),
+        ),
         record("v0.9.0", active=False, gate_passed=None, metrics={}),
     ]
     production = registry.parse_manifest(manifest_document(version="v1.1.0"), "p")
@@ -224,20 +256,33 @@ def test_listing_and_table() -> None:
         "commit": SHA,
         "model_md5": MD5,
         "created_at": "",
+        "key_metrics": ["rmse", "r2"],
         "metrics": None,
     }
+    assert rows[0]["metrics"]["baseline_mean"] == 70.0  # --json keeps every number
     lines = registry.format_listing(rows).splitlines()
-    assert lines[0].split() == ["version", "stage", "status", "gate", "commit", "f1", "roc_auc"]
+    assert lines[0].split() == ["version", "stage", "status", "gate", "commit", "rmse", "r2", "mae"]
     assert lines[1].split() == [
         "v1.1.0",
         "prod*",
         "active",
         "passed",
         "aaaaaaa",
-        "0.7000",
-        "0.9250",
+        "52.5000",
+        "0.4500",
+        "41.0000",
     ]
-    assert lines[3].split() == ["v0.9.0", "-", "deprecated", "missing", "aaaaaaa", "-", "-"]
+    assert lines[2].split() == [
+        "v1.0.0",
+        "-",
+        "active",
+        "passed",
+        "aaaaaaa",
+        "55.0000",
+        "-",
+        "44.0000",
+    ]
+    assert lines[3].split() == ["v0.9.0", "-", "deprecated", "missing", "aaaaaaa", "-", "-", "-"]
 
 
 def test_disagreement_between_tags_and_manifest() -> None:

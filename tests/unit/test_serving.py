@@ -17,7 +17,10 @@ from sklearn.preprocessing import StandardScaler
 from mlops import serving
 from mlops.io import files
 from mlops.serving import Contract, Production, RequestError
+from mlops.tasks.task import get_task
 from mlops.validation import Failure, load_contract
+
+BINARY = get_task("binary")
 
 ROOT = Path(__file__).resolve().parents[2]
 ROW: dict[str, Any] = {
@@ -53,7 +56,7 @@ def production(adult_sample: pd.DataFrame) -> Production:
     numeric = ["age", "hours_per_week", "education_num"]
     model = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
     model.fit(adult_sample[numeric], adult_sample["income"])
-    return Production(model, "v1.0.0", "0" * 32, tuple(numeric), threshold=0.3)
+    return Production(model, "v1.0.0", "0" * 32, tuple(numeric), BINARY, threshold=0.3)
 
 
 def body(rows: Any) -> bytes:
@@ -88,6 +91,17 @@ def test_rows_to_frame_types_only_what_json_leaves_ambiguous(
     assert frame["education"].dtype == "str"
     mixed = serving.rows_to_frame([{**ROW, "age": "39"}], schema)
     assert mixed["age"].dtype != "float64"  # a string stays a string: the contract decides
+
+
+def test_request_column_names_are_normalised_as_ingest_does(schema: pa.DataFrameSchema) -> None:
+    raw = {("Education-Num " if k == "education_num" else k.upper()): v for k, v in ROW.items()}
+    frame = serving.rows_to_frame([raw], schema)
+    assert list(frame.columns) == list(ROW)
+    clash = {**ROW, "Age": 40, "x" * 1000: 1, "X" * 1000: 2}
+    with pytest.raises(RequestError, match="duplicate column names after normalisation") as error:
+        serving.rows_to_frame([clash], schema)
+    assert error.value.status == 422
+    assert len(error.value.message) < 300
 
 
 def check(contract: Contract, row: dict[str, Any], records: bool = True) -> str | None:
@@ -252,7 +266,7 @@ def imputing(adult_sample: pd.DataFrame) -> Production:
     )
     model = Pipeline([("prepare", steps), ("model", LogisticRegression(max_iter=1000))])
     model.fit(adult_sample[features], adult_sample["income"])
-    return Production(model, "v1.0.0", "0" * 32, tuple(features), threshold=0.3)
+    return Production(model, "v1.0.0", "0" * 32, tuple(features), BINARY, threshold=0.3)
 
 
 def with_policy(contract: Contract, policy: str) -> Contract:
@@ -379,3 +393,185 @@ def test_a_huge_bad_value_is_quoted_by_a_short_prefix(
     assert quoted in problem
     assert len(problem) < 400
     assert "..." in problem
+
+
+# --- every task answers in its own columns -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def wine() -> tuple[pd.DataFrame, pd.Series]:
+    from sklearn.datasets import load_wine
+
+    data = load_wine(as_frame=True)
+    labels = data.target.map(lambda code: f"class_{code}")  # a multiclass target is text
+    return data.data, labels
+
+
+@pytest.fixture(scope="module")
+def diabetes() -> tuple[pd.DataFrame, pd.Series]:
+    from sklearn.datasets import load_diabetes
+
+    data = load_diabetes(as_frame=True)
+    return data.data, data.target
+
+
+def fitted(estimator: Any, features: pd.DataFrame, target: pd.Series) -> Pipeline:
+    """A pipeline that fills gaps (so a row may lack a feature), scales, then predicts."""
+    from sklearn.impute import SimpleImputer
+
+    model = Pipeline([("fill", SimpleImputer()), ("scale", StandardScaler()), ("model", estimator)])
+    return model.fit(features, target)
+
+
+def with_a_gap(features: pd.DataFrame) -> pd.DataFrame:
+    """Five rows, the second lacking its first feature."""
+    batch = features.head(5).copy()
+    batch.iloc[1, 0] = None
+    return batch
+
+
+def logged(production: Production, batch: pd.DataFrame, predictions: pd.DataFrame) -> list[Any]:
+    at = datetime(2026, 3, 4, tzinfo=UTC)
+    text = serving.log_lines(batch, predictions, production, "batch", at)
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_a_multiclass_answer_is_a_probability_per_class_and_the_class(
+    wine: tuple[pd.DataFrame, pd.Series],
+) -> None:
+    features, labels = wine
+    model = fitted(LogisticRegression(max_iter=1000), features, labels)
+    task = get_task("multiclass")
+    production = Production(model, "v2.0.0", "0" * 32, tuple(features.columns), task, 0.5)
+    batch = with_a_gap(features)
+    predictions = serving.predict(production, batch)
+    per_class = ["probability_class_0", "probability_class_1", "probability_class_2"]
+    assert list(predictions.columns) == [*per_class, "prediction", "imputed"]
+    proba = model.predict_proba(batch)
+    assert predictions[per_class].to_numpy().tolist() == proba.tolist()
+    assert predictions["prediction"].tolist() == model.classes_[proba.argmax(axis=1)].tolist()
+    assert predictions["prediction"].tolist()[0] == labels.iloc[0]  # it knows the first wine
+    document = serving.response(production, predictions)
+    first, second = document["predictions"][:2]
+    assert first == {**dict(zip(per_class, proba[0], strict=True)), "prediction": "class_0"}
+    assert second["imputed"] == ["alcohol"]
+    assert document["imputed"] == {"alcohol": 1}
+    json.dumps(document, allow_nan=False)  # plain JSON types only
+    entries = logged(production, batch, predictions)
+    assert [e["prediction"] for e in entries] == predictions["prediction"].tolist()
+    assert [e["probability_class_2"] for e in entries] == proba[:, 2].tolist()
+    assert "probability" not in entries[0]
+    assert entries[1]["imputed"] == ["alcohol"]
+
+
+def test_a_regression_answer_is_the_predicted_value(
+    diabetes: tuple[pd.DataFrame, pd.Series],
+) -> None:
+    from sklearn.linear_model import Ridge
+
+    features, target = diabetes
+    model = fitted(Ridge(), features, target)
+    task = get_task("regression")
+    production = Production(model, "v3.0.0", "0" * 32, tuple(features.columns), task, 0.5)
+    batch = with_a_gap(features)
+    predictions = serving.predict(production, batch)
+    assert list(predictions.columns) == ["prediction", "imputed"]
+    assert predictions["prediction"].tolist() == model.predict(batch).tolist()
+    document = serving.response(production, predictions)
+    assert document["predictions"][0] == {"prediction": model.predict(batch)[0]}
+    assert document["predictions"][1]["imputed"] == ["age"]
+    assert isinstance(document["predictions"][0]["prediction"], float)
+    json.dumps(document, allow_nan=False)
+    entries = logged(production, batch, predictions)
+    assert [e["prediction"] for e in entries] == predictions["prediction"].tolist()
+    assert set(entries[0]) == {
+        "logged_at",
+        "source",
+        "model_version",
+        "prediction",
+        "imputed",
+        "inputs",
+    }
+
+
+def test_the_log_quotes_whatever_a_class_label_holds() -> None:
+    """Class labels come from the user's data: in a column name or a value, still JSON."""
+    label = 'grade "A"\\1'
+    predictions = pd.DataFrame(
+        {f"probability_{label}": [0.25], "prediction": [label], "imputed": [""]}
+    )
+    production = Production(object(), "v1.0.0", "0" * 32, (), get_task("multiclass"), 0.5)
+    at = datetime(2026, 3, 4, tzinfo=UTC)
+    text = serving.log_lines(pd.DataFrame({"x": [1.0]}), predictions, production, "batch", at)
+    entry = json.loads(text)
+    assert (entry[f"probability_{label}"], entry["prediction"]) == (0.25, label)
+
+
+def test_a_model_that_does_not_fit_the_task_is_refused_in_one_line(
+    wine: tuple[pd.DataFrame, pd.Series],
+    diabetes: tuple[pd.DataFrame, pd.Series],
+    adult_sample: pd.DataFrame,
+) -> None:
+    from sklearn.linear_model import Ridge
+
+    regressor = fitted(Ridge(), *diabetes)
+    three = fitted(LogisticRegression(max_iter=1000), *wine)
+    numeric = ["age", "hours_per_week", "education_num"]
+    two = fitted(LogisticRegression(), adult_sample[numeric], adult_sample["income"])
+    refusals = [
+        (regressor, "binary", "it gives no class probabilities (a regressor?)"),
+        (regressor, "multiclass", "it gives no class probabilities (a regressor?)"),
+        (three, "binary", "its classes are ['class_0', 'class_1', 'class_2'], not the binary"),
+        (two, "multiclass", "it knows 2 classes ([0, 1]); a multiclass model knows 3 or more"),
+        (three, "regression", "it is a classifier (classes ['class_0', 'class_1', 'class_2'])"),
+        (two, "regression", "it is a classifier (classes [0, 1])"),
+    ]
+    for model, task, problem in refusals:
+        with pytest.raises(ValueError, match="does not fit") as error:
+            serving.check_task(model, get_task(task), "model v1.0.0", "promote another")
+        message = str(error.value)
+        assert message.startswith(
+            f"model v1.0.0: the model does not fit params.yaml data.task {task!r}: {problem}"
+        )
+        assert message.endswith("; promote another")
+        assert "\n" not in message
+    for model, task in [(two, "binary"), (three, "multiclass"), (regressor, "regression")]:
+        serving.check_task(model, get_task(task), "model v1.0.0", "promote another")
+
+
+def test_the_production_loader_refuses_a_model_of_another_task(
+    diabetes: tuple[pd.DataFrame, pd.Series],
+    schema: pa.DataFrameSchema,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A regressor promoted where params.yaml says binary: one line, before any request."""
+    import skops.io as sio
+    from sklearn.linear_model import Ridge
+
+    from mlops.errors import UsageError
+    from mlops.io import dvc
+    from mlops.registry import Manifest
+    from mlops.stages.predict import load_manifest_model
+
+    data = sio.dumps(fitted(Ridge(), *diabetes))
+    md5 = files.bytes_md5(data)
+    cached = tmp_path / md5
+    cached.write_bytes(data)
+    monkeypatch.setattr(dvc, "cache_file", lambda _: cached)
+    manifest = Manifest(
+        version="v1.0.0",
+        git_revision="0" * 40,
+        model_md5=md5,
+        metrics={},
+        promoted_at="2026-01-02T03:04:05+00:00",
+    )
+    params = files.load_params(ROOT / "params.yaml")
+    assert params.data.task == "binary"
+    with pytest.raises(UsageError) as error:
+        load_manifest_model(manifest, params, schema)
+    assert str(error.value) == (
+        f"model v1.0.0 ({cached}): the model does not fit params.yaml data.task 'binary': "
+        "it gives no class probabilities (a regressor?); promote a model trained for this "
+        "task (or `mlops rollback --to` one)"
+    )

@@ -3,8 +3,10 @@
 ``mlops explain --row N`` explains row N (from 0) of the test split;
 ``mlops explain --input FILE --row N`` a row of any CSV (gzipped or not) or
 Parquet file, its separator and header sniffed, else read as params.yaml
-`data` describes (the target is optional there). Not a DVC stage: a debugging
-tool that reads the pipeline's outputs.
+`data` describes (the target is optional there). What it follows is the task's
+(params.yaml ``data.task``): binary, the probability of the positive class;
+multiclass, the probability of the predicted class; regression, the predicted
+value. Not a DVC stage: a debugging tool that reads the pipeline's outputs.
 """
 
 from __future__ import annotations
@@ -39,8 +41,15 @@ def run(args: argparse.Namespace) -> None:
     from mlops.explaining import explain, reference_values, render
     from mlops.ingestion import normalise_name
     from mlops.modeling import TRUSTED_TYPES
+    from mlops.serving import check_task
+    from mlops.tasks.task import get_task
 
     model = modelfile.load_verified(PATHS.model, TRUSTED_TYPES, PATHS.dvc_lock)
+    task = get_task(params.data.task)
+    try:
+        check_task(model, task, str(PATHS.model), "retrain it for this task (`dvc repro`)")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     features = list(model.feature_names_in_)
     missing = [name for name in features if name not in frame.columns]
     if missing:
@@ -51,6 +60,7 @@ def run(args: argparse.Namespace) -> None:
     explanation = explain(
         model,
         frame,
+        task=task,
         row=args.row,
         reference=reference_values(train, features),
         threshold=params.evaluate.threshold,

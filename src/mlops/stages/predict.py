@@ -6,7 +6,9 @@ verified against that md5 before skops loads it with the reviewed types. The
 input (CSV, gzipped CSV or Parquet; separator and header sniffed, else read as
 params.yaml ``data`` says) is checked against the data contract, the target
 optional; the output (CSV, or Parquet by its suffix) holds the input columns
-plus ``probability`` and ``prediction``.
+plus the task's output columns (params.yaml ``data.task``: binary ``probability``
+and ``prediction``; multiclass ``probability_<class>`` per class and
+``prediction``; regression ``prediction``) and ``imputed``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from mlops.io import dvc, files, modelfile, tables
 from mlops.registry import Manifest
 from mlops.serving import Production
 from mlops.stages.registry import read_production
+from mlops.tasks.task import get_task
 from mlops.validation import load_contract
 
 
@@ -63,7 +66,9 @@ def _write(path: Path, table: pd.DataFrame) -> None:
     if path.suffix.lower() == ".parquet":
         files.write_parquet(path, table)
     else:
-        files.write_csv(path, table)
+        # Every digit: the user's inputs come back as given and a predicted value whole
+        # (files.write_csv rounds to 6 significant digits, for report tables).
+        files.write_text(path, table.to_csv(index=False))
 
 
 def read_contract(params: Params) -> serving.Contract:
@@ -104,12 +109,19 @@ def load_manifest_model(
     from mlops.modeling import TRUSTED_TYPES
 
     model = modelfile.load_bytes(data, TRUSTED_TYPES, str(path))
+    task = get_task(params.data.task)
     try:
+        serving.check_task(
+            model,
+            task,
+            f"model {manifest.version} ({path})",
+            "promote a model trained for this task (or `mlops rollback --to` one)",
+        )
         features = serving.model_features(model, contract, str(path))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return Production(
-        model, manifest.version, manifest.model_md5, features, params.evaluate.threshold
+        model, manifest.version, manifest.model_md5, features, task, params.evaluate.threshold
     )
 
 

@@ -44,9 +44,7 @@ def run(args: argparse.Namespace) -> None:
     version = _version(records, existing, args.version, args.bump)
     if not dvc.cache_file(md5).is_file():
         raise UsageError(f"{PATHS.model} (md5 {md5}) is not in the DVC cache: run `dvc commit`")
-    candidate = existing or VersionRecord(
-        version, head, True, False, True, md5, stage, _metrics(head)
-    )
+    candidate = existing or _candidate(version, head, stage, md5)
     # Back the bytes up before they become a version, so any machine can restore them.
     remote = dvc.push_object(md5)
     commit = _promote(records, candidate, registered=existing is not None)
@@ -54,6 +52,7 @@ def run(args: argparse.Namespace) -> None:
         f"promoted model {version} (commit {candidate.commit[:7]}, md5 {md5}) to prod; "
         f"{PATHS.production} committed as {commit[:7]}; publish with `git push --follow-tags`"
     )
+    print(f"key metrics: {registry.describe_metrics(candidate)}")
     if remote is not None:
         print(f"note: {remote}: the model's bytes are only in this DVC cache")
 
@@ -120,5 +119,18 @@ def _version(
     return wanted
 
 
-def _metrics(head: str) -> dict[str, float]:
-    return registry.numeric_metrics(files.parse_yaml_bytes(git.file_at(head, PATHS.metrics)))
+def _candidate(version: str, head: str, stage: str, md5: str) -> VersionRecord:
+    """HEAD's model as a new version: its gate passed, its metrics as HEAD records them."""
+    metrics = registry.numeric_metrics(files.parse_yaml_bytes(git.file_at(head, PATHS.metrics)))
+    gate = files.parse_yaml_bytes(git.file_at(head, PATHS.gate))
+    return VersionRecord(
+        version,
+        head,
+        active=True,
+        in_prod=False,
+        gate_passed=True,
+        model_md5=md5,
+        model_stage=stage,
+        metrics=metrics,
+        key_metrics=registry.key_metrics(gate, metrics),
+    )

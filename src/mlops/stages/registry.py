@@ -1,4 +1,4 @@
-"""Command ``mlops registry``: model versions, their stage, gate verdict and metrics.
+"""Command ``mlops registry``: model versions, their stage, gate verdict and key metrics.
 
 Also the reads and the all-or-nothing write shared by ``mlops promote`` and
 ``mlops rollback``: versions come from GTO's git tags, each version's gate
@@ -55,16 +55,19 @@ def load_records() -> list[VersionRecord]:
 def _record(version: dict[str, Any]) -> VersionRecord:
     commit = version["commit"]
     model = registry.model_in_lock(_at(commit, PATHS.dvc_lock), PATHS.model.as_posix())
+    gate = _at(commit, PATHS.gate)
+    metrics = registry.numeric_metrics(_at(commit, PATHS.metrics))
     return VersionRecord(
         version=version["version"],
         commit=commit,
         active=version["active"],
         in_prod=PROD in version["stages"],
-        gate_passed=registry.gate_verdict(_at(commit, PATHS.gate)),
+        gate_passed=registry.gate_verdict(gate),
         model_md5=model[1] if model else None,
         model_stage=model[0] if model else None,
-        metrics=registry.numeric_metrics(_at(commit, PATHS.metrics)),
+        metrics=metrics,
         created_at=version["created_at"],
+        key_metrics=registry.key_metrics(gate, metrics),
     )
 
 

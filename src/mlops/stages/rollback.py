@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> None:
         f"rolled back production from {production.version} to {target.version} "
         f"(md5 {target.model_md5}, from the {source}); {production.version} is deprecated"
     )
+    print(f"key metrics of {target.version}: {registry.describe_metrics(target)}")
 
 
 def _check_loads(cache_file: Path) -> None:

@@ -1,7 +1,10 @@
 """Command ``mlops serve``: an HTTP endpoint for the production model.
 
 ``POST /predict`` takes ``{"rows": [{column: value, ...}, ...]}`` and answers
-``{"model_version": ..., "predictions": [{"probability": p, "prediction": 0|1}]}``;
+``{"model_version": ..., "predictions": [{...}, ...]}``, one object per row in the
+task's columns (params.yaml ``data.task``): binary ``{"probability": p,
+"prediction": 0|1}``, multiclass ``{"probability_<class>": p, ...,
+"prediction": class}``, regression ``{"prediction": value}``;
 ``GET /health`` names the model being served. Requests are checked against the
 data contract (4xx JSON errors), bodies over ``serve.max_body_bytes`` get 413,
 a body not received within ``serve.read_timeout_s`` gets 408, and every answer

@@ -71,6 +71,9 @@ class Task:
     baselines: ClassVar[tuple[str, ...]]
     # The model family of the "linear" baseline (tasks.families).
     linear_family: ClassVar[str]
+    # Whether the predicted label depends on evaluate.threshold (binary: the cut on the
+    # positive-class probability); explain names the threshold only then.
+    thresholded: ClassVar[bool] = False
 
     @property
     def is_classification(self) -> bool:
@@ -161,6 +164,19 @@ class Task:
         """The model's ordered class list (empty for regression), for the model card."""
         return [plain(c) for c in getattr(model, "classes_", [])]
 
+    def misfit(self, model: Any) -> str | None:
+        """Why ``model`` cannot make this task's predictions (None: it can), so serving
+        and explain refuse a model trained for another task in one line instead of
+        failing inside it or answering in the wrong schema."""
+        if not hasattr(model, "predict_proba"):
+            return "it gives no class probabilities (a regressor?)"
+        return None
+
+    def explained(self, prediction: Prediction) -> tuple[int, str] | None:
+        """What ``explain`` follows for the first row of ``prediction``: the column of
+        ``proba`` and which class that is, or None for the predicted value itself."""
+        raise NotImplementedError
+
     def dummy(self) -> Any:
         """The trivial baseline: the majority class with the class rates, or the mean."""
         raise NotImplementedError
@@ -176,6 +192,7 @@ class Binary(Task):
     default_metric = "roc_auc"
     baselines = ("majority", "logistic")
     linear_family = "logistic_regression"
+    thresholded = True
 
     def encode_target(self, values: pd.Series, config: DataConfig, target: str) -> pd.Series:
         """1 for ``data.positive_class``, 0 for ``data.negative_class``; anything else refused."""
@@ -212,6 +229,15 @@ class Binary(Task):
 
     def columns(self, prediction: Prediction) -> dict[str, np.ndarray]:
         return {PROBABILITY: prediction.positive, PREDICTION: prediction.label}
+
+    def misfit(self, model: Any) -> str | None:
+        classes = self.classes(model) if hasattr(model, "predict_proba") else None
+        if classes is not None and classes != [0, 1]:
+            return f"its classes are {shorten(classes)}, not the binary task's 0 and 1"
+        return super().misfit(model)
+
+    def explained(self, prediction: Prediction) -> tuple[int, str] | None:
+        return len(prediction.classes) - 1, "the positive class"
 
     def dummy(self) -> Any:
         from sklearn.dummy import DummyClassifier
@@ -260,6 +286,19 @@ class Multiclass(Task):
             for i, name in enumerate(prediction.classes)
         }
         return per_class | {PREDICTION: prediction.label}
+
+    def misfit(self, model: Any) -> str | None:
+        classes = self.classes(model) if hasattr(model, "predict_proba") else None
+        if classes is not None and len(classes) < 3:
+            return (
+                f"it knows {len(classes)} classes ({shorten(classes)}); "
+                "a multiclass model knows 3 or more"
+            )
+        return super().misfit(model)
+
+    def explained(self, prediction: Prediction) -> tuple[int, str] | None:
+        assert prediction.proba is not None
+        return int(np.argmax(prediction.proba[0])), "the predicted class"
 
     def dummy(self) -> Any:
         from sklearn.dummy import DummyClassifier
@@ -312,6 +351,14 @@ class Regression(Task):
 
     def classes(self, model: Any) -> list[Any]:
         return []
+
+    def misfit(self, model: Any) -> str | None:
+        if hasattr(model, "classes_"):
+            return f"it is a classifier (classes {shorten(super().classes(model))})"
+        return None
+
+    def explained(self, prediction: Prediction) -> tuple[int, str] | None:
+        return None
 
     def dummy(self) -> Any:
         from sklearn.dummy import DummyRegressor
