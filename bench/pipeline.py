@@ -135,7 +135,7 @@ def print_phases(
 def startup(stage: str) -> float:
     """Interpreter start, imports and argument parsing of `mlops <stage>` (no work done)."""
     code = (
-        f"import importlib, mlops.cli as c; a = c.build_parser().parse_args([{stage!r}]);"
+        f"import importlib, mlops.cli as c; a = c.build_parser({stage!r}).parse_args([{stage!r}]);"
         " importlib.import_module('mlops.stages.' + a.command)"
     )
     return sh([sys.executable, "-c", code], ROOT)

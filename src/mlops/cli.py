@@ -1,172 +1,92 @@
-"""The ``mlops`` command: parse arguments, then run one stage module.
+"""The ``mlops`` command: ``mlops [--params FILE] COMMAND [OPTIONS]``.
 
-Stage modules are imported only once their command is chosen, so a stage
-pays only for the libraries it uses (``mlops ingest`` never imports
-scikit-learn or Optuna).
+Each command is a module of ``mlops.stages`` that states its own help line
+(``SUMMARY``), its options (``add_arguments``, when it has any) and ``run``.
+This module only finds the command, parses its arguments and turns a user's
+error into one line on stderr. So a command's help or options live with the
+command: editing them changes that module alone, and `dvc repro` reruns no
+other stage for it.
 
-A stage module in turn imports at its top only what it needs to load params and
-check its inputs (mlops.io, mlops.config, mlops.errors); the logic modules that
-import scikit-learn, Optuna, SciPy or matplotlib (a second or more) are imported
-inside ``run`` once params are valid and inputs are read. So a typo in
-params.yaml, a bad argument or a missing input is reported in a fraction of a
-second (issue #2; tests/unit/test_startup.py keeps it so).
+Only the chosen command's module is imported (all of them only for ``--help``
+or an unknown command), and a stage module in turn imports at its top only
+what it needs to load params and check its inputs (``mlops.io``,
+``mlops.config``, ``mlops.errors``); the logic modules that import scikit-learn,
+Optuna, SciPy or matplotlib (a second or more) are imported inside ``run`` once
+params are valid and inputs are read. So a typo in params.yaml, a bad argument
+or a missing input is reported in a fraction of a second (issue #2;
+tests/unit/test_startup.py keeps it so).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
-from mlops.config import PARAMS_FILE, PATHS
+import mlops.stages
+from mlops.config import PARAMS_FILE
 from mlops.errors import MlopsError, one_line
 from mlops.io.files import check_output_path
-
-COMMANDS = {
-    "ingest": "read the source named in params.yaml into data/raw/dataset.parquet",
-    "split": "stratified, seeded train/test split into data/split/",
-    "validate": "data tests: the contract (data/schema.yaml), quality, personal data, "
-    "feature value -> reports/validation.json, reports/validation.md",
-    "impute": "decide and fit each feature's imputation -> models/imputation.json",
-    "tune": "search hyperparameters with Optuna -> models/best_params.json",
-    "train": "fit the model pipeline -> models/model.skops and models/model_card.json",
-    "evaluate": "score the model on the test split -> reports/metrics.json, reports/plots/",
-    "gate": "judge the model against thresholds and production -> reports/gate.json, gate.md",
-    "explain": "trace one example through every step of the model pipeline",
-    "schema": "draft the data contract from a data file: mlops schema infer --input FILE",
-    "promote": "register the committed model as a new version and put it in prod (gate passed)",
-    "rollback": "put the last functional model version back in production",
-    "registry": "list model versions: stage, gate verdict, key metrics",
-    "predict": "batch predictions by the production model",
-    "serve": "HTTP endpoint for the production model (POST /predict, GET /health)",
-    "recover": "repair what a killed `dvc repro` left (a cut dvc.lock); make repro runs it",
-}
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlops", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--params", type=Path, default=PARAMS_FILE, help="params file (default: %(default)s)"
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, summary in COMMANDS.items():
-        command = commands.add_parser(name, help=summary, description=summary)
-        if name == "validate":
-            command.add_argument(
-                "--input", type=Path, help="validate this CSV/Parquet file on demand instead"
-            )
-            command.add_argument(
-                "--report", type=Path, help="write the JSON report here (even when it fails)"
-            )
-            command.add_argument(
-                "--markdown", type=Path, help="write the readable report here (even when it fails)"
-            )
-        if name == "impute":
-            _impute_arguments(command)
-        if name == "schema":
-            command.add_argument("action", choices=["infer"], help="draft a contract from data")
-            command.add_argument("--input", type=Path, required=True, help="a CSV/Parquet file")
-            command.add_argument(
-                "--out", type=Path, default=PATHS.schema, help="where (default: %(default)s)"
-            )
-        if name == "tune":
-            command.add_argument(
-                "--worker",
-                action="store_true",
-                help="join the study in tune.storage and run trials until it is done; "
-                "write no outputs (start one per process or machine)",
-            )
-        if name == "gate":
-            command.add_argument(
-                "--check",
-                action="store_true",
-                help="exit 1 unless reports/gate.json passed for the current model (for CI)",
-            )
-        if name == "explain":
-            _explain_arguments(command)
-        _REGISTRY_ARGUMENTS.get(name, lambda _: None)(command)
-    return parser
-
-
-def _impute_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--input",
-        type=Path,
-        help="report which features the model imputes in this CSV/Parquet batch instead",
-    )
-    command.add_argument("--report", type=Path, help="write that report here as JSON")
-
-
-def _explain_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--row", type=int, default=0, help="row number, from 0 (default: %(default)s)"
-    )
-    command.add_argument(
-        "--input", type=Path, help="a CSV/Parquet file to explain (default: the test split)"
-    )
-    command.add_argument(
-        "--top", type=int, default=5, help="how many moving features to show (default: 5)"
-    )
-    command.add_argument("--json", action="store_true", help="print JSON instead of text")
-
-
-def _promote_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--version", help="the new version, e.g. v2.0.0 (default: bump)")
-    command.add_argument(
-        "--bump",
-        choices=("major", "minor", "patch"),
-        default="minor",
-        help="which part of the highest version to bump (default: %(default)s)",
-    )
-
-
-def _rollback_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--to", metavar="VERSION", help="this version instead of the last functional one"
-    )
-    command.add_argument(
-        "--dry-run", action="store_true", help="say what would happen; change nothing"
-    )
-
-
-def _registry_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-
-def _predict_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--input", type=Path, required=True, help="CSV or Parquet rows to score")
-    command.add_argument(
-        "--output", type=Path, required=True, help="predictions file (.parquet, else CSV)"
-    )
-
-
-def _serve_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--host", help="address to listen on (default: params serve.host)")
-    command.add_argument("--port", type=int, help="port (default: params serve.port; 0: any)")
-
-
-_REGISTRY_ARGUMENTS = {
-    "promote": _promote_arguments,
-    "rollback": _rollback_arguments,
-    "registry": _registry_arguments,
-    "predict": _predict_arguments,
-    "serve": _serve_arguments,
-}
-
 
 # The options that name a file to write: each is checked before the stage starts, so
 # a directory, a device or a symlink given for one is refused before anything is written.
 OUTPUT_OPTIONS = ("output", "report", "markdown", "out")
+# The pipeline's commands first, in the order `dvc repro` runs them; then the rest.
+_PIPELINE = ("ingest", "split", "validate", "impute", "tune", "train", "evaluate", "gate")
+
+
+def command_names() -> list[str]:
+    """Every command: one per module of ``mlops.stages`` (found without importing them)."""
+    found = {m.name for m in pkgutil.iter_modules(mlops.stages.__path__) if not m.ispkg}
+    return [*(n for n in _PIPELINE if n in found), *sorted(found - set(_PIPELINE))]
+
+
+def command(name: str) -> ModuleType:
+    return importlib.import_module(f"mlops.stages.{name}")
+
+
+def commands() -> dict[str, str]:
+    """Each command's help line (imports every command module: for help and tests)."""
+    return {name: str(command(name).SUMMARY) for name in command_names()}
+
+
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``chosen`` a known command, only that command's module is imported."""
+    parser = argparse.ArgumentParser(prog="mlops", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--params", type=Path, default=PARAMS_FILE, help="params file (default: %(default)s)"
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    names = command_names()
+    for name in [chosen] if chosen in names else names:
+        module = command(name)
+        sub = subparsers.add_parser(name, help=module.SUMMARY, description=module.SUMMARY)
+        if hasattr(module, "add_arguments"):
+            module.add_arguments(sub)
+    return parser
+
+
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv`` (the first argument that is not ``--params``'s)."""
+    rest = iter(argv)
+    for argument in rest:
+        if argument == "--params":
+            next(rest, None)
+        elif not argument.startswith("--params="):
+            return None if argument.startswith("-") else argument
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(_chosen(arguments)).parse_args(arguments)
     try:
         _check_outputs(args)
-        stage = importlib.import_module(f"mlops.stages.{args.command}")
-        stage.run(args)
+        command(args.command).run(args)
     except MlopsError as exc:
         # one_line: a safety net for a message quoting a huge value or spanning lines.
         print(f"mlops {args.command}: error: {one_line(str(exc))}", file=sys.stderr)

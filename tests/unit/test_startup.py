@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from mlops.cli import COMMANDS
+from mlops.cli import command_names
 from tests.conftest import ROOT
 
 # Each costs from a few tenths of a second (matplotlib) to over a second (scikit-learn).
@@ -41,19 +41,19 @@ _LOADED = f"sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))"
 
 
 def test_choosing_a_command_imports_no_heavy_library() -> None:
-    commands = {name: ARGUMENTS.get(name, []) for name in COMMANDS}
+    commands = {name: ARGUMENTS.get(name, []) for name in command_names()}
     code = f"""
 import importlib, json, sys
 import mlops.cli as cli
 loaded = {{}}
 for name, extra in {commands!r}.items():
-    args = cli.build_parser().parse_args([name, *extra])
+    args = cli.build_parser(name).parse_args([name, *extra])
     importlib.import_module("mlops.stages." + args.command)
     loaded[name] = {_LOADED}  # cumulative: the first command listing one imported it
 print(json.dumps(loaded))
 """
     loaded = _in_fresh_python(code)
-    assert set(loaded) == set(COMMANDS)
+    assert set(loaded) == set(command_names())
     assert {name: libs for name, libs in loaded.items() if libs} == {}
 
 
@@ -75,3 +75,29 @@ print(json.dumps(loaded))
     for stage in PIPELINE:
         error = f"mlops {stage}: error: {bad}: unknown key not_a_section"
         assert loaded[stage] == ["2", error], stage
+
+
+def test_a_stage_imports_no_other_command() -> None:
+    # Help lines and options live with each command, so running one command (a
+    # pipeline stage) loads no other command's module: editing one reruns no other stage.
+    code = """
+import json, sys
+from mlops.cli import build_parser
+build_parser("ingest").parse_args(["ingest"])
+print(json.dumps({"loaded": sorted(m for m in sys.modules if m.startswith("mlops.stages."))}))
+"""
+    assert _in_fresh_python(code) == {"loaded": ["mlops.stages.ingest"]}
+
+
+def test_help_lists_every_command_with_its_own_summary() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mlops", "--help"],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    for name in command_names():
+        assert name in done.stdout
+    assert "draft the data contract from a data file" in done.stdout

@@ -14,6 +14,8 @@ import argparse
 from mlops.config import PATHS
 from mlops.io import files, modelfile
 
+SUMMARY = "score the model on the test split -> reports/metrics.json, reports/plots/"
+
 
 def run(args: argparse.Namespace) -> None:
     params = files.load_params(args.params)

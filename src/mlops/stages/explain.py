@@ -13,10 +13,26 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from mlops.config import PATHS
 from mlops.errors import UsageError
 from mlops.io import files, modelfile, tables
+
+SUMMARY = "trace one example through every step of the model pipeline"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--row", type=int, default=0, help="row number, from 0 (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--input", type=Path, help="a CSV/Parquet file to explain (default: the test split)"
+    )
+    parser.add_argument(
+        "--top", type=int, default=5, help="how many moving features to show (default: 5)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 def run(args: argparse.Namespace) -> None:

@@ -26,6 +26,16 @@ from mlops.gating import (
 from mlops.io import files, git
 from mlops.tasks.metrics import TaskName, get_metric
 
+SUMMARY = "judge the model against thresholds and production -> reports/gate.json, gate.md"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 unless reports/gate.json passed for the current model (for CI)",
+    )
+
 
 def run(args: argparse.Namespace) -> None:
     params = files.load_params(args.params)

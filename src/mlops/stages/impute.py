@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops.config import PATHS, Params
@@ -18,6 +19,18 @@ from mlops.io import files, tables
 
 if TYPE_CHECKING:
     from mlops.imputation import ImputationPlan
+
+
+SUMMARY = "decide and fit each feature's imputation -> models/imputation.json"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--input",
+        type=Path,
+        help="report which features the model imputes in this CSV/Parquet batch instead",
+    )
+    parser.add_argument("--report", type=Path, help="write that report here as JSON")
 
 
 def run(args: argparse.Namespace) -> None:

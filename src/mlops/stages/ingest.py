@@ -7,6 +7,8 @@ import argparse
 from mlops.config import PATHS
 from mlops.io import files, tables
 
+SUMMARY = "read the source named in params.yaml into data/raw/dataset.parquet"
+
 
 def run(args: argparse.Namespace) -> None:
     params = files.load_params(args.params)

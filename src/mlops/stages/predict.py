@@ -32,6 +32,15 @@ from mlops.stages.registry import read_production
 from mlops.tasks.task import get_task
 from mlops.validation import load_contract
 
+SUMMARY = "batch predictions by the production model"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", type=Path, required=True, help="CSV or Parquet rows to score")
+    parser.add_argument(
+        "--output", type=Path, required=True, help="predictions file (.parquet, else CSV)"
+    )
+
 
 def run(args: argparse.Namespace) -> None:
     params = files.load_params(args.params)

@@ -26,6 +26,18 @@ from mlops.stages.registry import (
     write_production,
 )
 
+SUMMARY = "register the committed model as a new version and put it in prod (gate passed)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", help="the new version, e.g. v2.0.0 (default: bump)")
+    parser.add_argument(
+        "--bump",
+        choices=("major", "minor", "patch"),
+        default="minor",
+        help="which part of the highest version to bump (default: %(default)s)",
+    )
+
 
 def run(args: argparse.Namespace) -> None:
     _require_passed_gate()

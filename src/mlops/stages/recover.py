@@ -27,6 +27,9 @@ from pathlib import Path
 from mlops.config import PATHS
 from mlops.io import dvc, files, git
 
+SUMMARY = "repair what a killed `dvc repro` left (a cut dvc.lock); make repro runs it"
+
+
 GOOD_LOCK = Path(".dvc/tmp/dvc.lock.good")
 RWLOCK = Path(".dvc/tmp/rwlock")
 

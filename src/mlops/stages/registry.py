@@ -20,6 +20,13 @@ from mlops.config import PATHS
 from mlops.io import files, git, gto
 from mlops.registry import ARTIFACT, PROD, Manifest, VersionRecord
 
+SUMMARY = "list model versions: stage, gate verdict, key metrics"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
 _TAGS = (f"{ARTIFACT}@*", f"{ARTIFACT}#*")
 
 

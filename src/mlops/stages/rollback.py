@@ -30,6 +30,17 @@ from mlops.stages.registry import (
     write_production,
 )
 
+SUMMARY = "put the last functional model version back in production"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--to", metavar="VERSION", help="this version instead of the last functional one"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="say what would happen; change nothing"
+    )
+
 
 def run(args: argparse.Namespace) -> None:
     production = read_production()

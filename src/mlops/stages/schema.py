@@ -11,11 +11,24 @@ start: widen them to what the domain allows before committing.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import yaml
 
+from mlops.config import PATHS
 from mlops.errors import CheckFailed, MlopsError
 from mlops.io import files, tables
+
+SUMMARY = "draft the data contract from a data file: mlops schema infer --input FILE"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["infer"], help="draft a contract from data")
+    parser.add_argument("--input", type=Path, required=True, help="a CSV/Parquet file")
+    parser.add_argument(
+        "--out", type=Path, default=PATHS.schema, help="where (default: %(default)s)"
+    )
+
 
 _HEADER = """\
 # The data contract, in pandera's YAML format: reviewed by a person, kept in git.

@@ -38,6 +38,14 @@ from mlops.io import files
 from mlops.serving import Production, RequestError
 from mlops.stages.predict import PredictionLog, load_production, read_contract
 
+SUMMARY = "HTTP endpoint for the production model (POST /predict, GET /health)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to listen on (default: params serve.host)")
+    parser.add_argument("--port", type=int, help="port (default: params serve.port; 0: any)")
+
+
 RELOAD_SECONDS = 1.0
 DRAIN_BYTES = 64 << 20  # an oversized body is drained up to this, then the connection closed
 _MAX_LENGTH_DIGITS = 18  # a longer Content-Length is over any limit (and over int()'s)

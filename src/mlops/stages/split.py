@@ -7,6 +7,10 @@ import argparse
 from mlops.config import PATHS
 from mlops.io import files
 
+SUMMARY = (
+    "seeded train/test split into data/split/, stratified by class (regression: by quantile bins)"
+)
+
 
 def run(args: argparse.Namespace) -> None:
     params = files.load_params(args.params)

@@ -7,6 +7,8 @@ import argparse
 from mlops.config import PATHS
 from mlops.io import files, modelfile, runs
 
+SUMMARY = "fit the model pipeline -> models/model.skops and models/model_card.json"
+
 
 def run(args: argparse.Namespace) -> None:
     params = files.load_params(args.params)

@@ -42,6 +42,18 @@ if TYPE_CHECKING:
 
     from mlops.tuning import Callback, Objective
 
+SUMMARY = "search hyperparameters with Optuna -> models/best_params.json"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--worker",
+        action="store_true",
+        help="join the study in tune.storage and run trials until it is done; "
+        "write no outputs (start one per process or machine)",
+    )
+
+
 STUDY_DB = PATHS.tuning_dir / "study.db"
 TRIALS_CSV = PATHS.tuning_dir / "trials.csv"
 METRICS_JSON = PATHS.tuning_dir / "metrics.json"

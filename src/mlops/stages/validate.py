@@ -26,6 +26,24 @@ if TYPE_CHECKING:
     from mlops.data_tests import Checked, Measured
 
 
+SUMMARY = (
+    "data tests: the contract (data/schema.yaml), quality, personal data, feature "
+    "value -> reports/validation.json, reports/validation.md"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--input", type=Path, help="validate this CSV/Parquet file on demand instead"
+    )
+    parser.add_argument(
+        "--report", type=Path, help="write the JSON report here (even when it fails)"
+    )
+    parser.add_argument(
+        "--markdown", type=Path, help="write the readable report here (even when it fails)"
+    )
+
+
 def run(args: argparse.Namespace) -> None:
     params = files.load_params(args.params)
     contract_document = files.read_yaml(PATHS.schema, "data contract")
