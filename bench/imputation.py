@@ -29,9 +29,9 @@ from sklearn.impute import KNNImputer, SimpleImputer
 from sklearn.metrics import roc_auc_score
 
 from mlops.config import PATHS, ImputeConfig
-from mlops.imputation import ImputationPlan, mask_values, plan_imputation, read_quality
+from mlops.features.imputation import ImputationPlan, mask_values, plan_imputation, read_quality
+from mlops.features.pipeline import build_imputer, build_pipeline
 from mlops.io import files
-from mlops.modeling import build_imputer, build_pipeline
 
 TARGET = "income"
 NUMERIC = ["age", "fnlwgt", "education_num", "capital_gain", "capital_loss", "hours_per_week"]

@@ -46,7 +46,7 @@ import sklearn
 from sklearn.impute import KNNImputer
 from sklearn.preprocessing import StandardScaler
 
-from mlops.knn import ScalableKNNImputer
+from mlops.features.knn import ScalableKNNImputer
 
 N_FEATURES = 15
 RANK = 4

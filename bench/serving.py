@@ -1,6 +1,6 @@
 """Serving benchmark: batch prediction and the HTTP endpoint, beside the plain ways.
 
-    python bench/serving.py [--requests 10000] [--baseline-requests 2000] [--clients 4]
+    python bench/service.py [--requests 10000] [--baseline-requests 2000] [--clients 4]
 
 Trains the demo model (params.yaml + the committed models/best_params.json) on
 adult.data, puts it in production in a throwaway project, then scores the
@@ -39,11 +39,12 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from mlops import serving  # noqa: E402
-from mlops.imputation import ImputationPlan  # noqa: E402
-from mlops.ingestion import ingest  # noqa: E402
+from mlops.data.ingestion import ingest  # noqa: E402
+from mlops.features.imputation import ImputationPlan  # noqa: E402
+from mlops.features.pipeline import build_pipeline  # noqa: E402
 from mlops.io import dvc, files, modelfile, tables  # noqa: E402
-from mlops.modeling import build_pipeline  # noqa: E402
+from mlops.serving import production as serving_production  # noqa: E402
+from mlops.serving import service  # noqa: E402
 from mlops.stages import predict as predict_stage  # noqa: E402
 from tests.conftest import copy_project  # noqa: E402
 
@@ -108,21 +109,21 @@ def make_project(folder: Path) -> tuple[Path, Any]:
 
 def bench_batch(test: Path, model: Any) -> None:
     params = files.load_params()
-    contract = predict_stage.read_contract(params)
-    production = predict_stage.load_production(params, contract.schema)
+    contract = serving_production.read_contract(params)
+    production = serving_production.load_production(params, contract.schema)
     frame = ingest(tables.read_source(params.data, test), params.data, require_target=False)
     features = frame[list(production.features)]
     rows = len(frame)
 
     def ours_in_memory() -> None:
-        checked, problem = serving.check_contract(frame, contract, records=False)
+        checked, problem = service.check_contract(frame, contract, records=False)
         assert problem is None, problem
-        serving.predict(production, checked)
+        service.predict(production, checked)
 
     def ours_with_log() -> None:
-        checked, _ = serving.check_contract(frame, contract, records=False)
-        predictions = serving.predict(production, checked)
-        serving.log_lines(checked, predictions, production, "batch", pd.Timestamp.now("UTC"))
+        checked, _ = service.check_contract(frame, contract, records=False)
+        predictions = service.predict(production, checked)
+        service.log_lines(checked, predictions, production, "batch", pd.Timestamp.now("UTC"))
 
     def command() -> None:
         args = argparse.Namespace(params=Path("params.yaml"), input=test, output=Path("out.csv"))

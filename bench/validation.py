@@ -38,11 +38,11 @@ import pandas as pd
 import pandera.errors
 import pyarrow
 
-from mlops import data_tests
-from mlops.importance import measure
-from mlops.ingestion import ingest
+from mlops.data import checks
+from mlops.data.contract import load_contract
+from mlops.data.importance import measure
+from mlops.data.ingestion import ingest
 from mlops.io import files, tables
-from mlops.validation import load_contract
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 10.0
@@ -86,7 +86,7 @@ def _worker(variant: str, data: Path) -> dict[str, float]:
             contract.validate(table, lazy=True)
 
     def mlops_tests(table: pd.DataFrame) -> None:
-        checked = data_tests.check(
+        checked = checks.check(
             table,
             contract,
             params.validate_,
@@ -96,8 +96,8 @@ def _worker(variant: str, data: Path) -> dict[str, float]:
             contract_path="data/schema.yaml",
             require_target=True,
         )
-        report = data_tests.build(checked, params.validate_, None)
-        data_tests.markdown(report)
+        report = checks.build(checked, params.validate_, None)
+        checks.markdown(report)
 
     def importance(table: pd.DataFrame) -> None:
         features = [

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from mlops.config import Params
-from mlops.ingestion import ingest
+from mlops.data.ingestion import ingest
 from mlops.io import files, tables
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlops.config import DataConfig
-from mlops.ingestion import ingest
+from mlops.data.ingestion import ingest
 from mlops.io import tables
 
 ROWS = 120

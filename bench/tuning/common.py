@@ -10,10 +10,10 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from mlops import tuning
 from mlops.config import PATHS, Params, TuneConfig
-from mlops.imputation import ImputationPlan
+from mlops.features.imputation import ImputationPlan
 from mlops.io import files
+from mlops.tuning import search
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,7 +26,7 @@ def load(root: Path = ROOT) -> tuple[Params, pd.DataFrame, ImputationPlan]:
     params = files.load_params(root / "params.yaml")
     plan = ImputationPlan.from_dict(files.read_json(root / PATHS.imputation))
     train = files.read_parquet(root / PATHS.train)
-    sample = tuning.sample_rows(train, plan.target, params.tune.max_rows, params.seed)
+    sample = search.sample_rows(train, plan.target, params.tune.max_rows, params.seed)
     return params, sample.reset_index(drop=True), plan
 
 
@@ -46,12 +46,12 @@ def one_core_study(
     config = params.tune.model_copy(
         update={"fixed": single_core_fixed(params), "n_trials": 100_000, "timeout": None, **tune}
     )
-    folds = tuning.make_folds(sample[plan.target], config.cv_folds, params.seed, "params.yaml")
-    objective = tuning.make_objective(sample, plan, config, folds, seed=seed)
+    folds = search.make_folds(sample[plan.target], config.cv_folds, params.seed, "params.yaml")
+    objective = search.make_objective(sample, plan, config, folds, seed=seed)
     study = optuna.create_study(
         direction=config.direction,
-        sampler=tuning.make_sampler(config, seed),
-        pruner=tuning.make_pruner(config),
+        sampler=search.make_sampler(config, seed),
+        pruner=search.make_pruner(config),
     )
     return study, objective, config
 

@@ -52,9 +52,9 @@ from sklearn.model_selection import (
 )
 from threadpoolctl import threadpool_limits
 
-from mlops import tuning
 from mlops.config import CategoricalParam, FloatParam, IntParam, ParamSpec
-from mlops.modeling import build_pipeline
+from mlops.features.pipeline import build_pipeline
+from mlops.tuning import search
 
 METHODS = ("optuna_tpe", "grid", "random", "halving_random")
 LABELS = {
@@ -99,7 +99,7 @@ class Recorder:
     """A scorer that also reports each candidate once all its folds are scored."""
 
     def __init__(self, metric: str, folds: int, full: int, emit: Callable[[Event], float]) -> None:
-        name, self.sign = tuning.SCORERS[metric]
+        name, self.sign = search.SCORERS[metric]
         self.scorer, self.folds, self.full, self.emit = get_scorer(name), folds, full, emit
         self.scores: list[float] = []
         self.rows = 0
@@ -131,7 +131,7 @@ def sklearn_search(
             "model": [pipeline.named_steps["model"]],
         }
         for name, spec in config.space[family].items():
-            values = tuning.grid_values(spec, config.grid_points)
+            values = search.grid_values(spec, config.grid_points)
             entry[f"model__{name}"] = values if method == "grid" else distribution(spec)
         spaces.append(entry)
     base = build_pipeline(plan, config.families[0], fixed[config.families[0]], seed)
@@ -197,7 +197,7 @@ def run_optuna(
         if emit((kind, 0.0, float(trial.value or float("nan")))) <= 0:
             raise Spent  # leaves study.optimize at once, like Ctrl-C would
 
-    tuning.optimise(study, objective, config, seed=seed, callbacks=[report])
+    search.optimise(study, objective, config, seed=seed, callbacks=[report])
 
 
 def collect(method: str, seed: int, args: Any) -> list[Event]:

@@ -30,7 +30,7 @@ import optuna
 from common import load, one_core_study  # bench/tuning/common.py
 from threadpoolctl import threadpool_limits
 
-from mlops import tuning
+from mlops.tuning import search
 
 
 class Stop(Exception):
@@ -56,7 +56,7 @@ def one_run(starts: int, seed: int, goal: float, budget: float) -> None:
             raise Stop
 
     with threadpool_limits(limits=1), contextlib.suppress(Stop):
-        tuning.optimise(study, objective, config, seed=seed, callbacks=[check])
+        search.optimise(study, objective, config, seed=seed, callbacks=[check])
     print(json.dumps({"reached": reached[0] if reached else None, "trials": len(study.trials)}))
 
 

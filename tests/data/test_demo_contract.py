@@ -9,11 +9,11 @@ import pandera.pandas as pa
 import pytest
 import yaml
 
-from mlops import data_tests
 from mlops.config import Params
-from mlops.ingestion import ingest
+from mlops.data import checks
+from mlops.data.contract import check_contract, load_contract
+from mlops.data.ingestion import ingest
 from mlops.io import tables
-from mlops.validation import check_contract, load_contract
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_the_held_back_data_meets_the_contract(
 def test_the_demo_data_tests(
     adult: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
 ) -> None:
-    checked = data_tests.check(
+    checked = checks.check(
         adult,
         contract,
         params.validate_,

@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from mlops.cli import main
+from mlops.features.pipeline import TRUSTED_TYPES
 from mlops.io import files, modelfile
-from mlops.modeling import TRUSTED_TYPES
 from mlops.tasks.metrics import metrics_for
 from tests.conftest import copy_project
 from tests.task_projects import TASKS, dataset, must, run, task_copy, task_params
@@ -94,7 +94,7 @@ def _model(project: Path) -> Any:
 
 def _expected(task: str, project: Path, batch: pd.DataFrame) -> pd.DataFrame:
     """What the model file itself says about ``batch``, in the task's output columns."""
-    from mlops.ingestion import normalise_name
+    from mlops.data.ingestion import normalise_name
 
     model = _model(project)
     features = batch.rename(columns=normalise_name)[list(model.feature_names_in_)]

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from mlops.cli import main
+from mlops.features.pipeline import TRUSTED_TYPES
 from mlops.io import files, modelfile, tables
-from mlops.modeling import TRUSTED_TYPES
 
 
 def explain(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -12,10 +12,10 @@ import pytest
 
 from mlops.cli import main
 from mlops.config import PATHS
-from mlops.imputation import mask_values
+from mlops.data.splitting import split
+from mlops.features.imputation import mask_values
+from mlops.features.pipeline import TRUSTED_TYPES
 from mlops.io import files, modelfile
-from mlops.modeling import TRUSTED_TYPES
-from mlops.splitting import split
 from tests.conftest import edit_params, run
 
 TARGET = "income"

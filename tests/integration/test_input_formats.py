@@ -13,8 +13,8 @@ import pytest
 
 from mlops.cli import main
 from mlops.config import DataConfig
+from mlops.features.pipeline import TRUSTED_TYPES
 from mlops.io import files, modelfile
-from mlops.modeling import TRUSTED_TYPES
 from tests.input_files import ROWS, VARIANTS, Variant, expected, write_variant
 from tests.integration.registry_project import cache_file, clone, manifest, three_versions
 from tests.model.trained import trained_copy

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from mlops.cli import main
-from mlops.ingestion import ingest
+from mlops.data.ingestion import ingest
+from mlops.features.pipeline import TRUSTED_TYPES
 from mlops.io import files, modelfile, tables
-from mlops.modeling import TRUSTED_TYPES
 from tests.conftest import edit_params
 from tests.integration.registry_project import (
     VERSIONS,

@@ -24,9 +24,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mlops.cli import main
-from mlops.ingestion import normalise_name
+from mlops.data.contract import contract_document
+from mlops.data.ingestion import normalise_name
 from mlops.io import dvc, files, modelfile
-from mlops.validation import contract_document
 from tests.conftest import copy_project
 from tests.task_projects import dataset, task_params
 

@@ -148,7 +148,7 @@ def test_retrain_pushes_a_branch_only_when_the_model_changed(
 
     # A change that reruns stages but alters no data, model or metric (a comment
     # in a module evaluate imports: its dep hash in dvc.lock moves): still nothing.
-    module = work / "src/mlops/slicing.py"
+    module = work / "src/mlops/evaluation/slices.py"
     module.write_text(module.read_text() + "# a comment\n")
     proc = release(work, "retrain", str(origin), "main")
     assert proc.returncode == 0, proc.stdout + proc.stderr

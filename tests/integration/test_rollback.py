@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from mlops.cli import main
+from mlops.features.pipeline import TRUSTED_TYPES
 from mlops.io import dvc, files, modelfile
-from mlops.modeling import TRUSTED_TYPES
 from tests.integration.registry_project import (
     VERSIONS,
     cache_file,

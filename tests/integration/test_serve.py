@@ -18,8 +18,8 @@ import pytest
 
 from mlops.cli import main
 from mlops.config import Params
+from mlops.features.pipeline import TRUSTED_TYPES
 from mlops.io import files, modelfile
-from mlops.modeling import TRUSTED_TYPES
 from mlops.stages.serve import Server, make_server
 from tests.integration.registry_project import VERSIONS, cache_file, clone, manifest, three_versions
 

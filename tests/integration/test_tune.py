@@ -410,12 +410,12 @@ def test_missing_inputs_name_the_stage_to_run(
 def test_a_study_whose_trials_all_fail_is_reported(
     fresh: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mlops.tuning
+    import mlops.tuning.search
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ValueError("Input X contains NaN")
 
-    monkeypatch.setattr(mlops.tuning, "build_estimator", broken)
+    monkeypatch.setattr(mlops.tuning.search, "build_estimator", broken)
     assert main(["tune"]) == 2
     err = capsys.readouterr().err
     assert "mlops tune: error: no trial of study tune-" in err

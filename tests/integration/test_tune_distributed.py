@@ -26,8 +26,8 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from mlops import tuning
 from mlops.cli import main
+from mlops.tuning import search
 from tests.conftest import edit_params, tool_env
 from tests.integration.tune_support import clone, prepared_project
 
@@ -166,7 +166,7 @@ def test_two_workers_share_one_study(shared: Path) -> None:
     # Two workers that each check the budget after a trial may both start one more.
     assert 8 <= len(trials) <= 9
     # None duplicated: each trial ran in exactly one worker, each drew its own params.
-    ran_by = [t.user_attrs[tuning.WORKER_ATTR] for t in trials]
+    ran_by = [t.user_attrs[search.WORKER_ATTR] for t in trials]
     assert set(ran_by) == {f"{HOST}:{w.pid}" for w in workers}
     assert len({str(sorted(t.params.items())) for t in trials}) == len(trials)
     # One best, study-wide: both workers report it, and the DVC-mode run writes it.
@@ -210,5 +210,5 @@ def test_a_dead_worker_s_trial_is_run_again(shared: Path) -> None:
     assert retried[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
     # What the dead worker had drawn is kept; the rest is drawn when the retry runs.
     assert failed[0].params.items() <= retried[0].params.items()
-    assert sum(tuning.counts_toward_budget(t) for t in trials) == 4
+    assert sum(search.counts_toward_budget(t) for t in trials) == 4
     assert all(t.state != TrialState.RUNNING for t in trials)

@@ -10,8 +10,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from mlops.config import ImputeConfig
-from mlops.imputation import ImputationPlan, plan_imputation, read_quality
-from mlops.modeling import build_pipeline
+from mlops.features.imputation import ImputationPlan, plan_imputation, read_quality
+from mlops.features.pipeline import build_pipeline
 
 TARGET = "income"
 # Protected attributes stay out of the model (they remain columns for slices).

@@ -16,7 +16,7 @@ import yaml
 from sklearn.datasets import load_diabetes, load_wine
 
 from mlops.config import ImputeConfig, TuneConfig
-from mlops.imputation import ImputationPlan, plan_imputation, read_quality
+from mlops.features.imputation import ImputationPlan, plan_imputation, read_quality
 from mlops.tasks.families import default_fixed, families_for
 from mlops.tasks.metrics import TaskName
 from mlops.tasks.task import get_task

@@ -9,8 +9,8 @@ from sklearn import metrics
 from sklearn.pipeline import Pipeline
 
 from mlops.config import EvaluateConfig, Params
-from mlops.evaluation import fit_baselines, importances
-from mlops.imputation import ImputationPlan
+from mlops.evaluation.report import fit_baselines, importances
+from mlops.features.imputation import ImputationPlan
 from mlops.tasks.task import get_task
 from tests.model.conftest import PROTECTED, TARGET
 

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from mlops.explaining import explain, reference_values
-from mlops.imputation import ImputationPlan
+from mlops.evaluation.explaining import explain, reference_values
+from mlops.features.imputation import ImputationPlan
 from mlops.tasks.task import get_task
 from tests.model.conftest import TARGET
 

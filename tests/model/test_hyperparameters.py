@@ -3,7 +3,7 @@
 "All hyperparameters tuned" is checked, not assumed: each estimator's
 get_params() must be covered by params.yaml `tune.space` or `tune.fixed`
 (or be set by the pipeline from the seed and the imputation plan), for the
-estimator the family uses on the task (tuning.check_space refuses anything less).
+estimator the family uses on the task (search.check_space refuses anything less).
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ import optuna
 import pandas as pd
 import pytest
 
-from mlops import tuning
 from mlops.config import PATHS, Params, TuneConfig
 from mlops.errors import UsageError
-from mlops.imputation import ImputationPlan
+from mlops.features.imputation import ImputationPlan
+from mlops.features.pipeline import build_pipeline
 from mlops.io import files
-from mlops.modeling import build_pipeline
 from mlops.tasks.families import default_fixed, families_for, get_family, hyperparameters
 from mlops.tasks.metrics import TASK_NAMES, TaskName, get_metric
 from mlops.tasks.task import get_task
+from mlops.tuning import search
 from tests.conftest import ROOT
 from tests.model.tasks import dataset, simple_plan, tune_config
 
@@ -58,7 +58,7 @@ def test_every_hyperparameter_is_tuned_or_fixed(params: Params, family: str) -> 
 @pytest.mark.parametrize("task", TASK_NAMES)
 def test_a_space_with_defaults_for_the_rest_passes_for_each_task(task: TaskName) -> None:
     config = tune_config(task)
-    tuning.check_space(config, "params.yaml", task)
+    search.check_space(config, "params.yaml", task)
     for family in config.families:
         covered = set(config.space[family]) | set(config.fixed[family])
         assert covered == hyperparameters(family, task)
@@ -71,7 +71,7 @@ def test_a_ridge_space_and_fixed_covering_every_ridge_parameter_pass() -> None:
     config = tune_config(
         "regression", families=["ridge"], space={"ridge": space}, fixed={"ridge": fixed}
     )
-    tuning.check_space(config, "params.yaml", "regression")
+    search.check_space(config, "params.yaml", "regression")
 
 
 @pytest.mark.parametrize(("task", "family"), EVERY_TASK_FAMILY)
@@ -82,7 +82,7 @@ def test_a_hyperparameter_neither_tuned_nor_fixed_is_refused(task: TaskName, fam
     default = fixed.pop(left_out)
     edited = config.model_copy(update={"fixed": {**config.fixed, family: fixed}})
     with pytest.raises(UsageError) as caught:
-        tuning.check_space(edited, "params.yaml", task)
+        search.check_space(edited, "params.yaml", task)
     estimator = get_family(family).estimator(task).__name__
     assert str(caught.value) == (
         f"params.yaml: tune.fixed.{family}: 1 hyperparameter(s) of {estimator} neither tuned "
@@ -101,7 +101,7 @@ def test_logistic_regression_on_regression_is_refused_with_one_line() -> None:
         }
     )
     with pytest.raises(UsageError) as caught:
-        tuning.check_space(edited, "params.yaml", "regression")
+        search.check_space(edited, "params.yaml", "regression")
     assert str(caught.value) == (
         "params.yaml: tune.space.logistic_regression: model family 'logistic_regression' does "
         "not do regression; regression families: hist_gradient_boosting, random_forest, ridge"
@@ -115,7 +115,7 @@ def test_a_classifier_s_fixed_value_is_refused_for_regression() -> None:
     hgb = "hist_gradient_boosting"
     edited = config.model_copy(update={"fixed": {**config.fixed, hgb: binary.fixed[hgb]}})
     with pytest.raises(UsageError) as caught:
-        tuning.check_space(edited, "params.yaml", "regression")
+        search.check_space(edited, "params.yaml", "regression")
     assert str(caught.value) == (
         "params.yaml: tune.fixed.hist_gradient_boosting.class_weight: not a hyperparameter "
         "of HistGradientBoostingRegressor"
@@ -127,7 +127,7 @@ def test_the_pipeline_applies_exactly_the_configured_values(
     params: Params, plan: ImputationPlan, family: str
 ) -> None:
     space = params.tune.space[family]
-    drawn = {name: tuning.grid_values(spec, 2)[-1] for name, spec in space.items()}
+    drawn = {name: search.grid_values(spec, 2)[-1] for name, spec in space.items()}
     values = {**params.tune.fixed[family], **drawn}
     estimator = build_pipeline(plan, family, values, seed=123, task="binary").steps[-1][1]
     applied = estimator.get_params()
@@ -139,15 +139,15 @@ def test_the_pipeline_applies_exactly_the_configured_values(
 
 def _tune(sample: pd.DataFrame, plan: ImputationPlan, config: TuneConfig, seed: int) -> Any:
     folds = get_task("binary").folds(sample[plan.target], config.cv_folds, seed, "tune.cv_folds")
-    objective = tuning.make_objective(sample, plan, config, folds, seed=seed, task="binary")
+    objective = search.make_objective(sample, plan, config, folds, seed=seed, task="binary")
     study = optuna.create_study(
         study_name=f"seed-{seed}",
-        direction=tuning.study_direction(config),
-        sampler=tuning.make_sampler(config, seed),
-        pruner=tuning.make_pruner(config),
+        direction=search.study_direction(config),
+        sampler=search.make_sampler(config, seed),
+        pruner=search.make_pruner(config),
     )
-    reason = tuning.optimise(study, objective, config, seed=seed)
-    return study, tuning.best_result(study, config, reason)
+    reason = search.optimise(study, objective, config, seed=seed)
+    return study, search.best_result(study, config, reason)
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +180,7 @@ def test_same_seed_sequential_gives_the_same_best_params(
 def test_the_search_finds_a_useful_model(tuned: Any) -> None:
     study, best = tuned
     assert best["cv_score"] >= 0.85  # ROC AUC; chance is 0.5, a tuned model on Adult ~0.9
-    assert all(len(t.user_attrs[tuning.FOLDS_ATTR]) >= 1 for t in study.trials)
+    assert all(len(t.user_attrs[search.FOLDS_ATTR]) >= 1 for t in study.trials)
 
 
 @pytest.fixture(scope="module")
@@ -209,14 +209,14 @@ def test_a_trial_scores_what_the_whole_pipeline_scores(
     sample, plan, config = cases[task]
     predictor, metric = get_task(task), get_metric(config.metric, task)
     folds = predictor.folds(sample[plan.target], config.cv_folds, 3, "tune.cv_folds")
-    objective = tuning.make_objective(sample, plan, config, folds, seed=3, task=task)
+    objective = search.make_objective(sample, plan, config, folds, seed=3, task=task)
     features, target = sample[plan.names()], sample[plan.target]
     for point in (0, 1):  # the second round reuses the first round's preprocessed folds
         for family in config.families:
             space = config.space[family]
-            drawn = {k: tuning.grid_values(spec, 2)[point] for k, spec in space.items()}
+            drawn = {k: search.grid_values(spec, 2)[point] for k, spec in space.items()}
             trial = optuna.trial.FixedTrial(
-                {tuning.FAMILY_KEY: family, **{f"{family}.{k}": v for k, v in drawn.items()}}
+                {search.FAMILY_KEY: family, **{f"{family}.{k}": v for k, v in drawn.items()}}
             )
             values = {**config.fixed[family], **drawn}
             expected = []

@@ -17,16 +17,16 @@ import skops.io as sio
 from sklearn.metrics import roc_auc_score
 
 from mlops.config import ImputeConfig
-from mlops.imputation import (
+from mlops.data.splitting import split
+from mlops.features.imputation import (
     ImputationPlan,
     imputation_counts,
     mask_values,
     plan_imputation,
     read_quality,
 )
+from mlops.features.pipeline import TRUSTED_TYPES, build_imputer, build_pipeline
 from mlops.io import modelfile
-from mlops.modeling import TRUSTED_TYPES, build_imputer, build_pipeline
-from mlops.splitting import split
 
 TARGET = "income"
 NUMERIC_GAPS = ["age", "hours_per_week", "education_num"]
@@ -156,7 +156,7 @@ def test_serving_fills_a_gap_with_the_training_statistic(
 def test_every_type_in_a_saved_model_is_reviewed(fitted: dict[str, Any]) -> None:
     for model in fitted.values():
         untrusted = sio.get_untrusted_types(data=sio.dumps(model))
-        assert "mlops.knn.ScalableKNNImputer" in untrusted
+        assert "mlops.features.knn.ScalableKNNImputer" in untrusted
         assert set(untrusted) <= set(TRUSTED_TYPES)
 
 

@@ -7,10 +7,10 @@ import pytest
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from mlops.config import PATHS, Params
-from mlops.imputation import ImputationPlan
+from mlops.data.splitting import split
+from mlops.features.imputation import ImputationPlan
+from mlops.features.pipeline import build_pipeline
 from mlops.io import files
-from mlops.modeling import build_pipeline
-from mlops.splitting import split
 from tests.conftest import ROOT
 
 

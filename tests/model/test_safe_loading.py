@@ -13,9 +13,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from mlops.errors import UsageError
-from mlops.imputation import ImputationPlan
+from mlops.features.imputation import ImputationPlan
+from mlops.features.pipeline import TRUSTED_TYPES
 from mlops.io import dvc, files, modelfile
-from mlops.modeling import TRUSTED_TYPES
 from tests.conftest import ROOT
 
 MODEL = Path("models/model.skops")

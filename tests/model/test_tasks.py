@@ -17,13 +17,13 @@ import optuna
 import pandas as pd
 import pytest
 
-from mlops import tuning
 from mlops.config import ImputeConfig
 from mlops.errors import UsageError
-from mlops.imputation import cv_scorer, mask_values, plan_imputation, read_quality
-from mlops.modeling import build_pipeline, model_card
+from mlops.features.imputation import cv_scorer, mask_values, plan_imputation, read_quality
+from mlops.features.pipeline import build_pipeline, model_card
 from mlops.tasks.metrics import METRICS, TaskName, get_metric
 from mlops.tasks.task import get_task
+from mlops.tuning import search
 from tests.model.tasks import dataset, simple_plan, tune_config
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -37,13 +37,13 @@ def _search(task: TaskName, metric: str) -> tuple[optuna.Study, dict[str, Any], 
     config = tune_config(task, metric=metric)
     doer = get_task(task)
     folds = doer.folds(frame[target], config.cv_folds, 0, "tune.cv_folds")
-    objective = tuning.make_objective(frame, plan, config, folds, seed=0, task=task)
+    objective = search.make_objective(frame, plan, config, folds, seed=0, task=task)
     study = optuna.create_study(
-        direction=tuning.study_direction(config),
-        sampler=tuning.make_sampler(config, 0),
-        pruner=tuning.make_pruner(config),
+        direction=search.study_direction(config),
+        sampler=search.make_sampler(config, 0),
+        pruner=search.make_pruner(config),
     )
-    reason = tuning.optimise(study, objective, config, seed=0)
+    reason = search.optimise(study, objective, config, seed=0)
     trivial = [
         get_metric(metric, task)(
             frame[target].iloc[score].to_numpy(),
@@ -54,7 +54,7 @@ def _search(task: TaskName, metric: str) -> tuple[optuna.Study, dict[str, Any], 
         )
         for fit, score in folds
     ]
-    return study, tuning.best_result(study, config, reason), float(np.mean(trivial))
+    return study, search.best_result(study, config, reason), float(np.mean(trivial))
 
 
 @pytest.mark.parametrize(
@@ -89,10 +89,10 @@ def test_a_fold_where_the_metric_is_undefined_fails_the_trial_with_its_reason() 
     plan = simple_plan(frame, target)
     config = tune_config("regression", metric="mape", n_trials=2, families=["ridge"])
     folds = get_task("regression").folds(frame[target], 3, 0, "tune.cv_folds")
-    objective = tuning.make_objective(frame, plan, config, folds, seed=0, task="regression")
-    study = optuna.create_study(direction=tuning.study_direction(config))
-    assert tuning.optimise(study, objective, config, seed=0) == "n_trials"
-    assert [t.user_attrs[tuning.ERROR_ATTR] for t in study.trials] == [
+    objective = search.make_objective(frame, plan, config, folds, seed=0, task="regression")
+    study = optuna.create_study(direction=search.study_direction(config))
+    assert search.optimise(study, objective, config, seed=0) == "n_trials"
+    assert [t.user_attrs[search.ERROR_ATTR] for t in study.trials] == [
         "mape is undefined on fold 1"
     ] * 2
 

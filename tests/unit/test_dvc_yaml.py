@@ -76,8 +76,8 @@ def test_stage_deps_list_exactly_the_modules_it_imports(stage: str) -> None:
 
 
 def test_the_import_walk_follows_indirect_imports() -> None:
-    # train -> modeling -> imputation: an indirect import must be found
-    assert "src/mlops/imputation.py" in project_imports("mlops.modeling")
+    # train -> features.pipeline -> features.imputation: an indirect import must be found
+    assert "src/mlops/features/imputation.py" in project_imports("mlops.features.pipeline")
     assert "src/mlops/errors.py" in project_imports("mlops.cli")
 
 
@@ -97,3 +97,11 @@ def test_stage_deps_exist(stage: str) -> None:
     for dep in STAGES[stage]["deps"]:
         if "${" not in dep and dep not in produced:
             assert (ROOT / dep).exists(), f"{stage}: missing dep {dep}"
+
+
+def test_no_stage_imports_another_stage() -> None:
+    """Stages are leaves: what two commands share lives in a package, not in a stage."""
+    stages = SRC / "mlops/stages"
+    for path in sorted(stages.glob("*.py")):
+        imported = {n for n in _imported_names(path) if n.startswith("mlops.stages.")}
+        assert imported == set(), f"{path.name} imports {sorted(imported)}"

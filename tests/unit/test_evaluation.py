@@ -8,7 +8,7 @@ import pytest
 from sklearn import metrics
 
 from mlops.config import EvaluateConfig, Params, report_names
-from mlops.evaluation import (
+from mlops.evaluation.report import (
     ECE,
     REPORTS,
     calibration_table,

@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlops.business import (
+from mlops.config import (
+    BusinessConfig,
+    CategoricalParam,
+    FloatParam,
+    IntParam,
+    Params,
+    TuneConfig,
+)
+from mlops.evaluation.business import (
     ClassValue,
     CostValue,
     OutcomeValue,
@@ -21,15 +29,7 @@ from mlops.business import (
     value_at,
     value_curve,
 )
-from mlops.config import (
-    BusinessConfig,
-    CategoricalParam,
-    FloatParam,
-    IntParam,
-    Params,
-    TuneConfig,
-)
-from mlops.evaluation import correlate_trials
+from mlops.evaluation.report import correlate_trials
 from mlops.tasks.metrics import Prediction
 from mlops.tasks.task import get_task
 

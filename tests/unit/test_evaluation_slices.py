@@ -9,8 +9,8 @@ import yaml
 
 from mlops.config import SlicesConfig, parse_params
 from mlops.errors import UsageError
-from mlops.evaluation import REPORTS
-from mlops.slicing import MISSING, label_slices, measure_slices, summarise_slices
+from mlops.evaluation.report import REPORTS
+from mlops.evaluation.slices import MISSING, label_slices, measure_slices, summarise_slices
 from mlops.tasks.metrics import METRICS, Prediction
 from tests.conftest import ROOT
 

@@ -11,9 +11,9 @@ import pytest
 from sklearn import metrics
 from sklearn.datasets import load_diabetes, load_wine
 
-from mlops import charts, evaluation
 from mlops.config import EvaluateConfig, FloatParam, Params, TuneConfig, report_names
-from mlops.evaluation import (
+from mlops.evaluation import charts, report
+from mlops.evaluation.report import (
     ECE,
     REPORTS,
     Evaluation,
@@ -25,7 +25,7 @@ from mlops.evaluation import (
     score,
     undefined,
 )
-from mlops.imputation import FeaturePlan, ImputationPlan
+from mlops.features.imputation import FeaturePlan, ImputationPlan
 from mlops.tasks import families
 from mlops.tasks.metrics import Prediction, metrics_for
 from mlops.tasks.task import Task, get_task
@@ -139,7 +139,7 @@ def test_multiclass_score_is_every_metric_and_a_mean_per_class_ece(
     table = REPORTS["multiclass"].calibration(y, prediction, config.calibration_bins)
     assert table is not None
     assert list(table["class"].unique()) == list(prediction.classes)
-    per_class = [evaluation.expected_calibration_error(part) for _, part in table.groupby("class")]
+    per_class = [report.expected_calibration_error(part) for _, part in table.groupby("class")]
     assert values[ECE] == pytest.approx(np.mean(per_class), abs=1e-6)
 
 
@@ -154,7 +154,7 @@ def test_class_calibration_is_one_vs_rest() -> None:
     assert a["fraction_positive"].tolist() == [0.0, 1.0]
     assert a["mean_predicted"].tolist() == pytest.approx([0.15, 0.75])
     assert class_ece(table) == pytest.approx(
-        np.mean([evaluation.expected_calibration_error(t) for _, t in table.groupby("class")])
+        np.mean([report.expected_calibration_error(t) for _, t in table.groupby("class")])
     )
 
 

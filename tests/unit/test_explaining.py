@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlops.explaining import Explanation, explain, reference_values, render
+from mlops.evaluation.explaining import Explanation, explain, reference_values, render
 from mlops.tasks.task import get_task
 
 TARGET = "target"

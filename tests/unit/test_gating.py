@@ -11,7 +11,7 @@ import yaml
 
 from mlops.config import GateConfig, Params, parse_params, report_names
 from mlops.errors import UsageError
-from mlops.gating import (
+from mlops.release.gating import (
     Check,
     Production,
     absolute_checks,

@@ -10,7 +10,7 @@ import pytest
 
 from mlops.config import ImputeConfig
 from mlops.errors import CheckFailed, UsageError
-from mlops.imputation import (
+from mlops.features.imputation import (
     FALLBACK_SOURCE,
     MISSING_CATEGORY,
     ImputationPlan,
@@ -24,7 +24,7 @@ from mlops.imputation import (
     read_quality,
     statistic,
 )
-from mlops.modeling import build_imputer
+from mlops.features.pipeline import build_imputer
 
 NAN = np.nan
 BASE = {
@@ -372,7 +372,7 @@ def test_auto_leaves_overridden_features_alone(train: pd.DataFrame) -> None:
 def test_cv_scorer_is_seeded_and_samples_at_most_max_rows(adult_sample: pd.DataFrame) -> None:
     quality = read_quality({}, list(adult_sample.columns), "income")
     plan = plan_seeded(adult_sample, "income", quality, config())
-    from mlops.modeling import build_pipeline
+    from mlops.features.pipeline import build_pipeline
 
     def make(p: ImputationPlan) -> Any:
         return build_pipeline(p, "logistic_regression", {"max_iter": 500}, 0, "binary")

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlops.config import ImputeConfig
-from mlops.imputation import ImputationPlan, plan_imputation, read_quality
-from mlops.modeling import build_imputer
+from mlops.features.imputation import ImputationPlan, plan_imputation, read_quality
+from mlops.features.pipeline import build_imputer
 
 NUMERIC = ("mean", "median", "knn")
 SENTINEL_NUMBER = 2e6  # outside the drawn values, so only planted cells hold it

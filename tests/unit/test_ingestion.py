@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from mlops.config import DataConfig, Params
+from mlops.data.ingestion import ingest, normalise_columns, normalise_name, type_columns
 from mlops.errors import CheckFailed, UsageError
-from mlops.ingestion import ingest, normalise_columns, normalise_name, type_columns
 from tests.sklearn_frames import DIABETES_TARGET, WINE_TARGET, data_config, diabetes, wine
 
 

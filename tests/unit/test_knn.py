@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from mlops.knn import ScalableKNNImputer, _k_smallest
+from mlops.features.knn import ScalableKNNImputer, _k_smallest
 
 
 def _correlated(n: int, d: int = 6, seed: int = 0) -> np.ndarray:

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from mlops.config import PrivacyConfig
-from mlops.privacy import (
+from mlops.data.privacy import (
     distinct_values,
     failed,
     iban_valid,

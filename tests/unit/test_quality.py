@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlops.config import QualityConfig
-from mlops.quality import FeatureQuality, assess, assess_column, failing, percent
+from mlops.data.quality import FeatureQuality, assess, assess_column, failing, percent
 
 NONE = np.array([], dtype="int64")
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from mlops.config import DataConfig, Params
+from mlops.data.ingestion import csv_layout, csv_names, ingest
 from mlops.errors import UsageError
-from mlops.ingestion import csv_layout, csv_names, ingest
 from mlops.io import tables
 from tests.input_files import VARIANTS, Variant, expected, write_variant
 from tests.sklearn_frames import DIABETES_TARGET, WINE_TARGET, data_config, diabetes, wine

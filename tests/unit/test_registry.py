@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from mlops import registry
 from mlops.errors import CheckFailed, UsageError
-from mlops.registry import VersionRecord
+from mlops.release import registry
+from mlops.release.registry import VersionRecord
 
 SHA = "a" * 40
 MD5 = "b" * 32

@@ -14,11 +14,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlops import serving
+from mlops.data.contract import Failure, load_contract
 from mlops.io import files
-from mlops.serving import Contract, Production, RequestError
+from mlops.serving import service
+from mlops.serving.service import Contract, Production, RequestError
 from mlops.tasks.task import get_task
-from mlops.validation import Failure, load_contract
 
 BINARY = get_task("binary")
 
@@ -76,42 +76,42 @@ def body(rows: Any) -> bytes:
 )
 def test_parse_rows_refuses_malformed_bodies(raw: bytes, message: str) -> None:
     with pytest.raises(RequestError, match=message) as error:
-        serving.parse_rows(raw)
+        service.parse_rows(raw)
     assert error.value.status == 400
 
 
 def test_rows_to_frame_types_only_what_json_leaves_ambiguous(
     schema: pa.DataFrameSchema,
 ) -> None:
-    frame = serving.rows_to_frame([ROW, {**ROW, "age": 40.5}], schema)
+    frame = service.rows_to_frame([ROW, {**ROW, "age": 40.5}], schema)
     assert frame["age"].dtype == "float64"  # JSON 39 is a number
     assert frame["education_num"].dtype == "float64"
     assert frame["workclass"].dtype == "str"  # all nulls take the contract's type
     assert frame["workclass"].isna().all()
     assert frame["education"].dtype == "str"
-    mixed = serving.rows_to_frame([{**ROW, "age": "39"}], schema)
+    mixed = service.rows_to_frame([{**ROW, "age": "39"}], schema)
     assert mixed["age"].dtype != "float64"  # a string stays a string: the contract decides
 
 
 def test_request_column_names_are_normalised_as_ingest_does(schema: pa.DataFrameSchema) -> None:
     raw = {("Education-Num " if k == "education_num" else k.upper()): v for k, v in ROW.items()}
-    frame = serving.rows_to_frame([raw], schema)
+    frame = service.rows_to_frame([raw], schema)
     assert list(frame.columns) == list(ROW)
     clash = {**ROW, "Age": 40, "x" * 1000: 1, "X" * 1000: 2}
     with pytest.raises(RequestError, match="duplicate column names after normalisation") as error:
-        serving.rows_to_frame([clash], schema)
+        service.rows_to_frame([clash], schema)
     assert error.value.status == 422
     assert len(error.value.message) < 300
 
 
 def check(contract: Contract, row: dict[str, Any], records: bool = True) -> str | None:
-    frame = serving.rows_to_frame([row], contract.schema)
-    return serving.check_contract(frame, contract, records=records)[1]
+    frame = service.rows_to_frame([row], contract.schema)
+    return service.check_contract(frame, contract, records=records)[1]
 
 
 def test_a_conforming_request_passes_with_or_without_the_target(contract: Contract) -> None:
-    frame = serving.rows_to_frame([ROW], contract.schema)
-    checked, problem = serving.check_contract(frame, contract, records=True)
+    frame = service.rows_to_frame([ROW], contract.schema)
+    checked, problem = service.check_contract(frame, contract, records=True)
     assert problem is None
     assert checked.equals(frame)
     assert check(contract, {**ROW, "income": 1}) is None  # one class is fine for one row
@@ -145,13 +145,13 @@ def test_contract_breaches_are_described_in_one_line(
 
 
 def test_extra_columns_follow_the_policy(contract: Contract) -> None:
-    frame = serving.rows_to_frame([{**ROW, "zip": "x"}], contract.schema)
+    frame = service.rows_to_frame([{**ROW, "zip": "x"}], contract.schema)
     drop = Contract(contract.schema, "income", "drop", 0.01)
-    dropped, problem = serving.check_contract(frame, drop, records=True)
+    dropped, problem = service.check_contract(frame, drop, records=True)
     assert problem is None
     assert "zip" not in dropped.columns
     allow = Contract(contract.schema, "income", "allow", 0.01)
-    allowed, problem = serving.check_contract(frame, allow, records=True)
+    allowed, problem = service.check_contract(frame, allow, records=True)
     assert problem is None
     assert "zip" in allowed.columns
 
@@ -161,18 +161,18 @@ def test_describe_failures_caps_the_list() -> None:
         Failure(f"c{i}", "in_range", "value", 1, 1.0, True, (i,), "in_range(0, 1)")
         for i in range(8)
     ]
-    assert serving.describe_failures(failures).endswith("; and 3 more")
+    assert service.describe_failures(failures).endswith("; and 3 more")
 
 
 def test_answer_predicts_at_the_configured_threshold(
     production: Production, contract: Contract
 ) -> None:
     rows = [ROW, {**ROW, "age": 60, "education_num": 16, "hours_per_week": 60}]
-    inputs, predictions = serving.answer(body(rows), production, contract)
+    inputs, predictions = service.answer(body(rows), production, contract)
     direct = production.model.predict_proba(inputs[list(production.features)])[:, 1]
     assert predictions["probability"].tolist() == direct.tolist()
     assert predictions["prediction"].tolist() == [int(p >= 0.3) for p in direct]
-    document = serving.response(production, predictions)
+    document = service.response(production, predictions)
     assert document["model_version"] == "v1.0.0"
     assert document["predictions"][0] == {
         "probability": direct[0],
@@ -185,26 +185,26 @@ def test_answer_refuses_a_contract_breach_with_422(
     production: Production, contract: Contract
 ) -> None:
     with pytest.raises(RequestError, match="does not match the data contract") as error:
-        serving.answer(body([{**ROW, "age": "x"}]), production, contract)
+        service.answer(body([{**ROW, "age": "x"}]), production, contract)
     assert error.value.status == 422
 
 
 def test_model_features_must_be_in_the_contract(
     production: Production, schema: pa.DataFrameSchema
 ) -> None:
-    assert serving.model_features(production.model, schema, "m") == production.features
+    assert service.model_features(production.model, schema, "m") == production.features
     narrow = schema.remove_columns(["age"])
     with pytest.raises(ValueError, match=r"columns the data contract lacks: \['age'\]"):
-        serving.model_features(production.model, narrow, "m")
+        service.model_features(production.model, narrow, "m")
     with pytest.raises(ValueError, match="does not record the columns"):
-        serving.model_features(object(), schema, "m")
+        service.model_features(object(), schema, "m")
 
 
 def test_log_lines_are_one_json_object_per_row(production: Production, contract: Contract) -> None:
     rows = [ROW, {**ROW, "age": 50}]
-    inputs, predictions = serving.answer(body(rows), production, contract)
+    inputs, predictions = service.answer(body(rows), production, contract)
     at = datetime(2026, 3, 4, 5, 6, 7, 890000, tzinfo=UTC)
-    text = serving.log_lines(inputs, predictions, production, "serve", at)
+    text = service.log_lines(inputs, predictions, production, "serve", at)
     entries = [json.loads(line) for line in text.splitlines()]
     assert text.endswith("\n")
     assert len(entries) == 2
@@ -218,7 +218,7 @@ def test_log_lines_are_one_json_object_per_row(production: Production, contract:
 
 
 def test_log_names_and_retention() -> None:
-    assert serving.log_name(date(2026, 3, 4)) == "predictions-2026-03-04.jsonl"
+    assert service.log_name(date(2026, 3, 4)) == "predictions-2026-03-04.jsonl"
     names = [
         "predictions-2026-03-04.jsonl",
         "predictions-2026-02-03.jsonl",  # 30 days before: kept with keep_days=30
@@ -227,9 +227,9 @@ def test_log_names_and_retention() -> None:
         "notes.txt",
         "predictions-2026-13-01.json",
     ]
-    expired = serving.expired_logs(names, date(2026, 3, 4), keep_days=30)
+    expired = service.expired_logs(names, date(2026, 3, 4), keep_days=30)
     assert expired == ["predictions-2026-02-02.jsonl", "predictions-2025-12-31.jsonl"]
-    assert serving.expired_logs(names, date(2026, 3, 4), keep_days=1) == names[1:4]
+    assert service.expired_logs(names, date(2026, 3, 4), keep_days=1) == names[1:4]
 
 
 # --- missing feature values: imputed by the model, or refused -----------------------------
@@ -276,20 +276,20 @@ def with_policy(contract: Contract, policy: str) -> Contract:
 def test_a_null_feature_is_no_breach_under_impute_and_one_under_refuse(
     contract: Contract, imputing: Production
 ) -> None:
-    frame = serving.rows_to_frame(
+    frame = service.rows_to_frame(
         [{**ROW, "age": None}, {**ROW, "education": None}], contract.schema
     )
     features = imputing.features
     impute, refuse = with_policy(contract, "impute"), with_policy(contract, "refuse")
-    assert serving.check_contract(frame, impute, records=True, features=features)[1] is None
-    refused = serving.check_contract(frame, refuse, records=True, features=features)[1]
+    assert service.check_contract(frame, impute, records=True, features=features)[1] is None
+    refused = service.check_contract(frame, refuse, records=True, features=features)[1]
     assert "column 'age' failed not_nullable" in str(refused)
     assert "column 'education' failed not_nullable" in str(refused)
     # a batch (records=False) too: 1 row in 2 is far above max_value_skew
     batch = frame.assign(workclass="Private")  # a column null in every row stays a breach
-    assert serving.check_contract(batch, impute, records=False, features=features)[1] is None
+    assert service.check_contract(batch, impute, records=False, features=features)[1] is None
     assert "not_nullable" in str(
-        serving.check_contract(batch, refuse, records=False, features=features)[1]
+        service.check_contract(batch, refuse, records=False, features=features)[1]
     )
 
 
@@ -304,8 +304,8 @@ def test_impute_relaxes_nullability_of_the_model_features_only(
         ({**ROW, "age": "old"}, "column 'age' failed dtype"),
         ({**ROW, "age": 200}, "column 'age' failed in_range"),
     ]:
-        frame = serving.rows_to_frame([row], contract.schema)
-        problem = serving.check_contract(frame, impute, records=True, features=features)[1]
+        frame = service.rows_to_frame([row], contract.schema)
+        problem = service.check_contract(frame, impute, records=True, features=features)[1]
         assert message in str(problem)
 
 
@@ -313,13 +313,13 @@ def test_answer_imputes_a_missing_feature_and_names_it(
     contract: Contract, imputing: Production
 ) -> None:
     rows = [ROW, {**ROW, "age": None}, {**ROW, "age": None, "education": None}, {**ROW, "age": 50}]
-    inputs, predictions = serving.answer(body(rows), imputing, with_policy(contract, "impute"))
+    inputs, predictions = service.answer(body(rows), imputing, with_policy(contract, "impute"))
     features = inputs[list(imputing.features)]
     direct = imputing.model.predict_proba(features)[:, 1]
     assert predictions["probability"].tolist() == direct.tolist()
     alone = imputing.model.predict_proba(features.iloc[[0, 3]])[:, 1]
     assert predictions["probability"].iloc[[0, 3]].tolist() == alone.tolist()
-    document = serving.response(imputing, predictions)
+    document = service.response(imputing, predictions)
     assert document["imputed"] == {"age": 2, "education": 1}
     assert [p.get("imputed") for p in document["predictions"]] == [
         None,
@@ -331,7 +331,7 @@ def test_answer_imputes_a_missing_feature_and_names_it(
     at = datetime(2026, 3, 4, tzinfo=UTC)
     logged = [
         json.loads(line)
-        for line in serving.log_lines(inputs, predictions, imputing, "serve", at).splitlines()
+        for line in service.log_lines(inputs, predictions, imputing, "serve", at).splitlines()
     ]
     assert [entry["imputed"] for entry in logged] == [[], ["age"], ["age", "education"], []]
     assert logged[1]["inputs"]["age"] is None
@@ -341,15 +341,15 @@ def test_answer_refuses_a_missing_feature_under_refuse(
     contract: Contract, imputing: Production
 ) -> None:
     with pytest.raises(RequestError, match="column 'age' failed not_nullable") as error:
-        serving.answer(body([{**ROW, "age": None}]), imputing, with_policy(contract, "refuse"))
+        service.answer(body([{**ROW, "age": None}]), imputing, with_policy(contract, "refuse"))
     assert error.value.status == 422
 
 
 def test_a_row_without_gaps_names_no_imputed_feature(
     contract: Contract, production: Production
 ) -> None:
-    _, predictions = serving.answer(body([ROW]), production, contract)
-    assert serving.response(production, predictions)["imputed"] == {}
+    _, predictions = service.answer(body([ROW]), production, contract)
+    assert service.response(production, predictions)["imputed"] == {}
     assert predictions["imputed"].tolist() == [""]
 
 
@@ -375,7 +375,7 @@ def test_serve_missing_values_is_impute_or_refuse(root: Path) -> None:
 def test_deeply_nested_json_is_a_400() -> None:
     deep = b'{"rows": ' + b"[" * 5000 + b"]" * 5000 + b"}"
     with pytest.raises(RequestError, match="nested too deeply") as error:
-        serving.parse_rows(deep)
+        service.parse_rows(deep)
     assert error.value.status == 400
 
 
@@ -432,7 +432,7 @@ def with_a_gap(features: pd.DataFrame) -> pd.DataFrame:
 
 def logged(production: Production, batch: pd.DataFrame, predictions: pd.DataFrame) -> list[Any]:
     at = datetime(2026, 3, 4, tzinfo=UTC)
-    text = serving.log_lines(batch, predictions, production, "batch", at)
+    text = service.log_lines(batch, predictions, production, "batch", at)
     return [json.loads(line) for line in text.splitlines()]
 
 
@@ -444,14 +444,14 @@ def test_a_multiclass_answer_is_a_probability_per_class_and_the_class(
     task = get_task("multiclass")
     production = Production(model, "v2.0.0", "0" * 32, tuple(features.columns), task, 0.5)
     batch = with_a_gap(features)
-    predictions = serving.predict(production, batch)
+    predictions = service.predict(production, batch)
     per_class = ["probability_class_0", "probability_class_1", "probability_class_2"]
     assert list(predictions.columns) == [*per_class, "prediction", "imputed"]
     proba = model.predict_proba(batch)
     assert predictions[per_class].to_numpy().tolist() == proba.tolist()
     assert predictions["prediction"].tolist() == model.classes_[proba.argmax(axis=1)].tolist()
     assert predictions["prediction"].tolist()[0] == labels.iloc[0]  # it knows the first wine
-    document = serving.response(production, predictions)
+    document = service.response(production, predictions)
     first, second = document["predictions"][:2]
     assert first == {**dict(zip(per_class, proba[0], strict=True)), "prediction": "class_0"}
     assert second["imputed"] == ["alcohol"]
@@ -474,10 +474,10 @@ def test_a_regression_answer_is_the_predicted_value(
     task = get_task("regression")
     production = Production(model, "v3.0.0", "0" * 32, tuple(features.columns), task, 0.5)
     batch = with_a_gap(features)
-    predictions = serving.predict(production, batch)
+    predictions = service.predict(production, batch)
     assert list(predictions.columns) == ["prediction", "imputed"]
     assert predictions["prediction"].tolist() == model.predict(batch).tolist()
-    document = serving.response(production, predictions)
+    document = service.response(production, predictions)
     assert document["predictions"][0] == {"prediction": model.predict(batch)[0]}
     assert document["predictions"][1]["imputed"] == ["age"]
     assert isinstance(document["predictions"][0]["prediction"], float)
@@ -502,7 +502,7 @@ def test_the_log_quotes_whatever_a_class_label_holds() -> None:
     )
     production = Production(object(), "v1.0.0", "0" * 32, (), get_task("multiclass"), 0.5)
     at = datetime(2026, 3, 4, tzinfo=UTC)
-    text = serving.log_lines(pd.DataFrame({"x": [1.0]}), predictions, production, "batch", at)
+    text = service.log_lines(pd.DataFrame({"x": [1.0]}), predictions, production, "batch", at)
     entry = json.loads(text)
     assert (entry[f"probability_{label}"], entry["prediction"]) == (0.25, label)
 
@@ -528,7 +528,7 @@ def test_a_model_that_does_not_fit_the_task_is_refused_in_one_line(
     ]
     for model, task, problem in refusals:
         with pytest.raises(ValueError, match="does not fit") as error:
-            serving.check_task(model, get_task(task), "model v1.0.0", "promote another")
+            service.check_task(model, get_task(task), "model v1.0.0", "promote another")
         message = str(error.value)
         assert message.startswith(
             f"model v1.0.0: the model does not fit params.yaml data.task {task!r}: {problem}"
@@ -536,7 +536,7 @@ def test_a_model_that_does_not_fit_the_task_is_refused_in_one_line(
         assert message.endswith("; promote another")
         assert "\n" not in message
     for model, task in [(two, "binary"), (three, "multiclass"), (regressor, "regression")]:
-        serving.check_task(model, get_task(task), "model v1.0.0", "promote another")
+        service.check_task(model, get_task(task), "model v1.0.0", "promote another")
 
 
 def test_the_production_loader_refuses_a_model_of_another_task(
@@ -551,8 +551,8 @@ def test_the_production_loader_refuses_a_model_of_another_task(
 
     from mlops.errors import UsageError
     from mlops.io import dvc
-    from mlops.registry import Manifest
-    from mlops.stages.predict import load_manifest_model
+    from mlops.release.registry import Manifest
+    from mlops.serving.production import load_manifest_model
 
     data = sio.dumps(fitted(Ridge(), *diabetes))
     md5 = files.bytes_md5(data)

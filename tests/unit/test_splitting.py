@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlops.data.splitting import split
 from mlops.errors import UsageError
-from mlops.splitting import split
 from tests.sklearn_frames import DIABETES_TARGET, WINE_TARGET, diabetes, wine
 
 

@@ -15,9 +15,9 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from mlops import tuning
 from mlops.config import TuneConfig, parse_params
 from mlops.errors import UsageError
+from mlops.tuning import search
 from tests.conftest import ROOT
 
 DOCUMENT: dict[str, Any] = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -35,9 +35,9 @@ def synthetic(cfg: TuneConfig, fail_on: Callable[[int], bool] = lambda _: False)
     """A fast objective over the real (conditional) space: HGB near lr 0.1 scores best."""
 
     def objective(trial: optuna.Trial) -> float:
-        family, params = tuning.trial_params(trial, cfg)
+        family, params = search.trial_params(trial, cfg)
         if fail_on(trial.number):
-            trial.set_user_attr(tuning.ERROR_ATTR, "boom")
+            trial.set_user_attr(search.ERROR_ATTR, "boom")
             raise ValueError("boom")
         base = {HGB: 0.9, "random_forest": 0.85, "logistic_regression": 0.8}[family]
         score = base - 0.1 * abs(math.log10(params.get("learning_rate", 1.0) / 0.1))
@@ -52,20 +52,20 @@ def synthetic(cfg: TuneConfig, fail_on: Callable[[int], bool] = lambda _: False)
 
 def study(cfg: TuneConfig, seed: int = 0) -> optuna.Study:
     return optuna.create_study(
-        direction=tuning.study_direction(cfg),
-        sampler=tuning.make_sampler(cfg, seed),
-        pruner=tuning.make_pruner(cfg),
+        direction=search.study_direction(cfg),
+        sampler=search.make_sampler(cfg, seed),
+        pruner=search.make_pruner(cfg),
     )
 
 
 def run(cfg: TuneConfig, seed: int = 0, into: optuna.Study | None = None, **kw: Any) -> Any:
     target = into or study(cfg, seed)
-    reason = tuning.optimise(target, synthetic(cfg, **kw), cfg, seed=seed, poll_seconds=0.01)
+    reason = search.optimise(target, synthetic(cfg, **kw), cfg, seed=seed, poll_seconds=0.01)
     return target, reason
 
 
 def params_of(target: optuna.Study) -> list[dict[str, Any]]:
-    return [t.params for t in target.get_trials() if tuning.counts_toward_budget(t)]
+    return [t.params for t in target.get_trials() if search.counts_toward_budget(t)]
 
 
 # --- the space -------------------------------------------------------------------
@@ -74,32 +74,32 @@ def params_of(target: optuna.Study) -> list[dict[str, Any]]:
 def test_grid_values_spread_over_the_range() -> None:
     cfg = config()
     space = cfg.space
-    assert tuning.grid_values(space[HGB]["learning_rate"], 3) == [0.03, 0.0948683, 0.3]
-    assert tuning.grid_values(space[HGB]["max_leaf_nodes"], 3) == [8, 23, 64]
-    assert tuning.grid_values(space["random_forest"]["max_depth"], 4) == [6, 12, 18, 24]
-    assert tuning.grid_values(space["random_forest"]["max_features"], 3) == ["sqrt", "log2", 0.5]
+    assert search.grid_values(space[HGB]["learning_rate"], 3) == [0.03, 0.0948683, 0.3]
+    assert search.grid_values(space[HGB]["max_leaf_nodes"], 3) == [8, 23, 64]
+    assert search.grid_values(space["random_forest"]["max_depth"], 4) == [6, 12, 18, 24]
+    assert search.grid_values(space["random_forest"]["max_features"], 3) == ["sqrt", "log2", 0.5]
 
 
 def test_grid_size_counts_each_family_s_product() -> None:
     cfg = config(families=["logistic_regression"], grid_points=4)
     # C: 4 values x class_weight: 2 choices
-    assert tuning.grid_size(cfg) == 8
+    assert search.grid_size(cfg) == 8
 
 
 def test_a_trial_draws_one_family_and_only_its_prefixed_params() -> None:
     cfg = config()
     target = study(cfg)
     trial = target.ask()
-    family, params = tuning.trial_params(trial, cfg)
+    family, params = search.trial_params(trial, cfg)
     assert set(trial.params) == {"family"} | {f"{family}.{name}" for name in cfg.space[family]}
-    assert params == {**cfg.fixed[family], **tuning.split_params(trial.params)[1]}
+    assert params == {**cfg.fixed[family], **search.split_params(trial.params)[1]}
     for name, spec in cfg.space[family].items():
         if spec.type != "categorical":
             assert spec.low <= params[name] <= spec.high
 
 
 def test_check_space_accepts_the_shipped_params() -> None:
-    tuning.check_space(config(), "params.yaml", "binary")
+    search.check_space(config(), "params.yaml", "binary")
 
 
 @pytest.mark.parametrize(
@@ -144,7 +144,7 @@ def test_check_space_names_the_bad_key(
     document = copy.deepcopy(DOCUMENT)
     edit(document["tune"])
     with pytest.raises(UsageError) as caught:
-        tuning.check_space(parse_params(document).tune, "params.yaml", "binary")
+        search.check_space(parse_params(document).tune, "params.yaml", "binary")
     assert str(caught.value).startswith(f"params.yaml: {expected}")
     assert "\n" not in str(caught.value)
 
@@ -164,7 +164,7 @@ def test_check_space_names_the_bad_key(
     ],
 )
 def test_each_method_is_optuna_s_own_sampler(method: str, kind: type) -> None:
-    assert isinstance(tuning.make_sampler(config(method=method), 0), kind)
+    assert isinstance(search.make_sampler(config(method=method), 0), kind)
 
 
 @pytest.mark.parametrize(
@@ -183,30 +183,30 @@ def test_each_method_is_optuna_s_own_sampler(method: str, kind: type) -> None:
     ],
 )
 def test_each_pruner_is_optuna_s_own(pruner: dict[str, object], kind: type) -> None:
-    assert isinstance(tuning.make_pruner(config(pruner=pruner)), kind)
+    assert isinstance(search.make_pruner(config(pruner=pruner)), kind)
 
 
 def test_trial_seeds_differ_by_position_and_worker() -> None:
-    assert tuning.trial_seed(42, 3) == tuning.trial_seed(42, 3)
-    seeds = {tuning.trial_seed(42, p) for p in range(100)}
+    assert search.trial_seed(42, 3) == search.trial_seed(42, 3)
+    seeds = {search.trial_seed(42, p) for p in range(100)}
     assert len(seeds) == 100
-    assert tuning.trial_seed(42, 3, salt=1) != tuning.trial_seed(42, 3, salt=2)
+    assert search.trial_seed(42, 3, salt=1) != search.trial_seed(42, 3, salt=2)
     assert all(0 <= s < 2**32 for s in seeds)
 
 
 def test_study_name_tracks_what_shapes_a_result_and_nothing_else() -> None:
     inputs = {"train": "abc", "tuning": "def"}
-    name = tuning.study_name(config(), 42, "binary", inputs)
+    name = search.study_name(config(), 42, "binary", inputs)
     assert name.startswith("tune-")
-    assert tuning.study_name(config(), 42, "binary", dict(inputs)) == name
+    assert search.study_name(config(), 42, "binary", dict(inputs)) == name
     for budget in ({"n_trials": 99}, {"timeout": 5}, {"patience": 3}, {"target": 0.9}):
-        assert tuning.study_name(config(**budget), 42, "binary", inputs) == name, budget
-    assert tuning.study_name(config(storage="sqlite:///x.db"), 42, "binary", inputs) == name
-    assert tuning.study_name(config(), 43, "binary", inputs) != name
-    assert tuning.study_name(config(), 42, "multiclass", inputs) != name
-    assert tuning.study_name(config(cv_folds=5), 42, "binary", inputs) != name
-    assert tuning.study_name(config(method="random"), 42, "binary", inputs) != name
-    assert tuning.study_name(config(), 42, "binary", {**inputs, "train": "abd"}) != name
+        assert search.study_name(config(**budget), 42, "binary", inputs) == name, budget
+    assert search.study_name(config(storage="sqlite:///x.db"), 42, "binary", inputs) == name
+    assert search.study_name(config(), 43, "binary", inputs) != name
+    assert search.study_name(config(), 42, "multiclass", inputs) != name
+    assert search.study_name(config(cv_folds=5), 42, "binary", inputs) != name
+    assert search.study_name(config(method="random"), 42, "binary", inputs) != name
+    assert search.study_name(config(), 42, "binary", {**inputs, "train": "abd"}) != name
 
 
 # --- stopping ------------------------------------------------------------------------
@@ -221,9 +221,9 @@ def test_n_trials_counts_the_whole_study() -> None:
 def test_patience_stops_after_k_trials_without_improvement() -> None:
     target, reason = run(config(n_trials=200, patience=4))
     assert reason == "patience"
-    best = tuning.best_trial(target.trials, "maximize")
+    best = search.best_trial(target.trials, "maximize")
     assert best is not None
-    later = [t for t in target.trials if t.number > best.number and t.state in tuning.FINISHED]
+    later = [t for t in target.trials if t.number > best.number and t.state in search.FINISHED]
     assert len(later) == 4
     assert len(target.trials) < 200
 
@@ -237,12 +237,12 @@ def test_target_stops_once_reached() -> None:
 
 def test_target_for_a_minimised_metric() -> None:
     cfg = config(metric="log_loss", target=0.5)
-    assert tuning.study_direction(cfg) == "minimize"
+    assert search.study_direction(cfg) == "minimize"
     trials = study(cfg)
     trials.add_trial(optuna.trial.create_trial(value=0.6))
-    assert tuning.stop_reason(trials.trials, cfg, None) is None
+    assert search.stop_reason(trials.trials, cfg, None) is None
     trials.add_trial(optuna.trial.create_trial(value=0.4))
-    assert tuning.stop_reason(trials.trials, cfg, None) == "target"
+    assert search.stop_reason(trials.trials, cfg, None) == "target"
 
 
 def test_timeout_stops_the_run() -> None:
@@ -256,7 +256,7 @@ def test_grid_stops_when_exhausted() -> None:
     cfg = config(method="grid", families=["logistic_regression"], grid_points=3, n_trials=100)
     target, reason = run(cfg)
     assert reason == "exhausted"
-    assert len(target.trials) == tuning.grid_size(cfg) == 6
+    assert len(target.trials) == search.grid_size(cfg) == 6
     assert len({str(t.params) for t in target.trials}) == 6
 
 
@@ -266,14 +266,14 @@ def test_failed_trials_count_and_are_reported() -> None:
     assert reason == "n_trials"
     assert [t.state for t in target.trials] == [TrialState.FAIL] * 4
     with pytest.raises(UsageError, match=r"no trial of study .* completed; first error: boom"):
-        tuning.best_result(target, cfg, reason)
+        search.best_result(target, cfg, reason)
 
 
 def test_a_trial_that_died_does_not_count_against_the_budget() -> None:
     cfg = config(n_trials=3)
     target = study(cfg)
     target.add_trial(optuna.trial.create_trial(state=TrialState.FAIL))
-    assert tuning.budget_used(target.trials) == 0
+    assert search.budget_used(target.trials) == 0
     run(cfg, into=target)
     assert [t.state for t in target.trials][1:] == [TrialState.COMPLETE] * 3
 
@@ -311,12 +311,12 @@ def test_an_interrupted_run_resumes_with_the_same_trials() -> None:
 
     def dies_at_trial_5(trial: optuna.Trial) -> float:
         if trial.number == 5:
-            tuning.trial_params(trial, cfg)
+            search.trial_params(trial, cfg)
             raise KeyboardInterrupt
         return objective(trial)
 
     with pytest.raises(KeyboardInterrupt):
-        tuning.optimise(interrupted, dies_at_trial_5, cfg, seed=7)
+        search.optimise(interrupted, dies_at_trial_5, cfg, seed=7)
     assert interrupted.trials[5].state == TrialState.FAIL
     run(cfg, 7, into=interrupted)
     assert params_of(interrupted) == params_of(straight)
@@ -347,17 +347,17 @@ def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_run_again(
         heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(1),
     )
     cfg = config(n_trials=1)
-    target = optuna.create_study(storage=storage, direction=tuning.study_direction(cfg))
+    target = optuna.create_study(storage=storage, direction=search.study_direction(cfg))
     silent = target.ask()  # RUNNING, and nothing will ever beat for it
     done: list[str] = []
-    search = threading.Thread(
+    searcher = threading.Thread(
         target=lambda: done.append(
-            tuning.optimise(target, synthetic(cfg), cfg, seed=0, poll_seconds=0.05)
+            search.optimise(target, synthetic(cfg), cfg, seed=0, poll_seconds=0.05)
         ),
         daemon=True,
     )
-    search.start()
-    search.join(timeout=60)
+    searcher.start()
+    searcher.join(timeout=60)
     assert done == ["n_trials"], "the search still waits for the silent trial"
     trials = target.get_trials()
     assert trials[silent.number].state == TrialState.FAIL
@@ -371,11 +371,11 @@ def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_run_again(
 def test_best_result_holds_family_full_params_and_score() -> None:
     cfg = config(n_trials=10)
     target, reason = run(cfg, 3)
-    best = tuning.best_result(target, cfg, reason)
+    best = search.best_result(target, cfg, reason)
     assert best["family"] == target.best_trial.params["family"]
     assert best["params"] == {
         **cfg.fixed[best["family"]],
-        **tuning.split_params(target.best_trial.params)[1],
+        **search.split_params(target.best_trial.params)[1],
     }
     assert best["cv_score"] == round(target.best_value, 6)
     assert best["trial"] == target.best_trial.number
@@ -386,10 +386,10 @@ def test_best_trial_prefers_the_earliest_of_equals() -> None:
     target = study(config())
     for value in (0.5, 0.7, 0.7):
         target.add_trial(optuna.trial.create_trial(value=value))
-    best = tuning.best_trial(target.trials, "maximize")
+    best = search.best_trial(target.trials, "maximize")
     assert best is not None
     assert best.number == 1
-    worst = tuning.best_trial(target.trials, "minimize")
+    worst = search.best_trial(target.trials, "minimize")
     assert worst is not None
     assert worst.number == 0
 
@@ -397,7 +397,7 @@ def test_best_trial_prefers_the_earliest_of_equals() -> None:
 def test_trials_table_has_every_trial_and_a_running_best() -> None:
     cfg = config(n_trials=15, pruner={"type": "median", "startup_trials": 2, "warmup_folds": 1})
     target, _ = run(cfg, 1, fail_on=lambda n: n == 3)
-    table = tuning.trials_table(target.trials, "maximize")
+    table = search.trials_table(target.trials, "maximize")
     assert list(table["number"]) == list(range(15))
     assert list(table.columns[:6]) == [
         "number",
@@ -418,7 +418,7 @@ def test_trials_table_has_every_trial_and_a_running_best() -> None:
 def test_tuning_metrics_summarise_the_budget_used() -> None:
     cfg = config(n_trials=15, pruner={"type": "median", "startup_trials": 2, "warmup_folds": 1})
     target, _ = run(cfg, 1, fail_on=lambda n: n == 3)
-    metrics = tuning.tuning_metrics(target.trials, "maximize")
+    metrics = search.tuning_metrics(target.trials, "maximize")
     states = [t.state for t in target.trials]
     assert metrics["complete"] == states.count(TrialState.COMPLETE)
     assert metrics["pruned"] == states.count(TrialState.PRUNED)
@@ -426,7 +426,7 @@ def test_tuning_metrics_summarise_the_budget_used() -> None:
     assert metrics["trials"] == 14
     assert metrics["best_score"] == round(target.best_value, 6)
     assert "time_s" not in metrics
-    durations = tuning.trial_durations(target.trials)
+    durations = search.trial_durations(target.trials)
     finished = {t.number for t in target.trials if t.state != TrialState.FAIL}
     assert set(durations["trial_s"]) == finished
     assert durations["time_s"] == pytest.approx(sum(durations["trial_s"].values()), abs=0.1)
@@ -435,9 +435,9 @@ def test_tuning_metrics_summarise_the_budget_used() -> None:
 def test_plots_are_png_images() -> None:
     cfg = config(n_trials=12)
     target, reason = run(cfg, 2)
-    best = tuning.best_result(target, cfg, reason)
-    pngs = tuning.plot_pngs(target, best["family"], "roc_auc")
-    assert sorted(pngs) == sorted(tuning.PLOTS)
+    best = search.best_result(target, cfg, reason)
+    pngs = search.plot_pngs(target, best["family"], "roc_auc")
+    assert sorted(pngs) == sorted(search.PLOTS)
     for png in pngs.values():
         assert png.startswith(b"\x89PNG\r\n\x1a\n")
 
@@ -445,7 +445,7 @@ def test_plots_are_png_images() -> None:
 def test_family_study_keeps_one_family_unprefixed() -> None:
     cfg = config(n_trials=12)
     target, _ = run(cfg, 2)
-    one = tuning.family_study(target, HGB)
+    one = search.family_study(target, HGB)
     expected = [
         t for t in target.trials if t.params["family"] == HGB and t.state == TrialState.COMPLETE
     ]

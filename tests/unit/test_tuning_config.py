@@ -10,7 +10,7 @@ import yaml
 
 from mlops.config import parse_params
 from mlops.errors import UsageError
-from mlops.tuning import study_direction
+from mlops.tuning.search import study_direction
 from tests.conftest import ROOT
 
 DOCUMENT: dict[str, Any] = yaml.safe_load((ROOT / "params.yaml").read_text())

@@ -10,11 +10,7 @@ import pandera.pandas as pa
 import pytest
 import yaml
 
-from mlops.errors import UsageError
-from mlops.ingestion import ingest
-from mlops.io.files import load_params
-from mlops.tasks.task import get_task
-from mlops.validation import (
+from mlops.data.contract import (
     check_contract,
     contract_document,
     duplicate_columns,
@@ -23,6 +19,10 @@ from mlops.validation import (
     resolve_columns,
     select_features,
 )
+from mlops.data.ingestion import ingest
+from mlops.errors import UsageError
+from mlops.io.files import load_params
+from mlops.tasks.task import get_task
 from tests.sklearn_frames import DIABETES_TARGET, WINE_TARGET, data_config, diabetes, wine
 
 BINARY = get_task("binary")

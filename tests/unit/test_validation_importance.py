@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from mlops.config import ImportanceConfig
+from mlops.data.importance import indistinguishable, measure
+from mlops.data.ingestion import ingest, normalise_name
 from mlops.errors import UsageError
-from mlops.importance import indistinguishable, measure
-from mlops.ingestion import ingest, normalise_name
 from mlops.io.files import load_params
 from tests.conftest import ROOT
 from tests.sklearn_frames import data_config, diabetes, wine

@@ -11,11 +11,11 @@ import pandera.pandas as pa
 import pytest
 import yaml
 
-from mlops import data_tests
 from mlops.config import Params, ValidateConfig
+from mlops.data import checks
+from mlops.data.contract import load_contract
+from mlops.data.importance import Importance
 from mlops.errors import UsageError
-from mlops.importance import Importance
-from mlops.validation import load_contract
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +27,8 @@ def config(params: Params, **changes: Any) -> ValidateConfig:
     return params.validate_.model_copy(update=changes)
 
 
-def run(
-    data: pd.DataFrame, contract: pa.DataFrameSchema, cfg: ValidateConfig
-) -> data_tests.Checked:
-    return data_tests.check(
+def run(data: pd.DataFrame, contract: pa.DataFrameSchema, cfg: ValidateConfig) -> checks.Checked:
+    return checks.check(
         data,
         contract,
         cfg,
@@ -45,7 +43,7 @@ def run(
 def test_report_keeps_the_shared_interface(
     adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
 ) -> None:
-    report = data_tests.build(run(adult_sample, contract, params.validate_), params.validate_, None)
+    report = checks.build(run(adult_sample, contract, params.validate_), params.validate_, None)
     assert report["passed"] is True
     assert (report["rows"], report["columns"]) == (len(adult_sample), 15)
     assert report["extra_columns"] == {"policy": "fail", "found": []}
@@ -69,7 +67,7 @@ def test_protected_attributes_never_become_features(
     adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
 ) -> None:
     cfg = config(params, protected=("sex", "Marital-Status"))
-    report = data_tests.build(run(adult_sample, contract, cfg), cfg, None)
+    report = checks.build(run(adult_sample, contract, cfg), cfg, None)
     assert report["protected"] == ["sex", "marital_status"]
     assert "sex" not in report["features"]
     assert "marital_status" not in report["features"]
@@ -89,14 +87,14 @@ def test_privacy_drop_removes_the_feature_and_allow_keeps_it(
         extra_columns="allow",
         privacy=params.validate_.privacy.model_copy(update={"drop": ("contact", "occupation")}),
     )
-    report = data_tests.build(run(data, contract, dropping), dropping, None)
+    report = checks.build(run(data, contract, dropping), dropping, None)
     assert report["passed"] is True
     assert report["dropped"]["privacy"] == ["contact", "occupation"]
     assert "occupation" not in report["features"]
     assert [f["decision"] for f in report["privacy"]["findings"]] == ["drop"]
 
 
-def measured(names: list[str], zero: set[str]) -> data_tests.Measured:
+def measured(names: list[str], zero: set[str]) -> checks.Measured:
     values = {
         n: Importance(mean=0.0 if n in zero else 0.1, std=0.01, zero=n in zero) for n in names
     }
@@ -109,7 +107,7 @@ def test_unimportant_features_are_reported_and_dropped_when_asked(
 ) -> None:
     cfg = config(params, importance=params.validate_.importance.model_copy(update={"drop": drop}))
     checked = run(adult_sample, contract, cfg)
-    report = data_tests.build(checked, cfg, measured(list(checked.candidates), {"fnlwgt"}))
+    report = checks.build(checked, cfg, measured(list(checked.candidates), {"fnlwgt"}))
     assert report["importance"]["indistinguishable_from_zero"] == ["fnlwgt"]
     assert ("fnlwgt" in report["features"]) is not drop
     assert report["dropped"]["importance"] == (["fnlwgt"] if drop else [])
@@ -133,7 +131,7 @@ def test_policy_names_must_exist(
 def failed_report(
     data: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
 ) -> dict[str, Any]:
-    report = data_tests.build(run(data, contract, params.validate_), params.validate_, None)
+    report = checks.build(run(data, contract, params.validate_), params.validate_, None)
     assert report["passed"] is False
     return report
 
@@ -142,7 +140,7 @@ def test_error_line_names_file_column_check_and_counts_the_rest(
     adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
 ) -> None:
     data = adult_sample.assign(hours_per_week=np.inf, age="old").drop(columns=["sex"])
-    line = data_tests.error_line(failed_report(data, contract, params))
+    line = checks.error_line(failed_report(data, contract, params))
     assert line.startswith("in.parquet: validation failed: column 'age' failed dtype('float64')")
     assert line.endswith("; 2 more (all: mlops validate --report FILE)")
     assert "\n" not in line
@@ -152,7 +150,7 @@ def test_error_line_puts_personal_data_first_and_masks_it(
     adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
 ) -> None:
     emails = pd.Series([f"u{i}@example.com" for i in range(len(adult_sample))], dtype="str")
-    line = data_tests.error_line(
+    line = checks.error_line(
         failed_report(adult_sample.assign(occupation=emails), contract, params)
     )
     assert line.startswith("in.parquet: validation failed: column 'occupation' holds personal data")
@@ -167,8 +165,8 @@ def test_markdown_is_a_readable_summary(
     data = adult_sample.copy()
     data.loc[0, "native_country"] = "Atlantis"
     checked = run(data, contract, params.validate_)
-    report = data_tests.build(checked, params.validate_, measured(list(checked.candidates), set()))
-    text = data_tests.markdown(report)
+    report = checks.build(checked, params.validate_, measured(list(checked.candidates), set()))
+    text = checks.markdown(report)
     assert text.startswith("# Data validation: passed\n")
     assert "| `native_country` | isin(…) | value | 1 | <0.1% | report | Atlantis |" in text
     assert "| `workclass` | 0.944 | **failing** |" in text or "**failing**" in text

@@ -26,10 +26,10 @@ def run(args: argparse.Namespace) -> None:
     trials = files.read_csv(PATHS.trials, "tuning trials") if PATHS.trials.is_file() else None
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn and
     # matplotlib are slow. The model file is checked after: skops needs its types.
-    from mlops import charts
-    from mlops.evaluation import evaluate
-    from mlops.imputation import ImputationPlan
-    from mlops.modeling import TRUSTED_TYPES
+    from mlops.evaluation import charts
+    from mlops.evaluation.report import evaluate
+    from mlops.features.imputation import ImputationPlan
+    from mlops.features.pipeline import TRUSTED_TYPES
     from mlops.tasks.task import get_task
 
     plan = ImputationPlan.from_dict(plan_document)

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> None:
             PATHS.test,
         )
     else:
-        from mlops.ingestion import csv_layout, ingest
+        from mlops.data.ingestion import csv_layout, ingest
 
         source_frame = tables.read_input(args.input, params.data, csv_layout(params.data))
         frame = ingest(source_frame, params.data, require_target=False)
@@ -54,10 +54,10 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError(f"--row {args.row}: {source} has rows 0 to {len(frame) - 1}")
     # Imported once params, arguments and inputs are checked (see mlops.cli):
     # scikit-learn is slow.
-    from mlops.explaining import explain, reference_values, render
-    from mlops.ingestion import normalise_name
-    from mlops.modeling import TRUSTED_TYPES
-    from mlops.serving import check_task
+    from mlops.data.ingestion import normalise_name
+    from mlops.evaluation.explaining import explain, reference_values, render
+    from mlops.features.pipeline import TRUSTED_TYPES
+    from mlops.serving.service import check_task
     from mlops.tasks.task import get_task
 
     model = modelfile.load_verified(PATHS.model, TRUSTED_TYPES, PATHS.dvc_lock)

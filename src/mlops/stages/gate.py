@@ -14,7 +14,8 @@ from typing import Any
 
 from mlops.config import PATHS, GateConfig
 from mlops.errors import CheckFailed, UsageError
-from mlops.gating import (
+from mlops.io import files, git
+from mlops.release.gating import (
     Production,
     judge,
     markdown,
@@ -23,7 +24,6 @@ from mlops.gating import (
     report,
     staleness_check,
 )
-from mlops.io import files, git
 from mlops.tasks.metrics import TaskName, get_metric
 
 SUMMARY = "judge the model against thresholds and production -> reports/gate.json, gate.md"

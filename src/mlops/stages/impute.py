@@ -18,7 +18,7 @@ from mlops.errors import CheckFailed
 from mlops.io import files, tables
 
 if TYPE_CHECKING:
-    from mlops.imputation import ImputationPlan
+    from mlops.features.imputation import ImputationPlan
 
 
 SUMMARY = "decide and fit each feature's imputation -> models/imputation.json"
@@ -51,9 +51,9 @@ def _plan(params: Params) -> ImputationPlan:
     train = files.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
     report = files.read_json(PATHS.validation, "validation report (run `dvc repro validate`)")
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn is slow.
-    from mlops.imputation import cv_scorer, plan_imputation, read_quality
-    from mlops.ingestion import normalise_name
-    from mlops.modeling import build_pipeline
+    from mlops.data.ingestion import normalise_name
+    from mlops.features.imputation import cv_scorer, plan_imputation, read_quality
+    from mlops.features.pipeline import build_pipeline
 
     target = normalise_name(params.data.target)
     quality = read_quality(report, list(train.columns), target)
@@ -94,14 +94,14 @@ def _summary(plan: ImputationPlan) -> str:
 
 def _report_batch(args: argparse.Namespace, params: Params) -> None:
     plan_document = files.read_json(PATHS.imputation, "imputation plan")
-    from mlops.ingestion import csv_layout, ingest
+    from mlops.data.ingestion import csv_layout, ingest
 
     # The plan's column names tell a header row from data (before the plan is parsed).
     features = plan_document.get("features", []) if isinstance(plan_document, dict) else []
     known = [str(f.get("name")) for f in features if isinstance(f, dict)]
     source = tables.read_input(args.input, params.data, csv_layout(params.data, known))
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn is slow.
-    from mlops.imputation import ImputationPlan, describe_counts, imputation_counts
+    from mlops.features.imputation import ImputationPlan, describe_counts, imputation_counts
 
     plan = ImputationPlan.from_dict(plan_document)
     batch = ingest(source, params.data, require_target=False)

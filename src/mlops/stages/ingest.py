@@ -14,6 +14,6 @@ def run(args: argparse.Namespace) -> None:
     params = files.load_params(args.params)
     source = tables.read_source(params.data)
     # Imported once params and inputs are checked (see mlops.cli).
-    from mlops.ingestion import ingest
+    from mlops.data.ingestion import ingest
 
     files.write_parquet(PATHS.raw, ingest(source, params.data))

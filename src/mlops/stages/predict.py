@@ -14,23 +14,16 @@ and ``prediction``; multiclass ``probability_<class>`` per class and
 from __future__ import annotations
 
 import argparse
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-import pandera.pandas as pa
 
-from mlops import serving
-from mlops.config import PATHS, Params
-from mlops.errors import CheckFailed, UsageError
-from mlops.ingestion import csv_layout, ingest, normalise_name
-from mlops.io import dvc, files, modelfile, tables
-from mlops.registry import Manifest
-from mlops.serving import Production
-from mlops.stages.registry import read_production
-from mlops.tasks.task import get_task
-from mlops.validation import load_contract
+from mlops.data.ingestion import csv_layout, ingest
+from mlops.errors import CheckFailed
+from mlops.io import files, tables
+from mlops.serving import service
+from mlops.serving.production import PredictionLog, load_production, read_contract
 
 SUMMARY = "batch predictions by the production model"
 
@@ -49,18 +42,18 @@ def run(args: argparse.Namespace) -> None:
     layout = csv_layout(params.data, list(contract.schema.columns))
     source = tables.read_input(args.input, params.data, layout)
     frame = ingest(source, params.data, require_target=False)
-    checked, problem = serving.check_contract(
+    checked, problem = service.check_contract(
         frame, contract, records=False, features=production.features
     )
     if problem is not None:
         raise CheckFailed(f"{args.input}: does not match the data contract: {problem}")
-    predictions = serving.predict(production, checked)
+    predictions = service.predict(production, checked)
     now = datetime.now(UTC)
     _write(args.output, pd.concat([checked, predictions], axis="columns"))
-    PredictionLog(params).write(serving.log_lines(checked, predictions, production, "batch", now))
+    PredictionLog(params).write(service.log_lines(checked, predictions, production, "batch", now))
     print(
         f"{len(predictions)} predictions by model {production.version} -> {args.output}"
-        f"{_imputed(serving.imputed_counts(predictions))}"
+        f"{_imputed(service.imputed_counts(predictions))}"
     )
 
 
@@ -78,77 +71,3 @@ def _write(path: Path, table: pd.DataFrame) -> None:
         # Every digit: the user's inputs come back as given and a predicted value whole
         # (files.write_csv rounds to 6 significant digits, for report tables).
         files.write_text(path, table.to_csv(index=False))
-
-
-def read_contract(params: Params) -> serving.Contract:
-    schema = load_contract(files.read_yaml(PATHS.schema, "data contract"), str(PATHS.schema))
-    return serving.Contract(
-        schema,
-        normalise_name(params.data.target),
-        params.validate_.extra_columns,
-        params.validate_.max_value_skew,
-        params.serve.missing_values,
-    )
-
-
-def load_production(params: Params, contract: pa.DataFrameSchema) -> Production:
-    manifest = read_production()
-    if manifest is None:
-        raise UsageError(f"{PATHS.production} not found: promote a model first (`mlops promote`)")
-    return load_manifest_model(manifest, params, contract)
-
-
-def load_manifest_model(
-    manifest: Manifest, params: Params, contract: pa.DataFrameSchema
-) -> Production:
-    """The model bytes the manifest names, from the DVC cache (else the DVC remote),
-    refused unless their md5 is the manifest's."""
-    path = dvc.cache_file(manifest.model_md5)
-    if not path.is_file():
-        dvc.pull_object(manifest.model_md5)
-    what = f"model {manifest.version} in the DVC cache (`dvc pull` or `mlops rollback`)"
-    data = files.read_bytes(path, what)
-    if files.bytes_md5(data) != manifest.model_md5:
-        raise UsageError(
-            f"{path}: bytes do not match md5 {manifest.model_md5} that {PATHS.production} "
-            f"records for {manifest.version}; refusing to load it"
-        )
-    # Imported once params, contract and manifest are checked (see mlops.cli):
-    # scikit-learn is slow, and skops needs it to load the model anyway.
-    from mlops.modeling import TRUSTED_TYPES
-
-    model = modelfile.load_bytes(data, TRUSTED_TYPES, str(path))
-    task = get_task(params.data.task)
-    try:
-        serving.check_task(
-            model,
-            task,
-            f"model {manifest.version} ({path})",
-            "promote a model trained for this task (or `mlops rollback --to` one)",
-        )
-        features = serving.model_features(model, contract, str(path))
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    return Production(
-        model, manifest.version, manifest.model_md5, features, task, params.evaluate.threshold
-    )
-
-
-class PredictionLog:
-    """Inputs and predictions for monitoring: one JSON-lines file per UTC day in
-    params.yaml ``serve.log_dir``; day files older than ``log_retention_days`` go."""
-
-    def __init__(self, params: Params) -> None:
-        self.folder = Path(params.serve.log_dir)
-        self.keep_days = params.serve.log_retention_days
-        self._lock = threading.Lock()
-        self._day: str | None = None
-
-    def write(self, text: str, now: datetime | None = None) -> None:
-        today = (now or datetime.now(UTC)).date()
-        with self._lock:
-            if self._day != today.isoformat():
-                expired = serving.expired_logs(files.list_names(self.folder), today, self.keep_days)
-                files.remove_files([self.folder / name for name in expired])
-                self._day = today.isoformat()
-            files.append_text(self.folder / serving.log_name(today), text)

@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
-from mlops import registry
 from mlops.config import PATHS
 from mlops.errors import CheckFailed, UsageError
 from mlops.io import dvc, files, git, gto
-from mlops.registry import ARTIFACT, VersionRecord
-from mlops.stages.registry import (
+from mlops.release import registry
+from mlops.release.production import (
     all_or_nothing,
     load_records,
     move_prod,
@@ -25,6 +24,7 @@ from mlops.stages.registry import (
     wait_for_new_second,
     write_production,
 )
+from mlops.release.registry import ARTIFACT, VersionRecord
 
 SUMMARY = "register the committed model as a new version and put it in prod (gate passed)"
 

@@ -16,12 +16,11 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlops import registry
 from mlops.config import PATHS
 from mlops.errors import CheckFailed, UsageError
 from mlops.io import dvc, files, gto, modelfile
-from mlops.registry import ARTIFACT, Manifest, VersionRecord
-from mlops.stages.registry import (
+from mlops.release import registry
+from mlops.release.production import (
     all_or_nothing,
     load_records,
     move_prod,
@@ -29,6 +28,7 @@ from mlops.stages.registry import (
     wait_for_new_second,
     write_production,
 )
+from mlops.release.registry import ARTIFACT, Manifest, VersionRecord
 
 SUMMARY = "put the last functional model version back in production"
 
@@ -68,7 +68,7 @@ def _check_loads(cache_file: Path) -> None:
     """Load the model once: bytes this environment's libraries cannot load are no rollback."""
     # Imported here: scikit-learn's import is most of a rollback's time, and a dry run
     # or a refused rollback never needs it.
-    from mlops.modeling import TRUSTED_TYPES
+    from mlops.features.pipeline import TRUSTED_TYPES
 
     modelfile.load_bytes(files.read_bytes(cache_file), TRUSTED_TYPES, str(cache_file))
 

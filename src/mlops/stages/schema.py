@@ -40,12 +40,12 @@ _HEADER = """\
 
 def run(args: argparse.Namespace) -> None:
     params = files.load_params(args.params)
-    from mlops.ingestion import csv_layout, ingest, normalise_name
+    from mlops.data.ingestion import csv_layout, ingest, normalise_name
     from mlops.tasks.task import get_task
 
     source = tables.read_input(args.input, params.data, csv_layout(params.data))
     # Imported once params and the input are checked (see mlops.cli): pandera is slow.
-    from mlops.validation import contract_document, duplicate_columns, infer_contract
+    from mlops.data.contract import contract_document, duplicate_columns, infer_contract
 
     duplicates = duplicate_columns(list(source.columns))
     if duplicates:

@@ -13,9 +13,9 @@ model (``serve.missing_values: impute``) and named in the answer's ``imputed``.
 
 The server is the standard library's ThreadingHTTPServer: per request the
 model's own predict dominates the time, so a faster HTTP stack would not show
-(bench/serving.py measures it). A watcher thread re-reads models/production.json
+(bench/service.py measures it). A watcher thread re-reads models/production.json
 when it changes, so ``mlops rollback`` (or a promotion) takes effect without a
-restart; a manifest or model that fails to load leaves the current one serving.
+restart; a manifest or model that fails to load leaves the current one service.
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from mlops import serving
 from mlops.config import PATHS, Params
 from mlops.errors import MlopsError, clip
 from mlops.io import files
-from mlops.serving import Production, RequestError
-from mlops.stages.predict import PredictionLog, load_production, read_contract
+from mlops.serving import service
+from mlops.serving.production import PredictionLog, load_production, read_contract
+from mlops.serving.service import Production, RequestError
 
 SUMMARY = "HTTP endpoint for the production model (POST /predict, GET /health)"
 
@@ -120,7 +120,7 @@ class ProductionWatcher:
 class App:
     """What the HTTP handler calls: answers as (status, JSON document)."""
 
-    def __init__(self, params: Params, contract: serving.Contract, watcher: ProductionWatcher):
+    def __init__(self, params: Params, contract: service.Contract, watcher: ProductionWatcher):
         self.contract = contract
         self.watcher = watcher
         self.max_body_bytes = params.serve.max_body_bytes
@@ -130,12 +130,12 @@ class App:
     def predict(self, body: bytes) -> tuple[int, dict[str, Any]]:
         production = self.watcher.current  # one model for the whole request, even mid-swap
         try:
-            inputs, predictions = serving.answer(body, production, self.contract)
+            inputs, predictions = service.answer(body, production, self.contract)
         except RequestError as exc:
-            return exc.status, serving.error_body(exc.message)
+            return exc.status, service.error_body(exc.message)
         now = datetime.now(UTC)
-        self.log.write(serving.log_lines(inputs, predictions, production, "serve", now), now)
-        return 200, serving.response(production, predictions)
+        self.log.write(service.log_lines(inputs, predictions, production, "serve", now), now)
+        return 200, service.response(production, predictions)
 
     def health(self) -> tuple[int, dict[str, Any]]:
         production = self.watcher.current
@@ -180,7 +180,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.split("?")[0] == "/health":
             self._send(*self.server.app.health())
         else:
-            self._send(404, serving.error_body(f"no such endpoint {clip(self.path)}; try /health"))
+            self._send(404, service.error_body(f"no such endpoint {clip(self.path)}; try /health"))
 
     def do_POST(self) -> None:
         if self.path.split("?")[0] != "/predict":
@@ -197,7 +197,7 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # one bad request must not take the server down
             message = clip(f"{type(exc).__name__}: {exc}", 200).replace("\n", " ")
             print(f"mlops serve: error: {message}", file=sys.stderr, flush=True)
-            status, document = 500, serving.error_body("internal error while predicting")
+            status, document = 500, service.error_body("internal error while predicting")
         self._send(status, document)
 
     def _read_body(self, length: int) -> bytes | None:
@@ -244,7 +244,7 @@ class Handler(BaseHTTPRequestHandler):
     def _refuse(self, status: int, message: str) -> None:
         # The body is not read: close so its bytes are not taken as the next request.
         self.close_connection = True
-        self._send(status, serving.error_body(message), close=True)
+        self._send(status, service.error_body(message), close=True)
 
     def _discard(self, size: int) -> None:
         """Read (and drop) what the client is still sending, so a client that sends the

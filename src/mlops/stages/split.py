@@ -16,8 +16,8 @@ def run(args: argparse.Namespace) -> None:
     params = files.load_params(args.params)
     raw = files.read_parquet(PATHS.raw, "raw data set (run `dvc repro ingest`)")
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn is slow.
-    from mlops.ingestion import normalise_name
-    from mlops.splitting import split
+    from mlops.data.ingestion import normalise_name
+    from mlops.data.splitting import split
 
     data = params.data
     train, test = split(

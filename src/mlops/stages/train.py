@@ -16,8 +16,8 @@ def run(args: argparse.Namespace) -> None:
     plan_document = files.read_json(PATHS.imputation, "imputation plan")
     best = files.read_json(PATHS.best_params, "best params (run `dvc repro tune`)")
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn is slow.
-    from mlops.imputation import ImputationPlan
-    from mlops.modeling import build_pipeline, model_card
+    from mlops.features.imputation import ImputationPlan
+    from mlops.features.pipeline import build_pipeline, model_card
     from mlops.tasks.task import get_task
 
     task = get_task(params.data.task)

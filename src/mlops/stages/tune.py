@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from optuna.trial import FrozenTrial
 
-    from mlops.tuning import Callback, Objective
+    from mlops.tuning.search import Callback, Objective
 
 SUMMARY = "search hyperparameters with Optuna -> models/best_params.json"
 
@@ -69,23 +69,23 @@ def run(args: argparse.Namespace) -> None:
     import optuna
     from threadpoolctl import threadpool_limits
 
-    from mlops import tuning
-    from mlops.imputation import ImputationPlan
+    from mlops.features.imputation import ImputationPlan
     from mlops.tasks.task import get_task
+    from mlops.tuning import search
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says enough
     task = get_task(params.data.task)
-    tuning.check_space(config, str(args.params), task.name)
+    search.check_space(config, str(args.params), task.name)
     plan = ImputationPlan.from_dict(plan_document)
     sample = task.sample(train, plan.target, config.max_rows, seed)
     folds = task.folds(sample[plan.target], config.cv_folds, seed, f"{args.params}: tune.cv_folds")
     storage = studydb.open_storage(config.storage, STUDY_DB, args.params)
-    study = tuning.open_study(storage, config, seed, task.name, _inputs())
-    dead = tuning.settle_dead_trials(study, socket.gethostname(), _alive)
+    study = search.open_study(storage, config, seed, task.name, _inputs())
+    dead = search.settle_dead_trials(study, socket.gethostname(), _alive)
     if dead:
         print(f"mlops tune: trials {dead} of a killed run failed; they run again", file=sys.stderr)
     worker = bool(getattr(args, "worker", False))
-    objective = tuning.make_objective(
+    objective = search.make_objective(
         sample,
         plan,
         config,
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> None:
         _interrupts_inside_trials(objective) as (guarded, after_trial),
         threadpool_limits(limits=1),
     ):
-        stopped_by = tuning.optimise(
+        stopped_by = search.optimise(
             study,
             guarded,
             config,
@@ -110,16 +110,16 @@ def run(args: argparse.Namespace) -> None:
             callbacks=[on_trial, after_trial],
         )
     # Outputs describe the search, not this run: interrupted trials are left out.
-    counted = tuning.counted_study(study)
-    best = tuning.best_result(counted, config, stopped_by)
+    counted = search.counted_study(study)
+    best = search.best_result(counted, config, stopped_by)
     trials = counted.get_trials(deepcopy=False)
-    metrics = tuning.tuning_metrics(trials, best["direction"])
+    metrics = search.tuning_metrics(trials, best["direction"])
     _summary(study.study_name, metrics, best, worker)
     if not worker:  # everything is computed before the first write: no partial outputs
-        table = tuning.trials_table(trials, best["direction"])
-        pngs = tuning.plot_pngs(counted, best["family"], best["metric"])
+        table = search.trials_table(trials, best["direction"])
+        pngs = search.plot_pngs(counted, best["family"], best["metric"])
         _write_outputs(table, metrics, pngs, best)
-        durations = tuning.trial_durations(study.get_trials(deepcopy=False))
+        durations = search.trial_durations(study.get_trials(deepcopy=False))
         runs.record_run("tune", {"study": study.study_name, **durations})
 
 
@@ -164,15 +164,15 @@ def _progress(study: optuna.Study, n_trials: int) -> Iterator[Callback]:
     """A progress bar over the study's whole budget (resumed and other workers' trials too)."""
     from tqdm import tqdm
 
-    from mlops import tuning
+    from mlops.tuning import search
 
-    done = tuning.budget_used(study.get_trials(deepcopy=False))
+    done = search.budget_used(study.get_trials(deepcopy=False))
     bar = tqdm(total=n_trials, initial=min(done, n_trials), desc="tune", unit="trial", disable=None)
 
     def on_trial(study: optuna.Study, trial: FrozenTrial) -> None:
         trials = study.get_trials(deepcopy=False)
-        bar.n = min(tuning.budget_used(trials), n_trials)
-        best = tuning.best_trial(trials, study.direction.name.lower())
+        bar.n = min(search.budget_used(trials), n_trials)
+        best = search.best_trial(trials, study.direction.name.lower())
         bar.set_postfix_str(f"best {best.value:.4f}" if best and best.value else "", refresh=False)
         bar.refresh()
 

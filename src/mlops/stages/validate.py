@@ -23,7 +23,7 @@ from mlops.io import files, tables
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlops.data_tests import Checked, Measured
+    from mlops.data.checks import Checked, Measured
 
 
 SUMMARY = (
@@ -48,9 +48,9 @@ def run(args: argparse.Namespace) -> None:
     params = files.load_params(args.params)
     contract_document = files.read_yaml(PATHS.schema, "data contract")
     # Imported once params are checked (see mlops.cli): pandera is slow.
-    from mlops import data_tests
-    from mlops.ingestion import normalise_name
-    from mlops.validation import load_contract
+    from mlops.data import checks
+    from mlops.data.contract import load_contract
+    from mlops.data.ingestion import normalise_name
 
     contract = load_contract(contract_document, str(PATHS.schema))
     target = normalise_name(params.data.target)
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> None:
     )
     if target not in frame.columns and not pipeline:
         contract = contract.remove_columns([target])  # a serving batch has no labels
-    checked = data_tests.check(
+    checked = checks.check(
         frame.reset_index(drop=True),
         contract,
         params.validate_,
@@ -74,19 +74,19 @@ def run(args: argparse.Namespace) -> None:
         require_target=pipeline,
     )
     measured = _measure(checked, params) if pipeline and checked.passed else None
-    report = data_tests.build(checked, params.validate_, measured)
+    report = checks.build(checked, params.validate_, measured)
     if report["passed"]:
         _write(report, args.report or (PATHS.validation if pipeline else None),
                args.markdown or (PATHS.validation_summary if pipeline else None))  # fmt: skip
         return
     # A failed validation leaves no report behind, unless one was asked for by name.
     _write(report, args.report, args.markdown)
-    raise CheckFailed(data_tests.error_line(report))
+    raise CheckFailed(checks.error_line(report))
 
 
 def _read_batch(path: Path, params: Params, names: list[str]) -> pd.DataFrame:
-    from mlops.ingestion import csv_layout, ingest
-    from mlops.validation import duplicate_columns
+    from mlops.data.contract import duplicate_columns
+    from mlops.data.ingestion import csv_layout, ingest
 
     source = tables.read_input(path, params.data, csv_layout(params.data, names))
     duplicates = duplicate_columns(list(source.columns))
@@ -103,7 +103,7 @@ def _measure(checked: Checked, params: Params) -> Measured | None:
     if not config.enabled:
         return None
     # Imported here: scikit-learn is only needed by the pipeline run, not by --input.
-    from mlops.importance import measure
+    from mlops.data.importance import measure
 
     train = files.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
     return measure(
@@ -117,9 +117,9 @@ def _measure(checked: Checked, params: Params) -> Measured | None:
 
 
 def _write(report: dict[str, Any], json_path: Path | None, md_path: Path | None) -> None:
-    from mlops import data_tests
+    from mlops.data import checks
 
     if json_path is not None:
         files.write_json(json_path, report)
     if md_path is not None:
-        files.write_text(md_path, data_tests.markdown(report))
+        files.write_text(md_path, checks.markdown(report))

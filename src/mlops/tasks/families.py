@@ -151,8 +151,8 @@ PIPELINE_TRUSTED_TYPES = (
     "functools.partial",
     # The project's own: a pure function of a frame, and a KNN imputer whose fitted
     # state is plain numpy arrays and numbers.
-    "mlops.imputation.as_missing",
-    "mlops.knn.ScalableKNNImputer",
+    "mlops.features.imputation.as_missing",
+    "mlops.features.knn.ScalableKNNImputer",
     "numpy.dtype",
     "sklearn.utils.validation.check_array",
 )

@@ -21,8 +21,8 @@ from sklearn.preprocessing import (
 )
 
 from mlops.errors import CheckFailed
-from mlops.imputation import MISSING_CATEGORY, ImputationPlan, as_missing
-from mlops.knn import ScalableKNNImputer
+from mlops.features.imputation import MISSING_CATEGORY, ImputationPlan, as_missing
+from mlops.features.knn import ScalableKNNImputer
 from mlops.tasks import families
 from mlops.tasks.metrics import TaskName
 

@@ -17,7 +17,8 @@ import pandas as pd
 from sklearn import metrics
 from sklearn.inspection import permutation_importance
 
-from mlops.business import (
+from mlops.config import EvaluateConfig, TuneConfig
+from mlops.evaluation.business import (
     BusinessValue,
     ClassValue,
     CostValue,
@@ -27,10 +28,9 @@ from mlops.business import (
     pick_trials,
     spearman,
 )
-from mlops.config import EvaluateConfig, TuneConfig
-from mlops.imputation import ImputationPlan
-from mlops.modeling import build_pipeline
-from mlops.slicing import label_slices, measure_slices, summarise_slices
+from mlops.evaluation.slices import label_slices, measure_slices, summarise_slices
+from mlops.features.imputation import ImputationPlan
+from mlops.features.pipeline import build_pipeline
 from mlops.tasks.metrics import (
     METRICS,
     TASK_NAMES,

@@ -42,8 +42,8 @@ from mlops.config import (
     TuneConfig,
 )
 from mlops.errors import UsageError, shorten
-from mlops.imputation import ImputationPlan
-from mlops.modeling import build_estimator, build_preprocessor
+from mlops.features.imputation import ImputationPlan
+from mlops.features.pipeline import build_estimator, build_preprocessor
 from mlops.tasks import families
 from mlops.tasks.metrics import METRICS, TaskName, get_metric
 from mlops.tasks.task import Folds, get_task

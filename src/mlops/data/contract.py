@@ -23,8 +23,8 @@ import pandera.pandas as pa
 from pandera.io._flat_checks import COMPONENT_RESERVED_KEYS
 from pandera.io.pandas_io import deserialize_schema, serialize_schema
 
+from mlops.data.ingestion import normalise_name
 from mlops.errors import UsageError
-from mlops.ingestion import normalise_name
 from mlops.tasks.task import Task, plain
 
 Skew = Literal["schema", "value"]

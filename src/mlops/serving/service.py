@@ -22,11 +22,11 @@ import pandas as pd
 import pandera.pandas as pa
 
 from mlops.config import MissingValues
+from mlops.data.contract import ExtraPolicy, Failure
+from mlops.data.contract import check_contract as check_frame
+from mlops.data.ingestion import normalise_columns
 from mlops.errors import CheckFailed, clip, shorten
-from mlops.ingestion import normalise_columns
 from mlops.tasks.task import Task
-from mlops.validation import ExtraPolicy, Failure
-from mlops.validation import check_contract as check_frame
 
 LOG_PREFIX = "predictions-"
 LOG_SUFFIX = ".jsonl"

@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import pandas as pd
 import pandera.pandas as pa
 
-from mlops import privacy, quality
 from mlops.config import ValidateConfig
+from mlops.data import privacy, quality
+from mlops.data.contract import ContractResult, check_contract, resolve_columns, select_features
+from mlops.data.privacy import Finding
+from mlops.data.quality import FeatureQuality, percent
 from mlops.errors import CheckFailed, UsageError
-from mlops.privacy import Finding
-from mlops.quality import FeatureQuality, percent
-from mlops.validation import ContractResult, check_contract, resolve_columns, select_features
 
 if TYPE_CHECKING:  # the importance module pulls in scikit-learn: only the pipeline needs it
-    from mlops.importance import Importance
+    from mlops.data.importance import Importance
 
 Measured: TypeAlias = "tuple[Mapping[str, Importance], Mapping[str, Any]]"
 

@@ -1,0 +1,3 @@
+"""Evaluation: held-out metrics, baselines, business value, slices, plots and
+per-prediction explanations.
+"""

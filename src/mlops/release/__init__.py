@@ -1,0 +1,1 @@
+"""Release: the gate (the blessing), the model registry on git tags, production."""

@@ -1,0 +1,94 @@
+"""What is in production and the changes to it: the registered versions (GTO's git
+tags), models/production.json, and the all-or-nothing switch ``mlops promote`` and
+``mlops rollback`` make. Shared by the release commands; the decisions are in
+``mlops.release.registry``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mlops.config import PATHS
+from mlops.io import files, git, gto
+from mlops.release import registry
+from mlops.release.registry import ARTIFACT, PROD, Manifest, VersionRecord
+
+_TAGS = (f"{ARTIFACT}@*", f"{ARTIFACT}#*")
+
+
+def read_production() -> Manifest | None:
+    """models/production.json, or None when nothing was promoted yet; corrupt -> UsageError."""
+    if not PATHS.production.exists():
+        return None
+    document = files.read_json(PATHS.production, "production manifest")
+    return registry.parse_manifest(document, str(PATHS.production))
+
+
+def load_records() -> list[VersionRecord]:
+    return [_record(v) for v in gto.versions(ARTIFACT)]
+
+
+def _record(version: dict[str, Any]) -> VersionRecord:
+    commit = version["commit"]
+    model = registry.model_in_lock(_at(commit, PATHS.dvc_lock), PATHS.model.as_posix())
+    gate = _at(commit, PATHS.gate)
+    metrics = registry.numeric_metrics(_at(commit, PATHS.metrics))
+    return VersionRecord(
+        version=version["version"],
+        commit=commit,
+        active=version["active"],
+        in_prod=PROD in version["stages"],
+        gate_passed=registry.gate_verdict(gate),
+        model_md5=model[1] if model else None,
+        model_stage=model[0] if model else None,
+        metrics=metrics,
+        created_at=version["created_at"],
+        key_metrics=registry.key_metrics(gate, metrics),
+    )
+
+
+def _at(commit: str, path: Path) -> Any:
+    """A JSON or YAML file as committed at ``commit``; None when absent or unreadable."""
+    return files.parse_yaml_bytes(git.file_at(commit, path))
+
+
+def wait_for_new_second() -> None:
+    time.sleep(registry.seconds_to_wait(git.last_tag_time(_TAGS), time.time()))
+
+
+@contextlib.contextmanager
+def all_or_nothing() -> Iterator[None]:
+    """Undo every registry tag made and restore models/production.json if a step fails,
+    so production is never left half-switched."""
+    tags_before = git.tags(f"{ARTIFACT}[@#]*")
+    manifest_before = files.read_bytes(PATHS.production) if PATHS.production.exists() else None
+    try:
+        yield
+    except BaseException:
+        git.delete_tags(sorted(git.tags(f"{ARTIFACT}[@#]*") - tags_before))
+        if manifest_before is None:
+            files.remove_files([PATHS.production])
+        else:
+            files.write_bytes(PATHS.production, manifest_before)
+        git.unstage(PATHS.production)
+        raise
+
+
+def write_production(manifest: Manifest, message: str) -> str:
+    """Write and commit models/production.json alone; the new commit's id."""
+    files.write_json(PATHS.production, manifest.model_dump())
+    return git.commit_file(PATHS.production, message)
+
+
+def move_prod(records: list[VersionRecord], target: VersionRecord, reason: str) -> None:
+    """Assign ``prod`` to ``target`` and take it from every other version, so exactly one
+    version holds the stage whichever way GTO sorts (by time or by semver)."""
+    if not target.in_prod:
+        gto.assign(ARTIFACT, target.version, PROD, f"{reason}: {target.version} to {PROD}")
+    for record in records:
+        if record.in_prod and record.version != target.version:
+            gto.unassign(ARTIFACT, record.version, PROD, f"{reason}: {record.version} leaves")

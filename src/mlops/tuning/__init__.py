@@ -1,0 +1,1 @@
+"""Tuning: the Optuna search over model families and their hyperparameters."""
