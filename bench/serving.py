@@ -116,12 +116,12 @@ def bench_batch(test: Path, model: Any) -> None:
     rows = len(frame)
 
     def ours_in_memory() -> None:
-        checked, problem = service.check_contract(frame, contract, records=False)
+        checked, problem = service.admit(frame, contract, records=False)
         assert problem is None, problem
         service.predict(production, checked)
 
     def ours_with_log() -> None:
-        checked, _ = service.check_contract(frame, contract, records=False)
+        checked, _ = service.admit(frame, contract, records=False)
         predictions = service.predict(production, checked)
         service.log_lines(checked, predictions, production, "batch", pd.Timestamp.now("UTC"))
 

@@ -128,8 +128,8 @@ def test_change_thresholds_against_production(
     ("content", "message"),
     [
         ("{not json", "models/production.json: production manifest is not valid JSON"),
-        ('{"version": "v1", "metrics": []}', "has no 'metrics' object"),
-        ('["v1"]', "production manifest must be a JSON object"),
+        ('{"version": "v1", "metrics": []}', "corrupt production manifest: version: expected"),
+        ('["v1"]', "corrupt production manifest (expected a JSON object)"),
     ],
 )
 def test_a_corrupt_production_manifest_is_one_line(

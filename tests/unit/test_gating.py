@@ -13,7 +13,6 @@ from mlops.config import GateConfig, Params, parse_params, report_names
 from mlops.errors import UsageError
 from mlops.release.gating import (
     Check,
-    Production,
     absolute_checks,
     baseline_checks,
     change_checks,
@@ -22,10 +21,10 @@ from mlops.release.gating import (
     judge,
     markdown,
     parse_metrics,
-    parse_production,
     report,
     staleness_check,
 )
+from mlops.release.registry import Manifest
 from mlops.tasks.metrics import TASK_NAMES
 from mlops.tasks.task import get_task
 from tests.conftest import ROOT
@@ -141,7 +140,7 @@ def regression_gate(**update: Any) -> GateConfig:
 
 
 def test_a_regression_metrics_file_is_judged_with_rmse_minimised() -> None:
-    production = Production("v1.0.0", "abc", {"rmse": 49.5, "r2": 0.46})
+    production = manifest("v1.0.0", "abc", {"rmse": 49.5, "r2": 0.46})
     checks = by_name(judge(REGRESSION_METRICS, "rmse", production, regression_gate()))
     assert checks["maximum.rmse"].verdict == "pass"
     assert checks["minimum.r2"].verdict == "pass"
@@ -155,7 +154,7 @@ def test_a_regression_metrics_file_is_judged_with_rmse_minimised() -> None:
 
 def test_a_higher_rmse_than_its_bounds_fails_the_gate() -> None:
     worse = REGRESSION_METRICS | {"rmse": 61.0}
-    production = Production("v1.0.0", "abc", {"rmse": 55.0})
+    production = manifest("v1.0.0", "abc", {"rmse": 55.0})
     checks = by_name(judge(worse, "rmse", production, regression_gate()))
     assert checks["maximum.rmse"].verdict == "fail"
     assert checks["baseline_margin.linear"].verdict == "fail"  # 61 > 55 - 2
@@ -171,18 +170,18 @@ def test_no_production_model_means_change_checks_pass_vacuously() -> None:
 
 
 def test_change_against_production_in_both_directions() -> None:
-    production = Production("v1.0.0", "abc", {"roc_auc": 0.92, "log_loss": 0.27})
+    production = manifest("v1.0.0", "abc", {"roc_auc": 0.92, "log_loss": 0.27})
     checks = by_name(change_checks(METRICS, "roc_auc", production, gate()))
     auc = checks["max_degradation.roc_auc"]
     assert (auc.verdict, auc.operator, auc.threshold) == ("fail", ">=", 0.91)
     loss = checks["max_degradation.log_loss"]
     assert (loss.verdict, loss.operator, loss.threshold) == ("fail", "<=", 0.29)
-    better = Production("v1.0.0", "abc", {"roc_auc": 0.905, "log_loss": 0.29})
+    better = manifest("v1.0.0", "abc", {"roc_auc": 0.905, "log_loss": 0.29})
     assert {c.verdict for c in change_checks(METRICS, "roc_auc", better, gate())} == {"pass"}
 
 
 def test_a_metric_production_never_had_passes_vacuously() -> None:
-    production = Production("v1.0.0", None, {"roc_auc": 0.9})
+    production = manifest("v1.0.0", None, {"roc_auc": 0.9})
     checks = by_name(change_checks(METRICS, "roc_auc", production, gate()))
     assert checks["max_degradation.log_loss"].verdict == "pass"
     assert "production lacks it" in checks["max_degradation.log_loss"].note
@@ -208,35 +207,15 @@ def test_an_uncommitted_model_is_new() -> None:
     assert (check.value, check.verdict, check.note) == (0.0, "pass", "not committed yet")
 
 
-GOOD_MANIFEST = {
-    "version": "v1.2.0",
-    "git_revision": "abc",
-    "model_md5": "0123",
-    "metrics": {"roc_auc": 0.9, "slice_gap": None},
-    "promoted_at": "2026-05-01T00:00:00+00:00",
-}
-
-
-def test_parse_production() -> None:
-    production = parse_production(GOOD_MANIFEST, "p.json")
-    assert production == Production("v1.2.0", "0123", {"roc_auc": 0.9})
-
-
-@pytest.mark.parametrize(
-    ("manifest", "message"),
-    [
-        ([], "must be a JSON object"),
-        ({**GOOD_MANIFEST, "version": 3}, "no 'version' string"),
-        ({**GOOD_MANIFEST, "model_md5": 5}, "'model_md5' is not a string"),
-        ({k: v for k, v in GOOD_MANIFEST.items() if k != "metrics"}, "no 'metrics' object"),
-        ({**GOOD_MANIFEST, "metrics": {"roc_auc": "high"}}, "metric 'roc_auc' is not a number"),
-        ({**GOOD_MANIFEST, "metrics": {"roc_auc": True}}, "metric 'roc_auc' is not a number"),
-    ],
-)
-def test_a_corrupt_production_manifest_is_one_line(manifest: Any, message: str) -> None:
-    with pytest.raises(UsageError, match=f"^p.json: .*{message}") as error:
-        parse_production(manifest, "p.json")
-    assert "\n" not in str(error.value)
+def manifest(version: str, md5: str | None, metrics: dict[str, float]) -> Manifest:
+    """models/production.json as promote writes it, with these numbers."""
+    return Manifest(
+        version=version,
+        git_revision="0" * 40,
+        model_md5=(md5 or "f").ljust(32, "0"),
+        metrics=metrics,
+        promoted_at="2026-05-01T00:00:00+00:00",
+    )
 
 
 def test_parse_metrics_refuses_non_numbers() -> None:
@@ -248,7 +227,7 @@ def test_parse_metrics_refuses_non_numbers() -> None:
 
 
 def test_judge_and_report() -> None:
-    production = Production("v1.0.0", "abc", {"roc_auc": 0.95})
+    production = manifest("v1.0.0", "abc", {"roc_auc": 0.95})
     checks = judge(METRICS, "roc_auc", production, gate())
     assert [c.kind for c in checks] == [
         "minimum", "maximum", "baseline", "baseline", "change", "change"
@@ -257,7 +236,7 @@ def test_judge_and_report() -> None:
     assert result["passed"] is False
     assert result["failed"] == ["max_degradation.roc_auc"]
     assert result["summary"] == "gate failed: 1 of 6 checks (max_degradation.roc_auc)"
-    assert result["production"] == {"version": "v1.0.0", "model_md5": "abc"}
+    assert result["production"] == {"version": "v1.0.0", "model_md5": "abc".ljust(32, "0")}
     assert set(result["checks"][0]) >= {"name", "value", "threshold", "verdict"}
     passing = report(checks[:2], "roc_auc", {}, None)
     assert (passing["passed"], passing["summary"]) == (True, "gate passed: all 2 checks")

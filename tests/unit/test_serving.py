@@ -106,12 +106,12 @@ def test_request_column_names_are_normalised_as_ingest_does(schema: pa.DataFrame
 
 def check(contract: Contract, row: dict[str, Any], records: bool = True) -> str | None:
     frame = service.rows_to_frame([row], contract.schema)
-    return service.check_contract(frame, contract, records=records)[1]
+    return service.admit(frame, contract, records=records)[1]
 
 
 def test_a_conforming_request_passes_with_or_without_the_target(contract: Contract) -> None:
     frame = service.rows_to_frame([ROW], contract.schema)
-    checked, problem = service.check_contract(frame, contract, records=True)
+    checked, problem = service.admit(frame, contract, records=True)
     assert problem is None
     assert checked.equals(frame)
     assert check(contract, {**ROW, "income": 1}) is None  # one class is fine for one row
@@ -147,11 +147,11 @@ def test_contract_breaches_are_described_in_one_line(
 def test_extra_columns_follow_the_policy(contract: Contract) -> None:
     frame = service.rows_to_frame([{**ROW, "zip": "x"}], contract.schema)
     drop = Contract(contract.schema, "income", "drop", 0.01)
-    dropped, problem = service.check_contract(frame, drop, records=True)
+    dropped, problem = service.admit(frame, drop, records=True)
     assert problem is None
     assert "zip" not in dropped.columns
     allow = Contract(contract.schema, "income", "allow", 0.01)
-    allowed, problem = service.check_contract(frame, allow, records=True)
+    allowed, problem = service.admit(frame, allow, records=True)
     assert problem is None
     assert "zip" in allowed.columns
 
@@ -281,16 +281,14 @@ def test_a_null_feature_is_no_breach_under_impute_and_one_under_refuse(
     )
     features = imputing.features
     impute, refuse = with_policy(contract, "impute"), with_policy(contract, "refuse")
-    assert service.check_contract(frame, impute, records=True, features=features)[1] is None
-    refused = service.check_contract(frame, refuse, records=True, features=features)[1]
+    assert service.admit(frame, impute, records=True, features=features)[1] is None
+    refused = service.admit(frame, refuse, records=True, features=features)[1]
     assert "column 'age' failed not_nullable" in str(refused)
     assert "column 'education' failed not_nullable" in str(refused)
     # a batch (records=False) too: 1 row in 2 is far above max_value_skew
     batch = frame.assign(workclass="Private")  # a column null in every row stays a breach
-    assert service.check_contract(batch, impute, records=False, features=features)[1] is None
-    assert "not_nullable" in str(
-        service.check_contract(batch, refuse, records=False, features=features)[1]
-    )
+    assert service.admit(batch, impute, records=False, features=features)[1] is None
+    assert "not_nullable" in str(service.admit(batch, refuse, records=False, features=features)[1])
 
 
 def test_impute_relaxes_nullability_of_the_model_features_only(
@@ -305,7 +303,7 @@ def test_impute_relaxes_nullability_of_the_model_features_only(
         ({**ROW, "age": 200}, "column 'age' failed in_range"),
     ]:
         frame = service.rows_to_frame([row], contract.schema)
-        problem = service.check_contract(frame, impute, records=True, features=features)[1]
+        problem = service.admit(frame, impute, records=True, features=features)[1]
         assert message in str(problem)
 
 

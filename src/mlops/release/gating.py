@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from mlops.config import GateConfig
 from mlops.errors import UsageError
+from mlops.release.registry import Manifest, numeric_metrics
 from mlops.tasks.metrics import METRICS
 
 # Which way is better for each number of reports/metrics.json that is not a metric
@@ -54,15 +55,6 @@ class Check:
     note: str = ""
 
 
-@dataclass(frozen=True)
-class Production:
-    """The model in production, as models/production.json names it."""
-
-    version: str
-    model_md5: str | None
-    metrics: dict[str, float]
-
-
 def higher_is_better(name: str, target: str) -> bool | None:
     """The direction of a metrics.json number, given the target metric's name."""
     if name in _TARGET_VALUED or name.startswith(_BASELINE):
@@ -82,24 +74,6 @@ def parse_metrics(raw: Any, source: str) -> dict[str, float]:
         if not _is_number(value):
             raise UsageError(f"{source}: metric {name!r} is not a number ({value!r})")
     return {str(name): float(value) for name, value in raw.items()}
-
-
-def parse_production(raw: Any, source: str) -> Production:
-    """The production manifest; anything malformed ends in one line naming the key."""
-    if not isinstance(raw, dict):
-        raise UsageError(f"{source}: production manifest must be a JSON object")
-    version, md5, metrics = raw.get("version"), raw.get("model_md5"), raw.get("metrics")
-    if not isinstance(version, str) or not version:
-        raise UsageError(f"{source}: production manifest has no 'version' string")
-    if md5 is not None and not isinstance(md5, str):
-        raise UsageError(f"{source}: production manifest 'model_md5' is not a string")
-    if not isinstance(metrics, dict):
-        raise UsageError(f"{source}: production manifest has no 'metrics' object")
-    for name, value in metrics.items():
-        if value is not None and not _is_number(value):
-            raise UsageError(f"{source}: production metric {name!r} is not a number ({value!r})")
-    numbers = {str(k): float(v) for k, v in metrics.items() if v is not None}
-    return Production(version, md5, numbers)
 
 
 def _is_number(value: Any) -> bool:
@@ -155,7 +129,7 @@ def baseline_checks(metrics: Mapping[str, float], target: str, config: GateConfi
 def change_checks(
     metrics: Mapping[str, float],
     target: str,
-    production: Production | None,
+    production: Manifest | None,
     config: GateConfig,
 ) -> list[Check]:
     """gate.max_degradation: no metric may get worse than production by more than allowed."""
@@ -164,7 +138,7 @@ def change_checks(
         higher = bool(higher_is_better(name, target))
         operator: Literal[">=", "<="] = ">=" if higher else "<="
         label = f"max_degradation.{name}"
-        reference = None if production is None else production.metrics.get(name)
+        reference = None if production is None else numeric_metrics(production.metrics).get(name)
         if reference is None:
             why = "no production model yet" if production is None else "production lacks it"
             checks.append(
@@ -230,7 +204,7 @@ def _compare(
 def judge(
     metrics: Mapping[str, float],
     target: str,
-    production: Production | None,
+    production: Manifest | None,
     config: GateConfig,
 ) -> list[Check]:
     """Every check of the gate that the evaluated model decides, in params.yaml's order.
@@ -250,7 +224,7 @@ def report(
     checks: Sequence[Check],
     target: str,
     candidate: Mapping[str, Any],
-    production: Production | None,
+    production: Manifest | None,
 ) -> dict[str, Any]:
     """reports/gate.json: the verdict, what was compared, and every check."""
     failed = [c.name for c in checks if c.verdict == "fail"]

@@ -1,7 +1,6 @@
-"""What is in production and the changes to it: the registered versions (GTO's git
-tags), models/production.json, and the all-or-nothing switch ``mlops promote`` and
-``mlops rollback`` make. Shared by the release commands; the decisions are in
-``mlops.release.registry``.
+"""The registered versions (GTO's git tags) and the all-or-nothing switch of
+production that ``mlops promote`` and ``mlops rollback`` make. The decisions are in
+``mlops.release.registry``, the manifest in ``mlops.release.manifest``.
 """
 
 from __future__ import annotations
@@ -15,17 +14,9 @@ from typing import Any
 from mlops.config import PATHS
 from mlops.io import files, git, gto
 from mlops.release import registry
-from mlops.release.registry import ARTIFACT, PROD, Manifest, VersionRecord
+from mlops.release.registry import ARTIFACT, PROD, VersionRecord
 
 _TAGS = (f"{ARTIFACT}@*", f"{ARTIFACT}#*")
-
-
-def read_production() -> Manifest | None:
-    """models/production.json, or None when nothing was promoted yet; corrupt -> UsageError."""
-    if not PATHS.production.exists():
-        return None
-    document = files.read_json(PATHS.production, "production manifest")
-    return registry.parse_manifest(document, str(PATHS.production))
 
 
 def load_records() -> list[VersionRecord]:
@@ -76,12 +67,6 @@ def all_or_nothing() -> Iterator[None]:
             files.write_bytes(PATHS.production, manifest_before)
         git.unstage(PATHS.production)
         raise
-
-
-def write_production(manifest: Manifest, message: str) -> str:
-    """Write and commit models/production.json alone; the new commit's id."""
-    files.write_json(PATHS.production, manifest.model_dump())
-    return git.commit_file(PATHS.production, message)
 
 
 def move_prod(records: list[VersionRecord], target: VersionRecord, reason: str) -> None:

@@ -16,7 +16,7 @@ from mlops.data.contract import load_contract
 from mlops.data.ingestion import normalise_name
 from mlops.errors import UsageError
 from mlops.io import dvc, files, modelfile
-from mlops.release.production import read_production
+from mlops.release.manifest import read_production
 from mlops.release.registry import Manifest
 from mlops.serving import service
 from mlops.serving.service import Production

@@ -22,8 +22,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from mlops.config import MissingValues
-from mlops.data.contract import ExtraPolicy, Failure
-from mlops.data.contract import check_contract as check_frame
+from mlops.data.contract import ExtraPolicy, Failure, check_contract
 from mlops.data.ingestion import normalise_columns
 from mlops.errors import CheckFailed, clip, shorten
 from mlops.tasks.task import Task
@@ -136,7 +135,7 @@ class Contract:
     missing_values: MissingValues = "refuse"
 
 
-def check_contract(
+def admit(
     frame: pd.DataFrame, contract: Contract, *, records: bool, features: Collection[str] = ()
 ) -> tuple[pd.DataFrame, str | None]:
     """(the frame to predict on, None) or (frame, one line on what breaks the contract).
@@ -150,7 +149,7 @@ def check_contract(
     schema = contract.schema
     if contract.target not in frame.columns:
         schema = schema.remove_columns([contract.target])
-    result = check_frame(frame, schema, None, contract.extra_columns, contract.max_value_skew)
+    result = check_contract(frame, schema, None, contract.extra_columns, contract.max_value_skew)
     imputed = set(features) if contract.missing_values == "impute" else set()
     fatal = [
         f
@@ -244,7 +243,7 @@ def answer(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A request body -> (checked inputs, predictions); a RequestError for a bad request."""
     frame = rows_to_frame(parse_rows(body), contract.schema)
-    checked, problem = check_contract(frame, contract, records=True, features=production.features)
+    checked, problem = admit(frame, contract, records=True, features=production.features)
     if problem is not None:
         raise RequestError(422, f"request does not match the data contract: {problem}")
     return checked, predict(production, checked)

@@ -16,14 +16,13 @@ from mlops.config import PATHS, GateConfig
 from mlops.errors import CheckFailed, UsageError
 from mlops.io import files, git
 from mlops.release.gating import (
-    Production,
     judge,
     markdown,
     parse_metrics,
-    parse_production,
     report,
     staleness_check,
 )
+from mlops.release.manifest import read_production
 from mlops.tasks.metrics import TaskName, get_metric
 
 SUMMARY = "judge the model against thresholds and production -> reports/gate.json, gate.md"
@@ -69,14 +68,6 @@ def target_metric(details: Any, task: TaskName) -> str:
             "run `dvc repro evaluate`)"
         ) from None
     return target
-
-
-def read_production() -> Production | None:
-    """The production manifest; absent means no production model yet (a first run)."""
-    if not PATHS.production.exists():
-        return None
-    raw = files.read_json(PATHS.production, "production manifest")
-    return parse_production(raw, str(PATHS.production))
 
 
 def candidate(card: dict[str, Any]) -> dict[str, Any]:

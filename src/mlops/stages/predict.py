@@ -42,9 +42,7 @@ def run(args: argparse.Namespace) -> None:
     layout = csv_layout(params.data, list(contract.schema.columns))
     source = tables.read_input(args.input, params.data, layout)
     frame = ingest(source, params.data, require_target=False)
-    checked, problem = service.check_contract(
-        frame, contract, records=False, features=production.features
-    )
+    checked, problem = service.admit(frame, contract, records=False, features=production.features)
     if problem is not None:
         raise CheckFailed(f"{args.input}: does not match the data contract: {problem}")
     predictions = service.predict(production, checked)

@@ -16,13 +16,12 @@ from mlops.config import PATHS
 from mlops.errors import CheckFailed, UsageError
 from mlops.io import dvc, files, git, gto
 from mlops.release import registry
+from mlops.release.manifest import read_production, write_production
 from mlops.release.production import (
     all_or_nothing,
     load_records,
     move_prod,
-    read_production,
     wait_for_new_second,
-    write_production,
 )
 from mlops.release.registry import ARTIFACT, VersionRecord
 

@@ -11,7 +11,8 @@ import json
 
 from mlops.config import PATHS
 from mlops.release import registry
-from mlops.release.production import load_records, read_production
+from mlops.release.manifest import read_production
+from mlops.release.production import load_records
 
 SUMMARY = "list model versions: stage, gate verdict, key metrics"
 
