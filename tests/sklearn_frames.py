@@ -32,6 +32,16 @@ def diabetes() -> pd.DataFrame:
     return bunch.data.assign(**{DIABETES_TARGET: bunch.target})
 
 
+def user_file(task: str) -> tuple[pd.DataFrame, str]:
+    """(the data set as a user's file holds it, its target column): wine with its cultivar
+    as text, or diabetes unscaled with ``sex`` as text (a categorical feature and a slice)."""
+    if task == "multiclass":
+        return wine(), WINE_TARGET
+    bunch = load_diabetes(as_frame=True, scaled=False)
+    sex = bunch.data["sex"].map({1.0: "female", 2.0: "male"})
+    return bunch.data.assign(sex=sex, **{DIABETES_TARGET: bunch.target}), DIABETES_TARGET
+
+
 def data_params(task: str, source: str = "data.csv", **changes: Any) -> dict[str, Any]:
     """params.yaml ``data`` for a headed CSV of ``wine()`` (multiclass) or ``diabetes()``."""
     target = WINE_TARGET if task == "multiclass" else DIABETES_TARGET

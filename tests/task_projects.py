@@ -18,6 +18,8 @@ import yaml
 
 from tests.conftest import ROOT, copy_project
 from tests.conftest import run as conftest_run
+from tests.model.tasks import SPACES
+from tests.sklearn_frames import user_file
 
 TASKS = ("multiclass", "regression")
 _BUILT: dict[str, Path] = {}
@@ -36,32 +38,11 @@ def must(project: Path, *command: str) -> str:
 
 def dataset(task: str) -> tuple[pd.DataFrame, str]:
     """(the whole data set as a user would have it, its target column)."""
-    from sklearn.datasets import load_diabetes, load_wine
-
-    if task == "multiclass":
-        wine = load_wine(as_frame=True)
-        frame = wine.frame.assign(cultivar=wine.target_names[wine.target]).drop(columns="target")
-        return frame, "cultivar"
-    diabetes = load_diabetes(as_frame=True, scaled=False).frame
-    # A categorical feature (and a slice) as a user's data would have it.
-    frame = diabetes.assign(sex=diabetes["sex"].map({1.0: "female", 2.0: "male"}))
-    return frame.rename(columns={"target": "progression"}), "progression"
+    return user_file(task)
 
 
 # Per task: the model families, their search spaces, the target metric and the gate.
 # Every other hyperparameter is frozen at scikit-learn's default (tasks.families).
-SPACES: dict[str, dict[str, Any]] = {
-    "hist_gradient_boosting": {
-        "learning_rate": {"type": "float", "low": 0.05, "high": 0.3, "log": True},
-        "max_leaf_nodes": {"type": "int", "low": 8, "high": 32, "log": True},
-    },
-    "random_forest": {
-        "n_estimators": {"type": "int", "low": 30, "high": 60, "log": False},
-        "min_samples_leaf": {"type": "int", "low": 1, "high": 5, "log": False},
-    },
-    "logistic_regression": {"C": {"type": "float", "low": 0.01, "high": 10.0, "log": True}},
-    "ridge": {"alpha": {"type": "float", "low": 0.01, "high": 100.0, "log": True}},
-}
 SETTINGS: dict[str, dict[str, Any]] = {
     "multiclass": {
         "families": ["hist_gradient_boosting", "random_forest", "logistic_regression"],

@@ -10,10 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import yaml
-from sklearn.datasets import load_diabetes, load_wine
 
 from mlops.config import ImputeConfig, TuneConfig
 from mlops.features.imputation import ImputationPlan, plan_imputation, read_quality
@@ -21,6 +19,7 @@ from mlops.tasks.families import default_fixed, families_for
 from mlops.tasks.metrics import TaskName
 from mlops.tasks.task import get_task
 from tests.conftest import ROOT
+from tests.sklearn_frames import user_file
 
 DOCUMENT: dict[str, Any] = yaml.safe_load((ROOT / "params.yaml").read_text())
 # A small search space per family; every other hyperparameter is fixed at
@@ -51,19 +50,9 @@ SIMPLE_IMPUTE = ImputeConfig.model_validate(
 
 
 def dataset(task: TaskName) -> tuple[pd.DataFrame, str]:
-    """(the data set, its target column) for ``multiclass`` or ``regression``."""
-    if task == "multiclass":
-        wine = load_wine(as_frame=True)
-        frame = wine.frame.assign(cultivar=wine.target_names[wine.target]).drop(columns="target")
-        target = "cultivar"
-    else:
-        diabetes = load_diabetes(as_frame=True).frame
-        # A categorical feature, as a user's data would have it.
-        sex = np.where(diabetes["sex"] > 0, "male", "female")
-        frame = diabetes.assign(sex=pd.Series(sex, dtype="str")).rename(
-            columns={"target": "progression"}
-        )
-        target = "progression"
+    """(the data set, its target column) for ``multiclass`` or ``regression``, with the
+    column names ingest would give them."""
+    frame, target = user_file(task)
     frame.columns = [re.sub(r"\W+", "_", str(c)) for c in frame.columns]
     return frame, target
 

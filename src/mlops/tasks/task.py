@@ -178,8 +178,11 @@ class Task:
         raise NotImplementedError
 
     def dummy(self) -> Any:
-        """The trivial baseline: the majority class with the class rates, or the mean."""
-        raise NotImplementedError
+        """The trivial baseline: the majority class, with the class rates as probabilities
+        (regression overrides it: the mean)."""
+        from sklearn.dummy import DummyClassifier
+
+        return DummyClassifier(strategy="prior")
 
 
 def plain(value: Any) -> Any:
@@ -239,11 +242,6 @@ class Binary(Task):
     def explained(self, prediction: Prediction) -> tuple[int, str] | None:
         return len(prediction.classes) - 1, "the positive class"
 
-    def dummy(self) -> Any:
-        from sklearn.dummy import DummyClassifier
-
-        return DummyClassifier(strategy="prior")
-
 
 class Multiclass(Task):
     name = "multiclass"
@@ -299,11 +297,6 @@ class Multiclass(Task):
     def explained(self, prediction: Prediction) -> tuple[int, str] | None:
         assert prediction.proba is not None
         return int(np.argmax(prediction.proba[0])), "the predicted class"
-
-    def dummy(self) -> Any:
-        from sklearn.dummy import DummyClassifier
-
-        return DummyClassifier(strategy="prior")
 
 
 def _numeric(labels: pd.Series) -> bool:
