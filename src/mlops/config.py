@@ -26,7 +26,7 @@ from pydantic import (
 
 from mlops.errors import UsageError, shorten
 from mlops.tasks.families import FAMILIES, families_for
-from mlops.tasks.metrics import TaskName, get_metric, metrics_for
+from mlops.tasks.metrics import TaskName, get_metric, report_names
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -465,33 +465,6 @@ class Params(_Section):
                     f"{task} task; expected one of {', '.join(names)}"
                 )
         return self
-
-
-# Numbers evaluate writes for every task, beside the task's own metrics.
-_REPORTED = (
-    "train_score",
-    "overfit_gap",
-    "business_value",
-    "business_correlation",
-    "slice_worst",
-    "slice_gap",
-    "slices_too_small",
-)
-# Numbers only a task with class probabilities (ece) or a threshold has.
-_CLASSIFICATION_REPORTED = ("ece",)
-_BINARY_REPORTED = ("business_threshold", "business_value_at_threshold")
-
-
-def report_names(task: TaskName, baselines: tuple[str, ...]) -> tuple[str, ...]:
-    """The names in reports/metrics.json for ``task``: what a gate threshold may use."""
-    extra: tuple[str, ...] = _CLASSIFICATION_REPORTED if task != "regression" else ()
-    extra += _BINARY_REPORTED if task == "binary" else ()
-    return (
-        *metrics_for(task),
-        *extra,
-        *_REPORTED,
-        *(f"baseline_{b}" for b in baselines),
-    )
 
 
 def parse_params(raw: Any, source: str = str(PARAMS_FILE)) -> Params:

@@ -13,8 +13,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from mlops.cli import main
-from mlops.config import report_names
 from mlops.io import files, modelfile
+from mlops.tasks.metrics import report_names
 from tests.conftest import edit_params
 from tests.model.trained import run
 

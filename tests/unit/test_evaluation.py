@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn import metrics
 
-from mlops.config import EvaluateConfig, Params, report_names
+from mlops.config import EvaluateConfig, Params
 from mlops.evaluation.report import (
     ECE,
     REPORTS,
@@ -19,7 +19,7 @@ from mlops.evaluation.report import (
     score,
     undefined,
 )
-from mlops.tasks.metrics import Prediction, metrics_for
+from mlops.tasks.metrics import Prediction, metrics_for, report_names
 from mlops.tasks.task import get_task
 
 BINARY = get_task("binary")

@@ -11,7 +11,7 @@ import pytest
 from sklearn import metrics
 from sklearn.datasets import load_diabetes, load_wine
 
-from mlops.config import EvaluateConfig, FloatParam, Params, TuneConfig, report_names
+from mlops.config import EvaluateConfig, FloatParam, Params, TuneConfig
 from mlops.evaluation import charts, report
 from mlops.evaluation.report import (
     ECE,
@@ -27,7 +27,7 @@ from mlops.evaluation.report import (
 )
 from mlops.features.imputation import FeaturePlan, ImputationPlan
 from mlops.tasks import families
-from mlops.tasks.metrics import Prediction, metrics_for
+from mlops.tasks.metrics import Prediction, metrics_for, report_names
 from mlops.tasks.task import Task, get_task
 
 TARGET = "target"

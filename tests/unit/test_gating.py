@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mlops.config import GateConfig, Params, parse_params, report_names
+from mlops.config import GateConfig, Params, parse_params
 from mlops.errors import UsageError
 from mlops.release.gating import (
     Check,
@@ -25,7 +25,7 @@ from mlops.release.gating import (
     staleness_check,
 )
 from mlops.release.registry import Manifest
-from mlops.tasks.metrics import TASK_NAMES
+from mlops.tasks.metrics import TASK_NAMES, report_names
 from mlops.tasks.task import get_task
 from tests.conftest import ROOT
 

@@ -13,10 +13,17 @@ from sklearn import metrics as skm
 from sklearn.datasets import load_diabetes, load_wine
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-from mlops.config import DataConfig, parse_params, report_names
+from mlops.config import DataConfig, parse_params
 from mlops.errors import UsageError
 from mlops.tasks import families
-from mlops.tasks.metrics import METRICS, TASK_NAMES, Prediction, get_metric, metrics_for
+from mlops.tasks.metrics import (
+    METRICS,
+    TASK_NAMES,
+    Prediction,
+    get_metric,
+    metrics_for,
+    report_names,
+)
 from mlops.tasks.task import TASKS, get_task, prediction_columns
 from tests.conftest import ROOT
 
@@ -275,3 +282,15 @@ def test_report_names_hold_each_tasks_metrics_and_baselines() -> None:
     assert {"rmse", "r2", "baseline_mean", "business_value"} <= set(names)
     assert "ece" not in names
     assert "business_threshold" in report_names("binary", ("majority", "logistic"))
+
+
+def test_a_scorer_is_greater_when_better_for_a_loss_too(
+    diabetes: tuple[pd.DataFrame, pd.Series],
+) -> None:
+    x, y = diabetes
+    task = get_task("regression")
+    good = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(x, y)
+    poor = HistGradientBoostingRegressor(max_iter=1, random_state=0).fit(x, y)
+    score = task.scorer(METRICS["rmse"])
+    assert score(good, x, y) > score(poor, x, y)
+    assert score(good, x, y) == pytest.approx(-METRICS["rmse"](y.to_numpy(), task.predict(good, x)))

@@ -11,7 +11,7 @@ until evaluation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -31,8 +31,6 @@ from mlops.tasks.task import Task, get_task
 _MAX_NATIVE_CATEGORIES = 250
 _PROBE_FAMILY = "hist_gradient_boosting"
 _PROBE = {"max_iter": 50, "learning_rate": 0.2, "max_leaf_nodes": 15, "early_stopping": False}
-
-Scorer = Callable[[Any, pd.DataFrame, pd.Series], float]
 
 
 @dataclass(frozen=True)
@@ -69,7 +67,7 @@ def measure(
         model,
         encoder.transform(held_out[list(features)]),
         held_out[target],
-        scoring=_scorer(task, config.scoring),
+        scoring=task.scorer(get_metric(config.scoring, task.name)),
         n_repeats=config.n_repeats,
         random_state=seed,
         n_jobs=1,
@@ -86,17 +84,6 @@ def measure(
     }
     method = {"scoring": config.scoring, "fit_rows": len(fit), "held_out_rows": len(held_out)}
     return importances, method
-
-
-def _scorer(task: Task, name: str) -> Scorer:
-    """The registry metric ``name`` as a scorer: greater is better, as permutation
-    importance expects (a loss is negated), so a useful feature's score drop is positive."""
-    metric = get_metric(name, task.name)
-
-    def score(model: Any, features: pd.DataFrame, y: pd.Series) -> float:
-        return metric.sign * metric(y.to_numpy(), task.predict(model, features))
-
-    return score
 
 
 def _probe(features: pd.DataFrame, task: Task, seed: int) -> tuple[ColumnTransformer, Any]:

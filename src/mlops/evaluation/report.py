@@ -283,15 +283,6 @@ def _score_model(
     return score(task, frame[plan.target].to_numpy(), prediction, config)
 
 
-def scorer(task: Task, metric: Metric, threshold: float) -> Any:
-    """A scikit-learn scorer from the registry: greater is better, as scikit-learn's are."""
-
-    def scoring(model: Any, features: pd.DataFrame, y_true: pd.Series) -> float:
-        return metric.sign * metric(np.asarray(y_true), task.predict(model, features, threshold))
-
-    return scoring
-
-
 def importances(
     model: Any,
     test: pd.DataFrame,
@@ -312,7 +303,7 @@ def importances(
         model,
         test[plan.names()],
         test[plan.target],
-        scoring=scorer(task, get_metric(config.metric, task.name), config.threshold),
+        scoring=task.scorer(get_metric(config.metric, task.name), config.threshold),
         n_repeats=config.importance.repeats,
         max_samples=min(config.importance.max_rows, len(test)),
         random_state=seed,

@@ -18,25 +18,8 @@ from typing import Any, Literal
 from mlops.config import GateConfig
 from mlops.errors import UsageError
 from mlops.release.registry import Manifest, numeric_metrics
-from mlops.tasks.metrics import METRICS
+from mlops.tasks.metrics import BASELINE_PREFIX, METRICS, report_direction
 
-# Which way is better for each number of reports/metrics.json that is not a metric
-# of the registry (tasks.metrics, which states the metrics' own). None: no direction
-# (a threshold is not a quality), so no change check can use it.
-_REPORT_DIRECTION: dict[str, bool | None] = {
-    "ece": False,
-    "overfit_gap": False,
-    "business_value": True,
-    "business_value_at_threshold": True,
-    "business_threshold": None,
-    "business_correlation": True,
-    "slice_gap": False,
-    "slices_too_small": False,
-}
-# These are values of the target metric (evaluate.metric), so they share its direction;
-# so does every baseline_<name> (the target metric of a baseline).
-_TARGET_VALUED = ("train_score", "slice_worst")
-_BASELINE = "baseline_"
 _SECONDS_PER_DAY = 86400.0
 
 Verdict = Literal["pass", "fail"]
@@ -57,13 +40,12 @@ class Check:
 
 def higher_is_better(name: str, target: str) -> bool | None:
     """The direction of a metrics.json number, given the target metric's name."""
-    if name in _TARGET_VALUED or name.startswith(_BASELINE):
-        name = target
-    if name in METRICS:
-        return METRICS[name].greater_is_better
-    if name in _REPORT_DIRECTION:
-        return _REPORT_DIRECTION[name]
-    raise UsageError(f"reports/metrics.json: {name!r} is not a number evaluate writes")
+    try:
+        return report_direction(name, target)
+    except KeyError:
+        raise UsageError(
+            f"reports/metrics.json: {name!r} is not a number evaluate writes"
+        ) from None
 
 
 def parse_metrics(raw: Any, source: str) -> dict[str, float]:
@@ -111,7 +93,7 @@ def baseline_checks(metrics: Mapping[str, float], target: str, config: GateConfi
     higher = METRICS[target].greater_is_better
     checks = []
     for baseline, margin in config.baseline_margin.items():
-        reference = metrics.get(f"{_BASELINE}{baseline}")
+        reference = metrics.get(f"{BASELINE_PREFIX}{baseline}")
         bound = None if reference is None else reference + (margin if higher else -margin)
         checks.append(
             _compare(

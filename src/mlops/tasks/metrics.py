@@ -268,3 +268,60 @@ def better(name: str, first: float, second: float) -> bool:
 def oriented(name: str, values: Sequence[float]) -> list[float]:
     """Values turned so that greater is better."""
     return [METRICS[name].sign * v for v in values]
+
+
+# --- the other numbers of reports/metrics.json ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reported:
+    """A number evaluate writes to reports/metrics.json beside the task's metrics.
+
+    ``greater_is_better`` None: no better direction (a threshold is not a quality), so
+    no change check may use it. ``target_valued``: a value of the target metric
+    (evaluate.metric), whose direction it shares.
+    """
+
+    name: str
+    tasks: frozenset[TaskName]
+    greater_is_better: bool | None
+    target_valued: bool = False
+
+
+_EVERY_TASK: frozenset[TaskName] = frozenset(TASK_NAMES)
+REPORTED: dict[str, Reported] = {
+    r.name: r
+    for r in (
+        Reported("ece", CLASSIFICATION, False),
+        Reported("train_score", _EVERY_TASK, None, target_valued=True),
+        Reported("overfit_gap", _EVERY_TASK, False),
+        Reported("business_value", _EVERY_TASK, True),
+        Reported("business_threshold", _BINARY, None),
+        Reported("business_value_at_threshold", _BINARY, True),
+        Reported("business_correlation", _EVERY_TASK, True),
+        Reported("slice_worst", _EVERY_TASK, None, target_valued=True),
+        Reported("slice_gap", _EVERY_TASK, False),
+        Reported("slices_too_small", _EVERY_TASK, False),
+    )
+}
+BASELINE_PREFIX = "baseline_"  # baseline_<name>: a baseline's value of the target metric
+
+
+def report_names(task: TaskName, baselines: Sequence[str]) -> tuple[str, ...]:
+    """The names in reports/metrics.json for ``task``: what a gate threshold may use."""
+    return (
+        *metrics_for(task),
+        *(name for name, reported in REPORTED.items() if task in reported.tasks),
+        *(f"{BASELINE_PREFIX}{b}" for b in baselines),
+    )
+
+
+def report_direction(name: str, target: str) -> bool | None:
+    """Is greater better for the metrics.json number ``name``, when ``target`` is the
+    target metric? None: it has no direction. KeyError: no such number."""
+    reported = REPORTED.get(name)
+    if name.startswith(BASELINE_PREFIX) or (reported is not None and reported.target_valued):
+        name = target
+    elif reported is not None:
+        return reported.greater_is_better
+    return METRICS[name].greater_is_better

@@ -16,7 +16,7 @@ working on; nothing else branches on the task name.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from mlops.errors import UsageError, clip, shorten
-from mlops.tasks.metrics import TASK_NAMES, Prediction, TaskName
+from mlops.tasks.metrics import TASK_NAMES, Metric, Prediction, TaskName
 
 if TYPE_CHECKING:
     from mlops.config import DataConfig
@@ -155,6 +155,17 @@ class Task:
 
     def predict(self, model: Any, features: Any, threshold: float = 0.5) -> Prediction:
         raise NotImplementedError
+
+    def scorer(self, metric: Metric, threshold: float = 0.5) -> Callable[..., float]:
+        """``metric`` as a scikit-learn scorer ``(model, X, y) -> float``: greater is better
+        (a loss is negated), as permutation importance and cross-validation expect."""
+
+        def score(model: Any, features: Any, y_true: Any) -> float:
+            return metric.sign * metric(
+                np.asarray(y_true), self.predict(model, features, threshold)
+            )
+
+        return score
 
     def columns(self, prediction: Prediction) -> dict[str, np.ndarray]:
         """The prediction as output columns (``predict``'s file, ``serve``'s answer)."""
