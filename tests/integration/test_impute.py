@@ -55,7 +55,7 @@ def write_inputs(train: pd.DataFrame, test: pd.DataFrame, report: dict[str, Any]
 @pytest.fixture
 def splits(project: Path, adult_sample: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The sample split, with a quarter of 'age' gone from training (at random)."""
-    train, test = split(adult_sample, TARGET, 0.2, 0)
+    train, test = split(adult_sample, TARGET, 0.2, 0, "binary")
     train = mask_values(train, ["age"], 0.25, "mcar", 0)
     write_inputs(train, test, validation_report(train, ["age"]))
     edit_params(

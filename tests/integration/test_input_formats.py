@@ -156,6 +156,6 @@ def test_explain_reads_a_batch_in_any_form(
         batch, _ = batch_of(variant)
         assert main(["explain", "--input", str(batch), "--row", "3", "--json"]) == 0
         results.append(json.loads(capsys.readouterr().out))
-    assert results[0]["probability"] == results[1]["probability"]
+    assert results[0]["value"] == results[1]["value"]
     assert results[0]["steps"]["raw"] == results[1]["steps"]["raw"]
     assert (results[0]["actual"], results[1]["actual"]) == (1, None)  # row 3: ">50K."

@@ -18,7 +18,7 @@ from tests.conftest import ROOT
 def scored(adult: pd.DataFrame, params: Params) -> tuple[float, float]:
     plan = ImputationPlan.from_dict(files.read_json(ROOT / PATHS.imputation))
     best = files.read_json(ROOT / PATHS.best_params)
-    train, test = split(adult, plan.target, params.split.test_size, params.seed)
+    train, test = split(adult, plan.target, params.split.test_size, params.seed, params.data.task)
     model = build_pipeline(plan, best["family"], best["params"], params.seed, params.data.task)
     model.fit(train[plan.names()], train[plan.target])
     proba = model.predict_proba(test[plan.names()])[:, 1]
