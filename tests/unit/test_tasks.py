@@ -24,7 +24,7 @@ from mlops.tasks.metrics import (
     metrics_for,
     report_names,
 )
-from mlops.tasks.task import TASKS, get_task, prediction_columns
+from mlops.tasks.task import TASKS, get_task
 from tests.conftest import ROOT
 
 DOCUMENT = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -207,7 +207,7 @@ def test_prediction_columns_per_task(
     model = HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(x, y)
     multiclass = get_task("multiclass")
     columns = multiclass.columns(multiclass.predict(model, x))
-    assert list(columns) == prediction_columns(multiclass, model.classes_)
+    assert list(columns) == [f"probability_{c}" for c in model.classes_] + ["prediction"]
     assert np.allclose(
         np.column_stack([columns[f"probability_{c}"] for c in model.classes_]).sum(axis=1), 1.0
     )
@@ -216,7 +216,8 @@ def test_prediction_columns_per_task(
     regression = get_task("regression")
     assert list(regression.columns(regression.predict(regressor, xr))) == ["prediction"]
     binary = get_task("binary")
-    assert prediction_columns(binary, [0, 1]) == ["probability", "prediction"]
+    model = HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(x, y == "class_0")
+    assert list(binary.columns(binary.predict(model, x))) == ["probability", "prediction"]
 
 
 def test_dummies_are_the_trivial_models() -> None:

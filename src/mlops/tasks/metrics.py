@@ -255,19 +255,9 @@ def get_metric(name: str, task: TaskName) -> Metric:
     return metric
 
 
-def score_all(task: TaskName, y_true: np.ndarray, prediction: Prediction) -> dict[str, float]:
-    """Every metric of ``task`` (NaN where undefined)."""
-    return {name: METRICS[name](y_true, prediction) for name in metrics_for(task)}
-
-
 def better(name: str, first: float, second: float) -> bool:
     """Is ``first`` strictly better than ``second`` by metric ``name``?"""
     return first > second if METRICS[name].greater_is_better else first < second
-
-
-def oriented(name: str, values: Sequence[float]) -> list[float]:
-    """Values turned so that greater is better."""
-    return [METRICS[name].sign * v for v in values]
 
 
 # --- the other numbers of reports/metrics.json ------------------------------------------

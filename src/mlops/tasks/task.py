@@ -16,7 +16,7 @@ working on; nothing else branches on the task name.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -379,12 +379,3 @@ def get_task(name: str) -> Task:
         return TASKS[name]  # type: ignore[index]
     except KeyError:
         raise UsageError(f"unknown task {name!r}; expected one of {', '.join(TASKS)}") from None
-
-
-def prediction_columns(task: Task, classes: Sequence[Any]) -> list[str]:
-    """The names of the output columns for a model of ``task`` with ``classes``."""
-    if task.name == "binary":
-        return [PROBABILITY, PREDICTION]
-    if task.name == "multiclass":
-        return [f"{PROBABILITY}_{c}" for c in classes] + [PREDICTION]
-    return [PREDICTION]
