@@ -13,12 +13,13 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from mlops.config import ImputeConfig, TuneConfig
+from mlops.config import TuneConfig
 from mlops.features.imputation import ImputationPlan, plan_imputation, read_quality
 from mlops.tasks.families import default_fixed, families_for
 from mlops.tasks.metrics import TaskName
 from mlops.tasks.task import get_task
 from tests.conftest import ROOT
+from tests.model.conftest import IMPUTE
 from tests.sklearn_frames import user_file
 
 DOCUMENT: dict[str, Any] = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -36,17 +37,6 @@ SPACES: dict[str, dict[str, Any]] = {
     "logistic_regression": {"C": {"type": "float", "low": 0.01, "high": 10.0, "log": True}},
     "ridge": {"alpha": {"type": "float", "low": 0.01, "high": 100.0, "log": True}},
 }
-SIMPLE_IMPUTE = ImputeConfig.model_validate(
-    {
-        "policy": "impute",
-        "numeric": "median",
-        "categorical": "most_frequent",
-        "overrides": {},
-        "indicators": False,
-        "knn": {"n_neighbors": 5},
-        "auto": {"family": "hist_gradient_boosting", "cv_folds": 2, "max_rows": 1000},
-    }
-)
 
 
 def dataset(task: TaskName) -> tuple[pd.DataFrame, str]:
@@ -60,7 +50,7 @@ def dataset(task: TaskName) -> tuple[pd.DataFrame, str]:
 def simple_plan(frame: pd.DataFrame, target: str) -> ImputationPlan:
     """A plan on every column but the target: median and most frequent value."""
     quality = read_quality({}, list(frame.columns), target)
-    return plan_imputation(frame, target, quality, SIMPLE_IMPUTE, seed=0)
+    return plan_imputation(frame, target, quality, IMPUTE, seed=0)
 
 
 def tune_config(task: TaskName, **changes: Any) -> TuneConfig:

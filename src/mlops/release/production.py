@@ -27,7 +27,7 @@ def _record(version: dict[str, Any]) -> VersionRecord:
     commit = version["commit"]
     model = registry.model_in_lock(_at(commit, PATHS.dvc_lock), PATHS.model.as_posix())
     gate = _at(commit, PATHS.gate)
-    metrics = registry.numeric_metrics(_at(commit, PATHS.metrics))
+    metrics, key_metrics = committed_metrics(commit)
     return VersionRecord(
         version=version["version"],
         commit=commit,
@@ -38,8 +38,15 @@ def _record(version: dict[str, Any]) -> VersionRecord:
         model_stage=model[0] if model else None,
         metrics=metrics,
         created_at=version["created_at"],
-        key_metrics=registry.key_metrics(gate, metrics),
+        key_metrics=key_metrics,
     )
+
+
+def committed_metrics(commit: str) -> tuple[dict[str, float], tuple[str, ...]]:
+    """The numbers of reports/metrics.json at ``commit``, and the names of the key ones
+    (what the gate committed with them judged)."""
+    metrics = registry.numeric_metrics(_at(commit, PATHS.metrics))
+    return metrics, registry.key_metrics(_at(commit, PATHS.gate), metrics)
 
 
 def _at(commit: str, path: Path) -> Any:

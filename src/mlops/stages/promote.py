@@ -19,6 +19,7 @@ from mlops.release import registry
 from mlops.release.manifest import read_production, write_production
 from mlops.release.production import (
     all_or_nothing,
+    committed_metrics,
     load_records,
     move_prod,
     wait_for_new_second,
@@ -132,8 +133,7 @@ def _version(
 
 def _candidate(version: str, head: str, stage: str, md5: str) -> VersionRecord:
     """HEAD's model as a new version: its gate passed, its metrics as HEAD records them."""
-    metrics = registry.numeric_metrics(files.parse_yaml_bytes(git.file_at(head, PATHS.metrics)))
-    gate = files.parse_yaml_bytes(git.file_at(head, PATHS.gate))
+    metrics, key_metrics = committed_metrics(head)
     return VersionRecord(
         version,
         head,
@@ -143,5 +143,5 @@ def _candidate(version: str, head: str, stage: str, md5: str) -> VersionRecord:
         model_md5=md5,
         model_stage=stage,
         metrics=metrics,
-        key_metrics=registry.key_metrics(gate, metrics),
+        key_metrics=key_metrics,
     )
