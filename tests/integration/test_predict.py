@@ -73,6 +73,7 @@ def test_predicts_a_csv_batch_and_logs_it(
     assert table["probability"].to_numpy() == pytest.approx(expected, rel=1e-5)
     assert (table["prediction"] == (expected >= 0.5)).all()
     assert {"age", "income"} <= set(table.columns)  # inputs kept, labels too
+    assert set(table["income"]) <= {"<=50K.", ">50K."}  # as given, not encoded
     logged = _logged(repo)
     assert len(logged) == ROWS
     assert logged[0]["model_version"] == VERSIONS[2]
@@ -93,6 +94,61 @@ def test_predicts_parquet_without_labels_to_parquet(
     expected = _production_model(repo).predict_proba(features)[:, 1]  # type: ignore[attr-defined]
     assert table["probability"].tolist() == expected.tolist()  # exact: same bytes, same rows
     assert "income" not in table.columns
+
+
+def test_the_input_comes_back_as_given_in_the_format_the_output_name_asks_for(
+    repo: Path, tmp_path: Path
+) -> None:
+    """Names and values echoed untouched ("39" stays 39, "education-num" keeps its hyphen, a
+    long decimal keeps its digits), in CSV, gzipped CSV, TSV, Parquet, JSON and JSON lines."""
+    header = (repo / "params.yaml").read_text()  # the demo's own names, hyphens and all
+    names = [
+        "age", "workclass", "fnlwgt", "education", "education-num", "marital-status",
+        "occupation", "relationship", "race", "sex", "capital-gain", "capital-loss",
+        "hours-per-week", "native-country",
+    ]  # fmt: skip
+    assert all(name in header for name in names)
+    row = "39,State-gov,77516.123456789,Bachelors,13,Never-married,Adm-clerical,"
+    row += "Not-in-family,White,Male,2174,0,40.0000001,United-States"
+    source = tmp_path / "one.csv"
+    source.write_text(",".join(names) + "\n" + row + "\n")
+    written = {}
+    for name in ("p.csv", "p.csv.gz", "p.tsv", "p.parquet", "p.json", "p.jsonl"):
+        output = tmp_path / name
+        assert main(["predict", "--input", str(source), "--output", str(output)]) == 0
+        written[name] = output
+    csv_text = written["p.csv"].read_text().splitlines()
+    assert csv_text[0].startswith(",".join(names) + ",probability,prediction")
+    assert csv_text[1].startswith(row + ",")
+    assert gzip.decompress(written["p.csv.gz"].read_bytes()).decode().splitlines() == csv_text
+    assert written["p.tsv"].read_text().splitlines()[1].startswith(row.replace(",", "\t"))
+    parquet = pd.read_parquet(written["p.parquet"])
+    assert parquet["age"].tolist() == [39] and parquet["fnlwgt"].tolist() == [77516.123456789]
+    probability = float(csv_text[1].split(",")[-3])
+    (answer,) = json.loads(written["p.json"].read_text())
+    assert answer["hours-per-week"] == 40.0000001 and answer["probability"] == probability
+    assert json.loads(written["p.jsonl"].read_text()) == answer
+
+
+def test_an_output_name_without_a_known_format_is_refused_before_any_work(
+    repo: Path, batch: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "p.xlsx"
+    assert main(["predict", "--input", str(batch), "--output", str(output)]) == 2
+    _refused(capsys, repo, output, 2, "cannot tell the output format from its name")
+
+
+def test_an_input_column_named_like_an_output_column_is_kept_apart(
+    repo: Path, batch: Path, tmp_path: Path
+) -> None:
+    edit_params(repo, validate={"extra_columns": "allow"})  # an extra column is echoed
+    source = tmp_path / "with-prediction.parquet"
+    _features(batch).assign(prediction="from upstream").to_parquet(source)
+    output = tmp_path / "p.parquet"
+    assert main(["predict", "--input", str(source), "--output", str(output)]) == 0
+    table = pd.read_parquet(output)
+    assert set(table["prediction_input"]) == {"from upstream"}
+    assert set(table["prediction"]) <= {0, 1}
 
 
 def test_old_log_days_are_removed(repo: Path, batch: Path, tmp_path: Path) -> None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops.config import DataConfig
 from mlops.errors import UsageError
-from mlops.io.files import require_file
+from mlops.io.files import atomic_path, require_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,10 +40,7 @@ def read_source(config: DataConfig, path: Path | None = None) -> pd.DataFrame:
 
 
 def _sniff_format(path: Path) -> str:
-    with path.open("rb") as handle:
-        if handle.read(4) == _PARQUET_MAGIC:
-            return "parquet"
-    return "csv"
+    return "parquet" if is_parquet(path) else "csv"
 
 
 def _read_parquet_source(path: Path) -> pd.DataFrame:
@@ -84,7 +82,14 @@ def _csv_text(path: Path, data: bytes) -> str:
 
 
 def _parse_csv(
-    path: Path, text: str, config: DataConfig, *, sep: str, header: bool, names: list[str] | None
+    path: Path,
+    text: str,
+    config: DataConfig,
+    *,
+    sep: str,
+    header: bool,
+    names: list[str] | None,
+    as_text: bool = False,
 ) -> pd.DataFrame:
     import pandas as pd
 
@@ -94,8 +99,9 @@ def _parse_csv(
             sep=sep,
             header=0 if header else None,
             names=names,
-            na_values=list(config.na_values),
-            keep_default_na=True,
+            dtype=str if as_text else None,
+            na_values=None if as_text else list(config.na_values),
+            keep_default_na=not as_text,
             comment=config.comment,
             skipinitialspace=True,
             skip_blank_lines=True,
@@ -118,12 +124,16 @@ _SEPARATORS = (",", ";", "\t", "|")
 _SNIFF_LINES = 50
 
 
-def read_input(path: Path, config: DataConfig, layout: CsvLayout) -> pd.DataFrame:
+def read_input(
+    path: Path, config: DataConfig, layout: CsvLayout, *, as_text: bool = False
+) -> pd.DataFrame:
     """A file given with ``--input``: Parquet, CSV or gzipped CSV, told apart by content.
 
     A CSV's separator is sniffed (params.yaml ``data.separator`` on a tie), and
     ``layout`` (``ingestion.csv_layout``) tells from its first row whether that
-    row is a header or else which names the columns take.
+    row is a header or else which names the columns take. ``as_text`` keeps a CSV's
+    fields as the text they hold (no number parsing, no missing-value markers), so
+    that what is echoed back is what the user wrote.
     """
     require_file(path, "input file")
     data = _read_bytes(path)
@@ -132,10 +142,16 @@ def read_input(path: Path, config: DataConfig, layout: CsvLayout) -> pd.DataFram
     if data[:4] == _PARQUET_MAGIC:
         frame = _parquet_bytes(path, data)
     else:
-        frame = _read_csv_input(path, _csv_text(path, data), config, layout)
+        frame = _read_csv_input(path, _csv_text(path, data), config, layout, as_text)
     if frame.empty:
         raise UsageError(f"{path}: input file has no data rows")
     return frame
+
+
+def is_parquet(path: Path) -> bool:
+    """Whether ``path`` holds Parquet (by content, as ``read_input`` tells)."""
+    with path.open("rb") as handle:
+        return handle.read(4) == _PARQUET_MAGIC
 
 
 def _parquet_bytes(path: Path, data: bytes) -> pd.DataFrame:
@@ -148,7 +164,9 @@ def _parquet_bytes(path: Path, data: bytes) -> pd.DataFrame:
         raise UsageError(f"{path}: not a readable Parquet file ({exc})") from None
 
 
-def _read_csv_input(path: Path, text: str, config: DataConfig, layout: CsvLayout) -> pd.DataFrame:
+def _read_csv_input(
+    path: Path, text: str, config: DataConfig, layout: CsvLayout, as_text: bool
+) -> pd.DataFrame:
     lines = _data_lines(text, config.comment)
     if not lines:
         raise UsageError(f"{path}: input file has no data rows")
@@ -160,7 +178,7 @@ def _read_csv_input(path: Path, text: str, config: DataConfig, layout: CsvLayout
             f"{path}: {len(first)} fields in the first row, but params.yaml data.columns "
             f"names {len(names)} (a headerless file needs them all, the target optional)"
         )
-    return _parse_csv(path, text, config, sep=sep, header=header, names=names)
+    return _parse_csv(path, text, config, sep=sep, header=header, names=names, as_text=as_text)
 
 
 def _data_lines(text: str, comment: str | None) -> list[str]:
@@ -195,3 +213,64 @@ def _sniff_separator(lines: list[str], configured: str, comment: str | None) -> 
         return csv.Sniffer().sniff("\n".join(lines), delimiters="".join(candidates)).delimiter
     except csv.Error:
         return configured
+
+
+# What an output file's name asks for: its suffixes -> (format, gzip?).
+_OUTPUTS: dict[str, tuple[str, bool]] = {
+    ".csv": ("csv", False),
+    ".csv.gz": ("csv", True),
+    ".tsv": ("tsv", False),
+    ".tsv.gz": ("tsv", True),
+    ".parquet": ("parquet", False),
+    ".pq": ("parquet", False),
+    ".json": ("json", False),
+    ".jsonl": ("jsonl", False),
+    ".ndjson": ("jsonl", False),
+}
+
+
+def output_format(path: Path) -> tuple[str, bool]:
+    """(format, gzipped) that ``path``'s name asks for; a UsageError for any other name,
+    raised before any work is done."""
+    name = path.name.lower()
+    for suffix in sorted(_OUTPUTS, key=len, reverse=True):  # ".csv.gz" before ".gz"
+        if name.endswith(suffix):
+            return _OUTPUTS[suffix]
+    raise UsageError(
+        f"{path}: cannot tell the output format from its name; expected one of "
+        f"{', '.join(_OUTPUTS)}"
+    )
+
+
+def is_delimited(path: Path) -> bool:
+    """Whether ``path``'s name asks for a delimited text file (CSV or TSV, gzipped or not)."""
+    return output_format(path)[0] in ("csv", "tsv")
+
+
+def write_output(path: Path, table: pd.DataFrame) -> None:
+    """Write ``table`` in the format ``path``'s name asks for, atomically, every digit kept
+    (not ``files.write_csv``, which rounds report tables to 6 significant digits)."""
+    kind, compressed = output_format(path)
+    if kind == "parquet":
+        with atomic_path(path) as tmp:
+            table.to_parquet(tmp, index=False)
+        return
+    if kind in ("csv", "tsv"):
+        text = table.to_csv(index=False, sep="," if kind == "csv" else "\t")
+    else:
+        rows = _json_rows(table)
+        text = "".join(f"{row}\n" for row in rows) if kind == "jsonl" else f"[{','.join(rows)}]\n"
+    data = text.encode("utf-8")
+    with atomic_path(path) as tmp:
+        # mtime=0: the same predictions make the same bytes.
+        tmp.write_bytes(gzip.compress(data, mtime=0) if compressed else data)
+
+
+def _json_rows(table: pd.DataFrame) -> list[str]:
+    """Each row as a JSON object with every digit (pandas' to_json keeps 10 by default and
+    15 at most); a missing value is null."""
+    plain = table.astype(object).where(table.notna(), None)
+    return [
+        json.dumps(row, ensure_ascii=False, allow_nan=False, default=str)
+        for row in plain.to_dict(orient="records")
+    ]

@@ -5,8 +5,10 @@ its md5 (content-addressed, so a rollback only has to rewrite the manifest) and
 verified against that md5 before skops loads it with the reviewed types. The
 input (CSV, gzipped CSV or Parquet; separator and header sniffed, else read as
 params.yaml ``data`` says) is checked against the data contract, the target
-optional; the output (CSV, or Parquet by its suffix) holds the input columns
-plus the task's output columns (params.yaml ``data.task``: binary ``probability``
+optional; the output, in the format its name asks for (.csv, .csv.gz, .tsv,
+.parquet, .json, .jsonl), holds the input columns as the user gave them (names
+and values untouched: a CSV's fields are echoed as the text they hold) plus the
+task's output columns (params.yaml ``data.task``: binary ``probability``
 and ``prediction``; multiclass ``probability_<class>`` per class and
 ``prediction``; regression ``prediction``) and ``imputed``.
 """
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mlops.config import Params
 from mlops.data.ingestion import csv_layout, ingest
 from mlops.errors import CheckFailed
 from mlops.io import files, tables
@@ -31,12 +34,16 @@ SUMMARY = "batch predictions by the production model"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", type=Path, required=True, help="CSV or Parquet rows to score")
     parser.add_argument(
-        "--output", type=Path, required=True, help="predictions file (.parquet, else CSV)"
+        "--output",
+        type=Path,
+        required=True,
+        help="predictions file: .csv, .csv.gz, .tsv, .parquet, .json or .jsonl",
     )
 
 
 def run(args: argparse.Namespace) -> None:
     params = files.load_params(args.params)
+    tables.output_format(args.output)  # an output name we can't honour fails before any work
     contract = read_contract(params)
     production = load_production(params, contract.schema)
     layout = csv_layout(params.data, list(contract.schema.columns))
@@ -47,7 +54,15 @@ def run(args: argparse.Namespace) -> None:
         raise CheckFailed(f"{args.input}: does not match the data contract: {problem}")
     predictions = service.predict(production, checked)
     now = datetime.now(UTC)
-    _write(args.output, pd.concat([checked, predictions], axis="columns"))
+    echoed = _echo(args.input, args.output, source, params, layout)
+    # Suffixed, so that an input column can't collide with an output column.
+    echoed = echoed.rename(columns=lambda c: f"{c}_input" if c in predictions.columns else c)
+    if len(echoed) != len(predictions):  # both reads parse the same lines the same way
+        raise CheckFailed(
+            f"{args.input}: read {len(echoed)} rows to echo, {len(predictions)} scored"
+        )
+    echoed.index = predictions.index
+    tables.write_output(args.output, pd.concat([echoed, predictions], axis="columns"))
     PredictionLog(params).write(service.log_lines(checked, predictions, production, "batch", now))
     print(
         f"{len(predictions)} predictions by model {production.version} -> {args.output}"
@@ -62,10 +77,15 @@ def _imputed(counts: dict[str, int]) -> str:
     return f"; imputed {listed}"
 
 
-def _write(path: Path, table: pd.DataFrame) -> None:
-    if path.suffix.lower() == ".parquet":
-        files.write_parquet(path, table)
-    else:
-        # Every digit: the user's inputs come back as given and a predicted value whole
-        # (files.write_csv rounds to 6 significant digits, for report tables).
-        files.write_text(path, table.to_csv(index=False))
+def _echo(
+    input_path: Path,
+    output: Path,
+    source: pd.DataFrame,
+    params: Params,
+    layout: tables.CsvLayout,
+) -> pd.DataFrame:
+    """The input rows as the user gave them: their own column names, and for a CSV written
+    back as delimited text, each field's own text ("39", not ingest's 39.0)."""
+    if tables.is_delimited(output) and not tables.is_parquet(input_path):
+        return tables.read_input(input_path, params.data, layout, as_text=True)
+    return source
