@@ -1,0 +1,121 @@
+"""Data files shaped like the ones users bring, for `mlops init` then `dvc repro`.
+
+scikit-learn's bundled data sets written out as a user would have them (wine:
+multiclass; diabetes: regression; breast cancer: binary), and synthetic files in
+the shapes real exports take: a semicolon-separated gzipped CSV, a Parquet file
+with gaps in numeric and categorical columns, an R-style CSV with "NA" markers and
+a row-name column, a binary set with 3 % positives. Each is seeded, so a file and
+what the pipeline makes of it are the same on every run.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine, make_classification
+
+
+@dataclass(frozen=True)
+class UserFile:
+    name: str  # the file's name, which also says its format
+    target: str
+    task: str  # what `mlops init` should infer
+    write: Callable[[Path], None]
+    options: tuple[str, ...] = ()  # more `mlops init` options a user would need
+
+
+def _wine(path: Path) -> None:
+    bunch = load_wine(as_frame=True)
+    labels = bunch.target.map(dict(enumerate(bunch.target_names)))
+    bunch.data.assign(cultivar=labels).to_csv(path, index=False)
+
+
+def _diabetes(path: Path) -> None:
+    bunch = load_diabetes(as_frame=True, scaled=False)
+    sex = bunch.data["sex"].map({1.0: "female", 2.0: "male"})
+    bunch.data.assign(sex=sex, progression=bunch.target).to_csv(path, index=False)
+
+
+def _breast_cancer(path: Path) -> None:
+    bunch = load_breast_cancer(as_frame=True)
+    # A binary target derived as users' exports hold one: words, not 0/1.
+    diagnosis = bunch.target.map({0: "malignant", 1: "benign"})
+    bunch.data.assign(diagnosis=diagnosis).to_csv(path, index=False)
+
+
+def _synthetic(rows: int, seed: int, weights: list[float] | None = None) -> pd.DataFrame:
+    """Six informative numbers and two categories cut from two of them, plus noise."""
+    x, y = make_classification(
+        n_samples=rows,
+        n_features=8,
+        n_informative=5,
+        n_redundant=1,
+        weights=weights,
+        flip_y=0.02,
+        class_sep=1.0,
+        random_state=seed,
+    )
+    frame = pd.DataFrame(x[:, :6], columns=[f"x{i}" for i in range(6)]).round(4)
+    frame["region"] = pd.cut(x[:, 6], [-np.inf, -0.7, 0.0, 0.7, np.inf], labels=list("NESW"))
+    frame["plan"] = pd.cut(x[:, 7], [-np.inf, -0.5, 0.5, np.inf], labels=["basic", "plus", "pro"])
+    frame[["region", "plan"]] = frame[["region", "plan"]].astype(str)
+    frame["y"] = y
+    return frame
+
+
+def _semicolon_gzip(path: Path) -> None:
+    """A European export: ';'-separated, decimal points kept, gzipped, "yes"/"no" labels."""
+    frame = _synthetic(1500, seed=1).rename(columns={"y": "churned"})
+    frame["churned"] = frame["churned"].map({1: "yes", 0: "no"})
+    path.write_bytes(gzip.compress(frame.to_csv(index=False, sep=";").encode(), mtime=0))
+
+
+def _parquet_with_gaps(path: Path) -> None:
+    """8 % of a numeric and of a categorical column missing; a boolean target."""
+    rng = np.random.default_rng(2)
+    frame = _synthetic(1500, seed=2).rename(columns={"y": "converted"})
+    frame["converted"] = frame["converted"].astype(bool)
+    frame["x1"] = frame["x1"].mask(rng.random(len(frame)) < 0.08)
+    frame["plan"] = frame["plan"].mask(rng.random(len(frame)) < 0.08)
+    frame.to_parquet(path, index=False)
+
+
+def _r_export(path: Path) -> None:
+    """What R's write.csv makes: a "rownames" column 1..n, "NA" for a missing value."""
+    rng = np.random.default_rng(3)
+    frame = _synthetic(1200, seed=3).rename(columns={"y": "defaulted"})
+    frame["x2"] = frame["x2"].mask(rng.random(len(frame)) < 0.05)
+    frame["region"] = frame["region"].mask(rng.random(len(frame)) < 0.05)
+    frame.insert(0, "rownames", range(1, len(frame) + 1))
+    frame.to_csv(path, index=False, na_rep="NA")
+
+
+def _rare_positives(path: Path) -> None:
+    """A 3 %-positive binary target as 0/1."""
+    frame = _synthetic(4000, seed=4, weights=[0.98]).rename(columns={"y": "fraud"})
+    frame.to_csv(path, index=False)
+
+
+USER_FILES: tuple[UserFile, ...] = (
+    UserFile("wine.csv", "cultivar", "multiclass", _wine),
+    UserFile("diabetes.csv", "progression", "regression", _diabetes),
+    UserFile(
+        "breast_cancer.csv", "diagnosis", "binary", _breast_cancer, ("--positive", "malignant")
+    ),
+    UserFile("churn.csv.gz", "churned", "binary", _semicolon_gzip),
+    UserFile("conversions.parquet", "converted", "binary", _parquet_with_gaps),
+    UserFile("loans.csv", "defaulted", "binary", _r_export),
+    UserFile("fraud.csv", "fraud", "binary", _rare_positives),
+)
+
+
+def write(user_file: UserFile, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / user_file.name
+    user_file.write(path)
+    return path
