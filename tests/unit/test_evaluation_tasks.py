@@ -254,7 +254,7 @@ def test_mape_with_a_zero_actual_is_left_out_with_its_reason(params: Params) -> 
         "train": values,
         "baselines": {"mean": values, "linear": values},
         "business": {"value": -1.0, "correlation": {"spearman": 0.5}},
-        "slices": {"worst": 1.0, "gap": 0.5, "too_small": 0},
+        "slices": {"worst": 1.0, "gap": 0.5, "too_small": 0, "slices": [{}], "unmeasured": []},
     }
     flat, missing = flat_metrics(details)
     assert "mape" not in flat
