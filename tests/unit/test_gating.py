@@ -49,6 +49,7 @@ def gate(**update: Any) -> GateConfig:
         baseline_margin={"majority": 0.2, "logistic": 0.01},
         max_degradation={"roc_auc": 0.01, "log_loss": 0.02},
         max_age_days=30.0,
+        unmeasurable_slices="fail",
     )
     return base.model_copy(update=update)
 
