@@ -189,8 +189,8 @@ def required_gain(
     if headroom is not None and headroom / 2 < margin:
         gain = round(headroom / 2, _DIGITS)
         return gain, (
-            f"required gain {gain:g}: half the headroom {round(headroom, _DIGITS):g} to the "
-            f"best {metric.name} {metric.best:g}, as the margin {margin:g} cannot be reached"
+            f"required gain {gain:g}: the margin {margin:g} asks for more than half the "
+            f"headroom {round(headroom, _DIGITS):g} to the best {metric.name} {metric.best:g}"
         )
     return margin, f"margin {margin:g}"
 
