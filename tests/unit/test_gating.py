@@ -475,7 +475,7 @@ def test_a_classifier_worse_than_the_majority_is_told_what_to_change() -> None:
         "ECE 0.19 fails maximum.ece 0.05: "
     )
     assert "remove balanced from tune.space.logistic_regression.class_weight" in advice
-    assert "tune on log_loss (tune.metric, now roc_auc" in advice
+    assert "tune on brier or log_loss (tune.metric, now roc_auc" in advice
     assert "reports/plots/calibration.png" in advice
     advised = by_name(with_advice(checks, advice))
     assert advised["maximum.ece"].note == advice  # the failing check says it too

@@ -43,7 +43,8 @@ OFF = "switched off (null in params.yaml)"
 
 @dataclass(frozen=True)
 class Check:
-    """One line of the gate: ``value operator threshold`` -> verdict."""
+    """One line of the gate: ``value operator threshold`` -> verdict ("off": its
+    threshold is null, so it is listed but not judged)."""
 
     name: str
     kind: str
@@ -344,10 +345,12 @@ def imbalance_advice(
             f"remove balanced from tune.space.{family}.class_weight (or tune.fixed): the "
             "tuned model reweights the classes, which skews its probabilities"
         )
-    if not METRICS[tune_metric].proper:
+    tuned = METRICS[tune_metric]
+    proper = [m.name for m in METRICS.values() if m.proper and tuned.tasks <= m.tasks]
+    if proper and not tuned.proper:
         fixes.append(
-            f"tune on log_loss (tune.metric, now {tune_metric}, which does not reward "
-            "calibrated probabilities)"
+            f"tune on {' or '.join(proper)} (tune.metric, now "
+            f"{tune_metric}, which does not reward calibrated probabilities)"
         )
     if not fixes:
         fixes.append("calibrate the model's probabilities or give tuning more trials")
