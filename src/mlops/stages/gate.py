@@ -4,6 +4,12 @@
 a failing gate is a result, so `dvc repro` completes and the report says why.
 ``mlops gate --check`` reads that verdict for CI: exit 1 when the gate failed
 or judged another model or another production model than the current ones.
+
+Beside the numbers, the gate reads evaluation.json's reason for each number it
+lacks (quoted in the check's note), the model card's family and hyperparameters
+(the linear baseline's margin is a tolerance when the search picked its family;
+``class_weight: balanced`` is named when a classifier loses to the majority
+class) and tune.metric (whether tuning rewarded calibrated probabilities).
 """
 
 from __future__ import annotations
