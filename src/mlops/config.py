@@ -26,7 +26,7 @@ from pydantic import (
 
 from mlops.errors import UsageError, shorten
 from mlops.tasks.families import FAMILIES, families_for
-from mlops.tasks.metrics import TaskName, get_metric, report_names
+from mlops.tasks.metrics import REPORTED, TaskName, get_metric, report_names
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -380,18 +380,26 @@ class EvaluateConfig(_Section):
     threshold: Fraction
     calibration_bins: Annotated[int, Field(ge=2)]
     importance: EvaluationImportanceConfig
-    business: BusinessConfig
+    # null: no business value is computed (no values fit the data yet).
+    business: BusinessConfig | None
     slices: SlicesConfig
 
 
 class GateConfig(_Section):
-    """The blessing: absolute thresholds, margins over baselines, change against production."""
+    """The blessing: absolute thresholds, margins over baselines, change against production.
 
-    minimum: dict[MetricName, LaxFloat]
-    maximum: dict[MetricName, LaxFloat]
-    baseline_margin: dict[str, LaxFloat]  # per baseline of the task (tasks.task)
-    max_degradation: dict[MetricName, Annotated[float, Field(strict=False, ge=0.0)]]
+    A null value switches its check off (listed as off in the report), so a check
+    that does not fit the data is visibly skipped rather than deleted or faked.
+    """
+
+    minimum: dict[MetricName, LaxFloat | None]
+    maximum: dict[MetricName, LaxFloat | None]
+    baseline_margin: dict[str, LaxFloat | None]  # per baseline of the task (tasks.task)
+    max_degradation: dict[MetricName, Annotated[float, Field(strict=False, ge=0.0)] | None]
     max_age_days: Annotated[float, Field(strict=False, gt=0.0)] | None
+    # A threshold on slice_worst or slice_gap when no slice could be measured (all too
+    # small or of a single class): fail, or pass with the reasons in the report.
+    unmeasurable_slices: Literal["fail", "pass"]
 
 
 # A model feature null in a request or batch: filled by the model's fitted imputers
@@ -464,7 +472,20 @@ class Params(_Section):
                     f"gate.{section}: reports/metrics.json has no {odd_names[0]!r} for a "
                     f"{task} task; expected one of {', '.join(names)}"
                 )
+        if self.evaluate.business is None:
+            self._no_business_thresholds()
         return self
+
+    def _no_business_thresholds(self) -> None:
+        """With evaluate.business null, no business number exists for a threshold to bound."""
+        for section in ("minimum", "maximum", "max_degradation"):
+            for name, bound in getattr(self.gate, section).items():
+                reported = REPORTED.get(name)
+                if bound is not None and reported is not None and reported.section == "business":
+                    raise ValueError(
+                        f"gate.{section}.{name}: evaluate.business is null, so no {name} is "
+                        f"computed; set evaluate.business's values, or make this threshold null"
+                    )
 
 
 def parse_params(raw: Any, source: str = str(PARAMS_FILE)) -> Params:

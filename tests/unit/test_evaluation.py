@@ -133,7 +133,14 @@ def _details(correlation: float | None, worst: float | None) -> dict[str, object
             "value_at_threshold": 6.0,
             "correlation": {"spearman": correlation, "reason": "no tuning trials table"},
         },
-        "slices": {"worst": worst, "gap": None, "too_small": 2},
+        "majority_accuracy": 0.5,
+        "slices": {
+            "worst": worst,
+            "gap": None,
+            "too_small": 2,
+            "slices": [{"attribute": "sex", "slice": "F"}],
+            "unmeasured": [],
+        },
     }
 
 
@@ -153,11 +160,30 @@ def test_flat_metrics_are_flat_known_names_and_omit_the_unavailable() -> None:
 
 def test_no_slice_attribute_is_the_reason_slices_are_left_out() -> None:
     details = _details(correlation=0.7, worst=None)
-    details["slices"] = {"worst": None, "gap": None, "too_small": 0, "slices": []}
+    details["slices"] = {"worst": None, "gap": None, "too_small": 0, "slices": [], "unmeasured": []}
     _, missing = flat_metrics(details)
     assert missing["slice_worst"] == (
-        "evaluate.slices names no attribute: no slice could be measured"
+        "no slice could be measured (evaluate.slices names no attribute)"
     )
+
+
+def test_unmeasured_slices_are_named_with_their_rows_and_reasons() -> None:
+    details = _details(correlation=0.7, worst=None)
+    details["slices"] = {
+        "worst": None, "gap": None, "too_small": 1, "slices": [{}, {}],
+        "unmeasured": [
+            {"slice": "sex=F", "rows": 30, "reason": "too small: 30 rows < min_rows 50"},
+            {"slice": "sex=M", "rows": 70,
+             "reason": "not measurable: the rows hold a single class"},
+        ],
+    }  # fmt: skip
+    flat, missing = flat_metrics(details)
+    assert "slice_worst" not in flat
+    assert missing["slice_worst"] == (
+        "no slice could be measured: sex=F (too small: 30 rows < min_rows 50); "
+        "sex=M (not measurable: the rows hold a single class)"
+    )
+    assert missing["slice_gap"].startswith("no attribute has two measured slices: sex=F (")
 
 
 def test_a_test_metric_left_out_is_not_in_metrics_json() -> None:
@@ -170,6 +196,6 @@ def test_a_test_metric_left_out_is_not_in_metrics_json() -> None:
 
 def test_every_name_flat_metrics_can_write_is_a_gate_metric() -> None:
     flat, missing = flat_metrics(_details(correlation=0.7, worst=0.8) | {"slices": {
-        "worst": 0.8, "gap": 0.1, "too_small": 0}})  # fmt: skip
+        "worst": 0.8, "gap": 0.1, "too_small": 0, "slices": [{}], "unmeasured": []}})  # fmt: skip
     assert missing == {}
     assert set(flat) == set(report_names("binary", BINARY.baselines))

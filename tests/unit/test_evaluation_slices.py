@@ -159,7 +159,7 @@ def test_regression_slices_report_mean_actual_and_predicted_and_the_worst_is_the
 
 def record(attribute: str, name: str, value: float | None) -> dict[str, object]:
     status = "measured" if value is not None else "too small: 1 rows < min_rows 2"
-    return {"attribute": attribute, "slice": name, "value": value, "status": status}
+    return {"attribute": attribute, "slice": name, "rows": 1, "value": value, "status": status}
 
 
 def test_summary_worst_slice_and_widest_gap() -> None:
@@ -184,6 +184,9 @@ def test_summary_with_nothing_measured() -> None:
     assert summary["worst"] is None
     assert summary["gap"] is None
     assert summary["too_small"] == 1
+    assert summary["unmeasured"] == [
+        {"slice": "sex=F", "rows": 1, "reason": "too small: 1 rows < min_rows 2"}
+    ]
 
 
 @pytest.mark.parametrize(

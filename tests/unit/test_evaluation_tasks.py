@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn import metrics
-from sklearn.datasets import load_diabetes, load_wine
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 
 from mlops.config import EvaluateConfig, FloatParam, Params, TuneConfig
 from mlops.evaluation import charts, report
@@ -32,12 +32,13 @@ from mlops.tasks.task import Task, get_task
 
 TARGET = "target"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+BINARY = get_task("binary")
 MULTICLASS, REGRESSION = get_task("multiclass"), get_task("regression")
 
 
 def numeric_plan(frame: pd.DataFrame) -> ImputationPlan:
-    """Every column but the target and the slice attribute, kept as it is."""
-    features = [c for c in frame.columns if c not in (TARGET, "band")]
+    """Every column but the target and the slice attributes, kept as it is."""
+    features = [c for c in frame.columns if c not in (TARGET, "band", "pure")]
     return ImputationPlan(
         TARGET,
         tuple(
@@ -254,7 +255,7 @@ def test_mape_with_a_zero_actual_is_left_out_with_its_reason(params: Params) -> 
         "train": values,
         "baselines": {"mean": values, "linear": values},
         "business": {"value": -1.0, "correlation": {"spearman": 0.5}},
-        "slices": {"worst": 1.0, "gap": 0.5, "too_small": 0},
+        "slices": {"worst": 1.0, "gap": 0.5, "too_small": 0, "slices": [{}], "unmeasured": []},
     }
     flat, missing = flat_metrics(details)
     assert "mape" not in flat
@@ -340,3 +341,73 @@ def test_binary_charts_render_every_table(params: Params) -> None:
     pictures = charts.render(tables, details)
     assert set(pictures) == {"roc", "pr", "confusion", "calibration", "importance", "business"}
     assert all(png.startswith(PNG_MAGIC) for png in pictures.values())
+
+
+# --- what the data allows: no business values, unmeasurable slices, the majority ----------
+
+
+@pytest.fixture(scope="module")
+def cancer() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Breast cancer, binary (1: benign), with ``pure``: a slice attribute that is the
+    target itself, so each of its slices holds a single class."""
+    frame = load_breast_cancer(as_frame=True).frame.iloc[:, [0, 1, 20, 21, 27, 30]]
+    frame["pure"] = np.where(frame[TARGET] == 1, "benign", "malignant")
+    return splits(BINARY, frame)
+
+
+def test_business_null_computes_no_business_value_and_says_why(
+    cancer: tuple[pd.DataFrame, pd.DataFrame], params: Params
+) -> None:
+    config = eval_config(params, "roc_auc").model_copy(update={"business": None})
+    result = run(BINARY, cancer, config, params.tune)
+    business = result.details["business"]
+    assert (business["available"], business["reason"]) == (False, report.NO_BUSINESS)
+    assert business["correlation"] == {
+        "available": False, "reason": report.NO_BUSINESS, "spearman": None
+    }  # fmt: skip
+    assert not [name for name in result.metrics if name.startswith("business")]
+    unavailable = result.details["unavailable"]
+    assert unavailable["business_value"] == report.NO_BUSINESS
+    assert unavailable["business_correlation"] == report.NO_BUSINESS
+    assert "business" not in result.tables
+    assert "business" not in charts.render(result.tables, result.details)
+    assert result.metrics["roc_auc"] > 0.9  # the rest is evaluated as before
+
+
+def test_slices_that_cannot_be_measured_are_listed_with_rows_and_reasons(
+    cancer: tuple[pd.DataFrame, pd.DataFrame], params: Params
+) -> None:
+    base = eval_config(params, "roc_auc")
+    slices = base.slices.model_copy(update={"columns": ("band", "pure"), "min_rows": 60})
+    result = run(BINARY, cancer, base.model_copy(update={"slices": slices}), params.tune)
+    _, test = cancer
+    unmeasured = {u["slice"]: u for u in result.details["slices"]["unmeasured"]}
+    assert set(unmeasured) == {"pure=benign", "pure=malignant"} | (
+        {f"band={b}" for b in ("high", "low") if (test["band"] == b).sum() < 60}
+    )
+    malignant = unmeasured["pure=malignant"]
+    assert malignant["rows"] == int((test[TARGET] == 0).sum())
+    assert malignant["reason"] == "not measurable: the rows hold a single class"
+    tiny = slices.model_copy(update={"min_rows": 1000})
+    result = run(BINARY, cancer, base.model_copy(update={"slices": tiny}), params.tune)
+    assert "slice_worst" not in result.metrics
+    why = result.details["unavailable"]["slice_worst"]
+    high = int((test["band"] == "high").sum())
+    assert why.startswith("no slice could be measured: band=high (too small: ")
+    assert f"band=high (too small: {high} rows < min_rows 1000)" in why
+    assert "pure=malignant" in why
+    assert result.details["unavailable"]["slice_gap"].startswith(
+        "no attribute has two measured slices: band=high"
+    )
+
+
+def test_majority_accuracy_is_the_share_of_the_most_frequent_test_class(
+    wine: tuple[pd.DataFrame, pd.DataFrame],
+    wine_result: Evaluation,
+    diabetes_result: Evaluation,
+) -> None:
+    _, test = wine
+    share = test[TARGET].value_counts(normalize=True).max()
+    assert wine_result.metrics["majority_accuracy"] == pytest.approx(share, abs=1e-6)
+    assert "majority_accuracy" not in diabetes_result.metrics
+    assert "majority_accuracy" not in diabetes_result.details["unavailable"]

@@ -3,12 +3,15 @@ for every task."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from mlops.cli import main
 from mlops.config import GateConfig, Params, parse_params
 from mlops.errors import UsageError
 from mlops.release.gating import (
@@ -18,14 +21,17 @@ from mlops.release.gating import (
     change_checks,
     check_config,
     higher_is_better,
+    imbalance_advice,
     judge,
     markdown,
     parse_metrics,
     report,
     staleness_check,
+    with_advice,
 )
 from mlops.release.registry import Manifest
-from mlops.tasks.metrics import TASK_NAMES, report_names
+from mlops.stages.gate import own_baseline
+from mlops.tasks.metrics import TASK_NAMES, TaskName, report_names
 from mlops.tasks.task import get_task
 from tests.conftest import ROOT
 
@@ -49,6 +55,7 @@ def gate(**update: Any) -> GateConfig:
         baseline_margin={"majority": 0.2, "logistic": 0.01},
         max_degradation={"roc_auc": 0.01, "log_loss": 0.02},
         max_age_days=30.0,
+        unmeasurable_slices="fail",
     )
     return base.model_copy(update=update)
 
@@ -303,3 +310,296 @@ def test_markdown_slice_columns_are_the_task_s_own() -> None:
     assert "| Attribute | Slice | Rows | Mean actual | Mean predicted | rmse | Status |" in text
     assert "| sex | male | 40 | 150 | 140.5 | 62 | measured |" in text
     assert "Positive rate" not in text
+
+
+# --- thresholds relative to what the data allows --------------------------------------
+
+
+def test_a_null_threshold_switches_its_check_off_in_every_section() -> None:
+    config = gate(
+        minimum={"roc_auc": None, "pr_auc": 0.7},
+        maximum={"log_loss": None},
+        baseline_margin={"majority": 0.2, "logistic": None},
+        max_degradation={"roc_auc": None, "log_loss": 0.02},
+    )
+    production = manifest("v1.0.0", "abc", {"roc_auc": 0.99, "log_loss": 0.1})
+    checks = by_name(judge(METRICS, "roc_auc", production, config))
+    off = ["minimum.roc_auc", "maximum.log_loss", "baseline_margin.logistic",
+           "max_degradation.roc_auc"]  # fmt: skip
+    for name in off:
+        assert (checks[name].verdict, checks[name].threshold) == ("off", None), name
+        assert checks[name].note == "switched off (null in params.yaml)"
+    assert checks["max_degradation.log_loss"].verdict == "fail"  # 0.30 > 0.1 + 0.02
+    result = report(list(checks.values()), "roc_auc", {"model_md5": "m"}, production)
+    assert [c["name"] for c in result["off"]] == off
+    assert not {c["name"] for c in result["checks"]} & set(off)  # judged checks only
+    assert result["failed"] == ["max_degradation.log_loss"]
+    assert result["summary"] == (
+        "gate failed: 1 of 3 checks, 4 switched off (max_degradation.log_loss)"
+    )
+    text = markdown(result, None)
+    assert "| minimum.roc_auc | 0.9 | - | off | switched off (null in params.yaml) |" in text
+
+
+def test_a_gate_of_only_null_thresholds_passes_with_nothing_judged() -> None:
+    config = gate(
+        minimum={"slice_worst": None},
+        maximum={},
+        baseline_margin={"majority": None},
+        max_degradation={},
+    )
+    result = report(judge({}, "roc_auc", None, config), "roc_auc", {}, None)
+    assert (result["passed"], result["summary"]) == (
+        True,
+        "gate passed: all 0 checks, 2 switched off",
+    )
+
+
+def test_a_near_perfect_baseline_asks_for_half_its_headroom() -> None:
+    config = gate(baseline_margin={"logistic": 0.01})
+    near = {"baseline_logistic": 0.996}
+    (passing,) = baseline_checks(near | {"roc_auc": 0.998}, "roc_auc", config)
+    assert (passing.verdict, passing.threshold) == ("pass", 0.998)
+    assert passing.note == (
+        "logistic baseline's roc_auc 0.996; required gain 0.002: the margin 0.01 asks for "
+        "more than half the headroom 0.004 to the best roc_auc 1"
+    )
+    (tied,) = baseline_checks(near | {"roc_auc": 0.996}, "roc_auc", config)
+    assert tied.verdict == "fail"
+    perfect = {"baseline_logistic": 1.0, "roc_auc": 1.0}
+    assert baseline_checks(perfect, "roc_auc", config)[0].verdict == "pass"  # nothing to gain
+
+
+def test_the_headroom_of_a_lower_is_better_metric_runs_down_to_its_best() -> None:
+    config = gate(baseline_margin={"logistic": 0.05})
+    metrics = {"baseline_logistic": 0.02, "log_loss": 0.01}
+    (check,) = baseline_checks(metrics, "log_loss", config)
+    assert (check.operator, check.threshold, check.verdict) == ("<=", 0.01, "pass")
+    assert "more than half the headroom 0.02 to the best log_loss 0" in check.note
+
+
+def test_a_margin_the_headroom_allows_is_kept() -> None:
+    (check,) = baseline_checks(METRICS, "roc_auc", gate(baseline_margin={"logistic": 0.01}))
+    assert (check.threshold, check.note) == (0.89, "logistic baseline's roc_auc 0.88; margin 0.01")
+
+
+def test_the_baseline_of_the_model_s_own_family_is_matched_within_the_margin() -> None:
+    config = gate(baseline_margin={"majority": 0.2, "logistic": 0.01})
+    tied = METRICS | {"roc_auc": 0.88}  # tuned logistic regression ties the baseline
+    checks = by_name(baseline_checks(tied, "roc_auc", config, own_baseline="logistic"))
+    own = checks["baseline_margin.logistic"]
+    assert (own.threshold, own.verdict) == (0.87, "pass")
+    assert "margin 0.01 is a tolerance" in own.note
+    assert checks["baseline_margin.majority"].threshold == 0.7  # still a margin to beat
+    worse = METRICS | {"roc_auc": 0.869}
+    (fails,) = baseline_checks(
+        worse, "roc_auc", gate(baseline_margin={"logistic": 0.01}), "logistic"
+    )
+    assert fails.verdict == "fail"
+    (other,) = baseline_checks(tied, "roc_auc", gate(baseline_margin={"logistic": 0.01}), None)
+    assert other.verdict == "fail"  # another family must beat the baseline
+
+
+def test_the_linear_family_s_tolerance_for_a_lower_is_better_target() -> None:
+    metrics = {"rmse": 55.5, "baseline_linear": 55.0}
+    config = regression_gate(baseline_margin={"linear": 2.0})
+    (check,) = baseline_checks(metrics, "rmse", config, own_baseline="linear")
+    assert (check.operator, check.threshold, check.verdict) == ("<=", 57.0, "pass")
+
+
+@pytest.mark.parametrize(
+    ("task", "family", "expected"),
+    [
+        ("binary", "logistic_regression", "logistic"),
+        ("multiclass", "logistic_regression", "logistic"),
+        ("regression", "ridge", "linear"),
+        ("binary", "hist_gradient_boosting", None),
+        ("regression", None, None),
+    ],
+)
+def test_own_baseline_is_the_linear_one_for_the_linear_family(
+    task: TaskName, family: str | None, expected: str | None
+) -> None:
+    assert own_baseline(task, family) == expected
+
+
+UNMEASURED = (
+    "no slice could be measured: sex=F (too small: 30 rows < min_rows 50); "
+    "race=Other (not measurable: the rows hold a single class)"
+)
+
+
+@pytest.mark.parametrize("policy", ["fail", "pass"])
+def test_unmeasurable_slices_follow_the_policy_and_name_the_slices(policy: str) -> None:
+    config = gate(
+        minimum={"slice_worst": 0.8, "pr_auc": 0.9},
+        maximum={"slice_gap": 0.1},
+        unmeasurable_slices=policy,
+    )
+    unavailable = {"slice_worst": UNMEASURED, "slice_gap": "no attribute has two measured slices"}
+    checks = by_name(absolute_checks(METRICS, config, unavailable))
+    worst = checks["minimum.slice_worst"]
+    assert (worst.value, worst.threshold, worst.verdict) == (None, 0.8, policy)
+    assert f"reports/metrics.json has no slice_worst: {UNMEASURED}" in worst.note
+    assert f"gate.unmeasurable_slices: {policy}" in worst.note
+    assert checks["maximum.slice_gap"].verdict == policy
+    assert checks["minimum.pr_auc"].verdict == "fail"  # the policy is for slice numbers only
+    measured = by_name(absolute_checks(METRICS | {"slice_worst": 0.7}, config, unavailable))
+    assert measured["minimum.slice_worst"].verdict == "fail"  # a measured slice is judged
+
+
+def test_a_missing_number_quotes_evaluation_json_s_reason() -> None:
+    unavailable = {"business_correlation": "no tuning trials table"}
+    (check,) = absolute_checks({}, gate(minimum={"business_correlation": 0.5}, maximum={}),
+                               unavailable)  # fmt: skip
+    assert check.verdict == "fail"
+    assert check.note == "reports/metrics.json has no business_correlation: no tuning trials table"
+
+
+# --- imbalanced classes --------------------------------------------------------------
+
+# A 3 %-positive set tuned by ROC AUC with class_weight: balanced.
+IMBALANCED = {"roc_auc": 0.9, "accuracy": 0.82, "majority_accuracy": 0.97, "ece": 0.19}
+BALANCED = {"C": 1.0, "class_weight": "balanced"}
+ECE_ONLY = gate(minimum={}, maximum={"ece": 0.05}, baseline_margin={}, max_degradation={})
+
+
+def test_a_classifier_worse_than_the_majority_is_told_what_to_change() -> None:
+    checks = judge(IMBALANCED, "roc_auc", None, ECE_ONLY)
+    advice = imbalance_advice(
+        IMBALANCED, checks, tune_metric="roc_auc", family="logistic_regression", params=BALANCED
+    )
+    assert advice is not None
+    assert advice.startswith(
+        "accuracy 0.82 is below always predicting the majority class (0.97) and "
+        "ECE 0.19 fails maximum.ece 0.05: "
+    )
+    assert "remove balanced from tune.space.logistic_regression.class_weight" in advice
+    assert "tune on brier or log_loss (tune.metric, now roc_auc" in advice
+    assert "reports/plots/calibration.png" in advice
+    advised = by_name(with_advice(checks, advice))
+    assert advised["maximum.ece"].note == advice  # the failing check says it too
+    result = report(list(advised.values()), "roc_auc", {}, None, advice)
+    assert result["advice"] == advice
+    assert f"## What to change\n\n{advice}." in markdown(result, None)
+
+
+def test_advice_names_only_the_fixes_that_apply() -> None:
+    checks = judge(IMBALANCED, "log_loss", None, ECE_ONLY)
+    advice = imbalance_advice(
+        IMBALANCED, checks, tune_metric="log_loss", family="random_forest", params={}
+    )
+    assert advice is not None
+    assert "class_weight" not in advice
+    assert "tune on" not in advice
+    assert "calibrate the model's probabilities" in advice
+    only_accuracy = imbalance_advice(
+        IMBALANCED | {"ece": 0.01}, [], tune_metric="roc_auc", family="x", params={}
+    )
+    assert only_accuracy is not None
+    assert "ECE" not in only_accuracy
+
+
+def test_no_advice_for_a_model_that_beats_the_majority_or_a_regressor() -> None:
+    fine = IMBALANCED | {"accuracy": 0.98, "ece": 0.01}
+    checks = judge(fine, "roc_auc", None, gate(maximum={"ece": 0.05}))
+    assert imbalance_advice(fine, checks, tune_metric="roc_auc", family=None, params={}) is None
+    assert with_advice(checks, None) == checks
+    regression = judge(REGRESSION_METRICS, "rmse", None, regression_gate())
+    assert (
+        imbalance_advice(
+            REGRESSION_METRICS, regression, tune_metric="rmse", family="ridge", params={}
+        )
+        is None
+    )
+    result = report(checks, "roc_auc", {}, None)
+    assert "advice" not in result
+    assert "What to change" not in markdown(result, None)
+
+
+# --- params: null thresholds, the slice policy, evaluate.business null ----------------
+
+
+def _document(**gate_values: Any) -> dict[str, Any]:
+    document = yaml.safe_load((ROOT / "params.yaml").read_text())
+    document["gate"] |= gate_values
+    return dict(document)
+
+
+def test_null_thresholds_and_the_slice_policy_parse() -> None:
+    params = parse_params(_document(
+        minimum={"roc_auc": None}, baseline_margin={"logistic": None},
+        max_degradation={"business_threshold": None}, unmeasurable_slices="pass",
+    ))  # fmt: skip
+    assert params.gate.minimum == {"roc_auc": None}
+    assert params.gate.unmeasurable_slices == "pass"
+    with pytest.raises(UsageError, match=r"gate\.unmeasurable_slices"):
+        parse_params(_document(unmeasurable_slices="skip"))
+    with pytest.raises(UsageError, match=r"gate\.minimum: reports/metrics\.json has no 'roc_acu'"):
+        parse_params(_document(minimum={"roc_acu": None}))  # a typo is one, null or not
+
+
+def test_a_business_threshold_without_business_values_names_the_fix() -> None:
+    document = _document()
+    document["evaluate"]["business"] = None
+    with pytest.raises(UsageError) as error:
+        parse_params(document)
+    message = str(error.value)
+    assert message == (
+        "params.yaml: gate.minimum.business_value: evaluate.business is null, so no "
+        "business_value is computed; set evaluate.business's values, or make this "
+        "threshold null"
+    )
+    document["gate"]["minimum"] = {**document["gate"]["minimum"], "business_value": None}
+    assert parse_params(document).evaluate.business is None
+
+
+def test_the_shipped_gate_judges_the_demo_as_before(params: Params) -> None:
+    """The demo's params: no check off, margins as written (its baselines leave room)."""
+    demo = {"roc_auc": 0.929452, "baseline_majority": 0.5, "baseline_logistic": 0.908797}
+    checks = by_name(baseline_checks(demo, "roc_auc", params.gate))
+    assert checks["baseline_margin.majority"].threshold == 0.7
+    assert checks["baseline_margin.logistic"].threshold == 0.918797
+    assert all(v is not None for v in params.gate.minimum.values())
+    assert params.gate.unmeasurable_slices == "fail"
+
+
+def test_the_gate_stage_reads_the_family_reasons_and_tune_metric(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`mlops gate` on written reports: the model card's family makes the logistic
+    margin a tolerance, evaluation.json's reasons reach the notes, tune.metric the advice."""
+    monkeypatch.chdir(tmp_path)
+    document = _document(
+        minimum={"roc_auc": None, "slice_worst": 0.8},
+        maximum={"ece": 0.05},
+        baseline_margin={"majority": 0.2, "logistic": 0.01},
+        max_degradation={},
+        unmeasurable_slices="pass",
+    )
+    Path("params.yaml").write_text(yaml.safe_dump(document))
+    card = {"model": {"family": "logistic_regression", "params": BALANCED}}
+    evaluation = {"metric": "roc_auc", "unavailable": {"slice_worst": UNMEASURED}}
+    written = {
+        "reports/metrics.json": IMBALANCED | {"baseline_majority": 0.5, "baseline_logistic": 0.9},
+        "reports/evaluation.json": evaluation,
+        "models/model_card.json": card,
+    }
+    for name, content in written.items():
+        Path(name).parent.mkdir(exist_ok=True)
+        Path(name).write_text(json.dumps(content))
+    Path("models/model.skops").write_bytes(b"a model")
+    assert main(["gate"]) == 0
+    assert "gate failed: 1 of 4 checks, 1 switched off (maximum.ece)" in capsys.readouterr().out
+    result = json.loads(Path("reports/gate.json").read_text())
+    checks = {c["name"]: c for c in result["checks"]}
+    logistic = checks["baseline_margin.logistic"]
+    assert (logistic["threshold"], logistic["verdict"]) == (0.89, "pass")  # 0.9 - 0.01
+    assert UNMEASURED in checks["minimum.slice_worst"]["note"]
+    assert checks["minimum.slice_worst"]["verdict"] == "pass"
+    assert [c["name"] for c in result["off"]] == ["minimum.roc_auc"]
+    assert "remove balanced from tune.space.logistic_regression" in result["advice"]
+    assert checks["maximum.ece"]["note"] == result["advice"]
+    text = Path("reports/gate.md").read_text()
+    assert "| minimum.roc_auc | 0.9 | - | off |" in text
+    assert "## What to change" in text

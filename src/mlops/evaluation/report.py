@@ -17,7 +17,7 @@ import pandas as pd
 from sklearn import metrics
 from sklearn.inspection import permutation_importance
 
-from mlops.config import EvaluateConfig, TuneConfig
+from mlops.config import BusinessConfig, EvaluateConfig, TuneConfig
 from mlops.evaluation.business import (
     BusinessValue,
     ClassValue,
@@ -28,10 +28,16 @@ from mlops.evaluation.business import (
     pick_trials,
     spearman,
 )
-from mlops.evaluation.slices import label_slices, measure_slices, summarise_slices
+from mlops.evaluation.slices import (
+    describe_unmeasured,
+    label_slices,
+    measure_slices,
+    summarise_slices,
+)
 from mlops.features.imputation import ImputationPlan
 from mlops.features.pipeline import build_pipeline
 from mlops.tasks.metrics import (
+    MAJORITY_ACCURACY,
     METRICS,
     TASK_NAMES,
     Metric,
@@ -244,6 +250,12 @@ def score(
     return {name: rounded(value) for name, value in values.items()}
 
 
+def majority_accuracy(y_true: np.ndarray) -> float | None:
+    """The accuracy of always predicting the most frequent class of ``y_true``."""
+    _, counts = np.unique(y_true, return_counts=True)
+    return rounded(counts.max() / counts.sum()) if len(y_true) else None
+
+
 def undefined(task: Task, y_true: np.ndarray, scores: dict[str, float | None]) -> dict[str, str]:
     """Why each metric left out of ``scores`` (None) is undefined on rows ``y_true``."""
     return {
@@ -357,12 +369,14 @@ def evaluate(
         "classes": list(prediction.classes),
         "rows": {"train": len(train), "test": len(test)},
         "test": test_scores,
+        # What a classifier's accuracy must beat: always answering the most frequent class.
+        **({MAJORITY_ACCURACY: majority_accuracy(y_true)} if task.is_classification else {}),
         "train": _score_model(task, model, train, plan, config),
         "baselines": {
             name: _score_model(task, baseline, test, plan, config)
             for name, baseline in fit_baselines(train, plan, task, seed).items()
         },
-        "business": report.business.report(y_true, prediction, config.business, config.threshold)
+        "business": business_report(report.business, y_true, prediction, config)
         | {
             "correlation": correlate_trials(
                 trials, train, test, plan=plan, task=task, config=config, tune=tune, seed=seed
@@ -379,8 +393,22 @@ def evaluate(
     details["unavailable"] = undefined(task, y_true, test_scores) | missing
     tables = report.tables(y_true, prediction) | {"importance": importance}
     tables |= {} if calibration is None else {"calibration": calibration}
-    tables |= report.business.tables(y_true, prediction, config.business)
+    if config.business is not None:
+        tables |= report.business.tables(y_true, prediction, config.business)
     return Evaluation(flat, details, dict(sorted(tables.items())))
+
+
+# Why there is no business value when evaluate.business is null.
+NO_BUSINESS = "evaluate.business is null (no business values set)"
+
+
+def business_report(
+    business: BusinessValue, y_true: np.ndarray, prediction: Prediction, config: EvaluateConfig
+) -> dict[str, Any]:
+    """evaluation.json's business section; with evaluate.business null, why it is empty."""
+    if config.business is None:
+        return {"available": False, "reason": NO_BUSINESS}
+    return business.report(y_true, prediction, config.business, config.threshold)
 
 
 def slice_report(
@@ -423,6 +451,8 @@ def correlate_trials(
     split and scored on the test split: both the target metric and the
     business value then come from the same predictions.
     """
+    if config.business is None:
+        return _unavailable(NO_BUSINESS)
     if config.business.correlation_trials == 0:
         return _unavailable("switched off (evaluate.business.correlation_trials is 0)")
     if trials is None:
@@ -433,7 +463,9 @@ def correlate_trials(
     chosen = pick_trials(configs, config.business.correlation_trials)
     if len(chosen) < 3:
         return _unavailable(f"{len(chosen)} usable trial(s); a correlation needs at least 3")
-    rows = _refit_trials(chosen, train, test, plan=plan, task=task, config=config, seed=seed)
+    rows = _refit_trials(
+        chosen, train, test, plan=plan, task=task, config=config, values=config.business, seed=seed
+    )
     # A trial whose metric is undefined on the test split (None) has no rank in it.
     measured = [r for r in rows if r[config.metric] is not None]
     # Metrics are oriented so that +1 means "better metric, more value".
@@ -463,9 +495,10 @@ def _refit_trials(
     plan: ImputationPlan,
     task: Task,
     config: EvaluateConfig,
+    values: BusinessConfig,
     seed: int,
 ) -> list[dict[str, Any]]:
-    sample = task.sample(train, plan.target, config.business.correlation_rows, seed)
+    sample = task.sample(train, plan.target, values.correlation_rows, seed)
     features, y_true = plan.names(), test[plan.target].to_numpy()
     metric, business = get_metric(config.metric, task.name), REPORTS[task.name].business
     results = []
@@ -479,16 +512,15 @@ def _refit_trials(
                 "family": trial.family,
                 "cv_score": trial.score,
                 config.metric: rounded(metric(y_true, prediction)),
-                "business_value": rounded(business.value(y_true, prediction, config.business)),
+                "business_value": rounded(business.value(y_true, prediction, values)),
             }
         )
     return results
 
 
-# evaluation.json's business numbers and their names in metrics.json (the binary
-# task's threshold search adds the last two).
+# evaluation.json's business numbers beside its value, and their names in metrics.json
+# (the binary task's threshold search).
 _BUSINESS_NAMES = {
-    "value": "business_value",
     "best_threshold": "business_threshold",
     "value_at_threshold": "business_value_at_threshold",
 }
@@ -503,7 +535,10 @@ def flat_metrics(details: dict[str, Any]) -> tuple[dict[str, float], dict[str, s
     """
     metric, test, business = details["metric"], details["test"], details["business"]
     train_score, slices = details["train"][metric], details["slices"]
-    no_slices = "" if slices.get("slices", True) else "evaluate.slices names no attribute: "
+    listed = describe_unmeasured(slices)
+    unmeasured = f": {listed}" if listed else ""
+    if not slices["slices"]:
+        unmeasured = " (evaluate.slices names no attribute)"
     derived: dict[str, tuple[float | None, str]] = {
         "train_score": (train_score, f"{metric} is undefined on the training split"),
         "overfit_gap": (
@@ -516,16 +551,19 @@ def flat_metrics(details: dict[str, Any]) -> tuple[dict[str, float], dict[str, s
             f"baseline_{name}": (scores[metric], f"{metric} is undefined for the {name} baseline")
             for name, scores in details["baselines"].items()
         },
+        "business_value": (business.get("value"), business.get("reason", "")),
         **{flat: (business[key], "") for key, flat in _BUSINESS_NAMES.items() if key in business},
         "business_correlation": (
             business["correlation"]["spearman"],
             business["correlation"].get("reason", "a constant over the refitted trials"),
         ),
-        "slice_worst": (slices["worst"], f"{no_slices}no slice could be measured"),
-        "slice_gap": (slices["gap"], f"{no_slices}no attribute has two measured slices"),
+        "slice_worst": (slices["worst"], f"no slice could be measured{unmeasured}"),
+        "slice_gap": (slices["gap"], f"no attribute has two measured slices{unmeasured}"),
         "slices_too_small": (slices["too_small"], ""),
     }
     flat: dict[str, float] = {k: v for k, v in test.items() if v is not None}
+    if details.get(MAJORITY_ACCURACY) is not None:
+        flat[MAJORITY_ACCURACY] = details[MAJORITY_ACCURACY]
     flat |= {k: round(float(v), _DIGITS) for k, (v, _) in derived.items() if v is not None}
     missing = {k: why for k, (v, why) in derived.items() if v is None}
     return dict(sorted(flat.items())), missing

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -98,7 +98,9 @@ def _round(value: float | None) -> float | None:
 
 
 def summarise_slices(records: Sequence[dict[str, Any]], higher_is_better: bool) -> dict[str, Any]:
-    """The worst measured slice and the largest gap between slices of one attribute."""
+    """The worst measured slice and the largest gap between slices of one attribute, and
+    each slice that could not be measured, with its rows and why (the gate names them
+    when a slice threshold has nothing to judge)."""
     measured = [r for r in records if r["value"] is not None]
     summary: dict[str, Any] = {
         "worst": None,
@@ -107,6 +109,11 @@ def summarise_slices(records: Sequence[dict[str, Any]], higher_is_better: bool) 
         "gap_attribute": None,
         "measured": len(measured),
         "too_small": sum(r["status"].startswith("too small") for r in records),
+        "unmeasured": [
+            {"slice": _name(r), "rows": r["rows"], "reason": r["status"]}
+            for r in records
+            if r["value"] is None
+        ],
     }
     if measured:
         pick = min if higher_is_better else max
@@ -128,3 +135,12 @@ def _gaps(measured: Sequence[dict[str, Any]]) -> dict[str, float]:
 
 def _name(record: dict[str, Any]) -> str:
     return f"{record['attribute']}={record['slice']}"
+
+
+def describe_unmeasured(summary: Mapping[str, Any], *, limit: int = 5) -> str:
+    """The slices ``summarise_slices`` could not measure, and why, in one clause
+    (the first ``limit``; evaluation.json lists them all)."""
+    unmeasured = summary["unmeasured"]
+    shown = [f"{u['slice']} ({u['reason']})" for u in unmeasured[:limit]]
+    more = len(unmeasured) - len(shown)
+    return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")

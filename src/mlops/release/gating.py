@@ -6,33 +6,50 @@ compare it with the production model named in models/production.json, and
 pass vacuously when there is none yet (as TFX's Evaluator does). Staleness
 bounds the model's age when it is promoted. A failed gate is a result, written
 like a passed one.
+
+Thresholds are relative to what the data allows: a null threshold is a check
+switched off (reported as off, never failing), a baseline margin never asks for
+more than half the room the baseline leaves to the metric's best value, and
+when the tuned model is the linear baseline's own family the margin is a
+tolerance, since the search may rightly end where the baseline started.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
 from mlops.config import GateConfig
 from mlops.errors import UsageError
 from mlops.release.registry import Manifest, numeric_metrics
-from mlops.tasks.metrics import BASELINE_PREFIX, METRICS, report_direction
+from mlops.tasks.metrics import (
+    BASELINE_PREFIX,
+    MAJORITY_ACCURACY,
+    METRICS,
+    REPORTED,
+    Metric,
+    report_direction,
+)
 
 _SECONDS_PER_DAY = 86400.0
+_DIGITS = 6
 
-Verdict = Literal["pass", "fail"]
+Verdict = Literal["pass", "fail", "off"]
+Operator = Literal[">=", "<="]
+OFF = "switched off (null in params.yaml)"
 
 
 @dataclass(frozen=True)
 class Check:
-    """One line of the gate: ``value operator threshold`` -> verdict."""
+    """One line of the gate: ``value operator threshold`` -> verdict ("off": its
+    threshold is null, so it is listed but not judged)."""
 
     name: str
     kind: str
     value: float | None
-    operator: Literal[">=", "<="]
+    operator: Operator
     threshold: float | None
     verdict: Verdict
     note: str = ""
@@ -64,48 +81,119 @@ def _is_number(value: Any) -> bool:
 
 def check_config(config: GateConfig, target: str) -> None:
     """Refuse change thresholds on a number that has no better direction."""
-    for name in config.max_degradation:
-        if higher_is_better(name, target) is None:
+    for name, tolerance in config.max_degradation.items():
+        if tolerance is not None and higher_is_better(name, target) is None:
             raise UsageError(
                 f"params.yaml gate.max_degradation.{name}: {name} has no better direction, "
                 "so a change in it cannot be judged; bound it under gate.minimum/maximum"
             )
 
 
-def absolute_checks(metrics: Mapping[str, float], config: GateConfig) -> list[Check]:
-    """gate.minimum and gate.maximum: the candidate alone against fixed bounds."""
-    checks = [
-        _compare(
-            f"minimum.{name}", "minimum", metrics.get(name), ">=", bound, note=_note(metrics, name)
-        )
-        for name, bound in config.minimum.items()
-    ]
-    return checks + [
-        _compare(
-            f"maximum.{name}", "maximum", metrics.get(name), "<=", bound, note=_note(metrics, name)
-        )
-        for name, bound in config.maximum.items()
-    ]
+def absolute_checks(
+    metrics: Mapping[str, float],
+    config: GateConfig,
+    unavailable: Mapping[str, str] | None = None,
+) -> list[Check]:
+    """gate.minimum and gate.maximum: the candidate alone against fixed bounds.
+
+    ``unavailable`` is evaluation.json's reason for each number metrics.json lacks;
+    a slice number lacking because no slice was measurable is judged by
+    gate.unmeasurable_slices.
+    """
+    sections: tuple[tuple[str, Mapping[str, float | None], Operator], ...] = (
+        ("minimum", config.minimum, ">="),
+        ("maximum", config.maximum, "<="),
+    )
+    checks = []
+    for kind, bounds, operator in sections:
+        for name, bound in bounds.items():
+            label, value = f"{kind}.{name}", metrics.get(name)
+            if bound is None:
+                checks.append(Check(label, kind, value, operator, None, "off", OFF))
+            elif value is None and _is_slice_number(name):
+                verdict, note = _unmeasurable(name, config, unavailable)
+                checks.append(Check(label, kind, None, operator, bound, verdict, note))
+            else:
+                note = _note(metrics, name, unavailable)
+                checks.append(_compare(label, kind, value, operator, bound, note=note))
+    return checks
 
 
-def baseline_checks(metrics: Mapping[str, float], target: str, config: GateConfig) -> list[Check]:
-    """The target metric must beat each baseline named in gate.baseline_margin by its margin."""
-    higher = METRICS[target].greater_is_better
+def _is_slice_number(name: str) -> bool:
+    reported = REPORTED.get(name)
+    return reported is not None and reported.section == "slices"
+
+
+def _unmeasurable(
+    name: str, config: GateConfig, unavailable: Mapping[str, str] | None
+) -> tuple[Verdict, str]:
+    """A slice threshold with no slice to judge: gate.unmeasurable_slices decides."""
+    why = _note({}, name, unavailable)
+    if config.unmeasurable_slices == "pass":
+        return "pass", f"{why}; passes (gate.unmeasurable_slices: pass)"
+    return "fail", (
+        f"{why}; fails (gate.unmeasurable_slices: fail): lower evaluate.slices.min_rows, "
+        "slice by other columns, or set gate.unmeasurable_slices: pass"
+    )
+
+
+def baseline_checks(
+    metrics: Mapping[str, float],
+    target: str,
+    config: GateConfig,
+    own_baseline: str | None = None,
+) -> list[Check]:
+    """The target metric must beat each baseline named in gate.baseline_margin by the
+    gain it can still make (``required_gain``).
+
+    ``own_baseline``: the baseline of the tuned model's own family (the linear one
+    when the search picked it), which the model need only match within the margin.
+    """
+    metric = METRICS[target]
+    operator: Operator = ">=" if metric.greater_is_better else "<="
     checks = []
     for baseline, margin in config.baseline_margin.items():
+        label, value = f"baseline_margin.{baseline}", metrics.get(target)
+        if margin is None:
+            checks.append(Check(label, "baseline", value, operator, None, "off", OFF))
+            continue
         reference = metrics.get(f"{BASELINE_PREFIX}{baseline}")
-        bound = None if reference is None else reference + (margin if higher else -margin)
-        checks.append(
-            _compare(
-                f"baseline_margin.{baseline}",
-                "baseline",
-                metrics.get(target),
-                ">=" if higher else "<=",
-                bound,
-                note=f"{baseline} baseline's {target} {reference}, margin {margin}",
-            )
-        )
+        if reference is None:
+            note = f"reports/metrics.json has no {BASELINE_PREFIX}{baseline}"
+            checks.append(_compare(label, "baseline", value, operator, None, note=note))
+            continue
+        gain, how = required_gain(metric, reference, margin, own=baseline == own_baseline)
+        bound = reference + metric.sign * gain
+        note = f"{baseline} baseline's {target} {reference}; {how}"
+        checks.append(_compare(label, "baseline", value, operator, bound, note=note))
     return checks
+
+
+def required_gain(
+    metric: Metric, reference: float, margin: float, *, own: bool
+) -> tuple[float, str]:
+    """How much better than a baseline scoring ``reference`` the model must be, and how
+    that was derived, for the report.
+
+    A margin is satisfiable only if the metric has room for it: at most half the
+    headroom between the baseline and the metric's best value is asked (0.996 ROC
+    AUC leaves 0.004, so 0.002 is required, not 0.01). For the baseline of the
+    model's own family the margin becomes a tolerance: the model may trail it by
+    up to the margin (a tuned model of the same family is expected to tie it).
+    """
+    if own:
+        return -abs(margin), (
+            f"the tuned model is of this baseline's family, so the margin {margin:g} is a "
+            f"tolerance: it may trail the baseline by up to {abs(margin):g}"
+        )
+    headroom = metric.headroom(reference)
+    if headroom is not None and headroom / 2 < margin:
+        gain = round(headroom / 2, _DIGITS)
+        return gain, (
+            f"required gain {gain:g}: the margin {margin:g} asks for more than half the "
+            f"headroom {round(headroom, _DIGITS):g} to the best {metric.name} {metric.best:g}"
+        )
+    return margin, f"margin {margin:g}"
 
 
 def change_checks(
@@ -117,9 +205,14 @@ def change_checks(
     """gate.max_degradation: no metric may get worse than production by more than allowed."""
     checks = []
     for name, tolerance in config.max_degradation.items():
-        higher = bool(higher_is_better(name, target))
-        operator: Literal[">=", "<="] = ">=" if higher else "<="
         label = f"max_degradation.{name}"
+        if tolerance is None:
+            direction = higher_is_better(name, target)
+            off_operator: Operator = "<=" if direction is False else ">="
+            checks.append(Check(label, "change", metrics.get(name), off_operator, None, "off", OFF))
+            continue
+        higher = bool(higher_is_better(name, target))
+        operator: Operator = ">=" if higher else "<="
         reference = None if production is None else numeric_metrics(production.metrics).get(name)
         if reference is None:
             why = "no production model yet" if production is None else "production lacks it"
@@ -161,9 +254,13 @@ def staleness_check(
     return [_compare("max_age_days", "staleness", age, "<=", config.max_age_days, note=note)]
 
 
-def _note(metrics: Mapping[str, float], name: str) -> str:
+def _note(metrics: Mapping[str, float], name: str, unavailable: Mapping[str, str] | None) -> str:
+    """Why a number is missing, in evaluation.json's words where it gives them."""
     if name in metrics:
         return ""
+    why = (unavailable or {}).get(name)
+    if why:
+        return f"reports/metrics.json has no {name}: {why}"
     return f"reports/metrics.json has no {name} (reports/evaluation.json says why)"
 
 
@@ -171,15 +268,17 @@ def _compare(
     name: str,
     kind: str,
     value: float | None,
-    operator: Literal[">=", "<="],
+    operator: Operator,
     threshold: float | None,
     *,
     note: str = "",
 ) -> Check:
     if value is None or threshold is None:
         return Check(name, kind, value, operator, threshold, "fail", note)
+    # Rounded as metrics.json's numbers are, so float noise in "baseline + margin" cannot
+    # fail a value equal to it.
+    threshold = round(threshold, _DIGITS)
     passed = value >= threshold if operator == ">=" else value <= threshold
-    threshold = round(threshold, 6)
     return Check(name, kind, value, operator, threshold, "pass" if passed else "fail", note)
 
 
@@ -188,17 +287,85 @@ def judge(
     target: str,
     production: Manifest | None,
     config: GateConfig,
+    *,
+    unavailable: Mapping[str, str] | None = None,
+    own_baseline: str | None = None,
 ) -> list[Check]:
-    """Every check of the gate that the evaluated model decides, in params.yaml's order.
+    """Every check of the gate that the evaluated model decides, in params.yaml's order,
+    those switched off included (verdict "off").
 
     Staleness is not one of them: a model the pipeline just made is new, and its
     age is judged when it is about to be promoted (`mlops gate --check`).
+    ``unavailable``: evaluation.json's reasons for missing numbers;
+    ``own_baseline``: the baseline of the tuned model's family (``baseline_checks``).
     """
     check_config(config, target)
     return [
-        *absolute_checks(metrics, config),
-        *baseline_checks(metrics, target, config),
+        *absolute_checks(metrics, config, unavailable),
+        *baseline_checks(metrics, target, config, own_baseline),
         *change_checks(metrics, target, production, config),
+    ]
+
+
+# The checks a miscalibrated or majority-beaten classifier fails: where the advice goes.
+_IMBALANCE_CHECKS = ("maximum.ece", "minimum.accuracy", "minimum.balanced_accuracy")
+
+
+def imbalance_advice(
+    metrics: Mapping[str, float],
+    checks: Sequence[Check],
+    *,
+    tune_metric: str,
+    family: str | None,
+    params: Mapping[str, Any],
+) -> str | None:
+    """What to change when a classifier is less accurate than always predicting the
+    majority class, or its calibration fails the gate (None: neither happened).
+
+    Both are what a search for ranking (ROC AUC) with ``class_weight: balanced`` on
+    a rare positive class produces: the weights shift every probability towards
+    the rare class. ``family`` and ``params`` are the tuned model's (the model card).
+    """
+    accuracy, majority = metrics.get("accuracy"), metrics.get(MAJORITY_ACCURACY)
+    symptoms = []
+    if accuracy is not None and majority is not None and accuracy < majority:
+        symptoms.append(
+            f"accuracy {accuracy:g} is below always predicting the majority class ({majority:g})"
+        )
+    symptoms += [
+        f"ECE {_cell(c.value)} fails {c.name} {c.threshold}"
+        for c in checks
+        if c.name == "maximum.ece" and c.verdict == "fail"
+    ]
+    if not symptoms:
+        return None
+    fixes = []
+    if params.get("class_weight") == "balanced":
+        fixes.append(
+            f"remove balanced from tune.space.{family}.class_weight (or tune.fixed): the "
+            "tuned model reweights the classes, which skews its probabilities"
+        )
+    tuned = METRICS[tune_metric]
+    proper = [m.name for m in METRICS.values() if m.proper and tuned.tasks <= m.tasks]
+    if proper and not tuned.proper:
+        fixes.append(
+            f"tune on {' or '.join(proper)} (tune.metric, now "
+            f"{tune_metric}, which does not reward calibrated probabilities)"
+        )
+    if not fixes:
+        fixes.append("calibrate the model's probabilities or give tuning more trials")
+    return f"{' and '.join(symptoms)}: {'; or '.join(fixes)}; see reports/plots/calibration.png"
+
+
+def with_advice(checks: Sequence[Check], advice: str | None) -> list[Check]:
+    """``checks`` with ``advice`` added to the note of each failing check it answers."""
+    if advice is None:
+        return list(checks)
+    return [
+        replace(c, note=f"{c.note}; {advice}" if c.note else advice)
+        if c.name in _IMBALANCE_CHECKS and c.verdict == "fail"
+        else c
+        for c in checks
     ]
 
 
@@ -207,26 +374,34 @@ def report(
     target: str,
     candidate: Mapping[str, Any],
     production: Manifest | None,
+    advice: str | None = None,
 ) -> dict[str, Any]:
-    """reports/gate.json: the verdict, what was compared, and every check."""
-    failed = [c.name for c in checks if c.verdict == "fail"]
+    """reports/gate.json: the verdict, what was compared, and every check; the checks
+    switched off are listed apart (``off``), so ``checks`` holds only what was judged.
+    ``advice``: what to change (``imbalance_advice``), when there is something to say."""
+    judged = [c for c in checks if c.verdict != "off"]
+    failed = [c.name for c in judged if c.verdict == "fail"]
+    off = [c for c in checks if c.verdict == "off"]
     return {
         "passed": not failed,
-        "summary": _summary(checks, failed),
+        "summary": _summary(judged, failed, len(off)),
         "failed": failed,
         "metric": target,
         "candidate": dict(candidate),
         "production": None
         if production is None
         else {"version": production.version, "model_md5": production.model_md5},
-        "checks": [asdict(c) for c in checks],
+        "checks": [asdict(c) for c in judged],
+        **({"off": [asdict(c) for c in off]} if off else {}),
+        **({"advice": advice} if advice else {}),
     }
 
 
-def _summary(checks: Sequence[Check], failed: Sequence[str]) -> str:
+def _summary(checks: Sequence[Check], failed: Sequence[str], off: int) -> str:
+    switched_off = f", {off} switched off" if off else ""
     if not failed:
-        return f"gate passed: all {len(checks)} checks"
-    return f"gate failed: {len(failed)} of {len(checks)} checks ({', '.join(failed)})"
+        return f"gate passed: all {len(checks)} checks{switched_off}"
+    return f"gate failed: {len(failed)} of {len(checks)} checks{switched_off} ({', '.join(failed)})"
 
 
 def markdown(result: Mapping[str, Any], slices: Mapping[str, Any] | None) -> str:
@@ -250,13 +425,15 @@ def markdown(result: Mapping[str, Any], slices: Mapping[str, Any] | None) -> str
         "| Check | Value | Threshold | Verdict | Note |",
         "|---|---|---|---|---|",
     ]
-    for check in result["checks"]:
+    for check in [*result["checks"], *result.get("off", [])]:
         threshold = (
             "-" if check["threshold"] is None else f"{check['operator']} {check['threshold']}"
         )
-        mark = "pass" if check["verdict"] == "pass" else "**FAIL**"
+        mark = {"pass": "pass", "off": "off"}.get(check["verdict"], "**FAIL**")
         value = _cell(check["value"])
         lines.append(f"| {check['name']} | {value} | {threshold} | {mark} | {check['note']} |")
+    if result.get("advice"):
+        lines += ["", "## What to change", "", result["advice"] + "."]
     return "\n".join(lines + _slice_lines(result["metric"], slices)) + "\n"
 
 

@@ -4,6 +4,12 @@
 a failing gate is a result, so `dvc repro` completes and the report says why.
 ``mlops gate --check`` reads that verdict for CI: exit 1 when the gate failed
 or judged another model or another production model than the current ones.
+
+Beside the numbers, the gate reads evaluation.json's reason for each number it
+lacks (quoted in the check's note), the model card's family and hyperparameters
+(the linear baseline's margin is a tolerance when the search picked its family;
+``class_weight: balanced`` is named when a classifier loses to the majority
+class) and tune.metric (whether tuning rewarded calibrated probabilities).
 """
 
 from __future__ import annotations
@@ -16,11 +22,13 @@ from mlops.config import PATHS, GateConfig
 from mlops.errors import CheckFailed, UsageError
 from mlops.io import files, git
 from mlops.release.gating import (
+    imbalance_advice,
     judge,
     markdown,
     parse_metrics,
     report,
     staleness_check,
+    with_advice,
 )
 from mlops.release.manifest import read_production
 from mlops.tasks.metrics import TaskName, get_metric
@@ -48,8 +56,19 @@ def run(args: argparse.Namespace) -> None:
     card = files.read_json(PATHS.model_card, "model card (run `dvc repro train`)")
     production = read_production()
     target = target_metric(details, params.data.task)
-    checks = judge(metrics, target, production, params.gate)
-    result = report(checks, target, candidate(card), production)
+    family, hyperparameters = tuned_model(card)
+    checks = judge(
+        metrics,
+        target,
+        production,
+        params.gate,
+        unavailable=details.get("unavailable") or {},
+        own_baseline=own_baseline(params.data.task, family),
+    )
+    advice = imbalance_advice(
+        metrics, checks, tune_metric=params.tune.metric, family=family, params=hyperparameters
+    )
+    result = report(with_advice(checks, advice), target, candidate(card), production, advice)
     files.write_json(PATHS.gate, result)
     files.write_text(PATHS.gate_summary, markdown(result, details.get("slices")))
     print(f"mlops gate: {result['summary']} (see {PATHS.gate_summary})")
@@ -68,6 +87,25 @@ def target_metric(details: Any, task: TaskName) -> str:
             "run `dvc repro evaluate`)"
         ) from None
     return target
+
+
+def tuned_model(card: Any) -> tuple[str | None, dict[str, Any]]:
+    """The model card's family and hyperparameters of the judged model (None, {}: not said)."""
+    model = card.get("model") if isinstance(card, dict) else None
+    if not isinstance(model, dict):
+        return None, {}
+    family, params = model.get("family"), model.get("params")
+    return (str(family) if family else None), (params if isinstance(params, dict) else {})
+
+
+def own_baseline(task: TaskName, family: str | None) -> str | None:
+    """The baseline of the tuned model's own family: the linear one, when the search
+    picked the linear family (its margin is then a tolerance; see release.gating)."""
+    from mlops.tasks.task import get_task  # pandas: not at start-up (see mlops.cli)
+
+    spec = get_task(task)
+    _, linear = spec.baselines  # Task.baselines names the trivial model, then the linear
+    return linear if family == spec.linear_family else None
 
 
 def candidate(card: dict[str, Any]) -> dict[str, Any]:

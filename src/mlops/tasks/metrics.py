@@ -67,6 +67,16 @@ class Metric:
     description: str
     # Why the metric can be NaN ("" when it never is), for reports that leave it out.
     undefined: str = ""
+    # The best value it can take (a perfect model's); the gate asks a baseline that is
+    # already near it for a gain it can still reach. None: unbounded.
+    best: float | None = None
+    # A strictly proper scoring rule: only calibrated probabilities score best, so
+    # tuning on it cannot trade calibration for ranking or recall.
+    proper: bool = False
+
+    def headroom(self, value: float) -> float | None:
+        """How far ``value`` is from the best value (None: no best)."""
+        return None if self.best is None else abs(self.best - value)
 
     def why_undefined(self, y_true: np.ndarray) -> str:
         """Why the metric is NaN on rows ``y_true`` (for a report that leaves it out)."""
@@ -183,6 +193,7 @@ METRICS: dict[str, Metric] = {
             _roc_auc,
             "area under the ROC curve",
             _ONE_CLASS,
+            best=1.0,
         ),
         Metric(
             "pr_auc",
@@ -192,9 +203,10 @@ METRICS: dict[str, Metric] = {
             _pr_auc,
             "average precision (PR curve area)",
             _ONE_CLASS,
+            best=1.0,
         ),
-        Metric("brier", _BINARY, False, "proba", _brier, "Brier score"),
-        Metric("f1", _BINARY, True, "label", _f1("binary"), "F1 of the positive class"),
+        Metric("brier", _BINARY, False, "proba", _brier, "Brier score", best=0.0, proper=True),
+        Metric("f1", _BINARY, True, "label", _f1("binary"), "F1 of the positive class", best=1.0),
         Metric(
             "roc_auc_ovr",
             _MULTICLASS,
@@ -203,11 +215,16 @@ METRICS: dict[str, Metric] = {
             _roc_auc_ovr,
             "one-vs-rest ROC AUC, macro average",
             "the rows lack one of the model's classes",
+            best=1.0,
         ),
-        Metric("f1_macro", _MULTICLASS, True, "label", _f1("macro"), "F1, macro average"),
-        Metric("f1_weighted", _MULTICLASS, True, "label", _f1("weighted"), "F1, weighted"),
-        Metric("log_loss", CLASSIFICATION, False, "proba", _log_loss, "log loss"),
-        Metric("accuracy", CLASSIFICATION, True, "label", _accuracy, "accuracy"),
+        Metric("f1_macro", _MULTICLASS, True, "label", _f1("macro"), "F1, macro average", best=1.0),
+        Metric(
+            "f1_weighted", _MULTICLASS, True, "label", _f1("weighted"), "F1, weighted", best=1.0
+        ),
+        Metric(
+            "log_loss", CLASSIFICATION, False, "proba", _log_loss, "log loss", best=0.0, proper=True
+        ),
+        Metric("accuracy", CLASSIFICATION, True, "label", _accuracy, "accuracy", best=1.0),
         Metric(
             "balanced_accuracy",
             CLASSIFICATION,
@@ -215,9 +232,10 @@ METRICS: dict[str, Metric] = {
             "label",
             _balanced_accuracy,
             "balanced accuracy",
+            best=1.0,
         ),
-        Metric("rmse", _REGRESSION, False, "value", _rmse, "root mean squared error"),
-        Metric("mae", _REGRESSION, False, "value", _mae, "mean absolute error"),
+        Metric("rmse", _REGRESSION, False, "value", _rmse, "root mean squared error", best=0.0),
+        Metric("mae", _REGRESSION, False, "value", _mae, "mean absolute error", best=0.0),
         Metric(
             "r2",
             _REGRESSION,
@@ -226,6 +244,7 @@ METRICS: dict[str, Metric] = {
             _r2,
             "coefficient of determination",
             "fewer than 2 rows",
+            best=1.0,
         ),
         Metric(
             "mape",
@@ -235,6 +254,7 @@ METRICS: dict[str, Metric] = {
             _mape,
             "mean absolute percentage error",
             "an actual value is zero",
+            best=0.0,
         ),
     )
 }
@@ -269,29 +289,36 @@ class Reported:
 
     ``greater_is_better`` None: no better direction (a threshold is not a quality), so
     no change check may use it. ``target_valued``: a value of the target metric
-    (evaluate.metric), whose direction it shares.
+    (evaluate.metric), whose direction it shares. ``section``: the part of
+    evaluate's params it comes from, absent from metrics.json when that part is
+    switched off (business: null) or measured nothing (no slice large enough).
     """
 
     name: str
     tasks: frozenset[TaskName]
     greater_is_better: bool | None
     target_valued: bool = False
+    section: Literal["business", "slices"] | None = None
 
 
 _EVERY_TASK: frozenset[TaskName] = frozenset(TASK_NAMES)
+MAJORITY_ACCURACY = "majority_accuracy"
 REPORTED: dict[str, Reported] = {
     r.name: r
     for r in (
         Reported("ece", CLASSIFICATION, False),
+        # The accuracy of always predicting the test split's most frequent class: a
+        # property of the data, the accuracy a classifier must beat to be of use.
+        Reported(MAJORITY_ACCURACY, CLASSIFICATION, None),
         Reported("train_score", _EVERY_TASK, None, target_valued=True),
         Reported("overfit_gap", _EVERY_TASK, False),
-        Reported("business_value", _EVERY_TASK, True),
-        Reported("business_threshold", _BINARY, None),
-        Reported("business_value_at_threshold", _BINARY, True),
-        Reported("business_correlation", _EVERY_TASK, True),
-        Reported("slice_worst", _EVERY_TASK, None, target_valued=True),
-        Reported("slice_gap", _EVERY_TASK, False),
-        Reported("slices_too_small", _EVERY_TASK, False),
+        Reported("business_value", _EVERY_TASK, True, section="business"),
+        Reported("business_threshold", _BINARY, None, section="business"),
+        Reported("business_value_at_threshold", _BINARY, True, section="business"),
+        Reported("business_correlation", _EVERY_TASK, True, section="business"),
+        Reported("slice_worst", _EVERY_TASK, None, target_valued=True, section="slices"),
+        Reported("slice_gap", _EVERY_TASK, False, section="slices"),
+        Reported("slices_too_small", _EVERY_TASK, False, section="slices"),
     )
 }
 BASELINE_PREFIX = "baseline_"  # baseline_<name>: a baseline's value of the target metric
