@@ -123,10 +123,12 @@ def test_the_input_comes_back_as_given_in_the_format_the_output_name_asks_for(
     assert gzip.decompress(written["p.csv.gz"].read_bytes()).decode().splitlines() == csv_text
     assert written["p.tsv"].read_text().splitlines()[1].startswith(row.replace(",", "\t"))
     parquet = pd.read_parquet(written["p.parquet"])
-    assert parquet["age"].tolist() == [39] and parquet["fnlwgt"].tolist() == [77516.123456789]
+    assert parquet["age"].tolist() == [39]
+    assert parquet["fnlwgt"].tolist() == [77516.123456789]
     probability = float(csv_text[1].split(",")[-3])
     (answer,) = json.loads(written["p.json"].read_text())
-    assert answer["hours-per-week"] == 40.0000001 and answer["probability"] == probability
+    assert answer["hours-per-week"] == 40.0000001
+    assert answer["probability"] == probability
     assert json.loads(written["p.jsonl"].read_text()) == answer
 
 
