@@ -1,5 +1,5 @@
-"""The data tests composed: contract, quality, privacy, lawful use and feature
-value, into reports/validation.json, its readable twin reports/validation.md,
+"""The data tests composed: contract, quality, privacy, lawful use, row identifiers
+and feature value, into reports/validation.json, its readable twin reports/validation.md,
 and the one line a failed validation ends with."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pandera.pandas as pa
 from mlops.config import ValidateConfig
 from mlops.data import privacy, quality
 from mlops.data.contract import ContractResult, check_contract, resolve_columns, select_features
+from mlops.data.identifiers import find_ids
 from mlops.data.privacy import Finding
 from mlops.data.quality import FeatureQuality, percent
 from mlops.errors import CheckFailed, UsageError
@@ -38,6 +39,7 @@ class Checked:
     findings: tuple[Finding, ...]
     qualities: Mapping[str, FeatureQuality]
     protected: tuple[str, ...]
+    ids: Mapping[str, str]  # column -> why it identifies rows
     privacy_dropped: tuple[str, ...]
     candidates: tuple[str, ...]  # the features, before the feature-value policy
 
@@ -60,6 +62,14 @@ def check(
     """Run every data test on ``frame`` (default RangeIndex); a policy error in params
     raises UsageError, data problems end up in the result."""
     policy = resolve_policy(config, contract, list(frame.columns), target)
+    ids = identifiers(policy, contract, frame, target)
+    excluded = {*policy.protected, *ids, *policy.privacy.drop}
+    if not select_features(contract.columns, target, excluded):
+        raise UsageError(
+            "params.yaml validate: no feature left once the target, the protected attributes, "
+            f"the row identifiers ({', '.join(ids) or 'none'}; validate.ids) and the privacy "
+            "drops are excluded"
+        )
     result = check_contract(
         frame,
         contract,
@@ -83,8 +93,9 @@ def check(
             config=policy.quality, threshold=policy.qa_threshold,
         ),
         protected=policy.protected,
+        ids=ids,
         privacy_dropped=dropped,
-        candidates=tuple(select_features(columns, target, {*policy.protected, *dropped})),
+        candidates=tuple(select_features(columns, target, excluded)),
     )  # fmt: skip
 
 
@@ -95,6 +106,11 @@ def resolve_policy(
     contract (or, for the privacy lists, the data too)."""
     known = set(contract.columns)
     protected = resolve_columns(config.protected, known - {target}, "validate.protected")
+    ids = (
+        None
+        if config.ids is None
+        else resolve_columns(config.ids, known - {target}, "validate.ids")
+    )
     lists = {
         key: tuple(resolve_columns(getattr(config.privacy, key), known | set(columns), where))
         for key, where in (("drop", "validate.privacy.drop"), ("allow", "validate.privacy.allow"))
@@ -107,18 +123,24 @@ def resolve_policy(
         )
     )
     _check_sentinels(sentinels, contract)
-    if not select_features(contract.columns, target, {*protected, *lists["drop"]}):
-        raise UsageError(
-            "params.yaml validate: no feature left once the target, the protected attributes "
-            "and the privacy drops are excluded"
-        )
     return config.model_copy(
         update={
             "protected": tuple(protected),
+            "ids": None if ids is None else tuple(ids),
             "privacy": config.privacy.model_copy(update=lists),
             "quality": config.quality.model_copy(update={"sentinels": sentinels}),
         }
     )
+
+
+def identifiers(
+    policy: ValidateConfig, contract: pa.DataFrameSchema, frame: pd.DataFrame, target: str
+) -> dict[str, str]:
+    """The columns that identify rows, each with why: exactly those ``policy.ids`` lists
+    (resolved), else those detected among the contract's columns in ``frame``."""
+    if policy.ids is not None:
+        return dict.fromkeys(policy.ids, "listed in params.yaml")
+    return find_ids(frame[[c for c in frame.columns if c in contract.columns]], target)
 
 
 def _check_sentinels(
@@ -136,8 +158,8 @@ def _check_sentinels(
 
 
 def build(checked: Checked, config: ValidateConfig, measured: Measured | None) -> dict[str, Any]:
-    """reports/validation.json. Other stages read ``passed``, ``features``, ``quality``
-    and ``protected``."""
+    """reports/validation.json. Other stages read ``passed``, ``features``, ``quality``,
+    ``protected`` and ``ids``."""
     unimportant = _unimportant(checked, config, measured)
     failures = checked.contract.failures
     skews = [f.skew for f in failures]
@@ -158,6 +180,7 @@ def build(checked: Checked, config: ValidateConfig, measured: Measured | None) -
         },
         "features": [c for c in checked.candidates if c not in unimportant],
         "protected": list(checked.protected),
+        "ids": dict(checked.ids),
         "dropped": {"privacy": list(checked.privacy_dropped), "importance": unimportant},
         "quality": {
             "threshold": config.qa_threshold,
@@ -276,9 +299,15 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"- Features the model may read ({len(report['features'])}): {_names(report['features'])}",
         f"- Protected attributes (kept for slice metrics, never features): "
         f"{_names(report['protected'])}",
+        f"- Row identifiers (kept in the data, never features; params.yaml validate.ids): "
+        f"{_ids(report['ids'])}",
         *(f"- Dropped ({reason}): {_names(names)}" for reason, names in report["dropped"].items()),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _ids(ids: Mapping[str, str]) -> str:
+    return "; ".join(f"`{name}` ({why})" for name, why in ids.items()) if ids else "none"
 
 
 def _names(names: Sequence[str]) -> str:
