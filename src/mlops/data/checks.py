@@ -14,7 +14,7 @@ import pandera.pandas as pa
 from mlops.config import ValidateConfig
 from mlops.data import privacy, quality
 from mlops.data.contract import ContractResult, check_contract, resolve_columns, select_features
-from mlops.data.identifiers import find_ids
+from mlops.data.identifiers import identify
 from mlops.data.privacy import Finding
 from mlops.data.quality import FeatureQuality, percent
 from mlops.errors import CheckFailed, UsageError
@@ -62,7 +62,7 @@ def check(
     """Run every data test on ``frame`` (default RangeIndex); a policy error in params
     raises UsageError, data problems end up in the result."""
     policy = resolve_policy(config, contract, list(frame.columns), target)
-    ids = identifiers(policy, contract, frame, target)
+    ids = identify(frame[[c for c in frame.columns if c in contract.columns]], target, policy.ids)
     excluded = {*policy.protected, *ids, *policy.privacy.drop}
     if not select_features(contract.columns, target, excluded):
         raise UsageError(
@@ -131,16 +131,6 @@ def resolve_policy(
             "quality": config.quality.model_copy(update={"sentinels": sentinels}),
         }
     )
-
-
-def identifiers(
-    policy: ValidateConfig, contract: pa.DataFrameSchema, frame: pd.DataFrame, target: str
-) -> dict[str, str]:
-    """The columns that identify rows, each with why: exactly those ``policy.ids`` lists
-    (resolved), else those detected among the contract's columns in ``frame``."""
-    if policy.ids is not None:
-        return dict.fromkeys(policy.ids, "listed in params.yaml")
-    return find_ids(frame[[c for c in frame.columns if c in contract.columns]], target)
 
 
 def _check_sentinels(

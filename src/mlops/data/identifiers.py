@@ -26,6 +26,7 @@ params.yaml ``validate.ids`` overrides all this when it lists the columns.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,18 @@ _ID_NAME = re.compile(
     r"|(^|_)(id|ids|idx|index|key|uuid|guid)$"
     r"|.+_(no|number)$"
 )
+
+
+LISTED = "listed in params.yaml"
+
+
+def identify(
+    frame: pd.DataFrame, target: str, listed: Sequence[str] | None = None
+) -> dict[str, str]:
+    """The row identifiers with the reason for each: exactly ``listed`` (params.yaml
+    ``validate.ids``, names already checked against the data) when it is given, even
+    empty, else those :func:`find_ids` detects."""
+    return find_ids(frame, target) if listed is None else dict.fromkeys(listed, LISTED)
 
 
 def find_ids(frame: pd.DataFrame, target: str) -> dict[str, str]:
