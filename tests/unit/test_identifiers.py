@@ -79,6 +79,7 @@ def test_ids_that_are_detected() -> None:
         ticket=gaps[::-1].astype("float64"),
         ref=uuids,
         customer_id=customer,
+        passengerid=customer[::-1],
         unnamed_0=with_gap,
     )
     assert found == {
@@ -86,6 +87,7 @@ def test_ids_that_are_detected() -> None:
         "ticket": f"whole numbers falling with the rows, one per row ({gaps[0]:,} to {gaps[-1]:,})",
         "ref": f"text, {ROWS} distinct values in {ROWS} rows",
         "customer_id": f"named like an identifier, {ROWS} distinct whole numbers in {ROWS} rows",
+        "passengerid": f"named like an identifier, {ROWS} distinct whole numbers in {ROWS} rows",
         "unnamed_0": f"named like an identifier, {ROWS - 1} distinct whole numbers in {ROWS} rows",
     }
 
@@ -96,6 +98,7 @@ def test_what_is_unique_per_row_but_no_id() -> None:
     assert (
         detected(
             weight=weights,
+            paid=weights + 1,  # an amount: "id" ends the name, but names no entity
             timestamp=seconds,
             id=RNG.normal(size=ROWS),  # a fraction: a measurement, whatever its name
             key=RNG.integers(0, 20, ROWS).astype("float64"),  # a named grouping, not unique

@@ -17,8 +17,8 @@ with at least ``MIN_ROWS`` rows:
 - text with a distinct value in at least ``NEAR_UNIQUE`` of the rows (uuids,
   customer numbers, names): as a category, each value would be seen once;
 - a column named like an identifier (``id``, ``index``, ``rownames``, ``key``,
-  ``uuid``, ``*_id``, ``*_no``, pandas' ``unnamed_0``, ...) whose values (whole
-  numbers or text) are distinct in at least ``NEAR_UNIQUE`` of the rows.
+  ``uuid``, ``*_id``, ``*_no``, ``customerid``, pandas' ``unnamed_0``, ...) whose
+  whole numbers are distinct in at least ``NEAR_UNIQUE`` of the rows.
 
 params.yaml ``validate.ids`` overrides all this when it lists the columns.
 """
@@ -34,10 +34,14 @@ import pandas as pd
 MIN_ROWS = 30  # fewer rows than this prove nothing about uniqueness
 NEAR_UNIQUE = 0.99  # share of the rows with a value of their own
 # Whole names, or the first or last word of a snake_case name, that mean "identifier".
+# Ingest lower-cases "PassengerId" to "passengerid": such names are matched by the
+# entity they number, never by a bare "id" ending ("paid", "bid" and "aid" are amounts).
 _ID_NAME = re.compile(
-    r"^(rownames?|row|rownum|rowid|unnamed_\d+|record|serial|id_.+)$"
+    r"^(rownames?|row|rownum|rowid|unnamed_\d+|record|serial|id_.+|pid|uid|oid)$"
     r"|(^|_)(id|ids|idx|index|key|uuid|guid)$"
     r"|.+_(no|number)$"
+    r"|(customer|client|user|account|member|person|passenger|patient|subject|employee"
+    r"|student|order|product|item|transaction|session|record|sample|case)(id|no|number)$"
 )
 
 
