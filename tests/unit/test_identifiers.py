@@ -19,7 +19,7 @@ from mlops.data.contract import check_contract, contract_document, infer_contrac
 from mlops.data.identifiers import MIN_ROWS, find_ids
 from mlops.data.ingestion import normalise_name
 from mlops.errors import UsageError
-from mlops.features.imputation import read_quality
+from mlops.features.imputation import plan_imputation, read_quality
 from mlops.io.files import load_params
 from mlops.tasks.task import get_task
 
@@ -160,14 +160,19 @@ def test_detected_ids_are_reported_and_never_features(
     assert report["ids"] == {"rownames": "the whole numbers 1 to 178, one per row"}
     assert "rownames" not in report["features"]
     assert "alcohol" in report["features"]
+    assert "rownames" not in report["quality"]["features"]  # no score: not a feature
     text = checks.markdown(report)
     assert (
         "- Row identifiers (kept in the data, never features; params.yaml validate.ids): "
         "`rownames` (the whole numbers 1 to 178, one per row)\n" in text
     )
     quality = read_quality(report, list(wine_frame.columns), TARGET)
-    assert quality.excluded["rownames"] == (
-        "identifies rows: the whole numbers 1 to 178, one per row (validate.ids)"
+    impute = params.impute.model_copy(update={"numeric": "median", "categorical": "most_frequent"})
+    plan = plan_imputation(wine_frame, TARGET, quality, impute, seed=0)
+    decided = {f.name: f for f in plan.features}["rownames"]
+    assert (decided.decision, decided.reason) == (
+        "drop",
+        "identifies rows: the whole numbers 1 to 178, one per row (validate.ids)",
     )
 
 

@@ -79,6 +79,7 @@ def check(
     )
     columns = [c for c in contract.columns if c in frame.columns and c != target]
     dropped = tuple(c for c in policy.privacy.drop if c in frame.columns)
+    scored = [c for c in columns if c not in ids]  # an id's cardinality explodes by design
     return Checked(
         source=source,
         contract_path=contract_path,
@@ -89,7 +90,7 @@ def check(
         contract=result,
         findings=tuple(privacy.scan(frame, policy.privacy, seed)),
         qualities=quality.assess(
-            frame, columns, out_of_contract=result.out_of_contract, unseen=result.unseen,
+            frame, scored, out_of_contract=result.out_of_contract, unseen=result.unseen,
             config=policy.quality, threshold=policy.qa_threshold,
         ),
         protected=policy.protected,
