@@ -73,8 +73,6 @@ def find_ids(frame: pd.DataFrame, target: str) -> dict[str, str]:
 
 
 def _reason(column: pd.Series, *, named: bool) -> str | None:
-    if pd.api.types.is_bool_dtype(column):
-        return None
     rows = len(column)
     observed = column.dropna()
     distinct = observed.nunique()
