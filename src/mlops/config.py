@@ -165,6 +165,7 @@ class ValidateConfig(_Section):
     max_value_skew: Rate
     qa_threshold: Rate
     protected: StrTuple
+    ids: StrTuple | None  # None: detected (mlops.data.identifiers); a list: exactly these
     quality: QualityConfig
     privacy: PrivacyConfig
     importance: ImportanceConfig

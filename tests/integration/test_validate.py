@@ -351,6 +351,32 @@ def test_schema_infer_drafts_a_contract_the_data_passes(
     assert json.loads(Path("v.json").read_text())["failures"] == []
 
 
+def test_schema_infer_names_the_row_identifiers_and_validate_leaves_them_out(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CSV written with R's row names: drafted as an identifier (no range, so new rows
+    with new numbers pass), said so on stdout, and never a feature."""
+    wine().rename_axis("rownames").reset_index().assign(rownames=lambda f: f.rownames + 1).to_csv(
+        "data.csv", index=False
+    )
+    retask_validation(project, "multiclass")
+    assert main(["schema", "infer", "--input", "data.csv", "--out", "data/schema.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert out == (
+        "rownames: identifies rows (the whole numbers 1 to 178, one per row): drafted with no "
+        "range, never a feature\n"
+    )
+    drafted = yaml.safe_load(Path("data/schema.yaml").read_text())["columns"]["rownames"]
+    assert "in_range" not in drafted
+    assert drafted["description"].startswith("identifies rows")
+    new = pd.read_csv("data.csv").head(40).drop(columns=[WINE_TARGET])  # a serving batch
+    new.assign(rownames=new["rownames"] + 1000).to_csv("new.csv", index=False)
+    assert cli(capsys, "validate", "--input", "new.csv", "--report", "v.json") == (0, "")
+    report = json.loads(Path("v.json").read_text())
+    assert report["failures"] == []
+    assert "rownames" not in report["features"]
+
+
 @pytest.mark.parametrize(
     "case",
     [

@@ -49,6 +49,7 @@ def test_report_keeps_the_shared_interface(
     assert report["extra_columns"] == {"policy": "fail", "found": []}
     assert report["failures"] == []
     assert report["protected"] == ["race", "sex", "native_country"]
+    assert report["ids"] == {}  # fnlwgt is unique-ish whole numbers, but no row number
     assert report["features"] == [
         "age", "workclass", "fnlwgt", "education", "education_num", "marital_status",
         "occupation", "relationship", "capital_gain", "capital_loss", "hours_per_week",

@@ -1,5 +1,5 @@
-"""The data tests composed: contract, quality, privacy, lawful use and feature
-value, into reports/validation.json, its readable twin reports/validation.md,
+"""The data tests composed: contract, quality, privacy, lawful use, row identifiers
+and feature value, into reports/validation.json, its readable twin reports/validation.md,
 and the one line a failed validation ends with."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pandera.pandas as pa
 from mlops.config import ValidateConfig
 from mlops.data import privacy, quality
 from mlops.data.contract import ContractResult, check_contract, resolve_columns, select_features
+from mlops.data.identifiers import identify
 from mlops.data.privacy import Finding
 from mlops.data.quality import FeatureQuality, percent
 from mlops.errors import CheckFailed, UsageError
@@ -38,6 +39,7 @@ class Checked:
     findings: tuple[Finding, ...]
     qualities: Mapping[str, FeatureQuality]
     protected: tuple[str, ...]
+    ids: Mapping[str, str]  # column -> why it identifies rows
     privacy_dropped: tuple[str, ...]
     candidates: tuple[str, ...]  # the features, before the feature-value policy
 
@@ -60,6 +62,14 @@ def check(
     """Run every data test on ``frame`` (default RangeIndex); a policy error in params
     raises UsageError, data problems end up in the result."""
     policy = resolve_policy(config, contract, list(frame.columns), target)
+    ids = identify(frame[[c for c in frame.columns if c in contract.columns]], target, policy.ids)
+    excluded = {*policy.protected, *ids, *policy.privacy.drop}
+    if not select_features(contract.columns, target, excluded):
+        raise UsageError(
+            "params.yaml validate: no feature left once the target, the protected attributes, "
+            f"the row identifiers ({', '.join(ids) or 'none'}; validate.ids) and the privacy "
+            "drops are excluded"
+        )
     result = check_contract(
         frame,
         contract,
@@ -69,6 +79,7 @@ def check(
     )
     columns = [c for c in contract.columns if c in frame.columns and c != target]
     dropped = tuple(c for c in policy.privacy.drop if c in frame.columns)
+    scored = [c for c in columns if c not in ids]  # an id's cardinality explodes by design
     return Checked(
         source=source,
         contract_path=contract_path,
@@ -79,12 +90,13 @@ def check(
         contract=result,
         findings=tuple(privacy.scan(frame, policy.privacy, seed)),
         qualities=quality.assess(
-            frame, columns, out_of_contract=result.out_of_contract, unseen=result.unseen,
+            frame, scored, out_of_contract=result.out_of_contract, unseen=result.unseen,
             config=policy.quality, threshold=policy.qa_threshold,
         ),
         protected=policy.protected,
+        ids=ids,
         privacy_dropped=dropped,
-        candidates=tuple(select_features(columns, target, {*policy.protected, *dropped})),
+        candidates=tuple(select_features(columns, target, excluded)),
     )  # fmt: skip
 
 
@@ -95,6 +107,11 @@ def resolve_policy(
     contract (or, for the privacy lists, the data too)."""
     known = set(contract.columns)
     protected = resolve_columns(config.protected, known - {target}, "validate.protected")
+    ids = (
+        None
+        if config.ids is None
+        else resolve_columns(config.ids, known - {target}, "validate.ids")
+    )
     lists = {
         key: tuple(resolve_columns(getattr(config.privacy, key), known | set(columns), where))
         for key, where in (("drop", "validate.privacy.drop"), ("allow", "validate.privacy.allow"))
@@ -107,14 +124,10 @@ def resolve_policy(
         )
     )
     _check_sentinels(sentinels, contract)
-    if not select_features(contract.columns, target, {*protected, *lists["drop"]}):
-        raise UsageError(
-            "params.yaml validate: no feature left once the target, the protected attributes "
-            "and the privacy drops are excluded"
-        )
     return config.model_copy(
         update={
             "protected": tuple(protected),
+            "ids": None if ids is None else tuple(ids),
             "privacy": config.privacy.model_copy(update=lists),
             "quality": config.quality.model_copy(update={"sentinels": sentinels}),
         }
@@ -136,8 +149,8 @@ def _check_sentinels(
 
 
 def build(checked: Checked, config: ValidateConfig, measured: Measured | None) -> dict[str, Any]:
-    """reports/validation.json. Other stages read ``passed``, ``features``, ``quality``
-    and ``protected``."""
+    """reports/validation.json. Other stages read ``passed``, ``features``, ``quality``,
+    ``protected`` and ``ids``."""
     unimportant = _unimportant(checked, config, measured)
     failures = checked.contract.failures
     skews = [f.skew for f in failures]
@@ -158,6 +171,7 @@ def build(checked: Checked, config: ValidateConfig, measured: Measured | None) -
         },
         "features": [c for c in checked.candidates if c not in unimportant],
         "protected": list(checked.protected),
+        "ids": dict(checked.ids),
         "dropped": {"privacy": list(checked.privacy_dropped), "importance": unimportant},
         "quality": {
             "threshold": config.qa_threshold,
@@ -276,9 +290,15 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"- Features the model may read ({len(report['features'])}): {_names(report['features'])}",
         f"- Protected attributes (kept for slice metrics, never features): "
         f"{_names(report['protected'])}",
+        f"- Row identifiers (kept in the data, never features; params.yaml validate.ids): "
+        f"{_ids(report['ids'])}",
         *(f"- Dropped ({reason}): {_names(names)}" for reason, names in report["dropped"].items()),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _ids(ids: Mapping[str, str]) -> str:
+    return "; ".join(f"`{name}` ({why})" for name, why in ids.items()) if ids else "none"
 
 
 def _names(names: Sequence[str]) -> str:

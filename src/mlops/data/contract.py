@@ -29,8 +29,9 @@ from mlops.tasks.task import Task, plain
 
 Skew = Literal["schema", "value"]
 ExtraPolicy = Literal["fail", "drop", "allow"]
-# What a column is to a drafted contract: a feature, or a target of classes or of values.
-Role = Literal["feature", "classes", "value"]
+# What a column is to a drafted contract: a feature, a row identifier, or a target of
+# classes or of values.
+Role = Literal["feature", "id", "classes", "value"]
 
 EXAMPLES = 5
 # Checks on the table's shape rather than its values: always fatal.
@@ -132,7 +133,11 @@ def _check_column_spec(name: str, spec: Any, source: str) -> None:
 
 
 def infer_contract(
-    frame: pd.DataFrame, target: str, max_categories: int, task: Task
+    frame: pd.DataFrame,
+    target: str,
+    max_categories: int,
+    task: Task,
+    ids: Mapping[str, str] | None = None,
 ) -> pa.DataFrameSchema:
     """A first draft from data for a person to review: dtypes, nullability, observed
     ranges, the categories seen (when there are few), uniqueness of key-like columns.
@@ -140,21 +145,27 @@ def infer_contract(
     ``frame`` is as ingest leaves it, so the target is as ``task`` encodes it: the
     classes seen are its allowed values (binary: 0 and 1), a regression target gets
     no range (a new value beyond the training range is no breach of the contract).
+    ``ids`` (column -> why it identifies rows, as ``mlops.data.identifiers.find_ids``
+    says) are drafted with a description saying so and no range or categories: new
+    rows bring new ids.
     """
+    ids = ids or {}
     columns = {
-        name: _infer_column(frame[name], _target_role(name == target, task), max_categories)
+        str(name): _infer_column(
+            frame[name], _role(str(name), target, task, ids), max_categories, ids.get(str(name))
+        )
         for name in frame
     }
     return pa.DataFrameSchema(columns, strict=True, coerce=False)
 
 
-def _target_role(is_target: bool, task: Task) -> Role:
-    if not is_target:
-        return "feature"
-    return "classes" if task.is_classification else "value"
+def _role(name: str, target: str, task: Task, ids: Mapping[str, str]) -> Role:
+    if name == target:
+        return "classes" if task.is_classification else "value"
+    return "id" if name in ids else "feature"
 
 
-def _infer_column(column: pd.Series, role: Role, max_categories: int) -> pa.Column:
+def _infer_column(column: pd.Series, role: Role, max_categories: int, why: str | None) -> pa.Column:
     observed = column.dropna()
     checks: list[pa.Check] = []
     if role == "classes":
@@ -166,13 +177,24 @@ def _infer_column(column: pd.Series, role: Role, max_categories: int) -> pa.Colu
         checks.append(pa.Check.isin(sorted(map(str, observed.unique()))))
     key_like = pd.api.types.is_string_dtype(column) or _integral(observed)
     unique = (
-        role == "feature"
+        role in ("feature", "id")
         and key_like
         and len(observed) == len(column) >= _MIN_ROWS_FOR_UNIQUE
         and observed.is_unique
     )
     dtype = "str" if pd.api.types.is_string_dtype(column) else str(column.dtype)
-    return pa.Column(dtype, checks=checks, nullable=bool(column.isna().any()), unique=unique)
+    description = (
+        f"identifies rows ({why}): not a feature of the model; no range, new rows bring new ids"
+        if role == "id"
+        else None
+    )
+    return pa.Column(
+        dtype,
+        checks=checks,
+        nullable=bool(column.isna().any()),
+        unique=unique,
+        description=description,
+    )
 
 
 def _integral(values: pd.Series) -> bool:

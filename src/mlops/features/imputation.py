@@ -181,6 +181,10 @@ def read_quality(report: Mapping[str, Any], columns: Sequence[str], target: str)
 def _excluded(report: Mapping[str, Any]) -> dict[str, str]:
     """Why the validate stage left a column out of the model's features."""
     why = dict.fromkeys(report.get("protected", []), "protected attribute (validate.protected)")
+    why |= {
+        name: f"identifies rows: {reason} (validate.ids)"
+        for name, reason in (report.get("ids") or {}).items()
+    }
     for policy, names in (report.get("dropped") or {}).items():
         why |= dict.fromkeys(names, f"dropped by validate's {policy} policy")
     return why

@@ -5,7 +5,10 @@ gzipped CSV or Parquet; separator and header sniffed, else as params.yaml
 ``data`` describes) with names and types as the pipeline sees them, and
 writes pandera's YAML: dtypes, nullability, observed ranges, the categories
 seen, uniqueness of key-like columns. Observed ranges are only a
-start: widen them to what the domain allows before committing.
+start: widen them to what the domain allows before committing. Columns that
+identify rows (params.yaml ``validate.ids``, else detected) get a description
+saying so and no range, and one line each on stdout: they stay in the data but
+are never features.
 """
 
 from __future__ import annotations
@@ -45,7 +48,13 @@ def run(args: argparse.Namespace) -> None:
 
     source = tables.read_input(args.input, params.data, csv_layout(params.data))
     # Imported once params and the input are checked (see mlops.cli): pandera is slow.
-    from mlops.data.contract import contract_document, duplicate_columns, infer_contract
+    from mlops.data.contract import (
+        contract_document,
+        duplicate_columns,
+        infer_contract,
+        resolve_columns,
+    )
+    from mlops.data.identifiers import identify
 
     duplicates = duplicate_columns(list(source.columns))
     if duplicates:
@@ -54,11 +63,15 @@ def run(args: argparse.Namespace) -> None:
         frame = ingest(source, params.data, require_target=False)
     except MlopsError as exc:  # a bad target is a UsageError, bad names a CheckFailed
         raise type(exc)(f"{args.input}: {exc}") from None
+    target = normalise_name(params.data.target)
+    listed = params.validate_.ids
+    if listed is not None:
+        listed = tuple(resolve_columns(listed, set(frame.columns) - {target}, "validate.ids"))
+    ids = identify(frame, target, listed)
     schema = infer_contract(
-        frame,
-        normalise_name(params.data.target),
-        params.validate_.quality.max_categories,
-        get_task(params.data.task),
+        frame, target, params.validate_.quality.max_categories, get_task(params.data.task), ids
     )
     text = yaml.safe_dump(contract_document(schema), sort_keys=False, allow_unicode=True)
     files.write_text(args.out, _HEADER.format(source=args.input) + text)
+    for name, why in ids.items():
+        print(f"{name}: identifies rows ({why}): drafted with no range, never a feature")

@@ -1,0 +1,102 @@
+"""Columns that identify rows: kept in the data, never features of the model.
+
+A row number or a customer id is unique per row, so a model can memorise the
+training rows by it and learns nothing that carries over to new rows (new rows
+bring new ids). Being unique per row is not enough to say so, though: a
+continuous measurement (a weight, a concentration) is unique per row too. The
+rule, on a frame as ingest leaves it (numbers are float64, the rest text),
+with at least ``MIN_ROWS`` rows:
+
+- a number only when every value is whole: a number with a fraction is a
+  measurement, whatever it is called;
+- whole numbers, one distinct value per row and none missing, that form a run:
+  every integer between the smallest and the largest (row numbers, in any
+  order), or rising or falling with the rows and filling at least half of
+  that span (row numbers with gaps where rows were removed). A count, a
+  timestamp or a sampling weight that happens to be unique is neither;
+- text with a distinct value in at least ``NEAR_UNIQUE`` of the rows (uuids,
+  customer numbers, names): as a category, each value would be seen once;
+- a column named like an identifier (``id``, ``index``, ``rownames``, ``key``,
+  ``uuid``, ``*_id``, ``*_no``, ``customerid``, pandas' ``unnamed_0``, ...) whose
+  whole numbers are distinct in at least ``NEAR_UNIQUE`` of the rows.
+
+params.yaml ``validate.ids`` overrides all this when it lists the columns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+MIN_ROWS = 30  # fewer rows than this prove nothing about uniqueness
+NEAR_UNIQUE = 0.99  # share of the rows with a value of their own
+# Whole names, or the first or last word of a snake_case name, that mean "identifier".
+# Ingest lower-cases "PassengerId" to "passengerid": such names are matched by the
+# entity they number, never by a bare "id" ending ("paid", "bid" and "aid" are amounts).
+_ID_NAME = re.compile(
+    r"^(rownames?|row|rownum|rowid|unnamed_\d+|record|serial|id_.+|pid|uid|oid)$"
+    r"|(^|_)(id|ids|idx|index|key|uuid|guid)$"
+    r"|.+_(no|number)$"
+    r"|(customer|client|user|account|member|person|passenger|patient|subject|employee"
+    r"|student|order|product|item|transaction|session|record|sample|case)(id|no|number)$"
+)
+
+
+LISTED = "listed in params.yaml"
+
+
+def identify(
+    frame: pd.DataFrame, target: str, listed: Sequence[str] | None = None
+) -> dict[str, str]:
+    """The row identifiers with the reason for each: exactly ``listed`` (params.yaml
+    ``validate.ids``, names already checked against the data) when it is given, even
+    empty, else those :func:`find_ids` detects."""
+    return find_ids(frame, target) if listed is None else dict.fromkeys(listed, LISTED)
+
+
+def find_ids(frame: pd.DataFrame, target: str) -> dict[str, str]:
+    """The columns of ``frame`` (other than ``target``) that identify rows, each with
+    the reason in words, in column order. Pure and vectorised: one pass per column."""
+    if len(frame) < MIN_ROWS:
+        return {}
+    found = {}
+    for name in frame.columns:
+        if name == target:
+            continue
+        reason = _reason(frame[name], named=bool(_ID_NAME.search(str(name))))
+        if reason:
+            found[str(name)] = reason
+    return found
+
+
+def _reason(column: pd.Series, *, named: bool) -> str | None:
+    rows = len(column)
+    observed = column.dropna()
+    distinct = observed.nunique()
+    near_unique = distinct >= NEAR_UNIQUE * rows
+    if not pd.api.types.is_numeric_dtype(column):
+        kind = "named like an identifier" if named else "text"
+        return f"{kind}, {distinct:,} distinct values in {rows:,} rows" if near_unique else None
+    values = observed.to_numpy(dtype="float64")
+    if not np.isfinite(values).all() or not np.array_equal(values, np.round(values)):
+        return None  # a measurement, not a number given to a row
+    run = _run(observed, values) if distinct == rows else None
+    if run is None and named and near_unique:
+        return f"named like an identifier, {distinct:,} distinct whole numbers in {rows:,} rows"
+    return run
+
+
+def _run(observed: pd.Series, values: np.ndarray) -> str | None:
+    """Why distinct whole numbers, none missing, look like row numbers, if they do."""
+    low, high = int(values.min()), int(values.max())
+    span = high - low + 1
+    if span == len(values):
+        return f"the whole numbers {low:,} to {high:,}, one per row"
+    rising, falling = observed.is_monotonic_increasing, observed.is_monotonic_decreasing
+    if span <= 2 * len(values) and (rising or falling):
+        order = "rising" if rising else "falling"
+        return f"whole numbers {order} with the rows, one per row ({low:,} to {high:,})"
+    return None
