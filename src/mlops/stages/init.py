@@ -1,0 +1,214 @@
+"""Command ``init``: onboard a data file in one command.
+
+``mlops init --data FILE --target COLUMN [--task auto] [--positive LABEL]`` sniffs
+how FILE reads (Parquet or CSV, gzipped or not, separator, header, missing-value
+markers), infers the task from the target, writes params.yaml's ``data`` section
+and resets every demo-specific setting (keeping the file's comments), drafts
+data/schema.yaml, and prints what to review. Every check runs before anything is
+written: a bad file or target, or local edits init would overwrite, end in one line
+and exit 2 with nothing changed. Then ``make repro`` runs the pipeline on the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from mlops.config import DataConfig, parse_params
+from mlops.errors import UsageError
+from mlops.io import files, git, tables
+
+if TYPE_CHECKING:
+    from mlops.onboarding.sniff import Layout
+
+SUMMARY = "onboard a data file: mlops init --data FILE --target COLUMN"
+
+_EXTERNAL = Path("data/external")
+_TASKS = ("auto", "binary", "multiclass", "regression")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="a CSV (or gzipped) or Parquet")
+    parser.add_argument("--target", required=True, help="the column to predict")
+    parser.add_argument("--task", choices=_TASKS, default="auto", help="default: %(default)s")
+    parser.add_argument(
+        "--positive", help="binary: the target's label that means 1 (when it can't be told)"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite local edits of params.yaml keys"
+    )
+    parser.add_argument(
+        "--no-dvc", action="store_true", help="don't `dvc add` a data file copied in"
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    params_path: Path = args.params
+    root = params_path.resolve().parent
+    text = files.read_bytes(params_path, "params file").decode("utf-8")
+    current = files.read_yaml(params_path, "params file")
+    data = files.read_bytes(args.data, "data file")
+    # Imported once the inputs are read (see mlops.cli): pandas, scikit-learn, pandera.
+    from mlops.data.ingestion import ingest, normalise_name
+    from mlops.onboarding import settings
+    from mlops.onboarding._ids_standin import find_ids  # STAND-IN: mlops.data.identifiers
+    from mlops.onboarding.profile import find_target, profile_target, rows_per_class
+    from mlops.onboarding.sniff import sniff
+
+    layout = sniff(str(args.data), data)
+    source, copy_to = _source(args.data, data, root)
+    reading = _reading_config(layout, args.target)
+    frame = tables.read_source(reading, args.data)
+    column = find_target(list(frame.columns), args.target)
+    folds = max(
+        int(settings.value_at(current, "tune.cv_folds") or 2),
+        int(settings.value_at(current, "impute.auto.cv_folds") or 2),
+    )
+    test_size = float(settings.value_at(current, "split.test_size") or 0.2)
+    profile = profile_target(
+        frame[column],
+        normalise_name(column),
+        None if args.task == "auto" else args.task,
+        args.positive,
+        rows_per_class(folds, test_size),
+    )
+    values = settings.changes(layout, source, profile)
+    new_text = settings.edit_params(text, values)
+    params = parse_params(yaml.safe_load(new_text), source=str(params_path))
+    raw = ingest(frame, params.data)
+    from mlops.data.contract import contract_document, infer_contract
+    from mlops.tasks.task import get_task
+
+    schema = infer_contract(
+        raw, params.data.target, params.validate_.quality.max_categories, get_task(profile.task)
+    )
+    schema_text = yaml.safe_dump(contract_document(schema), sort_keys=False, allow_unicode=True)
+    schema_path = root / "data" / "schema.yaml"
+    if not args.force:
+        _refuse_local_edits(root, params_path, current, values, schema_path)
+    ids = find_ids(raw, params.data.target)
+    features = [c for c in raw.columns if c != params.data.target]
+
+    if copy_to is not None:
+        files.write_bytes(copy_to, data)
+    files.write_text(schema_path, _SCHEMA_HEADER.format(source=source) + schema_text)
+    files.write_text(params_path, new_text)
+    tracked = _track(root, source, enabled=not args.no_dvc)
+
+    print(f"mlops init: {source}: {len(raw)} rows, {len(features)} features")
+    print(f"wrote {params_path} ({', '.join(_sections(values))}) and data/schema.yaml")
+    print("review:")
+    for line in settings.review(profile, layout, features, ids, values):
+        print(f"  - {line}")
+    print(f"  - {tracked}")
+    print("then: make repro")
+
+
+_SCHEMA_HEADER = """\
+# The data contract, in pandera's YAML format: reviewed by a person, kept in git.
+# Drafted by `mlops init` from {source}.
+# Ranges and categories are what that file held: review each one (widen ranges to
+# what the domain allows) before committing. Names are snake_case, as after ingest.
+"""
+
+
+def _source(path: Path, data: bytes, root: Path) -> tuple[str, Path | None]:
+    """data.source for ``path`` (relative to the project), and where to copy it first
+    when it lies outside the project (None: it is inside already)."""
+    resolved = path.resolve()
+    if resolved.is_relative_to(root):
+        return resolved.relative_to(root).as_posix(), None
+    target = root / _EXTERNAL / path.name
+    if target.exists() and (not target.is_file() or target.read_bytes() != data):
+        raise UsageError(
+            f"{_EXTERNAL / path.name} exists and differs from {path}: rename one of them "
+            "(init never overwrites a data file)"
+        )
+    return (_EXTERNAL / path.name).as_posix(), None if target.exists() else target
+
+
+def _reading_config(layout: Layout, target: str) -> DataConfig:
+    """How to read the file: the sniffed layout (task and labels do not matter yet)."""
+    return DataConfig(
+        source="-",
+        format=layout.format,
+        header=layout.header,
+        columns=layout.columns,
+        separator=layout.separator,
+        na_values=layout.na_values,
+        comment=None,
+        target=target,
+        task="regression",
+        positive_class=None,
+        negative_class=None,
+        classes=None,
+    )
+
+
+def _refuse_local_edits(
+    root: Path, params_path: Path, current: Any, values: dict[str, Any], schema: Path
+) -> None:
+    """UsageError naming the keys (and data/schema.yaml) init would overwrite while they
+    hold uncommitted edits; nothing to compare outside git or before a first commit."""
+    from mlops.onboarding.settings import edited_keys
+
+    committed_params = git.file_at("HEAD", params_path.resolve().relative_to(root), cwd=root)
+    lost: list[str] = []
+    if committed_params is not None:
+        lost = edited_keys(yaml.safe_load(committed_params), current, list(values), values)
+    committed_schema = git.file_at("HEAD", schema.relative_to(root), cwd=root)
+    if committed_schema not in (None, files.read_optional(schema)):
+        lost.append(str(schema.relative_to(root)))
+    if lost:
+        raise UsageError(
+            f"{params_path} has uncommitted edits init would overwrite: {', '.join(lost)}; "
+            "commit or stash them, or pass --force"
+        )
+
+
+def _track(root: Path, source: str, *, enabled: bool) -> str:
+    """`dvc add` the copied data file when the project is a DVC repository; the line that
+    says how the data is kept (or how to keep it) under DVC rather than git."""
+    how = f"dvc add {source} && git add {source}.dvc {Path(source).parent}/.gitignore"
+    if (root / f"{source}.dvc").is_file():
+        return f"{source} is tracked by DVC already ({source}.dvc)"
+    if _in_git(root, source):
+        return (
+            f"{source} is in git: to keep it under DVC instead, git rm --cached {source} && {how}"
+        )
+    if not enabled or not (root / ".dvc").is_dir():
+        return f"keep the data under DVC, not git: {how}"
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    started = time.monotonic()
+    try:  # DVC's own advice (git add ...) is said below, once
+        with Repo(str(root)) as repo, contextlib.redirect_stdout(io.StringIO()):
+            repo.add(source)
+    except DvcException as exc:
+        print(f"mlops init: dvc add {source} failed ({exc}); run it yourself", file=sys.stderr)
+        return f"keep the data under DVC, not git: {how}"
+    took = time.monotonic() - started
+    return (
+        f"{source} is tracked by DVC (dvc add, {took:.1f} s): "
+        f"git add {source}.dvc {Path(source).parent}/.gitignore, then dvc push"
+    )
+
+
+def _in_git(root: Path, source: str) -> bool:
+    try:
+        git.call("ls-files", "--error-unmatch", "--", source, cwd=root)
+    except UsageError:
+        return False
+    return True
+
+
+def _sections(values: dict[str, Any]) -> list[str]:
+    return list(dict.fromkeys(key.split(".")[0] for key in values))
