@@ -89,16 +89,19 @@ def run(args: argparse.Namespace) -> None:
     schema = infer_contract(
         raw, params.data.target, params.validate_.quality.max_categories, get_task(profile.task)
     )
-    schema_text = yaml.safe_dump(contract_document(schema), sort_keys=False, allow_unicode=True)
+    contract = yaml.safe_dump(contract_document(schema), sort_keys=False, allow_unicode=True)
+    schema_text = (_SCHEMA_HEADER.format(source=source) + contract).encode("utf-8")
     schema_path = root / "data" / "schema.yaml"
     if not args.force:
-        _refuse_local_edits(root, params_path, current, values, schema_path)
+        _refuse_local_edits(
+            root, params_path, current, values, schema=schema_path, schema_text=schema_text
+        )
     ids = find_ids(raw, params.data.target)
     features = [c for c in raw.columns if c != params.data.target]
 
     if copy_to is not None:
         files.write_bytes(copy_to, data)
-    files.write_text(schema_path, _SCHEMA_HEADER.format(source=source) + schema_text)
+    files.write_bytes(schema_path, schema_text)
     files.write_text(params_path, new_text)
     tracked = _track(root, source, enabled=not args.no_dvc)
 
@@ -153,10 +156,17 @@ def _reading_config(layout: Layout, target: str) -> DataConfig:
 
 
 def _refuse_local_edits(
-    root: Path, params_path: Path, current: Any, values: dict[str, Any], schema: Path
+    root: Path,
+    params_path: Path,
+    current: Any,
+    values: dict[str, Any],
+    *,
+    schema: Path,
+    schema_text: bytes,
 ) -> None:
-    """UsageError naming the keys (and data/schema.yaml) init would overwrite while they
-    hold uncommitted edits; nothing to compare outside git or before a first commit."""
+    """UsageError naming the keys (and data/schema.yaml) init would change while they hold
+    uncommitted edits (init's own, from an earlier run, are no loss); nothing to compare
+    outside git or before a first commit."""
     from mlops.onboarding.settings import edited_keys
 
     committed_params = git.file_at("HEAD", params_path.resolve().relative_to(root), cwd=root)
@@ -164,7 +174,8 @@ def _refuse_local_edits(
     if committed_params is not None:
         lost = edited_keys(yaml.safe_load(committed_params), current, list(values), values)
     committed_schema = git.file_at("HEAD", schema.relative_to(root), cwd=root)
-    if committed_schema not in (None, files.read_optional(schema)):
+    current_schema = files.read_optional(schema)
+    if committed_schema not in (None, current_schema) and current_schema != schema_text:
         lost.append(str(schema.relative_to(root)))
     if lost:
         raise UsageError(
