@@ -249,6 +249,12 @@ def test_small_floats_read_back_as_floats_in_yaml_1_1() -> None:
     assert yaml.safe_load(text)["tune"]["tol"] == 1e-07
 
 
+@pytest.mark.parametrize("label", ["yes", "no", "on", "null", "1.5", "~", "plain text"])
+def test_labels_read_back_as_the_text_they_are(label: str) -> None:
+    text = settings.edit_params("data:\n  positive_class: x\n", {"data.positive_class": [label]})
+    assert yaml.safe_load(text)["data"]["positive_class"] == [label]
+
+
 def test_edited_keys_are_those_init_would_change() -> None:
     committed = {"tune": {"metric": "roc_auc", "n_trials": 20}, "data": {"target": "income"}}
     current = {"tune": {"metric": "pr_auc", "n_trials": 50}, "data": {"target": "y"}}

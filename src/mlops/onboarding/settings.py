@@ -16,6 +16,7 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import yaml as pyyaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.representer import RoundTripRepresenter
@@ -181,6 +182,20 @@ def _represent_float(representer: RoundTripRepresenter, value: float) -> Any:
     return representer.represent_scalar("tag:yaml.org,2002:float", text)
 
 
+def _represent_str(representer: RoundTripRepresenter, value: str) -> Any:
+    """Text quoted where YAML 1.1 (PyYAML, which reads params.yaml) would read it as
+    something else: a label "yes" stays text, not true."""
+    style = None if _resolves_to_text(value) else '"'
+    return representer.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+def _resolves_to_text(value: str) -> bool:
+    try:
+        return bool(pyyaml.safe_load(value) == value)
+    except pyyaml.YAMLError:
+        return False
+
+
 def _round_trip() -> YAML:
     yaml = YAML()
     yaml.preserve_quotes = True
@@ -191,6 +206,7 @@ def _round_trip() -> YAML:
         type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null")
     )
     representer.add_representer(float, _represent_float)
+    representer.add_representer(str, _represent_str)
     return yaml
 
 

@@ -12,8 +12,6 @@ and exit 2 with nothing changed. Then ``make repro`` runs the pipeline on the da
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import sys
 import time
 from pathlib import Path
@@ -200,8 +198,9 @@ def _track(root: Path, source: str, *, enabled: bool) -> str:
     from dvc.repo import Repo
 
     started = time.monotonic()
-    try:  # DVC's own advice (git add ...) is said below, once
-        with Repo(str(root)) as repo, contextlib.redirect_stdout(io.StringIO()):
+    try:
+        with Repo(str(root)) as repo:
+            repo.scm_context.quiet = True  # its advice (git add ...) is said below, once
             repo.add(source)
     except DvcException as exc:
         print(f"mlops init: dvc add {source} failed ({exc}); run it yourself", file=sys.stderr)
