@@ -51,12 +51,15 @@ def _refused(project: Path, *arguments: str) -> str:
 
 
 def _users_file(folder: Path) -> Path:
-    """A CSV as users have them: "NA" markers in a numeric column, an id column."""
+    """A CSV as users have them: "NA" markers in a numeric column, an id column, e-mails."""
     wine, _target = user_file("multiclass")
-    frame = wine.assign(rownames=np.arange(1, len(wine) + 1)).astype({"alcohol": "object"})
+    frame = wine.assign(
+        rownames=np.arange(1, len(wine) + 1),
+        contact=[f"grower{i % 40}@example.com" for i in range(len(wine))],
+    ).astype({"alcohol": "object"})
     frame.loc[::17, "alcohol"] = "NA"
     path = folder / "wine.csv"
-    frame[["rownames", *wine.columns]].to_csv(path, index=False)
+    frame[["rownames", "contact", *wine.columns]].to_csv(path, index=False)
     return path
 
 
@@ -67,6 +70,7 @@ def test_a_users_file_is_onboarded(project: Path, tmp_path: Path) -> None:
     assert params.data.source == "data/external/wine.csv"
     assert (params.data.task, params.data.na_values) == ("multiclass", ("NA",))
     assert params.tune.metric == "log_loss"
+    assert params.validate_.privacy.drop == ("contact",)  # validation would fail on it
     assert (project / "data/external/wine.csv").read_bytes() == (tmp_path / "wine.csv").read_bytes()
     assert (project / "data/external/wine.csv.dvc").is_file()  # kept under DVC, not git
     schema = yaml.safe_load((project / "data/schema.yaml").read_text())

@@ -275,11 +275,19 @@ def test_the_review_list_names_what_to_set() -> None:
     profile = _profile("binary")
     layout = Layout("csv", ",", True, None, ("NA",), {"x": ("NA",)})
     values = settings.changes(layout, "f.csv", profile)
-    lines = settings.review(profile, layout, list(frame.columns), {"row_id": "unique"}, values)
+    lines = settings.review(
+        profile,
+        layout,
+        values,
+        features=list(frame.columns),
+        ids={"row_id": "unique"},
+        personal={"contact": ("email",)},
+    )
     text = "\n".join(lines)
     assert "no protected attributes set: name them in validate.protected" in text
     assert "these look like ones: Sex, age_years" in text
     assert "row_id (unique)" in text
+    assert "contact (email); listed in validate.privacy.drop" in text
     assert "x ('NA')" in text
     assert "3.0% of the rows, so tune.metric is log_loss" in text
     assert "gate.minimum" in text

@@ -285,11 +285,15 @@ def looks_protected(columns: Sequence[str]) -> list[str]:
 def review(
     profile: TargetProfile,
     layout: Layout,
+    values: Mapping[str, Any],
+    *,
     features: Sequence[str],
     ids: Mapping[str, str],
-    values: Mapping[str, Any],
+    personal: Mapping[str, Sequence[str]],
 ) -> list[str]:
-    """What the user should look at before trusting the first run, one line each."""
+    """What the user should look at before trusting the first run, one line each:
+    ``values`` as ``changes`` gives them, the data's ``features``, its ``ids`` (column ->
+    why) and the columns holding ``personal`` data (column -> kinds)."""
     lines = [_task_line(profile, values)]
     if layout.marked:
         marked = ", ".join(
@@ -302,6 +306,12 @@ def review(
         lines.append(
             f"id columns, kept out of the model's features: {found}; "
             "validate.ids overrides the detection"
+        )
+    if personal:
+        found = ", ".join(f"{c} ({', '.join(kinds)})" for c, kinds in personal.items())
+        lines.append(
+            f"personal data: {found}; listed in validate.privacy.drop (never a feature): "
+            "move a column to validate.privacy.allow once reviewed, saying why"
         )
     suspects = [c for c in looks_protected(features) if c not in ids]
     lines.append(
