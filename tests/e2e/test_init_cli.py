@@ -95,6 +95,14 @@ def test_an_unreadable_file(project: Path, tmp_path: Path) -> None:
     assert "binary content" in _refused(project, "--data", str(garbage), "--target", "y")
     err = _refused(project, "--data", str(tmp_path / "absent.csv"), "--target", "y")
     assert "not found" in err
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1" + b"\x07" * 64)
+    assert "not a readable Parquet file" in _refused(
+        project, "--data", str(broken), "--target", "y"
+    )
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("x,y\n")
+    assert "no data rows" in _refused(project, "--data", str(header_only), "--target", "y")
 
 
 def test_a_missing_target_suggests_close_names(project: Path, tmp_path: Path) -> None:

@@ -293,6 +293,14 @@ def test_the_review_list_names_what_to_set() -> None:
     assert "gate.minimum" in text
 
 
+def test_a_headerless_file_is_said_to_have_numbered_names() -> None:
+    profile = _profile("multiclass")
+    layout = Layout("csv", ",", False, ("column_1", "column_2"))
+    values = settings.changes(layout, "f.csv", profile)
+    lines = settings.review(profile, layout, values, features=["column_1"], ids={}, personal={})
+    assert any("no header row" in line and "column_2" in line for line in lines)
+
+
 def test_protected_looking_names_are_whole_words() -> None:
     assert settings.looks_protected(["age", "page", "marital_status", "usage", "race"]) == [
         "age",

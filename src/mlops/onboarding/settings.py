@@ -301,6 +301,12 @@ def review(
             for column, markers in layout.marked.items()
         )
         lines.append(f"read as missing values: {marked}; data.na_values lists them")
+    if layout.columns:
+        lines.append(
+            f"the file has no header row: its columns are named column_1 to "
+            f"column_{len(layout.columns)} (data.columns); to name them, add a header row "
+            "to the file and rerun mlops init"
+        )
     if ids:
         found = ", ".join(f"{c} ({why})" for c, why in ids.items())
         lines.append(

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> None:
     root = params_path.resolve().parent
     text = files.read_bytes(params_path, "params file").decode("utf-8")
     current = files.read_yaml(params_path, "params file")
-    data = files.read_bytes(args.data, "data file")
+    data = _read(args.data)
     # Imported once the inputs are read (see mlops.cli): pandas, scikit-learn, pandera.
     from mlops.data.ingestion import ingest, normalise_name
     from mlops.onboarding import settings
@@ -131,6 +131,13 @@ _SCHEMA_HEADER = """\
 # Ranges and categories are what that file held: review each one (widen ranges to
 # what the domain allows) before committing. Names are snake_case, as after ingest.
 """
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return files.read_bytes(path, "data file")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the data file ({exc.strerror})") from None
 
 
 def _source(path: Path, data: bytes, root: Path) -> tuple[str, Path | None]:
