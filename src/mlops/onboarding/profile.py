@@ -99,7 +99,7 @@ def profile_target(
     """The task ``values`` ask for (or ``task`` as told), its classes and positive class.
 
     UsageError when the target holds one value, a class has fewer than ``min_rows``
-    rows (the split and the folds need that many), or a binary target's positive
+    rows (a split needs 2, and see ``rows_per_class``), or a binary target's positive
     class can't be told and ``positive`` is not given.
     """
     labels = values.dropna().map(label_text)
@@ -113,15 +113,8 @@ def profile_target(
             raise UsageError("--positive is for a binary target; this one is regression")
         spread = pd.to_numeric(labels, errors="coerce").std()
         return TargetProfile(name, chosen, {}, spread=None if pd.isna(spread) else float(spread))
-    rare = counts[counts < min_rows]
-    if not rare.empty:
-        seen = "once" if rare.min() == 1 else f"{int(rare.min())} times"
-        raise UsageError(
-            f"target column {name!r}: class(es) {shorten([clip(c) for c in rare.index[:5]])} "
-            f"seen {seen}; each class needs at least {min_rows} rows (to split and "
-            "cross-validate): drop or relabel those rows"
-        )
     found = {str(label): int(count) for label, count in counts.items()}
+    require_rows(name, found, min_rows)
     if chosen != "binary" or counts.size != 2:
         if positive is not None:
             raise UsageError(
@@ -130,6 +123,19 @@ def profile_target(
         return TargetProfile(name, chosen, found)
     negative_label, positive_label, why = _positive(name, list(found), positive)
     return TargetProfile(name, chosen, found, positive_label, negative_label, why)
+
+
+def require_rows(name: str, counts: dict[str, int], min_rows: int) -> None:
+    """UsageError naming the classes of fewer than ``min_rows`` rows."""
+    rare = {label: count for label, count in counts.items() if count < min_rows}
+    if rare:
+        fewest = min(rare.values())
+        seen = "once" if fewest == 1 else f"{fewest} times"
+        raise UsageError(
+            f"target column {name!r}: class(es) {shorten([clip(c) for c in list(rare)[:5]])} "
+            f"seen {seen}; each class needs at least {min_rows} rows (to split and "
+            "cross-validate): drop or relabel those rows"
+        )
 
 
 def _infer_task(labels: pd.Series, classes: int) -> TaskName:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from mlops.config import DataConfig, parse_params
+from mlops.config import PATHS, DataConfig, parse_params
 from mlops.errors import UsageError
 from mlops.io import files, git, tables
 
@@ -54,34 +54,31 @@ def run(args: argparse.Namespace) -> None:
     current = files.read_yaml(params_path, "params file")
     data = _read(args.data)
     # Imported once the inputs are read (see mlops.cli): pandas, scikit-learn, pandera.
+    from mlops.data.contract import contract_document, infer_contract
     from mlops.data.ingestion import ingest, normalise_name
+    from mlops.data.privacy import scan
     from mlops.onboarding import settings
     from mlops.onboarding._ids_standin import find_ids  # STAND-IN: mlops.data.identifiers
-    from mlops.onboarding.profile import find_target, profile_target, rows_per_class
+    from mlops.onboarding.profile import (
+        find_target,
+        profile_target,
+        require_rows,
+        rows_per_class,
+    )
     from mlops.onboarding.sniff import sniff
+    from mlops.tasks.task import get_task
 
     layout = sniff(str(args.data), data)
     source, copy_to = _source(args.data, data, root)
-    reading = _reading_config(layout, args.target)
-    frame = tables.read_source(reading, args.data)
+    frame = tables.read_source(_reading_config(layout, args.target), args.data)
     column = find_target(list(frame.columns), args.target)
-    folds = max(
-        int(settings.value_at(current, "tune.cv_folds") or 2),
-        int(settings.value_at(current, "impute.auto.cv_folds") or 2),
-    )
-    test_size = float(settings.value_at(current, "split.test_size") or 0.2)
-    profile = profile_target(
-        frame[column],
-        normalise_name(column),
-        None if args.task == "auto" else args.task,
-        args.positive,
-        rows_per_class(folds, test_size),
-    )
+    task = None if args.task == "auto" else args.task
+    profile = profile_target(frame[column], normalise_name(column), task, args.positive)
     values = settings.changes(layout, source, profile)
     params = parse_params(yaml.safe_load(settings.edit_params(text, values)), str(params_path))
+    folds = max(params.tune.cv_folds, params.impute.auto.cv_folds)
+    require_rows(profile.name, profile.counts, rows_per_class(folds, params.split.test_size))
     raw = ingest(frame, params.data)
-    from mlops.data.privacy import scan
-
     # Personal data fails validation unless listed: dropped from the features until a
     # person reviews it (the review list says so), so the first run reaches a verdict.
     personal = {
@@ -92,15 +89,12 @@ def run(args: argparse.Namespace) -> None:
     values["validate.privacy.drop"] = list(personal)
     new_text = settings.edit_params(text, values)
     params = parse_params(yaml.safe_load(new_text), source=str(params_path))
-    from mlops.data.contract import contract_document, infer_contract
-    from mlops.tasks.task import get_task
-
     schema = infer_contract(
         raw, params.data.target, params.validate_.quality.max_categories, get_task(profile.task)
     )
     contract = yaml.safe_dump(contract_document(schema), sort_keys=False, allow_unicode=True)
     schema_text = (_SCHEMA_HEADER.format(source=source) + contract).encode("utf-8")
-    schema_path = root / "data" / "schema.yaml"
+    schema_path = root / PATHS.schema
     if not args.force:
         _refuse_local_edits(
             root, params_path, current, values, schema=schema_path, schema_text=schema_text
@@ -115,7 +109,7 @@ def run(args: argparse.Namespace) -> None:
     tracked = _track(root, source, enabled=not args.no_dvc)
 
     print(f"mlops init: {source}: {len(raw)} rows, {len(features)} features")
-    print(f"wrote {params_path} ({', '.join(_sections(values))}) and data/schema.yaml")
+    print(f"wrote {params_path} ({', '.join(_sections(values))}) and {PATHS.schema}")
     print("review:")
     for line in settings.review(
         profile, layout, values, features=features, ids=ids, personal=personal
