@@ -179,6 +179,14 @@ def test_one_class_or_a_class_seen_once_is_refused() -> None:
         profile_target(pd.Series(["a", "b"] * 5 + ["c", "c"]), "y", min_rows=4)
 
 
+def test_a_task_told_must_fit_the_classes() -> None:
+    with pytest.raises(UsageError, match=r"--task binary: .* has 3 classes"):
+        profile_target(pd.Series(["a", "b", "c"] * 5), "y", "binary")
+    with pytest.raises(UsageError, match="pass --task binary"):
+        profile_target(pd.Series(["a", "b"] * 5), "y", "multiclass")
+    assert profile_target(pd.Series([0, 1, 2] * 5), "y", "regression").task == "regression"
+
+
 def test_a_missing_or_ambiguous_target_is_named() -> None:
     assert find_target(["Alcohol", "Cultivar "], "cultivar") == "Cultivar "
     with pytest.raises(UsageError, match="did you mean cultivar"):
@@ -253,6 +261,13 @@ def test_small_floats_read_back_as_floats_in_yaml_1_1() -> None:
 def test_labels_read_back_as_the_text_they_are(label: str) -> None:
     text = settings.edit_params("data:\n  positive_class: x\n", {"data.positive_class": [label]})
     assert yaml.safe_load(text)["data"]["positive_class"] == [label]
+
+
+def test_a_block_set_to_null_says_what_null_means() -> None:
+    text = "evaluate:\n  business:\n    # per outcome\n    correct: 1.0\n  slices: 2\n"
+    edited = settings.edit_params(text, {"evaluate.business": None})
+    assert "  business: null  # null: none computed" in edited
+    assert yaml.safe_load(edited) == {"evaluate": {"business": None, "slices": 2}}
 
 
 def test_edited_keys_are_those_init_would_change() -> None:

@@ -115,7 +115,13 @@ def profile_target(
         return TargetProfile(name, chosen, {}, spread=None if pd.isna(spread) else float(spread))
     found = {str(label): int(count) for label, count in counts.items()}
     require_rows(name, found, min_rows)
-    if chosen != "binary" or counts.size != 2:
+    if (chosen == "binary") != (counts.size == 2):
+        raise UsageError(
+            f"--task {chosen}: target column {name!r} has {counts.size} classes "
+            f"({shorten([clip(c) for c in list(found)[:5]])}); "
+            f"pass --task {'multiclass' if counts.size > 2 else 'binary'} or --task auto"
+        )
+    if chosen != "binary":
         if positive is not None:
             raise UsageError(
                 f"--positive is for a binary target; {name!r} has {counts.size} classes"

@@ -53,6 +53,10 @@ _PROTECTED_WORDS = frozenset(
         "pregnant", "pregnancy", "orientation", "caste",
     }
 )  # fmt: skip
+# End-of-line notes for values whose own comments go with the block they replace.
+_NOTES = {
+    "evaluate.business": "null: none computed; give each outcome's value to compute one",
+}
 # A map with at most this many scalar values is written on one line ({type: int, ...}).
 _FLOW_ITEMS = 5
 
@@ -240,6 +244,9 @@ def edit_params(text: str, values: Mapping[str, Any]) -> str:
             node = node[part]
         lines = _pop_trailing(node.get(last))
         node[last] = _node(value)
+        if key in _NOTES and value is None:
+            node.ca.items.pop(last, None)  # the block's comment slots, not a scalar's
+            node.yaml_add_eol_comment(_NOTES[key], last)
         following = list(node)[list(node).index(last) + 1 :]
         if lines and following:
             node.yaml_set_comment_before_after_key(
