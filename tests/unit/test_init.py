@@ -308,6 +308,15 @@ def test_the_review_list_names_what_to_set() -> None:
     assert "gate.minimum" in text
 
 
+def test_only_integer_classes_are_said_to_maybe_be_a_quantity() -> None:
+    layout = Layout("csv")
+    for counts, said in (({"3": 5, "4": 5, "5": 5}, True), ({"a": 5, "b": 5, "c": 5}, False)):
+        profile = TargetProfile("y", "multiclass", counts)
+        values = settings.changes(layout, "f.csv", profile)
+        lines = settings.review(profile, layout, values, features=[], ids={}, personal={})
+        assert ("--task regression" in lines[0]) is said
+
+
 def test_a_headerless_file_is_said_to_have_numbered_names() -> None:
     profile = _profile("multiclass")
     layout = Layout("csv", ",", False, ("column_1", "column_2"))

@@ -359,9 +359,10 @@ def _task_line(profile: TargetProfile, values: Mapping[str, Any]) -> str:
     task = f"task: {profile.task} on {profile.name!r}"
     if not profile.counts:
         return task + "; pass --task multiclass if it is a class code"
-    classes = f"{len(profile.counts)} classes" if profile.counts else ""
     if profile.positive is None:
-        return f"{task} ({classes}); pass --task regression if the target is a quantity"
+        line = f"{task} ({len(profile.counts)} classes)"
+        coded = all(re.fullmatch(r"-?\d+", label) for label in profile.counts)
+        return line + ("; pass --task regression if it is a quantity" if coded else "")
     share = profile.minority_share or 0.0
     line = f"{task}: positive class {profile.positive!r} ({profile.why_positive})"
     if profile.imbalanced:
