@@ -18,7 +18,7 @@ from mlops.onboarding import settings
 from mlops.onboarding.profile import TargetProfile, find_target, profile_target
 from mlops.onboarding.sniff import Layout, has_header, missing_markers, sniff
 from mlops.tasks.families import FAMILIES, default_space, families_for, hyperparameters
-from mlops.tasks.metrics import TASK_NAMES, report_names
+from mlops.tasks.metrics import METRICS, TASK_NAMES, report_names
 from mlops.tasks.task import get_task
 from tests.conftest import ROOT
 from tests.sklearn_frames import user_file
@@ -166,6 +166,7 @@ def test_a_rare_positive_class_tunes_on_log_loss() -> None:
     assert profile.imbalanced
     assert profile.minority_share == pytest.approx(0.03)
     assert settings.tune_metric(profile) == "log_loss"
+    assert METRICS["log_loss"].proper
     balanced = profile_target(pd.Series([1, 0] * 50), "y")
     assert settings.tune_metric(balanced) == "roc_auc"
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import re
-import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,7 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.representer import RoundTripRepresenter
 
-from mlops.config import EvaluateConfig, ValidateConfig
+from mlops.config import ValidateConfig
 from mlops.data.ingestion import normalise_name
 from mlops.onboarding.profile import TargetProfile
 from mlops.onboarding.sniff import Layout
@@ -42,6 +41,8 @@ OVERFIT_GAP = 0.1
 OVERFIT_GAP_IN_TARGET_UNITS = 0.5
 MAX_ECE = 0.1  # expected calibration error of the class probabilities
 MAX_DEGRADATION = 0.01  # against the production model, once there is one
+# What an imbalanced binary target tunes on: only calibrated probabilities score best.
+IMBALANCED_METRIC = "log_loss"
 # Metrics measured in the target's own unit: their thresholds scale with its spread.
 _IN_TARGET_UNITS = frozenset({"rmse", "mae"})
 
@@ -62,12 +63,10 @@ _FLOW_ITEMS = 5
 
 
 def _accepted(key: str) -> bool:
-    """STAND-IN until helper B's ``validate.ids`` and helper C's ``evaluate.business: null``
-    are merged (issue #18): a key the configuration does not take yet is not written.
-    Once both are merged this is always true: delete it and its use in ``changes``."""
-    if key == "validate.ids":
-        return "ids" in ValidateConfig.model_fields
-    return type(None) in typing.get_args(EvaluateConfig.model_fields["business"].annotation)
+    """STAND-IN until helper B's ``validate.ids`` is merged (issue #18): a key the
+    configuration does not take yet is not written. Once merged this is always true:
+    delete it and its use in ``changes``."""
+    return key != "validate.ids" or "ids" in ValidateConfig.model_fields
 
 
 def _number(value: float) -> float:
@@ -96,8 +95,9 @@ def gate(profile: TargetProfile) -> dict[str, dict[str, float]]:
 
 
 def tune_metric(profile: TargetProfile) -> str:
-    """The task's metric, or log loss when the classes are imbalanced (see profile)."""
-    return "log_loss" if profile.imbalanced else get_task(profile.task).default_metric
+    """The task's metric, or log loss (a strictly proper scoring rule in the metric
+    registry) when the classes are imbalanced (see profile)."""
+    return IMBALANCED_METRIC if profile.imbalanced else get_task(profile.task).default_metric
 
 
 def changes(layout: Layout, source: str, profile: TargetProfile) -> dict[str, Any]:
@@ -137,11 +137,7 @@ def changes(layout: Layout, source: str, profile: TargetProfile) -> dict[str, An
         "evaluate.slices.bands": {},
         **{f"gate.{name}": value for name, value in gate(profile).items()},
     }
-    return {
-        k: v
-        for k, v in values.items()
-        if k not in ("validate.ids", "evaluate.business") or _accepted(k)
-    }
+    return {k: v for k, v in values.items() if _accepted(k)}
 
 
 def _label(label: str | None) -> str | int:
