@@ -115,6 +115,8 @@ def test_an_ambiguous_target(project: Path, tmp_path: Path) -> None:
     path = tmp_path / "twice.csv"
     path.write_text("Income,income,x\n1,0,1.5\n0,1,2.5\n1,1,3.5\n0,0,4.5\n")
     assert "ambiguous" in _refused(project, "--data", str(path), "--target", "income")
+    err = _refused(project, "--data", str(path), "--target", "x")
+    assert "columns named alike once normalised: income" in err
 
 
 def test_a_target_with_one_class_or_a_class_seen_once(project: Path, tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> None:
     current = files.read_yaml(params_path, "params file")
     data = _read(args.data)
     # Imported once the inputs are read (see mlops.cli): pandas, scikit-learn, pandera.
-    from mlops.data.contract import contract_document, infer_contract
+    from mlops.data.contract import contract_document, duplicate_columns, infer_contract
     from mlops.data.ingestion import ingest, normalise_name
     from mlops.data.privacy import scan
     from mlops.onboarding import settings
@@ -72,6 +72,12 @@ def run(args: argparse.Namespace) -> None:
     source, copy_to = _source(args.data, data, root)
     frame = tables.read_source(_reading_config(layout, args.target), args.data)
     column = find_target(list(frame.columns), args.target)
+    twice = duplicate_columns(list(frame.columns))
+    if twice:
+        raise UsageError(
+            f"{args.data}: columns named alike once normalised: {', '.join(twice)}; "
+            "rename them in the file"
+        )
     task = None if args.task == "auto" else args.task
     profile = profile_target(frame[column], normalise_name(column), task, args.positive)
     values = settings.changes(layout, source, profile)
