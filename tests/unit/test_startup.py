@@ -22,6 +22,7 @@ HEAVY = ("sklearn", "optuna", "scipy", "matplotlib")
 PIPELINE = list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
 # The fewest arguments each command parses with.
 ARGUMENTS = {
+    "init": ["--data", "data.csv", "--target", "y"],
     "schema": ["infer", "--input", "data.csv"],
     "predict": ["--input", "in.csv", "--output", "out.csv"],
 }

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-_PARQUET_MAGIC = b"PAR1"
+PARQUET_MAGIC = b"PAR1"
 
 
 def read_source(config: DataConfig, path: Path | None = None) -> pd.DataFrame:
@@ -53,7 +53,7 @@ def _read_parquet_source(path: Path) -> pd.DataFrame:
         raise UsageError(f"{path}: not a readable Parquet file ({exc})") from None
 
 
-def _read_bytes(path: Path) -> bytes:
+def file_bytes(path: Path) -> bytes:
     """The file's bytes, gunzipped when it is gzip-compressed (whatever its name)."""
     data = path.read_bytes()
     if data[:2] != b"\x1f\x8b":
@@ -65,7 +65,7 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _read_csv_source(path: Path, config: DataConfig) -> pd.DataFrame:
-    text = _csv_text(path, _read_bytes(path))
+    text = _csv_text(path, file_bytes(path))
     if not text.strip():
         raise UsageError(f"{path}: data source is empty")
     names = list(config.columns) if config.columns else None
@@ -136,10 +136,10 @@ def read_input(
     that what is echoed back is what the user wrote.
     """
     require_file(path, "input file")
-    data = _read_bytes(path)
+    data = file_bytes(path)
     if not data.strip():
         raise UsageError(f"{path}: input file is empty")
-    if data[:4] == _PARQUET_MAGIC:
+    if data[:4] == PARQUET_MAGIC:
         frame = _parquet_bytes(path, data)
     else:
         frame = _read_csv_input(path, _csv_text(path, data), config, layout, as_text)
@@ -151,7 +151,7 @@ def read_input(
 def is_parquet(path: Path) -> bool:
     """Whether ``path`` holds Parquet (by content, as ``read_input`` tells)."""
     with path.open("rb") as handle:
-        return handle.read(4) == _PARQUET_MAGIC
+        return handle.read(4) == PARQUET_MAGIC
 
 
 def _parquet_bytes(path: Path, data: bytes) -> pd.DataFrame:
@@ -167,10 +167,10 @@ def _parquet_bytes(path: Path, data: bytes) -> pd.DataFrame:
 def _read_csv_input(
     path: Path, text: str, config: DataConfig, layout: CsvLayout, as_text: bool
 ) -> pd.DataFrame:
-    lines = _data_lines(text, config.comment)
+    lines = data_lines(text, config.comment)
     if not lines:
         raise UsageError(f"{path}: input file has no data rows")
-    sep = _sniff_separator(lines, config.separator, config.comment)
+    sep = sniff_separator(lines, config.separator, config.comment)
     first = _split_line(lines[0], sep)
     header, names = layout(first)
     if names is not None and len(names) != len(first):
@@ -181,7 +181,7 @@ def _read_csv_input(
     return _parse_csv(path, text, config, sep=sep, header=header, names=names, as_text=as_text)
 
 
-def _data_lines(text: str, comment: str | None) -> list[str]:
+def data_lines(text: str, comment: str | None) -> list[str]:
     """The first lines that hold data, without comments (from ``comment`` to the end of
     the line, as pandas reads them) and blank lines."""
     lines = (line.partition(comment)[0] if comment else line for line in text.splitlines())
@@ -195,7 +195,7 @@ def _split_line(line: str, sep: str) -> list[str]:
     return next(csv.reader([line], delimiter=sep, skipinitialspace=True))
 
 
-def _sniff_separator(lines: list[str], configured: str, comment: str | None) -> str:
+def sniff_separator(lines: list[str], configured: str, comment: str | None) -> str:
     """Of the separators that split every line into the same number (> 1) of fields, the
     one giving the most fields (the configured one on a tie: "a;b;1,5" is ";"); else
     csv.Sniffer's guess, else the configured one. Never the comment character."""

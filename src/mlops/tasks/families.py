@@ -3,7 +3,8 @@
 A family names its estimator per task, the hyperparameters the pipeline sets
 itself (never params.yaml), how features are encoded for it, and the types
 outside skops' safe list its fitted model holds. Adding a family is one entry
-here plus its search space and fixed values in params.yaml ``tune``.
+here plus its search space and fixed values in params.yaml ``tune``; ``mlops init``
+writes those from the entry's default space and scikit-learn's defaults.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from mlops.tasks.metrics import TaskName
 Encoding = Literal["ordinal", "one_hot"]
 # (categorical feature names, seed) -> hyperparameters the pipeline derives itself.
 Derive = Callable[[list[str], int], dict[str, Any]]
+# A search space as params.yaml ``tune.space.<family>`` holds it: per hyperparameter,
+# {type: int | float, low, high, log} or {type: categorical, choices}.
+Space = Mapping[str, Mapping[str, Any]]
 
 
 def _seed(categorical: list[str], seed: int) -> dict[str, Any]:
@@ -39,6 +43,10 @@ class Family:
     encoding: Encoding
     derive: Derive
     derived: frozenset[str]
+    # A starting search space for a new project (``mlops init``): ranges that suit
+    # data sets from a hundred rows to a hundred thousand. A hyperparameter the
+    # task's estimator lacks (class_weight for a regressor) is left out.
+    space: Space
     trusted_types: tuple[str, ...] = field(default=())
 
     def estimator(self, task: TaskName) -> type[Any]:
@@ -52,6 +60,14 @@ class Family:
             ) from None
         module, _, name = path.rpartition(".")
         return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+def _int(low: int, high: int, *, log: bool = False) -> dict[str, Any]:
+    return {"type": "int", "low": low, "high": high, "log": log}
+
+
+def _float(low: float, high: float, *, log: bool = False) -> dict[str, Any]:
+    return {"type": "float", "low": low, "high": high, "log": log}
 
 
 _ENSEMBLE = "sklearn.ensemble"
@@ -70,6 +86,13 @@ FAMILIES: dict[str, Family] = {
             "ordinal",
             _seed_and_categories,
             frozenset({"random_state", "categorical_features"}),
+            {
+                "learning_rate": _float(0.03, 0.3, log=True),
+                "max_leaf_nodes": _int(8, 64, log=True),
+                "min_samples_leaf": _int(5, 100, log=True),
+                "l2_regularization": _float(1.0e-6, 10.0, log=True),
+                "max_features": _float(0.5, 1.0),
+            },
             ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
         ),
         Family(
@@ -81,6 +104,12 @@ FAMILIES: dict[str, Family] = {
             "ordinal",
             _seed,
             frozenset({"random_state"}),
+            {
+                "n_estimators": _int(50, 200, log=True),
+                "max_depth": _int(4, 24),
+                "min_samples_leaf": _int(1, 20, log=True),
+                "max_features": {"type": "categorical", "choices": ["sqrt", "log2", 0.5]},
+            },
             ("sklearn.tree._tree.Tree",),
         ),
         Family(
@@ -89,6 +118,10 @@ FAMILIES: dict[str, Family] = {
             "one_hot",
             _seed,
             frozenset({"random_state"}),
+            {
+                "C": _float(1.0e-3, 100.0, log=True),
+                "class_weight": {"type": "categorical", "choices": [None, "balanced"]},
+            },
         ),
         Family(
             "ridge",
@@ -96,6 +129,7 @@ FAMILIES: dict[str, Family] = {
             "one_hot",
             _seed,
             frozenset({"random_state"}),
+            {"alpha": _float(1.0e-3, 1000.0, log=True)},
         ),
     )
 }
@@ -130,6 +164,13 @@ def hyperparameters(family: str, task: TaskName) -> frozenset[str]:
     # scikit-learn marks a parameter on its way out with the default "deprecated".
     current = {n for n, v in defaults.items() if not (isinstance(v, str) and v == "deprecated")}
     return frozenset(current - chosen.derived)
+
+
+def default_space(family: str, task: TaskName) -> dict[str, dict[str, Any]]:
+    """``family``'s starting search space on ``task``: a new project's ``tune.space``."""
+    known = hyperparameters(family, task)
+    space = get_family(family).space
+    return {name: dict(spec) for name, spec in space.items() if name in known}
 
 
 def default_fixed(family: str, task: TaskName, searched: frozenset[str]) -> dict[str, Any]:

@@ -1,0 +1,186 @@
+"""What a target column asks for: the task, its classes, which class is positive, and
+whether the classes are so imbalanced that the search must tune on a proper scoring rule.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mlops.data.contract import duplicate_columns
+from mlops.data.ingestion import normalise_name
+from mlops.errors import UsageError, clip, shorten
+from mlops.tasks.metrics import TaskName
+
+# A numeric target with more distinct values than this is a quantity to predict
+# (regression), with fewer a code for classes (the Binary task's hint says the same).
+_MAX_CODED_CLASSES = 20
+# Pairs whose meaning is plain: (negative, positive), compared in lower case.
+WELL_KNOWN_PAIRS = (
+    ("0", "1"),
+    ("-1", "1"),
+    ("no", "yes"),
+    ("n", "y"),
+    ("false", "true"),
+    ("f", "t"),
+    ("negative", "positive"),
+    ("neg", "pos"),
+)
+# A binary target whose rarer class is below this share is imbalanced: tuned by ROC AUC,
+# the search prefers class_weight: balanced models whose probabilities are far off
+# (issue #18: ECE 0.19 at 3 % positives), so it tunes on log loss, a proper scoring rule.
+IMBALANCED_SHARE = 0.2
+
+
+@dataclass(frozen=True)
+class TargetProfile:
+    """The target as the task sees it."""
+
+    name: str  # normalised, as params.yaml data.target names it
+    task: TaskName
+    # Labels as text with their row counts, most frequent first (regression: empty).
+    counts: dict[str, int]
+    positive: str | None = None
+    negative: str | None = None
+    why_positive: str = ""
+    # A numeric target's standard deviation: the scale of errors in its unit.
+    spread: float | None = None
+
+    @property
+    def minority_share(self) -> float | None:
+        """The rarer class's share of the rows (binary only)."""
+        if self.task != "binary":
+            return None
+        return min(self.counts.values()) / sum(self.counts.values())
+
+    @property
+    def imbalanced(self) -> bool:
+        share = self.minority_share
+        return share is not None and share < IMBALANCED_SHARE
+
+
+def find_target(columns: Sequence[object], target: str) -> object:
+    """The column of ``columns`` (as the file names them) that ``target`` names, once
+    normalised; UsageError for none (with the closest names) or two."""
+    wanted = normalise_name(target)
+    matches = [c for c in columns if normalise_name(c) == wanted]
+    if wanted in duplicate_columns(list(columns)) or len(matches) > 1:
+        raise UsageError(
+            f"target {target!r} is ambiguous: columns {shorten([str(c) for c in matches])} "
+            "all read as " + repr(wanted) + "; rename one of them in the file"
+        )
+    if not matches:
+        names = [normalise_name(c) for c in columns]
+        close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(close)}?" if close else f"columns: {shorten(names)}"
+        raise UsageError(f"target column {target!r} not in the data ({hint})")
+    return matches[0]
+
+
+def label_text(value: object) -> str:
+    """A label as text, the way the tasks compare labels: 1, 1.0 and " 1" are "1"."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def profile_target(
+    values: pd.Series,
+    name: str,
+    task: TaskName | None = None,
+    positive: str | None = None,
+    min_rows: int = 2,
+) -> TargetProfile:
+    """The task ``values`` ask for (or ``task`` as told), its classes and positive class.
+
+    UsageError when the target holds one value, a class has fewer than ``min_rows``
+    rows (a split needs 2, and see ``rows_per_class``), or a binary target's positive
+    class can't be told and ``positive`` is not given.
+    """
+    labels = values.dropna().map(label_text)
+    counts = labels.value_counts()
+    if counts.size < 2:
+        only = f"only {clip(counts.index[0])!r}" if counts.size else "no values"
+        raise UsageError(f"target column {name!r} holds {only}: nothing to predict")
+    chosen = task or _infer_task(labels, counts.size)
+    if chosen == "regression":
+        if positive is not None:
+            raise UsageError("--positive is for a binary target; this one is regression")
+        spread = pd.to_numeric(labels, errors="coerce").std()
+        return TargetProfile(name, chosen, {}, spread=None if pd.isna(spread) else float(spread))
+    found = {str(label): int(count) for label, count in counts.items()}
+    require_rows(name, found, min_rows)
+    if (chosen == "binary") != (counts.size == 2):
+        raise UsageError(
+            f"--task {chosen}: target column {name!r} has {counts.size} classes "
+            f"({shorten([clip(c) for c in list(found)[:5]])}); "
+            f"pass --task {'multiclass' if counts.size > 2 else 'binary'} or --task auto"
+        )
+    if chosen != "binary":
+        if positive is not None:
+            raise UsageError(
+                f"--positive is for a binary target; {name!r} has {counts.size} classes"
+            )
+        return TargetProfile(name, chosen, found)
+    negative_label, positive_label, why = _positive(name, list(found), positive)
+    return TargetProfile(name, chosen, found, positive_label, negative_label, why)
+
+
+def require_rows(name: str, counts: dict[str, int], min_rows: int) -> None:
+    """UsageError naming the classes of fewer than ``min_rows`` rows."""
+    rare = {label: count for label, count in counts.items() if count < min_rows}
+    if rare:
+        fewest = min(rare.values())
+        seen = "once" if fewest == 1 else f"{fewest} times"
+        raise UsageError(
+            f"target column {name!r}: class(es) {shorten([clip(c) for c in list(rare)[:5]])} "
+            f"seen {seen}; each class needs at least {min_rows} rows (to split and "
+            "cross-validate): drop or relabel those rows"
+        )
+
+
+def _infer_task(labels: pd.Series, classes: int) -> TaskName:
+    if classes == 2:
+        return "binary"
+    numbers = pd.to_numeric(labels, errors="coerce")
+    if numbers.notna().all():
+        integral = bool((numbers == numbers.round()).all())
+        if classes > _MAX_CODED_CLASSES or not integral:
+            return "regression"
+    return "multiclass"
+
+
+def _positive(name: str, classes: list[str], positive: str | None) -> tuple[str, str, str]:
+    """(negative, positive, why) for a binary target's two ``classes``."""
+    if positive is not None:
+        label = label_text(positive)
+        if label not in classes:
+            raise UsageError(
+                f"--positive {positive!r} is not a class of {name!r}; "
+                f"its classes: {shorten(sorted(classes))}"
+            )
+        return next(c for c in classes if c != label), label, "as told by --positive"
+    lower = {c.lower(): c for c in classes}
+    for negative, positive_label in WELL_KNOWN_PAIRS:
+        if {negative, positive_label} == set(lower):
+            return (
+                lower[negative],
+                lower[positive_label],
+                f"told from the pair {negative}/{positive_label}",
+            )
+    first, second = sorted(classes)
+    raise UsageError(
+        f"target column {name!r} has two classes, {first!r} and {second!r}, and which one is "
+        f"positive can't be told: pass --positive with the one that means 1 "
+        f"(e.g. --positive {second!r})"
+    )
+
+
+def rows_per_class(folds: int, test_size: float) -> int:
+    """The fewest rows of a class that leave ``folds`` of them in the training split."""
+    return max(2, math.ceil(folds / (1.0 - test_size)))

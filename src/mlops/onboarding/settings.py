@@ -1,0 +1,370 @@
+"""The params a new data set needs, and what its user should review.
+
+``mlops init`` writes the ``data`` section for the file, resets every setting
+that names the demo's columns or values (protected attributes, sentinels,
+slices, business values, privacy lists) to a safe empty value, writes a
+search space, metric and gate that fit the task, and lists what a person
+should look at before trusting the first run. params.yaml is edited with
+ruamel.yaml's round trip, so its comments and layout stay as they were.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml as pyyaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.representer import RoundTripRepresenter
+
+from mlops.config import ValidateConfig
+from mlops.data.ingestion import normalise_name
+from mlops.onboarding.profile import TargetProfile
+from mlops.onboarding.sniff import Layout
+from mlops.tasks.families import default_fixed, default_space, families_for
+from mlops.tasks.metrics import report_names
+from mlops.tasks.task import get_task
+
+# Gate thresholds, in units of the target metric (times the target's standard deviation
+# for a metric in the target's own unit): relative checks only, so they fit any data
+# set; what is good enough in absolute terms is the user's call (the review list says so).
+# The trivial baseline (majority class, mean) must be beaten by this much, the linear
+# one at least matched (Task.baselines names the trivial one first, as evaluate reads it).
+TRIVIAL_MARGIN = 0.02
+LINEAR_MARGIN = 0.0
+# Train score minus test score: for bounded metrics, and for a metric in the target's
+# unit (trees fit their training rows closely, so a regression gap is wider).
+OVERFIT_GAP = 0.1
+OVERFIT_GAP_IN_TARGET_UNITS = 0.5
+MAX_ECE = 0.1  # expected calibration error of the class probabilities
+MAX_DEGRADATION = 0.01  # against the production model, once there is one
+# What an imbalanced binary target tunes on: only calibrated probabilities score best.
+IMBALANCED_METRIC = "log_loss"
+# Metrics measured in the target's own unit: their thresholds scale with its spread.
+_IN_TARGET_UNITS = frozenset({"rmse", "mae"})
+
+# Words of a snake_case column name that suggest a protected attribute.
+_PROTECTED_WORDS = frozenset(
+    {
+        "age", "sex", "gender", "race", "ethnicity", "ethnic", "religion", "religious",
+        "nationality", "native", "citizenship", "marital", "disability", "disabled",
+        "pregnant", "pregnancy", "orientation", "caste",
+    }
+)  # fmt: skip
+# End-of-line notes for values whose own comments go with the block they replace.
+_NOTES = {
+    "evaluate.business": "null: none computed; give each outcome's value to compute one",
+}
+# A map with at most this many scalar values is written on one line ({type: int, ...}).
+_FLOW_ITEMS = 5
+
+
+def _accepted(key: str) -> bool:
+    """STAND-IN until helper B's ``validate.ids`` is merged (issue #18): a key the
+    configuration does not take yet is not written. Once merged this is always true:
+    delete it and its use in ``changes``."""
+    return key != "validate.ids" or "ids" in ValidateConfig.model_fields
+
+
+def _number(value: float) -> float:
+    return float(f"{value:.4g}")
+
+
+def gate(profile: TargetProfile) -> dict[str, dict[str, float]]:
+    """Thresholds that fit any data set of the task: baseline margins, the overfitting
+    gap, calibration (classification) and degradation against production; no absolute
+    minimum, which only the user can set."""
+    task = get_task(profile.task)
+    metric = task.default_metric
+    unit = profile.spread if metric in _IN_TARGET_UNITS and profile.spread else 1.0
+    gap = OVERFIT_GAP_IN_TARGET_UNITS if metric in _IN_TARGET_UNITS else OVERFIT_GAP
+    trivial, *others = task.baselines
+    maximum = {"overfit_gap": _number(gap * unit)}
+    if "ece" in report_names(task.name, task.baselines):
+        maximum["ece"] = MAX_ECE
+    return {
+        "minimum": {},
+        "maximum": maximum,
+        "baseline_margin": {trivial: _number(TRIVIAL_MARGIN * unit)}
+        | dict.fromkeys(others, LINEAR_MARGIN),
+        "max_degradation": {metric: _number(MAX_DEGRADATION * unit)},
+    }
+
+
+def tune_metric(profile: TargetProfile) -> str:
+    """The task's metric, or log loss (a strictly proper scoring rule in the metric
+    registry) when the classes are imbalanced (see profile)."""
+    return IMBALANCED_METRIC if profile.imbalanced else get_task(profile.task).default_metric
+
+
+def changes(layout: Layout, source: str, profile: TargetProfile) -> dict[str, Any]:
+    """Every params.yaml key ``mlops init`` sets (dotted path -> value), in file order."""
+    task = get_task(profile.task)
+    families = list(families_for(task.name))
+    spaces = {f: default_space(f, task.name) for f in families}
+    binary = profile.positive is not None
+    values: dict[str, Any] = {
+        "data.source": source,
+        "data.format": layout.format,
+        "data.header": layout.header,
+        "data.columns": list(layout.columns) if layout.columns else None,
+        "data.separator": layout.separator,
+        "data.na_values": list(layout.na_values),
+        "data.comment": None,
+        "data.target": profile.name,
+        "data.task": task.name,
+        "data.positive_class": [_label(profile.positive)] if binary else None,
+        "data.negative_class": [_label(profile.negative)] if binary else None,
+        "data.classes": None,
+        "validate.protected": [],
+        "validate.ids": None,
+        "validate.quality.sentinels": {},
+        "validate.privacy.drop": [],
+        "validate.privacy.allow": [],
+        "validate.importance.scoring": task.default_metric,
+        "impute.overrides": {},
+        "tune.metric": tune_metric(profile),
+        "tune.target": None,
+        "tune.space": spaces,
+        "tune.fixed": {f: default_fixed(f, task.name, frozenset(spaces[f])) for f in families},
+        "tune.families": families,
+        "evaluate.metric": task.default_metric,
+        "evaluate.business": None,
+        "evaluate.slices.columns": [],
+        "evaluate.slices.bands": {},
+        **{f"gate.{name}": value for name, value in gate(profile).items()},
+    }
+    return {k: v for k, v in values.items() if _accepted(k)}
+
+
+def _label(label: str | None) -> str | int:
+    """A label as params.yaml writes it: an integer as a number, anything else as text."""
+    assert label is not None
+    return int(label) if re.fullmatch(r"-?\d+", label) else label
+
+
+def value_at(document: Any, key: str) -> Any:
+    """The value at dotted ``key`` of a parsed params document (None when absent)."""
+    node = document
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def edited_keys(
+    committed: Any, current: Any, keys: Sequence[str], new: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Of ``keys``, those whose value in ``current`` (the working copy of params.yaml)
+    differs from ``committed`` (git HEAD's) and would change: local edits init would lose."""
+    wanted = new or {}
+    return [
+        key
+        for key in keys
+        if value_at(committed, key) != value_at(current, key)
+        and (key not in wanted or wanted[key] != value_at(current, key))
+    ]
+
+
+# --- the round trip ---------------------------------------------------------------
+
+
+def _represent_float(representer: RoundTripRepresenter, value: float) -> Any:
+    """A float as YAML 1.1 reads it back as a float too (PyYAML needs "1.0e-07", not
+    "1e-07", which it reads as text)."""
+    text = repr(value)
+    if "e" in text and "." not in text.split("e")[0]:
+        text = text.replace("e", ".0e", 1)
+    return representer.represent_scalar("tag:yaml.org,2002:float", text)
+
+
+def _represent_str(representer: RoundTripRepresenter, value: str) -> Any:
+    """Text quoted where YAML 1.1 (PyYAML, which reads params.yaml) would read it as
+    something else: a label "yes" stays text, not true."""
+    style = None if _resolves_to_text(value) else '"'
+    return representer.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+def _resolves_to_text(value: str) -> bool:
+    try:
+        return bool(pyyaml.safe_load(value) == value)
+    except pyyaml.YAMLError:
+        return False
+
+
+def _round_trip() -> YAML:
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 100
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    representer = yaml.representer
+    representer.add_representer(
+        type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null")
+    )
+    representer.add_representer(float, _represent_float)
+    representer.add_representer(str, _represent_str)
+    return yaml
+
+
+def _node(value: Any) -> Any:
+    """``value`` as ruamel nodes: lists and small maps of scalars on one line."""
+    if isinstance(value, Mapping):
+        node = CommentedMap((k, _node(v)) for k, v in value.items())
+        scalars = all(not isinstance(v, Mapping) for v in value.values())
+        if scalars and len(value) <= _FLOW_ITEMS:
+            node.fa.set_flow_style()
+        return node
+    if isinstance(value, list | tuple):
+        seq = CommentedSeq(_node(v) for v in value)
+        seq.fa.set_flow_style()
+        return seq
+    return value
+
+
+def edit_params(text: str, values: Mapping[str, Any]) -> str:
+    """params.yaml's ``text`` with each dotted key of ``values`` set, comments kept.
+
+    A replaced block's comment lines that introduce the next key (ruamel keeps
+    them with the block's last value) are moved to stand before that key.
+    """
+    yaml = _round_trip()
+    document = yaml.load(text)
+    for key, value in values.items():
+        *parents, last = key.split(".")
+        node = document
+        for part in parents:
+            node = node[part]
+        lines = _pop_trailing(node.get(last))
+        node[last] = _node(value)
+        if key in _NOTES and value is None:
+            node.ca.items.pop(last, None)  # the block's comment slots, not a scalar's
+            node.yaml_add_eol_comment(_NOTES[key], last)
+        following = list(node)[list(node).index(last) + 1 :]
+        if lines and following:
+            node.yaml_set_comment_before_after_key(
+                following[0], before="\n".join(lines), indent=_indent(key)
+            )
+    out = io.StringIO()
+    yaml.dump(document, out)
+    return out.getvalue()
+
+
+def _indent(key: str) -> int:
+    return 2 * key.count(".")
+
+
+def _pop_trailing(node: Any) -> list[str]:
+    """Comment lines after the last value of a block collection (not its end-of-line
+    comment), removed from it: what introduces the key that follows."""
+    lines: list[str] = []
+    while isinstance(node, CommentedMap) and node:
+        last = list(node)[-1]
+        slots = node.ca.items.get(last)
+        token = slots[2] if slots and len(slots) > 2 else None
+        if token is not None:
+            eol, _, rest = token.value.partition("\n")
+            comments = [line.strip().removeprefix("#").strip() for line in rest.splitlines()]
+            if any(comments):
+                lines = [c for c in comments if c]
+                token.value = eol + "\n" if eol.strip() else "\n"
+                if not eol.strip():
+                    slots[2] = None
+        node = node[last]
+    return lines
+
+
+# --- what to review ------------------------------------------------------------------
+
+
+def looks_protected(columns: Sequence[str]) -> list[str]:
+    """Columns whose name suggests a protected attribute (sex, age, race...)."""
+    return [c for c in columns if set(normalise_name(c).split("_")) & _PROTECTED_WORDS]
+
+
+def review(
+    profile: TargetProfile,
+    layout: Layout,
+    values: Mapping[str, Any],
+    *,
+    features: Sequence[str],
+    ids: Mapping[str, str],
+    personal: Mapping[str, Sequence[str]],
+) -> list[str]:
+    """What the user should look at before trusting the first run, one line each:
+    ``values`` as ``changes`` gives them, the data's ``features``, its ``ids`` (column ->
+    why) and the columns holding ``personal`` data (column -> kinds)."""
+    lines = [_task_line(profile, values)]
+    if layout.marked:
+        marked = ", ".join(
+            f"{column} ({', '.join(repr(m) for m in markers)})"
+            for column, markers in layout.marked.items()
+        )
+        lines.append(f"read as missing values: {marked}; data.na_values lists them")
+    if layout.columns:
+        lines.append(
+            f"the file has no header row: its columns are named column_1 to "
+            f"column_{len(layout.columns)} (data.columns); to name them, add a header row "
+            "to the file and rerun mlops init"
+        )
+    if ids:
+        found = ", ".join(f"{c} ({why})" for c, why in ids.items())
+        lines.append(
+            f"id columns, kept out of the model's features: {found}; "
+            "validate.ids overrides the detection"
+        )
+    if personal:
+        found = ", ".join(f"{c} ({', '.join(kinds)})" for c, kinds in personal.items())
+        lines.append(
+            f"personal data: {found}; listed in validate.privacy.drop (never a feature): "
+            "move a column to validate.privacy.allow once reviewed, saying why"
+        )
+    suspects = [c for c in looks_protected(features) if c not in ids]
+    lines.append(
+        "no protected attributes set: name them in validate.protected (never model "
+        "features, kept for slice metrics)"
+        + (f"; these look like ones: {', '.join(suspects)}" if suspects else "")
+    )
+    lines.append(
+        "no slices set: name columns in evaluate.slices.columns (or numeric ones with "
+        "band edges in evaluate.slices.bands) to measure the model per group"
+    )
+    if "evaluate.business" in values:
+        lines.append(
+            "no business values: set evaluate.business to what each outcome of a "
+            "prediction is worth to you"
+        )
+    gate_values = values.get("gate.maximum", {}) | values.get("gate.baseline_margin", {})
+    lines.append(
+        "gate: only relative checks are set (baselines, overfitting"
+        + (", calibration" if "ece" in gate_values else "")
+        + "); add what is good enough for you under gate.minimum / gate.maximum "
+        f"(e.g. {values['evaluate.metric']})"
+    )
+    lines.append(
+        "data/schema.yaml holds the ranges and categories this file has: widen them to "
+        "what your domain allows"
+    )
+    return lines
+
+
+def _task_line(profile: TargetProfile, values: Mapping[str, Any]) -> str:
+    task = f"task: {profile.task} on {profile.name!r}"
+    if not profile.counts:
+        return task + "; pass --task multiclass if it is a class code"
+    if profile.positive is None:
+        line = f"{task} ({len(profile.counts)} classes)"
+        coded = all(re.fullmatch(r"-?\d+", label) for label in profile.counts)
+        return line + ("; pass --task regression if it is a quantity" if coded else "")
+    share = profile.minority_share or 0.0
+    line = f"{task}: positive class {profile.positive!r} ({profile.why_positive})"
+    if profile.imbalanced:
+        line += (
+            f"; the rarer class is {share:.1%} of the rows, so tune.metric is "
+            f"{values['tune.metric']} (a proper scoring rule: the search won't trade "
+            "calibration for ranking)"
+        )
+    return line

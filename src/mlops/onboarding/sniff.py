@@ -1,0 +1,134 @@
+"""How a user's data file reads: Parquet or CSV (gzipped or not), the separator, whether
+the first row is a header, and which markers stand for a missing value.
+
+Pure logic on the file's bytes, so ``mlops init`` can write params.yaml ``data``
+for a file it has never seen, and a test can check it without files.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import pandas as pd
+
+from mlops.errors import UsageError
+from mlops.io.tables import PARQUET_MAGIC, data_lines, sniff_separator
+
+_GZIP_MAGIC = b"\x1f\x8b"
+# Written for a missing value by spreadsheets, R, SQL exports and survey tools. One of
+# them in a column whose other values are all numbers is a missing value, not a category.
+MARKERS = ("NA", "N/A", "n/a", "na", "?", "null", "NULL", "Null", "None", "nan", "NaN", "-", ".")
+# ... and these in any column ("?" is no category anyone names; UCI's files use it).
+_TEXT_MARKERS = ("?",)
+# pandas reads these as missing already; params.yaml names the rest found.
+_EMPTY = ""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """params.yaml ``data``'s reading keys for one file."""
+
+    format: Literal["csv", "parquet"]
+    separator: str = ","
+    header: bool = True
+    # Names for a headerless CSV: column_1, column_2, ...
+    columns: tuple[str, ...] | None = None
+    # Markers of a missing value found, and the columns they were found in.
+    na_values: tuple[str, ...] = ()
+    marked: dict[str, tuple[str, ...]] | None = None
+
+
+def sniff(name: str, data: bytes) -> Layout:
+    """The layout of the file ``name`` holding ``data`` (UsageError when it reads as neither
+    Parquet nor CSV)."""
+    if data[:4] == PARQUET_MAGIC:
+        return Layout("parquet")
+    text = _text(name, data)
+    lines = data_lines(text, None)
+    if not lines:
+        raise UsageError(f"{name}: the file holds no data rows; expected a CSV or Parquet file")
+    separator = sniff_separator(lines, ",", None)
+    rows = list(csv.reader(lines, delimiter=separator, skipinitialspace=True))
+    header = has_header(rows)
+    columns = None if header else tuple(f"column_{i}" for i in range(1, len(rows[0]) + 1))
+    marked = missing_markers(_as_text(name, text, separator, columns))
+    found = tuple(sorted({m for ms in marked.values() for m in ms} - {_EMPTY}))
+    return Layout("csv", separator, header, columns, found, marked)
+
+
+def _text(name: str, data: bytes) -> str:
+    if data[:2] == _GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise UsageError(f"{name}: cannot decompress gzip data ({exc})") from None
+    if b"\x00" in data[:65536]:
+        raise UsageError(f"{name}: not a CSV or Parquet file (binary content)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UsageError(f"{name}: not a CSV or Parquet file (not UTF-8 text)") from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return bool(text.strip())
+
+
+def has_header(rows: Sequence[Sequence[str]]) -> bool:
+    """Is the first of ``rows`` a header? Yes when its fields are distinct names (none
+    empty or a number) and at least one of them is unlike its column's values: numbers
+    below a name, or a name no later row repeats."""
+    first, rest = rows[0], rows[1:]
+    if any(not f.strip() or _is_number(f) for f in first) or len(set(first)) < len(first):
+        return False
+    if not rest:
+        return True
+    for position, name in enumerate(first):
+        below = [row[position] for row in rest if position < len(row)]
+        numbers = sum(_is_number(v) for v in below)
+        if 2 * numbers > len(below) or name not in below:
+            return True
+    return False
+
+
+def _as_text(name: str, text: str, separator: str, columns: tuple[str, ...] | None) -> pd.DataFrame:
+    """Every field as it is written (nothing read as missing), to look for markers."""
+    try:
+        return pd.read_csv(
+            io.StringIO(text),
+            sep=separator,
+            header=None if columns else 0,
+            names=columns,
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+        )
+    except (pd.errors.ParserError, ValueError) as exc:
+        detail = str(exc).strip().splitlines()[-1]
+        raise UsageError(f"{name}: not a readable CSV file ({detail})") from None
+
+
+def missing_markers(frame: pd.DataFrame) -> dict[str, tuple[str, ...]]:
+    """Per column of ``frame`` (every field as text), the markers of a missing value in
+    it: ``MARKERS`` in a column otherwise numeric, ``?`` in any column."""
+    found: dict[str, tuple[str, ...]] = {}
+    for column in frame.columns:
+        values = frame[column].str.strip()
+        numeric = pd.to_numeric(values, errors="coerce").notna()
+        others = set(values[~numeric].unique())
+        if numeric.any() and others <= {*MARKERS, _EMPTY}:
+            markers = others
+        else:
+            markers = others & set(_TEXT_MARKERS)
+        if markers:
+            found[str(column)] = tuple(sorted(markers))
+    return found

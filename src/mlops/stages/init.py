@@ -1,0 +1,244 @@
+"""Command ``init``: onboard a data file in one command.
+
+``mlops init --data FILE --target COLUMN [--task auto] [--positive LABEL]`` sniffs
+how FILE reads (Parquet or CSV, gzipped or not, separator, header, missing-value
+markers), infers the task from the target, writes params.yaml's ``data`` section
+and resets every demo-specific setting (keeping the file's comments), drafts
+data/schema.yaml, and prints what to review. Every check runs before anything is
+written: a bad file or target, or local edits init would overwrite, end in one line
+and exit 2 with nothing changed. Then ``make repro`` runs the pipeline on the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from mlops.config import PATHS, DataConfig, parse_params
+from mlops.errors import UsageError
+from mlops.io import files, git, tables
+
+if TYPE_CHECKING:
+    from mlops.onboarding.sniff import Layout
+
+SUMMARY = "onboard a data file: mlops init --data FILE --target COLUMN"
+
+_EXTERNAL = Path("data/external")
+_TASKS = ("auto", "binary", "multiclass", "regression")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="a CSV (or gzipped) or Parquet")
+    parser.add_argument("--target", required=True, help="the column to predict")
+    parser.add_argument("--task", choices=_TASKS, default="auto", help="default: %(default)s")
+    parser.add_argument(
+        "--positive", help="binary: the target's label that means 1 (when it can't be told)"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite local edits of params.yaml keys"
+    )
+    parser.add_argument(
+        "--no-dvc", action="store_true", help="don't `dvc add` a data file copied in"
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    params_path: Path = args.params
+    root = params_path.resolve().parent
+    text = files.read_bytes(params_path, "params file").decode("utf-8")
+    current = files.read_yaml(params_path, "params file")
+    data = _read(args.data)
+    # Imported once the inputs are read (see mlops.cli): pandas, scikit-learn, pandera.
+    from mlops.data.contract import contract_document, duplicate_columns, infer_contract
+    from mlops.data.ingestion import ingest, normalise_name
+    from mlops.data.privacy import scan
+    from mlops.onboarding import settings
+    from mlops.onboarding._ids_standin import find_ids  # STAND-IN: mlops.data.identifiers
+    from mlops.onboarding.profile import (
+        find_target,
+        profile_target,
+        require_rows,
+        rows_per_class,
+    )
+    from mlops.onboarding.sniff import sniff
+    from mlops.tasks.task import get_task
+
+    layout = sniff(str(args.data), data)
+    source, copy_to = _source(args.data, data, root)
+    frame = tables.read_source(_reading_config(layout, args.target), args.data)
+    column = find_target(list(frame.columns), args.target)
+    twice = duplicate_columns(list(frame.columns))
+    if twice:
+        raise UsageError(
+            f"{args.data}: columns named alike once normalised: {', '.join(twice)}; "
+            "rename them in the file"
+        )
+    task = None if args.task == "auto" else args.task
+    profile = profile_target(frame[column], normalise_name(column), task, args.positive)
+    values = settings.changes(layout, source, profile)
+    params = parse_params(yaml.safe_load(settings.edit_params(text, values)), str(params_path))
+    folds = max(params.tune.cv_folds, params.impute.auto.cv_folds)
+    require_rows(profile.name, profile.counts, rows_per_class(folds, params.split.test_size))
+    raw = ingest(frame, params.data)
+    # Personal data fails validation unless listed: dropped from the features until a
+    # person reviews it (the review list says so), so the first run reaches a verdict.
+    personal = {
+        f.column: f.kinds
+        for f in scan(raw, params.validate_.privacy, params.seed)
+        if f.column != params.data.target
+    }
+    values["validate.privacy.drop"] = list(personal)
+    new_text = settings.edit_params(text, values)
+    params = parse_params(yaml.safe_load(new_text), source=str(params_path))
+    schema = infer_contract(
+        raw, params.data.target, params.validate_.quality.max_categories, get_task(profile.task)
+    )
+    contract = yaml.safe_dump(contract_document(schema), sort_keys=False, allow_unicode=True)
+    schema_text = (_SCHEMA_HEADER.format(source=source) + contract).encode("utf-8")
+    schema_path = root / PATHS.schema
+    if not args.force:
+        _refuse_local_edits(
+            root, params_path, current, values, schema=schema_path, schema_text=schema_text
+        )
+    ids = find_ids(raw, params.data.target)
+    features = [c for c in raw.columns if c != params.data.target]
+
+    if copy_to is not None:
+        files.write_bytes(copy_to, data)
+    files.write_bytes(schema_path, schema_text)
+    files.write_text(params_path, new_text)
+    tracked = _track(root, source, enabled=not args.no_dvc)
+
+    print(f"mlops init: {source}: {len(raw)} rows, {len(features)} features")
+    print(f"wrote {params_path} ({', '.join(_sections(values))}) and {PATHS.schema}")
+    print("review:")
+    for line in settings.review(
+        profile, layout, values, features=features, ids=ids, personal=personal
+    ):
+        print(f"  - {line}")
+    print(f"  - {tracked}")
+    print("then: make repro")
+
+
+_SCHEMA_HEADER = """\
+# The data contract, in pandera's YAML format: reviewed by a person, kept in git.
+# Drafted by `mlops init` from {source}.
+# Ranges and categories are what that file held: review each one (widen ranges to
+# what the domain allows) before committing. Names are snake_case, as after ingest.
+"""
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return files.read_bytes(path, "data file")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the data file ({exc.strerror})") from None
+
+
+def _source(path: Path, data: bytes, root: Path) -> tuple[str, Path | None]:
+    """data.source for ``path`` (relative to the project), and where to copy it first
+    when it lies outside the project (None: it is inside already)."""
+    resolved = path.resolve()
+    if resolved.is_relative_to(root):
+        return resolved.relative_to(root).as_posix(), None
+    target = root / _EXTERNAL / path.name
+    if target.exists() and (not target.is_file() or target.read_bytes() != data):
+        raise UsageError(
+            f"{_EXTERNAL / path.name} exists and differs from {path}: rename one of them "
+            "(init never overwrites a data file)"
+        )
+    return (_EXTERNAL / path.name).as_posix(), None if target.exists() else target
+
+
+def _reading_config(layout: Layout, target: str) -> DataConfig:
+    """How to read the file: the sniffed layout (task and labels do not matter yet)."""
+    return DataConfig(
+        source="-",
+        format=layout.format,
+        header=layout.header,
+        columns=layout.columns,
+        separator=layout.separator,
+        na_values=layout.na_values,
+        comment=None,
+        target=target,
+        task="regression",
+        positive_class=None,
+        negative_class=None,
+        classes=None,
+    )
+
+
+def _refuse_local_edits(
+    root: Path,
+    params_path: Path,
+    current: Any,
+    values: dict[str, Any],
+    *,
+    schema: Path,
+    schema_text: bytes,
+) -> None:
+    """UsageError naming the keys (and data/schema.yaml) init would change while they hold
+    uncommitted edits (init's own, from an earlier run, are no loss); nothing to compare
+    outside git or before a first commit."""
+    from mlops.onboarding.settings import edited_keys
+
+    committed_params = git.file_at("HEAD", params_path.resolve().relative_to(root), cwd=root)
+    lost: list[str] = []
+    if committed_params is not None:
+        lost = edited_keys(yaml.safe_load(committed_params), current, list(values), values)
+    committed_schema = git.file_at("HEAD", schema.relative_to(root), cwd=root)
+    current_schema = files.read_optional(schema)
+    if committed_schema not in (None, current_schema) and current_schema != schema_text:
+        lost.append(str(schema.relative_to(root)))
+    if lost:
+        raise UsageError(
+            f"{params_path} has uncommitted edits init would overwrite: {', '.join(lost)}; "
+            "commit or stash them, or pass --force"
+        )
+
+
+def _track(root: Path, source: str, *, enabled: bool) -> str:
+    """`dvc add` the copied data file when the project is a DVC repository; the line that
+    says how the data is kept (or how to keep it) under DVC rather than git."""
+    how = f"dvc add {source} && git add {source}.dvc {Path(source).parent}/.gitignore"
+    if (root / f"{source}.dvc").is_file():
+        return f"{source} is tracked by DVC already ({source}.dvc)"
+    if _in_git(root, source):
+        return (
+            f"{source} is in git: to keep it under DVC instead, git rm --cached {source} && {how}"
+        )
+    if not enabled or not (root / ".dvc").is_dir():
+        return f"keep the data under DVC, not git: {how}"
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    started = time.monotonic()
+    try:
+        with Repo(str(root)) as repo:
+            repo.scm_context.quiet = True  # its advice (git add ...) is said below, once
+            repo.add(source)
+    except DvcException as exc:
+        print(f"mlops init: dvc add {source} failed ({exc}); run it yourself", file=sys.stderr)
+        return f"keep the data under DVC, not git: {how}"
+    took = time.monotonic() - started
+    return (
+        f"{source} is tracked by DVC (dvc add, {took:.1f} s): "
+        f"git add {source}.dvc {Path(source).parent}/.gitignore, then dvc push"
+    )
+
+
+def _in_git(root: Path, source: str) -> bool:
+    try:
+        git.call("ls-files", "--error-unmatch", "--", source, cwd=root)
+    except UsageError:
+        return False
+    return True
+
+
+def _sections(values: dict[str, Any]) -> list[str]:
+    return list(dict.fromkeys(key.split(".")[0] for key in values))

@@ -1,0 +1,165 @@
+"""`mlops init` in a throwaway copy of the project: a user's file onboarded in one command,
+and bad input refused in one line, exit 2, with nothing written."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from mlops.config import parse_params
+from tests.conftest import copy_project, run
+from tests.sklearn_frames import user_file
+
+
+@pytest.fixture(scope="module")
+def committed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project as cloned: its own git and DVC repositories, everything committed."""
+    project = copy_project(tmp_path_factory.mktemp("template") / "project")
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "template"], project)
+    return project
+
+
+@pytest.fixture
+def project(committed: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(committed, tmp_path / "project", symlinks=True))
+
+
+def _init(project: Path, *arguments: str) -> tuple[int, str, str]:
+    done = run(["mlops", "init", *arguments], project, check=False)
+    return done.returncode, done.stdout, done.stderr
+
+
+def _unchanged(project: Path) -> None:
+    """Nothing written: git sees no change, and no file was copied in."""
+    status = run(["git", "status", "--porcelain", "--untracked-files=all"], project).stdout
+    assert status == ""
+
+
+def _refused(project: Path, *arguments: str) -> str:
+    code, out, err = _init(project, *arguments)
+    assert code == 2, out + err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+    _unchanged(project)
+    return err
+
+
+def _users_file(folder: Path) -> Path:
+    """A CSV as users have them: "NA" markers in a numeric column, an id column, e-mails."""
+    wine, _target = user_file("multiclass")
+    frame = wine.assign(
+        rownames=np.arange(1, len(wine) + 1),
+        contact=[f"grower{i % 40}@example.com" for i in range(len(wine))],
+    ).astype({"alcohol": "object"})
+    frame.loc[::17, "alcohol"] = "NA"
+    path = folder / "wine.csv"
+    frame[["rownames", "contact", *wine.columns]].to_csv(path, index=False)
+    return path
+
+
+def test_a_users_file_is_onboarded(project: Path, tmp_path: Path) -> None:
+    code, out, err = _init(project, "--data", str(_users_file(tmp_path)), "--target", "cultivar")
+    assert code == 0, err
+    params = parse_params(yaml.safe_load((project / "params.yaml").read_text()))
+    assert params.data.source == "data/external/wine.csv"
+    assert (params.data.task, params.data.na_values) == ("multiclass", ("NA",))
+    assert params.tune.metric == "log_loss"
+    assert params.validate_.privacy.drop == ("contact",)  # validation would fail on it
+    assert (project / "data/external/wine.csv").read_bytes() == (tmp_path / "wine.csv").read_bytes()
+    assert (project / "data/external/wine.csv.dvc").is_file()  # kept under DVC, not git
+    schema = yaml.safe_load((project / "data/schema.yaml").read_text())
+    assert "rownames" in schema["columns"]
+    assert "rownames (unique per row)" in out
+    assert "alcohol ('NA')" in out
+    assert "no protected attributes set" in out
+    assert "# Every knob of the pipeline" in (project / "params.yaml").read_text()
+
+
+def test_no_dvc_leaves_tracking_to_the_user(project: Path, tmp_path: Path) -> None:
+    arguments = ["--data", str(_users_file(tmp_path)), "--target", "cultivar", "--no-dvc"]
+    code, out, err = _init(project, *arguments)
+    assert code == 0, err
+    assert not (project / "data/external/wine.csv.dvc").exists()
+    assert "dvc add data/external/wine.csv" in out
+
+
+def test_an_unreadable_file(project: Path, tmp_path: Path) -> None:
+    garbage = tmp_path / "data.bin"
+    garbage.write_bytes(bytes(range(256)) * 4)
+    assert "binary content" in _refused(project, "--data", str(garbage), "--target", "y")
+    err = _refused(project, "--data", str(tmp_path / "absent.csv"), "--target", "y")
+    assert "not found" in err
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1" + b"\x07" * 64)
+    assert "not a readable Parquet file" in _refused(
+        project, "--data", str(broken), "--target", "y"
+    )
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("x,y\n")
+    assert "no data rows" in _refused(project, "--data", str(header_only), "--target", "y")
+
+
+def test_a_missing_target_suggests_close_names(project: Path, tmp_path: Path) -> None:
+    path = _users_file(tmp_path)
+    err = _refused(project, "--data", str(path), "--target", "cultivars")
+    assert "did you mean cultivar" in err
+
+
+def test_an_ambiguous_target(project: Path, tmp_path: Path) -> None:
+    path = tmp_path / "twice.csv"
+    path.write_text("Income,income,x\n1,0,1.5\n0,1,2.5\n1,1,3.5\n0,0,4.5\n")
+    assert "ambiguous" in _refused(project, "--data", str(path), "--target", "income")
+    err = _refused(project, "--data", str(path), "--target", "x")
+    assert "columns named alike once normalised: income" in err
+
+
+def test_a_target_with_one_class_or_a_class_seen_once(project: Path, tmp_path: Path) -> None:
+    frame = pd.DataFrame({"x": np.arange(30.0), "y": ["a"] * 30})
+    frame.to_csv(path := tmp_path / "one.csv", index=False)
+    assert "holds only 'a'" in _refused(project, "--data", str(path), "--target", "y")
+    frame.assign(y=["a", "b"] * 14 + ["b", "c"]).to_csv(path, index=False)
+    assert "['c'] seen once" in _refused(project, "--data", str(path), "--target", "y")
+
+
+def test_a_binary_target_that_cant_be_told_needs_positive(project: Path, tmp_path: Path) -> None:
+    frame = pd.DataFrame({"x": np.arange(40.0), "y": ["<=50K", ">50K"] * 20})
+    frame.to_csv(path := tmp_path / "b.csv", index=False)
+    err = _refused(project, "--data", str(path), "--target", "y")
+    assert "'<=50K' and '>50K'" in err
+    assert "--positive" in err
+    code, _, err = _init(project, "--data", str(path), "--target", "y", "--positive", ">50K")
+    assert code == 0, err
+
+
+def test_local_edits_are_never_lost(project: Path, tmp_path: Path) -> None:
+    params = project / "params.yaml"
+    edited = params.read_text().replace("metric: roc_auc\n", "metric: pr_auc\n", 1)
+    params.write_text(edited)
+    path = _users_file(tmp_path)
+    code, _out, err = _init(project, "--data", str(path), "--target", "cultivar")
+    assert code == 2
+    assert "tune.metric" in err
+    assert "--force" in err
+    assert params.read_text() == edited
+    assert not (project / "data/external/wine.csv").exists()
+    code, _, err = _init(project, "--data", str(path), "--target", "cultivar", "--force")
+    assert code == 0, err
+    code, _, err = _init(project, "--data", str(path), "--target", "cultivar")
+    assert code == 0, err  # init's own changes are no local edits to protect
+
+
+def test_a_different_file_of_the_same_name_is_never_overwritten(
+    project: Path, tmp_path: Path
+) -> None:
+    path = _users_file(tmp_path)
+    (project / "data/external/wine.csv").write_text("other,content\n1,2\n")
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "another wine.csv"], project)
+    err = _refused(project, "--data", str(path), "--target", "cultivar")
+    assert "data/external/wine.csv exists and differs" in err

@@ -1,0 +1,341 @@
+"""mlops init's logic: how a file reads, what its target asks for, the params written."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.datasets import load_breast_cancer
+
+from mlops.config import parse_params
+from mlops.errors import UsageError
+from mlops.onboarding import settings
+from mlops.onboarding.profile import TargetProfile, find_target, profile_target
+from mlops.onboarding.sniff import Layout, has_header, missing_markers, sniff
+from mlops.tasks.families import FAMILIES, default_space, families_for, hyperparameters
+from mlops.tasks.metrics import METRICS, TASK_NAMES, report_names
+from mlops.tasks.task import get_task
+from tests.conftest import ROOT
+from tests.sklearn_frames import user_file
+
+PARAMS_TEXT = (ROOT / "params.yaml").read_text()
+
+
+def _csv(frame: pd.DataFrame, **options: Any) -> bytes:
+    return frame.to_csv(index=False, **options).encode()
+
+
+# --- sniffing ------------------------------------------------------------------------
+
+
+def test_a_comma_csv_with_a_header() -> None:
+    wine, _ = user_file("multiclass")
+    layout = sniff("wine.csv", _csv(wine))
+    assert (layout.format, layout.separator, layout.header, layout.columns) == (
+        "csv",
+        ",",
+        True,
+        None,
+    )
+    assert layout.na_values == ()
+
+
+def test_a_gzipped_semicolon_csv_with_decimal_commas() -> None:
+    frame = pd.DataFrame({"a": ["1,5", "2,5", "3"], "b": ["x", "y", "x"], "y": [0, 1, 0]})
+    layout = sniff("data.csv.gz", gzip.compress(_csv(frame, sep=";")))
+    assert (layout.separator, layout.header) == (";", True)
+
+
+def test_parquet_is_told_by_its_magic_bytes_whatever_the_name() -> None:
+    buffer = io.BytesIO()
+    pd.DataFrame({"a": [1.0, None], "b": ["x", None]}).to_parquet(buffer)
+    assert sniff("data.csv", buffer.getvalue()).format == "parquet"
+
+
+def test_a_headerless_csv_gets_numbered_names() -> None:
+    layout = sniff("h.csv", b"39, State-gov, 77516, <=50K\n50, Private, 83311, >50K\n")
+    assert not layout.header
+    assert layout.columns == ("column_1", "column_2", "column_3", "column_4")
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ([["age", "job"], ["39", "clerk"]], True),  # a number below a name
+        ([["colour", "size"], ["red", "big"], ["blue", "small"]], True),  # names not repeated
+        ([["red", "big"], ["blue", "small"], ["red", "big"]], False),  # a value repeated
+        ([["1", "2"], ["3", "4"]], False),
+        ([["a", "a"], ["1", "2"]], False),  # a header names each column once
+    ],
+)
+def test_header_detection(rows: list[list[str]], expected: bool) -> None:
+    assert has_header(rows) is expected
+
+
+def test_markers_count_where_a_column_is_otherwise_numeric() -> None:
+    frame = pd.DataFrame(
+        {
+            "x": ["1", "NA", "2.5", "?"],
+            "dash": ["-", "3", "", "4"],
+            "text": ["a", "NA", "-", "b"],  # a category may be called NA or "-"
+            "uci": ["a", "?", "b", "a"],  # "?" is no category anyone names
+        }
+    )
+    assert missing_markers(frame) == {
+        "x": ("?", "NA"),
+        "dash": ("", "-"),
+        "uci": ("?",),
+    }
+
+
+def test_sniff_lists_the_markers_found_and_where() -> None:
+    text = "id,x,y\n1,NA,a\n2,3.5,b\n3,-,a\n4,1,b\n"
+    layout = sniff("f.csv", text.encode())
+    assert layout.na_values == ("-", "NA")
+    assert layout.marked == {"x": ("-", "NA")}
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (b"\x00\x01\x02binary", "binary content"),
+        (b"caf\xe9,1\n", "not UTF-8"),
+        (b"\n\n", "no data"),
+    ],
+)
+def test_an_unreadable_file_is_one_line(data: bytes, why: str) -> None:
+    with pytest.raises(UsageError, match=why):
+        sniff("f.csv", data)
+
+
+# --- the target ------------------------------------------------------------------------
+
+
+def test_the_task_is_inferred_from_the_target() -> None:
+    wine, target = user_file("multiclass")
+    profile = profile_target(wine[target], target)
+    assert profile.task == "multiclass"
+    assert sorted(profile.counts) == ["class_0", "class_1", "class_2"]
+    diabetes, target = user_file("regression")
+    profile = profile_target(diabetes[target], target)
+    assert profile.task == "regression"
+    assert profile.spread == pytest.approx(diabetes[target].std())
+
+
+def test_few_integer_codes_are_classes_and_many_a_quantity() -> None:
+    assert profile_target(pd.Series([3, 4, 5, 6] * 5), "quality").task == "multiclass"
+    assert profile_target(pd.Series(range(40)), "count").task == "regression"
+    assert profile_target(pd.Series([0.5, 1.5, 2.5] * 5), "score").task == "regression"
+
+
+@pytest.mark.parametrize(
+    ("labels", "positive"),
+    [([0, 1], "1"), ([0.0, 1.0], "1"), (["No", "Yes"], "Yes"), (["false", "true"], "true")],
+)
+def test_a_well_known_pair_tells_the_positive_class(labels: list[Any], positive: str) -> None:
+    profile = profile_target(pd.Series(labels * 10), "y")
+    assert (profile.task, profile.positive) == ("binary", positive)
+    assert "pair" in profile.why_positive
+
+
+def test_breast_cancer_is_binary_with_1_positive() -> None:
+    bunch = load_breast_cancer(as_frame=True)
+    profile = profile_target(bunch.target, "target")
+    assert (profile.task, profile.positive, profile.negative) == ("binary", "1", "0")
+    assert not profile.imbalanced
+
+
+def test_other_pairs_need_positive_and_the_error_names_the_classes() -> None:
+    income = pd.Series(["<=50K", ">50K"] * 10)
+    with pytest.raises(UsageError, match=r"'<=50K' and '>50K'.*--positive"):
+        profile_target(income, "income")
+    profile = profile_target(income, "income", positive=">50K")
+    assert (profile.positive, profile.negative) == (">50K", "<=50K")
+    with pytest.raises(UsageError, match="not a class"):
+        profile_target(income, "income", positive="rich")
+
+
+def test_a_rare_positive_class_tunes_on_log_loss() -> None:
+    rare = pd.Series([1] * 3 + [0] * 97)
+    profile = profile_target(rare, "y")
+    assert profile.imbalanced
+    assert profile.minority_share == pytest.approx(0.03)
+    assert settings.tune_metric(profile) == "log_loss"
+    assert METRICS["log_loss"].proper
+    balanced = profile_target(pd.Series([1, 0] * 50), "y")
+    assert settings.tune_metric(balanced) == "roc_auc"
+
+
+def test_one_class_or_a_class_seen_once_is_refused() -> None:
+    with pytest.raises(UsageError, match="holds only 'a'"):
+        profile_target(pd.Series(["a"] * 5), "y")
+    with pytest.raises(UsageError, match=r"\['c'\] seen once"):
+        profile_target(pd.Series(["a", "b"] * 5 + ["c"]), "y")
+    with pytest.raises(UsageError, match="seen 2 times; each class needs at least 4"):
+        profile_target(pd.Series(["a", "b"] * 5 + ["c", "c"]), "y", min_rows=4)
+
+
+def test_a_task_told_must_fit_the_classes() -> None:
+    with pytest.raises(UsageError, match=r"--task binary: .* has 3 classes"):
+        profile_target(pd.Series(["a", "b", "c"] * 5), "y", "binary")
+    with pytest.raises(UsageError, match="pass --task binary"):
+        profile_target(pd.Series(["a", "b"] * 5), "y", "multiclass")
+    assert profile_target(pd.Series([0, 1, 2] * 5), "y", "regression").task == "regression"
+
+
+def test_a_missing_or_ambiguous_target_is_named() -> None:
+    assert find_target(["Alcohol", "Cultivar "], "cultivar") == "Cultivar "
+    with pytest.raises(UsageError, match="did you mean cultivar"):
+        find_target(["alcohol", "cultivar"], "cultivars")
+    with pytest.raises(UsageError, match="ambiguous"):
+        find_target(["Income", "income"], "income")
+
+
+# --- the params written ----------------------------------------------------------------
+
+
+def _profile(task: str) -> TargetProfile:
+    if task == "binary":
+        return TargetProfile("y", "binary", {"0": 97, "1": 3}, "1", "0", "pair 0/1")
+    if task == "multiclass":
+        return TargetProfile("y", "multiclass", {"a": 5, "b": 5, "c": 5})
+    return TargetProfile("y", "regression", {}, spread=80.0)
+
+
+def _comments_outside_business() -> list[str]:
+    """The demo's comment lines, but those explaining its business values (init sets
+    evaluate.business to null, once the configuration takes it)."""
+    head, _, rest = PARAMS_TEXT.partition("  business:")
+    kept = head + rest.partition("  slices:")[2]
+    return [line for line in kept.splitlines() if line.lstrip().startswith("#")]
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_the_params_written_parse_and_keep_the_comments(task: str) -> None:
+    layout = Layout("csv", ";", True, None, ("NA",), {"x": ("NA",)})
+    values = settings.changes(layout, "data/external/f.csv", _profile(task))
+    text = settings.edit_params(PARAMS_TEXT, values)
+    params = parse_params(yaml.safe_load(text))
+    assert params.data.task == task
+    assert params.data.separator == ";"
+    assert params.data.na_values == ("NA",)
+    assert params.validate_.protected == ()
+    assert params.evaluate.slices.columns == ()
+    assert params.validate_.quality.sentinels == {}
+    assert set(params.tune.families) == set(families_for(task))  # type: ignore[arg-type]
+    for line in _comments_outside_business():
+        assert line in text  # every comment line survives, in place
+    before_families = text.split("  families:")[0].rstrip().splitlines()[-1]
+    assert before_families.lstrip().startswith("# multiclass) | ridge (regression)")
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_the_gate_uses_only_names_the_task_reports(task: str) -> None:
+    profile = _profile(task)
+    gate = settings.gate(profile)
+    names = report_names(profile.task, get_task(task).baselines)
+    assert gate["minimum"] == {}
+    for section in ("maximum", "max_degradation"):
+        assert set(gate[section]) <= set(names)
+    assert set(gate["baseline_margin"]) == set(get_task(task).baselines)
+    assert ("ece" in gate["maximum"]) is get_task(task).is_classification
+
+
+def test_regression_thresholds_scale_with_the_target() -> None:
+    gate = settings.gate(_profile("regression"))
+    assert gate["baseline_margin"]["mean"] == pytest.approx(0.02 * 80.0)
+    assert gate["max_degradation"]["rmse"] == pytest.approx(0.01 * 80.0)
+
+
+def test_small_floats_read_back_as_floats_in_yaml_1_1() -> None:
+    text = settings.edit_params("tune:\n  tol: 1.0\n", {"tune.tol": 1e-07})
+    assert "1.0e-07" in text
+    assert yaml.safe_load(text)["tune"]["tol"] == 1e-07
+
+
+@pytest.mark.parametrize("label", ["yes", "no", "on", "null", "1.5", "~", "plain text"])
+def test_labels_read_back_as_the_text_they_are(label: str) -> None:
+    text = settings.edit_params("data:\n  positive_class: x\n", {"data.positive_class": [label]})
+    assert yaml.safe_load(text)["data"]["positive_class"] == [label]
+
+
+def test_a_block_set_to_null_says_what_null_means() -> None:
+    text = "evaluate:\n  business:\n    # per outcome\n    correct: 1.0\n  slices: 2\n"
+    edited = settings.edit_params(text, {"evaluate.business": None})
+    assert "  business: null  # null: none computed" in edited
+    assert yaml.safe_load(edited) == {"evaluate": {"business": None, "slices": 2}}
+
+
+def test_edited_keys_are_those_init_would_change() -> None:
+    committed = {"tune": {"metric": "roc_auc", "n_trials": 20}, "data": {"target": "income"}}
+    current = {"tune": {"metric": "pr_auc", "n_trials": 50}, "data": {"target": "y"}}
+    new = {"tune.metric": "log_loss", "data.target": "y"}
+    assert settings.edited_keys(committed, current, list(new), new) == ["tune.metric"]
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_every_family_has_a_starting_space_for_each_task(family: str) -> None:
+    for task in FAMILIES[family].estimators:
+        space = default_space(family, task)
+        assert space
+        assert set(space) <= hyperparameters(family, task)
+
+
+def test_the_review_list_names_what_to_set() -> None:
+    frame = pd.DataFrame({"Sex": ["f", "m"], "age_years": [30, 40], "x": [1.0, 2.0]})
+    profile = _profile("binary")
+    layout = Layout("csv", ",", True, None, ("NA",), {"x": ("NA",)})
+    values = settings.changes(layout, "f.csv", profile)
+    lines = settings.review(
+        profile,
+        layout,
+        values,
+        features=list(frame.columns),
+        ids={"row_id": "unique"},
+        personal={"contact": ("email",)},
+    )
+    text = "\n".join(lines)
+    assert "no protected attributes set: name them in validate.protected" in text
+    assert "these look like ones: Sex, age_years" in text
+    assert "row_id (unique)" in text
+    assert "contact (email); listed in validate.privacy.drop" in text
+    assert "x ('NA')" in text
+    assert "3.0% of the rows, so tune.metric is log_loss" in text
+    assert "gate.minimum" in text
+
+
+def test_only_integer_classes_are_said_to_maybe_be_a_quantity() -> None:
+    layout = Layout("csv")
+    for counts, said in (({"3": 5, "4": 5, "5": 5}, True), ({"a": 5, "b": 5, "c": 5}, False)):
+        profile = TargetProfile("y", "multiclass", counts)
+        values = settings.changes(layout, "f.csv", profile)
+        lines = settings.review(profile, layout, values, features=[], ids={}, personal={})
+        assert ("--task regression" in lines[0]) is said
+
+
+def test_a_headerless_file_is_said_to_have_numbered_names() -> None:
+    profile = _profile("multiclass")
+    layout = Layout("csv", ",", False, ("column_1", "column_2"))
+    values = settings.changes(layout, "f.csv", profile)
+    lines = settings.review(profile, layout, values, features=["column_1"], ids={}, personal={})
+    assert any("no header row" in line and "column_2" in line for line in lines)
+
+
+def test_protected_looking_names_are_whole_words() -> None:
+    assert settings.looks_protected(["age", "page", "marital_status", "usage", "race"]) == [
+        "age",
+        "marital_status",
+        "race",
+    ]
+
+
+def test_sniff_then_read_gives_numbers_where_markers_were() -> None:
+    frame = pd.DataFrame({"x": ["1", "NA", "?"], "y": ["a", "b", "a"]})
+    layout = sniff("f.csv", _csv(frame))
+    read = pd.read_csv(io.BytesIO(_csv(frame)), na_values=list(layout.na_values))
+    assert read["x"].dtype == np.float64
