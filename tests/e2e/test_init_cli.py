@@ -75,7 +75,9 @@ def test_a_users_file_is_onboarded(project: Path, tmp_path: Path) -> None:
     assert (project / "data/external/wine.csv.dvc").is_file()  # kept under DVC, not git
     schema = yaml.safe_load((project / "data/schema.yaml").read_text())
     assert "rownames" in schema["columns"]
-    assert "rownames (unique per row)" in out
+    assert "id columns, kept out of the model's features: rownames (" in out
+    assert "178 rows, 14 features" in out  # 13 measurements and contact; not rownames
+    assert schema["columns"]["rownames"].get("description")  # drafted as an id, not a feature
     assert "alcohol ('NA')" in out
     assert "no protected attributes set" in out
     assert "# Every knob of the pipeline" in (project / "params.yaml").read_text()

@@ -20,7 +20,6 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.representer import RoundTripRepresenter
 
-from mlops.config import ValidateConfig
 from mlops.data.ingestion import normalise_name
 from mlops.onboarding.profile import TargetProfile
 from mlops.onboarding.sniff import Layout
@@ -60,13 +59,6 @@ _NOTES = {
 }
 # A map with at most this many scalar values is written on one line ({type: int, ...}).
 _FLOW_ITEMS = 5
-
-
-def _accepted(key: str) -> bool:
-    """STAND-IN until helper B's ``validate.ids`` is merged (issue #18): a key the
-    configuration does not take yet is not written. Once merged this is always true:
-    delete it and its use in ``changes``."""
-    return key != "validate.ids" or "ids" in ValidateConfig.model_fields
 
 
 def _number(value: float) -> float:
@@ -137,7 +129,7 @@ def changes(layout: Layout, source: str, profile: TargetProfile) -> dict[str, An
         "evaluate.slices.bands": {},
         **{f"gate.{name}": value for name, value in gate(profile).items()},
     }
-    return {k: v for k, v in values.items() if _accepted(k)}
+    return values
 
 
 def _label(label: str | None) -> str | int:

@@ -55,10 +55,10 @@ def run(args: argparse.Namespace) -> None:
     data = _read(args.data)
     # Imported once the inputs are read (see mlops.cli): pandas, scikit-learn, pandera.
     from mlops.data.contract import contract_document, duplicate_columns, infer_contract
+    from mlops.data.identifiers import find_ids
     from mlops.data.ingestion import ingest, normalise_name
     from mlops.data.privacy import scan
     from mlops.onboarding import settings
-    from mlops.onboarding._ids_standin import find_ids  # STAND-IN: mlops.data.identifiers
     from mlops.onboarding.profile import (
         find_target,
         profile_target,
@@ -95,8 +95,13 @@ def run(args: argparse.Namespace) -> None:
     values["validate.privacy.drop"] = list(personal)
     new_text = settings.edit_params(text, values)
     params = parse_params(yaml.safe_load(new_text), source=str(params_path))
+    ids = find_ids(raw, params.data.target)
     schema = infer_contract(
-        raw, params.data.target, params.validate_.quality.max_categories, get_task(profile.task)
+        raw,
+        params.data.target,
+        params.validate_.quality.max_categories,
+        get_task(profile.task),
+        ids,
     )
     contract = yaml.safe_dump(contract_document(schema), sort_keys=False, allow_unicode=True)
     schema_text = (_SCHEMA_HEADER.format(source=source) + contract).encode("utf-8")
@@ -105,8 +110,7 @@ def run(args: argparse.Namespace) -> None:
         _refuse_local_edits(
             root, params_path, current, values, schema=schema_path, schema_text=schema_text
         )
-    ids = find_ids(raw, params.data.target)
-    features = [c for c in raw.columns if c != params.data.target]
+    features = [c for c in raw.columns if c not in {params.data.target, *ids}]
 
     if copy_to is not None:
         files.write_bytes(copy_to, data)
