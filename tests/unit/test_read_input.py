@@ -52,6 +52,18 @@ def test_the_separator_is_sniffed(config: DataConfig, tmp_path: Path) -> None:
         }, sep
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_name(
+    config: DataConfig, tmp_path: Path
+) -> None:
+    """Spreadsheets save "CSV UTF-8" with a BOM; read as plain UTF-8 it would rename the
+    first column to "\ufeffage"."""
+    path = tmp_path / "excel.csv"
+    path.write_bytes("Age,Sex\n30,Male\n".encode("utf-8-sig"))
+    assert scored(path, config).to_dict("list") == {"age": [30.0], "sex": ["Male"]}
+    source = config.model_copy(update={"header": True, "columns": None, "comment": None})
+    assert list(tables.read_source(source, path).columns) == ["Age", "Sex"]
+
+
 def test_the_comment_character_is_never_the_separator(config: DataConfig, tmp_path: Path) -> None:
     path = tmp_path / "batch.csv"
     path.write_text("|a note\nAge,Sex|x\n30,Male|y\n")  # comment: "|" in params.yaml

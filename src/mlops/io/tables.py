@@ -55,30 +55,36 @@ def _read_parquet_source(path: Path) -> pd.DataFrame:
 
 def file_bytes(path: Path) -> bytes:
     """The file's bytes, gunzipped when it is gzip-compressed (whatever its name)."""
-    data = path.read_bytes()
+    return gunzipped(path, path.read_bytes())
+
+
+def gunzipped(name: object, data: bytes) -> bytes:
+    """``data`` gunzipped when it is gzip-compressed, else as it is."""
     if data[:2] != b"\x1f\x8b":
         return data
     try:
         return gzip.decompress(data)
     except (OSError, EOFError) as exc:
-        raise UsageError(f"{path}: cannot decompress gzip data ({exc})") from None
+        raise UsageError(f"{name}: cannot decompress gzip data ({exc})") from None
 
 
 def _read_csv_source(path: Path, config: DataConfig) -> pd.DataFrame:
-    text = _csv_text(path, file_bytes(path))
+    text = csv_text(path, file_bytes(path))
     if not text.strip():
         raise UsageError(f"{path}: data source is empty")
     names = list(config.columns) if config.columns else None
     return _parse_csv(path, text, config, sep=config.separator, header=config.header, names=names)
 
 
-def _csv_text(path: Path, data: bytes) -> str:
+def csv_text(name: object, data: bytes) -> str:
+    """A CSV's bytes as text: UTF-8, a byte-order mark (as spreadsheets write one) dropped,
+    so that it does not become part of the first column's name."""
     if b"\x00" in data[:65536]:
-        raise UsageError(f"{path}: not a CSV or Parquet file (binary content)")
+        raise UsageError(f"{name}: not a CSV or Parquet file (binary content)")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise UsageError(f"{path}: not a CSV or Parquet file (not UTF-8 text)") from None
+        raise UsageError(f"{name}: not a CSV or Parquet file (not UTF-8 text)") from None
 
 
 def _parse_csv(
@@ -142,7 +148,7 @@ def read_input(
     if data[:4] == PARQUET_MAGIC:
         frame = _parquet_bytes(path, data)
     else:
-        frame = _read_csv_input(path, _csv_text(path, data), config, layout, as_text)
+        frame = _read_csv_input(path, csv_text(path, data), config, layout, as_text)
     if frame.empty:
         raise UsageError(f"{path}: input file has no data rows")
     return frame

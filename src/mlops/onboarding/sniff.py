@@ -8,7 +8,6 @@ for a file it has never seen, and a test can check it without files.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,9 +16,8 @@ from typing import Literal
 import pandas as pd
 
 from mlops.errors import UsageError
-from mlops.io.tables import PARQUET_MAGIC, data_lines, sniff_separator
+from mlops.io.tables import PARQUET_MAGIC, csv_text, data_lines, gunzipped, sniff_separator
 
-_GZIP_MAGIC = b"\x1f\x8b"
 # Written for a missing value by spreadsheets, R, SQL exports and survey tools. One of
 # them in a column whose other values are all numbers is a missing value, not a category.
 MARKERS = ("NA", "N/A", "n/a", "na", "?", "null", "NULL", "Null", "None", "nan", "NaN", "-", ".")
@@ -48,7 +46,7 @@ def sniff(name: str, data: bytes) -> Layout:
     Parquet nor CSV)."""
     if data[:4] == PARQUET_MAGIC:
         return Layout("parquet")
-    text = _text(name, data)
+    text = csv_text(name, gunzipped(name, data))
     lines = data_lines(text, None)
     if not lines:
         raise UsageError(f"{name}: the file holds no data rows; expected a CSV or Parquet file")
@@ -59,20 +57,6 @@ def sniff(name: str, data: bytes) -> Layout:
     marked = missing_markers(_as_text(name, text, separator, columns))
     found = tuple(sorted({m for ms in marked.values() for m in ms} - {_EMPTY}))
     return Layout("csv", separator, header, columns, found, marked)
-
-
-def _text(name: str, data: bytes) -> str:
-    if data[:2] == _GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise UsageError(f"{name}: cannot decompress gzip data ({exc})") from None
-    if b"\x00" in data[:65536]:
-        raise UsageError(f"{name}: not a CSV or Parquet file (binary content)")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise UsageError(f"{name}: not a CSV or Parquet file (not UTF-8 text)") from None
 
 
 def _is_number(text: str) -> bool:
