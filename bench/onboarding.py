@@ -79,7 +79,8 @@ def plain_model(project: Path) -> float:
     params = files.load_params(project / "params.yaml")
     task = get_task(params.data.task)
     card = json.loads((project / "models/model_card.json").read_text())
-    features, target = card["features"], card["target"]
+    features = [*card["features"]["numeric"], *card["features"]["categorical"]]
+    target = card["target"]
     train = pd.read_parquet(project / "data/split/train.parquet")
     test = pd.read_parquet(project / "data/split/test.parquet")
     encoder = make_column_transformer(
