@@ -24,7 +24,7 @@ from mlops.data.ingestion import normalise_name
 from mlops.onboarding.profile import TargetProfile
 from mlops.onboarding.sniff import Layout
 from mlops.tasks.families import default_fixed, default_space, families_for
-from mlops.tasks.metrics import report_names
+from mlops.tasks.metrics import get_metric, report_names
 from mlops.tasks.task import get_task
 
 # Gate thresholds, in units of the target metric (times the target's standard deviation
@@ -42,8 +42,6 @@ MAX_ECE = 0.1  # expected calibration error of the class probabilities
 MAX_DEGRADATION = 0.01  # against the production model, once there is one
 # What an imbalanced binary target tunes on: only calibrated probabilities score best.
 IMBALANCED_METRIC = "log_loss"
-# Metrics measured in the target's own unit: their thresholds scale with its spread.
-_IN_TARGET_UNITS = frozenset({"rmse", "mae"})
 
 # Words of a snake_case column name that suggest a protected attribute.
 _PROTECTED_WORDS = frozenset(
@@ -71,8 +69,10 @@ def gate(profile: TargetProfile) -> dict[str, dict[str, float]]:
     minimum, which only the user can set."""
     task = get_task(profile.task)
     metric = task.default_metric
-    unit = profile.spread if metric in _IN_TARGET_UNITS and profile.spread else 1.0
-    gap = OVERFIT_GAP_IN_TARGET_UNITS if metric in _IN_TARGET_UNITS else OVERFIT_GAP
+    # A metric in the target's own unit: its thresholds scale with the target's spread.
+    in_units = get_metric(metric, task.name).in_target_units
+    unit = profile.spread if in_units and profile.spread else 1.0
+    gap = OVERFIT_GAP_IN_TARGET_UNITS if in_units else OVERFIT_GAP
     trivial, *others = task.baselines
     maximum = {"overfit_gap": _number(gap * unit)}
     if "ece" in report_names(task.name, task.baselines):

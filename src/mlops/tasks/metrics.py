@@ -73,6 +73,9 @@ class Metric:
     # A strictly proper scoring rule: only calibrated probabilities score best, so
     # tuning on it cannot trade calibration for ranking or recall.
     proper: bool = False
+    # Measured in the target's own unit (an error in dollars, not a share): a threshold
+    # on it only means something relative to the target's spread.
+    in_target_units: bool = False
 
     def headroom(self, value: float) -> float | None:
         """How far ``value`` is from the best value (None: no best)."""
@@ -234,8 +237,26 @@ METRICS: dict[str, Metric] = {
             "balanced accuracy",
             best=1.0,
         ),
-        Metric("rmse", _REGRESSION, False, "value", _rmse, "root mean squared error", best=0.0),
-        Metric("mae", _REGRESSION, False, "value", _mae, "mean absolute error", best=0.0),
+        Metric(
+            "rmse",
+            _REGRESSION,
+            False,
+            "value",
+            _rmse,
+            "root mean squared error",
+            best=0.0,
+            in_target_units=True,
+        ),
+        Metric(
+            "mae",
+            _REGRESSION,
+            False,
+            "value",
+            _mae,
+            "mean absolute error",
+            best=0.0,
+            in_target_units=True,
+        ),
         Metric(
             "r2",
             _REGRESSION,
