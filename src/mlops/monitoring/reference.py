@@ -80,7 +80,7 @@ def profile(values: pd.Series, sample_size: int, rng: np.random.Generator) -> di
         "rows": len(values),
         "null_rate": float(values.isna().mean()) if len(values) else 0.0,
     }
-    if head["kind"] == "categorical" or present.nunique() <= DISCRETE_VALUES:
+    if head["kind"] == "categorical" or 0 < present.nunique() <= DISCRETE_VALUES:
         shares, other = frequencies(category_keys(present))
         head |= {"frequencies": shares, "other": other}
     if head["kind"] == "categorical":
