@@ -22,6 +22,7 @@ This module parses text; the adapter that finds and opens the files is the calle
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -43,6 +44,8 @@ META = frozenset(
 )
 _CHUNK = 10_000  # lines decoded by one json.loads call while no line in them is broken
 _EXAMPLES = 5
+_NON_FINITE = re.compile(r'(?<=[^\\]": )-?(?:nan|inf)(?=, "|\})')
+_JSON_WORDS = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 @dataclass
@@ -134,6 +137,16 @@ def _decode(chunk: Sequence[tuple[int, str]]) -> list[Any]:
 def _decode_one(line: str) -> Any:
     try:
         return json.loads(line)
+    except ValueError:
+        pass
+    # ``log_lines`` writes a number's repr, so a model answering NaN or infinity logs
+    # the bare words nan / inf, which JSON lacks; read them as the NaN and Infinity
+    # Python's json knows, so the stability check sees them instead of a corrupt line.
+    # Only a value right after a key (an unescaped quote, a colon and a space: the
+    # answer's fields; pandas writes the inputs without the space) is rewritten.
+    repaired = _NON_FINITE.sub(lambda m: _JSON_WORDS[m[0]], line)
+    try:
+        return json.loads(repaired) if repaired != line else None
     except ValueError:
         return None
 
