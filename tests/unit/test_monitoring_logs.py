@@ -44,7 +44,7 @@ ALL = Window()
 def _read(lines: list[str], window: Window = ALL, task: str = "binary") -> logs.LogWindow:
     reference = case(task).reference
     return read_window(
-        [("predictions-2026-03-01.jsonl", lines)],
+        [("predictions-2026-03-01.jsonl", "\n".join(lines).encode())],
         list(reference["features"]),
         list(reference["prediction"]["columns"]),
         window,
@@ -67,7 +67,7 @@ def test_logged_rows_come_back_as_they_were_answered(task: str) -> None:
 def test_corrupt_and_truncated_lines_are_skipped_and_counted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(logs, "_CHUNK", 4)  # the fallback from chunk to line decoding
+    monkeypatch.setattr(logs, "_BLOCK", 4)  # one bad line costs its block only
     lines = _lines("binary", 10)
     broken = [
         *lines[:3],
@@ -87,17 +87,23 @@ def test_corrupt_and_truncated_lines_are_skipped_and_counted(
 
 def test_other_versions_and_other_columns_are_separated() -> None:
     old = _lines("binary", 5, version="v0.9.0")
-    other = [json.dumps(json.loads(line) | {"inputs": {"x": 1.0}}) for line in _lines("binary", 3)]
-    regressor = _lines("regression", 2)  # other output columns
+    regressor = _lines("regression", 2, version="v0.5.0")  # other columns, other version
+    stray = [json.dumps(json.loads(line) | {"score": 0.3}) for line in _lines("binary", 3)]
     current = _lines("binary", 6, minute=100)
-    found = _read(old + other + regressor + current)
+    found = _read(old + regressor + stray + current)
     assert found.version == "v1.0.0"  # the newest row's
     assert found.counts.rows == 6
-    assert found.counts.other_version == {"v0.9.0": 5}
-    assert found.counts.other_columns == 5
+    assert found.counts.other_version == {"v0.9.0": 5, "v0.5.0": 2}
+    assert found.counts.other_columns == 3  # answered in a column the reference lacks
     older = _read(old + current, Window(version="v0.9.0"))
     assert older.counts.rows == 5
     assert older.counts.other_version == {"v1.0.0": 6}
+    # the regression model's rows lack the binary reference's columns: none is read
+    with pytest.raises(
+        UsageError,
+        match="0 corrupt, 0 outside the window, 11 of other versions, 2 with other columns",
+    ):
+        _read(old + regressor + current, Window(version="v0.5.0"))
 
 
 def test_windows_by_time_and_by_last_rows() -> None:
@@ -155,3 +161,14 @@ def test_new_fields_are_read_when_present() -> None:
     found = _read(lines)
     assert found.meta["request_id"].tolist() == ["r0", "r1", "r2"]
     assert found.meta["latency_ms"].tolist() == [1.5, 2.5, 3.5]
+
+
+def test_blank_lines_and_two_records_on_one_line() -> None:
+    lines = _lines("binary", 6)
+    odd = [lines[0], "   ", lines[1], f"{lines[2]} {lines[3]}", "", lines[4], lines[5], ""]
+    found = _read(odd)
+    assert found.counts.lines == 5
+    assert found.counts.rows == 4
+    assert found.counts.corrupt_at == ["predictions-2026-03-01.jsonl:4"]
+    crlf = _read(["\r\n".join(lines)])  # a log copied through Windows
+    assert crlf.counts.rows == 6

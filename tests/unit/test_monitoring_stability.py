@@ -81,7 +81,7 @@ def test_a_model_answering_nan_is_seen_through_its_log(task: str) -> None:
         c.features.iloc[:3], answers, production, "batch", datetime(2026, 3, 1, tzinfo=UTC)
     )
     window = read_window(
-        [("log", text.splitlines())],
+        [("log", text.encode())],
         list(c.reference["features"]),
         list(c.reference["prediction"]["columns"]),
         Window(),

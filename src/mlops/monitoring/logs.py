@@ -10,27 +10,37 @@ disks that fill up, so nothing in it is trusted:
 - a line that is not a JSON object with a time, a model version and (unless
   refused) inputs is corrupt: skipped and counted (with where the first few are),
   never fatal;
-- a row of another model version, or whose output columns or inputs are not the
-  reference's (a model trained with other features), is counted apart, not mixed
-  into the window;
+- a row of another model version is counted apart, not mixed into the window; so
+  is a row that answers in an output column the reference does not know or holds
+  none of its features (a model of another task, or trained on other features), and
+  every row when one of the reference's columns is absent from all of them. A null
+  in a known column is a value (a NaN answer, an imputed feature) for the stability
+  and quality checks to see;
 - refused requests are counted with their reasons (the refused-request rate).
 
 An empty window is a UsageError naming the window and what was read, in one line.
-This module parses text; the adapter that finds and opens the files is the caller's.
+
+Speed: a million rows must be read in seconds, so blocks of lines are parsed by
+pyarrow's multithreaded JSON reader into columns; a block it refuses (a broken
+line, a field whose type changes) is decoded line by line with ``json`` instead,
+so one bad line costs one slow block, never the window. This module parses bytes;
+the adapter that finds and opens the files is the caller's.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from itertools import islice
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.json as pa_json
 
 from mlops.errors import UsageError
 
@@ -42,7 +52,9 @@ REFUSED = "refused"
 META = frozenset(
     {LOGGED_AT, "source", VERSION, "imputed", INPUTS, "request_id", "latency_ms", REFUSED, "reason"}
 )
-_CHUNK = 10_000  # lines decoded by one json.loads call while no line in them is broken
+_BLOCK = 100_000  # lines parsed by one pyarrow call while no line in them is broken
+_PREFIX = f"{INPUTS}."  # a feature's column in the parsed block: inputs.<name>
+_FILE, _LINE, _HAS_INPUTS = "__file", "__line", "__has_inputs"
 _EXAMPLES = 5
 _NON_FINITE = re.compile(r'(?<=[^\\]": )-?(?:nan|inf)(?=, "|\})')
 _JSON_WORDS = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
@@ -95,46 +107,65 @@ class Window:
         return ", ".join(parts) or "all rows"
 
 
-Located = tuple[tuple[str, int], dict[str, Any]]  # ((file, line number), record)
+def parse_blocks(sources: Iterable[tuple[str, bytes]], counts: LogCounts) -> pd.DataFrame:
+    """Every record of every (name, content) source as one row: the record's fields,
+    its inputs as ``inputs.<feature>`` columns and where it was (file, line)."""
+    frames = []
+    for name, content in sources:
+        lines = content.splitlines()
+        for start in range(0, len(lines), _BLOCK):
+            chunk = lines[start : start + _BLOCK]
+            # Without an empty line (the usual case) no per-line pass is needed.
+            numbers = np.arange(start + 1, start + len(chunk) + 1)
+            if b"" in chunk:
+                numbers = _numbers(chunk, start)
+            frame = _columnar(chunk)
+            if frame is not None and len(frame) != len(numbers):
+                numbers = _numbers(chunk, start)  # whitespace-only lines pyarrow skipped
+            if frame is None or len(frame) != len(numbers):  # or two objects on a line
+                frame = _line_by_line([chunk[n - start - 1] for n in numbers])
+            counts.lines += len(numbers)
+            frames.append(frame.assign(**{_FILE: name}).assign(**{_LINE: numbers}))
+    empty = pd.DataFrame(columns=[LOGGED_AT, VERSION, _FILE, _LINE, _HAS_INPUTS])
+    return pd.concat(frames, ignore_index=True) if frames else empty
 
 
-def parse_lines(sources: Iterable[tuple[str, Iterable[str]]], counts: LogCounts) -> list[Located]:
-    """The well-formed records of every (name, lines) source with where they were; the
-    rest counted as corrupt.
-
-    Lines are decoded ``_CHUNK`` at a time as one JSON array (one C call instead of one
-    per line); a chunk holding a broken line is decoded line by line instead.
-    """
-    records: list[Located] = []
-    for name, lines in sources:
-        numbered = ((n, line) for n, line in enumerate(lines, 1) if line.strip())
-        while chunk := list(islice(numbered, _CHUNK)):
-            counts.lines += len(chunk)
-            for (number, _), record in zip(chunk, _decode(chunk), strict=True):
-                if _well_formed(record):
-                    records.append(((name, number), record))
-                else:
-                    _corrupt(counts, (name, number))
-    return records
+def _numbers(chunk: list[bytes], start: int) -> np.ndarray:
+    """The 1-based line numbers of the chunk's non-blank lines (pyarrow skips blank ones)."""
+    return np.array([start + i for i, line in enumerate(chunk, 1) if line.strip()], dtype=int)
 
 
-def _corrupt(counts: LogCounts, where: tuple[str, int]) -> None:
-    counts.corrupt += 1
-    if len(counts.corrupt_at) < _EXAMPLES:
-        counts.corrupt_at.append(f"{where[0]}:{where[1]}")
-
-
-def _decode(chunk: Sequence[tuple[int, str]]) -> list[Any]:
+def _columnar(chunk: list[bytes]) -> pd.DataFrame | None:
+    """The block parsed by pyarrow (a row per non-blank line, unless a line holds two
+    objects), or None if it refuses any line of it."""
     try:
-        decoded = json.loads(f"[{','.join(line for _, line in chunk)}]")
-    except ValueError:
-        decoded = None
-    if isinstance(decoded, list) and len(decoded) == len(chunk):
-        return decoded
-    return [_decode_one(line) for _, line in chunk]
+        table = pa_json.read_json(io.BytesIO(b"\n".join(chunk)))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    has_inputs = np.zeros(table.num_rows, dtype=bool)
+    if INPUTS in table.column_names:
+        inputs = table.column(INPUTS)
+        if not pa.types.is_struct(inputs.type):
+            return None  # inputs that are not objects: the careful path sorts them out
+        has_inputs = np.asarray(inputs.is_valid(), dtype=bool)
+    frame: pd.DataFrame = table.flatten().to_pandas()
+    return frame.assign(**{_HAS_INPUTS: has_inputs})
 
 
-def _decode_one(line: str) -> Any:
+def _line_by_line(chunk: list[bytes]) -> pd.DataFrame:
+    """The block decoded one line at a time: a record per line that is a JSON object,
+    None where it is not (counted as corrupt later, with where it was)."""
+    records = [_decode_one(line) for line in chunk]
+    plain = [r if isinstance(r, dict) else {} for r in records]
+    inputs = [r.get(INPUTS) for r in plain]
+    features = pd.DataFrame.from_records([i if isinstance(i, dict) else {} for i in inputs])
+    frame = pd.DataFrame.from_records(plain, columns=sorted({k for r in plain for k in r}))
+    return pd.concat(
+        [frame.drop(columns=[INPUTS], errors="ignore"), features.add_prefix(_PREFIX)], axis=1
+    ).assign(**{_HAS_INPUTS: [isinstance(i, dict) for i in inputs]})
+
+
+def _decode_one(line: bytes) -> Any:
     try:
         return json.loads(line)
     except ValueError:
@@ -144,57 +175,42 @@ def _decode_one(line: str) -> Any:
     # Python's json knows, so the stability check sees them instead of a corrupt line.
     # Only a value right after a key (an unescaped quote, a colon and a space: the
     # answer's fields; pandas writes the inputs without the space) is rewritten.
-    repaired = _NON_FINITE.sub(lambda m: _JSON_WORDS[m[0]], line)
+    text = line.decode("utf-8", errors="replace")
+    repaired = _NON_FINITE.sub(lambda m: _JSON_WORDS[m[0]], text)
     try:
-        return json.loads(repaired) if repaired != line else None
+        return json.loads(repaired) if repaired != text else None
     except ValueError:
         return None
 
 
-def _well_formed(record: Any) -> bool:
-    return (
-        isinstance(record, dict)
-        and isinstance(record.get(LOGGED_AT), str)
-        and isinstance(record.get(VERSION), str)
-        and (bool(record.get(REFUSED)) or isinstance(record.get(INPUTS), dict))
-    )
-
-
 def read_window(
-    sources: Iterable[tuple[str, Iterable[str]]],
+    sources: Iterable[tuple[str, bytes]],
     features: Sequence[str],
     outputs: Sequence[str],
     window: Window,
     what: str = "prediction log",
 ) -> LogWindow:
-    """The window's rows of one model version whose inputs hold ``features`` and whose
-    output columns are exactly ``outputs`` (the reference's), in time order."""
+    """The window's rows of one model version (see the module docstring for what is left
+    out), in time order; ``sources`` are (file name, content) pairs."""
     counts = LogCounts()
+    frame = _well_formed(parse_blocks(sources, counts), counts)
     since, until = _utc(window.since), _utc(window.until)
-    records = parse_lines(sources, counts)
-    times = pd.to_datetime(
-        pd.Series([r[LOGGED_AT] for _, r in records], dtype="object"),
-        utc=True,
-        format="ISO8601",
-        errors="coerce",
-    )
-    inside = []
-    for (where, record), time in zip(records, times, strict=True):
-        if pd.isna(time):
-            _corrupt(counts, where)
-        elif (since is not None and time < since) or (until is not None and time >= until):
-            counts.outside_window += 1
-        else:
-            inside.append((time, record))
-    inside.sort(key=lambda pair: pair[0])  # stable: rows of one batch keep their order
-    answered = _drop_refused(inside, counts)
-    version = window.version or (answered[-1][1][VERSION] if answered else "")
-    kept = _matching(answered, version, set(features), frozenset(outputs), counts)
-    if window.last is not None and len(kept) > window.last:
-        counts.outside_window += len(kept) - window.last
-        kept = kept[len(kept) - window.last :]
-    counts.rows = len(kept)
-    if not kept:
+    times = frame[LOGGED_AT] if len(frame) else pd.Series(dtype="datetime64[ns, UTC]")
+    inside = pd.Series(True, index=frame.index)
+    if since is not None:
+        inside &= times >= since
+    if until is not None:
+        inside &= times < until
+    counts.outside_window = int((~inside).sum())
+    frame = frame[inside].sort_values(LOGGED_AT, kind="stable")  # a batch keeps its order
+    frame = _drop_refused(frame, counts)
+    version = window.version or (str(frame[VERSION].iloc[-1]) if len(frame) else "")
+    frame = _matching(frame, version, features, outputs, counts)
+    if window.last is not None and len(frame) > window.last:
+        counts.outside_window += len(frame) - window.last
+        frame = frame.iloc[len(frame) - window.last :]
+    counts.rows = len(frame)
+    if frame.empty:
         raise UsageError(
             f"{what}: no rows of model {version or '(any)'} in the window "
             f"({window.describe()}); read {counts.lines} lines: {counts.corrupt} corrupt, "
@@ -202,7 +218,44 @@ def read_window(
             f"of other versions, {counts.other_columns} with other columns, "
             f"{counts.refused} refused"
         )
-    return _frames(kept, version, features, outputs, counts)
+    return _frames(frame.reset_index(drop=True), version, features, outputs, counts)
+
+
+def _well_formed(frame: pd.DataFrame, counts: LogCounts) -> pd.DataFrame:
+    """The rows with a time, a model version (text) and, unless refused, inputs; the
+    rest counted as corrupt, the first few by file and line."""
+    if frame.empty:
+        return frame
+    for column in (LOGGED_AT, VERSION):
+        if column not in frame:
+            frame = frame.assign(**{column: None})
+    times = pd.to_datetime(
+        frame[LOGGED_AT].where(_is_text(frame[LOGGED_AT])),
+        utc=True,
+        format="ISO8601",
+        errors="coerce",
+    )
+    refused = _refused(frame)
+    good = times.notna() & _is_text(frame[VERSION]) & (refused | frame[_HAS_INPUTS].astype(bool))
+    bad = frame.loc[~good, [_FILE, _LINE]].sort_values([_FILE, _LINE], kind="stable")
+    counts.corrupt = len(bad)
+    counts.corrupt_at = [f"{f}:{n}" for f, n in bad.head(_EXAMPLES).itertuples(index=False)]
+    kept: pd.DataFrame = frame.assign(**{LOGGED_AT: times})[good]
+    return kept
+
+
+def _is_text(column: pd.Series) -> pd.Series:
+    """Which values are text: all non-null ones of a string column (pyarrow's), else
+    looked at one by one (the line-by-line path keeps whatever JSON held)."""
+    if pd.api.types.is_string_dtype(column) and column.dtype != object:
+        return column.notna()
+    return column.map(lambda v: isinstance(v, str)).astype(bool)
+
+
+def _refused(frame: pd.DataFrame) -> pd.Series:
+    if REFUSED not in frame:
+        return pd.Series(False, index=frame.index)
+    return frame[REFUSED].map(lambda v: v is True).astype(bool)
 
 
 def _utc(moment: datetime | None) -> pd.Timestamp | None:
@@ -213,51 +266,60 @@ def _utc(moment: datetime | None) -> pd.Timestamp | None:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-def _drop_refused(
-    rows: list[tuple[pd.Timestamp, dict[str, Any]]], counts: LogCounts
-) -> list[tuple[pd.Timestamp, dict[str, Any]]]:
-    reasons = Counter(str(r.get("reason", "")) for _, r in rows if r.get(REFUSED))
-    counts.refused = sum(reasons.values())
-    counts.refused_reasons = dict(reasons)
-    return [(t, r) for t, r in rows if not r.get(REFUSED)]
+def _drop_refused(frame: pd.DataFrame, counts: LogCounts) -> pd.DataFrame:
+    refused = _refused(frame)
+    reasons = frame.get("reason", pd.Series("", index=frame.index))[refused]
+    counts.refused = int(refused.sum())
+    counts.refused_reasons = {
+        str(k): int(v) for k, v in reasons.fillna("").astype(str).value_counts().items()
+    }
+    return frame[~refused]
 
 
 def _matching(
-    rows: list[tuple[pd.Timestamp, dict[str, Any]]],
+    frame: pd.DataFrame,
     version: str,
-    features: set[str],
-    outputs: frozenset[str],
+    features: Sequence[str],
+    outputs: Sequence[str],
     counts: LogCounts,
-) -> list[tuple[pd.Timestamp, dict[str, Any]]]:
-    other: Counter[str] = Counter()
-    kept = []
-    for time, record in rows:
-        if record[VERSION] != version:
-            other[record[VERSION]] += 1
-        elif frozenset(record) - META != outputs or not features <= record[INPUTS].keys():
-            counts.other_columns += 1
-        else:
-            kept.append((time, record))
-    counts.other_version = dict(other)
-    return kept
+) -> pd.DataFrame:
+    """The rows of ``version`` that answer in the reference's columns (other versions and
+    other columns counted)."""
+    same = frame[VERSION] == version
+    counts.other_version = {str(k): int(v) for k, v in frame[VERSION][~same].value_counts().items()}
+    frame = frame[same]
+    known = {*META, *outputs, _FILE, _LINE, _HAS_INPUTS}
+    unknown = [c for c in frame.columns if c not in known and not str(c).startswith(_PREFIX)]
+    columns = [f"{_PREFIX}{f}" for f in features]
+    if any(c not in frame for c in [*outputs, *columns]):
+        return _all_other(frame, counts)
+    # A row answering in a column the reference lacks, or holding none of its features
+    # (a model of another task or with other features, logged under this version).
+    other = frame[unknown].notna().any(axis=1) if unknown else pd.Series(False, frame.index)
+    if columns:
+        other |= frame[columns].isna().all(axis=1)
+    counts.other_columns = int(other.sum())
+    return frame[~other]
+
+
+def _all_other(frame: pd.DataFrame, counts: LogCounts) -> pd.DataFrame:
+    counts.other_columns = len(frame)
+    return frame.iloc[:0]
 
 
 def _frames(
-    rows: list[tuple[pd.Timestamp, dict[str, Any]]],
+    frame: pd.DataFrame,
     version: str,
     features: Sequence[str],
     outputs: Sequence[str],
     counts: LogCounts,
 ) -> LogWindow:
-    records = [record for _, record in rows]
-    index = pd.RangeIndex(len(records))
-    meta = pd.DataFrame.from_records(
-        records, columns=["source", "request_id", "latency_ms", "imputed"]
-    ).assign(**{LOGGED_AT: pd.DatetimeIndex([time for time, _ in rows])})
+    meta = frame.reindex(columns=[LOGGED_AT, "source", "request_id", "latency_ms", "imputed"])
+    inputs = frame[[f"{_PREFIX}{f}" for f in features]]
     return LogWindow(
         version=version,
-        inputs=pd.DataFrame.from_records([r[INPUTS] for r in records], columns=list(features)),
-        outputs=pd.DataFrame.from_records(records, columns=list(outputs)).set_index(index),
-        meta=meta.set_index(index),
+        inputs=inputs.set_axis(list(features), axis=1),
+        outputs=frame[list(outputs)],
+        meta=meta,
         counts=counts,
     )
