@@ -49,6 +49,7 @@ from mlops.monitoring.reference import bin_shares, category_keys
 
 _EMPTY_SHARE = 1e-4  # Evidently's fill for an empty bin (PSI) and an unseen category
 _MIN_STD = 0.001  # Evidently's floor on the standard deviation that norms Wasserstein
+DISTANCE_VALUES = 100_000
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,13 @@ def column_drift(
         test, score = "ks", float(stats.ks_2samp(sample, numbers, method="asymp").pvalue)
     else:
         norm = max(float(reference["std"]), _MIN_STD)
-        test, score = "wasserstein", float(stats.wasserstein_distance(sample, numbers) / norm)
+        # Every k-th value, at most DISTANCE_VALUES of them: the reference holds a few
+        # thousand values, so the distance cannot be more precise than that anyway (a
+        # 100,000-value subsample moves it by ~0.003 sd), and a million-row window
+        # is compared in milliseconds instead of a third of a second per feature.
+        step = -(-numbers.size // DISTANCE_VALUES)
+        distance = stats.wasserstein_distance(sample, numbers[::step])
+        test, score = "wasserstein", float(distance / norm)
     histogram = reference["histogram"]
     shares = bin_shares(numbers, np.asarray(histogram["edges"], dtype=float))
     index = psi(np.asarray(histogram["shares"]), shares)

@@ -104,8 +104,8 @@ def estimate_performance(
     seed: int,
     *,
     names: Sequence[str] | None = None,
-    draws: int = 100,
-    max_rows: int = 50_000,
+    draws: int = 50,
+    max_rows: int = 20_000,
     level: float = 0.9,
 ) -> dict[str, Any] | None:
     """The metrics expected from the probabilities alone (None without probabilities:
