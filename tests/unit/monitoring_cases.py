@@ -36,6 +36,23 @@ class Case:
     outputs: pd.DataFrame  # the model's output columns on every population row
     prediction: Prediction
     reference: dict[str, Any]
+    model: Any  # fitted on the numeric features
+
+    def tilted(self) -> np.ndarray:
+        """Row weights that shift the answers by a stated amount: a classifier's first
+        class predicted twice as often; a score or value above its median twice as likely."""
+        column = self.outputs[self.reference["prediction"]["drift_column"]]
+        if column.dtype.kind == "f":
+            heavy = np.where((column > column.median()).to_numpy(), 2.0, 1.0)
+            return heavy / heavy.sum()
+        first = (column == self.prediction.classes[0]).to_numpy()
+        share = first.mean()
+        return np.where(first, 2 * share / first.sum(), (1 - 2 * share) / (~first).sum())
+
+    def answer(self, features: pd.DataFrame) -> pd.DataFrame:
+        """The model's output columns for ``features`` (a window, shifted or not)."""
+        numeric = features[list(self.model.feature_names_in_)]
+        return pd.DataFrame(self.task.columns(self.task.predict(self.model, numeric)))
 
     def window(self, rows: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
         """A production window: (features, outputs, actual) of a bootstrap sample."""
@@ -74,7 +91,7 @@ def case(task_name: str) -> Case:
     reference = build_reference(
         features.iloc[rows[0]], prediction.take(rows[1]), task, metrics, seed=0, built_at=BUILT_AT
     )
-    return Case(task, features, target, outputs, prediction, reference)
+    return Case(task, features, target, outputs, prediction, reference, model)
 
 
 def metric_on(task: Task, name: str, actual: np.ndarray, prediction: Prediction) -> float:

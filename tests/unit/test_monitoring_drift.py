@@ -49,7 +49,9 @@ def _rates(c: Case, rows: int, shift: float = 0.0) -> dict[str, Any]:
     features, datasets, predictions = [], [], []
     for seed in range(WINDOWS):
         frame, outputs, _ = c.window(rows, seed)
-        frame = frame.assign(**{n: frame[n] + shift * spread[n] for n in numeric})
+        if shift:
+            frame = frame.assign(**{n: frame[n] + shift * spread[n] for n in numeric})
+            outputs = c.answer(frame)  # the model answers the shifted population
         found = feature_drift(frame, reference, Thresholds())
         features.append([found["features"][n]["drifted"] for n in names])
         datasets.append(found["drifted"])
@@ -88,6 +90,18 @@ def test_a_half_sd_mean_shift_is_detected(task: str, rows: int) -> None:
     shifted = [n for n in rates["features"].index if n != "grade"]
     assert rates["features"][shifted].min() >= 0.9, rates
     assert rates["dataset"] >= 0.9, rates
+
+
+@pytest.mark.parametrize(("task", "rows"), [(t, r) for t in TASK_NAMES for r in (SMALL, LARGE)])
+def test_a_shifted_prediction_distribution_is_detected(task: str, rows: int) -> None:
+    c = case(task)
+    weights = c.tilted()
+    detected = []
+    for seed in range(WINDOWS):
+        drawn = np.random.default_rng(seed).choice(len(weights), rows, p=weights)
+        outputs = c.outputs.iloc[drawn].reset_index(drop=True)
+        detected.append(prediction_drift(outputs, c.reference, Thresholds())["drifted"])
+    assert np.mean(detected) >= 0.9
 
 
 @pytest.mark.parametrize("rows", [SMALL, LARGE])
