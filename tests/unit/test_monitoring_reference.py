@@ -24,6 +24,16 @@ def test_the_profile_is_strict_json_and_loads_back(task: str) -> None:
     assert reference["built_at"] == "2026-01-01T00:00:00+00:00"
 
 
+def test_undefined_metrics_and_an_unstated_build_time_are_null() -> None:
+    c = case("binary")
+    found = build_reference(
+        c.features, c.prediction, c.task, {"roc_auc": float("nan"), "accuracy": 0.9}, 0
+    )
+    assert found["metrics"] == {"roc_auc": None, "accuracy": 0.9}
+    assert found["built_at"] is None  # a run fact: byte-reproducible outputs leave it out
+    json.dumps(found, allow_nan=False)
+
+
 def test_what_each_task_profiles_of_its_answers() -> None:
     binary = case("binary").reference["prediction"]
     assert binary["drift_column"] == "probability"
@@ -66,8 +76,9 @@ def test_sample_is_capped_seeded_and_nulls_counted() -> None:
     assert len(first["features"]["age"]["sample"]) == 100
     assert first["features"]["bmi"]["null_rate"] == pytest.approx(0.25, abs=0.01)
     nulls = build_reference(
-        features.assign(bmi=np.nan), c.prediction, c.task, {}, 1, built_at=BUILT_AT
+        features.assign(bmi=np.nan, s1=np.inf), c.prediction, c.task, {}, 1, built_at=BUILT_AT
     )
+    assert nulls["features"]["s1"]["sample"] == []  # nothing finite to profile
     assert nulls["features"]["bmi"] == {
         "kind": "numeric",
         "rows": len(features),

@@ -19,7 +19,7 @@ on its own training rows sit near 0 and 1), so production would look drifted.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -86,10 +86,10 @@ def profile(values: pd.Series, sample_size: int, rng: np.random.Generator) -> di
     if head["kind"] == "categorical":
         return head
     numbers = present.to_numpy(dtype=float)
+    numbers = numbers[np.isfinite(numbers)]  # the data tests stop infinities upstream
     if numbers.size == 0:
         return head | {"sample": []}
-    numbers = numbers[np.isfinite(numbers)]
-    edges = np.unique(np.quantile(numbers, _DECILES)) if numbers.size else np.array([])
+    edges = np.unique(np.quantile(numbers, _DECILES))
     sample = (
         numbers
         if numbers.size <= sample_size
@@ -122,15 +122,18 @@ def build_reference(
 
     ``features``: the model's features on the training split; ``prediction``: the
     model's answer on the held-out split (see the module docstring); ``metrics``: the
-    test metrics (reports/metrics.json's). ``built_at`` defaults to now (UTC); pass a
-    fixed one where the file must be byte-reproducible.
+    test metrics (reports/metrics.json's; a NaN, undefined, becomes null).
+
+    ``built_at`` (None: null) is a fact of the run, not of the inputs: a stage whose
+    outputs must be byte-reproducible leaves it out and records the time in its run
+    record, and the model's age is read from git, as ``gate --check`` reads it.
     """
     rng = np.random.default_rng(seed)
     outputs = pd.DataFrame(task.columns(prediction))
     return {
         "format": FORMAT,
         "task": task.name,
-        "built_at": (built_at or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "built_at": None if built_at is None else built_at.isoformat(timespec="seconds"),
         "seed": seed,
         "sample_size": sample_size,
         "features": {str(c): profile(features[c], sample_size, rng) for c in features.columns},
@@ -139,8 +142,12 @@ def build_reference(
             "drift_column": task.drift_column,
             "columns": {str(c): profile(outputs[c], sample_size, rng) for c in outputs.columns},
         },
-        "metrics": {str(k): None if v is None else float(v) for k, v in metrics.items()},
+        "metrics": {str(k): _finite(v) for k, v in metrics.items()},
     }
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
 
 
 # --- reading it back -----------------------------------------------------------
