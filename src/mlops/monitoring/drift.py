@@ -23,6 +23,10 @@ reference is a data frame of any size. Here the reference is a fixed-size sample
 saved with the model, so the size that changes, and that makes a p-value
 oversensitive, is the window's: the rule counts the window's non-null values.
 
+A category the reference never saw drifts its feature, as in Evidently (whose
+chi-squared expects 0 of it): its expected share is 0.0001, so even a few rows of it
+weigh heavily. They are counted (``unseen``) for the input-quality report.
+
 The population stability index is reported beside every test as a second opinion
 (on the reference deciles, or the categories; empty bins get a share of 0.0001, as
 Evidently's ``psi`` does), with the usual bands: < 0.1 no change, 0.1-0.25 moderate,
@@ -56,8 +60,12 @@ DISTANCE_VALUES = 100_000
 class Thresholds:
     """When a feature, the inputs as a whole and the prediction count as drifted.
 
-    ``features`` overrides ``p_value`` or ``distance`` per feature (or output
-    column): ``{"age": {"distance": 0.2}}``.
+    ``p_value``: a test's p-value below it is drift (small windows); ``distance``: a
+    distance at or above it is drift (larger windows); ``share``: the share of drifted
+    features at or above which the dataset drifted; ``small_rows``: the most rows a
+    window may have to be tested rather than measured; ``psi_bands``: where PSI turns
+    moderate, then significant. ``features`` overrides ``p_value`` or ``distance`` per
+    feature (or output column): ``{"age": {"distance": 0.2}}``.
     """
 
     p_value: float = 0.05
