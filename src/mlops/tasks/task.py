@@ -16,7 +16,7 @@ working on; nothing else branches on the task name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -74,6 +74,10 @@ class Task:
     # Whether the predicted label depends on evaluate.threshold (binary: the cut on the
     # positive-class probability); explain names the threshold only then.
     thresholded: ClassVar[bool] = False
+    # The output column (``columns``) whose drift is the prediction-drift verdict; the
+    # others are reported beside it. One column, so the verdict's false-alarm rate is
+    # its test's level, not inflated by testing several columns that move together.
+    drift_column: ClassVar[str] = PREDICTION
 
     @property
     def is_classification(self) -> bool:
@@ -171,6 +175,12 @@ class Task:
         """The prediction as output columns (``predict``'s file, ``serve``'s answer)."""
         raise NotImplementedError
 
+    def from_columns(self, columns: Mapping[str, Any]) -> Prediction:
+        """The inverse of ``columns``: logged output columns back into a Prediction, so
+        monitoring scores logged answers with the metric registry. KeyError if a
+        column ``columns`` writes is missing."""
+        raise NotImplementedError
+
     def classes(self, model: Any) -> list[Any]:
         """The model's ordered class list (empty for regression), for the model card."""
         return [plain(c) for c in getattr(model, "classes_", [])]
@@ -207,6 +217,7 @@ class Binary(Task):
     baselines = ("majority", "logistic")
     linear_family = "logistic_regression"
     thresholded = True
+    drift_column = PROBABILITY  # the score: it moves before the labels at the threshold do
 
     def encode_target(self, values: pd.Series, config: DataConfig, target: str) -> pd.Series:
         """1 for ``data.positive_class``, 0 for ``data.negative_class``; anything else refused."""
@@ -243,6 +254,11 @@ class Binary(Task):
 
     def columns(self, prediction: Prediction) -> dict[str, np.ndarray]:
         return {PROBABILITY: prediction.positive, PREDICTION: prediction.label}
+
+    def from_columns(self, columns: Mapping[str, Any]) -> Prediction:
+        positive = np.asarray(columns[PROBABILITY], dtype=float)
+        label = np.asarray(columns[PREDICTION]).astype("int64")
+        return Prediction(label, np.column_stack([1.0 - positive, positive]), (0, 1))
 
     def misfit(self, model: Any) -> str | None:
         classes = self.classes(model) if hasattr(model, "predict_proba") else None
@@ -295,6 +311,13 @@ class Multiclass(Task):
             for i, name in enumerate(prediction.classes)
         }
         return per_class | {PREDICTION: prediction.label}
+
+    def from_columns(self, columns: Mapping[str, Any]) -> Prediction:
+        prefix = f"{PROBABILITY}_"
+        names = [str(name) for name in columns if str(name).startswith(prefix)]
+        proba = np.column_stack([np.asarray(columns[name], dtype=float) for name in names])
+        label = np.asarray(columns[PREDICTION]).astype("str")
+        return Prediction(label, proba, tuple(name[len(prefix) :] for name in names))
 
     def misfit(self, model: Any) -> str | None:
         classes = self.classes(model) if hasattr(model, "predict_proba") else None
@@ -352,6 +375,9 @@ class Regression(Task):
 
     def columns(self, prediction: Prediction) -> dict[str, np.ndarray]:
         return {PREDICTION: prediction.value}
+
+    def from_columns(self, columns: Mapping[str, Any]) -> Prediction:
+        return Prediction(np.asarray(columns[PREDICTION], dtype=float))
 
     def classes(self, model: Any) -> list[Any]:
         return []
