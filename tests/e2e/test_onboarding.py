@@ -68,7 +68,9 @@ def test_init_then_repro_reaches_a_gate_verdict(
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["data"]["task"] == user_file.task
     gate = _json(project / "reports/gate.json")
-    assert isinstance(gate["passed"], bool)
+    # A verdict on the first run; on these files a blessing (bench/onboarding.py prints
+    # each headline metric beside plain scikit-learn's).
+    assert gate["passed"], [c for c in gate["checks"] if c["verdict"] == "fail"]
     card = _json(project / "models/model_card.json")
     assert card["task"] == user_file.task
     features = [*card["features"]["numeric"], *card["features"]["categorical"]]

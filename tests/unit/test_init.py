@@ -249,6 +249,8 @@ def test_the_gate_uses_only_names_the_task_reports(task: str) -> None:
 def test_regression_thresholds_scale_with_the_target() -> None:
     gate = settings.gate(_profile("regression"))
     assert gate["baseline_margin"]["mean"] == pytest.approx(0.02 * 80.0)
+    assert gate["baseline_margin"]["linear"] == pytest.approx(0.005 * 80.0)
+    assert gate["maximum"]["overfit_gap"] is None  # written, switched off
     assert gate["max_degradation"]["rmse"] == pytest.approx(0.01 * 80.0)
 
 
