@@ -505,6 +505,23 @@ def test_the_log_quotes_whatever_a_class_label_holds() -> None:
     assert (entry[f"probability_{label}"], entry["prediction"]) == (0.25, label)
 
 
+def test_a_non_finite_answer_is_logged_as_null_in_strict_json() -> None:
+    """JSON has no NaN or infinity; a bare `nan` would make the line unreadable."""
+    predictions = pd.DataFrame(
+        {"prediction": [1.5, float("nan"), float("inf")], "imputed": ["", "", ""]}
+    )
+    production = Production(object(), "v1.0.0", "0" * 32, (), get_task("regression"), 0.5)
+    at = datetime(2026, 3, 4, tzinfo=UTC)
+    inputs = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
+    text = service.log_lines(inputs, predictions, production, "batch", at)
+
+    def refuse(word: str) -> None:
+        raise AssertionError(f"not JSON: {word}")
+
+    entries = [json.loads(line, parse_constant=refuse) for line in text.splitlines()]
+    assert [e["prediction"] for e in entries] == [1.5, None, None]
+
+
 def test_a_model_that_does_not_fit_the_task_is_refused_in_one_line(
     wine: tuple[pd.DataFrame, pd.Series],
     diabetes: tuple[pd.DataFrame, pd.Series],

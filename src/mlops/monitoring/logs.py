@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -56,8 +55,6 @@ _BLOCK = 100_000  # lines parsed by one pyarrow call while no line in them is br
 _PREFIX = f"{INPUTS}."  # a feature's column in the parsed block: inputs.<name>
 _FILE, _LINE, _HAS_INPUTS = "__file", "__line", "__has_inputs"
 _EXAMPLES = 5
-_NON_FINITE = re.compile(r'(?<=[^\\]": )-?(?:nan|inf)(?=, "|\})')
-_JSON_WORDS = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 @dataclass
@@ -168,17 +165,6 @@ def _line_by_line(chunk: list[bytes]) -> pd.DataFrame:
 def _decode_one(line: bytes) -> Any:
     try:
         return json.loads(line)
-    except ValueError:
-        pass
-    # ``log_lines`` writes a number's repr, so a model answering NaN or infinity logs
-    # the bare words nan / inf, which JSON lacks; read them as the NaN and Infinity
-    # Python's json knows, so the stability check sees them instead of a corrupt line.
-    # Only a value right after a key (an unescaped quote, a colon and a space: the
-    # answer's fields; pandas writes the inputs without the space) is rewritten.
-    text = line.decode("utf-8", errors="replace")
-    repaired = _NON_FINITE.sub(lambda m: _JSON_WORDS[m[0]], text)
-    try:
-        return json.loads(repaired) if repaired != text else None
     except ValueError:
         return None
 

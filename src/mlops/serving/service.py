@@ -294,7 +294,12 @@ def _json_values(column: pd.Series) -> list[str]:
     faster than ``json.dumps`` per value; a class label (text) is quoted and escaped."""
     values = column.tolist()
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        return list(map(repr, values))
+        text = list(map(repr, values))
+        # JSON has no NaN or infinity: a model answering one is logged as null (never as
+        # bare `nan`, which would make the whole line unreadable to monitoring).
+        for position in np.flatnonzero(~np.isfinite(column.to_numpy(dtype=float))):
+            text[position] = "null"
+        return text
     return list(map(json.dumps, values))
 
 
