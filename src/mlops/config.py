@@ -420,6 +420,14 @@ class ServeConfig(_Section):
     log_retention_days: PositiveInt
 
 
+class MonitorConfig(_Section):
+    """Monitoring production against the reference profile training leaves behind."""
+
+    # Values per numeric feature kept in models/reference.json (a seeded sample): what
+    # the drift tests compare a window of logged rows with, without the training data.
+    reference_rows: Annotated[int, Field(ge=100)]
+
+
 class Params(_Section):
     """The whole of params.yaml."""
 
@@ -432,6 +440,7 @@ class Params(_Section):
     evaluate: EvaluateConfig
     gate: GateConfig
     serve: ServeConfig
+    monitor: MonitorConfig
 
     @model_validator(mode="after")
     def _fits_task(self) -> Params:
