@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from mlops.cli import main
 from mlops.config import parse_params
 from tests.conftest import copy_project, run
 from tests.sklearn_frames import user_file
@@ -137,6 +138,21 @@ def test_a_binary_target_that_cant_be_told_needs_positive(project: Path, tmp_pat
     assert "--positive" in err
     code, _, err = _init(project, "--data", str(path), "--target", "y", "--positive", ">50K")
     assert code == 0, err
+
+
+def test_at_a_terminal_the_positive_class_is_asked_for(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = pd.DataFrame({"x": np.arange(40.0), "y": ["<=50K", ">50K"] * 20})
+    frame.to_csv(path := tmp_path / "b.csv", index=False)
+    asked = []
+    monkeypatch.chdir(project)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or " >50K ")
+    assert main(["init", "--data", str(path), "--target", "y", "--no-dvc"]) == 0
+    assert asked == ["target 'y': which class means 1, '<=50K' or '>50K'? "]
+    params = parse_params(yaml.safe_load((project / "params.yaml").read_text()))
+    assert (params.data.positive_class, params.data.negative_class) == ((">50K",), ("<=50K",))
 
 
 def test_local_edits_are_never_lost(project: Path, tmp_path: Path) -> None:

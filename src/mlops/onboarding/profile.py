@@ -37,6 +37,14 @@ WELL_KNOWN_PAIRS = (
 IMBALANCED_SHARE = 0.2
 
 
+class PositiveUnknown(UsageError):
+    """A binary target's positive class can't be told from its labels (ask, or --positive)."""
+
+    def __init__(self, message: str, classes: tuple[str, str]) -> None:
+        super().__init__(message)
+        self.classes = classes
+
+
 @dataclass(frozen=True)
 class TargetProfile:
     """The target as the task sees it."""
@@ -174,10 +182,11 @@ def _positive(name: str, classes: list[str], positive: str | None) -> tuple[str,
                 f"told from the pair {negative}/{positive_label}",
             )
     first, second = sorted(classes)
-    raise UsageError(
+    raise PositiveUnknown(
         f"target column {name!r} has two classes, {first!r} and {second!r}, and which one is "
         f"positive can't be told: pass --positive with the one that means 1 "
-        f"(e.g. --positive {second!r})"
+        f"(e.g. --positive {second!r})",
+        (first, second),
     )
 
 

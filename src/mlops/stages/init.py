@@ -24,7 +24,11 @@ from mlops.errors import UsageError
 from mlops.io import files, git, tables
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlops.onboarding.profile import TargetProfile
     from mlops.onboarding.sniff import Layout
+    from mlops.tasks.metrics import TaskName
 
 SUMMARY = "onboard a data file: mlops init --data FILE --target COLUMN"
 
@@ -61,7 +65,6 @@ def run(args: argparse.Namespace) -> None:
     from mlops.onboarding import settings
     from mlops.onboarding.profile import (
         find_target,
-        profile_target,
         require_rows,
         rows_per_class,
     )
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace) -> None:
             "rename them in the file"
         )
     task = None if args.task == "auto" else args.task
-    profile = profile_target(frame[column], normalise_name(column), task, args.positive)
+    profile = _profile(frame[column], normalise_name(column), task, args.positive)
     values = settings.changes(layout, source, profile)
     params = parse_params(yaml.safe_load(settings.edit_params(text, values)), str(params_path))
     folds = max(params.tune.cv_folds, params.impute.auto.cv_folds)
@@ -135,6 +138,33 @@ _SCHEMA_HEADER = """\
 # Ranges and categories are what that file held: review each one (widen ranges to
 # what the domain allows) before committing. Names are snake_case, as after ingest.
 """
+
+
+def _profile(
+    values: pd.Series, name: str, task: TaskName | None, positive: str | None
+) -> TargetProfile:
+    """The target's profile; a binary target's positive class that can't be told is asked
+    for at a terminal, and in a script the one-line error names --positive."""
+    from mlops.onboarding.profile import PositiveUnknown, profile_target
+
+    try:
+        return profile_target(values, name, task, positive)
+    except PositiveUnknown as exc:
+        answer = _ask_positive(name, exc.classes)
+        if answer is None:
+            raise
+        return profile_target(values, name, task, answer)
+
+
+def _ask_positive(name: str, classes: tuple[str, str]) -> str | None:
+    """The positive class as the person at the terminal names it; None without one."""
+    if not sys.stdin.isatty():
+        return None
+    first, second = classes
+    try:
+        return input(f"target {name!r}: which class means 1, {first!r} or {second!r}? ").strip()
+    except EOFError:
+        return None
 
 
 def _read(path: Path) -> bytes:
