@@ -246,3 +246,12 @@ def test_history_records_come_back_and_broken_lines_are_skipped() -> None:
     assert row["estimated"] == 0.9
     text = json.dumps(row) + "\n" + json.dumps(row)[:20] + "\n" + json.dumps(row) + "\n"
     assert report.parse_history(text) == [row, row]
+
+
+def test_a_mostly_zero_feature_is_no_scale_change_when_a_window_holds_only_zeros() -> None:
+    rng = np.random.default_rng(0)
+    gains = pd.Series(np.where(rng.random(5000) < 0.05, rng.exponential(2000, 5000), 0.0))
+    profile = {"mean": float(gains.mean()), "std": float(gains.std(ddof=0))}
+    assert checks._size_ratio(pd.Series(np.zeros(100)), profile) is None
+    assert checks._size_ratio(gains.iloc[:500], profile) == pytest.approx(1, abs=0.5)
+    assert checks._size_ratio(gains * 1000, profile) == pytest.approx(1000)

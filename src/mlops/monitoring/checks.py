@@ -44,9 +44,6 @@ Check = Literal[
 ]
 _SECONDS_PER_DAY = 86_400.0
 _EXAMPLES = 5
-# The quantiles whose larger magnitude is a feature's typical size: it scales exactly
-# with a change of units, and, unlike the median, does not vanish for a centred feature.
-_SIZE_QUANTILES = ("0.05", "0.95")
 
 
 @dataclass(frozen=True)
@@ -160,17 +157,18 @@ def _unseen(values: pd.Series, profile: Mapping[str, Any]) -> tuple[list[str], f
 
 
 def _size_ratio(values: pd.Series, profile: Mapping[str, Any]) -> float | None:
-    """The window's typical size over the reference's (None: not a number, or no size)."""
-    quantiles = profile.get("quantiles")
+    """The window's typical size over the reference's: the root mean square, which a
+    change of units scales exactly and which, unlike the median or a quantile, neither
+    vanishes for a centred feature nor jumps for a mostly-zero one (capital gains).
+    None when either is zero (no size to compare: zeros stay zeros in any unit) or the
+    feature is no number."""
+    if "std" not in profile:
+        return None
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     numbers = numbers[np.isfinite(numbers)]
-    if not quantiles or numbers.size == 0:
-        return None
-    before = max(abs(float(quantiles[q])) for q in _SIZE_QUANTILES)
-    now = float(np.max(np.abs(np.quantile(numbers, [float(q) for q in _SIZE_QUANTILES]))))
-    if before == 0.0:
-        return None if now == 0.0 else float("inf")
-    return now / before
+    before = float(np.hypot(profile["mean"], profile["std"]))
+    now = float(np.sqrt(np.mean(numbers**2))) if numbers.size else 0.0
+    return now / before if before > 0 and now > 0 else None
 
 
 def _quality_problems(

@@ -189,9 +189,13 @@ def _labels(
             f"{path}: labels file needs columns request_id and {params.data.target!r} "
             f"(has {', '.join(map(str, frame.columns[:10]))})"
         )
-    actual = task.encode_target(frame[target], params.data, target, whole=False)
+    try:
+        actual = task.encode_target(frame[target], params.data, target, whole=False)
+    except UsageError as exc:
+        raise UsageError(f"{path}: {exc}") from None
     # A class the model does not know cannot be scored (its probability is not logged).
-    classes = checks.answers(task, window.outputs.iloc[:1]).classes
+    first = checks.complete_rows(window.outputs)[:1]
+    classes = checks.answers(task, window.outputs.iloc[first]).classes
     unknown = sorted(set(actual.astype(str)) - {str(c) for c in classes}) if classes else []
     if unknown:
         raise UsageError(
