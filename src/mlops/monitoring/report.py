@@ -101,8 +101,19 @@ def _brief(value: Any) -> Any:
 
 
 def _cell(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = value if isinstance(value, str) else json.dumps(_rounded(value), default=str)
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _rounded(value: Any) -> Any:
+    """Numbers to 4 significant digits, for reading (the JSON keeps them whole)."""
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
 
 
 # --- HTML and plots ---------------------------------------------------------------------
