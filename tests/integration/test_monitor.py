@@ -225,12 +225,13 @@ def decayed(c: Case, actual: np.ndarray, seed: int) -> np.ndarray:
 @pytest.mark.parametrize("task", TASK_NAMES)
 def test_labels_show_decayed_performance(here: Path, task: str) -> None:
     c = setup_project(here, task)
-    features, outputs, actual = c.window(ROWS, seed=7)
+    rows = 600  # monitor.performance.min_labelled_rows: 500
+    features, outputs, actual = c.window(rows, seed=7)
     ids = log(here, c, features, outputs)
     code, report = monitor("--labels", str(labels_file(here / "y.csv", ids, actual)))
     assert report is not None
     assert "performance" not in breached(report), finding(report, "performance")
-    assert finding(report, "performance")["evidence"]["labelled_rows"] == ROWS
+    assert finding(report, "performance")["evidence"]["labelled_rows"] == rows
 
     wrong = labels_file(here / "wrong.csv", ids, decayed(c, actual, 0))
     code, report = monitor("--labels", str(wrong))
@@ -239,7 +240,7 @@ def test_labels_show_decayed_performance(here: Path, task: str) -> None:
     performance = finding(report, "performance")
     assert performance["breach"]
     assert performance["evidence"]["breach"]
-    assert performance["evidence"]["labelled_rows"] == ROWS
+    assert performance["evidence"]["labelled_rows"] == rows
     assert "performance" in breached(report)
     assert len((OUT / "history.jsonl").read_text().splitlines()) == 2
 
