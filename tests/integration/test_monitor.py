@@ -26,7 +26,7 @@ from mlops.cli import main
 from mlops.monitoring.reference import build_reference
 from mlops.serving import service
 from mlops.serving.service import Production
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run
 from tests.task_projects import task_params
 from tests.unit.monitoring_cases import REFERENCE_ROWS, TASK_NAMES, Case, case
 
@@ -339,6 +339,35 @@ def test_an_old_model_is_stale(here: Path) -> None:
     assert staleness["breach"]
     assert staleness["evidence"]["model_age_days"] == pytest.approx(45, abs=0.1)
     assert staleness["evidence"]["data_age_days"] is None
+
+
+def test_the_reference_committed_with_production_is_used_after_a_new_training(
+    here: Path,
+) -> None:
+    """A candidate trained since (its reference in the working tree, not promoted) does
+    not change what production is compared with: the reference at its revision."""
+    c = setup_project(here, "binary")
+    reference = logged_reference("binary") | {"model_md5": "a" * 32}
+    (here / "models/reference.json").write_text(json.dumps(reference))
+    for command in (
+        ["git", "init", "-q"],
+        ["git", "-c", "user.email=t@e", "-c", "user.name=t", "commit", "-qm", "m", "--allow-empty"],
+        ["git", "add", "models/reference.json"],
+        ["git", "-c", "user.email=t@e", "-c", "user.name=t", "commit", "-qm", "reference"],
+    ):
+        run(command, here)
+    head = run(["git", "rev-parse", "HEAD"], here).stdout.strip()
+    manifest_path = here / "models/production.json"
+    manifest_path.write_text(
+        json.dumps(json.loads(manifest_path.read_text()) | {"git_revision": head})
+    )
+    candidate = reference | {"model_md5": "c" * 32, "task": "regression"}
+    (here / "models/reference.json").write_text(json.dumps(candidate))
+    features, outputs, _ = c.window(ROWS, seed=3)
+    log(here, c, features, outputs)
+    code, report = monitor()
+    assert report is not None
+    assert (code, breached(report)) == (0, [])
 
 
 # --- bad input: exit 2, one line, nothing written ------------------------------------

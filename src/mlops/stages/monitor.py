@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from mlops.tasks.task import Task
 
 SUMMARY = "check production's logged predictions against the reference -> reports/monitoring/"
-REFERENCE = Path("models/reference.json")
 OUT_DIR = Path("reports/monitoring")
 HISTORY = "history.jsonl"
 
@@ -50,7 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--logs", type=Path, help="prediction log folder (default: serve.log_dir)")
     parser.add_argument(
-        "--reference", type=Path, help=f"reference profile (default: {REFERENCE} of production)"
+        "--reference",
+        type=Path,
+        help=f"reference profile (default: {PATHS.reference} as committed with production)",
     )
     # Not "out": the CLI checks an option of that name as a file to write.
     parser.add_argument(
@@ -127,21 +128,20 @@ def _reference_document(given: Path | None, manifest: Manifest) -> tuple[str, An
     profiles the production model, else the one committed with that model."""
     if given is not None:
         return str(given), files.read_json(given, "reference profile")
-    local = files.read_json(REFERENCE, "reference profile") if REFERENCE.is_file() else None
+    path = PATHS.reference
+    local = files.read_json(path, "reference profile") if path.is_file() else None
     if isinstance(local, dict) and local.get("model_md5") in (None, manifest.model_md5):
-        return str(REFERENCE), local
-    committed = git.file_at(manifest.git_revision, REFERENCE)
+        return str(path), local
+    committed = git.file_at(manifest.git_revision, path)
     if committed is not None:
-        where = f"{REFERENCE} at {manifest.git_revision[:12]}"
+        where = f"{path} at {manifest.git_revision[:12]}"
         try:
             return where, json.loads(committed)
         except ValueError:
             raise UsageError(f"{where}: reference profile is not valid JSON") from None
     if local is not None:
-        return str(REFERENCE), local  # _fits names the mismatch
-    raise UsageError(
-        f"{REFERENCE}: reference profile not found (run `dvc repro`, or give --reference)"
-    )
+        return str(path), local  # _fits names the mismatch
+    raise UsageError(f"{path}: reference profile not found (run `dvc repro`, or give --reference)")
 
 
 def _fits(reference: dict[str, Any], manifest: Manifest, task: Task, source: str) -> None:
