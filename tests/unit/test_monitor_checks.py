@@ -121,13 +121,20 @@ def test_estimated_performance_sits_beside_the_realised_one() -> None:
     _, outputs, _ = c.window(300, 2)
     realised = {"roc_auc": {"value": 0.5}}
     found = checks.estimated_performance(
-        c.task, outputs, c.reference, {"roc_auc": 0.03}, 0, realised=realised
+        c.task, outputs, c.reference, {"roc_auc": 0.03}, 0, target="log_loss", realised=realised
     )
     assert not found.breach
     assert found.evidence["metrics"]["roc_auc"]["realised"] == 0.5
+    assert list(found.evidence["metrics"]) == ["log_loss", "roc_auc"]  # judged or the target
     regression = case("regression")
     none = checks.estimated_performance(
-        regression.task, regression.outputs, regression.reference, {}, 0, realised=None
+        regression.task,
+        regression.outputs,
+        regression.reference,
+        {},
+        0,
+        target="rmse",
+        realised=None,
     )
     assert (none.breach, none.summary) == (False, "not estimated: the model gives no probabilities")
 
