@@ -53,6 +53,7 @@ class Paths:
     production: Path = Path("models/production.json")
     gate: Path = Path("reports/gate.json")
     gate_summary: Path = Path("reports/gate.md")
+    reference: Path = Path("models/reference.json")
     dvc_lock: Path = Path("dvc.lock")
     # Facts of a run, not of its inputs (when, how long, from which checkout): kept
     # out of every tracked output so a reproduced run changes no byte. Git-ignored.
@@ -420,12 +421,63 @@ class ServeConfig(_Section):
     log_retention_days: PositiveInt
 
 
+NonNegative = Annotated[float, Field(strict=False, ge=0.0)]
+Positive = Annotated[float, Field(strict=False, gt=0.0)]
+LaxFraction = Annotated[float, Field(strict=False, gt=0.0, lt=1.0)]
+
+
+class DriftConfig(_Section):
+    """When a feature, the inputs as a whole and the prediction count as drifted
+    (mlops.monitoring.drift.Thresholds; the defaults are Evidently's)."""
+
+    p_value: LaxFraction  # windows of <= 1,000 rows: KS / chi-squared p-value below it
+    distance: Positive  # larger windows: Wasserstein (in sd) / Jensen-Shannon at or above it
+    share: Annotated[float, Field(strict=False, gt=0.0, le=1.0)]
+    # Per feature (or output column): {p_value: ..., distance: ...}, either or both.
+    features: dict[str, dict[Literal["p_value", "distance"], Positive]]
+
+
+class InputQualityConfig(_Section):
+    """What makes a window's inputs broken rather than drifted (an alert, not a retraining)."""
+
+    max_refused_rate: Annotated[float, Field(strict=False, ge=0.0, le=1.0)]
+    max_null_increase: Annotated[float, Field(strict=False, ge=0.0, le=1.0)]
+    max_unseen_rate: Annotated[float, Field(strict=False, ge=0.0, le=1.0)]
+    scale_factor: Annotated[float, Field(strict=False, gt=1.0)]
+
+
+class PerformanceConfig(_Section):
+    """Realised (labelled) and estimated performance against the model's test metrics."""
+
+    # Per task, per metric: how much worse than its test value a window may score
+    # (absolute, the metric's own unit, as gate.max_degradation). Only data.task's apply;
+    # a metric left out is reported, not judged.
+    max_degradation: dict[TaskName, dict[MetricName, NonNegative]]
+    min_labelled_rows: PositiveInt
+
+    @model_validator(mode="after")
+    def _metrics_fit_their_task(self) -> PerformanceConfig:
+        for task, limits in self.max_degradation.items():
+            for name in limits:
+                try:
+                    get_metric(name, task)
+                except ValueError as exc:
+                    raise ValueError(f"max_degradation.{task}: {exc}") from None
+        return self
+
+
 class MonitorConfig(_Section):
     """Monitoring production against the reference profile training leaves behind."""
 
     # Values per numeric feature kept in models/reference.json (a seeded sample): what
     # the drift tests compare a window of logged rows with, without the training data.
     reference_rows: Annotated[int, Field(ge=100)]
+    input_quality: InputQualityConfig
+    drift: DriftConfig
+    performance: PerformanceConfig
+    max_model_age_days: Positive | None
+    max_data_age_days: Positive | None
+    max_latency_ratio: Annotated[float, Field(strict=False, gt=1.0)] | None
 
 
 class Params(_Section):

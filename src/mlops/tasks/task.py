@@ -85,7 +85,12 @@ class Task:
 
     # --- the target ---------------------------------------------------------
 
-    def encode_target(self, values: pd.Series, config: DataConfig, target: str) -> pd.Series:
+    def encode_target(
+        self, values: pd.Series, config: DataConfig, target: str, *, whole: bool = True
+    ) -> pd.Series:
+        """The target as the model learns it; a UsageError for a label that cannot be.
+        ``whole``: the target of a data set, which must also hold every class (or vary);
+        False for a few outcomes (monitoring's labels file), where one class is normal."""
         raise NotImplementedError
 
     # --- splits and folds ---------------------------------------------------
@@ -219,7 +224,9 @@ class Binary(Task):
     thresholded = True
     drift_column = PROBABILITY  # the score: it moves before the labels at the threshold do
 
-    def encode_target(self, values: pd.Series, config: DataConfig, target: str) -> pd.Series:
+    def encode_target(
+        self, values: pd.Series, config: DataConfig, target: str, *, whole: bool = True
+    ) -> pd.Series:
         """1 for ``data.positive_class``, 0 for ``data.negative_class``; anything else refused."""
         labels = _labels(values)
         _missing(target, labels)
@@ -240,7 +247,7 @@ class Binary(Task):
                 f"({shorten([clip(v) for v in unknown.unique()[:_EXAMPLES]])}); {hint}"
             )
         encoded = labels.isin(positive).astype("int64")
-        if encoded.nunique() < 2:
+        if whole and encoded.nunique() < 2:
             only = "positive" if encoded.iloc[0] == 1 else "negative"
             raise UsageError(
                 f"target column {target!r} holds only the {only} class; a binary task needs both"
@@ -276,7 +283,9 @@ class Multiclass(Task):
     baselines = ("majority", "logistic")
     linear_family = "logistic_regression"
 
-    def encode_target(self, values: pd.Series, config: DataConfig, target: str) -> pd.Series:
+    def encode_target(
+        self, values: pd.Series, config: DataConfig, target: str, *, whole: bool = True
+    ) -> pd.Series:
         """The labels as text; with ``data.classes`` set, any other label is refused."""
         labels = _labels(values)
         _missing(target, labels)
@@ -289,7 +298,7 @@ class Multiclass(Task):
                     f"target column {target!r} has labels not in data.classes: "
                     f"{shorten(unknown[:_EXAMPLES])}; add them to data.classes"
                 )
-        if found.size < 3:
+        if whole and found.size < 3:
             raise UsageError(
                 f"target column {target!r} has {found.size} class(es) "
                 f"({shorten(list(found.index))}); a multiclass task needs 3 or more"
@@ -343,7 +352,9 @@ class Regression(Task):
     baselines = ("mean", "linear")
     linear_family = "ridge"
 
-    def encode_target(self, values: pd.Series, config: DataConfig, target: str) -> pd.Series:
+    def encode_target(
+        self, values: pd.Series, config: DataConfig, target: str, *, whole: bool = True
+    ) -> pd.Series:
         """The target as float64; text that is not a number is refused, with examples."""
         labels = _labels(values)
         _missing(target, labels)
@@ -355,7 +366,7 @@ class Regression(Task):
                 f"({shorten([clip(v) for v in bad.unique()[:_EXAMPLES]])}); a regression "
                 "target must be numeric (or set data.task to binary or multiclass)"
             )
-        if numbers.nunique() < 2:
+        if whole and numbers.nunique() < 2:
             raise UsageError(f"target column {target!r} is constant; nothing to predict")
         return numbers.astype("float64")
 
