@@ -172,9 +172,10 @@ def test_answer_predicts_at_the_configured_threshold(
     direct = production.model.predict_proba(inputs[list(production.features)])[:, 1]
     assert predictions["probability"].tolist() == direct.tolist()
     assert predictions["prediction"].tolist() == [int(p >= 0.3) for p in direct]
-    document = service.response(production, predictions)
+    document = service.response(production, predictions, ["r-0", "r-1"])
     assert document["model_version"] == "v1.0.0"
     assert document["predictions"][0] == {
+        "request_id": "r-0",
         "probability": direct[0],
         "prediction": int(direct[0] >= 0.3),
     }
@@ -317,7 +318,7 @@ def test_answer_imputes_a_missing_feature_and_names_it(
     assert predictions["probability"].tolist() == direct.tolist()
     alone = imputing.model.predict_proba(features.iloc[[0, 3]])[:, 1]
     assert predictions["probability"].iloc[[0, 3]].tolist() == alone.tolist()
-    document = service.response(imputing, predictions)
+    document = service.response(imputing, predictions, ["a", "b", "c", "d"])
     assert document["imputed"] == {"age": 2, "education": 1}
     assert [p.get("imputed") for p in document["predictions"]] == [
         None,
@@ -347,7 +348,7 @@ def test_a_row_without_gaps_names_no_imputed_feature(
     contract: Contract, production: Production
 ) -> None:
     _, predictions = service.answer(body([ROW]), production, contract)
-    assert service.response(production, predictions)["imputed"] == {}
+    assert service.response(production, predictions, ["r"])["imputed"] == {}
     assert predictions["imputed"].tolist() == [""]
 
 
@@ -430,7 +431,9 @@ def with_a_gap(features: pd.DataFrame) -> pd.DataFrame:
 
 def logged(production: Production, batch: pd.DataFrame, predictions: pd.DataFrame) -> list[Any]:
     at = datetime(2026, 3, 4, tzinfo=UTC)
-    text = service.log_lines(batch, predictions, production, "batch", at)
+    text = service.log_lines(
+        batch, predictions, production, "batch", at, request_ids=None, latency_ms=1.5
+    )
     return [json.loads(line) for line in text.splitlines()]
 
 
@@ -449,9 +452,10 @@ def test_a_multiclass_answer_is_a_probability_per_class_and_the_class(
     assert predictions[per_class].to_numpy().tolist() == proba.tolist()
     assert predictions["prediction"].tolist() == model.classes_[proba.argmax(axis=1)].tolist()
     assert predictions["prediction"].tolist()[0] == labels.iloc[0]  # it knows the first wine
-    document = service.response(production, predictions)
+    document = service.response(production, predictions, list("abcde"))
     first, second = document["predictions"][:2]
-    assert first == {**dict(zip(per_class, proba[0], strict=True)), "prediction": "class_0"}
+    expected = {"request_id": "a", **dict(zip(per_class, proba[0], strict=True))}
+    assert first == {**expected, "prediction": "class_0"}
     assert second["imputed"] == ["alcohol"]
     assert document["imputed"] == {"alcohol": 1}
     json.dumps(document, allow_nan=False)  # plain JSON types only
@@ -475,8 +479,8 @@ def test_a_regression_answer_is_the_predicted_value(
     predictions = service.predict(production, batch)
     assert list(predictions.columns) == ["prediction", "imputed"]
     assert predictions["prediction"].tolist() == model.predict(batch).tolist()
-    document = service.response(production, predictions)
-    assert document["predictions"][0] == {"prediction": model.predict(batch)[0]}
+    document = service.response(production, predictions, list("abcde"))
+    assert document["predictions"][0] == {"request_id": "a", "prediction": model.predict(batch)[0]}
     assert document["predictions"][1]["imputed"] == ["age"]
     assert isinstance(document["predictions"][0]["prediction"], float)
     json.dumps(document, allow_nan=False)
@@ -486,6 +490,8 @@ def test_a_regression_answer_is_the_predicted_value(
         "logged_at",
         "source",
         "model_version",
+        "latency_ms",
+        "request_id",
         "prediction",
         "imputed",
         "inputs",
