@@ -53,6 +53,7 @@ class Paths:
     production: Path = Path("models/production.json")
     gate: Path = Path("reports/gate.json")
     gate_summary: Path = Path("reports/gate.md")
+    reference: Path = Path("models/reference.json")
     dvc_lock: Path = Path("dvc.lock")
     # Facts of a run, not of its inputs (when, how long, from which checkout): kept
     # out of every tracked output so a reproduced run changes no byte. Git-ignored.
