@@ -46,7 +46,9 @@ DEFAULT_SAMPLE = 5000
 MAX_CATEGORIES = 200
 QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
 _DECILES = np.linspace(0.1, 0.9, 9)
-LATENCY_ROWS = 200  # single-row predictions timed for the latency baseline
+LATENCY_ROWS = 200  # single-row predictions timed for the latency baseline, at most
+LATENCY_MIN_ROWS = 20  # ... and at least, however long they take
+LATENCY_BUDGET_S = 3.0  # past this, timing stops (a profile stage costs seconds, not minutes)
 
 
 def category_keys(values: pd.Series) -> pd.Series:
@@ -162,26 +164,35 @@ def _finite(value: float | None) -> float | None:
 
 
 def single_row_latency(
-    predict: Callable[[pd.DataFrame], object], rows: pd.DataFrame, limit: int = LATENCY_ROWS
+    predict: Callable[[pd.DataFrame], object],
+    rows: pd.DataFrame,
+    limit: int = LATENCY_ROWS,
+    budget_s: float = LATENCY_BUDGET_S,
 ) -> dict[str, float]:
     """The median and 95th percentile (milliseconds) of ``predict`` called on one row
     at a time, over the first ``limit`` of ``rows``: the model's own share of a
-    single-row request, the baseline serving latency is compared with.
+    single-row request, the baseline serving latency is compared with; and how many
+    rows were timed.
 
-    One untimed call first (a model's first predict pays for lazy set-up). The numbers
+    One untimed call first (a model's first predict pays for lazy set-up). Timing
+    stops after ``budget_s`` seconds once ``LATENCY_MIN_ROWS`` are timed, so a slow
+    model or a busy machine cannot make the pipeline noticeably slower. The numbers
     depend on the machine and its load, so they are never part of a reproducible output.
     """
     singles = [rows.iloc[[position]] for position in range(min(limit, len(rows)))]
     if not singles:
         raise UsageError("no rows to time the model's single-row predict on")
     predict(singles[0])
-    seconds = np.empty(len(singles))
-    for position, row in enumerate(singles):
+    seconds: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    for row in singles:
         started = time.perf_counter()
         predict(row)
-        seconds[position] = time.perf_counter() - started
-    p50, p95 = np.percentile(seconds * 1000, [50, 95])
-    return {"p50": round(float(p50), 3), "p95": round(float(p95), 3)}
+        seconds.append(time.perf_counter() - started)
+        if len(seconds) >= LATENCY_MIN_ROWS and time.perf_counter() > deadline:
+            break
+    p50, p95 = np.percentile(np.array(seconds) * 1000, [50, 95])
+    return {"p50": round(float(p50), 3), "p95": round(float(p95), 3), "rows": len(seconds)}
 
 
 # --- reading it back -----------------------------------------------------------

@@ -9,14 +9,15 @@ byte-identical for the same inputs (no time, no machine in it), as every pipelin
 output is: ``dvc repro -f`` leaves ``git status`` clean.
 
 The serving-latency baseline cannot be reproducible: the median and 95th
-percentile of the model's own single-row predict on (up to 200) test rows depend
-on the machine and its load. So it is measured here but kept out of every output:
-it goes to this stage's run record, reports/runs/profile.json (git-ignored, with
-the machine that measured it), as durations and times do. A monitor on the machine
-that trained reads it there; one that runs elsewhere has no comparable number
-anyway (a CI runner is not the serving host), and the better baseline is the one
-measured where the model serves: ``single_row_latency`` is the function for it
-(e.g. at promotion, into the production manifest).
+percentile of the model's own single-row predict on (up to 200, within about 3
+seconds) test rows depend on the machine and its load. So it is measured here but
+kept out of every output: it goes to this stage's run record,
+reports/runs/profile.json (git-ignored, with the machine that measured it), as
+durations and times do. A monitor on the machine that trained reads it there; one
+that runs elsewhere has no comparable number anyway (a CI runner is not the
+serving host), and the better baseline is the one measured where the model
+serves: ``single_row_latency`` is the function for it (e.g. at promotion, into
+the production manifest).
 """
 
 from __future__ import annotations
