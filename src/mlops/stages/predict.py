@@ -14,9 +14,11 @@ and ``prediction``; multiclass ``probability_<class>`` per class and
 column: ``<batch uuid>-<row>``, the id a label known later is sent back under.
 
 Each row is logged for monitoring with its request id and ``latency_ms``, the
-batch's time (ingest, contract check, predict) over its rows; a batch refused
-(it breaks the data contract) is logged as one record with the reason, so the
-refusal rate a monitor reads counts batches that never got an answer.
+batch's time (read, ingest, contract check, predict) over its rows; a batch
+refused (its rows cannot be read as the data says, or break the data contract:
+exit code 1) is logged as one record with the reason, so the refusal rate a
+monitor reads counts batches that never got an answer. A usage error (no such
+file, no production model) is no batch and is not logged.
 """
 
 from __future__ import annotations
@@ -54,11 +56,11 @@ def run(args: argparse.Namespace) -> None:
     contract = read_contract(params)
     production = load_production(params, contract.schema)
     layout = csv_layout(params.data, list(contract.schema.columns))
-    source = tables.read_input(args.input, params.data, layout)
     log = PredictionLog(params)
     batch = service.new_request_id()
     started = time.perf_counter()
     try:
+        source = tables.read_input(args.input, params.data, layout)
         frame = ingest(source, params.data, require_target=False)
         checked, problem = service.admit(
             frame, contract, records=False, features=production.features
