@@ -614,7 +614,7 @@ def test_request_ids_are_new_unless_the_client_names_one() -> None:
     assert len(fresh) == 1000
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in fresh)
     assert service.client_request_id("order-17:a/b") == "order-17:a/b"
-    for bad in ("", "a b", "x" * 129, 'quote"', "new\nline", "é"):
+    for bad in ("", "a b", "x" * 129, 'quote"', "new\nline", "trailing\n", "é"):
         with pytest.raises(RequestError, match="X-Request-ID") as error:
             service.client_request_id(bad)
         assert error.value.status == 400

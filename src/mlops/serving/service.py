@@ -40,7 +40,7 @@ _MAX_LISTED = 5
 IMPUTED = "imputed"  # the batch output's column naming each row's imputed features
 REQUEST_ID = "request_id"  # each answered row's id: in the answer, the output file, the log
 # A client's request id is echoed in the log and the answer: short, printable, no spaces.
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 _SEPARATOR = ";"  # between feature names in that column (snake_case names hold none)
 
 
@@ -207,7 +207,7 @@ def client_request_id(header: str | None) -> str:
     written into the log and the answer, so it must be a short printable token."""
     if header is None:
         return new_request_id()
-    if not _CLIENT_ID.match(header):
+    if not _CLIENT_ID.fullmatch(header):
         raise RequestError(
             400,
             f"X-Request-ID {clip(header)!r} is not 1-128 characters of letters, digits and ._:/+=-",
