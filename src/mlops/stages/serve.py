@@ -22,7 +22,7 @@ monitor sees a client sending broken rows, not only the rows that passed.
 
 The server is the standard library's ThreadingHTTPServer: per request the
 model's own predict dominates the time, so a faster HTTP stack would not show
-(bench/service.py measures it). A watcher thread re-reads models/production.json
+(bench/serving.py measures it). A watcher thread re-reads models/production.json
 when it changes, so ``mlops rollback`` (or a promotion) takes effect without a
 restart; a manifest or model that fails to load leaves the current one service.
 """
