@@ -1,6 +1,6 @@
 """Serving benchmark: batch prediction and the HTTP endpoint, beside the plain ways.
 
-    python bench/service.py [--requests 10000] [--baseline-requests 2000] [--clients 4]
+    python bench/serving.py [--requests 10000] [--baseline-requests 2000] [--clients 4]
 
 Trains the demo model (params.yaml + the committed models/best_params.json) on
 adult.data, puts it in production in a throwaway project, then scores the
@@ -9,6 +9,9 @@ held-back adult.test (16,281 rows):
 * batch: ``mlops predict``'s work (contract check, predict, log lines) and the
   whole command, against calling the fitted Pipeline's predict_proba on the same
   rows, and a plain read-predict-write script;
+* logging: the prediction log's cost per prediction (``log_lines``, then the
+  append to the day's file), as a ratio to the prediction itself (contract-checked
+  frame in, ``service.predict``), for one row and a 1,000-row batch;
 * HTTP: ``mlops serve`` on 127.0.0.1 under single-row requests from a load
   generator (keep-alive clients), against a bare ThreadingHTTPServer handler that
   calls predict_proba with no contract check and no log.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gzip
 import http.client
 import io as io_module
@@ -88,7 +92,7 @@ def make_project(folder: Path) -> tuple[Path, Any]:
     raw = ingest(tables.read_source(params.data), params.data)
     plan = ImputationPlan.from_dict(files.read_json(ROOT / "models/imputation.json"))
     best = files.read_json(ROOT / "models/best_params.json")
-    model = build_pipeline(plan, best["family"], best["params"], params.seed)
+    model = build_pipeline(plan, best["family"], best["params"], params.seed, params.data.task)
     model.fit(raw[plan.names()], raw[plan.target])
     staged = folder / "model.skops"
     modelfile.dump(staged, model)
@@ -123,7 +127,11 @@ def bench_batch(test: Path, model: Any) -> None:
     def ours_with_log() -> None:
         checked, _ = service.admit(frame, contract, records=False)
         predictions = service.predict(production, checked)
-        service.log_lines(checked, predictions, production, "batch", pd.Timestamp.now("UTC"))
+        ids = service.row_ids(service.new_request_id(), len(predictions), suffix_single=True)
+        now = pd.Timestamp.now("UTC")
+        service.log_lines(
+            checked, predictions, production, "batch", now, request_ids=ids, latency_ms=1.0
+        )
 
     def command() -> None:
         args = argparse.Namespace(params=Path("params.yaml"), input=test, output=Path("out.csv"))
@@ -146,6 +154,37 @@ def bench_batch(test: Path, model: Any) -> None:
         ("`mlops predict` (read, check, predict, write, log)", best_of(3, command)),
     ]:
         print(f"  {name:50} {seconds:8.3f} {rows / seconds:9,.0f} {seconds / direct:9.2f}x")
+
+
+def bench_logging(test: Path) -> None:
+    params = files.load_params()
+    contract = serving_production.read_contract(params)
+    production = serving_production.load_production(params, contract.schema)
+    log = serving_production.PredictionLog(params)
+    frame = ingest(tables.read_source(params.data, test), params.data, require_target=False)
+    now = pd.Timestamp.now("UTC")
+    print("\nprediction log cost per prediction, median of 50 runs (1 row) / 20 (1,000 rows)")
+    columns = ("predict ms", "log_lines ms", "append ms", "log/predict")
+    print(f"  {'rows':>5} " + " ".join(f"{name:>12}" for name in columns))
+    for rows, runs in ((1, 50), (1000, 20)):
+        checked, problem = service.admit(
+            frame.head(rows), contract, records=rows == 1, features=production.features
+        )
+        assert problem is None, problem
+        predictions = service.predict(production, checked)
+        ids = service.row_ids(service.new_request_id(), rows, suffix_single=True)
+        lines = functools.partial(
+            service.log_lines, checked, predictions, production, "bench", now,
+            request_ids=ids, latency_ms=1.0,
+        )  # fmt: skip
+        predict_s = best_of(runs, functools.partial(service.predict, production, checked))
+        lines_s = best_of(runs, lines)
+        append_s = best_of(runs, functools.partial(log.write, lines()))
+        ratio = (lines_s + append_s) / predict_s
+        print(
+            f"  {rows:5} {predict_s * 1000:12.2f} {lines_s * 1000:12.2f} "
+            f"{append_s * 1000:12.2f} {ratio:12.1%}"
+        )
 
 
 def free_port() -> int:
@@ -257,6 +296,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-batch", action="store_true")
+    parser.add_argument("--skip-logging", action="store_true")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     with tempfile.TemporaryDirectory() as folder:
@@ -264,6 +304,8 @@ def main() -> None:
         test, model = make_project(project)
         if not args.skip_batch:
             bench_batch(test, model)
+        if not args.skip_logging:
+            bench_logging(test)
         if not args.skip_http:
             bench_http(project, test, model, args)
 

@@ -15,7 +15,7 @@ from mlops.io import files
 from tests.conftest import copy_project, edit_params, run
 
 pytestmark = pytest.mark.slow
-STAGES = {"ingest", "split", "validate", "impute", "tune", "train", "evaluate", "gate"}
+STAGES = {"ingest", "split", "validate", "impute", "tune", "train", "evaluate", "profile", "gate"}
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,7 @@ def test_repro_builds_every_artefact(repo: Path) -> None:
         "models/model_card.json",
         "reports/metrics.json",
         "reports/plots/roc.csv",
+        "models/reference.json",
     ):
         assert (repo / path).is_file(), path
     card = json.loads((repo / "models/model_card.json").read_text())
@@ -63,7 +64,12 @@ def test_nothing_is_stale_after_repro(repo: Path) -> None:
 
 
 def test_forced_repro_is_byte_identical(repo: Path) -> None:
-    files = ("models/model.skops", "reports/metrics.json", "models/best_params.json")
+    files = (
+        "models/model.skops",
+        "reports/metrics.json",
+        "models/best_params.json",
+        "models/reference.json",
+    )
     before = {f: (repo / f).read_bytes() for f in files}
     result = run(["dvc", "repro", "-f"], repo, check=False)
     assert result.returncode == 0, result.stderr
@@ -74,7 +80,7 @@ def test_forced_repro_is_byte_identical(repo: Path) -> None:
 @pytest.mark.parametrize(
     ("section", "change", "stale"),
     [
-        ("evaluate", {"threshold": 0.4}, {"evaluate"}),
+        ("evaluate", {"threshold": 0.4}, {"evaluate", "profile"}),
         ("impute", {"numeric": "mean"}, {"impute"}),
         ("tune", {"n_trials": 4}, {"tune"}),
         ("split", {"test_size": 0.25}, {"split"}),

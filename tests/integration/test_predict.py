@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
+from unittest.mock import ANY
 
 import pandas as pd
 import pytest
@@ -13,6 +15,7 @@ from mlops.cli import main
 from mlops.data.ingestion import ingest
 from mlops.features.pipeline import TRUSTED_TYPES
 from mlops.io import files, modelfile, tables
+from mlops.monitoring.logs import Window, read_window
 from tests.conftest import edit_params
 from tests.integration.registry_project import (
     VERSIONS,
@@ -82,6 +85,39 @@ def test_predicts_a_csv_batch_and_logs_it(
     assert dict(logged[0]["inputs"])["age"] == 25.0  # type: ignore[call-overload]
 
 
+def test_each_row_has_a_request_id_in_the_output_and_the_log(
+    repo: Path, batch: Path, tmp_path: Path
+) -> None:
+    """``<batch uuid>-<row>``, new per batch; the log, read back as monitoring reads it,
+    holds the same ids, the batch's time per row, and a refused batch as one record."""
+    first, second = tmp_path / "first.csv", tmp_path / "second.parquet"
+    assert main(["predict", "--input", str(batch), "--output", str(first)]) == 0
+    assert main(["predict", "--input", str(batch), "--output", str(second)]) == 0
+    ids = pd.read_csv(first)["request_id"]
+    batch_id = ids[0].removesuffix("-0")
+    assert len(batch_id) == 32
+    assert ids.tolist() == [f"{batch_id}-{row}" for row in range(ROWS)]
+    again = pd.read_parquet(second)["request_id"]
+    assert not set(again) & set(ids)
+    broken = tmp_path / "broken.parquet"
+    _features(batch).drop(columns=["age"]).to_parquet(broken)
+    assert main(["predict", "--input", str(broken), "--output", str(tmp_path / "x.csv")]) == 1
+    model = _production_model(repo)
+    window = read_window(
+        [(p.name, p.read_bytes()) for p in (repo / "logs/predictions").glob("*.jsonl")],
+        list(model.feature_names_in_),  # type: ignore[attr-defined]
+        ["probability", "prediction"],
+        Window(),
+    )
+    assert window.counts.rows == 2 * ROWS
+    assert window.counts.refused == 1
+    assert [*window.counts.refused_reasons] == [ANY]
+    assert "missing column(s): age" in next(iter(window.counts.refused_reasons))
+    assert window.meta["request_id"].tolist() == [*ids, *again]
+    assert (window.meta["latency_ms"] > 0).all()
+    assert window.meta["latency_ms"].nunique() == 2  # one figure per batch
+
+
 def test_predicts_parquet_without_labels_to_parquet(
     repo: Path, batch: Path, tmp_path: Path
 ) -> None:
@@ -117,10 +153,11 @@ def test_the_input_comes_back_as_given_in_the_format_the_output_name_asks_for(
         output = tmp_path / name
         assert main(["predict", "--input", str(source), "--output", str(output)]) == 0
         written[name] = output
-    csv_text = written["p.csv"].read_text().splitlines()
-    assert csv_text[0].startswith(",".join(names) + ",probability,prediction")
+    csv_text = _same_ids(written["p.csv"].read_text()).splitlines()
+    assert csv_text[0].startswith(",".join(names) + ",request_id,probability,prediction")
     assert csv_text[1].startswith(row + ",")
-    assert gzip.decompress(written["p.csv.gz"].read_bytes()).decode().splitlines() == csv_text
+    gzipped = gzip.decompress(written["p.csv.gz"].read_bytes()).decode()
+    assert _same_ids(gzipped).splitlines() == csv_text
     assert written["p.tsv"].read_text().splitlines()[1].startswith(row.replace(",", "\t"))
     parquet = pd.read_parquet(written["p.parquet"])
     assert parquet["age"].tolist() == [39]
@@ -129,7 +166,14 @@ def test_the_input_comes_back_as_given_in_the_format_the_output_name_asks_for(
     (answer,) = json.loads(written["p.json"].read_text())
     assert answer["hours-per-week"] == 40.0000001
     assert answer["probability"] == probability
-    assert json.loads(written["p.jsonl"].read_text()) == answer
+    assert json.loads(_same_ids(written["p.jsonl"].read_text())) == json.loads(
+        _same_ids(json.dumps(answer))
+    )
+
+
+def _same_ids(text: str) -> str:
+    """The text with each batch's request ids (new per run) replaced by one placeholder."""
+    return re.sub(r"[0-9a-f]{32}-(\d+)", r"BATCH-\1", text)
 
 
 def test_an_output_name_without_a_known_format_is_refused_before_any_work(
@@ -173,7 +217,13 @@ def _refused(
     assert err.count("\n") == 1
     assert "Traceback" not in err
     assert not output.exists()
-    assert not (repo / "logs").exists()
+    if code == 2:  # a usage error: no batch was read, nothing is logged
+        assert not (repo / "logs").exists()
+        return
+    [record] = _logged(repo)  # a refused batch: one record, its reason, none of its rows
+    assert record["refused"] is True
+    assert message in str(record["reason"])
+    assert "inputs" not in record
 
 
 def test_a_batch_that_breaks_the_contract_is_refused(

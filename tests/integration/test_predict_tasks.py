@@ -126,7 +126,7 @@ def test_predict_writes_the_tasks_columns_and_logs_them(
     else:
         table = pd.read_parquet(output)
     wanted = expected(task, model, unseen)
-    assert list(table.columns) == [*unseen.columns, *wanted, "imputed"]
+    assert list(table.columns) == [*unseen.columns, "request_id", *wanted, "imputed"]
     for column, values in wanted.items():
         assert table[column].tolist() == values  # every digit, in CSV too
     numbers = unseen.select_dtypes("number").columns
@@ -150,7 +150,7 @@ def test_serve_answers_in_the_tasks_schema(project: tuple[str, Pipeline, pd.Data
     rows[1][str(model.feature_names_in_[0])] = None  # imputed by the model, and named
     server = make_server(files.load_params(), host="127.0.0.1", port=0)
     try:
-        status, document = server.app.predict(json.dumps({"rows": rows}).encode())
+        status, document = server.app.predict(json.dumps({"rows": rows}).encode(), "r")
     finally:
         server.app.watcher.stop()
         server.server_close()
@@ -158,10 +158,11 @@ def test_serve_answers_in_the_tasks_schema(project: tuple[str, Pipeline, pd.Data
     answers = document["predictions"]
     wanted = expected(task, model, pd.DataFrame(rows).astype({model.feature_names_in_[0]: float}))
     assert [sorted(a) for a in answers] == [
-        sorted(wanted),
-        sorted([*wanted, "imputed"]),
-        sorted(wanted),
+        sorted([*wanted, "request_id"]),
+        sorted([*wanted, "request_id", "imputed"]),
+        sorted([*wanted, "request_id"]),
     ]
+    assert [a["request_id"] for a in answers] == ["r-0", "r-1", "r-2"]
     for name, values in wanted.items():
         assert [a[name] for a in answers] == pytest.approx(values)
     assert answers[1]["imputed"] == [model.feature_names_in_[0]]

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -64,17 +65,32 @@ def server(repo: Path) -> Iterator[Server]:
 
 
 def call(
-    server: Server, method: str, path: str, body: bytes | None = None
+    server: Server,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     address = urlsplit(server.url)
     connection = http.client.HTTPConnection(str(address.hostname), address.port, timeout=30)
     try:
-        connection.request(method, path, body=body)
+        connection.request(method, path, body=body, headers=headers or {})
         reply = connection.getresponse()
         assert reply.getheader("Content-Type") == "application/json"
-        return reply.status, json.loads(reply.read())
+        document = json.loads(reply.read())
+        # A POST's answer names its request id in a header (an error: in its body too).
+        header = reply.getheader("X-Request-ID")
+        assert (header is not None) == (method == "POST")
+        assert document.get("request_id", header) == header
+        return reply.status, document
     finally:
         connection.close()
+
+
+def log_records(repo: Path) -> list[dict[str, Any]]:
+    """Every record of the prediction log, oldest first."""
+    logs = sorted((repo / "logs/predictions").glob("predictions-*.jsonl"))
+    return [json.loads(line) for log in logs for line in log.read_text().splitlines()]
 
 
 def predict(server: Server, rows: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
@@ -115,6 +131,39 @@ def test_predicts_rows_and_logs_them(repo: Path, server: Server) -> None:
     assert [entry["source"] for entry in logged] == ["serve", "serve"]
     assert logged[1]["inputs"]["age"] == 52.0
     assert logged[0]["inputs"]["workclass"] is None
+    # One new id per request, suffixed per row, the same in the answer and the log.
+    ids = [p["request_id"] for p in document["predictions"]]
+    base = ids[0].removesuffix("-0")
+    assert len(base) == 32
+    assert ids == [f"{base}-0", f"{base}-1"]
+    assert [entry["request_id"] for entry in logged] == ids
+    assert logged[0]["latency_ms"] == logged[1]["latency_ms"] > 0  # the request's time
+    _, again = predict(server, [ROW])
+    assert again["predictions"][0]["request_id"] not in (base, *ids)  # a single row: no suffix
+    assert len(again["predictions"][0]["request_id"]) == 32
+
+
+def test_a_client_request_id_is_honoured(repo: Path, server: Server) -> None:
+    body = json.dumps({"rows": [ROW, ROW]}).encode()
+    status, document = call(server, "POST", "/predict", body, {"X-Request-ID": "order-17"})
+    assert status == 200
+    assert [p["request_id"] for p in document["predictions"]] == ["order-17-0", "order-17-1"]
+    one = json.dumps({"rows": [ROW]}).encode()
+    status, document = call(server, "POST", "/predict", one, {"X-Request-ID": "order-18"})
+    assert document["predictions"][0]["request_id"] == "order-18"
+    status, document = call(server, "POST", "/predict", one, {"X-Request-ID": "a b"})
+    assert status == 400
+    assert "X-Request-ID 'a b' is not 1-128 characters" in document["error"]
+    logged = log_records(repo)
+    assert [e["request_id"] for e in logged] == ["order-17-0", "order-17-1", "order-18", ANY]
+    assert logged[-1] == {
+        "logged_at": ANY,
+        "source": "serve",
+        "model_version": VERSIONS[2],
+        "request_id": document["request_id"],
+        "refused": True,
+        "reason": document["error"],
+    }
 
 
 @pytest.mark.parametrize(
@@ -136,24 +185,31 @@ def test_bad_requests_get_a_json_error(
 ) -> None:
     got, document = call(server, "POST", "/predict", json.dumps(body).encode())
     assert got == status
-    assert list(document) == ["error"]
+    assert list(document) == ["error", "request_id"]
     assert message in document["error"]
-    assert not (repo / "logs").exists()
+    [refused] = log_records(repo)  # one record, without the rows that were refused
+    assert refused["refused"] is True
+    assert refused["reason"] == document["error"]
+    assert refused["request_id"] == document["request_id"]
+    assert "inputs" not in refused
 
 
-def test_malformed_bodies(server: Server) -> None:
+def test_malformed_bodies(repo: Path, server: Server) -> None:
     assert call(server, "POST", "/predict", b"{not json")[0] == 400
     assert call(server, "POST", "/predict", b"\xff\xfe")[0] == 400
+    reasons = [e["reason"] for e in log_records(repo)]
+    assert reasons == ["request body is not valid JSON"] * 2
 
 
-def test_an_oversized_body_gets_413(server: Server) -> None:
+def test_an_oversized_body_gets_413(repo: Path, server: Server) -> None:
     limit = files.load_params().serve.max_body_bytes
     status, document = call(server, "POST", "/predict", b" " * (limit + 1))
     assert status == 413
     assert f"exceeds {limit} bytes" in document["error"]
+    assert [e["reason"] for e in log_records(repo)] == [document["error"]]
 
 
-def test_a_body_without_length_gets_411(server: Server) -> None:
+def test_a_body_without_length_gets_411(repo: Path, server: Server) -> None:
     address = urlsplit(server.url)
     with socket.create_connection((str(address.hostname), int(address.port or 0))) as raw:
         raw.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
@@ -163,6 +219,7 @@ def test_a_body_without_length_gets_411(server: Server) -> None:
         reply = b"".join(chunks).decode()
     assert reply.startswith("HTTP/1.1 411")
     assert "Content-Length header is required" in reply
+    assert [e["reason"] for e in log_records(repo)] == ["a Content-Length header is required"]
 
 
 def test_unknown_endpoints_get_404(server: Server) -> None:
@@ -267,7 +324,7 @@ def test_refuse_keeps_refusing_missing_feature_values(repo: Path) -> None:
         stop(running)
     assert status == 422
     assert "column 'age' failed not_nullable in 1 row(s)" in document["error"]
-    assert not (repo / "logs").exists()
+    assert [e["refused"] for e in log_records(repo)] == [True]
 
 
 def test_a_missing_column_is_still_refused_under_impute(repo: Path, server: Server) -> None:
@@ -296,7 +353,7 @@ def test_json_nested_5000_deep_gets_a_400(server: Server) -> None:
     deep = b'{"rows": ' + b"[" * 5000 + b"]" * 5000 + b"}"
     status, document = call(server, "POST", "/predict", deep)
     assert status == 400
-    assert list(document) == ["error"]
+    assert list(document) == ["error", "request_id"]
     assert "nested too deeply" in document["error"]
     assert "\n" not in document["error"]
 
@@ -330,6 +387,9 @@ def test_a_body_shorter_than_its_length_gets_408_and_others_are_served(repo: Pat
         assert reply.startswith(b"HTTP/1.1 408")
         assert b"not received within 0.5 s" in reply
         assert predict(running, [ROW])[0] == 200
+        refused, answered = log_records(repo)
+        assert refused["reason"] == "request body not received within 0.5 s"
+        assert "refused" not in answered
     finally:
         stop(running)
 

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mlops.errors import UsageError
-from mlops.monitoring.reference import build_reference, load_reference
+from mlops.monitoring.reference import (
+    LATENCY_MIN_ROWS,
+    LATENCY_ROWS,
+    build_reference,
+    load_reference,
+    single_row_latency,
+)
 from tests.unit.monitoring_cases import BUILT_AT, REFERENCE_ROWS, TASK_NAMES, case
 
 
@@ -122,3 +130,32 @@ def test_a_damaged_profile_is_one_line(document: Any, problem: str) -> None:
     assert message.startswith("models/reference.json: not a monitoring reference profile (")
     assert problem in message
     assert "\n" not in message
+
+
+def test_the_profile_names_its_model_and_holds_no_fact_of_the_run() -> None:
+    c = case("binary")
+    found = build_reference(
+        c.features, c.prediction, c.task, {"accuracy": 0.9}, 0, model_md5="a" * 32
+    )
+    assert found["model_md5"] == "a" * 32
+    again = build_reference(
+        c.features, c.prediction, c.task, {"accuracy": 0.9}, 0, model_md5="a" * 32
+    )
+    assert json.dumps(found) == json.dumps(again)  # byte-identical for the same inputs
+    assert "latency_ms" not in found  # the machine's, not the inputs': kept out
+    assert load_reference(found, "models/reference.json") == found
+
+
+def test_single_row_latency_times_one_row_at_a_time() -> None:
+    rows = pd.DataFrame({"x": np.arange(300.0)})
+    seen: list[int] = []
+    found = single_row_latency(lambda row: seen.append(len(row)), rows)
+    assert set(seen) == {1}
+    assert found["rows"] == LATENCY_ROWS  # one untimed call first, then 200 timed
+    assert len(seen) == LATENCY_ROWS + 1
+    assert 0 <= found["p50"] <= found["p95"]
+    slow = single_row_latency(lambda row: time.sleep(0.002), rows, budget_s=0.0)
+    assert slow["rows"] == LATENCY_MIN_ROWS  # a slow model stops at the budget
+    assert slow["p50"] >= 2.0
+    with pytest.raises(UsageError, match="no rows to time"):
+        single_row_latency(lambda row: None, rows.iloc[:0])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pandas as pd
 import pandera.pandas as pa
@@ -16,8 +17,10 @@ from sklearn.preprocessing import StandardScaler
 
 from mlops.data.contract import Failure, load_contract
 from mlops.io import files
+from mlops.monitoring.logs import Window, read_window
 from mlops.serving import service
 from mlops.serving.service import Contract, Production, RequestError
+from mlops.stages.serve import App
 from mlops.tasks.task import get_task
 
 BINARY = get_task("binary")
@@ -172,9 +175,10 @@ def test_answer_predicts_at_the_configured_threshold(
     direct = production.model.predict_proba(inputs[list(production.features)])[:, 1]
     assert predictions["probability"].tolist() == direct.tolist()
     assert predictions["prediction"].tolist() == [int(p >= 0.3) for p in direct]
-    document = service.response(production, predictions)
+    document = service.response(production, predictions, ["r-0", "r-1"])
     assert document["model_version"] == "v1.0.0"
     assert document["predictions"][0] == {
+        "request_id": "r-0",
         "probability": direct[0],
         "prediction": int(direct[0] >= 0.3),
     }
@@ -204,10 +208,15 @@ def test_log_lines_are_one_json_object_per_row(production: Production, contract:
     rows = [ROW, {**ROW, "age": 50}]
     inputs, predictions = service.answer(body(rows), production, contract)
     at = datetime(2026, 3, 4, 5, 6, 7, 890000, tzinfo=UTC)
-    text = service.log_lines(inputs, predictions, production, "serve", at)
+    ids = ["r-0", "r-1"]
+    text = service.log_lines(
+        inputs, predictions, production, "serve", at, request_ids=ids, latency_ms=2.34567
+    )
     entries = [json.loads(line) for line in text.splitlines()]
     assert text.endswith("\n")
     assert len(entries) == 2
+    assert [e["request_id"] for e in entries] == ids
+    assert [e["latency_ms"] for e in entries] == [2.346, 2.346]
     assert entries[1]["logged_at"] == "2026-03-04T05:06:07.890+00:00"
     assert entries[1]["model_version"] == "v1.0.0"
     assert entries[1]["source"] == "serve"
@@ -317,7 +326,7 @@ def test_answer_imputes_a_missing_feature_and_names_it(
     assert predictions["probability"].tolist() == direct.tolist()
     alone = imputing.model.predict_proba(features.iloc[[0, 3]])[:, 1]
     assert predictions["probability"].iloc[[0, 3]].tolist() == alone.tolist()
-    document = service.response(imputing, predictions)
+    document = service.response(imputing, predictions, ["a", "b", "c", "d"])
     assert document["imputed"] == {"age": 2, "education": 1}
     assert [p.get("imputed") for p in document["predictions"]] == [
         None,
@@ -347,7 +356,7 @@ def test_a_row_without_gaps_names_no_imputed_feature(
     contract: Contract, production: Production
 ) -> None:
     _, predictions = service.answer(body([ROW]), production, contract)
-    assert service.response(production, predictions)["imputed"] == {}
+    assert service.response(production, predictions, ["r"])["imputed"] == {}
     assert predictions["imputed"].tolist() == [""]
 
 
@@ -430,7 +439,9 @@ def with_a_gap(features: pd.DataFrame) -> pd.DataFrame:
 
 def logged(production: Production, batch: pd.DataFrame, predictions: pd.DataFrame) -> list[Any]:
     at = datetime(2026, 3, 4, tzinfo=UTC)
-    text = service.log_lines(batch, predictions, production, "batch", at)
+    text = service.log_lines(
+        batch, predictions, production, "batch", at, request_ids=None, latency_ms=1.5
+    )
     return [json.loads(line) for line in text.splitlines()]
 
 
@@ -449,9 +460,10 @@ def test_a_multiclass_answer_is_a_probability_per_class_and_the_class(
     assert predictions[per_class].to_numpy().tolist() == proba.tolist()
     assert predictions["prediction"].tolist() == model.classes_[proba.argmax(axis=1)].tolist()
     assert predictions["prediction"].tolist()[0] == labels.iloc[0]  # it knows the first wine
-    document = service.response(production, predictions)
+    document = service.response(production, predictions, list("abcde"))
     first, second = document["predictions"][:2]
-    assert first == {**dict(zip(per_class, proba[0], strict=True)), "prediction": "class_0"}
+    expected = {"request_id": "a", **dict(zip(per_class, proba[0], strict=True))}
+    assert first == {**expected, "prediction": "class_0"}
     assert second["imputed"] == ["alcohol"]
     assert document["imputed"] == {"alcohol": 1}
     json.dumps(document, allow_nan=False)  # plain JSON types only
@@ -475,8 +487,8 @@ def test_a_regression_answer_is_the_predicted_value(
     predictions = service.predict(production, batch)
     assert list(predictions.columns) == ["prediction", "imputed"]
     assert predictions["prediction"].tolist() == model.predict(batch).tolist()
-    document = service.response(production, predictions)
-    assert document["predictions"][0] == {"prediction": model.predict(batch)[0]}
+    document = service.response(production, predictions, list("abcde"))
+    assert document["predictions"][0] == {"request_id": "a", "prediction": model.predict(batch)[0]}
     assert document["predictions"][1]["imputed"] == ["age"]
     assert isinstance(document["predictions"][0]["prediction"], float)
     json.dumps(document, allow_nan=False)
@@ -486,6 +498,8 @@ def test_a_regression_answer_is_the_predicted_value(
         "logged_at",
         "source",
         "model_version",
+        "latency_ms",
+        "request_id",
         "prediction",
         "imputed",
         "inputs",
@@ -590,3 +604,90 @@ def test_the_production_loader_refuses_a_model_of_another_task(
         "it gives no class probabilities (a regressor?); promote a model trained for this "
         "task (or `mlops rollback --to` one)"
     )
+
+
+# --- request ids, refusals, and the log read back as monitoring reads it -------------------
+
+
+def test_request_ids_are_new_unless_the_client_names_one() -> None:
+    fresh = {service.client_request_id(None) for _ in range(1000)}
+    assert len(fresh) == 1000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in fresh)
+    assert service.client_request_id("order-17:a/b") == "order-17:a/b"
+    for bad in ("", "a b", "x" * 129, 'quote"', "new\nline", "trailing\n", "é"):
+        with pytest.raises(RequestError, match="X-Request-ID") as error:
+            service.client_request_id(bad)
+        assert error.value.status == 400
+    assert service.row_ids("r", 1, suffix_single=False) == ["r"]
+    assert service.row_ids("r", 1, suffix_single=True) == ["r-0"]
+    assert service.row_ids("r", 3, suffix_single=False) == ["r-0", "r-1", "r-2"]
+
+
+def test_log_lines_name_each_row_by_default(production: Production, contract: Contract) -> None:
+    inputs, predictions = service.answer(body([ROW, ROW]), production, contract)
+    at = datetime(2026, 3, 4, tzinfo=UTC)
+    entries = [
+        json.loads(line)
+        for line in service.log_lines(inputs, predictions, production, "x", at).splitlines()
+    ]
+    base = entries[0]["request_id"].removesuffix("-0")
+    assert [e["request_id"] for e in entries] == [f"{base}-0", f"{base}-1"]
+    assert "latency_ms" not in entries[0]  # not measured: not invented
+
+
+def test_a_refusal_is_one_record_without_inputs() -> None:
+    at = datetime(2026, 3, 4, tzinfo=UTC)
+    line = service.refusal_line("v1.0.0", "serve", at, "r1", 'bad "JSON"')
+    assert line.endswith("\n")
+    assert line.count("\n") == 1
+    assert json.loads(line) == {
+        "logged_at": "2026-03-04T00:00:00.000+00:00",
+        "source": "serve",
+        "model_version": "v1.0.0",
+        "request_id": "r1",
+        "refused": True,
+        "reason": 'bad "JSON"',
+    }
+
+
+def test_what_serve_logs_is_what_monitoring_reads(
+    production: Production, contract: Contract, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's own answer and refusal paths write the log; read_window reads it back:
+    every answered row with its request id and latency, every refusal counted by reason."""
+    monkeypatch.chdir(tmp_path)
+    params = files.load_params(ROOT / "params.yaml")
+    app = App(params, contract, cast(Any, SimpleNamespace(current=production, problem=None)))
+    status, answered = app.predict(body([ROW, {**ROW, "age": 50}]), "client-1")
+    assert status == 200
+    assert [p["request_id"] for p in answered["predictions"]] == ["client-1-0", "client-1-1"]
+    status, single = app.predict(body([ROW]), "client-2")
+    assert single["predictions"][0]["request_id"] == "client-2"
+    status, refused = app.predict(body([{**ROW, "age": "old"}]), "client-3")
+    assert status == 422
+    assert refused["request_id"] == "client-3"
+    assert app.predict(b"{not json", "client-4")[0] == 400
+    app.refused("request body of 9 bytes exceeds 1 bytes", "client-5")
+    logs = sorted(Path(params.serve.log_dir).glob("predictions-*.jsonl"))
+    window = read_window(
+        [(log.name, log.read_bytes()) for log in logs],
+        production.features,
+        ["probability", "prediction"],
+        Window(),
+    )
+    assert window.counts.rows == 3
+    assert window.counts.corrupt == 0
+    assert window.counts.refused == 3
+    assert set(window.counts.refused_reasons) == {
+        refused["error"],
+        "request body is not valid JSON",
+        "request body of 9 bytes exceeds 1 bytes",
+    }
+    assert window.meta["request_id"].tolist() == ["client-1-0", "client-1-1", "client-2"]
+    latency = window.meta["latency_ms"]
+    assert (latency > 0).all()
+    assert latency[0] == latency[1]  # one request, one handling time
+    assert window.inputs["age"].tolist() == [39.0, 50.0, 39.0]
+    assert window.outputs["probability"].tolist() == [
+        p["probability"] for p in [*answered["predictions"], *single["predictions"]]
+    ]

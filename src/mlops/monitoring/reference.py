@@ -14,11 +14,18 @@ Build the feature profiles from the training split and the prediction profiles
 from the *held-out* split: a model's answers on the rows it was fitted on are
 more confident than any it gives in production (a random forest's probabilities
 on its own training rows sit near 0 and 1), so production would look drifted.
+
+The profile also names the model it describes (``model_md5``), so a monitor can
+tell a reference that belongs to another model. It holds nothing that differs
+between two runs on the same inputs: it is a reproducible pipeline output. The
+serving-latency baseline (``single_row_latency``) is not (it is a fact of the
+machine), so it is kept apart from the profile.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -39,6 +46,9 @@ DEFAULT_SAMPLE = 5000
 MAX_CATEGORIES = 200
 QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
 _DECILES = np.linspace(0.1, 0.9, 9)
+LATENCY_ROWS = 200  # single-row predictions timed for the latency baseline, at most
+LATENCY_MIN_ROWS = 20  # ... and at least, however long they take
+LATENCY_BUDGET_S = 3.0  # past this, timing stops (a profile stage costs seconds, not minutes)
 
 
 def category_keys(values: pd.Series) -> pd.Series:
@@ -117,12 +127,14 @@ def build_reference(
     *,
     sample_size: int = DEFAULT_SAMPLE,
     built_at: datetime | None = None,
+    model_md5: str | None = None,
 ) -> dict[str, Any]:
     """The reference profile as a JSON-ready dict.
 
     ``features``: the model's features on the training split; ``prediction``: the
     model's answer on the held-out split (see the module docstring); ``metrics``: the
-    test metrics (reports/metrics.json's; a NaN, undefined, becomes null).
+    test metrics (reports/metrics.json's; a NaN, undefined, becomes null);
+    ``model_md5``: the md5 of the model file the prediction profiles are of.
 
     ``built_at`` (None: null) is a fact of the run, not of the inputs: a stage whose
     outputs must be byte-reproducible leaves it out and records the time in its run
@@ -133,6 +145,7 @@ def build_reference(
     return {
         "format": FORMAT,
         "task": task.name,
+        "model_md5": model_md5,
         "built_at": None if built_at is None else built_at.isoformat(timespec="seconds"),
         "seed": seed,
         "sample_size": sample_size,
@@ -148,6 +161,38 @@ def build_reference(
 
 def _finite(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
+
+
+def single_row_latency(
+    predict: Callable[[pd.DataFrame], object],
+    rows: pd.DataFrame,
+    limit: int = LATENCY_ROWS,
+    budget_s: float = LATENCY_BUDGET_S,
+) -> dict[str, float]:
+    """The median and 95th percentile (milliseconds) of ``predict`` called on one row
+    at a time, over the first ``limit`` of ``rows``: the model's own share of a
+    single-row request, the baseline serving latency is compared with; and how many
+    rows were timed.
+
+    One untimed call first (a model's first predict pays for lazy set-up). Timing
+    stops after ``budget_s`` seconds once ``LATENCY_MIN_ROWS`` are timed, so a slow
+    model or a busy machine cannot make the pipeline noticeably slower. The numbers
+    depend on the machine and its load, so they are never part of a reproducible output.
+    """
+    singles = [rows.iloc[[position]] for position in range(min(limit, len(rows)))]
+    if not singles:
+        raise UsageError("no rows to time the model's single-row predict on")
+    predict(singles[0])
+    seconds: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    for row in singles:
+        started = time.perf_counter()
+        predict(row)
+        seconds.append(time.perf_counter() - started)
+        if len(seconds) >= LATENCY_MIN_ROWS and time.perf_counter() > deadline:
+            break
+    p50, p95 = np.percentile(np.array(seconds) * 1000, [50, 95])
+    return {"p50": round(float(p50), 3), "p95": round(float(p95), 3), "rows": len(seconds)}
 
 
 # --- reading it back -----------------------------------------------------------

@@ -6,12 +6,18 @@ model and write the prediction log. The answer's columns are the task's
 (``Task.columns``): binary ``probability`` and ``prediction`` (0/1 at the
 threshold), multiclass ``probability_<class>`` per class and ``prediction`` (the
 class), regression ``prediction`` (the value); plus the features imputed per row.
+
+Every answered row has a request id, so an outcome known later (a labels file of
+request id -> actual) can be joined to what the model said: ``serve`` takes the
+client's ``X-Request-ID`` (else a fresh uuid4 hex), suffixed ``-<row>`` for a
+request of several rows; ``predict`` names each row ``<batch uuid>-<row>``.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -32,6 +38,9 @@ LOG_SUFFIX = ".jsonl"
 _LOG_NAME = re.compile(rf"^{LOG_PREFIX}(\d{{4}}-\d{{2}}-\d{{2}}){re.escape(LOG_SUFFIX)}$")
 _MAX_LISTED = 5
 IMPUTED = "imputed"  # the batch output's column naming each row's imputed features
+REQUEST_ID = "request_id"  # each answered row's id: in the answer, the output file, the log
+# A client's request id is echoed in the log and the answer: short, printable, no spaces.
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 _SEPARATOR = ";"  # between feature names in that column (snake_case names hold none)
 
 
@@ -186,6 +195,34 @@ def describe_failures(failures: Sequence[Failure]) -> str:
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
+# --- request ids -----------------------------------------------------------------
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def client_request_id(header: str | None) -> str:
+    """The client's ``X-Request-ID`` if it gave one (else a new id), or a 400: the id is
+    written into the log and the answer, so it must be a short printable token."""
+    if header is None:
+        return new_request_id()
+    if not _CLIENT_ID.fullmatch(header):
+        raise RequestError(
+            400,
+            f"X-Request-ID {clip(header)!r} is not 1-128 characters of letters, digits and ._:/+=-",
+        )
+    return header
+
+
+def row_ids(base: str, rows: int, *, suffix_single: bool) -> list[str]:
+    """``base-0``, ``base-1``, ...; a single row keeps ``base`` itself unless
+    ``suffix_single`` (a batch's ids have one shape whatever its size)."""
+    if rows == 1 and not suffix_single:
+        return [base]
+    return [f"{base}-{row}" for row in range(rows)]
+
+
 # --- answers -------------------------------------------------------------------
 
 
@@ -226,13 +263,17 @@ def answers(predictions: pd.DataFrame) -> list[dict[str, Any]]:
     return [dict(zip(columns, row, strict=True)) for row in values]
 
 
-def response(production: Production, predictions: pd.DataFrame) -> dict[str, Any]:
-    """The answer; a row where features were imputed names them under ``imputed``."""
-    rows = zip(answers(predictions), predictions[IMPUTED].tolist(), strict=True)
+def response(
+    production: Production, predictions: pd.DataFrame, request_ids: Sequence[str]
+) -> dict[str, Any]:
+    """The answer: per row its request id and output; a row where features were
+    imputed names them under ``imputed``."""
+    rows = zip(request_ids, answers(predictions), predictions[IMPUTED].tolist(), strict=True)
     return {
         "model_version": production.version,
         "predictions": [
-            output | ({IMPUTED: _names(names)} if names else {}) for output, names in rows
+            {REQUEST_ID: request_id} | output | ({IMPUTED: _names(names)} if names else {})
+            for request_id, output, names in rows
         ],
         IMPUTED: imputed_counts(predictions),
     }
@@ -249,8 +290,8 @@ def answer(
     return checked, predict(production, checked)
 
 
-def error_body(message: str) -> dict[str, str]:
-    return {"error": message}
+def error_body(message: str, request_id: str | None = None) -> dict[str, str]:
+    return {"error": message} | ({REQUEST_ID: request_id} if request_id else {})
 
 
 # --- the prediction log (inputs and answers, for monitoring) --------------------
@@ -262,21 +303,32 @@ def log_lines(
     production: Production,
     source: str,
     logged_at: datetime,
+    *,
+    request_ids: Sequence[str] | None = None,
+    latency_ms: float | None = None,
 ) -> str:
-    """One JSON object per row: when, which model, the inputs, the answer (the task's
-    output columns) and the features the model imputed in that row."""
+    """One JSON object per row: when, which model, the latency (one number per request
+    or batch: serve's handling time, predict's time per row; left out if not measured),
+    the row's request id (``request_ids``; by default ``<new uuid>-<row>``), the answer
+    (the task's output columns), the features the model imputed in that row and the
+    inputs."""
+    timing = {} if latency_ms is None else {"latency_ms": round(latency_ms, 3)}
     head = json.dumps(
         {
             "logged_at": logged_at.isoformat(timespec="milliseconds"),
             "source": source,
             "model_version": production.version,
         }
+        | timing
     )[:-1]
+    if request_ids is None:
+        request_ids = row_ids(new_request_id(), len(predictions), suffix_single=True)
     # pandas writes the inputs in C; the answer is encoded column by column, and
     # only the stitching is done per row here.
     rows = inputs.to_json(orient="records", lines=True, date_format="iso").splitlines()
     keys = {name: json.dumps(str(name)) for name in predictions.columns if name != IMPUTED}
-    fields = [
+    fields = [[f'"{REQUEST_ID}": {value}' for value in map(json.dumps, request_ids)]]
+    fields += [
         [f"{key}: {value}" for value in _json_values(predictions[name])]
         for name, key in keys.items()
     ]
@@ -287,6 +339,22 @@ def log_lines(
         f'{head}, {output}, "{IMPUTED}": {json.dumps(_names(names))}, "inputs": {row}}}\n'
         for row, (output, names) in zip(rows, outputs, strict=True)
     )
+
+
+def refusal_line(
+    version: str, source: str, logged_at: datetime, request_id: str, reason: str
+) -> str:
+    """One JSON object for a refused request or batch: no inputs (they broke the
+    contract, or never arrived), and the one-line reason monitoring counts refusals by."""
+    record = {
+        "logged_at": logged_at.isoformat(timespec="milliseconds"),
+        "source": source,
+        "model_version": version,
+        REQUEST_ID: request_id,
+        "refused": True,
+        "reason": reason,
+    }
+    return json.dumps(record) + "\n"
 
 
 def _json_values(column: pd.Series) -> list[str]:

@@ -10,12 +10,21 @@ optional; the output, in the format its name asks for (.csv, .csv.gz, .tsv,
 and values untouched: a CSV's fields are echoed as the text they hold) plus the
 task's output columns (params.yaml ``data.task``: binary ``probability``
 and ``prediction``; multiclass ``probability_<class>`` per class and
-``prediction``; regression ``prediction``) and ``imputed``.
+``prediction``; regression ``prediction``) and ``imputed``, after a ``request_id``
+column: ``<batch uuid>-<row>``, the id a label known later is sent back under.
+
+Each row is logged for monitoring with its request id and ``latency_ms``, the
+batch's time (read, ingest, contract check, predict) over its rows; a batch
+refused (its rows cannot be read as the data says, or break the data contract:
+exit code 1) is logged as one record with the reason, so the refusal rate a
+monitor reads counts batches that never got an answer. A usage error (no such
+file, no production model) is no batch and is not logged.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,23 +56,42 @@ def run(args: argparse.Namespace) -> None:
     contract = read_contract(params)
     production = load_production(params, contract.schema)
     layout = csv_layout(params.data, list(contract.schema.columns))
-    source = tables.read_input(args.input, params.data, layout)
-    frame = ingest(source, params.data, require_target=False)
-    checked, problem = service.admit(frame, contract, records=False, features=production.features)
-    if problem is not None:
-        raise CheckFailed(f"{args.input}: does not match the data contract: {problem}")
+    log = PredictionLog(params)
+    batch = service.new_request_id()
+    started = time.perf_counter()
+    try:
+        source = tables.read_input(args.input, params.data, layout)
+        frame = ingest(source, params.data, require_target=False)
+        checked, problem = service.admit(
+            frame, contract, records=False, features=production.features
+        )
+        if problem is not None:
+            raise CheckFailed(f"{args.input}: does not match the data contract: {problem}")
+    except CheckFailed as exc:
+        now = datetime.now(UTC)
+        log.write(service.refusal_line(production.version, "batch", now, batch, str(exc)), now)
+        raise
     predictions = service.predict(production, checked)
+    latency_ms = (time.perf_counter() - started) * 1000 / max(len(predictions), 1)
     now = datetime.now(UTC)
+    ids = service.row_ids(batch, len(predictions), suffix_single=True)
+    answered = pd.concat(
+        [pd.DataFrame({service.REQUEST_ID: ids}, index=predictions.index), predictions],
+        axis="columns",
+    )
     echoed = _echo(args.input, args.output, source, params, layout)
     # Suffixed, so that an input column can't collide with an output column.
-    echoed = echoed.rename(columns=lambda c: f"{c}_input" if c in predictions.columns else c)
+    echoed = echoed.rename(columns=lambda c: f"{c}_input" if c in answered.columns else c)
     if len(echoed) != len(predictions):  # both reads parse the same lines the same way
         raise CheckFailed(
             f"{args.input}: read {len(echoed)} rows to echo, {len(predictions)} scored"
         )
     echoed.index = predictions.index
-    tables.write_output(args.output, pd.concat([echoed, predictions], axis="columns"))
-    PredictionLog(params).write(service.log_lines(checked, predictions, production, "batch", now))
+    tables.write_output(args.output, pd.concat([echoed, answered], axis="columns"))
+    lines = service.log_lines(
+        checked, predictions, production, "batch", now, request_ids=ids, latency_ms=latency_ms
+    )
+    log.write(lines, now)
     print(
         f"{len(predictions)} predictions by model {production.version} -> {args.output}"
         f"{_imputed(service.imputed_counts(predictions))}"

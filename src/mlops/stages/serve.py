@@ -1,19 +1,28 @@
 """Command ``mlops serve``: an HTTP endpoint for the production model.
 
 ``POST /predict`` takes ``{"rows": [{column: value, ...}, ...]}`` and answers
-``{"model_version": ..., "predictions": [{...}, ...]}``, one object per row in the
-task's columns (params.yaml ``data.task``): binary ``{"probability": p,
-"prediction": 0|1}``, multiclass ``{"probability_<class>": p, ...,
-"prediction": class}``, regression ``{"prediction": value}``;
+``{"model_version": ..., "predictions": [{...}, ...]}``, one object per row: its
+``request_id`` and the task's columns (params.yaml ``data.task``): binary
+``{"probability": p, "prediction": 0|1}``, multiclass ``{"probability_<class>": p,
+..., "prediction": class}``, regression ``{"prediction": value}``;
 ``GET /health`` names the model being served. Requests are checked against the
 data contract (4xx JSON errors), bodies over ``serve.max_body_bytes`` get 413,
-a body not received within ``serve.read_timeout_s`` gets 408, and every answer
-is logged for monitoring. A model feature missing in a row is imputed by the
-model (``serve.missing_values: impute``) and named in the answer's ``imputed``.
+a body not received within ``serve.read_timeout_s`` gets 408. A model feature
+missing in a row is imputed by the model (``serve.missing_values: impute``) and
+named in the answer's ``imputed``.
+
+The request id is the client's ``X-Request-ID`` header if it sends one (else a new
+uuid4 hex), ``-<row>``-suffixed per row when a request holds several; it comes back
+in the answer, in an error's body and as the response's ``X-Request-ID``, so a label
+known later can be sent back under it. Every answered row is logged for monitoring
+with its request id and the request's handling time (``latency_ms``: from the body
+received to the answer ready; the network is the client's), and every refused
+prediction request (any 4xx of ``POST``) as one record with its reason: a
+monitor sees a client sending broken rows, not only the rows that passed.
 
 The server is the standard library's ThreadingHTTPServer: per request the
 model's own predict dominates the time, so a faster HTTP stack would not show
-(bench/service.py measures it). A watcher thread re-reads models/production.json
+(bench/serving.py measures it). A watcher thread re-reads models/production.json
 when it changes, so ``mlops rollback`` (or a promotion) takes effect without a
 restart; a manifest or model that fails to load leaves the current one service.
 """
@@ -49,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 RELOAD_SECONDS = 1.0
 DRAIN_BYTES = 64 << 20  # an oversized body is drained up to this, then the connection closed
 _MAX_LENGTH_DIGITS = 18  # a longer Content-Length is over any limit (and over int()'s)
+REQUEST_ID_HEADER = "X-Request-ID"
 
 
 def run(args: argparse.Namespace) -> None:
@@ -127,15 +137,28 @@ class App:
         self.read_timeout_s = params.serve.read_timeout_s
         self.log = PredictionLog(params)
 
-    def predict(self, body: bytes) -> tuple[int, dict[str, Any]]:
+    def predict(self, body: bytes, request_id: str) -> tuple[int, dict[str, Any]]:
+        started = time.perf_counter()
         production = self.watcher.current  # one model for the whole request, even mid-swap
         try:
             inputs, predictions = service.answer(body, production, self.contract)
         except RequestError as exc:
-            return exc.status, service.error_body(exc.message)
+            self.refused(exc.message, request_id)
+            return exc.status, service.error_body(exc.message, request_id)
+        latency_ms = (time.perf_counter() - started) * 1000
+        ids = service.row_ids(request_id, len(predictions), suffix_single=False)
         now = datetime.now(UTC)
-        self.log.write(service.log_lines(inputs, predictions, production, "serve", now), now)
-        return 200, service.response(production, predictions)
+        lines = service.log_lines(
+            inputs, predictions, production, "serve", now, request_ids=ids, latency_ms=latency_ms
+        )
+        self.log.write(lines, now)
+        return 200, service.response(production, predictions, ids)
+
+    def refused(self, reason: str, request_id: str) -> None:
+        """Log a refused prediction request (no inputs: they were not admitted)."""
+        now = datetime.now(UTC)
+        version = self.watcher.current.version
+        self.log.write(service.refusal_line(version, "serve", now, request_id, reason), now)
 
     def health(self) -> tuple[int, dict[str, Any]]:
         production = self.watcher.current
@@ -170,6 +193,7 @@ class Server(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: a client reuses its connection
     server: Server
+    request_id = ""  # the POST being answered ("": none, as for GET /health)
 
     def setup(self) -> None:
         super().setup()
@@ -177,12 +201,19 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.settimeout(self.server.app.read_timeout_s)
 
     def do_GET(self) -> None:
+        self.request_id = ""  # a keep-alive connection's earlier POST is not this request
         if self.path.split("?")[0] == "/health":
             self._send(*self.server.app.health())
         else:
             self._send(404, service.error_body(f"no such endpoint {clip(self.path)}; try /health"))
 
     def do_POST(self) -> None:
+        try:
+            self.request_id = service.client_request_id(self.headers.get(REQUEST_ID_HEADER))
+        except RequestError as exc:
+            self.request_id = service.new_request_id()
+            self._refuse(exc.status, exc.message)
+            return
         if self.path.split("?")[0] != "/predict":
             self._refuse(404, f"no such endpoint {clip(self.path)}; POST /predict")
             return
@@ -193,11 +224,12 @@ class Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         try:
-            status, document = self.server.app.predict(body)
+            status, document = self.server.app.predict(body, self.request_id)
         except Exception as exc:  # one bad request must not take the server down
             message = clip(f"{type(exc).__name__}: {exc}", 200).replace("\n", " ")
             print(f"mlops serve: error: {message}", file=sys.stderr, flush=True)
-            status, document = 500, service.error_body("internal error while predicting")
+            error = service.error_body("internal error while predicting", self.request_id)
+            status, document = 500, error
         self._send(status, document)
 
     def _read_body(self, length: int) -> bytes | None:
@@ -242,9 +274,11 @@ class Handler(BaseHTTPRequestHandler):
         return size
 
     def _refuse(self, status: int, message: str) -> None:
-        # The body is not read: close so its bytes are not taken as the next request.
+        """Refuse a POST before its body is read: logged, answered, connection closed
+        (so the unread body's bytes are not taken as the next request)."""
+        self.server.app.refused(message, self.request_id)
         self.close_connection = True
-        self._send(status, service.error_body(message), close=True)
+        self._send(status, service.error_body(message, self.request_id), close=True)
 
     def _discard(self, size: int) -> None:
         """Read (and drop) what the client is still sending, so a client that sends the
@@ -257,6 +291,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status, HTTPStatus(status).phrase)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        if self.request_id:
+            self.send_header(REQUEST_ID_HEADER, self.request_id)
         if close:
             self.send_header("Connection", "close")
         self.end_headers()
