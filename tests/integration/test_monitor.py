@@ -10,7 +10,6 @@ no DVC cache and no git (the model's age comes from the manifest's promotion tim
 
 from __future__ import annotations
 
-import io
 import json
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -40,15 +39,10 @@ OUT = Path("reports/monitoring")
 
 @cache
 def logged_reference(task: str) -> dict[str, Any]:
-    """The case's reference, profiled on features as the prediction log holds them.
-
-    The log writes inputs with pandas' ``to_json``, 10 decimals: a discrete feature of
-    16 significant digits (diabetes' scaled ``sex``) comes back as other numbers than
-    the reference's categories (test_a_discrete_feature_survives_the_log below).
-    """
+    """The case's reference, on a seeded resample of its features and answers (the log
+    keeps every digit: test_a_discrete_feature_survives_the_log)."""
     c = case(task)
-    text = c.features.to_json(orient="records", lines=True)
-    features = pd.read_json(io.StringIO(text), lines=True, dtype=dict(c.features.dtypes))
+    features = c.features
     rows = np.random.default_rng(0).integers(0, len(features), (2, REFERENCE_ROWS))
     metrics = c.reference["metrics"]
     return build_reference(
@@ -439,11 +433,6 @@ def test_no_logs_is_bad_input(here: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "prediction log folder not found" in _refused(capsys)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="serving.service.log_lines writes inputs with pandas' to_json (10 decimals): "
-    "diabetes' sex (0.0506801187398187) is logged as 0.0506801187, an unseen category",
-)
 def test_a_discrete_feature_survives_the_log(here: Path) -> None:
     c = setup_project(here, "regression", reference=case("regression").reference)
     features, outputs, _ = c.window(ROWS, seed=3)

@@ -323,9 +323,10 @@ def log_lines(
     )[:-1]
     if request_ids is None:
         request_ids = row_ids(new_request_id(), len(predictions), suffix_single=True)
-    # pandas writes the inputs in C; the answer is encoded column by column, and
+    # Inputs and answer are encoded column by column (every digit: pandas' to_json keeps
+    # 10 decimals, which turns a feature's exact values into unseen ones for monitoring);
     # only the stitching is done per row here.
-    rows = inputs.to_json(orient="records", lines=True, date_format="iso").splitlines()
+    rows = _json_objects(inputs)
     keys = {name: json.dumps(str(name)) for name in predictions.columns if name != IMPUTED}
     fields = [[f'"{REQUEST_ID}": {value}' for value in map(json.dumps, request_ids)]]
     fields += [
@@ -357,9 +358,21 @@ def refusal_line(
     return json.dumps(record) + "\n"
 
 
+def _json_objects(frame: pd.DataFrame) -> list[str]:
+    """Each row of ``frame`` as a JSON object, built column by column."""
+    if frame.columns.empty:
+        return ["{}"] * len(frame)
+    fields = [
+        [f"{key}: {value}" for value in _json_values(frame[name])]
+        for name, key in ((name, json.dumps(str(name))) for name in frame.columns)
+    ]
+    return [f"{{{', '.join(row)}}}" for row in zip(*fields, strict=True)]
+
+
 def _json_values(column: pd.Series) -> list[str]:
     """Each value as JSON text. A number's ``repr`` is its exact JSON and several times
-    faster than ``json.dumps`` per value; a class label (text) is quoted and escaped."""
+    faster than ``json.dumps`` per value; text is quoted and escaped; a missing value
+    is null."""
     values = column.tolist()
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         text = list(map(repr, values))
@@ -368,7 +381,11 @@ def _json_values(column: pd.Series) -> list[str]:
         for position in np.flatnonzero(~np.isfinite(column.to_numpy(dtype=float))):
             text[position] = "null"
         return text
-    return list(map(json.dumps, values))
+    missing = column.isna().to_numpy()
+    return [
+        "null" if gap else json.dumps(value, default=str)
+        for value, gap in zip(values, missing, strict=True)
+    ]
 
 
 def log_name(day: date) -> str:
