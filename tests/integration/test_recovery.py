@@ -83,7 +83,11 @@ def test_a_cut_lock_falls_back_to_the_committed_one(
     lock = (trained / "dvc.lock").read_bytes()
     run(["git", "add", "dvc.lock"], trained)
     run(["git", "commit", "-qm", "lock"], trained)
-    (trained / "dvc.lock").write_bytes(lock[: len(lock) // 3])
+    # Mid-line: a cut at a line end can leave a shorter lock DVC itself accepts (its
+    # missing stages just rerun), which recover rightly keeps.
+    cut = len(lock) // 3
+    cut -= lock[:cut].endswith(b"\n")
+    (trained / "dvc.lock").write_bytes(lock[:cut])
     assert main(["recover"]) == 0
     assert "restored the committed version" in capsys.readouterr().err
     assert (trained / "dvc.lock").read_bytes() == lock
