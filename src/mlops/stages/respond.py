@@ -113,6 +113,14 @@ def _act(
         production = read_production()
         if production is None:
             raise CheckFailed(f"{PATHS.production} not found: no model in production")
+        judged = monitoring.get("model_version")
+        if judged != production.version:
+            # Findings about a model production no longer serves (already rolled back, or
+            # replaced): rolling back again would throw away a good model.
+            return [
+                f"the findings are about {judged}, production serves {production.version}: "
+                "nothing rolled back (run `mlops monitor` on its logs)"
+            ]
         return roll_back(production, None)
     if decision.action == "alert":
         files.write_text(ALERT, _alert(decision, monitoring))
