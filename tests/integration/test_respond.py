@@ -358,3 +358,32 @@ def test_promote_without_logs_skips_the_canary_with_a_note(
 ) -> None:
     assert main(["promote"]) == 0
     assert "canary skipped" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_retrain_end_to_end_promotes_what_the_gate_blessed(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real `dvc repro` on the source plus the labelled rows, the real gate (its
+    thresholds relaxed for 2,500 rows), the canary, then promotion of v1.3.0."""
+    ids = log_predictions(repo)
+    labels = write_labels(repo, ids)
+    document = yaml.safe_load((repo / "params.yaml").read_text())
+    document["respond"]["min_labelled_rows"] = 50
+    gate = document["gate"]
+    for section in ("minimum", "maximum", "max_degradation"):
+        gate[section] = dict.fromkeys(gate[section])
+    gate["baseline_margin"] = dict.fromkeys(gate["baseline_margin"])
+    (repo / "params.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    sh(repo, "git", "commit", "-q", "-am", "relax the gate for little data")
+    write_monitoring(drift={"share": 0.9, "drifted": ["age"]})
+
+    assert main(["respond", "--labels", str(labels)]) == 0
+
+    out = capsys.readouterr().out
+    assert "retrained with 60 labelled rows" in out
+    assert "canary on the last 60 logged rows" in out
+    assert manifest(repo)["version"] == "v1.3.0"
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    assert any(d["path"] == "data/production" for d in lock["stages"]["ingest"]["deps"])
+    assert decisions()[-1]["ok"] is True

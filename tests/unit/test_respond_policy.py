@@ -172,5 +172,5 @@ def test_a_floor_on_a_metric_of_another_task_is_a_params_error() -> None:
 
 def test_malformed_findings_are_refused_in_one_line() -> None:
     for document in ({}, {"findings": [{"check": "vibes", "breach": True}]}, [1]):
-        with pytest.raises(UsageError, match="monitoring.json"):
+        with pytest.raises(UsageError, match=r"monitoring\.json"):
             policy.findings_of(document, "monitoring.json")
