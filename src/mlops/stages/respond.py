@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> None:
     facts = policy.Facts(
         task=params.data.task,
         now=now,
-        promoted_at=datetime.fromisoformat(production.promoted_at) if production else None,
+        promoted_at=_utc(production.promoted_at) if production else None,
         labelled_rows=0 if labelled is None or labelled.exists else labelled.rows,
     )
     decision = policy.decide(findings, params.respond, facts)
@@ -95,6 +95,12 @@ def run(args: argparse.Namespace) -> None:
         raise CheckFailed(f"respond {decision.action} failed: {exc}") from None
     print("\n".join(lines))
     _record({**record, "done": " ".join(lines), "ok": True})
+
+
+def _utc(moment: str) -> datetime:
+    """An ISO time; without an offset, taken as UTC (what promote writes)."""
+    parsed = datetime.fromisoformat(moment)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _describe(decision: policy.Decision) -> str:
