@@ -29,6 +29,7 @@ PROJECT_FILES = (
     "dvc.yaml",
     "data/schema.yaml",
     "data/external",
+    "data/production",
     ".dvcignore",
     "src",
 )

@@ -92,6 +92,10 @@ class DataConfig(_Section):
     positive_class: LabelTuple | None
     negative_class: LabelTuple | None
     classes: LabelTuple | None
+    # A folder of Parquet files in the source's shape (raw column names, the target's
+    # labels) whose rows are appended to it: the labelled production rows `mlops respond`
+    # adds, each a DVC-tracked file, so every retraining's data is a version.
+    extra_data: str
 
     @model_validator(mode="after")
     def _labels_fit_task(self) -> DataConfig:
@@ -480,6 +484,57 @@ class MonitorConfig(_Section):
     max_latency_ratio: Annotated[float, Field(strict=False, gt=1.0)] | None
 
 
+# What a rule of the respond policy may test (mlops.monitoring.policy says how each
+# reads reports/monitoring/monitoring.json); an unknown name is a params error.
+Condition = Literal[
+    "unstable",
+    "below_floor",
+    "prediction_drift_after_promotion",
+    "all_null",
+    "scale_changed",
+    "refused_rate",
+    "feature_drift",
+    "performance_decay",
+]
+Action = Literal["rollback", "alert", "retrain"]
+
+
+class RuleConfig(_Section):
+    """One rule of the policy: ``action`` when any of ``when`` holds."""
+
+    action: Action
+    when: Annotated[tuple[Condition, ...], Field(strict=False, min_length=1)]
+
+
+class CanaryConfig(_Section):
+    """The candidate model on recent logged inputs, before any promotion."""
+
+    rows: PositiveInt
+    min_agreement: Annotated[float, Field(strict=False, gt=0.0, le=1.0)]
+    latency_rows: PositiveInt
+    max_latency_ratio: Annotated[float, Field(strict=False, gt=1.0)]
+
+
+class RespondConfig(_Section):
+    """How `mlops respond` maps monitoring's findings to one action."""
+
+    policy: Annotated[tuple[RuleConfig, ...], Field(strict=False, min_length=1)]
+    performance_floor: dict[MetricName, LaxFloat | None]
+    after_promotion_days: Annotated[float, Field(strict=False, gt=0.0)]
+    max_refused_rate: Fraction
+    drift_share: Annotated[float, Field(strict=False, gt=0.0, le=1.0)]
+    min_labelled_rows: PositiveInt
+    canary: CanaryConfig
+
+    @model_validator(mode="after")
+    def _one_rule_per_action(self) -> RespondConfig:
+        actions = [rule.action for rule in self.policy]
+        twice = sorted({a for a in actions if actions.count(a) > 1})
+        if twice:
+            raise ValueError(f"policy: action {twice[0]!r} has two rules; merge their `when`")
+        return self
+
+
 class Params(_Section):
     """The whole of params.yaml."""
 
@@ -493,6 +548,7 @@ class Params(_Section):
     gate: GateConfig
     serve: ServeConfig
     monitor: MonitorConfig
+    respond: RespondConfig
 
     @model_validator(mode="after")
     def _fits_task(self) -> Params:

@@ -92,6 +92,25 @@ def encode_target(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
     return frame.assign(**{target: encoded})
 
 
+def append_extra(source: pd.DataFrame, extra: Sequence[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
+    """The source with each ``(name, table)`` of ``extra`` appended below it, columns
+    matched by their normalised names; a table with other columns is refused, naming it."""
+    if not extra:
+        return source
+    frame = normalise_columns(source)
+    parts = [frame]
+    for name, raw in extra:
+        table = normalise_columns(raw)
+        if set(table.columns) != set(frame.columns):
+            odd = sorted(set(table.columns) ^ set(frame.columns))
+            raise UsageError(
+                f"{name}: its columns differ from the source's ({', '.join(odd)}); "
+                "expected the same columns"
+            )
+        parts.append(table[list(frame.columns)])
+    return pd.concat(parts, ignore_index=True)
+
+
 def ingest(source: pd.DataFrame, config: DataConfig, require_target: bool = True) -> pd.DataFrame:
     """The raw data set: normalised names, typed feature columns, the encoded target.
 

@@ -131,6 +131,16 @@ def push_object(md5: str, root: Path = Path()) -> str | None:
     return None
 
 
+def add(path: Path, root: Path = Path()) -> None:
+    """Track ``path`` with DVC (its .dvc file and .gitignore entry, the bytes in the cache)."""
+    _run("add", "-q", str(path), cwd=root)
+
+
+def repro(root: Path = Path()) -> None:
+    """``dvc repro`` of the whole pipeline in ``root``, with this environment's ``mlops``."""
+    _run("repro", cwd=root, env=_reproduce_env(root.resolve()))
+
+
 def reproduce_output(
     revision: str, stage: str, output: Path, cache_dir: Path, root: Path = Path()
 ) -> tuple[str | None, str]:

@@ -131,6 +131,8 @@ def changes(layout: Layout, source: str, profile: TargetProfile) -> dict[str, An
         "evaluate.slices.columns": [],
         "evaluate.slices.bands": {},
         **{f"gate.{name}": value for name, value in gate(profile).items()},
+        # Like gate.minimum: an absolute floor only the user can set (the demo's is ROC AUC).
+        "respond.performance_floor": {},
     }
     return values
 

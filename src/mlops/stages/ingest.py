@@ -1,8 +1,10 @@
-"""Stage ``ingest``: the configured source -> data/raw/dataset.parquet."""
+"""Stage ``ingest``: the configured source, plus the Parquet files in params.yaml
+``data.extra_data`` (labelled production rows), -> data/raw/dataset.parquet."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from mlops.config import PATHS
 from mlops.io import files, tables
@@ -13,7 +15,13 @@ SUMMARY = "read the source named in params.yaml into data/raw/dataset.parquet"
 def run(args: argparse.Namespace) -> None:
     params = files.load_params(args.params)
     source = tables.read_source(params.data)
+    folder = Path(params.data.extra_data)
+    extra = [
+        (str(folder / name), files.read_parquet(folder / name, "extra data"))
+        for name in files.list_names(folder)
+        if name.endswith(".parquet")
+    ]
     # Imported once params and inputs are checked (see mlops.cli).
-    from mlops.data.ingestion import ingest
+    from mlops.data.ingestion import append_extra, ingest
 
-    files.write_parquet(PATHS.raw, ingest(source, params.data))
+    files.write_parquet(PATHS.raw, ingest(append_extra(source, extra), params.data))

@@ -204,6 +204,7 @@ def _reading_config(layout: Layout, target: str) -> DataConfig:
         positive_class=None,
         negative_class=None,
         classes=None,
+        extra_data="-",
     )
 
 
