@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from mlops.cli import main
+from mlops.monitoring.findings import CHECKS
 from mlops.monitoring.reference import build_reference
 from mlops.serving import service
 from mlops.serving.service import Production
@@ -147,16 +148,7 @@ def test_a_clean_window_is_no_breach(here: Path, task: str) -> None:
     assert report["rows"] == ROWS
     assert report["model_version"] == VERSION
     assert report["counts"]["corrupt"] == 2  # skipped and counted, never fatal
-    assert {f["check"] for f in report["findings"]} == {
-        "input_quality",
-        "drift",
-        "prediction_drift",
-        "performance",
-        "estimated_performance",
-        "stability",
-        "staleness",
-        "latency",
-    }
+    assert {f["check"] for f in report["findings"]} == CHECKS  # all eight
     assert finding(report, "latency")["evidence"]["p50"] == pytest.approx(2.45)
     assert "no breach" in (OUT / "monitoring.md").read_text()
     assert "data:image/png;base64," in (OUT / "monitoring.html").read_text()

@@ -18,13 +18,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mlops.config import MonitorConfig
 from mlops.monitoring.drift import Thresholds, feature_drift, prediction_drift
+from mlops.monitoring.findings import Check
 from mlops.monitoring.logs import LogWindow
 from mlops.monitoring.performance import estimate_performance, realised_performance
 from mlops.monitoring.reference import category_keys
@@ -32,16 +33,6 @@ from mlops.monitoring.stability import stability as output_stability
 from mlops.tasks.metrics import Prediction
 from mlops.tasks.task import Task
 
-Check = Literal[
-    "input_quality",
-    "drift",
-    "prediction_drift",
-    "performance",
-    "estimated_performance",
-    "stability",
-    "staleness",
-    "latency",
-]
 _SECONDS_PER_DAY = 86_400.0
 _EXAMPLES = 5
 

@@ -23,21 +23,10 @@ from typing import Any
 
 from mlops.config import Condition, RespondConfig
 from mlops.errors import UsageError, clip, shorten
+from mlops.monitoring.findings import CHECKS
 from mlops.tasks.metrics import TaskName, get_metric
 
 NONE = "none"
-CHECKS = frozenset(
-    {
-        "input_quality",
-        "drift",
-        "prediction_drift",
-        "performance",
-        "estimated_performance",
-        "stability",
-        "staleness",
-        "latency",
-    }
-)
 
 
 @dataclass(frozen=True)
