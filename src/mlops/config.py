@@ -521,8 +521,6 @@ class RespondConfig(_Section):
     policy: Annotated[tuple[RuleConfig, ...], Field(strict=False, min_length=1)]
     performance_floor: dict[MetricName, LaxFloat | None]
     after_promotion_days: Annotated[float, Field(strict=False, gt=0.0)]
-    max_refused_rate: Fraction
-    drift_share: Annotated[float, Field(strict=False, gt=0.0, le=1.0)]
     min_labelled_rows: PositiveInt
     canary: CanaryConfig
 

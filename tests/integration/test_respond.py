@@ -187,7 +187,12 @@ def test_a_kill_mid_append_leaves_no_half_line(repo: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "quality", [{"all_null": ["age"]}, {"scale_changed": ["capital_gain"]}, {"refused_rate": 0.6}]
+    "quality",
+    [
+        {"all_null": ["age"]},
+        {"scale_changed": ["capital_gain"]},
+        {"refused_rate": 0.6, "refused_rate_breach": True, "max_refused_rate": 0.05},
+    ],
 )
 def test_broken_inputs_alert_and_change_nothing_else(
     repo: Path, quality: dict[str, Any], capsys: pytest.CaptureFixture[str]

@@ -124,14 +124,18 @@ def test_feature_drift_retrains_only_with_enough_new_labels(task: TaskName) -> N
     short = decide(task, findings, labelled=10)
     assert short.action == "none"
     assert "10 new labelled rows" in short.held_back[0]
-    below = with_finding(healthy(task), finding("drift", True, share=0.2, drifted=["age"]))
+    below = with_finding(healthy(task), finding("drift", False, share=0.2, drifted=["age"]))
     assert decide(task, below).action == "none"
 
 
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize(
     "evidence",
-    [{"all_null": ["age"]}, {"scale_changed": ["capital_gain"]}, {"refused_rate": 0.5}],
+    [
+        {"all_null": ["age"]},
+        {"scale_changed": ["capital_gain"]},
+        {"refused_rate": 0.5, "refused_rate_breach": True, "max_refused_rate": 0.05},
+    ],
 )
 def test_broken_inputs_alert_and_win_over_retrain(task: TaskName, evidence: dict[str, Any]) -> None:
     """A broken upstream feature also drifts: the alert must still win over a retrain."""

@@ -122,6 +122,9 @@ def input_quality(
     evidence = {
         "all_null": all_null,
         "refused_rate": refused_rate,
+        # The limit is the monitor's (monitor.input_quality); respond acts on this verdict.
+        "refused_rate_breach": refused_rate > limits.max_refused_rate,
+        "max_refused_rate": limits.max_refused_rate,
         "refused": counts.refused,
         "refused_reasons": counts.refused_reasons,
         "unseen": unseen,

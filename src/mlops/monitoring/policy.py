@@ -183,20 +183,24 @@ def _scale_changed(findings: Findings, config: RespondConfig, facts: Facts) -> s
 
 
 def _refused_rate(findings: Findings, config: RespondConfig, facts: Facts) -> str | None:
-    rate = _number((_evidence(findings, "input_quality") or {}).get("refused_rate"))
-    if rate is None or rate <= config.max_refused_rate:
+    """The monitor's verdict on the refused rate (its limit: monitor.input_quality)."""
+    evidence = _evidence(findings, "input_quality") or {}
+    rate, limit = _number(evidence.get("refused_rate")), _number(evidence.get("max_refused_rate"))
+    if not evidence.get("refused_rate_breach") or rate is None:
         return None
-    return f"{rate:.1%} of requests refused (limit {config.max_refused_rate:.0%})"
+    return f"{rate:.1%} of requests refused (monitor limit {limit or 0:.0%})"
 
 
 def _feature_drift(findings: Findings, config: RespondConfig, facts: Facts) -> str | None:
-    evidence = _evidence(findings, "drift") or {}
-    share = _number(evidence.get("share"))
-    if share is None or share < config.drift_share:
+    """The monitor's drift verdict (its dataset-level share: monitor.drift.share)."""
+    drift = findings.get("drift")
+    if drift is None or not drift.get("breach"):
         return None
+    evidence = drift.get("evidence") or {}
+    share = _number(evidence.get("share"))
     drifted = evidence.get("drifted") or []
     names = ", ".join(map(str, drifted)) if isinstance(drifted, list) else ""
-    return f"{share:.0%} of features drifted (limit {config.drift_share:.0%}): {names}"
+    return f"{share or 0:.0%} of features drifted: {names}"
 
 
 def _performance_decay(findings: Findings, config: RespondConfig, facts: Facts) -> str | None:
