@@ -71,6 +71,24 @@ def test_promotion_wrote_the_manifest_and_the_tags(released: Path) -> None:
     assert sh(released, "git", "log", "-1", "--format=%s") == f"Promote model {V3} to prod\n"
 
 
+def test_promotion_times_the_models_own_latency(released: Path) -> None:
+    # The fixture ran no profile stage (as in CD, where `dvc pull` brought every output):
+    # promotion timed the model on the test split.
+    assert not (released / "reports/runs/profile.json").exists()
+    latency = manifest(released)["latency_ms"]
+    assert latency["rows"] >= 20
+    assert 0 < latency["p50"] <= latency["p95"]
+
+
+def test_promotion_takes_the_profile_stages_timing_of_the_same_bytes(candidate: Path) -> None:
+    md5 = files.file_md5(candidate / "models/model.skops")
+    timed = {"p50": 1.25, "p95": 2.5, "rows": 200}
+    runs = candidate / "reports/runs"
+    (runs / "profile.json").write_text(json.dumps({"model_md5": md5, "latency_ms": timed}))
+    assert main(["promote"]) == 0
+    assert manifest(candidate)["latency_ms"] == timed  # not timed a second time
+
+
 def test_a_promotion_with_a_failed_gate_is_refused(
     candidate: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

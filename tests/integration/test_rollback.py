@@ -131,6 +131,11 @@ def test_rollback_restores_the_second_byte_for_byte_and_production_serves_it(
     assert record["git_revision"] == sh(repo, "git", "rev-list", "-n1", f"model@{V2}").strip()
     assert files.bytes_md5(cache_file(repo, v2_md5).read_bytes()) == v2_md5
     assert prod_versions(repo) == [V2]
+    # The latency baseline comes back with the bytes: the one measured at V2's promotion.
+    promoted = sh(repo, "git", "log", "--format=%H", f"--grep=Promote model {V2} to prod")
+    earlier = json.loads(sh(repo, "git", "show", f"{promoted.split()[0]}:models/production.json"))
+    assert earlier["latency_ms"] is not None
+    assert record["latency_ms"] == earlier["latency_ms"]
     assert f"model@{V3}!" in sh(repo, "git", "tag", "--list").split()  # deprecated
     assert sh(repo, "git", "status", "--porcelain") == ""  # the manifest is committed
     assert files.file_md5(repo / "models/model.skops") == workspace_model  # the pipeline's own

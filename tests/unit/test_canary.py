@@ -76,8 +76,8 @@ def judge(task_name: str, candidate: Any) -> canary.CanaryResult:
     production, x = fitted(task_name)
     rows = x.iloc[:10]
     latency = (
-        canary.time_single_rows(task, candidate, rows, 0.5),
-        canary.time_single_rows(task, production, rows, 0.5),
+        canary.single_row_ms(task, candidate, rows, 0.5),
+        canary.single_row_ms(task, production, rows, 0.5),
     )
     return canary.judge(
         task, task.predict(candidate, x), logged(task, production, x), latency, CONFIG

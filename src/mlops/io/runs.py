@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.config import PATHS
-from mlops.io.files import write_json
+from mlops.io.files import parse_yaml_bytes, read_optional, write_json
 from mlops.io.git import revision
 
 
@@ -25,3 +25,14 @@ def record_run(stage: str, facts: Mapping[str, Any], folder: Path | None = None)
         **facts,
     }
     write_json((folder or PATHS.runs_dir) / f"{stage}.json", record)
+
+
+def profiled_latency(model_md5: str, folder: Path | None = None) -> dict[str, float] | None:
+    """The single-row predict time {"p50", "p95", "rows"} (ms) the profile stage measured
+    on this machine, when it measured the model whose md5 is ``model_md5``; else None."""
+    path = (folder or PATHS.runs_dir) / "profile.json"
+    record = parse_yaml_bytes(read_optional(path))
+    if not isinstance(record, dict) or record.get("model_md5") != model_md5:
+        return None
+    latency = record.get("latency_ms")
+    return dict(latency) if isinstance(latency, dict) else None

@@ -7,30 +7,31 @@ inputs must never reach production), the candidate mostly agrees with what
 production answered (the share of the same class; for numbers, the correlation
 of the values), and a single-row prediction takes no more than a multiple of
 production's own time on the same rows. The checks are pure; the caller reads
-the log and times the models (``time_single_rows``).
+the log and times the models (``single_row_ms``).
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mlops.config import CanaryConfig, Params
+from mlops.config import PATHS, CanaryConfig, Params
 from mlops.errors import UsageError
-from mlops.io import files, modelfile
+from mlops.io import files, modelfile, runs
 from mlops.monitoring.logs import META, REFUSED, VERSION, Window, read_window
+from mlops.monitoring.reference import single_row_latency
 from mlops.release.manifest import read_production
 from mlops.serving import service
 from mlops.serving.production import load_manifest_model, read_contract
 from mlops.tasks.families import trusted_types
 from mlops.tasks.metrics import Prediction
-from mlops.tasks.task import Task
+from mlops.tasks.task import Task, get_task
 
 
 @dataclass(frozen=True)
@@ -94,15 +95,25 @@ def judge(
     )
 
 
-def time_single_rows(task: Task, model: Any, features: pd.DataFrame, threshold: float) -> float:
+def single_row_ms(task: Task, model: Any, features: pd.DataFrame, threshold: float) -> float:
     """The median time in ms of predicting one row at a time (what serving does)."""
-    times = []
-    for position in range(len(features)):
-        row = features.iloc[position : position + 1]
-        start = time.perf_counter()
-        task.predict(model, row, threshold)
-        times.append((time.perf_counter() - start) * 1000)
-    return float(np.median(times)) if times else 0.0
+    predict = partial(task.predict, model, threshold=threshold)
+    return single_row_latency(predict, features, limit=len(features))["p50"]
+
+
+def baseline_latency(params: Params, model_path: Path) -> dict[str, float] | None:
+    """The model file's own single-row predict time {"p50", "p95", "rows"} (ms), for the
+    production manifest: the profile stage's measurement of these bytes on this machine
+    when there is one, else timed now on the test split; None when neither is at hand."""
+    measured = runs.profiled_latency(files.file_md5(model_path))
+    if measured is not None or not PATHS.test.is_file():
+        return measured
+    model = modelfile.load(model_path, trusted_types())
+    features = service.model_features(model, read_contract(params).schema, str(model_path))
+    rows = files.read_parquet(PATHS.test, "test split")[list(features)]
+    task = get_task(params.data.task)
+    threshold = params.evaluate.threshold
+    return single_row_latency(partial(task.predict, model, threshold=threshold), rows)
 
 
 # --- the run: the log, the two models ------------------------------------------------
@@ -139,8 +150,8 @@ def run(params: Params, candidate_path: Path) -> CanaryResult | None:
     inputs = logged.inputs
     timed = inputs.iloc[-params.respond.canary.latency_rows :]
     latency = (
-        time_single_rows(task, candidate, timed[list(features)], threshold),
-        time_single_rows(task, production.model, timed[list(production.features)], threshold),
+        single_row_ms(task, candidate, timed[list(features)], threshold),
+        single_row_ms(task, production.model, timed[list(production.features)], threshold),
     )
     mine = task.predict(candidate, inputs[list(features)], threshold)
     return judge(task, mine, answered, latency, params.respond.canary)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -134,7 +134,29 @@ def switch(records: list[VersionRecord], production: Manifest, target: VersionRe
         move_prod(records, target, reason)
         if current is not None and current.active:
             gto.deprecate(ARTIFACT, current.version, f"{reason}: {current.version} failed")
-        write_production(registry.make_manifest(target, datetime.now(UTC)), reason)
+        manifest = registry.make_manifest(target, datetime.now(UTC), recorded_latency(target))
+        write_production(manifest, reason)
+
+
+def recorded_latency(target: VersionRecord) -> Mapping[str, float] | None:
+    """The latency baseline measured when ``target`` was last promoted (the newest manifest
+    commit naming it): a rollback restores it with the bytes instead of timing the model
+    again in an emergency."""
+    log = git.call(
+        "log",
+        "--format=%H",
+        "--fixed-strings",
+        f"--grep={target.version}",
+        "--",
+        PATHS.production.as_posix(),
+    )
+    for commit in log.split():
+        document = _at(commit, PATHS.production)
+        if isinstance(document, dict) and document.get("version") == target.version:
+            latency = document.get("latency_ms")
+            if isinstance(latency, dict):
+                return latency
+    return None
 
 
 def restore(target: VersionRecord, cache_file: Path) -> str:
@@ -185,11 +207,15 @@ def rollback_plan(production: Manifest, target: VersionRecord, cache_file: Path)
 
 
 def promote_head(
-    version: str | None, bump: str, canary: Callable[[], str | None] = lambda: None
+    version: str | None,
+    bump: str,
+    canary: Callable[[], str | None] = lambda: None,
+    baseline: Callable[[], Mapping[str, float] | None] = lambda: None,
 ) -> list[str]:
     """Register HEAD's model (its gate passed) as a version and put it in prod; the lines
     to print. ``canary`` runs once the model is known to be the blessed one and before
-    anything changes: it raises to refuse the promotion, or returns a note (or None)."""
+    anything changes: it raises to refuse the promotion, or returns a note (or None).
+    ``baseline`` gives the model's single-row latency for the manifest (None: unknown)."""
     _require_passed_gate()
     production = read_production()
     head = git.head()
@@ -206,10 +232,11 @@ def promote_head(
     if not dvc.cache_file(md5).is_file():
         raise UsageError(f"{PATHS.model} (md5 {md5}) is not in the DVC cache: run `dvc commit`")
     note = canary()
+    latency = baseline()
     candidate = existing or _candidate(version, head, stage, md5)
     # Back the bytes up before they become a version, so any machine can restore them.
     remote = dvc.push_object(md5)
-    commit = _promote(records, candidate, registered=existing is not None)
+    commit = _promote(records, candidate, existing is not None, latency)
     lines = [
         f"promoted model {version} (commit {candidate.commit[:7]}, md5 {md5}) to prod; "
         f"{PATHS.production} committed as {commit[:7]}; publish with `git push --follow-tags`",
@@ -222,10 +249,15 @@ def promote_head(
     return lines
 
 
-def _promote(records: list[VersionRecord], candidate: VersionRecord, registered: bool) -> str:
+def _promote(
+    records: list[VersionRecord],
+    candidate: VersionRecord,
+    registered: bool,
+    latency: Mapping[str, float] | None,
+) -> str:
     """Tags, then the manifest, all or nothing; the manifest commit's id."""
     version = candidate.version
-    manifest = registry.make_manifest(candidate, datetime.now(UTC))
+    manifest = registry.make_manifest(candidate, datetime.now(UTC), latency)
     with all_or_nothing():
         wait_for_new_second()
         if not registered:

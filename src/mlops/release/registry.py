@@ -59,6 +59,10 @@ class Manifest(BaseModel):
     model_md5: str
     metrics: dict[str, Any] = Field(strict=False)
     promoted_at: str
+    # The model's own single-row predict time {"p50", "p95", "rows"} (ms) on the machine
+    # that promoted it: the baseline `mlops monitor` compares serving latency with, here
+    # because a fresh checkout (a CI runner) has no reports/runs/. None: not measured.
+    latency_ms: dict[str, float] | None = Field(default=None, strict=False)
 
     @field_validator("version")
     @classmethod
@@ -101,7 +105,9 @@ def parse_manifest(document: Any, source: str) -> Manifest:
         raise UsageError(f"{source}: corrupt production manifest: {key}: {detail}") from None
 
 
-def make_manifest(record: VersionRecord, now: datetime) -> Manifest:
+def make_manifest(
+    record: VersionRecord, now: datetime, latency_ms: Mapping[str, float] | None = None
+) -> Manifest:
     if record.model_md5 is None:
         raise CheckFailed(f"{record.version}: its dvc.lock records no model")
     return Manifest(
@@ -110,6 +116,7 @@ def make_manifest(record: VersionRecord, now: datetime) -> Manifest:
         model_md5=record.model_md5,
         metrics=dict(record.metrics),
         promoted_at=now.isoformat(timespec="seconds"),
+        latency_ms=None if latency_ms is None else dict(latency_ms),
     )
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.config import PATHS, Params
 from mlops.errors import CheckFailed, UsageError
-from mlops.io import files, git
+from mlops.io import files, git, runs
 from mlops.release.manifest import read_production
 from mlops.release.registry import Manifest
 
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> None:
     )
     labels = None if args.labels is None else _labels(args.labels, params, task, window, sources)
     facts = checks.Facts(
-        labels, _ages(manifest), _latency_baseline(reference, manifest), params.evaluate.metric
+        labels, _ages(manifest), _latency_baseline(manifest), params.evaluate.metric
     )
     found = checks.findings(window, reference, task, params.monitor, facts, seed=params.seed)
     result = _document(window, args, found)
@@ -245,17 +245,12 @@ def _ages(manifest: Manifest) -> Ages:
     return Ages(model_since, data_since, basis, datetime.now(UTC))
 
 
-def _latency_baseline(reference: dict[str, Any], manifest: Manifest) -> dict[str, float] | None:
-    """The model's single-row predict time {"p50", "p95"} (ms): the reference's, else the
-    profile stage's run record on this machine when it timed the production model."""
-    if isinstance(reference.get("latency_ms"), dict):
-        return dict(reference["latency_ms"])
-    path = PATHS.runs_dir / "profile.json"
-    record = files.parse_yaml_bytes(files.read_optional(path))
-    if not isinstance(record, dict) or record.get("model_md5") != manifest.model_md5:
-        return None
-    latency = record.get("latency_ms")
-    return dict(latency) if isinstance(latency, dict) else None
+def _latency_baseline(manifest: Manifest) -> dict[str, float] | None:
+    """The model's own single-row predict time {"p50", "p95"} (ms): as measured when it
+    was promoted (the manifest), else by the profile stage on this machine."""
+    if manifest.latency_ms is not None:
+        return dict(manifest.latency_ms)
+    return runs.profiled_latency(manifest.model_md5)
 
 
 def _document(window: LogWindow, args: argparse.Namespace, found: list[Any]) -> dict[str, Any]:

@@ -43,4 +43,7 @@ def run(args: argparse.Namespace) -> None:
             raise CheckFailed(f"{result.summary}; promotion refused, production unchanged")
         return result.summary
 
-    print("\n".join(promote_head(args.version, args.bump, check)))
+    def baseline() -> dict[str, float] | None:
+        return canary.baseline_latency(params, PATHS.model)
+
+    print("\n".join(promote_head(args.version, args.bump, check, baseline)))

@@ -233,4 +233,7 @@ def _retrain(params: Params, labelled: _Labelled) -> list[str]:
             raise CheckFailed(f"{done}; {result.summary}: nothing promoted")
         return result.summary if result else None
 
-    return [done, *promote_head(None, "minor", check)]
+    def baseline() -> dict[str, float] | None:
+        return canary.baseline_latency(params, PATHS.model)
+
+    return [done, *promote_head(None, "minor", check, baseline)]
