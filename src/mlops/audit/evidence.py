@@ -32,6 +32,8 @@ WORKFLOWS = Path(".github/workflows")
 CODEOWNERS = Path(".github/CODEOWNERS")
 DEPENDABOT = Path(".github/dependabot.yml")
 RULESETS = Path(".github/rulesets")
+# .github/CODEOWNERS as the template ships it names this team: nobody, until replaced.
+PLACEHOLDER_OWNER = "@your-org/"
 # The pipeline's JSON reports the checks read; each must match its md5 in dvc.lock.
 REPORTS = (
     PATHS.validation,
@@ -181,7 +183,7 @@ class Evidence:
         for pattern, names in self.codeowners:
             if pathspec.PathSpec.from_lines("gitwildmatch", [pattern]).match_file(path):
                 owners = names
-        return owners
+        return tuple(o for o in owners if not o.startswith(PLACEHOLDER_OWNER))
 
     def reviewed(self, test_id: str) -> Review | None:
         return next((r for r in reversed(self.reviews) if r.test == test_id), None)

@@ -24,6 +24,7 @@ from mlops.audit.evidence import (
     CODEOWNERS,
     DEPENDABOT,
     MONITORING,
+    PLACEHOLDER_OWNER,
     RULESETS,
     Evidence,
     TestCase,
@@ -78,7 +79,7 @@ def ladder(half: Sequence[Need], full: Sequence[Need]) -> Result:
         for evidence, missing in needs:
             if not evidence:
                 return Result(score, tuple(found), missing)
-            found.extend(evidence)
+            found.extend(e for e in evidence if e not in found)
     return Result(1.0, tuple(found), "")
 
 
@@ -374,7 +375,8 @@ def _specs_reviewed(ev: Evidence) -> Result:
         [
             (
                 [] if unowned else [f"{CODEOWNERS}: owners for {', '.join(_SPECIFICATION)}"],
-                f"code owners in {CODEOWNERS} for {', '.join(unowned)}",
+                f"code owners in {CODEOWNERS} for {', '.join(unowned)} (a team or users, "
+                f"not the template's {PLACEHOLDER_OWNER}... placeholder)",
             ),
             (
                 ev.runs(r"pr-report|dvc (?:params|metrics) diff", frozenset({"pull_request"})),
