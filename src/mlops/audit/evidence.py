@@ -49,6 +49,8 @@ REPORTS = (
 DOCUMENTS = (Path("README.md"), Path("docs"))
 # Triggers that run a workflow again and again without anyone asking.
 REPEATED = frozenset({"push", "pull_request", "pull_request_target", "merge_group", "schedule"})
+_FROM_IMPORT = re.compile(r"^\s*from\s+(mlops[\w.]*)\s+import\s+(\([^)]*\)|[^\n]*)", re.MULTILINE)
+_IMPORT = re.compile(r"^\s*import\s+(mlops[\w.]*)", re.MULTILINE)
 _TEST_DEF = re.compile(r"^(?:async\s+)?def\s+(test_\w+)", re.MULTILINE)
 # A script a step calls, and its first argument when that is a word (an action).
 _SCRIPT = re.compile(r"([\w./-]+\.(?:sh|py)|\.ci/run)\b(?:[ \t]+([a-z][\w-]*)\b)?")
@@ -97,6 +99,9 @@ class Evidence:
     workflows: tuple[Workflow, ...]
     tests: tuple[TestCase, ...]
     test_texts: Mapping[str, str]
+    # The project modules each test file imports (``from mlops.data import privacy``
+    # counts as mlops.data.privacy).
+    test_imports: Mapping[str, frozenset[str]]
     present: frozenset[str]
     texts: Mapping[str, str]
     codeowners: tuple[tuple[str, tuple[str, ...]], ...]
@@ -152,13 +157,17 @@ class Evidence:
     def test_runs(self) -> list[str]:
         return self.runs(r"\bpytest\b")
 
-    def tests_where(self, name: str = "", text: str = "", path: str = "") -> list[TestCase]:
+    def tests_where(
+        self, name: str = "", text: str = "", path: str = "", imports: str = ""
+    ) -> list[TestCase]:
         """Tests whose name matches ``name``, in files matching ``path`` whose text matches
-        ``text`` (each pattern a regular expression; empty: any)."""
+        ``text`` (each a regular expression; empty: any) and that import module ``imports``."""
         chosen = {
             file
             for file, content in self.test_texts.items()
-            if re.search(path, file) and (not text or re.search(text, content))
+            if re.search(path, file)
+            and (not text or re.search(text, content))
+            and (not imports or imports in self.test_imports[file])
         }
         return [
             test
@@ -181,7 +190,7 @@ class Evidence:
         """The code owners of ``path`` by .github/CODEOWNERS (the last matching line wins)."""
         owners: tuple[str, ...] = ()
         for pattern, names in self.codeowners:
-            if pathspec.PathSpec.from_lines("gitwildmatch", [pattern]).match_file(path):
+            if pathspec.GitIgnoreSpec.from_lines([pattern]).match_file(path):
                 owners = names
         return tuple(o for o in owners if not o.startswith(PLACEHOLDER_OWNER))
 
@@ -218,6 +227,7 @@ def read_evidence(root: Path, params: Path = PARAMS_FILE) -> Evidence:
         workflows=_workflows(root),
         tests=tests,
         test_texts=test_texts,
+        test_imports={name: _imported(text) for name, text in test_texts.items()},
         present=frozenset(_present(root)),
         texts=_documents(root),
         codeowners=_codeowners(root / CODEOWNERS),
@@ -388,6 +398,15 @@ def _tests(folder: Path, root: Path) -> tuple[tuple[TestCase, ...], dict[str, st
             elif stripped and not line[0].isspace():
                 decorators = []
     return tuple(cases), texts
+
+
+def _imported(text: str) -> frozenset[str]:
+    modules = set(_IMPORT.findall(text))
+    for package, names in _FROM_IMPORT.findall(text):
+        modules.add(package)
+        for name in re.findall(r"\w+", names.split("#")[0] if "(" not in names else names):
+            modules.add(f"{package}.{name}")
+    return frozenset(modules)
 
 
 def _present(root: Path) -> Iterable[str]:
