@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -331,6 +332,31 @@ def test_a_recorded_review_earns_half_a_point(project: Path) -> None:
         "docs/reviews.yaml: data.1 done by alice on 2026-12-01 at aaaaaaaaaaaa"
         in result["evidence"]
     )
+
+
+def test_a_review_goes_stale_when_what_it_reviewed_changes(project: Path) -> None:
+    _delete(".github/CODEOWNERS")(project)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost"]
+    subprocess.run([*git, "init", "-q"], cwd=project, check=True)
+    subprocess.run([*git, "add", "params.yaml"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "spec"], cwd=project, check=True)
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    review = {"test": "model.1", "by": "bob", "on": "2026-12-01", "commit": commit}
+    write(
+        project,
+        "docs/reviews.yaml",
+        yaml.safe_dump({"reviews": [{**review, "paths": ["params.yaml"]}]}),
+    )
+    assert scores(project)["model.1"] == 0.5
+
+    edit_yaml(project, "params.yaml", lambda p: p.update(seed=7))
+    document = audit(read_evidence(project))
+    assert document["stale"] == [
+        "docs/reviews.yaml: model.1 by bob is stale: params.yaml changed since"
+    ]
+    assert scores(project)["model.1"] == 0.0
 
 
 # --- the command ----------------------------------------------------------------------

@@ -23,7 +23,7 @@ import yaml
 
 from mlops.config import PARAMS_FILE, PATHS, parse_params
 from mlops.errors import UsageError
-from mlops.io import files
+from mlops.io import files, git
 
 MONITORING = Path("reports/monitoring/monitoring.json")
 DECISIONS = Path("monitoring/decisions.jsonl")
@@ -83,7 +83,8 @@ class Review:
     by: str
     on: str
     commit: str
-    note: str = ""
+    # What was reviewed: a change to these files since ``commit`` makes the review stale.
+    paths: tuple[str, ...] = ()
 
     def cite(self) -> str:
         return f"{REVIEWS}: {self.test} done by {self.by} on {self.on} at {self.commit[:12]}"
@@ -218,6 +219,7 @@ def read_evidence(root: Path, params: Path = PARAMS_FILE) -> Evidence:
             stale[MONITORING.as_posix()] = f"{MONITORING} is stale: {reason}"
             monitoring = None
     tests, test_texts = _tests(root / "tests", root)
+    reviews = _current_reviews(root, _reviews(root / REVIEWS), stale)
     return Evidence(
         params=raw,
         stages=dict(dvc_yaml.get("stages") or {}),
@@ -236,7 +238,7 @@ def read_evidence(root: Path, params: Path = PARAMS_FILE) -> Evidence:
             p.relative_to(root).as_posix(): _json(p, "branch ruleset")
             for p in sorted((root / RULESETS).glob("*.json"))
         },
-        reviews=_reviews(root / REVIEWS),
+        reviews=reviews,
         production=production,
         monitoring=monitoring,
         decisions=_decisions(root / DECISIONS),
@@ -453,9 +455,36 @@ def _reviews(path: Path) -> tuple[Review, ...]:
         if missing or not re.fullmatch(r"[0-9a-f]{7,40}", commit):
             what = f"lacks {', '.join(missing)}" if missing else f"commit {commit!r} is no git id"
             raise UsageError(f"{path}: reviews[{index}] {what} (expected test, by, on, commit)")
+        paths = fields.get("paths") or []
+        if not isinstance(paths, list):
+            raise UsageError(f"{path}: reviews[{index}] paths must be a list of files")
         test, by, on = (str(fields[k]) for k in ("test", "by", "on"))
-        reviews.append(Review(test, by, on, commit, str(fields.get("note", ""))))
+        reviews.append(Review(test, by, on, commit, tuple(str(p) for p in paths)))
     return tuple(reviews)
+
+
+def _current_reviews(
+    root: Path, reviews: Sequence[Review], stale: dict[str, str]
+) -> tuple[Review, ...]:
+    """The reviews whose files are as they were reviewed; the others go to ``stale``."""
+    current = []
+    for review in reviews:
+        reason = ""
+        if review.paths:
+            try:
+                changed = git.call(
+                    "diff", "--name-only", review.commit, "--", *review.paths, cwd=root
+                )
+            except UsageError:
+                reason = f"commit {review.commit[:12]} is not in this clone"
+            else:
+                reason = f"{', '.join(changed.split())} changed since" if changed.strip() else ""
+        if reason:
+            key = f"{REVIEWS}: {review.test} by {review.by}"
+            stale[key] = f"{key} is stale: {reason}"
+        else:
+            current.append(review)
+    return tuple(current)
 
 
 def _decisions(path: Path) -> tuple[Mapping[str, Any], ...]:
