@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -436,3 +437,35 @@ def test_a_corrupt_base_is_exit_2(
     write(project, "base.json", {"tests": "x"})
     assert _run(project, monkeypatch, "--base", "base.json") == 2
     assert "base.json: not an audit.json" in capsys.readouterr().err
+
+
+# --- the governance files the audit reads ---------------------------------------------
+
+
+def test_dependabot_config_passes_its_schema() -> None:
+    tool = Path(sys.executable).parent / "check-jsonschema"
+    done = subprocess.run(
+        [str(tool), "--builtin-schema", "vendor.dependabot", str(ROOT / ".github/dependabot.yml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_ruleset_requires_checks_that_exist() -> None:
+    """Each status check the ruleset requires is the name of a job a pull request runs."""
+    ruleset = json.loads((ROOT / ".github/rulesets/main.json").read_text(encoding="utf-8"))
+    required = {
+        check["context"]
+        for rule in ruleset["rules"]
+        if rule["type"] == "required_status_checks"
+        for check in rule["parameters"]["required_status_checks"]
+    }
+    jobs = set()
+    for path in (ROOT / ".github/workflows").glob("*.yml"):
+        workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if "pull_request" in workflow[True]:
+            jobs |= {job.get("name", key) for key, job in workflow["jobs"].items()}
+    assert required
+    assert required <= jobs
