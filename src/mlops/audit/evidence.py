@@ -129,9 +129,13 @@ class Evidence:
         """A pipeline report's content when it is the one dvc.lock records, else None."""
         return self.reports.get(path.as_posix())
 
-    def state(self, path: Path) -> str:
-        """Why ``path`` is not evidence: stale (and why) or missing."""
-        return self.stale.get(path.as_posix(), f"{path} missing")
+    def why_not(self, path: Path) -> str:
+        """Why the report ``path`` is not evidence, in brackets: stale (and why) or missing;
+        "" when it is current (then what is missing is in it)."""
+        name = path.as_posix()
+        if name in self.reports or (path == MONITORING and self.monitoring is not None):
+            return ""
+        return f" ({self.stale.get(name, f'{name} missing')})"
 
     def has(self, path: Path | str) -> bool:
         return Path(path).as_posix() in self.present

@@ -155,7 +155,7 @@ def _monitored(ev: Evidence, checks: tuple[Check, ...], alternative: Sequence[st
     ``alternative``: what catches the breach elsewhere (at promotion, in tests), for 0.5."""
     report = _finding(ev, *checks)
     names = " or ".join(f"`{c}`" for c in checks)
-    why = "" if report else f" ({ev.state(MONITORING)})"
+    why = ev.why_not(MONITORING)
     return ladder(
         [([*report, *alternative], f"`mlops monitor` judging {names} of production{why}")],
         [
@@ -195,7 +195,7 @@ def _schema(ev: Evidence) -> Result:
                 [f"{PATHS.validation}: contract checked, passed {validation['passed']}"]
                 if "passed" in validation
                 else [],
-                f"a current validation report ({ev.state(PATHS.validation)})",
+                f"a current validation report{ev.why_not(PATHS.validation)}",
             ),
             _pipeline(ev),
         ],
@@ -218,8 +218,8 @@ def _beneficial(ev: Evidence) -> Result:
                 ]
                 if importance.get("features")
                 else [],
-                "each feature's permutation importance (validate.importance.enabled; "
-                f"{ev.state(PATHS.validation)})",
+                "each feature's permutation importance (validate.importance.enabled)"
+                + ev.why_not(PATHS.validation),
             )
         ],
         [
@@ -245,7 +245,7 @@ def _cost(ev: Evidence) -> Result:
             (
                 [f"{PATHS.validation} cost: each feature's cost beside its value"] if costs else [],
                 "each feature's cost (inference latency and model size without it) measured "
-                f"against its value in validation ({ev.state(PATHS.validation)})",
+                f"against its value in validation{ev.why_not(PATHS.validation)}",
             )
         ],
         [
@@ -274,7 +274,7 @@ def _meta(ev: Evidence) -> Result:
                 f"protected attributes that are features: {leaked}"
                 if leaked
                 else "the attributes the model may not use, in params validate.protected, "
-                f"kept out of the features by validate ({ev.state(PATHS.validation)})",
+                f"kept out of the features by validate{ev.why_not(PATHS.validation)}",
             )
         ],
         [
@@ -295,7 +295,7 @@ def _privacy(ev: Evidence) -> Result:
                 [f"{PATHS.validation} privacy: passed {privacy['passed']}, {findings} findings"]
                 if isinstance(privacy, dict) and "passed" in privacy
                 else [],
-                f"personal data scanned by validate ({ev.state(PATHS.validation)})",
+                f"personal data scanned by validate{ev.why_not(PATHS.validation)}",
             )
         ],
         [
@@ -408,7 +408,7 @@ def _correlate(ev: Evidence) -> Result:
                 if correlation.get("available")
                 else [],
                 "the model metric's correlation with business value measured "
-                f"(evaluate.business; {ev.state(PATHS.evaluation)})",
+                f"(evaluate.business){ev.why_not(PATHS.evaluation)}",
             )
         ],
         [
@@ -431,7 +431,7 @@ def _tuned(ev: Evidence) -> Result:
                 [f"reports/tuning/metrics.json: {tuning['trials']} trials"]
                 if tuning.get("trials")
                 else [],
-                f"a tuning run ({ev.state(PATHS.tuning_dir / 'metrics.json')})",
+                f"a tuning run{ev.why_not(PATHS.tuning_dir / 'metrics.json')}",
             ),
         ],
         [
@@ -472,7 +472,7 @@ def _staleness_known(ev: Evidence) -> Result:
 
 def _gated(ev: Evidence, half: Sequence[str], missing: str, pattern: str, names: str) -> Result:
     return ladder(
-        [(half, f"{missing} ({ev.state(PATHS.evaluation)})")],
+        [(half, f"{missing}{ev.why_not(PATHS.evaluation)}")],
         [(_gate_checks(ev, pattern), f"a gate threshold on {names}"), _gate_enforced(ev)],
     )
 
@@ -564,7 +564,7 @@ def _validated(ev: Evidence) -> Result:
             _stage(ev, "gate"),
             (
                 [f"{PATHS.gate}: {gate['summary']}"] if "summary" in gate else [],
-                f"a current gate verdict ({ev.state(PATHS.gate)})",
+                f"a current gate verdict{ev.why_not(PATHS.gate)}",
             ),
         ],
         [
