@@ -34,6 +34,8 @@ DEPENDABOT = Path(".github/dependabot.yml")
 RULESETS = Path(".github/rulesets")
 # .github/CODEOWNERS as the template ships it names this team: nobody, until replaced.
 PLACEHOLDER_OWNER = "@your-org/"
+# The model's measured decay with the age of its data (issue 15's staleness measurement).
+STALENESS = Path("reports/staleness.json")
 # The pipeline's JSON reports the checks read; each must match its md5 in dvc.lock.
 REPORTS = (
     PATHS.validation,
@@ -43,7 +45,7 @@ REPORTS = (
     PATHS.tuning_dir / "metrics.json",
     PATHS.model_card,
     PATHS.reference,
-    Path("reports/staleness.json"),
+    STALENESS,
 )
 # Text the checks search: how-tos a team documents by hand.
 DOCUMENTS = (Path("README.md"), Path("docs"))
@@ -416,9 +418,9 @@ def _imported(text: str) -> frozenset[str]:
 
 
 def _present(root: Path) -> Iterable[str]:
-    for relative in ("data/schema.yaml", "dvc.lock", "uv.lock", "poetry.lock", "requirements.txt"):
-        if (root / relative).is_file():
-            yield relative
+    """The files whose presence alone is evidence: the contract and the commands."""
+    if (root / PATHS.schema).is_file():
+        yield PATHS.schema.as_posix()
     yield from (
         p.relative_to(root).as_posix() for p in sorted((root / "src/mlops/stages").glob("*.py"))
     )

@@ -26,6 +26,7 @@ from mlops.audit.evidence import (
     MONITORING,
     PLACEHOLDER_OWNER,
     RULESETS,
+    STALENESS,
     Evidence,
     TestCase,
     cite,
@@ -445,12 +446,9 @@ def _tuned(ev: Evidence) -> Result:
     )
 
 
-_STALENESS = "reports/staleness.json"
-
-
 @_test("model", "The impact of model staleness is known")
 def _staleness_known(ev: Evidence) -> Result:
-    measured = ev.reports.get(_STALENESS) or _evaluation(ev).get("staleness")
+    measured = ev.report(STALENESS) or _evaluation(ev).get("staleness")
     limit = ev.param("gate.max_age_days")
     return ladder(
         [
