@@ -97,7 +97,11 @@ def _against(document: Mapping[str, Any], base: Mapping[str, Any]) -> list[str]:
     elif fell:
         head = "> **Tests scored lower than in the base audit** (the final score held)."
     else:
-        return [f"No test scored lower than in the base audit (final {_points(before)}).", ""]
+        now = _points(document["score"])
+        return [
+            f"No test scored lower than in the base audit (final {_points(before)} -> {now}).",
+            "",
+        ]
     return [head, ">", *(f"> - {line}" for line in fell), ""]
 
 
