@@ -21,14 +21,14 @@ from typing import Any
 import pytest
 import yaml
 
-from mlops.audit.evidence import MONITORING, read_evidence
+from mlops.audit.evidence import MONITORING, REPORTS, read_evidence
 from mlops.audit.report import audit, markdown
 from mlops.audit.rubric import RUBRIC, SECTIONS
 from mlops.cli import main
 from mlops.io.files import file_md5
 from tests.conftest import ROOT
 
-# What the audit reads; src/ for the module list and the commands.
+# What the audit reads besides the pipeline's reports; src/ for the modules and commands.
 COPIED = (
     "params.yaml",
     "dvc.yaml",
@@ -37,12 +37,6 @@ COPIED = (
     "README.md",
     "docs",
     "data/schema.yaml",
-    "reports/validation.json",
-    "reports/evaluation.json",
-    "reports/metrics.json",
-    "reports/gate.json",
-    "reports/tuning/metrics.json",
-    "models/model_card.json",
     ".github",
     ".ci",
     "tests",
@@ -177,15 +171,11 @@ def _complete(root: Path) -> None:
 def complete(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("complete")
     _copy(ROOT, root)
-    for name in (
-        "reports/validation.json",
-        "reports/evaluation.json",
-        "reports/metrics.json",
-        "reports/gate.json",
-        "reports/tuning/metrics.json",
-        "models/model_card.json",
-    ):
-        lock(root, name)  # whatever this checkout last ran, the copy's reports are current
+    for report in REPORTS:
+        if (ROOT / report).is_file():
+            (root / report).parent.mkdir(parents=True, exist_ok=True)
+            os.link(ROOT / report, root / report)
+            lock(root, report.as_posix())  # whatever this checkout last ran: current here
     _complete(root)
     return root
 

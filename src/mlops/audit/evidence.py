@@ -40,11 +40,8 @@ STALENESS = Path("reports/staleness.json")
 REPORTS = (
     PATHS.validation,
     PATHS.evaluation,
-    PATHS.metrics,
     PATHS.gate,
     PATHS.tuning_dir / "metrics.json",
-    PATHS.model_card,
-    PATHS.reference,
     STALENESS,
 )
 # Text the checks search: how-tos a team documents by hand.
@@ -111,7 +108,6 @@ class Evidence:
     dependabot: Mapping[str, Any]
     rulesets: Mapping[str, Any]
     reviews: tuple[Review, ...]
-    production: Mapping[str, Any] | None
     monitoring: Mapping[str, Any] | None
     decisions: tuple[Mapping[str, Any], ...]
     modules: tuple[str, ...]
@@ -245,7 +241,6 @@ def read_evidence(root: Path, params: Path = PARAMS_FILE) -> Evidence:
             for p in sorted((root / RULESETS).glob("*.json"))
         },
         reviews=reviews,
-        production=production,
         monitoring=monitoring,
         decisions=_decisions(root / DECISIONS),
         modules=tuple(
