@@ -252,6 +252,15 @@ REMOVALS = [
     ("monitoring.1", _delete(".github/dependabot.yml"), 0.5),
     *((f"monitoring.{n}", _delete(".github/workflows/monitor.yml"), 0.5) for n in range(2, 8)),
 ]
+# Without the report the schedule alone is half a point; with neither, what is left.
+REPORT_GONE = [
+    ("monitoring.2", 0.0),
+    ("monitoring.3", 0.5),  # the training/serving parity tests
+    ("monitoring.4", 0.5),  # the age limit checked at promotion
+    ("monitoring.5", 0.0),
+    ("monitoring.6", 0.5),  # the canary's latency ratio at promotion
+    ("monitoring.7", 0.5),  # the gate's degradation limits at promotion
+]
 
 
 def test_complete_evidence_scores_every_test_1(complete: Path) -> None:
@@ -277,6 +286,16 @@ def test_removing_the_evidence_drops_the_score(
     assert result["missing"]  # and it says what the next half point needs
 
 
+@pytest.mark.parametrize(("test_id", "left"), REPORT_GONE)
+def test_a_monitoring_test_needs_the_report_and_the_schedule(
+    project: Path, test_id: str, left: float
+) -> None:
+    _delete(str(MONITORING))(project)
+    assert scores(project)[test_id] == 0.5
+    _delete(".github/workflows/monitor.yml")(project)
+    assert scores(project)[test_id] == left
+
+
 def test_the_final_score_is_the_lowest_section(project: Path) -> None:
     _delete(".github/workflows/monitor.yml", ".github/dependabot.yml")(project)
     document = audit(read_evidence(project))
@@ -293,9 +312,9 @@ def test_a_monitoring_report_of_another_model_is_stale_and_not_scored(project: P
     assert document["stale"] == [
         f"{MONITORING} is stale: it judged v1.1.0, production serves {VERSION}"
     ]
-    monitoring = {t["id"]: t for t in document["tests"] if t["section"] == "monitoring"}
-    assert monitoring["monitoring.5"]["score"] == 0.0
-    assert "stale" in monitoring["monitoring.5"]["missing"]
+    stability = next(t for t in document["tests"] if t["id"] == "monitoring.5")
+    assert stability["score"] == 0.5  # the schedule alone: its report is not the current one
+    assert "stale" in stability["missing"]
 
 
 def test_a_report_that_is_not_the_locked_run_is_stale(project: Path) -> None:

@@ -152,19 +152,23 @@ def _finding(ev: Evidence, *checks: str) -> list[str]:
 
 
 def _monitored(ev: Evidence, checks: tuple[Check, ...], alternative: Sequence[str] = ()) -> Result:
-    """A monitoring test: the monitor's ``checks`` on the production model, on a schedule;
-    ``alternative``: what catches the breach elsewhere (at promotion, in tests), for 0.5."""
+    """A monitoring test: the monitor's ``checks`` in a current report of the production
+    model, and a schedule running the monitor. Either alone is half: a report run by hand,
+    a schedule whose runs the audit cannot see, or ``alternative`` (what catches the
+    breach elsewhere: at promotion, in tests)."""
     report = _finding(ev, *checks)
+    scheduled = ev.scheduled(r"mlops monitor\b")
     names = " or ".join(f"`{c}`" for c in checks)
     why = ev.why_not(MONITORING)
     return ladder(
-        [([*report, *alternative], f"`mlops monitor` judging {names} of production{why}")],
+        [([*report, *scheduled, *alternative], f"`mlops monitor` judging {names}{why}")],
         [
-            (report, f"a monitoring report of the production model with {names}{why}"),
             (
-                ev.scheduled(r"mlops monitor\b"),
-                "a scheduled workflow running `mlops monitor` (it exits 1 on a breach)",
+                report,
+                f"a current monitoring report of the production model with {names}{why}: "
+                "the scheduled run's, in the checkout the audit reads",
             ),
+            (scheduled, "a scheduled workflow running `mlops monitor` (it exits 1 on a breach)"),
         ],
     )
 
