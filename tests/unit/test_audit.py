@@ -272,6 +272,40 @@ def test_complete_evidence_scores_every_test_1(complete: Path) -> None:
     assert document["stale"] == []
 
 
+def test_the_rubric_is_the_papers_28_tests_in_its_order() -> None:
+    """Breck et al. 2017, Tables I-IV."""
+    assert [(t.section, t.name) for t in RUBRIC] == [
+        ("data", "Feature expectations are captured in a schema"),
+        ("data", "All features are beneficial"),
+        ("data", "No feature's cost is too much"),
+        ("data", "Features adhere to meta-level requirements"),
+        ("data", "The data pipeline has appropriate privacy controls"),
+        ("data", "New features can be added quickly"),
+        ("data", "All input feature code is tested"),
+        ("model", "Model specs are reviewed and submitted"),
+        ("model", "Offline and online metrics correlate"),
+        ("model", "All hyperparameters have been tuned"),
+        ("model", "The impact of model staleness is known"),
+        ("model", "A simpler model is not better"),
+        ("model", "Model quality is sufficient on important data slices"),
+        ("model", "The model is tested for considerations of inclusion"),
+        ("infrastructure", "Training is reproducible"),
+        ("infrastructure", "Model specs are unit tested"),
+        ("infrastructure", "The ML pipeline is integration tested"),
+        ("infrastructure", "Model quality is validated before serving"),
+        ("infrastructure", "The model is debuggable"),
+        ("infrastructure", "Models are canaried before serving"),
+        ("infrastructure", "Serving models can be rolled back"),
+        ("monitoring", "Dependency changes result in notification"),
+        ("monitoring", "Data invariants hold for inputs"),
+        ("monitoring", "Training and serving are not skewed"),
+        ("monitoring", "Models are not too stale"),
+        ("monitoring", "Models are numerically stable"),
+        ("monitoring", "Computing performance has not regressed"),
+        ("monitoring", "Prediction quality has not regressed"),
+    ]
+
+
 def test_every_test_has_a_removal_case() -> None:
     assert sorted(test_id for test_id, _, _ in REMOVALS) == sorted(t.id for t in RUBRIC)
 

@@ -52,21 +52,24 @@ class Result:
     missing: str
 
 
+CheckFunction = Callable[[Evidence], Result]
+
+
 @dataclass(frozen=True)
 class Test:
     id: str
     section: Section
     name: str
-    check: Callable[[Evidence], Result]
+    check: CheckFunction
 
 
 RUBRIC: list[Test] = []
 
 
-def _test(section: Section, name: str) -> Callable[[Callable[[Evidence], Result]], Any]:
+def _test(section: Section, name: str) -> Callable[[CheckFunction], CheckFunction]:
     """Register a check as the next test of ``section`` (the paper's order)."""
 
-    def register(check: Callable[[Evidence], Result]) -> Callable[[Evidence], Result]:
+    def register(check: CheckFunction) -> CheckFunction:
         number = sum(t.section == section for t in RUBRIC) + 1
         RUBRIC.append(Test(f"{section}.{number}", section, name, check))
         return check
