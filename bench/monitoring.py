@@ -16,7 +16,10 @@ prediction (the model's answers to the window, shifted or not).
 
 ``scale``: a synthetic log of ``--rows`` rows x 15 features (12 numbers, 3 categories)
 from a binary model, written by the real ``log_lines``; then the seconds to read the
-window, test drift, check the answers and estimate performance, and the peak memory.
+window, test drift, check the answers and estimate performance, and the peak memory;
+then, side by side, the whole ``mlops monitor`` command on the same log in a project
+folder of its own (params.yaml, the manifest, the reference, the log: what monitoring
+reads), in a child process: its wall time and peak memory, reports included.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the cases the tests use
@@ -110,6 +116,9 @@ def rates(windows: int) -> dict[str, Any]:
     return found
 
 
+VERSION = "v1.0.0"
+
+
 def scale(rows: int) -> dict[str, float]:
     rng = np.random.default_rng(0)
     features = pd.DataFrame(rng.normal(size=(rows, 12)), columns=[f"x{i}" for i in range(12)])
@@ -124,7 +133,7 @@ def scale(rows: int) -> dict[str, float]:
     reference = build_reference(
         features.iloc[held_out], answer.take(held_out), task, {"roc_auc": 0.8}, 0
     )
-    production = service.Production(None, "v1", "0" * 32, tuple(features.columns), task, 0.5)
+    production = service.Production(None, VERSION, "0" * 32, tuple(features.columns), task, 0.5)
     outputs = pd.DataFrame(task.columns(answer)).assign(**{service.IMPUTED: ""})
     log = service.log_lines(features, outputs, production, "bench", datetime.now(UTC)).encode()
     del features, outputs
@@ -152,7 +161,44 @@ def scale(rows: int) -> dict[str, float]:
     timings["total s"] = round(time.perf_counter() - start, 2)
     # ru_maxrss is in KiB on Linux; it includes making the synthetic log.
     timings["peak MB"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    return timings
+    return timings | _command(log, reference)
+
+
+def _command(log: bytes, reference: dict[str, Any]) -> dict[str, float]:
+    """``mlops monitor`` on ``log`` in a project folder holding only what it reads.
+
+    Its peak memory comes from GNU time (``%M``), not from this process's RUSAGE_CHILDREN:
+    a child started from this process counts this process's memory up to its exec."""
+    with tempfile.TemporaryDirectory() as folder:
+        project = Path(folder)
+        params = yaml.safe_load((ROOT / "params.yaml").read_text())
+        params["data"] |= {"target": "target", "positive_class": [1], "negative_class": [0]}
+        params["monitor"]["max_data_age_days"] = None  # no git history here
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        (project / "models").mkdir()
+        manifest = {
+            "version": VERSION,
+            "git_revision": "0" * 40,
+            "model_md5": "0" * 32,
+            "metrics": {},
+            "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        (project / "models/production.json").write_text(json.dumps(manifest))
+        (project / "models/reference.json").write_text(json.dumps(reference))
+        logs = project / params["serve"]["log_dir"]
+        logs.mkdir(parents=True)
+        (logs / service.log_name(datetime.now(UTC).date())).write_bytes(log)
+        mlops = Path(sys.executable).with_name("mlops")
+        peak_file = project / "peak.txt"
+        command = ["/usr/bin/time", "-f", "%M", "-o", str(peak_file), str(mlops), "monitor"]
+        began = time.perf_counter()
+        done = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - began
+        if done.returncode not in (0, 1):
+            raise SystemExit(f"mlops monitor failed: {done.stderr.strip()}")
+        peak_kib = int(peak_file.read_text().split()[-1])
+        peak_mb = round(peak_kib / 1024)
+        return {"mlops monitor s": round(seconds, 2), "mlops monitor peak MB": peak_mb}
 
 
 def main() -> None:
