@@ -20,24 +20,10 @@ from tests.conftest import edit_params
 from tests.integration.registry_project import (
     VERSIONS,
     cache_file,
-    clone,
     manifest,
-    three_versions,
 )
 
 ROWS = 200
-
-
-@pytest.fixture(scope="session")
-def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return three_versions(tmp_path_factory)
-
-
-@pytest.fixture
-def repo(released: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    project = clone(released, tmp_path / "repo")
-    monkeypatch.chdir(project)
-    return project
 
 
 @pytest.fixture

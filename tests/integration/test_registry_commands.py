@@ -13,41 +13,16 @@ from tests.conftest import copy_project
 from tests.integration.registry_project import (
     VERSIONS,
     cache_file,
-    clone,
     commit_all,
     manifest,
     prod_versions,
     sh,
     state,
-    three_versions,
     version_md5,
-    with_candidate,
     write_gate,
 )
 
 V1, V2, V3 = VERSIONS
-
-
-@pytest.fixture(scope="session")
-def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return three_versions(tmp_path_factory)
-
-
-@pytest.fixture
-def repo(released: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    project = clone(released, tmp_path / "repo")
-    monkeypatch.chdir(project)
-    return project
-
-
-@pytest.fixture
-def candidate(
-    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    """A copy with a fourth model trained and committed (its gate passed), not promoted."""
-    project = clone(with_candidate(tmp_path_factory), tmp_path / "repo")
-    monkeypatch.chdir(project)
-    return project
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str], message: str) -> None:

@@ -20,12 +20,9 @@ import yaml
 from mlops.cli import main
 from tests.integration.registry_project import (
     VERSIONS,
-    clone,
     manifest,
     sh,
     state,
-    three_versions,
-    with_candidate,
     write_gate,
 )
 
@@ -33,18 +30,6 @@ V1, V2, V3 = VERSIONS
 DECISIONS = Path("monitoring/decisions.jsonl")
 MONITORING = Path("reports/monitoring/monitoring.json")
 LOGS = Path("logs/predictions")
-
-
-@pytest.fixture(scope="session")
-def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return three_versions(tmp_path_factory)
-
-
-@pytest.fixture
-def repo(released: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    project = clone(released, tmp_path / "repo")
-    monkeypatch.chdir(project)
-    return project
 
 
 def findings(**changes: dict[str, Any]) -> list[dict[str, Any]]:
@@ -323,15 +308,6 @@ def test_bad_input_exits_2_and_changes_nothing(
 
 
 # --- the canary in promote ---------------------------------------------------------------
-
-
-@pytest.fixture
-def candidate(
-    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    project = clone(with_candidate(tmp_path_factory), tmp_path / "candidate")
-    monkeypatch.chdir(project)
-    return project
 
 
 def test_promote_runs_the_canary_on_logged_rows(

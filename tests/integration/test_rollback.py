@@ -27,7 +27,6 @@ from tests.integration.registry_project import (
     prod_versions,
     sh,
     state,
-    three_versions,
     version_md5,
     write_gate,
 )
@@ -49,11 +48,6 @@ ROW = {
     "hours_per_week": 40,
     "native_country": "United-States",
 }
-
-
-@pytest.fixture(scope="session")
-def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return three_versions(tmp_path_factory)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from mlops.config import Params
 from mlops.features.pipeline import TRUSTED_TYPES
 from mlops.io import files, modelfile
 from mlops.stages.serve import Server, make_server
-from tests.integration.registry_project import VERSIONS, cache_file, clone, manifest, three_versions
+from tests.integration.registry_project import VERSIONS, cache_file, manifest
 
 ROW: dict[str, Any] = {
     "age": 39,
@@ -40,18 +40,6 @@ ROW: dict[str, Any] = {
     "hours_per_week": 40,
     "native_country": "United-States",
 }
-
-
-@pytest.fixture(scope="session")
-def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return three_versions(tmp_path_factory)
-
-
-@pytest.fixture
-def repo(released: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    project = clone(released, tmp_path / "repo")
-    monkeypatch.chdir(project)
-    return project
 
 
 @pytest.fixture
