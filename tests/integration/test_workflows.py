@@ -90,7 +90,7 @@ CHECKERS: dict[str, Callable[[Path], CheckResult]] = {
 
 def test_expected_workflows_exist() -> None:
     names = {path.name for path in WORKFLOWS}
-    assert {"ci.yml", "pr-report.yml", "cd.yml", "ct.yml", "rollback.yml"} <= names
+    assert {"ci.yml", "pr-report.yml", "cd.yml", "ct.yml", "rollback.yml", "monitor.yml"} <= names
 
 
 @pytest.mark.parametrize("checker", sorted(CHECKERS))
@@ -177,6 +177,18 @@ BROKEN_CASES = [
         _replace("    permissions:\n      contents: write", "    permissions: write-all\n    #"),
         "zizmor",
         id="zizmor-cd-excessive-permissions",
+    ),
+    pytest.param(
+        "monitor.yml",
+        _replace('"$BRANCH" ${ROWS:+"$ROWS"}', '"$BRANCH" ${{ inputs.rows }}'),
+        "zizmor",
+        id="zizmor-monitor-input-injection",
+    ),
+    pytest.param(
+        "monitor.yml",
+        _replace("          persist-credentials: false\n", ""),
+        "zizmor",
+        id="zizmor-monitor-persisted-credentials",
     ),
 ]
 
