@@ -259,6 +259,7 @@ def test_unstable_answers_roll_production_back_and_push_the_tags(setup: Setup) -
     assert setup.gh_calls() == []
 
 
+@pytest.mark.slow
 def test_drift_with_labels_proposes_a_retraining_pull_request(setup: Setup) -> None:
     """The real `dvc repro` on the source plus the labelled rows; nothing promoted."""
     document = yaml.safe_load((setup.project / "params.yaml").read_text())
