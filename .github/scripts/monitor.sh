@@ -32,7 +32,8 @@
 #             opens with the gate report and the verdict; CD promotes on merge
 #
 # Exit 0 when the response was carried out, 1 when it failed (the decision is
-# still pushed), 2 on bad input or arguments (nothing pushed). `mlops`, `dvc`,
+# still pushed) or monitor itself failed, 2 on bad input or arguments (nothing
+# pushed). `mlops`, `dvc`,
 # `python` (with mlops installed) and `gh` come from PATH; $GITHUB_STEP_SUMMARY
 # gets the report when set.
 set -euo pipefail
@@ -100,10 +101,13 @@ if [ -n "${LABELS_URL:-}" ]; then
 fi
 
 # Exit 1 is a breach, for respond to act on; 2 is bad input (nothing written).
+# No report (bad input, or monitor failed): nothing to act on, nor a stale one.
+report=reports/monitoring/monitoring
+rm -f "$report.json" "$report.md"
 rc=0
 mlops monitor ${labels:+--labels "$labels"} ${rows:+--last "$rows"} || rc=$?
-[ "$rc" -le 1 ] || exit "$rc"
-summary <reports/monitoring/monitoring.md
+[ "$rc" -le 1 ] && [ -f "$report.json" ] || exit "$rc"
+summary <"$report.md"
 if [ "$rc" -eq 1 ] && [ -n "$(dvc remote list)" ]; then
     # A breach may retrain: the pipeline's outputs from the DVC remote, not remade.
     dvc pull --allow-missing || echo "note: dvc pull failed; missing outputs are reproduced" >&2
@@ -126,7 +130,7 @@ done_text=$(field done)
 # The verdict table (monitoring.md up to its per-check sections) goes into the
 # decision's commit: the PR report quotes it from the base branch.
 mkdir -p monitoring
-sed '/^## /,$d' reports/monitoring/monitoring.md >monitoring/latest.md
+sed '/^## /,$d' "$report.md" >monitoring/latest.md
 git add monitoring/latest.md
 git commit -q --amend --no-edit --only -- monitoring/latest.md
 
