@@ -20,9 +20,9 @@ Every decision, ``none`` included, is appended to monitoring/decisions.jsonl wit
 its evidence (the findings that triggered it, the model version, the time, what
 was done, the commit the action left) and committed: an audit trail that is only
 ever appended to. The same record goes to reports/monitoring/decision.json, for a
-script to route on without parsing prose. Exit 0
-when the decision was carried out, 1 when the action failed (production is then
-unchanged), 2 on bad input (nothing written).
+script to route on without parsing prose. Exit 0 when the decision was carried
+out, 1 when the action failed (production is then unchanged), 2 on bad input
+(nothing written).
 """
 
 from __future__ import annotations
