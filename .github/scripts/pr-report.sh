@@ -5,7 +5,10 @@
 # Build the markdown pull-request report that .github/workflows/pr-report.yml
 # posts with CML: metrics and params diffs against the PR's base branch, the
 # gate's verdict (reports/gate.md), the data tests (reports/validation.md,
-# folded) and the pipeline's PNG plots as images.
+# folded), production monitoring as the base branch last recorded it (the last
+# decision of monitoring/decisions.jsonl and the verdict table
+# monitoring/latest.md, both committed by .github/scripts/monitor.sh) and the
+# pipeline's PNG plots as images.
 #
 # Usage: .github/scripts/pr-report.sh BASE_REF OUTPUT
 #   BASE_REF  git revision to compare the workspace with, e.g. origin/main
@@ -168,9 +171,34 @@ include() {
     fi
 }
 
-# demote FILE: its headings two levels down, under this report's "##" sections.
+# demote [FILE]: its headings (or stdin's) two levels down, under this report's
+# "##" sections.
 demote() {
-    sed -E 's/^(#+) /\1## /' "$1"
+    sed -E 's/^(#+) /\1## /' "$@"
+}
+
+# monitoring: the production model as the base branch's last monitoring run saw
+# it (production is what the base branch serves, whatever this PR changes).
+monitoring() {
+    local decisions=monitoring/decisions.jsonl last
+    printf '## Production monitoring\n\n'
+    last=$(git show "$base_sha:$decisions" 2>/dev/null | tail -n 1) || true
+    if [ -z "$last" ]; then
+        printf '_No monitoring run yet (no `%s` on `%s`)._\n\n' "$decisions" "$base_ref"
+        return 0
+    fi
+    "$PYTHON" -c '
+import json
+import sys
+
+d = json.loads(sys.argv[1])
+when, model, action, done = (d.get(k) for k in ("decided_at", "model_version", "action", "done"))
+why = "; ".join(d.get("reasons") or []) or "no rule of respond.policy held"
+status = "Done" if d.get("ok") else "FAILED"
+print(f"Last decision on `{sys.argv[2]}` ({when}, model {model}): **{action}**: {why}. {status}: {done}\n")
+' "$last" "$base_ref"
+    git show "$base_sha:monitoring/latest.md" 2>/dev/null | demote || true
+    printf '\n'
 }
 
 # plots: every PNG the pipeline drew, as images linked relative to OUTPUT
@@ -199,6 +227,7 @@ plots() {
     section params
     include "Gate" reports/gate.md open
     include "Data validation" reports/validation.md folded
+    monitoring
     printf '## Plots\n\n'
     plots
 } >"$output"

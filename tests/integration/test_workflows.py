@@ -11,6 +11,7 @@ The tools come from the virtual environment of the running interpreter
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -90,7 +91,7 @@ CHECKERS: dict[str, Callable[[Path], CheckResult]] = {
 
 def test_expected_workflows_exist() -> None:
     names = {path.name for path in WORKFLOWS}
-    assert {"ci.yml", "pr-report.yml", "cd.yml", "ct.yml", "rollback.yml"} <= names
+    assert {"ci.yml", "pr-report.yml", "cd.yml", "ct.yml", "rollback.yml", "monitor.yml"} <= names
 
 
 @pytest.mark.parametrize("checker", sorted(CHECKERS))
@@ -177,6 +178,18 @@ BROKEN_CASES = [
         _replace("    permissions:\n      contents: write", "    permissions: write-all\n    #"),
         "zizmor",
         id="zizmor-cd-excessive-permissions",
+    ),
+    pytest.param(
+        "monitor.yml",
+        _replace('"$BRANCH" ${ROWS:+"$ROWS"}', '"$BRANCH" ${{ inputs.rows }}'),
+        "zizmor",
+        id="zizmor-monitor-input-injection",
+    ),
+    pytest.param(
+        "monitor.yml",
+        _replace("          persist-credentials: false\n", ""),
+        "zizmor",
+        id="zizmor-monitor-persisted-credentials",
     ),
 ]
 
@@ -364,6 +377,65 @@ def test_pr_report_includes_gate_validation_and_plots(tmp_path: Path, env: dict[
     assert "\n#### Contract\n" in report[validation:plots]
     # Image links are relative to the report file, for cml to upload.
     assert "![roc](../reports/plots/roc.png)" in report[plots:]
+
+
+def _decision(action: str, ok: bool = True) -> str:
+    """A line of monitoring/decisions.jsonl, as `mlops respond` appends it."""
+    record = {
+        "decided_at": "2026-12-01T05:41:00+00:00",
+        "model_version": "v1.2.0",
+        "action": action,
+        "reasons": [f"{action}: a reason"] if action != "none" else [],
+        "done": f"{action} done",
+        "ok": ok,
+    }
+    return json.dumps(record) + "\n"
+
+
+def test_pr_report_production_monitoring_from_the_base_branch(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """The last decision and verdict table the base branch holds: production's, whatever
+    the pull request's own copy says; 'no monitoring run yet' without them."""
+    repo = _new_repo(tmp_path, env)
+    repo.dvc("init", "-q")
+    repo.pipeline(lr=0.1)
+    repo.commit("base")
+    repo.run("git", "checkout", "-q", "-b", "feature")
+    (repo.path / "monitoring").mkdir()
+    repo.write("monitoring/decisions.jsonl", _decision("rollback"))
+    repo.commit("a copy of the log on the branch")
+
+    assert repo.report("main").returncode == 0
+    report = (repo.path / "report.md").read_text(encoding="utf-8")
+    section = report[report.index("## Production monitoring\n") : report.index("## Plots\n")]
+    assert "_No monitoring run yet (no `monitoring/decisions.jsonl` on `main`)._" in section
+
+    repo.run("git", "checkout", "-q", "main")
+    (repo.path / "monitoring").mkdir()
+    repo.write("monitoring/decisions.jsonl", _decision("none") + _decision("alert", ok=False))
+    repo.write(
+        "monitoring/latest.md",
+        "# Production monitoring\n\nVerdict: **BREACH**: input_quality.\n\n"
+        "| check | breach | summary |\n|---|---|---|\n| input_quality | **yes** | age |\n",
+    )
+    repo.commit("Respond: alert")
+    repo.run("git", "checkout", "-q", "feature")
+
+    assert repo.report("main").returncode == 0
+    report = (repo.path / "report.md").read_text(encoding="utf-8")
+    validation = report.index("## Data validation\n")
+    start = report.index("## Production monitoring\n")
+    section = report[start : report.index("## Plots\n")]
+    assert validation < start
+    assert (
+        "Last decision on `main` (2026-12-01T05:41:00+00:00, model v1.2.0): **alert**: "
+        "alert: a reason. FAILED: alert done" in section
+    )
+    assert "**none**" not in section
+    assert "**rollback**" not in section
+    assert "\n### Production monitoring\n" in section  # under the report's own heading
+    assert "| input_quality | **yes** | age |" in section
 
 
 def test_pr_report_without_changes(tmp_path: Path, env: dict[str, str]) -> None:

@@ -10,15 +10,19 @@ taken:
   ``--labels``, the target as labels) become a new DVC-tracked file under
   params.yaml ``data.extra_data``, which the ingest stage appends to the source;
   ``dvc repro`` retrains, the result is committed, and the model is promoted only
-  if the gate blessed it and the canary passed;
+  if the gate blessed it and the canary passed; with ``--no-promote`` it stops at
+  that commit (the gate's verdict said), for a workflow to propose it as a pull
+  request that CD promotes once merged (.github/scripts/monitor.sh);
 - ``alert``: reports/monitoring/alert.md says what is broken upstream (a workflow
   turns it into an issue); nothing is retrained on broken data.
 
 Every decision, ``none`` included, is appended to monitoring/decisions.jsonl with
 its evidence (the findings that triggered it, the model version, the time, what
-was done) and committed: an audit trail that is only ever appended to. Exit 0
-when the decision was carried out, 1 when the action failed (production is then
-unchanged), 2 on bad input (nothing written).
+was done, the commit the action left) and committed: an audit trail that is only
+ever appended to. The same record goes to reports/monitoring/decision.json, for a
+script to route on without parsing prose. Exit 0 when the decision was carried
+out, 1 when the action failed (production is then unchanged), 2 on bad input
+(nothing written).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from mlops.release.production import promote_head, roll_back
 SUMMARY = "act on monitoring's findings: roll back, retrain or alert (params.yaml respond)"
 MONITORING = Path("reports/monitoring/monitoring.json")
 ALERT = Path("reports/monitoring/alert.md")
+DECISION = Path("reports/monitoring/decision.json")
 DECISIONS = Path("monitoring/decisions.jsonl")
 
 
@@ -55,6 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="say what would be done; change nothing"
+    )
+    parser.add_argument(
+        "--no-promote",
+        action="store_true",
+        help="retrain: stop at the retrain commit, for review as a pull request (no promotion)",
     )
 
 
@@ -89,12 +99,12 @@ def run(args: argparse.Namespace) -> None:
         "monitoring": {"file": str(args.monitoring), "window": monitoring.get("window")},
     }
     try:
-        lines = _act(decision, params, labelled, monitoring)
+        lines = _act(decision, params, labelled, monitoring, promote=not args.no_promote)
     except MlopsError as exc:
-        _record({**record, "done": one_line(str(exc)), "ok": False})
+        _record({**record, "done": one_line(str(exc)), "ok": False, "commit": git.head()})
         raise CheckFailed(f"respond {decision.action} failed: {exc}") from None
     print("\n".join(lines))
-    _record({**record, "done": " ".join(lines), "ok": True})
+    _record({**record, "done": " ".join(lines), "ok": True, "commit": git.head()})
 
 
 def _utc(moment: str) -> datetime:
@@ -114,6 +124,8 @@ def _act(
     params: Params,
     labelled: _Labelled | None,
     monitoring: dict[str, Any],
+    *,
+    promote: bool,
 ) -> list[str]:
     if decision.action == "rollback":
         production = read_production()
@@ -133,7 +145,7 @@ def _act(
         return [f"alert written to {ALERT}; nothing retrained"]
     if decision.action == "retrain":
         assert labelled is not None  # the policy retrains only with labelled rows
-        return _retrain(params, labelled)
+        return _retrain(params, labelled, promote=promote)
     return ["nothing to do"]
 
 
@@ -142,13 +154,16 @@ def _act(
 
 def _record(record: dict[str, Any]) -> None:
     """Append one line and commit the log: the earlier lines are kept byte for byte, and
-    the file is replaced whole (atomically), so a kill never leaves half a line."""
+    the file is replaced whole (atomically), so a kill never leaves half a line. The line
+    also goes to ``DECISION`` alone, for a script (``commit``: where the action left HEAD,
+    e.g. the retrain commit to propose)."""
     before = files.read_optional(DECISIONS) or b""
     if before and not before.endswith(b"\n"):
         raise UsageError(f"{DECISIONS}: its last line is incomplete; restore it from git")
     line = json.dumps(record, allow_nan=False, default=str) + "\n"
     files.write_bytes(DECISIONS, before + line.encode("utf-8"))
     git.commit_file(DECISIONS, f"Respond: {record['action']} ({record['decided_at']})")
+    files.write_text(DECISION, line)
 
 
 def _alert(decision: policy.Decision, monitoring: dict[str, Any]) -> str:
@@ -214,18 +229,25 @@ def _labelled(params: Params, labels_path: Path, version: str) -> _Labelled:
     return _Labelled(frame, Path(params.data.extra_data) / f"labelled-{day}-{digest}.parquet")
 
 
-def _retrain(params: Params, labelled: _Labelled) -> list[str]:
-    """New data version, ``dvc repro``, commit; promote only what the gate blessed."""
+def _retrain(params: Params, labelled: _Labelled, *, promote: bool) -> list[str]:
+    """New data version, ``dvc repro``, commit; promote only what the gate blessed
+    (not at all without ``promote``: the commit is a proposal, its gate report says)."""
     files.write_parquet(labelled.path, labelled.frame)
     dvc.add(labelled.path)
     dvc.repro()
-    git.call("add", "-A", "--", "dvc.lock", "reports", "models", str(labelled.path.parent))
+    # Not reports/monitoring: the monitor's working files, not the model's outputs.
+    paths = ["dvc.lock", "reports", ":(exclude)reports/monitoring", "models"]
+    git.call("add", "-A", "--", *paths, str(labelled.path.parent))
     git.call("commit", "-q", "-m", f"Retrain with {labelled.rows} labelled production rows")
     done = f"retrained with {labelled.rows} labelled rows ({labelled.path})"
     report = files.read_json(PATHS.gate, "gate report")
-    if registry.gate_verdict(report) is not True:
-        failed = ", ".join(registry.failed_checks(report)) or "see the report"
-        raise CheckFailed(f"{done}; the gate refused it ({failed}): nothing promoted")
+    blessed = registry.gate_verdict(report) is True
+    failed = ", ".join(registry.failed_checks(report)) or "see the report"
+    verdict = "the gate blessed it" if blessed else f"the gate refused it ({failed})"
+    if not promote:
+        return [f"{done}; {verdict}; not promoted (--no-promote)"]
+    if not blessed:
+        raise CheckFailed(f"{done}; {verdict}: nothing promoted")
 
     def check() -> str | None:
         result = canary.run(params, PATHS.model)
