@@ -221,11 +221,18 @@ plots() {
     printf '# MLOps report\n\n'
     printf 'Pull request workspace (`%s`, after `dvc repro`) compared with the base branch `%s` (`%s`).\n\n' \
         "${head_sha:0:12}" "$base_ref" "${base_sha:0:12}"
+    # A pull request that lowers the ML Test Score says so first (audit.md's "> " lines,
+    # written only when a test dropped against the base's audit).
+    if [ -f reports/audit.md ] && grep -q '^> ' reports/audit.md; then
+        grep '^> ' reports/audit.md
+        printf '\n'
+    fi
     printf '## Metrics\n\n'
     section metrics
     printf '## Params\n\n'
     section params
     include "Gate" reports/gate.md open
+    include "ML Test Score" reports/audit.md folded
     include "Data validation" reports/validation.md folded
     monitoring
     printf '## Plots\n\n'

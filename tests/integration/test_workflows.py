@@ -379,6 +379,30 @@ def test_pr_report_includes_gate_validation_and_plots(tmp_path: Path, env: dict[
     assert "![roc](../reports/plots/roc.png)" in report[plots:]
 
 
+@pytest.mark.parametrize("dropped", [True, False])
+def test_pr_report_includes_the_audit_and_a_drop_first(
+    tmp_path: Path, env: dict[str, str], dropped: bool
+) -> None:
+    repo = _new_repo(tmp_path, env)
+    repo.dvc("init", "-q")
+    repo.pipeline(lr=0.1)
+    repo.commit("base")
+    warning = "> **The ML Test Score dropped: 4 -> 3.5**\n\n" if dropped else ""
+    (repo.path / "reports").mkdir(exist_ok=True)
+    repo.write("reports/audit.md", f"# ML Test Score self-audit\n\n{warning}**Final score 3.5**\n")
+
+    proc = repo.report("main")
+    assert proc.returncode == 0, proc.stderr
+    report = (repo.path / "report.md").read_text(encoding="utf-8")
+
+    audit = report.index("## ML Test Score\n")
+    assert "<details><summary>reports/audit.md</summary>" in report[audit:]
+    assert "\n### ML Test Score self-audit\n" in report[audit:]
+    drop = "> **The ML Test Score dropped: 4 -> 3.5**"
+    # A drop is said at the top, before the metrics; no drop, nothing up there.
+    assert (drop in report[: report.index("## Metrics")]) is dropped
+
+
 def _decision(action: str, ok: bool = True) -> str:
     """A line of monitoring/decisions.jsonl, as `mlops respond` appends it."""
     record = {
