@@ -54,6 +54,11 @@ class Paths:
     gate: Path = Path("reports/gate.json")
     gate_summary: Path = Path("reports/gate.md")
     reference: Path = Path("models/reference.json")
+    # What `mlops monitor` found (its reports are working files, git-ignored) and what
+    # `mlops respond` decided (an append-only log, committed).
+    monitoring_dir: Path = Path("reports/monitoring")
+    monitoring: Path = Path("reports/monitoring/monitoring.json")
+    decisions: Path = Path("monitoring/decisions.jsonl")
     dvc_lock: Path = Path("dvc.lock")
     # Facts of a run, not of its inputs (when, how long, from which checkout): kept
     # out of every tracked output so a reproduced run changes no byte. Git-ignored.

@@ -25,8 +25,8 @@ from mlops.config import PARAMS_FILE, PATHS, parse_params
 from mlops.errors import UsageError
 from mlops.io import files, git
 
-MONITORING = Path("reports/monitoring/monitoring.json")
-DECISIONS = Path("monitoring/decisions.jsonl")
+MONITORING = PATHS.monitoring
+DECISIONS = PATHS.decisions
 REVIEWS = Path("docs/reviews.yaml")
 WORKFLOWS = Path(".github/workflows")
 CODEOWNERS = Path(".github/CODEOWNERS")

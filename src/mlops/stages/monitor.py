@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from mlops.tasks.task import Task
 
 SUMMARY = "check production's logged predictions against the reference -> reports/monitoring/"
-OUT_DIR = Path("reports/monitoring")
 HISTORY = "history.jsonl"
 
 
@@ -58,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         dest="out_dir",
         type=Path,
-        default=OUT_DIR,
+        default=PATHS.monitoring_dir,
         metavar="DIR",
         help="report folder (default: %(default)s)",
     )

@@ -43,15 +43,13 @@ from mlops.release.manifest import read_production
 from mlops.release.production import promote_head, roll_back
 
 SUMMARY = "act on monitoring's findings: roll back, retrain or alert (params.yaml respond)"
-MONITORING = Path("reports/monitoring/monitoring.json")
-ALERT = Path("reports/monitoring/alert.md")
-DECISION = Path("reports/monitoring/decision.json")
-DECISIONS = Path("monitoring/decisions.jsonl")
+ALERT = PATHS.monitoring_dir / "alert.md"
+DECISION = PATHS.monitoring_dir / "decision.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--monitoring", type=Path, default=MONITORING, help="findings (default: %(default)s)"
+        "--monitoring", type=Path, default=PATHS.monitoring, help="findings (default: %(default)s)"
     )
     parser.add_argument(
         "--labels",
@@ -157,12 +155,12 @@ def _record(record: dict[str, Any]) -> None:
     the file is replaced whole (atomically), so a kill never leaves half a line. The line
     also goes to ``DECISION`` alone, for a script (``commit``: where the action left HEAD,
     e.g. the retrain commit to propose)."""
-    before = files.read_optional(DECISIONS) or b""
+    before = files.read_optional(PATHS.decisions) or b""
     if before and not before.endswith(b"\n"):
-        raise UsageError(f"{DECISIONS}: its last line is incomplete; restore it from git")
+        raise UsageError(f"{PATHS.decisions}: its last line is incomplete; restore it from git")
     line = json.dumps(record, allow_nan=False, default=str) + "\n"
-    files.write_bytes(DECISIONS, before + line.encode("utf-8"))
-    git.commit_file(DECISIONS, f"Respond: {record['action']} ({record['decided_at']})")
+    files.write_bytes(PATHS.decisions, before + line.encode("utf-8"))
+    git.commit_file(PATHS.decisions, f"Respond: {record['action']} ({record['decided_at']})")
     files.write_text(DECISION, line)
 
 
