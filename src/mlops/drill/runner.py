@@ -321,9 +321,9 @@ def _replay(
                 served = len(inputs)
             since = datetime.now(UTC).isoformat()
             answers = _answer(inputs, served, work / f"batch-{number}")
-            actual = batch[target].to_numpy()
+            actual, flipped = batch[target].to_numpy(), 0
             if step.name == "concept_drift" and answers is not None:
-                actual = _drift_concept(params, batch, actual, answers, columns)
+                actual, flipped = _drift_concept(params, batch, actual, answers, columns)
             labels = work / f"labels-{number}.csv"
             record = _judge(
                 params,
@@ -333,7 +333,7 @@ def _replay(
                 actual=actual,
                 labels_path=labels,
             )
-            records.append(record)
+            records.append({**record, "flipped_labels": flipped})
             print(
                 f"batch {number} ({step.name}): {record['action']} "
                 f"(expected {step.expected}){'' if record['ok'] else ' WRONG'}",
@@ -403,9 +403,9 @@ def _wait_healthy(server: subprocess.Popen[bytes], url: str) -> None:
 
 def _drift_concept(
     params: Params, batch: pd.DataFrame, actual: np.ndarray, answers: pd.DataFrame, columns: Columns
-) -> np.ndarray:
-    """The labels with part of a subgroup's flipped: as many as bring the realised floor
-    metric halfway between the monitor's decay limit and respond's floor."""
+) -> tuple[np.ndarray, int]:
+    """The labels with part of a subgroup's flipped, and how many: as many as bring the
+    realised floor metric halfway between the monitor's decay limit and respond's floor."""
     task = get_task(params.data.task)
     name, limit, floor = _floor_metric(params)
     metric = get_metric(name, task.name)
@@ -423,7 +423,7 @@ def _drift_concept(
         return scenarios.flip(actual, np.isin(np.arange(len(actual)), order[:k]))
 
     k = scenarios.flips_for(lambda k: float(metric(flipped(k), prediction)), goal, len(order))
-    return flipped(k)
+    return flipped(k), k
 
 
 def _floor_metric(params: Params) -> tuple[str, float, float | None]:

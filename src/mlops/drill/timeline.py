@@ -116,10 +116,9 @@ def markdown(document: Mapping[str, Any], chart: str | None) -> str:
             f"| {b['expected']} | {'yes' if b['ok'] else '**no**'} |"
         )
     lines += ["", "Why each decision:", ""]
-    lines += [
-        f"- batch {b['batch']}: {'; '.join(b['reasons']) or b['action']}"
-        for b in document["batches"]
-    ]
+    for b in document["batches"]:
+        flipped = f" ({b['flipped_labels']} labels flipped)" if b.get("flipped_labels") else ""
+        lines.append(f"- batch {b['batch']}{flipped}: {'; '.join(b['reasons']) or b['action']}")
     if chart:
         lines += ["", f"![timeline]({chart})"]
     return "\n".join(lines) + "\n"
