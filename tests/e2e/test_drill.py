@@ -71,8 +71,10 @@ def test_every_scenario_gets_its_response(
     batches = {b["scenario"]: b for b in timeline["batches"]}
     assert batches["covariate_shift"]["drift_share"] >= 0.5
     assert batches["bad_model"]["realised"] < 0.5
-    floor = timeline["metric_limits"]["floor"]
-    assert floor < batches["concept_drift"]["realised"] < batches["clean"]["realised"] - 0.05
+    concept = batches["concept_drift"]
+    assert "performance" in concept["breaches"]
+    assert concept["realised"] > timeline["metric_limits"]["floor"]
+    assert concept["flipped_labels"] > 0
 
 
 def test_the_users_project_is_unchanged(
