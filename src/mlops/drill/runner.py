@@ -147,7 +147,7 @@ def drill(options: Options) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - started, 1),
         "metric": params.evaluate.metric,
         "drift_share_limit": params.monitor.drift.share,
-        "metric_limits": _limits(params, batches),
+        "metric_limits": _limits(params),
         "columns": asdict(columns),
         "scenarios": summaries,
         "rates": timeline.rates(summaries),
@@ -439,7 +439,7 @@ def _floor_metric(params: Params) -> tuple[str, float, float | None]:
     )
 
 
-def _limits(params: Params, batches: list[dict[str, Any]]) -> dict[str, float]:
+def _limits(params: Params) -> dict[str, float]:
     """The lines the chart draws: the floor of the timeline's metric."""
     floor = params.respond.performance_floor.get(params.evaluate.metric)
     return {} if floor is None else {"floor": float(floor)}
@@ -480,13 +480,13 @@ def _judge(
         "expected": step.expected,
     }
     if monitored == 2:
-        return record | _evidence(None, params) | _failed(f"monitor: {_last(said)}", step)
+        return record | _evidence(None, params) | _failed(f"monitor: {_last(said)}")
     monitoring = files.read_json(MONITORING, "monitoring report")
     before = _decisions()
     responded, said = _mlops("respond", *with_labels)
     after = _decisions()
     if responded == 2 or len(after) == len(before):
-        return record | _evidence(monitoring, params) | _failed(f"respond: {_last(said)}", step)
+        return record | _evidence(monitoring, params) | _failed(f"respond: {_last(said)}")
     decision = after[-1]
     action = str(decision["action"])
     return (
@@ -502,7 +502,8 @@ def _judge(
     )
 
 
-def _failed(why: str, step: Scenario) -> dict[str, Any]:
+def _failed(why: str) -> dict[str, Any]:
+    """A batch the monitor or respond could not judge (bad input): never a right answer."""
     return {"action": "error", "done": why, "carried_out": False, "reasons": [why], "ok": False}
 
 
