@@ -118,11 +118,25 @@ def test_decay_above_the_floor_retrains_with_enough_labels(task: TaskName) -> No
     assert decision.reasons[0].startswith("performance_decay:")
 
 
+def unlabelled(task: TaskName) -> list[dict[str, Any]]:
+    """Healthy findings before labels arrive: performance not judged."""
+    name, reference, _, _ = METRICS[task]
+    waiting = finding("performance", metric=name, value=None, reference=reference, breach=False)
+    return with_finding(healthy(task), waiting)
+
+
 @pytest.mark.parametrize("task", TASKS)
 def test_prediction_drift_rolls_back_only_right_after_a_promotion(task: TaskName) -> None:
-    findings = with_finding(healthy(task), finding("prediction_drift", True))
+    findings = with_finding(unlabelled(task), finding("prediction_drift", True))
     assert decide(task, findings, promoted_days_ago=1).action == "rollback"
     assert decide(task, findings, promoted_days_ago=30).action == "none"
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_labels_judge_instead_of_prediction_drift(task: TaskName) -> None:
+    """With a realised value above the floor, moved answers are no reason to roll back."""
+    findings = with_finding(healthy(task), finding("prediction_drift", True))
+    assert decide(task, findings, promoted_days_ago=1).action == "none"
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -138,7 +152,9 @@ def test_prediction_drift_with_moved_inputs_is_no_rollback(
 ) -> None:
     """Answers that moved with their inputs right after a promotion: the inputs'
     findings decide (retrain, alert), the model is not rolled back."""
-    findings = with_finding(with_finding(healthy(task), inputs), finding("prediction_drift", True))
+    findings = with_finding(
+        with_finding(unlabelled(task), inputs), finding("prediction_drift", True)
+    )
     decision = decide(task, findings, promoted_days_ago=1)
     assert decision.action == {"drift": "retrain", "input_quality": "alert"}[inputs["check"]]
 
