@@ -96,6 +96,17 @@ def test_performance_below_the_floor_rolls_back(task: TaskName) -> None:
 
 
 @pytest.mark.parametrize("task", TASKS)
+def test_below_the_floor_on_broken_inputs_alerts(task: TaskName) -> None:
+    """Inputs broken upstream score badly with any model: no rollback, an alert."""
+    name, reference, bad, _ = METRICS[task]
+    fallen = finding("performance", True, metric=name, value=bad, reference=reference, breach=True)
+    broken = finding("input_quality", True, all_null=[], scale_changed=["age"], refused_rate=0.0)
+    decision = decide(task, with_finding(with_finding(healthy(task), fallen), broken))
+    assert decision.action == "alert"
+    assert decision.reasons[0].startswith("scale_changed:")
+
+
+@pytest.mark.parametrize("task", TASKS)
 def test_decay_above_the_floor_retrains_with_enough_labels(task: TaskName) -> None:
     name, reference, _, floor = METRICS[task]
     between = (reference + floor) / 2
@@ -107,11 +118,45 @@ def test_decay_above_the_floor_retrains_with_enough_labels(task: TaskName) -> No
     assert decision.reasons[0].startswith("performance_decay:")
 
 
+def unlabelled(task: TaskName) -> list[dict[str, Any]]:
+    """Healthy findings before labels arrive: performance not judged."""
+    name, reference, _, _ = METRICS[task]
+    waiting = finding("performance", metric=name, value=None, reference=reference, breach=False)
+    return with_finding(healthy(task), waiting)
+
+
 @pytest.mark.parametrize("task", TASKS)
 def test_prediction_drift_rolls_back_only_right_after_a_promotion(task: TaskName) -> None:
-    findings = with_finding(healthy(task), finding("prediction_drift", True))
+    findings = with_finding(unlabelled(task), finding("prediction_drift", True))
     assert decide(task, findings, promoted_days_ago=1).action == "rollback"
     assert decide(task, findings, promoted_days_ago=30).action == "none"
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_labels_judge_instead_of_prediction_drift(task: TaskName) -> None:
+    """With a realised value above the floor, moved answers are no reason to roll back."""
+    findings = with_finding(healthy(task), finding("prediction_drift", True))
+    assert decide(task, findings, promoted_days_ago=1).action == "none"
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        finding("drift", True, share=0.6, drifted=["age", "hours_per_week"]),
+        finding("input_quality", True, all_null=["age"], refused_rate=0.0, scale_changed=[]),
+    ],
+)
+def test_prediction_drift_with_moved_inputs_is_no_rollback(
+    task: TaskName, inputs: dict[str, Any]
+) -> None:
+    """Answers that moved with their inputs right after a promotion: the inputs'
+    findings decide (retrain, alert), the model is not rolled back."""
+    findings = with_finding(
+        with_finding(unlabelled(task), inputs), finding("prediction_drift", True)
+    )
+    decision = decide(task, findings, promoted_days_ago=1)
+    assert decision.action == {"drift": "retrain", "input_quality": "alert"}[inputs["check"]]
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -136,9 +136,15 @@ def _unstable(findings: Findings, config: RespondConfig, facts: Facts) -> str | 
     return f"the model's answers are not numerically stable ({detail or 'see the finding'})"
 
 
+def _breached(findings: Findings, *checks: str) -> bool:
+    return any(findings.get(check, {}).get("breach") for check in checks)
+
+
 def _below_floor(findings: Findings, config: RespondConfig, facts: Facts) -> str | None:
     evidence = _evidence(findings, "performance")
-    if evidence is None:
+    # Inputs broken upstream score badly with any model: rolling back would not help,
+    # the alert rule decides (mlops drill: units x1000 went below the floor).
+    if evidence is None or _breached(findings, "input_quality"):
         return None
     name, value = evidence.get("metric"), _number(evidence.get("value"))
     floor = config.performance_floor.get(str(name))
@@ -156,6 +162,15 @@ def _prediction_drift_after_promotion(
 ) -> str | None:
     finding = findings.get("prediction_drift")
     if finding is None or not finding["breach"] or facts.promoted_at is None:
+        return None
+    # Answers that moved with their inputs (drifted, or broken upstream) say nothing
+    # against the model: those findings decide (a covariate shift right after a
+    # promotion is no reason to roll back a good model; mlops drill showed it). And the
+    # answers' distribution is a stand-in for labels: once labels judged the window
+    # (a realised value), below_floor and performance_decay decide (the full drill rolled
+    # back on a KS p of 0.02 a model whose realised roc_auc was 0.835, above the floor).
+    realised = _number((_evidence(findings, "performance") or {}).get("value"))
+    if _breached(findings, "drift", "input_quality") or realised is not None:
         return None
     days = (facts.now - facts.promoted_at).total_seconds() / 86400
     if days > config.after_promotion_days:
