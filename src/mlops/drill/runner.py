@@ -53,8 +53,6 @@ from mlops.tasks.task import get_task
 
 DEMO_SOURCE = "data/external/adult/adult.data.gz"
 DEMO_STREAM = Path("data/external/adult/adult.test.gz")
-MONITORING = Path("reports/monitoring/monitoring.json")
-DECISIONS = Path("monitoring/decisions.jsonl")
 # --quick: the copy trains on this many source rows with the smallest search budget
 # (as tests/integration/registry_project.py builds its project), and its gate does not
 # judge calibration, which one trial on so few rows does not reach.
@@ -481,7 +479,7 @@ def _judge(
     }
     if monitored == 2:
         return record | _evidence(None, params) | _failed(f"monitor: {_last(said)}")
-    monitoring = files.read_json(MONITORING, "monitoring report")
+    monitoring = files.read_json(PATHS.monitoring, "monitoring report")
     before = _decisions()
     responded, said = _mlops("respond", *with_labels)
     after = _decisions()
@@ -508,7 +506,7 @@ def _failed(why: str) -> dict[str, Any]:
 
 
 def _decisions() -> list[dict[str, Any]]:
-    text = (files.read_optional(DECISIONS) or b"").decode("utf-8")
+    text = (files.read_optional(PATHS.decisions) or b"").decode("utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
