@@ -75,7 +75,7 @@ def test_each_row_has_a_request_id_in_the_output_and_the_log(
     repo: Path, batch: Path, tmp_path: Path
 ) -> None:
     """``<batch uuid>-<row>``, new per batch; the log, read back as monitoring reads it,
-    holds the same ids, the batch's time per row, and a refused batch as one record."""
+    holds the same ids, the batch's time per row, and a refused batch as one record of its rows."""
     first, second = tmp_path / "first.csv", tmp_path / "second.parquet"
     assert main(["predict", "--input", str(batch), "--output", str(first)]) == 0
     assert main(["predict", "--input", str(batch), "--output", str(second)]) == 0
@@ -97,6 +97,7 @@ def test_each_row_has_a_request_id_in_the_output_and_the_log(
     )
     assert window.counts.rows == 2 * ROWS
     assert window.counts.refused == 1
+    assert window.counts.refused_rows == ROWS  # the batch was read, then refused whole
     assert [*window.counts.refused_reasons] == [ANY]
     assert "missing column(s): age" in next(iter(window.counts.refused_reasons))
     assert window.meta["request_id"].tolist() == [*ids, *again]

@@ -39,7 +39,7 @@ def window(
     features = features if inputs is None else inputs
     answers = answers if outputs is None else outputs
     meta = pd.DataFrame({"logged_at": [NOW] * len(features), "latency_ms": latency})
-    counts = LogCounts(rows=len(features), refused=refused)
+    counts = LogCounts(rows=len(features), refused=refused, refused_rows=refused)
     return LogWindow("v1.0.0", features, answers, meta, counts)
 
 
@@ -89,6 +89,14 @@ def test_the_refused_rate_counts_refusals_among_everything_logged() -> None:
     assert found.evidence["refused_rate"] == pytest.approx(0.1)
     assert found.breach  # above max_refused_rate 0.05
     assert not quality(window("binary", rows=99, refused=1)).breach
+
+
+def test_a_batch_refused_whole_weighs_its_rows() -> None:
+    broken = window("binary", rows=100)
+    broken.counts.refused, broken.counts.refused_rows = 1, 300  # one batch of 300 rows
+    found = quality(broken)
+    assert found.evidence["refused_rate"] == pytest.approx(0.75)
+    assert found.breach
 
 
 @pytest.mark.parametrize("task", TASK_NAMES)

@@ -136,7 +136,19 @@ def test_refused_requests_are_counted_with_their_reasons() -> None:
     found = _read(_lines("binary", 4) + refused)
     assert found.counts.rows == 4
     assert found.counts.refused == 3
+    assert found.counts.refused_rows == 3  # a refusal without a row count is one row
     assert found.counts.refused_reasons == {"contract": 2, "too large": 1}
+
+
+def test_a_batch_refused_whole_counts_its_rows() -> None:
+    batch = {"model_version": "v1.0.0", "refused": True, "reason": "contract", "rows": 250}
+    odd = {"model_version": "v1.0.0", "refused": True, "reason": "contract", "rows": "many"}
+    lines = [
+        json.dumps(record | {"logged_at": (START + timedelta(minutes=i)).isoformat()})
+        for i, record in enumerate([batch, odd])
+    ]
+    found = _read(_lines("binary", 4) + lines)
+    assert (found.counts.refused, found.counts.refused_rows) == (2, 251)  # "many": one row
 
 
 def test_an_empty_window_is_one_line() -> None:

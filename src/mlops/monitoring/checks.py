@@ -111,7 +111,8 @@ def input_quality(
         n for n, r in scales.items() if r >= limits.scale_factor or r <= 1 / limits.scale_factor
     ]
     counts = window.counts
-    refused_rate = counts.refused / max(counts.refused + counts.rows, 1)
+    # By rows: a batch refused whole weighs its rows, not one request.
+    refused_rate = counts.refused_rows / max(counts.refused_rows + counts.rows, 1)
     problems = _quality_problems(
         all_null,
         null_up,
@@ -126,6 +127,7 @@ def input_quality(
         "refused_rate_breach": refused_rate > limits.max_refused_rate,
         "max_refused_rate": limits.max_refused_rate,
         "refused": counts.refused,
+        "refused_rows": counts.refused_rows,
         "refused_reasons": counts.refused_reasons,
         "unseen": unseen,
         "unseen_rate": unseen_rates,

@@ -16,7 +16,8 @@ disks that fill up, so nothing in it is trusted:
   every row when one of the reference's columns is absent from all of them. A null
   in a known column is a value (a NaN answer, an imputed feature) for the stability
   and quality checks to see;
-- refused requests are counted with their reasons (the refused-request rate).
+- refused requests are counted with their reasons, and with the rows they held (a
+  batch refused whole carries its row count): the refused rate is by rows.
 
 An empty window is a UsageError naming the window and what was read, in one line.
 
@@ -47,9 +48,21 @@ LOGGED_AT = "logged_at"
 VERSION = "model_version"
 INPUTS = "inputs"
 REFUSED = "refused"
+REFUSED_ROWS = "rows"  # a refused batch's row count (absent: one row, a request)
 # Fields of a log record that are not the model's output columns.
 META = frozenset(
-    {LOGGED_AT, "source", VERSION, "imputed", INPUTS, "request_id", "latency_ms", REFUSED, "reason"}
+    {
+        LOGGED_AT,
+        "source",
+        VERSION,
+        "imputed",
+        INPUTS,
+        "request_id",
+        "latency_ms",
+        REFUSED,
+        REFUSED_ROWS,
+        "reason",
+    }
 )
 _BLOCK = 100_000  # lines parsed by one pyarrow call while no line in them is broken
 _PREFIX = f"{INPUTS}."  # a feature's column in the parsed block: inputs.<name>
@@ -67,7 +80,8 @@ class LogCounts:
     outside_window: int = 0
     other_version: dict[str, int] = field(default_factory=dict)
     other_columns: int = 0
-    refused: int = 0
+    refused: int = 0  # refused requests and batches
+    refused_rows: int = 0  # the rows they held (a batch refused whole counts every row)
     refused_reasons: dict[str, int] = field(default_factory=dict)
     rows: int = 0  # in the window
 
@@ -256,6 +270,8 @@ def _drop_refused(frame: pd.DataFrame, counts: LogCounts) -> pd.DataFrame:
     refused = _refused(frame)
     reasons = frame.get("reason", pd.Series("", index=frame.index))[refused]
     counts.refused = int(refused.sum())
+    held = pd.to_numeric(frame.get(REFUSED_ROWS, pd.Series(1, index=frame.index)), errors="coerce")
+    counts.refused_rows = int(held[refused].fillna(1).clip(lower=1).sum())
     counts.refused_reasons = {
         str(k): int(v) for k, v in reasons.fillna("").astype(str).value_counts().items()
     }

@@ -343,11 +343,19 @@ def log_lines(
 
 
 def refusal_line(
-    version: str, source: str, logged_at: datetime, request_id: str, reason: str
+    version: str,
+    source: str,
+    logged_at: datetime,
+    request_id: str,
+    reason: str,
+    *,
+    rows: int | None = None,
 ) -> str:
     """One JSON object for a refused request or batch: no inputs (they broke the
-    contract, or never arrived), and the one-line reason monitoring counts refusals by."""
-    record = {
+    contract, or never arrived), the one-line reason monitoring counts refusals by, and
+    (a batch read before it was refused) how many rows it held, so a batch refused whole
+    weighs in the refused rate as its rows."""
+    record: dict[str, Any] = {
         "logged_at": logged_at.isoformat(timespec="milliseconds"),
         "source": source,
         "model_version": version,
@@ -355,6 +363,8 @@ def refusal_line(
         "refused": True,
         "reason": reason,
     }
+    if rows is not None:
+        record["rows"] = rows
     return json.dumps(record) + "\n"
 
 

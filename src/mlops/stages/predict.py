@@ -59,8 +59,10 @@ def run(args: argparse.Namespace) -> None:
     log = PredictionLog(params)
     batch = service.new_request_id()
     started = time.perf_counter()
+    rows: int | None = None  # known once the file is read
     try:
         source = tables.read_input(args.input, params.data, layout)
+        rows = len(source)
         frame = ingest(source, params.data, require_target=False)
         checked, problem = service.admit(
             frame, contract, records=False, features=production.features
@@ -69,7 +71,8 @@ def run(args: argparse.Namespace) -> None:
             raise CheckFailed(f"{args.input}: does not match the data contract: {problem}")
     except CheckFailed as exc:
         now = datetime.now(UTC)
-        log.write(service.refusal_line(production.version, "batch", now, batch, str(exc)), now)
+        refusal = service.refusal_line(production.version, "batch", now, batch, str(exc), rows=rows)
+        log.write(refusal, now)
         raise
     predictions = service.predict(production, checked)
     latency_ms = (time.perf_counter() - started) * 1000 / max(len(predictions), 1)
