@@ -260,6 +260,27 @@ def test_nan_answers_are_a_stability_breach(here: Path, task: str) -> None:
     assert stability["evidence"]["nan"] == ROWS // 4 + 1
 
 
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_probabilities_out_of_range_are_a_stability_breach_not_a_crash(
+    here: Path, task: str
+) -> None:
+    c = setup_project(here, task)
+    features, outputs, actual = c.window(ROWS, seed=9)
+    column = next(name for name in outputs.columns if str(name).startswith("probability"))
+    broken = outputs.copy()
+    broken.loc[: ROWS // 4, column] = 1.7  # a broken model, not a log loss to compute
+    ids = log(here, c, features, broken)
+    code, report = monitor("--labels", str(labels_file(here / "y.csv", ids, actual)))
+    assert report is not None
+    assert code == 1
+    stability = finding(report, "stability")
+    assert stability["breach"]
+    assert stability["evidence"]["out_of_range"] >= ROWS // 4 + 1
+    scored = ROWS - (ROWS // 4 + 1)  # the performance checks score the sound rows only
+    assert finding(report, "performance")["evidence"]["labelled_rows"] == scored
+    assert finding(report, "estimated_performance")["evidence"]["rows"] == scored
+
+
 def test_the_window_is_by_time_or_the_last_rows(here: Path) -> None:
     c = setup_project(here, "binary")
     features, outputs, _ = c.window(ROWS, seed=10)

@@ -29,6 +29,7 @@ from mlops.monitoring.findings import Check
 from mlops.monitoring.logs import LogWindow
 from mlops.monitoring.performance import estimate_performance, realised_performance
 from mlops.monitoring.reference import category_keys
+from mlops.monitoring.stability import is_probability
 from mlops.monitoring.stability import stability as output_stability
 from mlops.tasks.metrics import Prediction
 from mlops.tasks.task import Task
@@ -235,10 +236,19 @@ def prediction_drift_finding(
 # --- performance -----------------------------------------------------------------
 
 
-def complete_rows(outputs: pd.DataFrame) -> np.ndarray:
-    """Positions of rows with every output present: a NaN answer is stability's finding,
-    and no metric can score it."""
-    return np.flatnonzero(outputs.notna().all(axis=1).to_numpy())
+def scorable_rows(outputs: pd.DataFrame) -> np.ndarray:
+    """Positions of rows a metric can score: every output present, its numbers finite and
+    its probabilities in [0, 1]. The rest are stability's finding (a probability of 1.7
+    is a broken model, not a log loss)."""
+    scorable = outputs.notna().all(axis=1).to_numpy(dtype=bool, copy=True)
+    for name in outputs.columns:
+        if not (is_probability(str(name)) or pd.api.types.is_numeric_dtype(outputs[name])):
+            continue
+        numbers = pd.to_numeric(outputs[name], errors="coerce").to_numpy(dtype=float)
+        scorable &= np.isfinite(numbers)
+        if is_probability(str(name)):
+            scorable &= (numbers >= 0) & (numbers <= 1)
+    return np.flatnonzero(scorable)
 
 
 def answers(task: Task, outputs: pd.DataFrame) -> Prediction:
@@ -483,7 +493,7 @@ def findings(
     limits = thresholds(config)
     ages = facts.ages
     tolerance = config.performance.max_degradation.get(task.name, {})
-    complete = complete_rows(window.outputs)
+    complete = scorable_rows(window.outputs)
     realised = _realised(
         task,
         window,

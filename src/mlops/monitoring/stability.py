@@ -39,7 +39,7 @@ def stability(
         str(name): _column(outputs[name], profiles.get(str(name)), str(name), margin)
         for name in outputs.columns
     }
-    probabilities = [n for n in outputs.columns if _is_probability(str(n))]
+    probabilities = [n for n in outputs.columns if is_probability(str(n))]
     found: dict[str, Any] = {"columns": columns}
     if len(probabilities) > 1:
         sums = outputs[probabilities].apply(pd.to_numeric, errors="coerce").sum(axis=1)
@@ -50,7 +50,7 @@ def stability(
     return found
 
 
-def _is_probability(name: str) -> bool:
+def is_probability(name: str) -> bool:
     return name == PROBABILITY or name.startswith(f"{PROBABILITY}_")
 
 
@@ -69,7 +69,7 @@ def _column(
         "nan": int(np.isnan(numbers).sum()),
         "infinite": int(np.isinf(numbers).sum()),
     }
-    if _is_probability(name):
+    if is_probability(name):
         return counts | {"outside_0_1": int(((finite < 0) | (finite > 1)).sum())}
     if "min" not in profile:
         return counts

@@ -193,7 +193,7 @@ def _labels(
     except UsageError as exc:
         raise UsageError(f"{path}: {exc}") from None
     # A class the model does not know cannot be scored (its probability is not logged).
-    first = checks.complete_rows(window.outputs)[:1]
+    first = checks.scorable_rows(window.outputs)[:1]
     classes = checks.answers(task, window.outputs.iloc[first]).classes
     unknown = sorted(set(actual.astype(str)) - {str(c) for c in classes}) if classes else []
     if unknown:
