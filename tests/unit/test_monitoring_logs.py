@@ -184,3 +184,30 @@ def test_blank_lines_and_two_records_on_one_line() -> None:
     assert found.counts.corrupt_at == ["predictions-2026-03-01.jsonl:4"]
     crlf = _read(["\r\n".join(lines)])  # a log copied through Windows
     assert crlf.counts.rows == 6
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 1000])
+@pytest.mark.parametrize("ending", [b"\n", b""])
+def test_blocks_cut_anywhere_give_the_same_rows_and_line_numbers(
+    monkeypatch: pytest.MonkeyPatch, block: int, ending: bytes
+) -> None:
+    """Blocks are cut at newlines without splitting the log into lines first: blank and
+    whitespace-only lines, broken lines and a last line without a newline land on every
+    side of a cut, and each record keeps its file line number."""
+    good = [line.encode() for line in _lines("binary", 6)]
+    content = (
+        b"\n".join([good[0], b"", good[1], b"   ", good[2], b"{broken", good[3], good[4]])
+        + b"\r\n"  # a Windows line end
+        + good[5]
+        + ending
+    )
+
+    def parsed() -> tuple[list[int], int, int]:
+        counts = logs.LogCounts()
+        frame = logs.parse_blocks([("f.jsonl", content)], counts)
+        feature = f"inputs.{case('binary').features.columns[0]}"
+        kept = frame[frame[feature].notna()]
+        return sorted(int(n) for n in kept["__line"]), counts.lines, len(frame)
+
+    monkeypatch.setattr(logs, "_BLOCK", block)
+    assert parsed() == ([1, 3, 5, 7, 8, 9], 7, 7)  # 9 lines, 2 blank: 7 records, 1 broken

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -65,6 +65,8 @@ META = frozenset(
     }
 )
 _BLOCK = 100_000  # lines parsed by one pyarrow call while no line in them is broken
+_SCAN = 1 << 26  # bytes searched for newlines at a time (bounds the search's own memory)
+_NEWLINE = ord("\n")
 _PREFIX = f"{INPUTS}."  # a feature's column in the parsed block: inputs.<name>
 _FILE, _LINE, _HAS_INPUTS = "__file", "__line", "__has_inputs"
 _EXAMPLES = 5
@@ -123,22 +125,48 @@ def parse_blocks(sources: Iterable[tuple[str, bytes]], counts: LogCounts) -> pd.
     its inputs as ``inputs.<feature>`` columns and where it was (file, line)."""
     frames = []
     for name, content in sources:
-        lines = content.splitlines()
-        for start in range(0, len(lines), _BLOCK):
-            chunk = lines[start : start + _BLOCK]
-            # Without an empty line (the usual case) no per-line pass is needed.
-            numbers = np.arange(start + 1, start + len(chunk) + 1)
-            if b"" in chunk:
-                numbers = _numbers(chunk, start)
-            frame = _columnar(chunk)
+        for start, block in _blocks(content, _BLOCK):
+            lines: list[bytes] | None = None  # split only when a line needs looking at
+            ends = block.count(b"\n")
+            numbers = np.arange(start + 1, start + ends + (not block.endswith(b"\n")) + 1)
+            if block.startswith(b"\n") or b"\n\n" in block:  # blank lines pyarrow skips
+                lines = _split(block)
+                numbers = _numbers(lines, start)
+            frame = _columnar(block)
             if frame is not None and len(frame) != len(numbers):
-                numbers = _numbers(chunk, start)  # whitespace-only lines pyarrow skipped
+                lines = lines or _split(block)
+                numbers = _numbers(lines, start)  # whitespace-only lines pyarrow skipped
             if frame is None or len(frame) != len(numbers):  # or two objects on a line
-                frame = _line_by_line([chunk[n - start - 1] for n in numbers])
+                lines = lines or _split(block)
+                numbers = _numbers(lines, start)  # a blank line is no record, either way
+                frame = _line_by_line([lines[n - start - 1] for n in numbers])
             counts.lines += len(numbers)
             frames.append(frame.assign(**{_FILE: name}).assign(**{_LINE: numbers}))
     empty = pd.DataFrame(columns=[LOGGED_AT, VERSION, _FILE, _LINE, _HAS_INPUTS])
     return pd.concat(frames, ignore_index=True) if frames else empty
+
+
+def _blocks(content: bytes, size: int) -> Iterator[tuple[int, bytes]]:
+    """(index of its first line, its bytes) for each run of ``size`` lines of ``content``,
+    cut at newlines found with numpy: splitting a million-row log into line objects
+    would hold it twice in memory."""
+    view = np.frombuffer(content, dtype=np.uint8)
+    found = [
+        np.flatnonzero(view[at : at + _SCAN] == _NEWLINE) + at for at in range(0, len(view), _SCAN)
+    ]
+    newlines = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+    cuts = [int(newlines[i]) + 1 for i in range(size - 1, len(newlines), size)]
+    begin = 0
+    for index, cut in enumerate([*cuts, len(content)]):
+        if cut > begin:
+            yield index * size, content[begin:cut]
+        begin = cut
+
+
+def _split(block: bytes) -> list[bytes]:
+    """The block's lines (at "\n", as ``_blocks`` cut them)."""
+    lines = block.split(b"\n")
+    return lines[:-1] if block.endswith(b"\n") else lines
 
 
 def _numbers(chunk: list[bytes], start: int) -> np.ndarray:
@@ -146,11 +174,11 @@ def _numbers(chunk: list[bytes], start: int) -> np.ndarray:
     return np.array([start + i for i, line in enumerate(chunk, 1) if line.strip()], dtype=int)
 
 
-def _columnar(chunk: list[bytes]) -> pd.DataFrame | None:
+def _columnar(block: bytes) -> pd.DataFrame | None:
     """The block parsed by pyarrow (a row per non-blank line, unless a line holds two
     objects), or None if it refuses any line of it."""
     try:
-        table = pa_json.read_json(io.BytesIO(b"\n".join(chunk)))
+        table = pa_json.read_json(io.BytesIO(block))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     has_inputs = np.zeros(table.num_rows, dtype=bool)
