@@ -281,6 +281,31 @@ def test_probabilities_out_of_range_are_a_stability_breach_not_a_crash(
     assert finding(report, "estimated_performance")["evidence"]["rows"] == scored
 
 
+def test_a_window_of_refused_requests_only_is_an_input_quality_breach(here: Path) -> None:
+    """Upstream broke every batch: nothing was answered, and that is the finding (an
+    alert for respond), not an empty window."""
+    setup_project(here, "binary")
+    record = {"model_version": VERSION, "refused": True, "reason": "missing column(s): x"}
+    lines = [
+        json.dumps(record | {"logged_at": (START + timedelta(minutes=i)).isoformat(), "rows": 100})
+        for i in range(3)
+    ]
+    path = here / LOGS / service.log_name(START.date())
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join(lines) + "\n")
+    code, report = monitor()
+    assert report is not None
+    assert code == 1
+    assert report["rows"] == 0
+    quality = finding(report, "input_quality")
+    assert quality["breach"]
+    assert quality["evidence"]["refused_rate"] == 1.0
+    assert quality["evidence"]["refused_rows"] == 300
+    assert finding(report, "drift")["summary"].startswith("not judged")
+    assert breached(report) == ["input_quality"]
+    assert (here / OUT / "monitoring.html").is_file()
+
+
 def test_the_window_is_by_time_or_the_last_rows(here: Path) -> None:
     c = setup_project(here, "binary")
     features, outputs, _ = c.window(ROWS, seed=10)

@@ -211,3 +211,36 @@ def test_blocks_cut_anywhere_give_the_same_rows_and_line_numbers(
 
     monkeypatch.setattr(logs, "_BLOCK", block)
     assert parsed() == ([1, 3, 5, 7, 8, 9], 7, 7)  # 9 lines, 2 blank: 7 records, 1 broken
+
+
+def test_a_window_of_refusals_only_is_no_error_but_no_rows() -> None:
+    refused = json.dumps(
+        {
+            "logged_at": START.isoformat(),
+            "model_version": "v1.0.0",
+            "refused": True,
+            "reason": "contract",
+            "rows": 40,
+        }
+    )
+    found = _read([refused], Window(version="v1.0.0"))
+    assert (found.counts.rows, found.counts.refused, found.counts.refused_rows) == (0, 1, 40)
+    reference = case("binary").reference
+    assert list(found.inputs.columns) == list(reference["features"])
+    assert list(found.outputs.columns) == list(reference["prediction"]["columns"])
+    assert found.inputs.empty
+
+
+def test_times_pyarrow_takes_for_timestamps_are_times_not_corruption() -> None:
+    """A log whose times carry no fractions of a second (another writer's) is parsed by
+    pyarrow into timestamps, in some blocks and not others: every record still counts."""
+    whole = [json.loads(line) for line in _lines("binary", 6)]
+    for record in whole[:3]:  # seconds only, offset kept
+        record["logged_at"] = datetime.fromisoformat(record["logged_at"]).isoformat()
+    lines = [json.dumps(record) for record in whole]
+    for block in (3, 1000):  # blocks of one kind each, and one block of both kinds
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(logs, "_BLOCK", block)
+            found = _read(lines)
+        assert (found.counts.rows, found.counts.corrupt) == (6, 0)
+        assert str(found.meta["logged_at"].dt.tz) == "UTC"

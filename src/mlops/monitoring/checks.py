@@ -492,6 +492,9 @@ def findings(
     has it moved, has the model's answer moved, is it right, is it healthy, is it old."""
     limits = thresholds(config)
     ages = facts.ages
+    staled = staleness(ages.model_since, ages.data_since, ages.now, config, ages.basis)
+    if not window.counts.rows:  # every request refused: only the inputs and age say anything
+        return _refused_only(input_quality(window, reference, config), staled, reference, facts)
     tolerance = config.performance.max_degradation.get(task.name, {})
     complete = scorable_rows(window.outputs)
     realised = _realised(
@@ -520,8 +523,28 @@ def findings(
         realised,
         estimated,
         stability(window, reference),
-        staleness(ages.model_since, ages.data_since, ages.now, config, ages.basis),
+        staled,
         latency(window, facts.latency_baseline, config.max_latency_ratio),
+    ]
+
+
+def _refused_only(
+    quality: Finding, staled: Finding, reference: Mapping[str, Any], facts: Facts
+) -> list[Finding]:
+    """The findings of a window whose every request was refused: the refused rate (1.0)
+    and the ages; the checks of answers have none to judge."""
+    why = "not judged: no answered rows (every request in the window was refused)"
+    target = facts.target_metric
+    performance = {"metric": target, "value": None, "reference": reference["metrics"].get(target)}
+    return [
+        quality,
+        Finding("drift", False, why, {"share": None, "drifted": [], "features": {}}),
+        Finding("prediction_drift", False, why),
+        Finding("performance", False, why, performance | {"breach": False, "labelled_rows": 0}),
+        Finding("estimated_performance", False, why, {"metrics": {}}),
+        Finding("stability", False, why),
+        staled,
+        Finding("latency", False, why),
     ]
 
 

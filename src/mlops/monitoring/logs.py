@@ -19,7 +19,9 @@ disks that fill up, so nothing in it is trusted:
 - refused requests are counted with their reasons, and with the rows they held (a
   batch refused whole carries its row count): the refused rate is by rows.
 
-An empty window is a UsageError naming the window and what was read, in one line.
+An empty window is a UsageError naming the window and what was read, in one line;
+a window whose every request was refused is no error but a window of no rows (its
+refused rate is the finding).
 
 Speed: a million rows must be read in seconds, so blocks of lines are parsed by
 pyarrow's multithreaded JSON reader into columns; a block it refuses (a broken
@@ -238,7 +240,7 @@ def read_window(
         counts.outside_window += len(frame) - window.last
         frame = frame.iloc[len(frame) - window.last :]
     counts.rows = len(frame)
-    if frame.empty:
+    if frame.empty and not counts.refused:
         raise UsageError(
             f"{what}: no rows of model {version or '(any)'} in the window "
             f"({window.describe()}); read {counts.lines} lines: {counts.corrupt} corrupt, "
@@ -257,12 +259,7 @@ def _well_formed(frame: pd.DataFrame, counts: LogCounts) -> pd.DataFrame:
     for column in (LOGGED_AT, VERSION):
         if column not in frame:
             frame = frame.assign(**{column: None})
-    times = pd.to_datetime(
-        frame[LOGGED_AT].where(_is_text(frame[LOGGED_AT])),
-        utc=True,
-        format="ISO8601",
-        errors="coerce",
-    )
+    times = _times(frame[LOGGED_AT])
     refused = _refused(frame)
     good = times.notna() & _is_text(frame[VERSION]) & (refused | frame[_HAS_INPUTS].astype(bool))
     bad = frame.loc[~good, [_FILE, _LINE]].sort_values([_FILE, _LINE], kind="stable")
@@ -270,6 +267,20 @@ def _well_formed(frame: pd.DataFrame, counts: LogCounts) -> pd.DataFrame:
     counts.corrupt_at = [f"{f}:{n}" for f, n in bad.head(_EXAMPLES).itertuples(index=False)]
     kept: pd.DataFrame = frame.assign(**{LOGGED_AT: times})[good]
     return kept
+
+
+def _times(column: pd.Series) -> pd.Series:
+    """The records' times in UTC: ISO 8601 text as the writer logs it, or timestamps where
+    pyarrow took the text for one (a time without fractions of a second; naive: UTC, as
+    it converted the offset); anything else NaT, so the record is corrupt."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        stamps = pd.DatetimeIndex(column)
+        stamps = stamps.tz_localize("UTC") if stamps.tz is None else stamps.tz_convert("UTC")
+        return pd.Series(stamps, index=column.index)
+    if not (pd.api.types.is_string_dtype(column) and column.dtype != object):
+        # Mixed blocks: text, timestamps and whatever else a broken line held.
+        column = column.where(column.map(lambda v: isinstance(v, str | datetime)).astype(bool))
+    return pd.to_datetime(column, utc=True, format="ISO8601", errors="coerce")
 
 
 def _is_text(column: pd.Series) -> pd.Series:
@@ -283,7 +294,8 @@ def _is_text(column: pd.Series) -> pd.Series:
 def _refused(frame: pd.DataFrame) -> pd.Series:
     if REFUSED not in frame:
         return pd.Series(False, index=frame.index)
-    return frame[REFUSED].map(lambda v: v is True).astype(bool)
+    # A JSON true only (pyarrow gives numpy's bool when a block holds only refusals).
+    return frame[REFUSED].map(lambda v: isinstance(v, bool | np.bool_) and bool(v)).astype(bool)
 
 
 def _utc(moment: datetime | None) -> pd.Timestamp | None:
@@ -344,8 +356,11 @@ def _frames(
     outputs: Sequence[str],
     counts: LogCounts,
 ) -> LogWindow:
+    columns = [f"{_PREFIX}{f}" for f in features]
+    if frame.empty:  # every request refused: no rows, the columns still named
+        frame = frame.reindex(columns=list(dict.fromkeys([*frame.columns, *columns, *outputs])))
     meta = frame.reindex(columns=[LOGGED_AT, "source", "request_id", "latency_ms", "imputed"])
-    inputs = frame[[f"{_PREFIX}{f}" for f in features]]
+    inputs = frame[columns]
     return LogWindow(
         version=version,
         inputs=inputs.set_axis(list(features), axis=1),

@@ -165,12 +165,14 @@ def charts(
     """Title -> PNG: drift per feature, the answers' distribution against the
     reference's held-out answers, and (from two monitored windows on) metrics over them."""
     found = {f["check"]: f["evidence"] for f in document["findings"]}
-    drawn = {"Drift per feature": _draw(_drift_plot(found["drift"]["features"]))}
-    column = str(reference["prediction"]["drift_column"])
-    profile = reference["prediction"]["columns"][column]
-    drawn[f"Answers: {column}, reference vs window"] = _draw(
-        _distribution_plot(column, profile, outputs[column])
-    )
+    drawn = {}
+    if len(outputs):  # else every request was refused: nothing answered to draw
+        drawn["Drift per feature"] = _draw(_drift_plot(found["drift"]["features"]))
+        column = str(reference["prediction"]["drift_column"])
+        profile = reference["prediction"]["columns"][column]
+        drawn[f"Answers: {column}, reference vs window"] = _draw(
+            _distribution_plot(column, profile, outputs[column])
+        )
     if len(history) >= 2:
         drawn["Over the monitored windows"] = _draw(_history_plot(history), (6.0, 4.5))
     return drawn
