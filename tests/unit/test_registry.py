@@ -37,6 +37,7 @@ def manifest_document(**changes: Any) -> dict[str, Any]:
         "model_md5": MD5,
         "metrics": {"roc_auc": 0.93},
         "promoted_at": "2026-01-02T03:04:05+00:00",
+        "latency_ms": {"p50": 1.5, "p95": 3.25, "rows": 200},
     } | changes
 
 
@@ -66,6 +67,11 @@ def test_manifest_round_trip() -> None:
     assert registry.parse_manifest(document, "p.json").model_dump() == document
 
 
+def test_a_manifest_written_before_the_latency_baseline_still_reads() -> None:
+    earlier = {k: v for k, v in manifest_document().items() if k != "latency_ms"}
+    assert registry.parse_manifest(earlier, "p.json").latency_ms is None
+
+
 @pytest.mark.parametrize(
     ("document", "message"),
     [
@@ -87,7 +93,10 @@ def test_a_corrupt_manifest_is_one_clear_error(document: Any, message: str) -> N
 
 
 def test_make_manifest_names_the_version_commit_and_bytes() -> None:
-    made = registry.make_manifest(record("v1.1.0"), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+    latency = {"p50": 1.5, "p95": 3.25, "rows": 200}
+    made = registry.make_manifest(
+        record("v1.1.0"), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), latency
+    )
     assert made.model_dump() == manifest_document(
         version="v1.1.0", metrics={"roc_auc": 0.9}, promoted_at="2026-01-02T03:04:05+00:00"
     )
