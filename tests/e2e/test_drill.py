@@ -124,6 +124,7 @@ def test_a_policy_that_retrains_on_broken_input_fails_the_drill(
     [
         (["--stream", "nowhere.csv"], "nowhere.csv"),
         (["--scenarios", "earthquake"], "unknown drill scenario"),
+        (["--scenarios", " , "], "(none given)"),
         (["--batch-rows", "10"], "at least 50 rows"),
     ],
 )

@@ -78,9 +78,13 @@ class Options:
     batch_rows: int
     clean_batches: int
     per_scenario: int
-    scenarios: tuple[str, ...]
+    scenarios: tuple[str, ...] | None  # in this order (None: every scenario)
     served_rows: int
     copy_params: Mapping[str, Any]  # params.yaml sections merged into the copy's
+
+    def names(self) -> tuple[str, ...]:
+        """The scenarios to run, in order."""
+        return scenarios.SCENARIOS if self.scenarios is None else self.scenarios
 
 
 def stream_file(root: Path, params: Params, given: Path | None) -> Path:
@@ -103,7 +107,7 @@ def check_inputs(options: Options) -> tuple[Params, Path]:
             f"the drill's scenarios flip binary labels: data.task is {params.data.task!r}, "
             "without data.positive_class and data.negative_class"
         )
-    scenarios.check_names(options.scenarios)
+    scenarios.check_names(options.names())
     stream = stream_file(options.root, params, options.stream)
     git.head(cwd=options.root)  # a repository with a commit to copy
     if options.workdir is not None and (options.workdir / "project").exists():
@@ -125,7 +129,7 @@ def drill(options: Options) -> dict[str, Any]:
                 reference["features"], _importance(), _unbounded(params)
             )
             steps = scenarios.plan(
-                options.scenarios, columns, options.clean_batches, options.per_scenario
+                options.names(), columns, options.clean_batches, options.per_scenario
             )
             stream = scenarios.Stream(_read_stream(params, stream_path), params.seed)
             work = parent / "batches"
