@@ -72,7 +72,11 @@ def ours(strategy: str, indicators: bool, data: dict[str, pd.DataFrame]) -> dict
     """The plan's pipeline: imputers fitted on train, applied to test, HGB on top."""
     plan = plan_for(data["train"], strategy, indicators)
     names = plan.names()
-    filled, seconds = timed(lambda: build_imputer(plan).fit_transform(data["train"][names]))
+    filled, seconds = timed(
+        lambda: (
+            build_imputer(plan).set_output(transform="pandas").fit_transform(data["train"][names])
+        )
+    )
     model = build_pipeline(plan, "hist_gradient_boosting", {}, 0)
     model.fit(data["train"][names], data["train"][TARGET])
     auc = roc_auc_score(data["test"][TARGET], model.predict_proba(data["test"][names])[:, 1])
@@ -130,8 +134,14 @@ def run_correlated(rows: int, rate: float) -> None:
     print(f"\nSynthetic correlated features, {rows} rows, {rate:.0%} masked at random")
     print(f"{'imputer':<30} {'RMSE (sd)':>9} {'fit+transform s':>16}")
     for name, make in (
-        ("plan: mean", lambda: build_imputer(plan_for(masked, "mean"))),
-        ("plan: knn (ScalableKNN)", lambda: build_imputer(plan_for(masked, "knn"))),
+        (
+            "plan: mean",
+            lambda: build_imputer(plan_for(masked, "mean")).set_output(transform="pandas"),
+        ),
+        (
+            "plan: knn (ScalableKNN)",
+            lambda: build_imputer(plan_for(masked, "knn")).set_output(transform="pandas"),
+        ),
         ("sklearn KNNImputer(5)", lambda: KNNImputer().set_output(transform="pandas")),
     ):
         filled, seconds = timed(lambda make=make: make().fit_transform(masked[columns]))

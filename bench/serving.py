@@ -41,16 +41,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from sklearn.compose import ColumnTransformer  # noqa: E402
+from sklearn.impute import SimpleImputer  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import OrdinalEncoder  # noqa: E402
 
 from mlops.data.ingestion import ingest  # noqa: E402
 from mlops.features.imputation import ImputationPlan  # noqa: E402
-from mlops.features.pipeline import build_pipeline  # noqa: E402
+from mlops.features.pipeline import TRUSTED_TYPES, build_pipeline  # noqa: E402
 from mlops.io import dvc, files, modelfile, tables  # noqa: E402
 from mlops.serving import production as serving_production  # noqa: E402
 from mlops.serving import service  # noqa: E402
 from mlops.stages import predict as predict_stage  # noqa: E402
+from mlops.tasks import families  # noqa: E402
 from tests.conftest import copy_project  # noqa: E402
+from tests.model import reference_pipeline  # noqa: E402
 
 BASELINE_SERVER = """
 import json, sys
@@ -187,6 +194,75 @@ def bench_logging(test: Path) -> None:
         )
 
 
+def plain_pipeline(plan: ImputationPlan, best: dict[str, Any], seed: int, task: Any) -> Any:
+    """The plain scikit-learn way to the same estimator: one imputer for the numbers,
+    one imputer and ordinal encoder for the categories, the same family and params."""
+    numeric, categorical = plan.names("numeric"), plan.names("categorical")
+    encode = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan)
+    columns = ColumnTransformer(
+        [
+            ("numeric", SimpleImputer(), numeric),
+            (
+                "categorical",
+                make_pipeline(SimpleImputer(strategy="most_frequent"), encode),
+                categorical,
+            ),
+        ]
+    )
+    positions = list(range(len(numeric), len(numeric) + len(categorical)))
+    model = families.build_estimator(best["family"], task, best["params"], positions, seed)
+    return make_pipeline(columns, model)
+
+
+def bench_row(project: Path, test: Path, repeats: int) -> None:
+    """One row and a batch through the saved pipeline, today's per-feature builder
+    (issue 17's reference) and the plain scikit-learn pipeline, fitted on the same rows
+    with the same estimator params, timed in turns so that load weighs on all alike."""
+    params = files.load_params()
+    raw = ingest(tables.read_source(params.data), params.data)
+    plan = ImputationPlan.from_dict(files.read_json(ROOT / "models/imputation.json"))
+    best = files.read_json(ROOT / "models/best_params.json")
+    x, y = raw[plan.names()], raw[plan.target]
+    old = reference_pipeline.build_pipeline(
+        plan, best["family"], best["params"], params.seed, params.data.task
+    )
+    pipelines = {
+        "saved pipeline (vectorised)": modelfile.load(project / "model.skops", TRUSTED_TYPES),
+        "per-feature builder (before)": old.fit(x, y),
+        "plain scikit-learn pipeline": plain_pipeline(
+            plan, best, params.seed, params.data.task
+        ).fit(x, y),
+    }
+    frame = ingest(tables.read_source(params.data, test), params.data, require_target=False)
+    row = frame.iloc[[0]]
+    print(
+        f"\nsingle row and batch ({len(frame):,} rows of adult.test), predict_proba, "
+        f"median of {repeats} turns (row) / 5 (batch); load average {os.getloadavg()[0]:.1f}"
+    )
+    one = _in_turns(pipelines, lambda p: p.predict_proba(row), repeats)
+    batch = _in_turns(pipelines, lambda p: p.predict_proba(frame), 5)
+    plain = "plain scikit-learn pipeline"
+    print(f"  {'pipeline':30} {'row ms':>8} {'vs plain':>8} {'batch s':>8} {'vs plain':>8}")
+    for name in pipelines:
+        print(
+            f"  {name:30} {one[name] * 1000:8.2f} {one[name] / one[plain]:7.2f}x "
+            f"{batch[name]:8.3f} {batch[name] / batch[plain]:7.2f}x"
+        )
+
+
+def _in_turns(
+    pipelines: dict[str, Any], work: Callable[[Any], Any], repeats: int
+) -> dict[str, float]:
+    """Per pipeline, the median seconds of ``work`` over ``repeats`` turns, after a warm-up."""
+    times: dict[str, list[float]] = {name: [] for name in pipelines}
+    for _ in range(repeats + 1):
+        for name, pipeline in pipelines.items():
+            start = time.perf_counter()
+            work(pipeline)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(spent[1:]) for name, spent in times.items()}
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -297,11 +373,15 @@ def main() -> None:
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-batch", action="store_true")
     parser.add_argument("--skip-logging", action="store_true")
+    parser.add_argument("--skip-row", action="store_true")
+    parser.add_argument("--row-repeats", type=int, default=500)
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     with tempfile.TemporaryDirectory() as folder:
         project = Path(folder)
         test, model = make_project(project)
+        if not args.skip_row:
+            bench_row(project, test, args.row_repeats)
         if not args.skip_batch:
             bench_batch(test, model)
         if not args.skip_logging:

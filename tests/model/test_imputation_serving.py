@@ -15,9 +15,11 @@ import pandas as pd
 import pytest
 import skops.io as sio
 from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import Pipeline
 
 from mlops.config import ImputeConfig
 from mlops.data.splitting import split
+from mlops.evaluation.explaining import columns_of
 from mlops.features.imputation import (
     ImputationPlan,
     imputation_counts,
@@ -123,16 +125,19 @@ def test_the_fitted_imputers_hold_the_plans_statistics(
 ) -> None:
     model = save_and_load(fitted["hist_gradient_boosting"], tmp_path)
     simple = model.named_steps["preprocess"].named_steps["impute"].named_steps["simple"]
+    statistics: dict[str, Any] = {}
+    for _, step, columns in simple.columns_.transformers_:
+        imputer = step[-1] if isinstance(step, Pipeline) else step
+        statistics.update(zip(columns, getattr(imputer, "statistics_", ()), strict=False))
     checked = 0
     for feature in plan.used():
         if feature.strategy == "knn":  # filled by the KNN step after this one
-            assert not hasattr(simple.named_transformers_[feature.name], "statistics_")
+            assert feature.name not in statistics
             continue
-        fitted = simple.named_transformers_[feature.name].statistics_[0]
         if isinstance(feature.statistic, float):
-            assert fitted == pytest.approx(feature.statistic, rel=1e-12)
+            assert statistics[feature.name] == pytest.approx(feature.statistic, rel=1e-12)
         else:
-            assert fitted == feature.statistic
+            assert statistics[feature.name] == feature.statistic
         checked += 1
     assert checked == len(plan.used()) - 2  # all but the two knn features
 
@@ -144,7 +149,9 @@ def test_serving_fills_a_gap_with_the_training_statistic(
     imputer = model.named_steps["preprocess"].named_steps["impute"]
     batch = serving.head(5)
     batch = batch.assign(hours_per_week=np.nan, occupation=pd.Series([None] * 5, dtype="str"))
-    out = imputer.transform(batch[plan.names()])
+    out = pd.DataFrame(
+        imputer.transform(batch[plan.names()]), columns=imputer.get_feature_names_out()
+    )
     by_name = {f.name: f for f in plan.features}
     assert out["hours_per_week"].tolist() == pytest.approx(
         [by_name["hours_per_week"].statistic] * 5, rel=1e-12
@@ -183,7 +190,7 @@ def test_a_sentinel_in_serving_is_imputed_like_a_gap(
 
 def rmse_on_gaps(strategy: str, masked: pd.DataFrame, truth: pd.DataFrame) -> float:
     plan = make_plan(masked, numeric=strategy, overrides={}, indicators=False)
-    out = build_imputer(plan).fit_transform(masked[plan.names()])
+    out = build_imputer(plan).set_output(transform="pandas").fit_transform(masked[plan.names()])
     errors = [
         ((out[c] - truth[c])[masked[c].isna()] / truth[c].std()).to_numpy() for c in NUMERIC_GAPS
     ]
@@ -229,18 +236,19 @@ def test_knn_beats_a_column_statistic_when_features_are_related() -> None:
     errors = {}
     for strategy in ("mean", "knn"):
         plan = make_plan(masked, numeric=strategy, overrides={}, indicators=False)
-        out = build_imputer(plan).fit_transform(masked[plan.names()])
+        out = build_imputer(plan).set_output(transform="pandas").fit_transform(masked[plan.names()])
         gaps = masked["x0"].isna()
         errors[strategy] = float(np.sqrt(((out["x0"] - truth["x0"])[gaps] ** 2).mean()))
     assert errors["knn"] < 0.5 * errors["mean"]
 
 
-def test_features_and_indicators_are_encoded_one_by_one(
+def test_each_feature_and_indicator_is_traced_to_its_encoded_columns(
     plan: ImputationPlan, fitted: dict[str, Any]
 ) -> None:
-    """The encoder has a named sub-pipeline per feature and per missing-indicator."""
-    encoder = fitted["logistic_regression"]["preprocess"]["encode"]
-    groups = [name for name, step, _ in encoder.transformers_ if step != "drop"]
+    """Grouped encoders still give each feature's columns, in plan order, then indicators."""
+    names = list(fitted["logistic_regression"]["preprocess"].get_feature_names_out())
     flagged = [f"missingindicator_{f.name}" for f in plan.features if f.indicator]
     assert flagged
-    assert groups == plan.names() + flagged
+    traced = [columns_of(f, names, plan.names()) for f in plan.names()]
+    assert all(traced)
+    assert [c for cols in traced for c in cols if c not in flagged] + flagged == names

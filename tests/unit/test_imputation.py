@@ -525,7 +525,7 @@ def test_the_imputer_reads_its_own_columns_of_a_wider_frame(train: pd.DataFrame)
     """A batch with more columns (a protected attribute, the label) imputes as the plan's
     columns alone do, sentinels and all, as scikit-learn's ColumnTransformer reads it."""
     plan = plan_seeded(train, "y", with_sentinel(train), config())
-    imputer = build_imputer(plan).fit(train[plan.names()])
+    imputer = build_imputer(plan).set_output(transform="pandas").fit(train[plan.names()])
     wide = train.assign(hours=[99.0, 40.0, 99.0, 40.0, 40.0, 40.0], extra="x")
     narrow = wide[plan.names()]
     pd.testing.assert_frame_equal(imputer.transform(wide), imputer.transform(narrow))

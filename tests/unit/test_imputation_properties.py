@@ -92,7 +92,7 @@ def _with_gaps(draw: st.DrawFn, values: np.ndarray, sentinel: float | str) -> np
 
 
 def _impute(frame: pd.DataFrame, plan: ImputationPlan) -> pd.DataFrame:
-    out: pd.DataFrame = build_imputer(plan).fit_transform(frame)
+    out: pd.DataFrame = build_imputer(plan).set_output(transform="pandas").fit_transform(frame)
     return out
 
 
@@ -142,7 +142,7 @@ def test_a_serving_batch_is_filled_with_training_statistics(
     case: Case, data: st.DataObject
 ) -> None:
     plan = case.plan()
-    imputer = build_imputer(plan).fit(case.frame)
+    imputer = build_imputer(plan).set_output(transform="pandas").fit(case.frame)
     rows = data.draw(st.lists(st.integers(0, len(case.frame) - 1), min_size=1, max_size=20))
     batch = case.frame.iloc[rows].reset_index(drop=True)
     batch = batch.mask(np.random.default_rng(len(rows)).random(batch.shape) < 0.5)

@@ -71,10 +71,12 @@ def trace(model: Pipeline, row: pd.DataFrame) -> dict[str, dict[str, Any]]:
     features = list(model.feature_names_in_)
     steps: dict[str, dict[str, Any]] = {RAW: {f: plain(row[f].iloc[0]) for f in features}}
     data: Any = row[features]
+    columns = features
     for name, step in preprocessing_steps(model):
-        columns = list(data.columns) if isinstance(data, pd.DataFrame) else None
         data = step.transform(data)
         steps[name] = _one_row(data, step, columns)
+        # An array step's output names are the next step's input names.
+        columns = list(steps[name])
     return steps
 
 
@@ -86,7 +88,7 @@ def preprocessing_steps(model: Pipeline) -> list[tuple[str, Any]]:
     return [(name, step) for name, step in steps if step not in (None, "passthrough")]
 
 
-def _one_row(output: Any, step: Any, columns: list[str] | None) -> dict[str, Any]:
+def _one_row(output: Any, step: Any, columns: list[str]) -> dict[str, Any]:
     if isinstance(output, pd.DataFrame):
         names, values = list(output.columns), output.iloc[0].tolist()
     else:

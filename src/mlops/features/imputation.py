@@ -313,15 +313,33 @@ def as_missing(
     sentinels: Mapping[str, Sequence[float | str]],
     columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """``frame`` (its ``columns``, if given) with each column's sentinels made missing,
-    so the imputers fill them too.
+    """``frame`` (its ``columns``, if given) with each column's sentinels made missing.
 
-    The model pipeline runs it first (a FunctionTransformer), in training and serving
-    alike; it keeps the model's own columns, so a frame with more columns (the
-    protected attributes, the label) is read as scikit-learn's ColumnTransformer would.
+    Models saved before the pipeline was vectorised (issue 17) run it first, as a
+    FunctionTransformer: it stays, and stays trusted, so they still load and predict.
+    New models use ``sentinels_as_missing``.
     """
     selected = frame if columns is None else frame[list(columns)]
     return selected.mask(selected.isin({name: list(values) for name, values in sentinels.items()}))
+
+
+def sentinels_as_missing(
+    values: pd.DataFrame | np.ndarray[Any, Any], sentinels: Sequence[Sequence[float | str]]
+) -> np.ndarray[Any, Any]:
+    """A copy of ``values`` as an array, with column j's ``sentinels[j]`` made missing,
+    so the imputers fill them too (and indicators flag them).
+
+    The model pipeline runs it on each group of features that has sentinels, in
+    training and serving alike. Equality as ``pandas.Series.isin`` sees it: a float
+    column's integers become floats when a sentinel is found.
+    """
+    out = np.array(values)
+    if out.dtype.kind in "iub" and any(sentinels):
+        out = out.astype(np.float64)
+    for j, found in enumerate(sentinels):
+        for sentinel in found:
+            out[out[:, j] == sentinel, j] = np.nan
+    return out
 
 
 def _check_fittable(train: pd.DataFrame, plan: ImputationPlan) -> None:

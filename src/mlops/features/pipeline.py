@@ -7,9 +7,10 @@ training (no training-serving skew).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.pipeline import Pipeline
@@ -19,12 +20,21 @@ from sklearn.preprocessing import (
     OrdinalEncoder,
     StandardScaler,
 )
+from sklearn.utils.validation import check_is_fitted
 
 from mlops.errors import CheckFailed
-from mlops.features.imputation import MISSING_CATEGORY, ImputationPlan, as_missing
+from mlops.features.imputation import (
+    MISSING_CATEGORY,
+    FeaturePlan,
+    ImputationPlan,
+    sentinels_as_missing,
+)
 from mlops.features.knn import ScalableKNNImputer
 from mlops.tasks import families
 from mlops.tasks.metrics import TaskName
+
+if TYPE_CHECKING:
+    from typing import Self
 
 # Types outside skops' own safe list that these pipelines may contain, whatever
 # the family (reviewed by hand, in the family registry): loading refuses a model
@@ -48,8 +58,11 @@ def build_preprocessor(plan: ImputationPlan, family: str) -> Pipeline:
     """The pipeline's ``preprocess`` step: impute (every gap, as the plan says), then
     encode for ``family``. It has no hyperparameters, so one fit serves every trial.
 
-    The encoder is a ColumnTransformer with one transformer per raw feature (and
-    per indicator), which evaluation's importances rely on.
+    Each step does one kind of work per group of features (all ``mean`` features in
+    one SimpleImputer, all categories in one encoder) on numpy arrays: one row costs
+    a few calls, not one pandas round trip per feature. Outputs come in the plan's
+    feature order, then the indicators, as per-feature transformers gave them, so a
+    model is the same model whichever way it was built.
     """
     failed = plan.decided("fail")
     if failed:
@@ -60,85 +73,168 @@ def build_preprocessor(plan: ImputationPlan, family: str) -> Pipeline:
 def build_imputer(plan: ImputationPlan) -> Pipeline:
     """Fill every gap in the plan's features: same columns, same order, then any indicators.
 
-    Simple strategies fill each column alone; ``knn`` features are filled after
-    them, so their neighbours are found on every numeric feature, complete by then.
+    Simple strategies fill their features together, one imputer per strategy and
+    kind; ``knn`` features are filled after them, so their neighbours are found on
+    every numeric feature, complete by then. Sentinels are made missing first in
+    each group that has any, indicators included.
     """
     used = plan.used()
-    knn = [f.name for f in used if f.strategy == "knn"]
-    simple: list[tuple[str, Any, list[str]]] = [
-        (f.name, "passthrough" if f.name in knn else _imputer(f.strategy), [f.name]) for f in used
+    groups: dict[str, list[FeaturePlan]] = {}
+    for feature in used:
+        groups.setdefault(_work(feature), []).append(feature)
+    transformers = [
+        (work, _with_sentinels(_filler(work), members), [f.name for f in members])
+        for work, members in groups.items()
     ]
-    indicators = [f.name for f in used if f.indicator]
-    if indicators:
-        simple.append(("indicators", MissingIndicator(features="all"), indicators))
-    steps: list[tuple[str, Any]] = [("simple", _columns(simple))]
-    if plan.sentinels():
-        steps.insert(0, ("sentinels", _as_missing(plan)))
-    if knn:
-        order = plan.names() + [_indicator_name(name) for name in indicators]
-        numeric = plan.names("numeric")
-        steps.append(("knn", _columns([("knn", _knn(plan), numeric)], remainder="passthrough")))
-        steps.append(("order", _columns([("order", "passthrough", order)])))
+    flagged = [f for f in used if f.indicator]
+    if flagged:
+        indicators = _with_sentinels(MissingIndicator(features="all"), flagged)
+        transformers.append(("indicators", indicators, [f.name for f in flagged]))
+    blocks = [(_work(f), groups[_work(f)].index(f)) for f in used]
+    blocks += [("indicators", i) for i in range(len(flagged))]
+    steps: list[tuple[str, Any]] = [("simple", _ordered(transformers, blocks))]
+    if "knn" in groups:
+        numeric = [i for i, f in enumerate(used) if f.kind == "numeric"]
+        rest = [i for i in range(len(used) + len(flagged)) if i not in numeric]
+        knn = [("knn", _knn(plan), numeric), ("rest", "passthrough", rest)]
+        steps.append(("knn", _ordered(knn, _by_position(knn))))
     return Pipeline(steps)
 
 
-def _as_missing(plan: ImputationPlan) -> FunctionTransformer:
-    return FunctionTransformer(
-        as_missing,
-        kw_args={"sentinels": plan.sentinels(), "columns": plan.names()},
-        feature_names_out="one-to-one",
-    ).set_output(transform="pandas")
+def _work(feature: FeaturePlan) -> str:
+    """The group a feature is filled in: its strategy, per kind (an imputer's statistics
+    are computed the same way for every column of one kind)."""
+    strategy = feature.strategy or "most_frequent"
+    return strategy if strategy == "knn" else f"{strategy}_{feature.kind}"
 
 
-def _imputer(strategy: str | None) -> SimpleImputer:
+def _filler(work: str) -> Any:
     # keep_empty_features: a column with no value in one CV fold keeps its place.
+    strategy = work.rpartition("_")[0]
+    if work == "knn":
+        return "passthrough"  # filled by the knn step
     if strategy == "missing_category":
         return SimpleImputer(
             strategy="constant", fill_value=MISSING_CATEGORY, keep_empty_features=True
         )
-    return SimpleImputer(strategy=strategy or "most_frequent", keep_empty_features=True)
+    return SimpleImputer(strategy=strategy, keep_empty_features=True)
+
+
+def _with_sentinels(step: Any, features: Sequence[FeaturePlan]) -> Any:
+    """``step`` preceded, if any of ``features`` has sentinels, by making them missing."""
+    if not any(f.sentinels for f in features):
+        return step
+    sentinels = FunctionTransformer(
+        sentinels_as_missing,
+        kw_args={"sentinels": [list(f.sentinels) for f in features]},
+        feature_names_out="one-to-one",
+    )
+    return Pipeline([("sentinels", sentinels), ("fill", step)])
 
 
 def _knn(plan: ImputationPlan) -> ScalableKNNImputer:
     return ScalableKNNImputer(n_neighbors=plan.n_neighbors, random_state=plan.knn_seed)
 
 
-def _indicator_name(feature: str) -> str:
-    return f"missingindicator_{feature}"
+Block = tuple[str, int]  # (transformer, its n-th input column)
+Selection = list[tuple[str, Any, list[str]]] | list[tuple[str, Any, list[int]]]
 
 
-def _columns(
-    transformers: list[tuple[str, Any, list[str]]], remainder: str = "drop"
-) -> ColumnTransformer:
-    transformer = ColumnTransformer(
-        transformers, remainder=remainder, verbose_feature_names_out=False
-    )
-    return transformer.set_output(transform="pandas")
+def _ordered(transformers: Selection, blocks: list[Block]) -> PlanOrder:
+    """``transformers`` side by side on numpy arrays, their outputs in ``blocks`` order."""
+    columns = ColumnTransformer(transformers, verbose_feature_names_out=False)
+    return PlanOrder(columns.set_output(transform="default"), blocks)
 
 
-def _encoder(plan: ImputationPlan, family: str) -> ColumnTransformer:
-    # One named sub-pipeline per feature, so explain can show each feature "after encode";
-    # each indicator is its own group, so importance tells a value from its absence.
-    steps: list[tuple[str, Any, list[str]]] = [
-        (f.name, Pipeline([("encode", _encoding(f.kind, family))]), [f.name]) for f in plan.used()
-    ]
-    for feature in plan.used():
-        if feature.indicator:
-            name = _indicator_name(feature.name)
-            steps.append((name, Pipeline([("encode", "passthrough")]), [name]))
-    return _columns(steps)
+def _by_position(transformers: list[tuple[str, Any, list[int]]]) -> list[Block]:
+    """Blocks in the order of the input columns that ``transformers`` select by position."""
+    selected = [(c, name, i) for name, _, cols in transformers for i, c in enumerate(cols)]
+    return [(name, i) for _, name, i in sorted(selected)]
 
 
-def _encoding(kind: str, family: str) -> Any:
-    """How one feature is encoded for ``family`` (its registry entry says which way)."""
+class PlanOrder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """A ColumnTransformer whose output columns come back in a given order.
+
+    A ColumnTransformer stacks its transformers' outputs one transformer after
+    another; grouping features by the work done on them (one imputer per strategy,
+    one encoder per encoding) would then reorder the columns the estimator sees,
+    and a forest samples features by position. ``blocks`` names, in the wanted
+    order, each (transformer, n-th input column) whose outputs come next: one
+    column, or a one-hot encoder's columns for that input.
+    """
+
+    def __init__(self, columns: ColumnTransformer, blocks: list[Block]) -> None:
+        self.columns = columns
+        self.blocks = blocks
+
+    def fit(self, X: Any, y: Any = None) -> Self:  # noqa: N803
+        self.fit_transform(X, y)
+        return self
+
+    def fit_transform(self, X: Any, y: Any = None, **params: Any) -> Any:  # noqa: N803
+        self.columns_ = clone(self.columns)
+        out = self.columns_.fit_transform(X, y, **params)
+        self.n_features_in_ = self.columns_.n_features_in_
+        if hasattr(self.columns_, "feature_names_in_"):
+            self.feature_names_in_ = self.columns_.feature_names_in_
+        self.order_ = self._order()
+        return out[:, self.order_]
+
+    def transform(self, X: Any) -> Any:  # noqa: N803
+        check_is_fitted(self, "order_")
+        return self.columns_.transform(X)[:, self.order_]
+
+    def get_feature_names_out(self, input_features: Any = None) -> Any:
+        check_is_fitted(self, "order_")
+        return self.columns_.get_feature_names_out(input_features)[self.order_]
+
+    def _order(self) -> Any:
+        """Output column indices, block by block."""
+        starts: dict[Block, range] = {}
+        for name, fitted, cols in self.columns_.transformers_:
+            if name == "remainder":
+                continue
+            where = self.columns_.output_indices_[name]
+            widths = _widths(fitted, len(cols), where.stop - where.start)
+            edges = np.cumsum([where.start, *widths])
+            for i in range(len(cols)):
+                starts[name, i] = range(int(edges[i]), int(edges[i + 1]))
+        return np.array(
+            [j for block in self.blocks for j in starts[block[0], block[1]]], dtype=np.intp
+        )
+
+
+def _widths(fitted: Any, inputs: int, outputs: int) -> list[int]:
+    """Output columns per input column of one fitted transformer."""
+    if outputs == inputs:
+        return [1] * inputs
+    return [len(c) for c in fitted.categories_]  # a one-hot encoder
+
+
+def _encoder(plan: ImputationPlan, family: str) -> PlanOrder:
+    """One encoder per kind of feature, for ``family`` (its registry entry says which
+    way); indicators pass through, so importance tells a value from its absence."""
+    used = plan.used()
+    positions: dict[str, list[int]] = {"numeric": [], "categorical": []}
+    for i, feature in enumerate(used):
+        positions[feature.kind].append(i)
+    flagged = sum(f.indicator for f in used)
     ordinal = families.get_family(family).encoding == "ordinal"
-    if kind == "numeric":
-        return "passthrough" if ordinal else StandardScaler()
-    if ordinal:
-        return OrdinalEncoder(
+    # Numbers and indicators leave the imputer in an object array (it holds the
+    # categories too): cast here, the estimator gets float64 and converts nothing.
+    as_float = FunctionTransformer(validate=True, feature_names_out="one-to-one")
+    encoders = {
+        "numeric": as_float if ordinal else StandardScaler(),
+        "categorical": OrdinalEncoder(
             handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
         )
-    return OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+        if ordinal
+        else OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+    }
+    steps = [(kind, encoders[kind], cols) for kind, cols in positions.items() if cols]
+    if flagged:
+        steps.append(("indicators", as_float, list(range(len(used), len(used) + flagged))))
+    return _ordered(steps, _by_position(steps))
 
 
 def build_estimator(
@@ -149,7 +245,9 @@ def build_estimator(
     Hyperparameters the family derives (the seed, the categorical features of
     ``plan``) are set here; every other one comes from params.yaml ``tune``.
     """
-    return families.build_estimator(family, task, params, plan.names("categorical"), seed)
+    # The encoded matrix is an array in plan order, so categories go by position.
+    categorical = [i for i, f in enumerate(plan.used()) if f.kind == "categorical"]
+    return families.build_estimator(family, task, params, categorical, seed)
 
 
 def model_card(

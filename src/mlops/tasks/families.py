@@ -19,18 +19,21 @@ from mlops.tasks.metrics import TaskName
 # How a family wants its features: trees take ordinal codes and raw numbers;
 # linear models one-hot categories and standardised numbers.
 Encoding = Literal["ordinal", "one_hot"]
-# (categorical feature names, seed) -> hyperparameters the pipeline derives itself.
-Derive = Callable[[list[str], int], dict[str, Any]]
+# The categorical features: by name (a frame) or by position (the model pipeline's
+# encoded array).
+Categorical = list[str] | list[int]
+# (categorical features, seed) -> hyperparameters the pipeline derives itself.
+Derive = Callable[[Categorical, int], dict[str, Any]]
 # A search space as params.yaml ``tune.space.<family>`` holds it: per hyperparameter,
 # {type: int | float, low, high, log} or {type: categorical, choices}.
 Space = Mapping[str, Mapping[str, Any]]
 
 
-def _seed(categorical: list[str], seed: int) -> dict[str, Any]:
+def _seed(categorical: Categorical, seed: int) -> dict[str, Any]:
     return {"random_state": seed}
 
 
-def _seed_and_categories(categorical: list[str], seed: int) -> dict[str, Any]:
+def _seed_and_categories(categorical: Categorical, seed: int) -> dict[str, Any]:
     return {"random_state": seed, "categorical_features": categorical or None}
 
 
@@ -149,7 +152,7 @@ def families_for(task: TaskName) -> tuple[str, ...]:
 
 
 def build_estimator(
-    family: str, task: TaskName, params: Mapping[str, Any], categorical: list[str], seed: int
+    family: str, task: TaskName, params: Mapping[str, Any], categorical: Categorical, seed: int
 ) -> Any:
     """``family``'s estimator for ``task`` with ``params`` and the derived hyperparameters."""
     chosen = get_family(family)
@@ -190,10 +193,13 @@ def check_hyperparameters(family: str, task: TaskName, params: Mapping[str, Any]
 # hand: loading refuses a model file holding anything else.
 PIPELINE_TRUSTED_TYPES = (
     "functools.partial",
-    # The project's own: a pure function of a frame, and a KNN imputer whose fitted
-    # state is plain numpy arrays and numbers.
+    # The project's own: pure functions of a frame or an array (as_missing in models
+    # saved before issue 17), a KNN imputer whose fitted state is plain numpy arrays
+    # and numbers, and a ColumnTransformer wrapper that only reorders columns.
     "mlops.features.imputation.as_missing",
+    "mlops.features.imputation.sentinels_as_missing",
     "mlops.features.knn.ScalableKNNImputer",
+    "mlops.features.pipeline.PlanOrder",
     "numpy.dtype",
     "sklearn.utils.validation.check_array",
 )
