@@ -223,9 +223,10 @@ class Holder:
         self.signature = signature
         try:
             loaded = self.load()
-        except MlopsError as exc:
+        except Exception as exc:  # whatever fails, the worker keeps what it has and says why
+            detail = str(exc) if isinstance(exc, MlopsError) else f"{type(exc).__name__}: {exc}"
             kept = f"kept {self.current.version}: " if self.current else "no model loaded: "
-            self.problem = kept + clip(exc, 400)
+            self.problem = kept + clip(detail, 400).replace("\n", " ")
             print(f"mlops serve: error: {self.problem}", file=sys.stderr, flush=True)
             return False
         self.problem = None
