@@ -214,7 +214,7 @@ def test_unknown_endpoints_get_404_and_wrong_methods_405(server: Server) -> None
 def test_the_server_keeps_answering_after_errors_on_one_connection(server: Server) -> None:
     address = urlsplit(server.url)
     connection = http.client.HTTPConnection(str(address.hostname), address.port, timeout=30)
-    for body, status in [(b"{}", 400), (json.dumps({"rows": [ROW]}).encode(), 200)]:
+    for body, status in [(b"{}", 422), (json.dumps({"rows": [ROW]}).encode(), 200)]:
         connection.request("POST", "/predict", body=body)
         reply = connection.getresponse()
         reply.read()
