@@ -12,9 +12,9 @@ held-back adult.test (16,281 rows):
 * logging: the prediction log's cost per prediction (``log_lines``, then the
   append to the day's file), as a ratio to the prediction itself (contract-checked
   frame in, ``service.predict``), for one row and a 1,000-row batch;
-* HTTP: ``mlops serve`` on 127.0.0.1 under single-row requests from a load
-  generator (keep-alive clients), against a bare ThreadingHTTPServer handler that
-  calls predict_proba with no contract check and no log.
+* HTTP: ``mlops serve`` (FastAPI on uvicorn) on 127.0.0.1 with 1 and 2 workers under
+  single-row requests from a load generator (keep-alive clients), against a bare
+  ThreadingHTTPServer handler that calls predict_proba with no contract check and no log.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from sklearn.compose import ColumnTransformer  # noqa: E402
 from sklearn.impute import SimpleImputer  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import OrdinalEncoder  # noqa: E402
+import yaml  # noqa: E402
 
 from mlops.data.ingestion import ingest  # noqa: E402
 from mlops.features.imputation import ImputationPlan  # noqa: E402
@@ -270,17 +271,21 @@ def free_port() -> int:
 
 
 def start(cmd: list[str], port: int, probe: bytes) -> subprocess.Popen[bytes]:
-    """Start a server and wait until it answers a valid request."""
+    """Start a server and wait until it answers a valid request with 200 (``mlops
+    serve`` answers 503 until its model is loaded)."""
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             connection.request("POST", "/predict", body=probe)
-            connection.getresponse().read()
-            return server
+            reply = connection.getresponse()
+            reply.read()
+            if reply.status == 200:
+                return server
         except OSError:
-            time.sleep(0.5)
+            pass
+        time.sleep(0.5)
     server.kill()
     raise SystemExit(f"server on port {port} did not start")
 
@@ -330,17 +335,25 @@ def bench_http(project: Path, test: Path, model: Any, args: argparse.Namespace) 
     bodies = [json.dumps({"rows": [row]}).encode() for row in records]
     one_row = frame.head(1)
     model_alone = best_of(50, lambda: model.predict_proba(one_row))
-    port = free_port()
-    mlops = [str(Path(sys.executable).parent / "mlops"), "serve", "--port", str(port)]
-    server = start(mlops, port, bodies[0])
     print(f"\nHTTP, single-row requests, {args.clients} keep-alive clients on 127.0.0.1")
     print(f"  the model alone: predict_proba on one row {model_alone * 1000:.1f} ms (median)")
     print(f"  {'server':34} {'requests':>8} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>7}")
-    try:
-        show("mlops serve (contract, log, watch)", load(port, bodies, args.requests, args.clients))
-    finally:
-        server.terminate()
-        server.wait()
+    rps = {}
+    for workers in args.workers:
+        set_workers(workers)
+        port = free_port()
+        mlops = [str(Path(sys.executable).parent / "mlops"), "serve", "--port", str(port)]
+        server = start(mlops, port, bodies[0])
+        try:
+            result = load(port, bodies, args.requests, args.clients)
+        finally:
+            server.terminate()
+            server.wait()
+        rps[workers] = result["rps"]
+        show(f"mlops serve, {workers} worker(s)", result)
+        print(f"  {'':34} p50 / model alone: {result['p50'] / model_alone:.2f}x")
+    if len(rps) > 1:
+        print(f"  requests/s with {max(rps)} workers / 1: {rps[max(rps)] / rps[min(rps)]:.2f}x")
     baseline = project / "baseline_server.py"
     types = {c: "float64" if frame[c].dtype == "float64" else "str" for c in frame.columns}
     baseline.write_text(BASELINE_SERVER.replace("TYPES", repr(types)))
@@ -357,6 +370,13 @@ def bench_http(project: Path, test: Path, model: Any, args: argparse.Namespace) 
         server.wait()
 
 
+def set_workers(workers: int) -> None:
+    """params.yaml ``serve.workers`` of the throwaway project (the working directory)."""
+    document = files.read_yaml(Path("params.yaml"), "params")
+    document["serve"]["workers"] = workers
+    Path("params.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+
+
 def show(label: str, r: dict[str, float]) -> None:
     print(
         f"  {label:34} {r['n']:8,.0f} {r['errors']:6.0f} {r['p50'] * 1000:7.1f} "
@@ -370,6 +390,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--baseline-requests", type=int, default=2_000)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-batch", action="store_true")
     parser.add_argument("--skip-logging", action="store_true")

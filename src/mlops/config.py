@@ -423,6 +423,7 @@ class ServeConfig(_Section):
 
     host: str
     port: Annotated[int, Field(ge=0, le=65535)]
+    workers: PositiveInt
     max_body_bytes: PositiveInt
     read_timeout_s: Annotated[float, Field(strict=False, gt=0.0)]
     missing_values: MissingValues

@@ -8,7 +8,6 @@ the same path in test_pipeline.py and the registry tests.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,15 +126,12 @@ def test_promote_then_predict_a_batch(trained: tuple[str, Path], tmp_path: Path)
 
 @pytest.fixture
 def server(trained: tuple[str, Path]) -> Iterator[Any]:
-    from mlops.stages.serve import make_server
+    from tests.integration.serve_support import start, stop
 
     assert main(["promote"]) == 0
-    running = make_server(files.load_params(), host="127.0.0.1", port=0)
-    threading.Thread(target=running.serve_forever, daemon=True).start()
+    running = start(files.load_params())
     yield running
-    running.app.watcher.stop()
-    running.shutdown()
-    running.server_close()
+    stop(running)
 
 
 def test_serve_answers_in_the_task_schema(trained: tuple[str, Path], server: Any) -> None:

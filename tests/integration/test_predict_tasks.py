@@ -143,18 +143,17 @@ def test_predict_writes_the_tasks_columns_and_logs_them(
 
 
 def test_serve_answers_in_the_tasks_schema(project: tuple[str, Pipeline, pd.DataFrame]) -> None:
-    from mlops.stages.serve import make_server
+    from fastapi.testclient import TestClient
+
+    from mlops.serving.app import create_app
 
     task, model, unseen = project
     rows = json.loads(unseen.head(3).to_json(orient="records"))
     rows[1][str(model.feature_names_in_[0])] = None  # imputed by the model, and named
-    server = make_server(files.load_params(), host="127.0.0.1", port=0)
-    try:
-        status, document = server.app.predict(json.dumps({"rows": rows}).encode(), "r")
-    finally:
-        server.app.watcher.stop()
-        server.server_close()
-    assert status == 200, document
+    with TestClient(create_app(files.load_params())) as client:
+        reply = client.post("/predict", json={"rows": rows}, headers={"X-Request-ID": "r"})
+    document = reply.json()
+    assert reply.status_code == 200, document
     answers = document["predictions"]
     wanted = expected(task, model, pd.DataFrame(rows).astype({model.feature_names_in_[0]: float}))
     assert [sorted(a) for a in answers] == [

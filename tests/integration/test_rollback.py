@@ -7,7 +7,6 @@ rollback must restore v1.1.0's exact bytes, whatever it takes, or change nothing
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -62,15 +61,11 @@ def repo(released: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
 
 @pytest.fixture
 def server(repo: Path) -> Iterator[str]:
-    from mlops.stages.serve import make_server
+    from tests.integration.serve_support import start, stop
 
-    running = make_server(files.load_params(), host="127.0.0.1", port=0)
-    thread = threading.Thread(target=running.serve_forever, daemon=True)
-    thread.start()
+    running = start(files.load_params())
     yield running.url
-    running.app.watcher.stop()
-    running.shutdown()
-    running.server_close()
+    stop(running)
 
 
 def _get(url: str) -> dict[str, object]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
 import pytest
+from fastapi.testclient import TestClient
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -19,8 +19,8 @@ from mlops.data.contract import Failure, load_contract
 from mlops.io import files
 from mlops.monitoring.logs import Window, read_window
 from mlops.serving import service
+from mlops.serving.app import create_app
 from mlops.serving.service import Contract, Production, RequestError
-from mlops.stages.serve import App
 from mlops.tasks.task import get_task
 
 BINARY = get_task("binary")
@@ -656,18 +656,27 @@ def test_what_serve_logs_is_what_monitoring_reads(
     """The server's own answer and refusal paths write the log; read_window reads it back:
     every answered row with its request id and latency, every refusal counted by reason."""
     monkeypatch.chdir(tmp_path)
+    files.write_bytes(tmp_path / "data/schema.yaml", (ROOT / "data/schema.yaml").read_bytes())
     params = files.load_params(ROOT / "params.yaml")
-    app = App(params, contract, cast(Any, SimpleNamespace(current=production, problem=None)))
-    status, answered = app.predict(body([ROW, {**ROW, "age": 50}]), "client-1")
-    assert status == 200
-    assert [p["request_id"] for p in answered["predictions"]] == ["client-1-0", "client-1-1"]
-    status, single = app.predict(body([ROW]), "client-2")
-    assert single["predictions"][0]["request_id"] == "client-2"
-    status, refused = app.predict(body([{**ROW, "age": "old"}]), "client-3")
-    assert status == 422
-    assert refused["request_id"] == "client-3"
-    assert app.predict(b"{not json", "client-4")[0] == 400
-    app.refused("request body of 9 bytes exceeds 1 bytes", "client-5")
+    app = create_app(params)
+    with TestClient(app) as client:
+        holder = app.state.service.holder  # no production.json here: the model is handed in
+        holder.current, holder.problem = production, None
+
+        def post(content: bytes, request_id: str) -> tuple[int, Any]:
+            reply = client.post("/predict", content=content, headers={"X-Request-ID": request_id})
+            return reply.status_code, reply.json()
+
+        status, answered = post(body([ROW, {**ROW, "age": 50}]), "client-1")
+        assert status == 200, answered
+        assert [p["request_id"] for p in answered["predictions"]] == ["client-1-0", "client-1-1"]
+        status, single = post(body([ROW]), "client-2")
+        assert single["predictions"][0]["request_id"] == "client-2"
+        status, refused = post(body([{**ROW, "age": "old"}]), "client-3")
+        assert status == 422
+        assert refused["request_id"] == "client-3"
+        assert post(b"{not json", "client-4")[0] == 400
+        app.state.service.refuse("POST", "client-5", 413, "request body of 9 bytes exceeds 1 bytes")
     logs = sorted(Path(params.serve.log_dir).glob("predictions-*.jsonl"))
     window = read_window(
         [(log.name, log.read_bytes()) for log in logs],

@@ -396,11 +396,11 @@ def _wait_healthy(server: subprocess.Popen[bytes], url: str) -> None:
         if server.poll() is not None:
             raise CheckFailed(f"mlops serve stopped at start (exit {server.returncode})")
         try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2):
+            with urllib.request.urlopen(f"{url}/ready", timeout=2):  # 503 until a model loads
                 return
         except OSError:
             time.sleep(0.2)
-    raise CheckFailed(f"mlops serve did not answer {url}/health within {SERVE_START_S:g} s")
+    raise CheckFailed(f"mlops serve was not ready at {url}/ready within {SERVE_START_S:g} s")
 
 
 def _drift_concept(
