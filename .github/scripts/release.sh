@@ -42,10 +42,18 @@ esac
 cd "$(git rev-parse --show-toplevel)"
 
 # Fetch what the DVC remote has (if one is configured); what it lacks, dvc
-# repro (or the rollback's replay) makes again.
+# repro (or the rollback's replay) makes again. A remote that cannot be used
+# (unreachable, credentials refused) stops the run here, before anything
+# changed, with one line naming it: reproducing everything would only fail at
+# the push.
 pull() {
-    if [ -n "$(dvc remote list)" ]; then
-        dvc pull --allow-missing || echo "note: dvc pull failed; missing outputs are reproduced" >&2
+    local errors name
+    [ -n "$(dvc remote list)" ] || return 0
+    if ! errors=$(dvc pull --allow-missing 2>&1 >/dev/null); then
+        name=$(dvc remote default || true)
+        errors=$(grep -m1 '^ERROR: ' <<<"$errors" || echo "ERROR: no reason given")
+        echo "error: DVC remote '$name' ($(dvc config "remote.$name.url")): dvc pull failed: ${errors#ERROR: }" >&2
+        exit 1
     fi
 }
 

@@ -143,13 +143,15 @@ def version_md5(project: Path, version: str) -> str:
 
 
 def state(project: Path) -> dict[str, Any]:
-    """Everything a registry command may change: tags, commits, manifest, workspace model."""
+    """Everything a registry command may change: tags, commits, manifest, workspace model
+    (None in a fresh clone, which has none)."""
+    model = project / "models/model.skops"
     return {
         "tags": sh(project, "git", "tag", "--list").split(),
         "head": sh(project, "git", "rev-parse", "HEAD").strip(),
         "status": sh(project, "git", "status", "--porcelain"),
         "manifest": (project / "models/production.json").read_bytes(),
-        "model": files.file_md5(project / "models/model.skops"),
+        "model": files.file_md5(model) if model.exists() else None,
     }
 
 

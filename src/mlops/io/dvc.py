@@ -3,17 +3,21 @@ reproducing one revision's output in a temporary worktree."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import logging.handlers
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from mlops.errors import UsageError, shorten
+from mlops.errors import UsageError, clip, shorten
 from mlops.io import git
 from mlops.io.files import file_md5, read_yaml
 
@@ -95,40 +99,99 @@ def _cache(root: Path, attribute: Any) -> str:
 
 
 def pull_object(md5: str, root: Path = Path()) -> str | None:
-    """Fetch one object from the default DVC remote into the cache; None, or why not."""
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
+    """Fetch one object from the default DVC remote into the cache: None when fetched,
+    else why not when there is nothing to fetch it from (no remote configured, or the
+    remote lacks it), which a caller may remedy by reproducing it.
+
+    A remote that fails (unreachable, credentials refused, nothing at its URL: a
+    missing bucket or a wrong path) raises one UsageError naming it and the pull:
+    remaking the bytes elsewhere would hide a broken set-up until it matters.
+    """
     from dvc_data.hashfile.hash_info import HashInfo
 
-    try:
-        with Repo(str(root)) as repo:
-            result = repo.cloud.pull([HashInfo("md5", md5)])
-    except DvcException as exc:
-        return str(exc).strip().splitlines()[0]
-    return None if result.transferred else "the DVC remote does not have it"
+    with _remote(root, f"pull of {md5}") as (repo, remote):
+        if remote is None:
+            return "no DVC remote configured"
+        if repo.cloud.pull([HashInfo("md5", md5)]).transferred:
+            return None
+        if not remote.fs.exists(remote.path):
+            raise _RemoteFailed("nothing is stored at its URL (a missing bucket or path?)")
+        return f"DVC remote {remote.name!r} does not have it"
 
 
 def push_object(md5: str, root: Path = Path()) -> str | None:
-    """Upload one cache object to the default DVC remote: None, "no remote", or raise.
+    """Upload one cache object to the default DVC remote: None, "no remote", or raise
+    one UsageError naming the remote and the push.
 
     One object by its hash, not ``dvc push --all-tags``: that pushes only one
     revision's copy of a path (treeverse/dvc#10617), so older versions would be lost.
     """
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    with _remote(root, f"push of {md5}") as (repo, remote):
+        if remote is None:
+            return "no DVC remote configured"
+        if repo.cloud.push([HashInfo("md5", md5)]).failed:
+            raise _RemoteFailed("the upload failed")
+    return None
+
+
+class _RemoteFailed(Exception):
+    """A transfer the remote did not complete (DVC logged the reason, or none)."""
+
+
+@contextlib.contextmanager
+def _remote(root: Path, operation: str) -> Iterator[tuple[Any, Any]]:
+    """The DVC repo and its default remote (None: none configured) for one transfer.
+
+    Whatever the transfer raises becomes one UsageError naming the remote, its URL and
+    ``operation``; DVC's own log lines of it (an error per file, a list of missing
+    files) stay off stderr, the first of them giving the reason.
+    """
     from dvc.config import NoRemoteError
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
-    from dvc_data.hashfile.hash_info import HashInfo
 
     try:
-        with Repo(str(root)) as repo:
-            result = repo.cloud.push([HashInfo("md5", md5)])
-    except NoRemoteError:
-        return "no DVC remote configured"
+        repo = Repo(str(root))
     except DvcException as exc:
-        raise UsageError(f"dvc push of {md5}: {str(exc).strip().splitlines()[0]}") from None
-    if result.failed:
-        raise UsageError(f"dvc push of {md5}: the upload failed")
-    return None
+        raise UsageError(f"{root.resolve()}: not a DVC repository ({exc})") from None
+    with repo, _dvc_log() as log:
+        try:
+            remote = repo.cloud.get_remote()
+        except NoRemoteError:
+            yield repo, None
+            return
+        where = f"DVC remote {remote.name!r} ({repo.config['remote'][remote.name]['url']})"
+        try:
+            yield repo, remote
+        # Each remote's library raises its own errors (botocore, google-auth, azure-core,
+        # OSError); any of them means this remote cannot be used as configured.
+        except Exception as exc:
+            reason = _reason(exc, log.buffer)
+            raise UsageError(f"{where}: {operation} failed: {reason}") from None
+
+
+def _reason(error: Exception, records: list[logging.LogRecord]) -> str:
+    if isinstance(error, PermissionError):
+        return f"access denied ({error}): check its credentials"
+    logged = [r.getMessage() for r in records if r.levelno >= logging.ERROR]
+    if isinstance(error, _RemoteFailed) and logged:
+        return logged[0].split(" - ", 1)[-1]  # "failed to transfer '<md5>' - <why>"
+    return clip(error, 300) or type(error).__name__
+
+
+@contextlib.contextmanager
+def _dvc_log() -> Iterator[logging.handlers.BufferingHandler]:
+    """Keep DVC's log records (instead of its handlers printing them) for the block."""
+    logger = logging.getLogger("dvc")
+    kept = logger.handlers
+    keeper = logging.handlers.BufferingHandler(capacity=1 << 16)
+    logger.handlers = [keeper]
+    try:
+        yield keeper
+    finally:
+        logger.handlers = kept
 
 
 def add(path: Path, root: Path = Path()) -> None:

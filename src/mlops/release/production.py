@@ -160,7 +160,9 @@ def recorded_latency(target: VersionRecord) -> Mapping[str, float] | None:
 
 
 def restore(target: VersionRecord, cache_file: Path) -> str:
-    """Make the DVC cache hold the target's exact bytes; where they came from."""
+    """Make the DVC cache hold the target's exact bytes; where they came from. A remote
+    that lacks them leaves the replay to try; one that fails (unreachable, credentials
+    refused) raises from ``dvc.pull_object``, before anything changed."""
     md5 = str(target.model_md5)
     if _holds(cache_file, md5):
         return "DVC cache"
@@ -234,7 +236,8 @@ def promote_head(
     note = canary()
     latency = baseline()
     candidate = existing or _candidate(version, head, stage, md5)
-    # Back the bytes up before they become a version, so any machine can restore them.
+    # Back the bytes up before they become a version, so any machine can restore them;
+    # a remote that fails raises here, before any tag or manifest is written.
     remote = dvc.push_object(md5)
     commit = _promote(records, candidate, existing is not None, latency)
     lines = [

@@ -3,7 +3,8 @@
 Without ``--to`` it picks the newest version older than the one in production
 whose gate passed and that is not deprecated. Its exact bytes are restored into
 the DVC cache (already there; else fetched from the DVC remote; else remade by
-``dvc repro`` of that version's commit in a temporary git worktree), checked
+``dvc repro`` of that version's commit in a temporary git worktree; a remote that
+fails, rather than lacks them, stops the rollback with one line naming it), checked
 against the md5 its dvc.lock records and loaded once as a model. Only then are
 the GTO tags moved (prod to the target, the failed version deprecated) and
 models/production.json rewritten and committed; a failure at any step undoes
