@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # these pull in scikit-learn and scipy: only the pipeline nee
 class Measured:
     """Feature value and cost, measured on the training split (the pipeline run only)."""
 
-    importances: Mapping[str, Importance] | None  # None: validate.importance.enabled false
+    importances: Mapping[str, Importance]
     method: Mapping[str, Any]  # how importance was measured (scoring, rows)
     pairs: Sequence[Pair]  # every pair's association, strongest first
     footprint: Footprint | None  # the probe with every feature; None: cost not measured
@@ -227,7 +227,7 @@ def judge(checked: Checked, config: ValidateConfig, measured: Measured | None) -
     """Features indistinguishable from zero, then, among the rest, the less important of
     each pair associated above validate.importance.redundancy."""
     policy = config.importance.policy
-    if measured is None or measured.importances is None:
+    if measured is None:
         return Verdict((), {}, policy)
     from mlops.data.redundancy import redundant  # noqa: PLC0415 (scipy: the pipeline run only)
 
@@ -247,7 +247,7 @@ def judge(checked: Checked, config: ValidateConfig, measured: Measured | None) -
 def _importance(
     measured: Measured | None, config: ValidateConfig, verdict: Verdict
 ) -> dict[str, Any] | None:
-    if measured is None or measured.importances is None:
+    if measured is None:
         return None
     values = measured.importances
     return dict(measured.method) | {
@@ -269,7 +269,7 @@ def _cost(measured: Measured | None, verdict: Verdict) -> dict[str, Any] | None:
     validate.importance.policy is what acts on it."""
     if measured is None or measured.footprint is None:
         return None
-    values = measured.importances or {}
+    values = measured.importances
     return dict(measured.cost_method) | {
         "policy": verdict.policy,
         "acts_on": "features adding nothing: indistinguishable from zero or redundant",

@@ -101,9 +101,10 @@ def _read_batch(path: Path, params: Params, names: list[str]) -> pd.DataFrame:
 
 
 def _measure(checked: Checked, contract: pa.DataFrameSchema, params: Params) -> Measured | None:
-    """Feature value (importance, redundancy) and cost on the training split."""
+    """Feature value (importance, redundancy) and, shown against it, cost on the training
+    split; switching value off switches cost off too."""
     value, spend = params.validate_.importance, params.validate_.cost
-    if not (value.enabled or spend.enabled):
+    if not value.enabled:
         return None
     # Imported here: scikit-learn is only needed by the pipeline run, not by --input.
     from mlops.data import cost, importance, redundancy
@@ -114,14 +115,13 @@ def _measure(checked: Checked, contract: pa.DataFrameSchema, params: Params) -> 
     train = files.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
     features, target = list(checked.candidates), checked.target
     seed, task = params.seed, params.data.task
-    measured = Measured(None, {}, [], None, {}, {})
-    if value.enabled:
-        importances, method = importance.measure(
-            train, features, target, value, seed=seed, task_name=task
-        )
-        sample = get_task(task).sample(train, target, value.max_rows, seed)
-        pairs = redundancy.associations(sample, features)
-        measured = replace(measured, importances=importances, method=method, pairs=pairs)
+    importances, method = importance.measure(
+        train, features, target, value, seed=seed, task_name=task
+    )
+    sample = get_task(task).sample(train, target, value.max_rows, seed)
+    measured = Measured(
+        importances, method, redundancy.associations(sample, features), None, {}, {}
+    )
     if spend.enabled:
         declared = {name: acquisition_cost(contract, name) for name in features}
         footprint, costs = cost.measure(
