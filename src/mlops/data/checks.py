@@ -548,9 +548,10 @@ def _cost_section(cost: Mapping[str, Any] | None) -> list[str]:
         "",
         f"What each feature costs to keep: the probe model ({cost['fit_rows']:,} training rows, "
         f"{full['latency_us']:.1f} us per single-row prediction, {full['bytes']:,} bytes with "
-        "every feature) minus the same model fitted without it (median of "
-        f"{cost['timed_rows']} single-row predictions; wall-clock, so it varies from run to "
-        "run), and the acquisition cost data/schema.yaml declares (metadata.cost).",
+        "every feature) minus the same model fitted without it (the fastest of "
+        f"{cost['timed_rows']} single-row predictions in CPU time of the one thread serving "
+        "them: measured, so it varies a little from run to run), and the acquisition cost "
+        "data/schema.yaml declares (metadata.cost).",
         "",
         *_table(header, rows),
     ]
