@@ -168,6 +168,19 @@ def test_fail_policy_fails_validation_naming_the_features(
     assert clean["passed"] is True
 
 
+def test_of_two_twins_looking_worthless_one_stays(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
+) -> None:
+    """Twins share their importance (either stands in for the other when shuffled), so
+    both can look like zero: one goes as redundant, the other is not judged by it."""
+    cfg = with_policy(params, "drop")
+    checked = run(adult_sample, contract, cfg)
+    both = {"education", "education_num"}
+    report = checks.build(checked, cfg, measured(list(checked.candidates), both, (EDUCATION,)))
+    assert report["dropped"] == {"privacy": [], "importance": [], "redundancy": ["education_num"]}
+    assert "education" in report["features"]
+
+
 def test_a_pair_below_the_threshold_is_not_redundant(
     adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
 ) -> None:

@@ -224,24 +224,29 @@ def build(checked: Checked, config: ValidateConfig, measured: Measured | None) -
 
 
 def judge(checked: Checked, config: ValidateConfig, measured: Measured | None) -> Verdict:
-    """Features indistinguishable from zero, then, among the rest, the less important of
-    each pair associated above validate.importance.redundancy."""
+    """The less important of each pair associated above validate.importance.redundancy,
+    then, among the rest, features indistinguishable from zero.
+
+    Redundancy comes first because twins share their importance: shuffling one costs
+    little while the other stands in, so both can look worthless. The twin that stays
+    is not judged by that shared importance.
+    """
     policy = config.importance.policy
     if measured is None:
         return Verdict((), {}, policy)
     from mlops.data.redundancy import redundant  # noqa: PLC0415 (scipy: the pipeline run only)
 
     values = measured.importances
-    zero = tuple(name for name, value in values.items() if value.zero)
-    if policy == "drop" and len(zero) == len(checked.candidates):
+    if policy == "drop" and all(value.zero for value in values.values()):
         raise CheckFailed(
             "every feature's permutation importance is indistinguishable from zero: the data "
             "carries no signal about the target (params.yaml validate.importance.policy: drop)"
         )
-    rest = [name for name in checked.candidates if name not in zero]
     means = {name: value.mean for name, value in values.items()}
-    pairs = redundant(measured.pairs, config.importance.redundancy, means, rest)
-    return Verdict(zero, pairs, policy)
+    twins = redundant(measured.pairs, config.importance.redundancy, means, list(checked.candidates))
+    stays = {name for pair in twins.values() for name in (pair.first, pair.second)}
+    zero = tuple(name for name, value in values.items() if value.zero and name not in stays)
+    return Verdict(zero, twins, policy)
 
 
 def _importance(
