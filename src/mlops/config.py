@@ -167,7 +167,19 @@ class ImportanceConfig(_Section):
     n_repeats: Annotated[int, Field(ge=2)]
     z: Annotated[float, Field(ge=0.0)]
     scoring: str  # a metric of the task (tasks.metrics)
-    drop: bool
+    # A pair of features more associated than this is redundant (mlops.data.redundancy).
+    redundancy: Rate
+    # What happens to a feature adding nothing (indistinguishable from zero, or the less
+    # important of a redundant pair): reported | left out of the model | validation fails.
+    policy: Literal["report", "drop", "fail"]
+
+
+class CostConfig(_Section):
+    """What keeping each feature costs: the cheap probe model fitted with and without it."""
+
+    enabled: bool
+    fit_rows: Annotated[int, Field(ge=100)]
+    timed_rows: PositiveInt  # single-row predictions timed per model (the median is kept)
 
 
 class ValidateConfig(_Section):
@@ -179,6 +191,7 @@ class ValidateConfig(_Section):
     quality: QualityConfig
     privacy: PrivacyConfig
     importance: ImportanceConfig
+    cost: CostConfig
 
 
 class IntParam(_Section):

@@ -15,7 +15,14 @@ from tests.conftest import ROOT
 from tests.sklearn_frames import data_config, diabetes, wine
 
 CONFIG = ImportanceConfig(
-    enabled=True, holdout=0.3, max_rows=2000, n_repeats=5, z=2.0, scoring="roc_auc", drop=False
+    enabled=True,
+    holdout=0.3,
+    max_rows=2000,
+    n_repeats=5,
+    z=2.0,
+    scoring="roc_auc",
+    redundancy=0.9,
+    policy="report",
 )
 FEATURES = ["relationship", "capital_gain", "education", "age", "noise"]
 

@@ -14,8 +14,10 @@ import yaml
 from mlops.config import Params, ValidateConfig
 from mlops.data import checks
 from mlops.data.contract import load_contract
+from mlops.data.cost import Cost, Footprint
 from mlops.data.importance import Importance
-from mlops.errors import UsageError
+from mlops.data.redundancy import Pair
+from mlops.errors import CheckFailed, UsageError
 
 
 @pytest.fixture(scope="module")
@@ -95,23 +97,108 @@ def test_privacy_drop_removes_the_feature_and_allow_keeps_it(
     assert [f["decision"] for f in report["privacy"]["findings"]] == ["drop"]
 
 
-def measured(names: list[str], zero: set[str]) -> checks.Measured:
+def measured(
+    names: list[str],
+    zero: set[str],
+    pairs: tuple[Pair, ...] = (),
+    low: frozenset[str] = frozenset(),
+) -> checks.Measured:
+    """Importances by hand: ``zero`` add nothing, ``low`` add a little, the rest 0.1."""
     values = {
-        n: Importance(mean=0.0 if n in zero else 0.1, std=0.01, zero=n in zero) for n in names
+        n: Importance(
+            mean=0.0 if n in zero else (0.01 if n in low else 0.1), std=0.001, zero=n in zero
+        )
+        for n in names
     }
-    return values, {"scoring": "roc_auc", "fit_rows": 70, "held_out_rows": 30}
+    costs = {n: Cost(latency_us=1.0, bytes=100, acquisition=None) for n in names}
+    method = {"scoring": "roc_auc", "fit_rows": 70, "held_out_rows": 30}
+    footprint = Footprint(latency_us=10.0, bytes=1000)
+    cost_method = {"model": "the importance probe", "fit_rows": 100, "timed_rows": 5}
+    return checks.Measured(values, method, pairs, footprint, costs, cost_method)
 
 
-@pytest.mark.parametrize("drop", [False, True])
-def test_unimportant_features_are_reported_and_dropped_when_asked(
-    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params, drop: bool
+def with_policy(params: Params, policy: str) -> ValidateConfig:
+    return config(
+        params, importance=params.validate_.importance.model_copy(update={"policy": policy})
+    )
+
+
+# education_num is the rank of education: one determines the other (eta = 1).
+EDUCATION = Pair("education", "education_num", "correlation_ratio", 1.0)
+
+
+@pytest.mark.parametrize("policy", ["report", "drop"])
+def test_features_adding_nothing_are_reported_or_dropped(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params, policy: str
 ) -> None:
-    cfg = config(params, importance=params.validate_.importance.model_copy(update={"drop": drop}))
+    cfg = with_policy(params, policy)
     checked = run(adult_sample, contract, cfg)
-    report = checks.build(checked, cfg, measured(list(checked.candidates), {"fnlwgt"}))
+    found = measured(list(checked.candidates), {"fnlwgt"}, (EDUCATION,), frozenset({"education"}))
+    report = checks.build(checked, cfg, found)
+    assert report["passed"] is True
     assert report["importance"]["indistinguishable_from_zero"] == ["fnlwgt"]
+    # The more important of the pair stays: education_num (0.1) over education (0.01).
+    assert list(report["importance"]["redundancy"]["redundant"]) == ["education"]
+    drop = policy == "drop"
     assert ("fnlwgt" in report["features"]) is not drop
+    assert ("education" in report["features"]) is not drop
+    assert "education_num" in report["features"]
     assert report["dropped"]["importance"] == (["fnlwgt"] if drop else [])
+    assert report["dropped"]["redundancy"] == (["education"] if drop else [])
+    assert report["cost"]["adding_nothing"] == ["fnlwgt", "education"]
+    assert report["cost"]["policy"] == policy
+
+
+def test_fail_policy_fails_validation_naming_the_features(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
+) -> None:
+    cfg = with_policy(params, "fail")
+    checked = run(adult_sample, contract, cfg)
+    report = checks.build(
+        checked, cfg, measured(list(checked.candidates), {"fnlwgt"}, (EDUCATION,))
+    )
+    assert report["passed"] is False
+    assert checks.error_line(report) == (
+        "in.parquet: validation failed: feature(s) adding nothing: fnlwgt (importance "
+        "indistinguishable from zero), education_num (redundant with education: "
+        "correlation_ratio 1.00 > 0.9) (params.yaml validate.importance.policy: fail; drop "
+        "leaves them out of the model)"
+    )
+    clean = checks.build(checked, cfg, measured(list(checked.candidates), set()))
+    assert clean["passed"] is True
+
+
+def test_of_two_twins_looking_worthless_one_stays(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
+) -> None:
+    """Twins share their importance (either stands in for the other when shuffled), so
+    both can look like zero: one goes as redundant, the other is not judged by it."""
+    cfg = with_policy(params, "drop")
+    checked = run(adult_sample, contract, cfg)
+    both = {"education", "education_num"}
+    report = checks.build(checked, cfg, measured(list(checked.candidates), both, (EDUCATION,)))
+    assert report["dropped"] == {"privacy": [], "importance": [], "redundancy": ["education_num"]}
+    assert "education" in report["features"]
+
+
+def test_a_pair_below_the_threshold_is_not_redundant(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
+) -> None:
+    cfg = with_policy(params, "drop")
+    checked = run(adult_sample, contract, cfg)
+    weak = Pair("education", "education_num", "correlation_ratio", 0.9)  # not above 0.9
+    report = checks.build(checked, cfg, measured(list(checked.candidates), set(), (weak,)))
+    assert report["importance"]["redundancy"]["redundant"] == {}
+    assert {"education", "education_num"} <= set(report["features"])
+
+
+def test_dropping_every_feature_is_refused(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
+) -> None:
+    cfg = with_policy(params, "drop")
+    checked = run(adult_sample, contract, cfg)
+    with pytest.raises(CheckFailed, match="carries no signal about the target"):
+        checks.build(checked, cfg, measured(list(checked.candidates), set(checked.candidates)))
 
 
 def test_policy_names_must_exist(
@@ -172,6 +259,8 @@ def test_markdown_is_a_readable_summary(
     assert "| `native_country` | isin(…) | value | 1 | <0.1% | report | Atlantis |" in text
     assert "| `workclass` | 0.944 | **failing** |" in text or "**failing**" in text
     assert "## Feature value (permutation importance, roc_auc)" in text
+    assert "## Feature cost against value" in text
+    assert "| `age` | 0.1000 | +1.0 | +100 | - |  |" in text
     assert "Protected attributes (kept for slice metrics, never features): `race`" in text
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pandera.pandas as pa
@@ -19,10 +19,44 @@ from mlops.data.privacy import Finding
 from mlops.data.quality import FeatureQuality, percent
 from mlops.errors import CheckFailed, UsageError
 
-if TYPE_CHECKING:  # the importance module pulls in scikit-learn: only the pipeline needs it
+if TYPE_CHECKING:  # these pull in scikit-learn and scipy: only the pipeline needs them
+    from mlops.data.cost import Cost, Footprint
     from mlops.data.importance import Importance
+    from mlops.data.redundancy import Pair
 
-Measured: TypeAlias = "tuple[Mapping[str, Importance], Mapping[str, Any]]"
+
+@dataclass(frozen=True)
+class Measured:
+    """Feature value and cost, measured on the training split (the pipeline run only)."""
+
+    importances: Mapping[str, Importance]
+    method: Mapping[str, Any]  # how importance was measured (scoring, rows)
+    pairs: Sequence[Pair]  # every pair's association, strongest first
+    footprint: Footprint | None  # the probe with every feature; None: cost not measured
+    costs: Mapping[str, Cost]
+    cost_method: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The features that add nothing, and what validate.importance.policy does to them."""
+
+    zero: tuple[str, ...]
+    redundant: Mapping[str, Pair]  # the feature left out -> the pair that made it redundant
+    policy: str
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.zero, *self.redundant]
+
+    @property
+    def failed(self) -> bool:
+        return self.policy == "fail" and bool(self.names)
+
+    def dropped(self) -> dict[str, list[str]]:
+        drop = self.policy == "drop"
+        return {"importance": list(self.zero) if drop else [],
+                "redundancy": list(self.redundant) if drop else []}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -151,11 +185,13 @@ def _check_sentinels(
 def build(checked: Checked, config: ValidateConfig, measured: Measured | None) -> dict[str, Any]:
     """reports/validation.json. Other stages read ``passed``, ``features``, ``quality``,
     ``protected`` and ``ids``."""
-    unimportant = _unimportant(checked, config, measured)
+    verdict = judge(checked, config, measured)
+    dropped = verdict.dropped()
+    left_out = {*dropped["importance"], *dropped["redundancy"]}
     failures = checked.contract.failures
     skews = [f.skew for f in failures]
     return {
-        "passed": checked.passed,
+        "passed": checked.passed and not verdict.failed,
         "source": checked.source,
         "contract": checked.contract_path,
         "rows": checked.rows,
@@ -169,10 +205,10 @@ def build(checked: Checked, config: ValidateConfig, measured: Measured | None) -
             "value": skews.count("value"),
             "fatal": sum(f.fatal for f in failures),
         },
-        "features": [c for c in checked.candidates if c not in unimportant],
+        "features": [c for c in checked.candidates if c not in left_out],
         "protected": list(checked.protected),
         "ids": dict(checked.ids),
-        "dropped": {"privacy": list(checked.privacy_dropped), "importance": unimportant},
+        "dropped": {"privacy": list(checked.privacy_dropped), **dropped},
         "quality": {
             "threshold": config.qa_threshold,
             "features": {name: q.to_dict() for name, q in checked.qualities.items()},
@@ -182,29 +218,72 @@ def build(checked: Checked, config: ValidateConfig, measured: Measured | None) -
             "passed": not privacy.failed(list(checked.findings)),
             "findings": [f.to_dict() for f in checked.findings],
         },
-        "importance": _importance(measured),
+        "importance": _importance(measured, config, verdict),
+        "cost": _cost(measured, verdict),
     }
 
 
-def _unimportant(checked: Checked, config: ValidateConfig, measured: Measured | None) -> list[str]:
-    if measured is None or not config.importance.drop:
-        return []
-    zero = [name for name, value in measured[0].items() if value.zero]
-    if len(zero) == len(checked.candidates):
+def judge(checked: Checked, config: ValidateConfig, measured: Measured | None) -> Verdict:
+    """The less important of each pair associated above validate.importance.redundancy,
+    then, among the rest, features indistinguishable from zero.
+
+    Redundancy comes first because twins share their importance: shuffling one costs
+    little while the other stands in, so both can look worthless. The twin that stays
+    is not judged by that shared importance.
+    """
+    policy = config.importance.policy
+    if measured is None:
+        return Verdict((), {}, policy)
+    from mlops.data.redundancy import redundant  # noqa: PLC0415 (scipy: the pipeline run only)
+
+    values = measured.importances
+    if policy == "drop" and all(value.zero for value in values.values()):
         raise CheckFailed(
             "every feature's permutation importance is indistinguishable from zero: the data "
-            "carries no signal about the target (params.yaml validate.importance.drop: true)"
+            "carries no signal about the target (params.yaml validate.importance.policy: drop)"
         )
-    return zero
+    means = {name: value.mean for name, value in values.items()}
+    twins = redundant(measured.pairs, config.importance.redundancy, means, list(checked.candidates))
+    stays = {name for pair in twins.values() for name in (pair.first, pair.second)}
+    zero = tuple(name for name, value in values.items() if value.zero and name not in stays)
+    return Verdict(zero, twins, policy)
 
 
-def _importance(measured: Measured | None) -> dict[str, Any] | None:
+def _importance(
+    measured: Measured | None, config: ValidateConfig, verdict: Verdict
+) -> dict[str, Any] | None:
     if measured is None:
         return None
-    values, method = measured
-    return dict(method) | {
+    values = measured.importances
+    return dict(measured.method) | {
+        "z": config.importance.z,
+        "policy": verdict.policy,
         "features": {name: value.to_dict() for name, value in values.items()},
-        "indistinguishable_from_zero": [name for name, value in values.items() if value.zero],
+        "indistinguishable_from_zero": list(verdict.zero),
+        "redundancy": {
+            "threshold": config.importance.redundancy,
+            "redundant": {name: pair.to_dict() for name, pair in verdict.redundant.items()},
+            "pairs": [pair.to_dict() for pair in measured.pairs],
+        },
+    }
+
+
+def _cost(measured: Measured | None, verdict: Verdict) -> dict[str, Any] | None:
+    """Each feature's cost beside its value. A feature whose value is indistinguishable
+    from zero, or duplicated by another's, costs more than it is worth whatever it costs:
+    validate.importance.policy is what acts on it."""
+    if measured is None or measured.footprint is None:
+        return None
+    values = measured.importances
+    return dict(measured.cost_method) | {
+        "policy": verdict.policy,
+        "acts_on": "features adding nothing: indistinguishable from zero or redundant",
+        "with_every_feature": measured.footprint.to_dict(),
+        "features": {
+            name: cost.to_dict() | {"importance": values[name].mean if name in values else None}
+            for name, cost in measured.costs.items()
+        },
+        "adding_nothing": verdict.names,
     }
 
 
@@ -221,9 +300,29 @@ def error_line(report: Mapping[str, Any]) -> str:
         for f in report["failures"]
         if f["fatal"]
     ]
+    if not problems:  # the contract and privacy passed: feature value failed it
+        problems = [_describe_value(report["importance"])]
     more = len(problems) - 1
     suffix = f"; {more} more (all: mlops validate --report FILE)" if more else ""
     return f"{report['source']}: validation failed: {problems[0]}{suffix}"
+
+
+def _describe_value(importance: Mapping[str, Any]) -> str:
+    zero = [f"{name} (importance indistinguishable from zero)"
+            for name in importance["indistinguishable_from_zero"]]  # fmt: skip
+    redundant = [
+        f"{name} (redundant with {_partner(name, pair)}: {pair['measure']} "
+        f"{pair['value']:.2f} > {importance['redundancy']['threshold']})"
+        for name, pair in importance["redundancy"]["redundant"].items()
+    ]
+    return (
+        f"feature(s) adding nothing: {', '.join(zero + redundant)} (params.yaml "
+        "validate.importance.policy: fail; drop leaves them out of the model)"
+    )
+
+
+def _partner(name: str, pair: Mapping[str, Any]) -> str:
+    return str(pair["second"] if pair["first"] == name else pair["first"])
 
 
 def _describe_finding(finding: Mapping[str, Any]) -> str:
@@ -285,6 +384,7 @@ def markdown(report: Mapping[str, Any]) -> str:
         *_quality_section(report["quality"]),
         *_privacy_section(report["privacy"]),
         *_importance_section(report["importance"]),
+        *_cost_section(report["cost"]),
         "## Features and lawful use",
         "",
         f"- Features the model may read ({len(report['features'])}): {_names(report['features'])}",
@@ -388,16 +488,75 @@ def _importance_section(importance: Mapping[str, Any] | None) -> list[str]:
             f"`{name}`",
             f"{v['mean']:.4f}",
             f"{v['std']:.4f}",
-            "indistinguishable from zero" if v["zero"] else "informative",
+            _verdict(name, importance),
         ]
         for name, v in sorted(importance["features"].items(), key=lambda kv: -kv[1]["mean"])
     ]
+    redundancy = importance["redundancy"]
+    strongest = [
+        [f"`{p['first']}`", f"`{p['second']}`", p["measure"], f"{p['value']:.3f}"]
+        for p in redundancy["pairs"][:_STRONGEST_PAIRS]
+    ]
+    action = {"report": "reported only", "drop": "left out of the model", "fail": "fail validation"}
     return [
         f"## Feature value (permutation importance, {importance['scoring']})",
         "",
         f"A probe model fitted on {importance['fit_rows']:,} rows of the training split, "
         f"each feature shuffled on {importance['held_out_rows']:,} held-out rows; the score "
-        f"drop is how much worse {importance['scoring']} gets.",
+        f"drop is how much worse {importance['scoring']} gets. Indistinguishable from zero: "
+        f"mean - {importance['z']} x std <= 0. Redundant: the less important of a pair "
+        f"associated above {redundancy['threshold']}. Features adding nothing are "
+        f"{action[importance['policy']]} (validate.importance.policy: {importance['policy']}).",
         "",
         *_table(["Feature", "Score drop", "Std", "Verdict"], rows),
+        "Strongest associations (|Spearman| for numbers, Cramér's V for categories, "
+        "correlation ratio for a number with a category):",
+        "",
+        *_table(["Feature", "Feature", "Measure", "Association"], strongest),
+    ]
+
+
+_STRONGEST_PAIRS = 5
+
+
+def _verdict(name: str, importance: Mapping[str, Any]) -> str:
+    if name in importance["indistinguishable_from_zero"]:
+        return "**indistinguishable from zero**"
+    pair = importance["redundancy"]["redundant"].get(name)
+    if pair is not None:
+        return f"**redundant** with `{_partner(name, pair)}` ({pair['value']:.2f})"
+    return "informative"
+
+
+def _cost_section(cost: Mapping[str, Any] | None) -> list[str]:
+    if cost is None:
+        return []
+    full = cost["with_every_feature"]
+
+    def value(v: float | None) -> str:
+        return "-" if v is None else f"{v:.4f}"
+
+    rows = [
+        [
+            f"`{name}`",
+            value(c["importance"]),
+            f"{c['latency_us']:+.1f}",
+            f"{c['bytes']:+,}",
+            "-" if c["acquisition"] is None else f"{c['acquisition']:g}",
+            "**adds nothing**" if name in cost["adding_nothing"] else "",
+        ]
+        for name, c in sorted(cost["features"].items(), key=lambda kv: -(kv[1]["importance"] or 0))
+    ]
+    header = ["Feature", "Value (score drop)", "Latency (us)", "Model bytes", "Acquisition", ""]
+    return [
+        "## Feature cost against value",
+        "",
+        f"What each feature costs to keep: the probe model ({cost['fit_rows']:,} training rows, "
+        f"{full['latency_us']:.1f} us per single-row prediction, {full['bytes']:,} bytes with "
+        "every feature) minus the same model fitted without it (the fastest of "
+        f"{cost['timed_rows']} single-row predictions in CPU time of the one thread serving "
+        "them: measured, so it varies a little from run to run), and the acquisition cost "
+        "data/schema.yaml declares (metadata.cost).",
+        "",
+        *_table(header, rows),
     ]

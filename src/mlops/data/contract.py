@@ -109,12 +109,27 @@ def load_contract(document: Any, source: str) -> pa.DataFrameSchema:
         raise UsageError(f"{source}: unknown key {unknown[0]!r} at the top level")
     for name, spec in document["columns"].items():
         _check_column_spec(str(name), spec, source)
+    # pandera's YAML reader drops a column's metadata: it is set on the columns after.
+    metadata = {
+        str(name): dict(spec["metadata"])
+        for name, spec in document["columns"].items()
+        if "metadata" in spec
+    }
+    columns = {
+        name: {k: v for k, v in spec.items() if k != "metadata"}
+        for name, spec in document["columns"].items()
+    }
     try:
-        schema: pa.DataFrameSchema = deserialize_schema(dict(document))  # type: ignore[no-untyped-call]
+        schema: pa.DataFrameSchema = deserialize_schema(dict(document) | {"columns": columns})  # type: ignore[no-untyped-call]
     except (KeyError, TypeError, ValueError, AttributeError, pandera.errors.SchemaInitError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(f"{source}: not a valid pandera schema ({detail})") from None
-    return schema
+    if not metadata:
+        return schema
+    updated: pa.DataFrameSchema = schema.update_columns(
+        {name: {"metadata": value} for name, value in metadata.items()}
+    )
+    return updated
 
 
 def _check_column_spec(name: str, spec: Any, source: str) -> None:
@@ -125,11 +140,32 @@ def _check_column_spec(name: str, spec: Any, source: str) -> None:
         )
     if not isinstance(spec, Mapping) or not isinstance(spec.get("dtype"), str):
         raise UsageError(f"{where}: expected a mapping with a 'dtype' (e.g. float64, str)")
+    _check_metadata(where, spec.get("metadata", {}))
     for key, value in spec.items():
+        if key == "metadata":
+            continue
         if key not in COMPONENT_RESERVED_KEYS and not callable(getattr(pa.Check, key, None)):
             raise UsageError(f"{where}: unknown key or check {key!r}")
         if key in _BOOLEAN_KEYS and not isinstance(value, bool):
             raise UsageError(f"{where}: {key} must be true or false, got {value!r}")
+
+
+def _check_metadata(where: str, metadata: Any) -> None:
+    """A column's free-form notes; ``cost`` (what acquiring the feature costs, in the
+    team's own unit) is read by validate and must be a number >= 0."""
+    if not isinstance(metadata, Mapping):
+        raise UsageError(f"{where}: metadata must be a mapping, e.g. {{cost: 0.5}}")
+    cost = metadata.get("cost")
+    if cost is not None and (
+        isinstance(cost, bool) or not isinstance(cost, int | float) or cost < 0
+    ):
+        raise UsageError(f"{where}: metadata.cost must be a number >= 0, got {cost!r}")
+
+
+def acquisition_cost(schema: pa.DataFrameSchema, name: str) -> float | None:
+    """The cost of acquiring column ``name`` its contract declares (metadata.cost), if any."""
+    cost = (schema.columns[name].metadata or {}).get("cost")
+    return None if cost is None else float(cost)
 
 
 def infer_contract(

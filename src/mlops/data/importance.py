@@ -2,11 +2,12 @@
 
 A quick gradient-boosting probe (classifier or regressor, as the task says) is
 fitted on part of the training split and each feature is shuffled on the
-held-out rest, scored by a metric of the task (tasks.metrics). A feature whose
-shuffling costs no more than ``z`` standard deviations of the score is
-indistinguishable from zero: it costs data collection, storage and attack
-surface, and buys nothing. The test split is never touched: it stays unseen
-until evaluation.
+held-out rest, ``n_repeats`` times, scored by a metric of the task
+(tasks.metrics). A feature is indistinguishable from zero when the mean score
+drop over the repeats is at most ``z`` standard deviations of it (mean - z * sd
+<= 0): it costs data collection, storage and attack surface, and buys nothing;
+``validate.importance.policy`` says what happens to it. The test split is never
+touched: it stays unseen until evaluation.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def measure(
     )
     # Encoded once: shuffling a column's codes is shuffling its values, and the
     # repeats then cost only predictions.
-    encoder, model = _probe(fit[list(features)], task, seed)
+    encoder, model = probe(fit[list(features)], task, seed)
     x_fit = encoder.fit_transform(fit[list(features)])
     model.fit(x_fit, fit[target])
     result = permutation_importance(
@@ -86,9 +87,10 @@ def measure(
     return importances, method
 
 
-def _probe(features: pd.DataFrame, task: Task, seed: int) -> tuple[ColumnTransformer, Any]:
-    """Text columns become ordinal codes, numbers pass through; the output keeps the
-    columns' names and order, so importance i belongs to feature i."""
+def probe(features: pd.DataFrame, task: Task, seed: int) -> tuple[ColumnTransformer, Any]:
+    """The cheap model feature value and cost are measured with. Text columns become
+    ordinal codes, numbers pass through; the output keeps the columns' names and order,
+    so importance i belongs to feature i."""
     steps: list[tuple[str, Any, list[str]]] = []
     native = []
     for name in features.columns:

@@ -13,6 +13,7 @@ report, for CI or the monitor) and exits 1 with one line.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from mlops.io import files, tables
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pandera.pandas as pa
 
     from mlops.data.checks import Checked, Measured
 
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> None:
         contract_path=str(PATHS.schema),
         require_target=pipeline,
     )
-    measured = _measure(checked, params) if pipeline and checked.passed else None
+    measured = _measure(checked, contract, params) if pipeline and checked.passed else None
     report = checks.build(checked, params.validate_, measured)
     if report["passed"]:
         _write(report, args.report or (PATHS.validation if pipeline else None),
@@ -98,22 +100,36 @@ def _read_batch(path: Path, params: Params, names: list[str]) -> pd.DataFrame:
         raise type(exc)(f"{path}: {exc}") from None
 
 
-def _measure(checked: Checked, params: Params) -> Measured | None:
-    config = params.validate_.importance
-    if not config.enabled:
+def _measure(checked: Checked, contract: pa.DataFrameSchema, params: Params) -> Measured | None:
+    """Feature value (importance, redundancy) and, shown against it, cost on the training
+    split; switching value off switches cost off too."""
+    value, spend = params.validate_.importance, params.validate_.cost
+    if not value.enabled:
         return None
     # Imported here: scikit-learn is only needed by the pipeline run, not by --input.
-    from mlops.data.importance import measure
+    from mlops.data import cost, importance, redundancy
+    from mlops.data.checks import Measured
+    from mlops.data.contract import acquisition_cost
+    from mlops.tasks.task import get_task
 
     train = files.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
-    return measure(
-        train,
-        checked.candidates,
-        checked.target,
-        config,
-        seed=params.seed,
-        task_name=params.data.task,
+    features, target = list(checked.candidates), checked.target
+    seed, task = params.seed, params.data.task
+    importances, method = importance.measure(
+        train, features, target, value, seed=seed, task_name=task
     )
+    sample = get_task(task).sample(train, target, value.max_rows, seed)
+    measured = Measured(
+        importances, method, redundancy.associations(sample, features), None, {}, {}
+    )
+    if spend.enabled:
+        declared = {name: acquisition_cost(contract, name) for name in features}
+        footprint, costs = cost.measure(
+            train, features, target, spend, declared, seed=seed, task_name=task
+        )
+        how = {"model": "the importance probe", **spend.model_dump(exclude={"enabled"})}
+        measured = replace(measured, footprint=footprint, costs=costs, cost_method=how)
+    return measured
 
 
 def _write(report: dict[str, Any], json_path: Path | None, md_path: Path | None) -> None:

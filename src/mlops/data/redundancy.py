@@ -1,0 +1,104 @@
+"""Redundant features: pairs so strongly associated that one says what the other says.
+
+A model gains nothing from the second of two features that carry the same
+information, and pays for it in collection, latency and a wider attack surface
+(ML Test Score, Data 2). Each pair is measured with the association its kinds
+allow, all on the scale 0 (unrelated) to 1 (one determines the other):
+
+- two numbers: |Spearman's rho| (any monotone relation, robust to outliers);
+- two categories: Cramér's V of their contingency table (scipy);
+- a number and a category: the correlation ratio eta, the share of the number's
+  spread that the category explains (sqrt of between-group over total variance).
+
+Missing values are left out pair by pair; a constant column is associated with
+nothing (there is no information to duplicate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats.contingency import association, crosstab
+
+
+@dataclass(frozen=True)
+class Pair:
+    first: str
+    second: str
+    measure: str  # spearman | cramers_v | correlation_ratio
+    value: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def associations(frame: pd.DataFrame, features: Sequence[str]) -> list[Pair]:
+    """Every pair of ``features`` with its association, strongest first."""
+    pairs = [_pair(frame[a], frame[b]) for a, b in combinations(features, 2)]
+    return sorted(pairs, key=lambda pair: -pair.value)
+
+
+def redundant(
+    pairs: Sequence[Pair], threshold: float, importance: Mapping[str, float], kept: Sequence[str]
+) -> dict[str, Pair]:
+    """Which of ``kept`` to leave out, and the pair that made each redundant.
+
+    Strongest pair first, the less important feature of a pair above ``threshold``
+    goes (a tie: the later one in ``kept``, the contract's order); a pair one of
+    whose features already went is no longer redundant, so of three copies of the
+    same information exactly one stays.
+    """
+    order = {name: i for i, name in enumerate(kept)}
+    gone: dict[str, Pair] = {}
+    for pair in sorted(pairs, key=lambda pair: -pair.value):
+        if pair.value <= threshold:
+            break
+        if {pair.first, pair.second} & gone.keys() or not {pair.first, pair.second} <= set(order):
+            continue
+        # max() keeps the first of equals: the more important, then the earlier one.
+        ranked = sorted((pair.first, pair.second), key=order.__getitem__)
+        keep = max(ranked, key=lambda name: importance.get(name, 0.0))
+        gone[pair.second if keep == pair.first else pair.first] = pair
+    return gone
+
+
+def _pair(a: pd.Series, b: pd.Series) -> Pair:
+    both = pd.concat([a, b], axis=1).dropna()
+    x, y = both.iloc[:, 0], both.iloc[:, 1]
+    numeric = (pd.api.types.is_numeric_dtype(x), pd.api.types.is_numeric_dtype(y))
+    if all(numeric):
+        measure, value = "spearman", _spearman(x, y)
+    elif not any(numeric):
+        measure, value = "cramers_v", _cramers_v(x, y)
+    else:
+        number, category = (x, y) if numeric[0] else (y, x)
+        measure, value = "correlation_ratio", _correlation_ratio(number, category)
+    return Pair(str(a.name), str(b.name), measure, round(value, 6))
+
+
+def _spearman(x: pd.Series, y: pd.Series) -> float:
+    if x.nunique() < 2 or y.nunique() < 2:
+        return 0.0
+    return abs(float(x.corr(y, method="spearman")))
+
+
+def _cramers_v(x: pd.Series, y: pd.Series) -> float:
+    table = crosstab(x.astype(str).to_numpy(), y.astype(str).to_numpy()).count
+    if min(table.shape) < 2:
+        return 0.0
+    return float(association(table, method="cramer"))
+
+
+def _correlation_ratio(number: pd.Series, category: pd.Series) -> float:
+    values = number.to_numpy(dtype=float)
+    total = float(np.square(values - values.mean()).sum())
+    if total == 0.0:
+        return 0.0
+    groups = pd.Series(values).groupby(category.astype(str).to_numpy())
+    between = float((groups.count() * np.square(groups.mean() - values.mean())).sum())
+    return float(np.sqrt(between / total))
