@@ -243,7 +243,7 @@ def test_a_stale_model_fails_the_age_check(
     code, _, err = gate(capsys, "--check")
     assert code == 1
     assert "days old (committed at" in err
-    assert "older than gate.max_age_days 30" in err
+    assert "older than its age limit 30" in err
     edit_params(trained, gate={"max_age_days": 60})
     assert gate(capsys, "--check")[0] == 0
     edit_params(trained, gate={"max_age_days": None})
