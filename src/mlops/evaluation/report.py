@@ -443,7 +443,11 @@ def measure_staleness(
     settings = config.staleness
     if settings.time_column is not None:
         ages = staleness.time_ages(test, train, settings.time_column)
-        rows, source = test, f"the test split ordered by {settings.time_column}"
+        rows = test
+        source = (
+            f"the test split ordered by {settings.time_column} (split at random, the training "
+            "data spans the same period: only the test rows after it show decay)"
+        )
     elif stream is not None:
         ages = staleness.stream_ages(len(stream), settings.windows, settings.window_days)
         rows = stream
