@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops.config import PATHS, Params
+from mlops.errors import UsageError
 from mlops.io import files, modelfile
 
 if TYPE_CHECKING:
@@ -78,5 +79,10 @@ def read_stream(params: Params) -> pd.DataFrame | None:
     from mlops.data.ingestion import ingest  # pandas: not at start-up (see mlops.cli)
     from mlops.io import tables
 
-    source = tables.read_source(params.data, Path(staleness.stream))
-    return ingest(source, params.data)
+    try:
+        return ingest(tables.read_source(params.data, Path(staleness.stream)), params.data)
+    except UsageError as exc:
+        raise UsageError(
+            f"params.yaml evaluate.staleness.stream {staleness.stream}: {exc} (the held-out "
+            "rows must read as data.source does; null if you have none)"
+        ) from None
