@@ -154,6 +154,20 @@ def test_a_protected_attribute_missing_from_the_data(
     assert snapshot(trained) == before
 
 
+def test_a_stream_that_does_not_read_as_the_source(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (trained / "data/external/later.csv").write_text("a,b\n1,2\n")
+    document = yaml.safe_load((trained / "params.yaml").read_text())
+    staleness = {**document["evaluate"]["staleness"], "stream": "data/external/later.csv"}
+    edit_params(trained, evaluate={**document["evaluate"], "staleness": staleness})
+    before = snapshot(trained)
+    code, _, err = run_cli(capsys, "evaluate")
+    assert code == 2
+    assert_one_line_error(err, "evaluate.staleness.stream data/external/later.csv: ", "null if")
+    assert snapshot(trained) == before
+
+
 def test_fairness_proxies_and_staleness_reach_the_reports(trained: Path) -> None:
     """dvc repro measured parity across validate.protected, the proxies of sex, and the
     decay over the demo's held-out stream, in evaluate.staleness.windows windows."""
