@@ -114,6 +114,7 @@ def task_params(document: dict[str, Any], task: str, source: str, target: str) -
     evaluate["importance"] = {"repeats": 2, "max_rows": 200}
     evaluate["business"]["correlation_trials"] = 3
     evaluate["slices"] = {"columns": settings["slices"], "bands": {}, "min_rows": 20}
+    evaluate["staleness"]["stream"] = None  # the demo's adult.test is not this data's
     document["gate"] = {**document["gate"], **settings["gate"]}
     return document
 

@@ -399,6 +399,26 @@ class SlicesConfig(_Section):
         return self
 
 
+class FairnessConfig(_Section):
+    """Per protected attribute (validate.protected): what a group needs to be measured,
+    and when a feature counts as a proxy for the attribute."""
+
+    min_rows: PositiveInt
+    min_positives: PositiveInt  # classification: rows of the judged class in the group
+    proxy_threshold: Annotated[float, Field(strict=False, gt=0.0, le=1.0)]
+    proxy_rows: PositiveInt
+
+
+class StalenessConfig(_Section):
+    """Where the time order comes from (a column, else a held-out stream), and the fit."""
+
+    time_column: str | None
+    stream: str | None  # a file the data section's reader reads (null: none)
+    window_days: Annotated[float, Field(strict=False, gt=0.0)]
+    windows: Annotated[int, Field(ge=3)]
+    confidence: Annotated[float, Field(strict=False, ge=0.5, lt=1.0)]
+
+
 class EvaluateConfig(_Section):
     metric: str  # a metric of the task (tasks.metrics)
     threshold: Fraction
@@ -407,6 +427,8 @@ class EvaluateConfig(_Section):
     # null: no business value is computed (no values fit the data yet).
     business: BusinessConfig | None
     slices: SlicesConfig
+    fairness: FairnessConfig
+    staleness: StalenessConfig
 
 
 class GateConfig(_Section):
@@ -420,10 +442,15 @@ class GateConfig(_Section):
     maximum: dict[MetricName, LaxFloat | None]
     baseline_margin: dict[str, LaxFloat | None]  # per baseline of the task (tasks.task)
     max_degradation: dict[MetricName, Annotated[float, Field(strict=False, ge=0.0)] | None]
-    max_age_days: Annotated[float, Field(strict=False, gt=0.0)] | None
+    # measured: derived from evaluation.json's staleness (release.gating.age_limit).
+    max_age_days: Annotated[float, Field(strict=False, gt=0.0)] | Literal["measured"] | None
+    # max_age_days measured, but nothing orders the data in time: this limit (null: none).
+    unmeasured_age_days: Annotated[float, Field(strict=False, gt=0.0)] | None
     # A threshold on slice_worst or slice_gap when no slice could be measured (all too
     # small or of a single class): fail, or pass with the reasons in the report.
     unmeasurable_slices: Literal["fail", "pass"]
+    # A protected group too small to measure (evaluate.fairness): fail, or pass naming it.
+    unmeasurable_groups: Literal["fail", "pass"]
 
 
 # A model feature null in a request or batch: filled by the model's fitted imputers

@@ -142,6 +142,50 @@ def test_a_slice_attribute_that_is_not_a_column(
     assert snapshot(trained) == before
 
 
+def test_a_protected_attribute_missing_from_the_data(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = yaml.safe_load((trained / "params.yaml").read_text())
+    edit_params(trained, validate={**document["validate"], "protected": ["sex", "religion"]})
+    before = snapshot(trained)
+    code, _, err = run_cli(capsys, "evaluate")
+    assert code == 2
+    assert_one_line_error(err, "validate.protected: no column 'religion' in the test split")
+    assert snapshot(trained) == before
+
+
+def test_a_stream_that_does_not_read_as_the_source(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (trained / "data/external/later.csv").write_text("a,b\n1,2\n")
+    document = yaml.safe_load((trained / "params.yaml").read_text())
+    staleness = {**document["evaluate"]["staleness"], "stream": "data/external/later.csv"}
+    edit_params(trained, evaluate={**document["evaluate"], "staleness": staleness})
+    before = snapshot(trained)
+    code, _, err = run_cli(capsys, "evaluate")
+    assert code == 2
+    assert_one_line_error(err, "evaluate.staleness.stream data/external/later.csv: ", "null if")
+    assert snapshot(trained) == before
+
+
+def test_fairness_proxies_and_staleness_reach_the_reports(trained: Path) -> None:
+    """dvc repro measured parity across validate.protected, the proxies of sex, and the
+    decay over the demo's held-out stream, in evaluate.staleness.windows windows."""
+    details = json.loads(Path("reports/evaluation.json").read_text())
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    fairness = details["fairness"]
+    assert fairness["protected"] == params["validate"]["protected"]
+    assert {a["attribute"] for a in fairness["attributes"]} == set(fairness["protected"])
+    metrics = json.loads(Path("reports/metrics.json").read_text())
+    assert metrics["fairness_groups_too_small"] == len(fairness["too_small"])
+    assert "relationship" in {p["feature"] for p in fairness["proxies"]["proxies"]}
+    staleness = details["staleness"]
+    assert staleness["available"] is True
+    windows = params["evaluate"]["staleness"]["windows"]
+    assert len(staleness["windows"]) == windows
+    assert staleness["fit"]["decay_bound_per_day"] > staleness["fit"]["decay_per_day"]
+
+
 def test_a_tampered_model_is_refused(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model = Path("models/model.skops")
     data = bytearray(model.read_bytes())

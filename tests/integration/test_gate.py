@@ -243,8 +243,25 @@ def test_a_stale_model_fails_the_age_check(
     code, _, err = gate(capsys, "--check")
     assert code == 1
     assert "days old (committed at" in err
-    assert "older than gate.max_age_days 30" in err
+    assert "older than its age limit 30" in err
     edit_params(trained, gate={"max_age_days": 60})
     assert gate(capsys, "--check")[0] == 0
     edit_params(trained, gate={"max_age_days": None})
     assert gate(capsys, "--check")[0] == 0
+
+
+def test_a_measured_age_limit_is_recorded_and_applied_at_promotion(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit_params(trained, gate={"max_age_days": "measured"})
+    assert gate(capsys)[0] == 0
+    limit = verdict()["age_limit"]
+    assert limit["source"].startswith("measured: roc_auc falls by ")
+    assert f"Age limit at promotion (`mlops gate --check`): {limit['days']:g} days" in (
+        Path("reports/gate.md").read_text()
+    )
+    days = int(limit["days"])
+    commit_everything(trained, days_ago=days + 1)
+    code, _, err = gate(capsys, "--check")
+    assert code == 1
+    assert f"older than its age limit {limit['days']:g}" in err

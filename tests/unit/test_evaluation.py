@@ -141,6 +141,15 @@ def _details(correlation: float | None, worst: float | None) -> dict[str, object
             "slices": [{"attribute": "sex", "slice": "F"}],
             "unmeasured": [],
         },
+        "fairness": {
+            "protected": ["sex"],
+            "worst": {
+                "selection_rate_ratio": {"value": 0.4},
+                "selection_rate_ratio_adjusted": {"value": 0.9},
+                "tpr_gap": {"value": 0.05},
+            },
+            "too_small": [],
+        },
     }
 
 
@@ -153,6 +162,7 @@ def test_flat_metrics_are_flat_known_names_and_omit_the_unavailable() -> None:
     assert flat["overfit_gap"] == pytest.approx(0.05)
     assert flat["slice_worst"] == 0.8
     assert flat["slices_too_small"] == 2.0
+    assert (flat["tpr_gap"], flat["fairness_groups_too_small"]) == (0.05, 0.0)
     assert set(flat) <= set(report_names("binary", BINARY.baselines))
     assert all(isinstance(v, float) for v in flat.values())
     assert list(flat) == sorted(flat)

@@ -189,8 +189,10 @@ def test_multiclass_evaluation_end_to_end(wine_result: Evaluation) -> None:
     assert details["business"]["value"] == pytest.approx(accuracy * 1.0 + (1 - accuracy) * 0.0)
     names = set(report_names("multiclass", MULTICLASS.baselines))
     assert set(result.metrics) <= names
-    assert names - set(result.metrics) == {"business_correlation"}
+    fairness = {"selection_rate_ratio", "selection_rate_ratio_adjusted", "tpr_gap"}
+    assert names - set(result.metrics) == {"business_correlation", *fairness}
     assert "business_correlation" in details["unavailable"]
+    assert "validate.protected is empty" in details["unavailable"]["tpr_gap"]
     # Lower log loss on the training split: the gap, oriented, is positive.
     assert result.metrics["overfit_gap"] == pytest.approx(
         result.metrics["log_loss"] - result.metrics["train_score"], abs=1e-5
@@ -221,7 +223,8 @@ def test_regression_evaluation_end_to_end(diabetes_result: Evaluation) -> None:
     # With both costs 1, the cost per prediction is the mean absolute error.
     assert business["value"] == pytest.approx(-flat["mae"], abs=1e-5)
     names = set(report_names("regression", REGRESSION.baselines))
-    assert names - set(flat) == {"business_correlation"}
+    fairness = {"fairness_mean_ratio", "fairness_error_gap"}
+    assert names - set(flat) == {"business_correlation", *fairness}
     assert {"mean_actual", "mean_predicted"} <= set(details["slices"]["slices"][0])
 
 
@@ -256,6 +259,11 @@ def test_mape_with_a_zero_actual_is_left_out_with_its_reason(params: Params) -> 
         "baselines": {"mean": values, "linear": values},
         "business": {"value": -1.0, "correlation": {"spearman": 0.5}},
         "slices": {"worst": 1.0, "gap": 0.5, "too_small": 0, "slices": [{}], "unmeasured": []},
+        "fairness": {
+            "protected": ["sex"],
+            "worst": {"fairness_mean_ratio": {"value": 0.9}, "fairness_error_gap": {"value": 0.1}},
+            "too_small": [],
+        },
     }
     flat, missing = flat_metrics(details)
     assert "mape" not in flat

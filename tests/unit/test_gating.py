@@ -55,7 +55,9 @@ def gate(**update: Any) -> GateConfig:
         baseline_margin={"majority": 0.2, "logistic": 0.01},
         max_degradation={"roc_auc": 0.01, "log_loss": 0.02},
         max_age_days=30.0,
+        unmeasured_age_days=90.0,
         unmeasurable_slices="fail",
+        unmeasurable_groups="fail",
     )
     return base.model_copy(update=update)
 
@@ -201,17 +203,19 @@ def test_a_change_threshold_on_a_directionless_number_is_refused() -> None:
 
 def test_staleness_counts_from_the_commit() -> None:
     committed = NOW - timedelta(days=40)
-    (old,) = staleness_check(committed, NOW, gate())
+    limit = {"days": 30.0, "source": "gate.max_age_days"}
+    (old,) = staleness_check(committed, NOW, limit)
     assert (old.value, old.verdict) == (40.0, "fail")
-    assert old.note == f"committed at {committed.isoformat()}"
-    (fresh,) = staleness_check(committed, NOW, gate(max_age_days=45.0))
+    assert old.note == f"committed at {committed.isoformat()}; limit from gate.max_age_days"
+    (fresh,) = staleness_check(committed, NOW, limit | {"days": 45.0})
     assert fresh.verdict == "pass"
-    assert staleness_check(committed, NOW, gate(max_age_days=None)) == []
+    assert staleness_check(committed, NOW, limit | {"days": None}) == []
 
 
 def test_an_uncommitted_model_is_new() -> None:
-    (check,) = staleness_check(None, NOW, gate())
-    assert (check.value, check.verdict, check.note) == (0.0, "pass", "not committed yet")
+    (check,) = staleness_check(None, NOW, {"days": 30.0, "source": "x"})
+    assert (check.value, check.verdict) == (0.0, "pass")
+    assert check.note.startswith("not committed yet")
 
 
 def manifest(version: str, md5: str | None, metrics: dict[str, float]) -> Manifest:
@@ -535,6 +539,10 @@ def test_null_thresholds_and_the_slice_policy_parse() -> None:
     assert params.gate.unmeasurable_slices == "pass"
     with pytest.raises(UsageError, match=r"gate\.unmeasurable_slices"):
         parse_params(_document(unmeasurable_slices="skip"))
+    with pytest.raises(UsageError, match=r"gate\.unmeasurable_groups"):
+        parse_params(_document(unmeasurable_groups="skip"))
+    with pytest.raises(UsageError, match=r"gate\.max_age_days"):
+        parse_params(_document(max_age_days="measure"))
     with pytest.raises(UsageError, match=r"gate\.minimum: reports/metrics\.json has no 'roc_acu'"):
         parse_params(_document(minimum={"roc_acu": None}))  # a typo is one, null or not
 
@@ -550,17 +558,20 @@ def test_a_business_threshold_without_business_values_names_the_fix() -> None:
         "business_value is computed; set evaluate.business's values, or make this "
         "threshold null"
     )
-    document["gate"]["minimum"] = {**document["gate"]["minimum"], "business_value": None}
+    unset = {"business_value": None, "business_correlation": None}
+    document["gate"]["minimum"] = {**document["gate"]["minimum"], **unset}
     assert parse_params(document).evaluate.business is None
 
 
 def test_the_shipped_gate_judges_the_demo_as_before(params: Params) -> None:
-    """The demo's params: no check off, margins as written (its baselines leave room)."""
+    """The demo's params: no check off but the raw four-fifths rule (its labels fail it,
+    see params.yaml), margins as written (its baselines leave room)."""
     demo = {"roc_auc": 0.929452, "baseline_majority": 0.5, "baseline_logistic": 0.908797}
     checks = by_name(baseline_checks(demo, "roc_auc", params.gate))
     assert checks["baseline_margin.majority"].threshold == 0.7
     assert checks["baseline_margin.logistic"].threshold == 0.918797
-    assert all(v is not None for v in params.gate.minimum.values())
+    off = [name for name, v in params.gate.minimum.items() if v is None]
+    assert off == ["selection_rate_ratio"]
     assert params.gate.unmeasurable_slices == "fail"
 
 

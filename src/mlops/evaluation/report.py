@@ -9,6 +9,7 @@ reports beside the metric) is one ``Report`` per task in ``REPORTS``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from sklearn import metrics
 from sklearn.inspection import permutation_importance
 
 from mlops.config import BusinessConfig, EvaluateConfig, TuneConfig
+from mlops.evaluation import staleness
 from mlops.evaluation.business import (
     BusinessValue,
     ClassValue,
@@ -27,6 +29,15 @@ from mlops.evaluation.business import (
     parse_trials,
     pick_trials,
     spearman,
+)
+from mlops.evaluation.fairness import (
+    TOO_SMALL,
+    ClassificationFairness,
+    Fairness,
+    RegressionFairness,
+    fairness_report,
+    protected_groups,
+    proxies,
 )
 from mlops.evaluation.slices import (
     describe_unmeasured,
@@ -119,6 +130,8 @@ class Report:
     """What evaluation reports for one task beyond the registry's metrics."""
 
     business: BusinessValue
+    # Per protected attribute: selection and error parity (evaluation.fairness).
+    fairness: Fairness
     # Does the task's decision depend on evaluate.threshold (binary labels)?
     uses_threshold = False
     # How ECE sums up the calibration table, in evaluation.json's words (None: no ECE).
@@ -155,6 +168,7 @@ class _Classification(Report):
 
 class BinaryReport(_Classification):
     business = OutcomeValue()
+    fairness = ClassificationFairness(lambda prediction: prediction.classes[-1:])  # positive
     uses_threshold = True
     ece_definition = "the positive class's calibration error, row-weighted over bins"
 
@@ -186,6 +200,7 @@ class BinaryReport(_Classification):
 
 class MulticlassReport(_Classification):
     business = ClassValue()
+    fairness = ClassificationFairness(lambda prediction: prediction.classes)  # each class
     ece_definition = (
         "the mean over classes of each class's one-vs-rest calibration error, "
         "row-weighted over bins"
@@ -205,6 +220,7 @@ class MulticlassReport(_Classification):
 
 class RegressionReport(Report):
     business = CostValue()
+    fairness = RegressionFairness()
 
     def tables(self, y_true: np.ndarray, prediction: Prediction) -> dict[str, pd.DataFrame]:
         """Residuals (actual minus predicted) against the prediction, and predicted vs actual."""
@@ -351,9 +367,15 @@ def evaluate(
     tune: TuneConfig,
     seed: int,
     trials: pd.DataFrame | None,
+    protected: Sequence[str] = (),
+    stream: pd.DataFrame | None = None,
 ) -> Evaluation:
-    """Score ``model`` on ``test`` against baselines, slices and the business metric."""
+    """Score ``model`` on ``test`` against baselines, slices, the business metric and
+    parity across the ``protected`` attributes' groups, and measure its decay with age
+    (on ``stream``, rows held out of training replayed as later data, when no time
+    column orders the test split)."""
     labels = label_slices(test, config.slices)  # a bad slice column fails before any work
+    groups = protected_groups(test, protected)  # so does a protected attribute
     report = REPORTS[task.name]
     metric = get_metric(config.metric, task.name)
     y_true = test[plan.target].to_numpy()
@@ -386,6 +408,13 @@ def evaluate(
             labels, y_true, prediction, report=report, metric=metric, config=config
         ),
         "importance": importance.to_dict(orient="records"),
+        "fairness": fairness_report(
+            groups, y_true, prediction, measure=report.fairness, config=config.fairness
+        )
+        | {"proxies": proxies(train, plan.names(), protected, config=config.fairness, seed=seed)},
+        "staleness": measure_staleness(
+            model, train, test, stream, plan=plan, task=task, metric=metric, config=config
+        ),
     }
     if report.ece_definition is not None:
         details["calibration"] = {"bins": config.calibration_bins, ECE: report.ece_definition}
@@ -396,6 +425,51 @@ def evaluate(
     if config.business is not None:
         tables |= report.business.tables(y_true, prediction, config.business)
     return Evaluation(flat, details, dict(sorted(tables.items())))
+
+
+def measure_staleness(
+    model: Any,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    stream: pd.DataFrame | None,
+    *,
+    plan: ImputationPlan,
+    task: Task,
+    metric: Metric,
+    config: EvaluateConfig,
+) -> dict[str, Any]:
+    """evaluation.json's staleness section: the target metric's decay with the data's age,
+    from evaluate.staleness.time_column, else the held-out stream (see evaluation.staleness)."""
+    settings = config.staleness
+    if settings.time_column is not None:
+        ages = staleness.time_ages(test, train, settings.time_column)
+        rows = test
+        source = (
+            f"the test split ordered by {settings.time_column} (split at random, the training "
+            "data spans the same period: only the test rows after it show decay)"
+        )
+    elif stream is not None:
+        ages = staleness.stream_ages(len(stream), settings.windows, settings.window_days)
+        rows = stream
+        source = (
+            f"{settings.stream} replayed in file order as later data; it has no dates, so "
+            f"each of the {settings.windows} windows is assumed to be {settings.window_days:g} "
+            "days after the previous (evaluate.staleness.window_days)"
+        )
+    else:
+        return staleness.unavailable(
+            "the data has no time order (evaluate.staleness.time_column and stream are null): "
+            "no decay measured"
+        )
+    prediction = predict(task, model, rows, plan, config)
+    return staleness.measure_decay(
+        rows[plan.target].to_numpy(),
+        prediction,
+        ages,
+        metric=metric,
+        config=settings,
+        source=source,
+    )
 
 
 # Why there is no business value when evaluate.business is null.
@@ -526,6 +600,20 @@ _BUSINESS_NAMES = {
 }
 
 
+def fairness_numbers(fairness: dict[str, Any]) -> dict[str, tuple[float | None, str]]:
+    """metrics.json's fairness numbers (the worst over the protected attributes), each
+    with why it is missing."""
+    if not fairness["protected"]:
+        why = "no protected attribute (params.yaml validate.protected is empty)"
+    else:
+        small = "; ".join(f"{t['group']} ({t['reason']})" for t in fairness["too_small"][:5])
+        why = "no protected attribute has two groups large enough to compare" + (
+            f": {small}" if small else ""
+        )
+    numbers = {name: (w["value"], why) for name, w in fairness["worst"].items()}
+    return numbers | {TOO_SMALL: (float(len(fairness["too_small"])), "")}
+
+
 def flat_metrics(details: dict[str, Any]) -> tuple[dict[str, float], dict[str, str]]:
     """reports/metrics.json: flat numbers only, so `dvc metrics diff` reads well; and why
     each number of the report that is not available was left out.
@@ -560,6 +648,7 @@ def flat_metrics(details: dict[str, Any]) -> tuple[dict[str, float], dict[str, s
         "slice_worst": (slices["worst"], f"no slice could be measured{unmeasured}"),
         "slice_gap": (slices["gap"], f"no attribute has two measured slices{unmeasured}"),
         "slices_too_small": (slices["too_small"], ""),
+        **fairness_numbers(details["fairness"]),
     }
     flat: dict[str, float] = {k: v for k, v in test.items() if v is not None}
     if details.get(MAJORITY_ACCURACY) is not None:

@@ -130,6 +130,8 @@ def changes(layout: Layout, source: str, profile: TargetProfile) -> dict[str, An
         "evaluate.business": None,
         "evaluate.slices.columns": [],
         "evaluate.slices.bands": {},
+        # The demo's held-out stream (adult.test) is not this data's later rows.
+        "evaluate.staleness.stream": None,
         **{f"gate.{name}": value for name, value in gate(profile).items()},
         # Like gate.minimum: an absolute floor only the user can set (the demo's is ROC AUC).
         "respond.performance_floor": {},
@@ -328,6 +330,11 @@ def review(
     lines.append(
         "no slices set: name columns in evaluate.slices.columns (or numeric ones with "
         "band edges in evaluate.slices.bands) to measure the model per group"
+    )
+    lines.append(
+        "no time order: set evaluate.staleness.time_column (a date column) or stream (rows "
+        "held out for later) so the model's decay is measured; until then the age limit is "
+        "gate.unmeasured_age_days"
     )
     if "evaluate.business" in values:
         lines.append(

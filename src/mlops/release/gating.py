@@ -3,9 +3,12 @@
 Every check reads "value operator threshold" and has a verdict. Absolute
 thresholds and baseline margins judge the candidate alone; change thresholds
 compare it with the production model named in models/production.json, and
-pass vacuously when there is none yet (as TFX's Evaluator does). Staleness
-bounds the model's age when it is promoted. A failed gate is a result, written
-like a passed one.
+pass vacuously when there is none yet (as TFX's Evaluator does). Fairness
+thresholds bound parity across the groups of each protected attribute, and a
+group too small to measure is named and judged by gate.unmeasurable_groups.
+Staleness bounds the model's age when it is promoted; the limit is configured
+or derived from the measured decay (``age_limit``). A failed gate is a result,
+written like a passed one.
 
 Thresholds are relative to what the data allows: a null threshold is a check
 switched off (reported as off, never failing), a baseline margin never asks for
@@ -93,12 +96,16 @@ def absolute_checks(
     metrics: Mapping[str, float],
     config: GateConfig,
     unavailable: Mapping[str, str] | None = None,
+    off: Mapping[str, str] | None = None,
 ) -> list[Check]:
     """gate.minimum and gate.maximum: the candidate alone against fixed bounds.
 
     ``unavailable`` is evaluation.json's reason for each number metrics.json lacks;
     a slice number lacking because no slice was measurable is judged by
-    gate.unmeasurable_slices.
+    gate.unmeasurable_slices, a fairness number lacking because no protected group
+    was large enough by gate.unmeasurable_groups. ``off``: numbers evaluate was told
+    not to compute (e.g. evaluate.business.correlation_trials 0), and why: their
+    checks are off, as a null threshold's.
     """
     sections: tuple[tuple[str, Mapping[str, float | None], Operator], ...] = (
         ("minimum", config.minimum, ">="),
@@ -110,7 +117,9 @@ def absolute_checks(
             label, value = f"{kind}.{name}", metrics.get(name)
             if bound is None:
                 checks.append(Check(label, kind, value, operator, None, "off", OFF))
-            elif value is None and _is_slice_number(name):
+            elif value is None and name in (off or {}):
+                checks.append(Check(label, kind, None, operator, bound, "off", (off or {})[name]))
+            elif value is None and _policy(name, config) is not None:
                 verdict, note = _unmeasurable(name, config, unavailable)
                 checks.append(Check(label, kind, None, operator, bound, verdict, note))
             else:
@@ -119,22 +128,68 @@ def absolute_checks(
     return checks
 
 
-def _is_slice_number(name: str) -> bool:
+# Per section of evaluate's numbers: the gate's policy key for a number that could not be
+# measured (too few rows), and what to change instead.
+_POLICIES = {
+    "slices": (
+        "unmeasurable_slices",
+        "lower evaluate.slices.min_rows, slice by other columns",
+    ),
+    "fairness": (
+        "unmeasurable_groups",
+        "lower evaluate.fairness.min_rows or min_positives, gather more rows of the group",
+    ),
+}
+
+
+def _policy(name: str, config: GateConfig) -> tuple[str, str] | None:
+    """The policy key and its value for a number measured per group (None: not one)."""
     reported = REPORTED.get(name)
-    return reported is not None and reported.section == "slices"
+    if reported is None or reported.section not in _POLICIES:
+        return None
+    key = _POLICIES[reported.section][0]
+    return key, getattr(config, key)
 
 
 def _unmeasurable(
     name: str, config: GateConfig, unavailable: Mapping[str, str] | None
 ) -> tuple[Verdict, str]:
-    """A slice threshold with no slice to judge: gate.unmeasurable_slices decides."""
+    """A slice or fairness threshold with no group to judge: the section's policy decides."""
+    reported = REPORTED[name]
+    key, advice = _POLICIES[str(reported.section)]
     why = _note({}, name, unavailable)
-    if config.unmeasurable_slices == "pass":
-        return "pass", f"{why}; passes (gate.unmeasurable_slices: pass)"
-    return "fail", (
-        f"{why}; fails (gate.unmeasurable_slices: fail): lower evaluate.slices.min_rows, "
-        "slice by other columns, or set gate.unmeasurable_slices: pass"
-    )
+    if getattr(config, key) == "pass":
+        return "pass", f"{why}; passes (gate.{key}: pass)"
+    return "fail", f"{why}; fails (gate.{key}: fail): {advice}, or set gate.{key}: pass"
+
+
+# The gate's check of the protected groups too small to measure.
+GROUPS_CHECK = "fairness.unmeasurable_groups"
+
+
+def groups_check(fairness: Mapping[str, Any] | None, config: GateConfig) -> list[Check]:
+    """Each protected group too small to measure is named; gate.unmeasurable_groups says
+    whether that fails the gate. None when no fairness threshold is set: nothing judged
+    needs the groups."""
+    names = [
+        n
+        for section in (config.minimum, config.maximum)
+        for n, bound in section.items()
+        if bound is not None and (REPORTED.get(n) and REPORTED[n].section == "fairness")
+    ]
+    small = list((fairness or {}).get("too_small") or [])
+    if not names:
+        return []
+    listed = "; ".join(f"{g['group']} ({g['reason']})" for g in small[:8])
+    more = f"; and {len(small) - 8} more (reports/evaluation.json fairness.too_small)"
+    listed += more if len(small) > 8 else ""
+    if not small:
+        return [_compare(GROUPS_CHECK, "fairness", 0.0, "<=", 0.0, note="every group measured")]
+    if config.unmeasurable_groups == "pass":
+        note = f"too small to measure: {listed}; passes (gate.unmeasurable_groups: pass)"
+        return [Check(GROUPS_CHECK, "fairness", float(len(small)), "<=", 0.0, "pass", note)]
+    note = f"too small to measure: {listed}; fails (gate.unmeasurable_groups: fail)"
+    return [_compare(GROUPS_CHECK, "fairness", float(len(small)), "<=", 0.0, note=note)]
 
 
 def baseline_checks(
@@ -234,24 +289,72 @@ def change_checks(
     return checks
 
 
+def age_limit(
+    config: GateConfig, staleness: Mapping[str, Any] | None, target: str
+) -> dict[str, Any]:
+    """The model's age limit in days (None: no limit) and where it came from.
+
+    gate.max_age_days a number: that number (the measurement, if any, is cited);
+    ``measured``: the days until the target metric is expected to fall by its
+    tolerance, at the fastest decay evaluation.json's staleness windows cannot
+    rule out. The tolerance is the smaller of gate.max_degradation's for the
+    metric and the room above gate.minimum's (below gate.maximum's, for a loss).
+    Nothing measured (no time order, no decay even at the bound, no tolerance):
+    gate.unmeasured_age_days, saying why.
+    """
+    measured = dict(staleness or {})
+    fit = measured.get("fit") if measured.get("available") else None
+    cited = f"; measured decay {fit['decay_per_day']:g} per day" if fit else ""
+    if config.max_age_days is None:
+        return {"days": None, "source": f"gate.max_age_days is null (no limit){cited}"}
+    if config.max_age_days != "measured":
+        return {"days": float(config.max_age_days), "source": f"gate.max_age_days{cited}"}
+    fallback = config.unmeasured_age_days
+    unmeasured = f"gate.unmeasured_age_days ({fallback})"
+    if not fit:
+        why = measured.get("reason") or "reports/evaluation.json has no staleness measurement"
+        return {"days": fallback, "source": f"{unmeasured}: {why}"}
+    metric = METRICS[target]
+    tolerances = [config.max_degradation.get(target)]
+    bound = (config.minimum if metric.greater_is_better else config.maximum).get(target)
+    if bound is not None:
+        tolerances.append(metric.sign * (fit["at_age_0"] - bound))
+    room = [t for t in tolerances if t is not None and t > 0]
+    if not room:
+        why = f"no room for {target} to fall (gate.max_degradation / gate.minimum / maximum)"
+        return {"days": fallback, "source": f"{unmeasured}: {why}"}
+    decay = fit["decay_bound_per_day"]
+    if decay <= 0:
+        why = f"no decay of {target} even at the {measured.get('confidence')} bound"
+        return {"days": fallback, "source": f"{unmeasured}: {why}"}
+    days = round(min(room) / decay, 1)
+    return {
+        "days": days,
+        "source": f"measured: {target} falls by {min(room):g} in {days:g} days at "
+        f"{decay:g} per day (the {measured.get('confidence')} bound of the decay over "
+        f"{len(measured.get('windows', []))} windows of {measured.get('source')})",
+    }
+
+
 def staleness_check(
-    committed_at: datetime | None, now: datetime, config: GateConfig
+    committed_at: datetime | None, now: datetime, limit: Mapping[str, Any]
 ) -> list[Check]:
-    """gate.max_age_days: a model committed too long ago is refused.
+    """The age limit (``age_limit``): a model committed too long ago is refused.
 
     The age runs from the commit that first recorded the model's bytes in
     dvc.lock, a fact git keeps, rather than from a time stamp in an output,
     which would make every rerun's outputs differ. A model not committed yet is
     new (age 0).
     """
-    if config.max_age_days is None:
+    if limit.get("days") is None:
         return []
     if committed_at is None:
         age, note = 0.0, "not committed yet"
     else:
         age = round((now - committed_at).total_seconds() / _SECONDS_PER_DAY, 2)
         note = f"committed at {committed_at.isoformat()}"
-    return [_compare("max_age_days", "staleness", age, "<=", config.max_age_days, note=note)]
+    note += f"; limit from {limit.get('source')}"
+    return [_compare("max_age_days", "staleness", age, "<=", limit["days"], note=note)]
 
 
 def _note(metrics: Mapping[str, float], name: str, unavailable: Mapping[str, str] | None) -> str:
@@ -290,6 +393,8 @@ def judge(
     *,
     unavailable: Mapping[str, str] | None = None,
     own_baseline: str | None = None,
+    fairness: Mapping[str, Any] | None = None,
+    off: Mapping[str, str] | None = None,
 ) -> list[Check]:
     """Every check of the gate that the evaluated model decides, in params.yaml's order,
     those switched off included (verdict "off").
@@ -297,14 +402,31 @@ def judge(
     Staleness is not one of them: a model the pipeline just made is new, and its
     age is judged when it is about to be promoted (`mlops gate --check`).
     ``unavailable``: evaluation.json's reasons for missing numbers;
-    ``own_baseline``: the baseline of the tuned model's family (``baseline_checks``).
+    ``own_baseline``: the baseline of the tuned model's family (``baseline_checks``);
+    ``fairness``: evaluation.json's fairness section (the groups too small, named);
+    ``off``: numbers evaluate was told not to compute, and why (``absolute_checks``).
     """
     check_config(config, target)
     return [
-        *absolute_checks(metrics, config, unavailable),
+        *_worst_named(absolute_checks(metrics, config, unavailable, off), fairness),
+        *groups_check(fairness, config),
         *baseline_checks(metrics, target, config, own_baseline),
         *change_checks(metrics, target, production, config),
     ]
+
+
+def _worst_named(checks: Sequence[Check], fairness: Mapping[str, Any] | None) -> list[Check]:
+    """Each judged fairness check's note says which attribute (and class) is the worst."""
+    worst = (fairness or {}).get("worst") or {}
+    named = []
+    for check in checks:
+        number = worst.get(check.name.partition(".")[2]) or {}
+        where = f"worst: {number.get('attribute')}, class {number.get('class')}"
+        if check.verdict == "off" or number.get("attribute") is None:
+            named.append(check)
+        else:
+            named.append(replace(check, note=f"{where}; {check.note}" if check.note else where))
+    return named
 
 
 # The checks a miscalibrated or majority-beaten classifier fails: where the advice goes.
@@ -375,10 +497,13 @@ def report(
     candidate: Mapping[str, Any],
     production: Manifest | None,
     advice: str | None = None,
+    *,
+    limit: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """reports/gate.json: the verdict, what was compared, and every check; the checks
     switched off are listed apart (``off``), so ``checks`` holds only what was judged.
-    ``advice``: what to change (``imbalance_advice``), when there is something to say."""
+    ``advice``: what to change (``imbalance_advice``), when there is something to say;
+    ``limit``: the age limit `gate --check` applies at promotion (``age_limit``)."""
     judged = [c for c in checks if c.verdict != "off"]
     failed = [c.name for c in judged if c.verdict == "fail"]
     off = [c for c in checks if c.verdict == "off"]
@@ -394,6 +519,7 @@ def report(
         "checks": [asdict(c) for c in judged],
         **({"off": [asdict(c) for c in off]} if off else {}),
         **({"advice": advice} if advice else {}),
+        **({"age_limit": dict(limit)} if limit is not None else {}),
     }
 
 
@@ -404,7 +530,11 @@ def _summary(checks: Sequence[Check], failed: Sequence[str], off: int) -> str:
     return f"gate failed: {len(failed)} of {len(checks)} checks{switched_off} ({', '.join(failed)})"
 
 
-def markdown(result: Mapping[str, Any], slices: Mapping[str, Any] | None) -> str:
+def markdown(
+    result: Mapping[str, Any],
+    slices: Mapping[str, Any] | None,
+    fairness: Mapping[str, Any] | None = None,
+) -> str:
     """reports/gate.md: the verdict and every check, as a person reads it in a PR."""
     verdict = "PASSED" if result["passed"] else "FAILED"
     candidate, production = result["candidate"], result["production"]
@@ -434,7 +564,15 @@ def markdown(result: Mapping[str, Any], slices: Mapping[str, Any] | None) -> str
         lines.append(f"| {check['name']} | {value} | {threshold} | {mark} | {check['note']} |")
     if result.get("advice"):
         lines += ["", "## What to change", "", result["advice"] + "."]
-    return "\n".join(lines + _slice_lines(result["metric"], slices)) + "\n"
+    limit = result.get("age_limit")
+    if limit is not None:
+        days = "none" if limit["days"] is None else f"{limit['days']:g} days"
+        lines += [
+            "",
+            f"Age limit at promotion (`mlops gate --check`): {days}, from {limit['source']}.",
+        ]
+    lines += _slice_lines(result["metric"], slices) + _fairness_lines(fairness)
+    return "\n".join(lines) + "\n"
 
 
 def _cell(value: float | None) -> str:
@@ -471,3 +609,37 @@ def _slice_lines(metric: str, slices: Mapping[str, Any] | None) -> list[str]:
 
 def _row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
+
+
+def _fairness_lines(fairness: Mapping[str, Any] | None) -> list[str]:
+    """Per protected attribute (and class), the parity numbers; the groups too small to
+    measure; the features that act as proxies for a protected attribute."""
+    if not fairness or not fairness.get("protected"):
+        return []
+    names = list(fairness.get("worst") or {})
+    lines = [
+        "",
+        f"## Fairness across protected groups ({', '.join(fairness['protected'])})",
+        "",
+        _row(["Attribute", "Class", *names]),
+        _row(["---"] * (len(names) + 2)),
+    ]
+    for a in fairness.get("attributes", []):
+        klass = "-" if a.get("class") is None else str(a["class"])
+        lines.append(_row([a["attribute"], klass, *(_cell(a.get(n)) for n in names)]))
+    small = fairness.get("too_small") or []
+    if small:
+        lines += ["", f"Too small to measure ({len(small)}, gate.unmeasurable_groups decides):"]
+        lines += [f"- {g['group']}: {g['reason']}" for g in small]
+    found = (fairness.get("proxies") or {}).get("proxies") or []
+    threshold = (fairness.get("proxies") or {}).get("threshold")
+    lines += [
+        "",
+        f"Proxies (normalised mutual information >= {threshold}): "
+        + (
+            ", ".join(f"{p['feature']} for {p['attribute']} ({p['nmi']:g})" for p in found)
+            if found
+            else "none"
+        ),
+    ]
+    return lines

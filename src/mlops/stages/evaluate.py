@@ -1,8 +1,10 @@
 """Stage ``evaluate``: judge the model on the held-out split -> metrics, details, plots.
 
 Writes reports/metrics.json (flat numbers for `dvc metrics diff`),
-reports/evaluation.json (baselines, slices, business value, importance, with
-the reason for anything not available) and reports/plots/ (CSV for DVC plots,
+reports/evaluation.json (baselines, slices, business value, importance, parity
+across the protected attributes' groups (validate.protected) and proxies for
+them, the metric's decay with the data's age, with the reason for anything not
+available) and reports/plots/ (CSV for DVC plots,
 PNG for people; which ones depends on data.task, so the folder is the stage's
 output and holds only this run's files).
 """
@@ -10,9 +12,15 @@ output and holds only this run's files).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mlops.config import PATHS
+from mlops.config import PATHS, Params
+from mlops.errors import UsageError
 from mlops.io import files, modelfile
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SUMMARY = "score the model on the test split -> reports/metrics.json, reports/plots/"
 
@@ -24,6 +32,7 @@ def run(args: argparse.Namespace) -> None:
     plan_document = files.read_json(PATHS.imputation, "imputation plan")
     # Absent before the first tune, or from a tuner that keeps no table: reported, not fatal.
     trials = files.read_csv(PATHS.trials, "tuning trials") if PATHS.trials.is_file() else None
+    stream = read_stream(params)
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn and
     # matplotlib are slow. The model file is checked after: skops needs its types.
     from mlops.evaluation import charts
@@ -44,6 +53,8 @@ def run(args: argparse.Namespace) -> None:
         tune=params.tune,
         seed=params.seed,
         trials=trials,
+        protected=params.validate_.protected,
+        stream=stream,
     )
     pictures = charts.render(result.tables, result.details)
     written = {f"{name}.csv" for name in result.tables} | {f"{name}.png" for name in pictures}
@@ -56,3 +67,22 @@ def run(args: argparse.Namespace) -> None:
         files.write_bytes(PATHS.plots_dir / f"{name}.png", png)
     files.write_json(PATHS.evaluation, result.details)
     files.write_json(PATHS.metrics, result.metrics)
+
+
+def read_stream(params: Params) -> pd.DataFrame | None:
+    """The held-out rows replayed as later data (evaluate.staleness.stream), read and
+    typed as ingest reads the source; None when a time column orders the test split,
+    or no stream is set."""
+    staleness = params.evaluate.staleness
+    if staleness.time_column is not None or staleness.stream is None:
+        return None
+    from mlops.data.ingestion import ingest  # pandas: not at start-up (see mlops.cli)
+    from mlops.io import tables
+
+    try:
+        return ingest(tables.read_source(params.data, Path(staleness.stream)), params.data)
+    except UsageError as exc:
+        raise UsageError(
+            f"params.yaml evaluate.staleness.stream {staleness.stream}: {exc} (the held-out "
+            "rows must read as data.source does; null if you have none)"
+        ) from None

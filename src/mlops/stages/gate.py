@@ -10,6 +10,9 @@ lacks (quoted in the check's note), the model card's family and hyperparameters
 (the linear baseline's margin is a tolerance when the search picked its family;
 ``class_weight: balanced`` is named when a classifier loses to the majority
 class) and tune.metric (whether tuning rewarded calibrated probabilities).
+It names the protected groups too small to measure (evaluation.json's
+fairness section) and records the age limit `--check` applies, configured or
+derived from evaluation.json's measured staleness (gate.max_age_days: measured).
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from mlops.config import PATHS, GateConfig
+from mlops.config import PATHS, EvaluateConfig, GateConfig
 from mlops.errors import CheckFailed, UsageError
 from mlops.io import files, git
 from mlops.release.gating import (
+    age_limit,
     imbalance_advice,
     judge,
     markdown,
@@ -64,14 +68,28 @@ def run(args: argparse.Namespace) -> None:
         params.gate,
         unavailable=details.get("unavailable") or {},
         own_baseline=own_baseline(params.data.task, family),
+        fairness=details.get("fairness"),
+        off=switched_off(params.evaluate),
     )
     advice = imbalance_advice(
         metrics, checks, tune_metric=params.tune.metric, family=family, params=hyperparameters
     )
-    result = report(with_advice(checks, advice), target, candidate(card), production, advice)
+    limit = age_limit(params.gate, details.get("staleness"), target)
+    result = report(
+        with_advice(checks, advice), target, candidate(card), production, advice, limit=limit
+    )
     files.write_json(PATHS.gate, result)
-    files.write_text(PATHS.gate_summary, markdown(result, details.get("slices")))
+    files.write_text(
+        PATHS.gate_summary, markdown(result, details.get("slices"), details.get("fairness"))
+    )
     print(f"mlops gate: {result['summary']} (see {PATHS.gate_summary})")
+
+
+def switched_off(evaluate: EvaluateConfig) -> dict[str, str]:
+    """Numbers evaluate was told not to compute, and why: their thresholds are off."""
+    if evaluate.business is not None and evaluate.business.correlation_trials == 0:
+        return {"business_correlation": "evaluate.business.correlation_trials is 0: not measured"}
+    return {}
 
 
 def target_metric(details: Any, task: TaskName) -> str:
@@ -141,11 +159,16 @@ def check_report(config: GateConfig) -> None:
     if not result["passed"]:
         raise CheckFailed(f"{result.get('summary', 'gate failed')}; see {PATHS.gate_summary}")
     committed_at = git.first_commit_time(str(judged_md5), PATHS.dvc_lock)
-    for check in staleness_check(committed_at, datetime.now(UTC), config):
+    limit = result.get("age_limit") if config.max_age_days == "measured" else None
+    if config.max_age_days == "measured" and not isinstance(limit, dict):
+        raise UsageError(f"{PATHS.gate}: no age_limit recorded (run `dvc repro gate`)")
+    if limit is None:  # a configured number (or null): params.yaml's, as it is now
+        limit = {"days": config.max_age_days, "source": "gate.max_age_days"}
+    for check in staleness_check(committed_at, datetime.now(UTC), limit):
         if check.verdict == "fail":
             raise CheckFailed(
                 f"model {judged_md5} is {check.value} days old ({check.note}), older than "
-                f"gate.max_age_days {check.threshold}; retrain it (`dvc repro`) and commit"
+                f"its age limit {check.threshold}; retrain it (`dvc repro`) and commit"
             )
     print(f"mlops gate: {result['summary']}")
 

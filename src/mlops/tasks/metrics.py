@@ -319,7 +319,7 @@ class Reported:
     tasks: frozenset[TaskName]
     greater_is_better: bool | None
     target_valued: bool = False
-    section: Literal["business", "slices"] | None = None
+    section: Literal["business", "slices", "fairness"] | None = None
 
 
 _EVERY_TASK: frozenset[TaskName] = frozenset(TASK_NAMES)
@@ -340,6 +340,13 @@ REPORTED: dict[str, Reported] = {
         Reported("slice_worst", _EVERY_TASK, None, target_valued=True, section="slices"),
         Reported("slice_gap", _EVERY_TASK, False, section="slices"),
         Reported("slices_too_small", _EVERY_TASK, False, section="slices"),
+        # Per protected attribute, the worst (evaluation.fairness); regression's analogues.
+        Reported("selection_rate_ratio", CLASSIFICATION, True, section="fairness"),
+        Reported("selection_rate_ratio_adjusted", CLASSIFICATION, True, section="fairness"),
+        Reported("tpr_gap", CLASSIFICATION, False, section="fairness"),
+        Reported("fairness_mean_ratio", _REGRESSION, True, section="fairness"),
+        Reported("fairness_error_gap", _REGRESSION, False, section="fairness"),
+        Reported("fairness_groups_too_small", _EVERY_TASK, False, section="fairness"),
     )
 }
 BASELINE_PREFIX = "baseline_"  # baseline_<name>: a baseline's value of the target metric
