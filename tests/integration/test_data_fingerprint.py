@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -92,6 +93,9 @@ class Project:
         self.sh("dvc", "import-url", url, "data/external/adult.csv")
         self.sh("git", "add", "-A")
         self.sh("git", "commit", "-q", "-m", "import the data")
+        # As the workflow's fresh checkout: the .dvc file, neither the data nor a cache.
+        (self.root / "data/external/adult.csv").unlink()
+        shutil.rmtree(self.root / ".dvc/cache")
         self.dvc_file = self.root / "data/external/adult.csv.dvc"
         self.recorded = self.dvc_file.read_text()
 
