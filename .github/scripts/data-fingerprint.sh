@@ -59,7 +59,11 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rc=0
 for file in $imports; do
-    IFS=$'\t' read -r source old < <(fingerprint "$file")
+    IFS=$'\t' read -r source old < <(fingerprint "$file" 2>/dev/null) || {
+        echo "data-fingerprint: $file: no import's source and fingerprint in it (one deps entry)" >&2
+        rc=1
+        continue
+    }
     cp "$file" "$tmp/recorded.dvc"
     if ! dvc update --no-download -q "$file"; then
         cp "$tmp/recorded.dvc" "$file"
