@@ -43,11 +43,11 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
 from sklearn.compose import ColumnTransformer  # noqa: E402
 from sklearn.impute import SimpleImputer  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import OrdinalEncoder  # noqa: E402
-import yaml  # noqa: E402
 
 from mlops.data.ingestion import ingest  # noqa: E402
 from mlops.features.imputation import ImputationPlan  # noqa: E402

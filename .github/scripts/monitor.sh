@@ -20,8 +20,8 @@
 #
 # Steps: fetch the logs into serve.log_dir (and the labels), `mlops monitor`,
 # then `mlops respond --no-promote`, which records its decision in
-# monitoring/decisions.jsonl (committed with monitoring/latest.md, the verdict
-# table) and acts on it:
+# monitoring/decisions.jsonl (committed with the verdict: monitoring/latest.md for
+# people, monitoring/latest.json for machines) and acts on it:
 #   none      push the decision commit
 #   alert     push it; open an issue with reports/monitoring/alert.md
 #   rollback  respond rolled production back: push the branch and the tags in
@@ -127,12 +127,23 @@ field() {
 action=$(field action)
 done_text=$(field done)
 
-# The verdict table (monitoring.md up to its per-check sections) goes into the
-# decision's commit: the PR report quotes it from the base branch.
+# The verdict goes into the decision's commit, for people (latest.md: monitoring.md
+# up to its per-check sections; the PR report quotes it from the base branch) and
+# for machines (latest.json: the model judged, the window, when, each check's
+# verdict; `mlops audit` reads it as the scheduled run's evidence).
 mkdir -p monitoring
 sed '/^## /,$d' "$report.md" >monitoring/latest.md
-git add monitoring/latest.md
-git commit -q --amend --no-edit --only -- monitoring/latest.md
+python - "$report.json" monitoring/latest.json <<'PY'
+import json, sys
+
+report = json.load(open(sys.argv[1], encoding="utf-8"))
+summary = {k: report[k] for k in ("monitored_at", "model_version", "window", "rows", "breach")}
+summary["findings"] = [{k: f[k] for k in ("check", "breach", "summary")} for f in report["findings"]]
+with open(sys.argv[2], "w", encoding="utf-8") as out:
+    out.write(json.dumps(summary, indent=2) + "\n")
+PY
+git add monitoring/latest.md monitoring/latest.json
+git commit -q --amend --no-edit --only -- monitoring/latest.md monitoring/latest.json
 
 say "decision: $action: $done_text"
 

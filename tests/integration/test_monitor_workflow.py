@@ -137,16 +137,30 @@ def serve(setup: Setup, rows: int, edit: Any = None) -> list[str]:
 
 def assert_one_decision_commit(setup: Setup, action: str, start: str) -> dict[str, Any]:
     """origin's main: ``start``, the action's own commits if any, then one commit with
-    the decision and the verdict table; the decision."""
+    the decision and the verdict (latest.md, latest.json); the decision."""
     record = setup.decisions()[-1]
     assert record["action"] == action
     assert record["ok"] is True
     changed = setup.remote("show", "--name-only", "--format=", "main").split()
-    assert sorted(changed) == [DECISIONS, "monitoring/latest.md"]
+    assert sorted(changed) == [DECISIONS, "monitoring/latest.json", "monitoring/latest.md"]
     latest = setup.remote("show", "main:monitoring/latest.md")
     assert latest.startswith("# Production monitoring")
     assert "| check | breach | summary |" in latest
     assert "\n## " not in latest  # the per-check sections stay in the report
+    # The machines' copy: the same verdicts, for the model and window monitor judged.
+    summary = setup.remote_json("main", "monitoring/latest.json")
+    report = json.loads((setup.project / "reports/monitoring/monitoring.json").read_text())
+    assert summary["model_version"] == report["model_version"] == record["model_version"]
+    assert (summary["monitored_at"], summary["window"]) == (
+        report["monitored_at"],
+        report["window"],
+    )
+    assert summary["findings"] == [
+        {"check": f["check"], "breach": f["breach"], "summary": f["summary"]}
+        for f in report["findings"]
+    ]
+    for finding in summary["findings"]:
+        assert f"| {finding['check']} |" in latest
     assert start in setup.remote("rev-list", "main")
     return record
 

@@ -91,7 +91,15 @@ CHECKERS: dict[str, Callable[[Path], CheckResult]] = {
 
 def test_expected_workflows_exist() -> None:
     names = {path.name for path in WORKFLOWS}
-    assert {"ci.yml", "pr-report.yml", "cd.yml", "ct.yml", "rollback.yml", "monitor.yml"} <= names
+    assert {
+        "ci.yml",
+        "pr-report.yml",
+        "cd.yml",
+        "ct.yml",
+        "rollback.yml",
+        "monitor.yml",
+        "data-fingerprint.yml",
+    } <= names
 
 
 @pytest.mark.parametrize("checker", sorted(CHECKERS))
@@ -190,6 +198,24 @@ BROKEN_CASES = [
         _replace("          persist-credentials: false\n", ""),
         "zizmor",
         id="zizmor-monitor-persisted-credentials",
+    ),
+    pytest.param(
+        "data-fingerprint.yml",
+        _replace("          persist-credentials: false\n", ""),
+        "zizmor",
+        id="zizmor-fingerprint-persisted-credentials",
+    ),
+    pytest.param(
+        "data-fingerprint.yml",
+        _replace("    permissions:\n      contents: read", "    permissions: write-all\n    #"),
+        "zizmor",
+        id="zizmor-fingerprint-excessive-permissions",
+    ),
+    pytest.param(
+        "data-fingerprint.yml",
+        _replace("  schedule:\n", "  schedule:\n    cron: weekly\n"),
+        "check-jsonschema",
+        id="schema-fingerprint-bad-schedule",
     ),
 ]
 

@@ -15,13 +15,14 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from mlops.audit.evidence import MONITORING, REPORTS, read_evidence
+from mlops.audit.evidence import MONITORING, MONITORING_SUMMARY, REPORTS, read_evidence
 from mlops.audit.report import audit, markdown
 from mlops.audit.rubric import RUBRIC, SECTIONS
 from mlops.cli import main
@@ -55,7 +56,6 @@ jobs:
     steps:
       - run: .venv/bin/mlops monitor --last 5000
 """
-ADD_FEATURE_TEST = "def test_adding_a_column_reaches_the_model_and_serving():\n    pass\n"
 
 
 # --- building the evidence ------------------------------------------------------------
@@ -114,22 +114,31 @@ def lock(root: Path, name: str, stage: str = "gate") -> None:
     edit_yaml(root, "dvc.lock", change)
 
 
+def _summary(version: str = VERSION, age: timedelta = timedelta(hours=3)) -> dict[str, Any]:
+    """monitoring/latest.json as monitor.sh commits it: every check, none breached."""
+    checks = (
+        "input_quality",
+        "drift",
+        "prediction_drift",
+        "performance",
+        "estimated_performance",
+        "stability",
+        "staleness",
+        "latency",
+    )
+    return {
+        "monitored_at": (datetime.now(UTC) - age).isoformat(timespec="seconds"),
+        "model_version": version,
+        "window": {"describe": "every row of the production model", "last": None},
+        "rows": 5000,
+        "breach": False,
+        "findings": [{"check": c, "breach": False, "summary": "ok"} for c in checks],
+    }
+
+
 def _complete(root: Path) -> None:
     """What the demo lacks for a full point on every test (as other work will add it)."""
     edit_yaml(root, "params.yaml", lambda p: p["validate"]["importance"].update(policy="drop"))
-    edit_json(
-        root,
-        "reports/validation.json",
-        lambda v: v.update(cost={"policy": "drop", "features": {"age": {"latency_ms": 0.1}}}),
-    )
-    write(root, "reports/staleness.json", {"decay_per_30_days": 0.004})
-    lock(root, "reports/staleness.json", stage="evaluate")
-    extra = [
-        {"name": "minimum.business_correlation", "verdict": "pass"},
-        {"name": "minimum.selection_rate_ratio.sex", "verdict": "pass"},
-    ]
-    edit_json(root, "reports/gate.json", lambda g: g["checks"].extend(extra))
-    write(root, "tests/e2e/test_add_feature.py", ADD_FEATURE_TEST)
     owners = (root / ".github/CODEOWNERS").read_text(encoding="utf-8")
     write(root, ".github/CODEOWNERS", owners.replace("@your-org/ml-owners", "@alice"))
     write(root, ".github/workflows/monitor.yml", MONITOR_YML)
@@ -144,19 +153,7 @@ def _complete(root: Path) -> None:
             "promoted_at": "2026-12-01T00:00:00+00:00",
         },
     )
-    findings = [
-        {"check": check, "breach": False, "summary": "", "evidence": {}}
-        for check in (
-            "input_quality",
-            "drift",
-            "prediction_drift",
-            "performance",
-            "stability",
-            "staleness",
-            "latency",
-        )
-    ]
-    write(root, str(MONITORING), {"model_version": VERSION, "findings": findings, "breach": False})
+    write(root, str(MONITORING_SUMMARY), _summary())
     write(
         root,
         "monitoring/decisions.jsonl",
@@ -220,6 +217,27 @@ def _unlock(stage: str) -> Callable[[Path], None]:
     return lambda root: edit_yaml(root, "dvc.lock", lambda lock: lock["stages"].pop(stage))
 
 
+def _cd_step(change: Callable[[list[Any]], None]) -> Callable[[Path], None]:
+    """Change the steps of cd.yml's promoting job."""
+
+    def edit(root: Path) -> None:
+        edit_yaml(root, ".github/workflows/cd.yml", lambda w: change(w["jobs"]["promote"]["steps"]))
+
+    return edit
+
+
+def _review_check(steps: list[Any]) -> int:
+    return next(i for i, s in enumerate(steps) if "reviewed-pr.py" in s.get("run", ""))
+
+
+def _no_review_check(steps: list[Any]) -> None:
+    steps.pop(_review_check(steps))
+
+
+def _review_check_last(steps: list[Any]) -> None:
+    steps.append(steps.pop(_review_check(steps)))
+
+
 # (test id, how its evidence is taken away, the score it drops to)
 REMOVALS = [
     ("data.1", _delete("data/schema.yaml"), 0.0),
@@ -233,12 +251,12 @@ REMOVALS = [
     ("data.3", _report("reports/validation.json", lambda v: v.pop("cost")), 0.0),
     ("data.4", _report("reports/validation.json", lambda v: v["features"].append("sex")), 0.0),
     ("data.5", _report("reports/validation.json", lambda v: v.pop("privacy")), 0.0),
-    ("data.6", _delete("tests/e2e/test_add_feature.py"), 0.0),
+    ("data.6", _delete("tests/e2e/test_adding_a_column.py"), 0.0),
     ("data.7", _delete("tests/unit/test_privacy.py"), 0.5),
     ("model.1", _delete(".github/CODEOWNERS"), 0.0),
     ("model.2", _gate_check_off("business_correlation"), 0.5),
     ("model.3", _delete("tests/model/test_hyperparameters.py"), 0.5),
-    ("model.4", _delete("reports/staleness.json"), 0.0),
+    ("model.4", _report("reports/evaluation.json", lambda e: e.pop("staleness")), 0.0),
     ("model.5", _gate_check_off("baseline_margin"), 0.5),
     ("model.6", _delete(".github/workflows/cd.yml"), 0.5),
     ("model.7", _gate_check_off("selection_rate"), 0.5),
@@ -251,6 +269,21 @@ REMOVALS = [
     ("infrastructure.7", _delete(".github/workflows/rollback.yml"), 0.0),
     ("monitoring.1", _delete(".github/dependabot.yml"), 0.5),
     *((f"monitoring.{n}", _delete(".github/workflows/monitor.yml"), 0.5) for n in range(2, 8)),
+]
+# Issue 15's further evidence, each missed by the test it serves.
+MORE_REMOVALS = [
+    (
+        "data.3",
+        lambda r: edit_yaml(
+            r, "params.yaml", lambda p: p["validate"]["importance"].update(policy="report")
+        ),
+        0.5,
+    ),
+    ("model.1", _cd_step(_no_review_check), 0.5),
+    ("model.1", _cd_step(_review_check_last), 0.5),  # checked only after promoting
+    ("model.1", _delete(".github/rulesets"), 0.5),
+    ("monitoring.1", _delete(".github/workflows/data-fingerprint.yml"), 0.5),
+    *((f"monitoring.{n}", _delete(str(MONITORING_SUMMARY)), 0.5) for n in range(2, 8)),
 ]
 # Without the report the schedule alone is half a point; with neither, what is left.
 REPORT_GONE = [
@@ -310,7 +343,11 @@ def test_every_test_has_a_removal_case() -> None:
     assert sorted(test_id for test_id, _, _ in REMOVALS) == sorted(t.id for t in RUBRIC)
 
 
-@pytest.mark.parametrize(("test_id", "remove", "expected"), REMOVALS, ids=[r[0] for r in REMOVALS])
+@pytest.mark.parametrize(
+    ("test_id", "remove", "expected"),
+    REMOVALS + MORE_REMOVALS,
+    ids=[r[0] for r in REMOVALS + MORE_REMOVALS],
+)
 def test_removing_the_evidence_drops_the_score(
     project: Path, test_id: str, remove: Callable[[Path], None], expected: float
 ) -> None:
@@ -324,7 +361,7 @@ def test_removing_the_evidence_drops_the_score(
 def test_a_monitoring_test_needs_the_report_and_the_schedule(
     project: Path, test_id: str, left: float
 ) -> None:
-    _delete(str(MONITORING))(project)
+    _delete(str(MONITORING_SUMMARY))(project)
     assert scores(project)[test_id] == 0.5
     _delete(".github/workflows/monitor.yml")(project)
     assert scores(project)[test_id] == left
@@ -340,15 +377,47 @@ def test_the_final_score_is_the_lowest_section(project: Path) -> None:
 # --- stale evidence -------------------------------------------------------------------
 
 
-def test_a_monitoring_report_of_another_model_is_stale_and_not_scored(project: Path) -> None:
-    edit_json(project, str(MONITORING), lambda m: m.update(model_version="v1.1.0"), relock=False)
+def _stability(project: Path) -> dict[str, Any]:
+    return next(t for t in audit(read_evidence(project))["tests"] if t["id"] == "monitoring.5")
+
+
+@pytest.mark.parametrize(
+    ("summary", "why"),
+    [
+        (_summary(version="v1.1.0"), f"it judged v1.1.0, production serves {VERSION}"),
+        (
+            _summary(age=timedelta(days=9)),
+            "days ago (more than 7: is the scheduled monitor running?)",
+        ),
+        ({**_summary(), "monitored_at": None}, "it does not say when it ran (monitored_at)"),
+    ],
+    ids=["another-model", "a-week-old", "undated"],
+)
+def test_a_monitoring_summary_of_another_model_or_time_is_stale_and_not_scored(
+    project: Path, summary: dict[str, Any], why: str
+) -> None:
+    write(project, str(MONITORING_SUMMARY), summary)
+    document = audit(read_evidence(project))
+    (stale,) = document["stale"]
+    assert stale.startswith(f"{MONITORING_SUMMARY} is stale: ")
+    assert why in stale
+    stability = next(t for t in document["tests"] if t["id"] == "monitoring.5")
+    assert stability["score"] == 0.5  # the schedule alone: its verdict is not current
+    assert why in stability["missing"]
+
+
+def test_the_newest_current_verdict_is_cited(project: Path) -> None:
+    """A report monitor wrote here, newer than the committed summary, is the evidence;
+    one about another model is named stale beside the summary that counts."""
+    assert f"{MONITORING_SUMMARY} findings[stability]" in _stability(project)["evidence"][0]
+    write(project, str(MONITORING), _summary(age=timedelta(minutes=1)))
+    assert f"{MONITORING} findings[stability]" in _stability(project)["evidence"][0]
+    write(project, str(MONITORING), _summary(version="v1.1.0"))
     document = audit(read_evidence(project))
     assert document["stale"] == [
         f"{MONITORING} is stale: it judged v1.1.0, production serves {VERSION}"
     ]
-    stability = next(t for t in document["tests"] if t["id"] == "monitoring.5")
-    assert stability["score"] == 0.5  # the schedule alone: its report is not the current one
-    assert "stale" in stability["missing"]
+    assert _stability(project)["score"] == 1.0
 
 
 def test_a_report_that_is_not_the_locked_run_is_stale(project: Path) -> None:
@@ -455,6 +524,7 @@ def test_no_drop_against_the_base_says_so(project: Path) -> None:
         ("params.yaml", "seed: [", "params file is not valid YAML"),
         ("params.yaml", "seed: 1\n", "params.yaml: "),
         (str(MONITORING), "[", "monitoring report is not valid JSON"),
+        (str(MONITORING_SUMMARY), "[1]", "latest.json: monitoring report is not a JSON object"),
         ("monitoring/decisions.jsonl", "{}\n{", "decisions.jsonl: line 2 is not valid JSON"),
         ("docs/reviews.yaml", "reviews: [{test: data.1}]", "reviews[0] lacks by, on, commit"),
     ],

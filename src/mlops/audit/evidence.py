@@ -2,9 +2,11 @@
 
 Everything is read when the audit starts (``read_evidence``); the checks are pure
 functions of the ``Evidence`` it returns. A pipeline report counts only when its bytes
-are the ones dvc.lock records (the run that produced it is the one DVC knows), and the
-monitoring report only when it judged the model models/production.json names: anything
-else is evidence about another model, listed as stale and not scored. A file that is
+are the ones dvc.lock records (the run that produced it is the one DVC knows), and a
+monitoring verdict (the summary the scheduled monitor commits, monitoring/latest.json,
+or a report run here, reports/monitoring/monitoring.json) only when it judged the model
+models/production.json names and is at most a week old: anything else is evidence
+about another model or another time, listed as stale and not scored. A file that is
 there but unreadable is bad input (a UsageError naming it); a missing one is evidence
 that is missing, and the checks that needed it say so.
 """
@@ -15,6 +17,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,11 @@ from mlops.errors import UsageError
 from mlops.io import files, git
 
 MONITORING = PATHS.monitoring
+# The verdict the scheduled monitor commits (.github/scripts/monitor.sh), for machines.
+MONITORING_SUMMARY = PATHS.decisions.parent / "latest.json"
+# A verdict older than this is no evidence that monitoring runs: monitor.yml runs
+# daily, so a week without one means its schedule or its log source stopped.
+MONITORING_MAX_AGE = timedelta(days=7)
 DECISIONS = PATHS.decisions
 REVIEWS = Path("docs/reviews.yaml")
 WORKFLOWS = Path(".github/workflows")
@@ -35,14 +43,12 @@ RULESETS = Path(".github/rulesets")
 # .github/CODEOWNERS as the template ships it names this team: nobody, until replaced.
 PLACEHOLDER_OWNER = "@your-org/"
 # The model's measured decay with the age of its data (issue 15's staleness measurement).
-STALENESS = Path("reports/staleness.json")
 # The pipeline's JSON reports the checks read; each must match its md5 in dvc.lock.
 REPORTS = (
     PATHS.validation,
     PATHS.evaluation,
     PATHS.gate,
     PATHS.tuning_dir / "metrics.json",
-    STALENESS,
 )
 # Text the checks search: how-tos a team documents by hand.
 DOCUMENTS = (Path("README.md"), Path("docs"))
@@ -60,7 +66,8 @@ _MAKE = re.compile(r"\bmake\s+([\w\s-]+)")
 class Workflow:
     path: str
     triggers: frozenset[str]
-    # The steps' shell text, with the make targets and scripts they call spelled out.
+    # The steps' shell text in order, each followed by the make targets and scripts it
+    # calls, spelled out: what comes first in it runs first.
     commands: str
 
 
@@ -108,7 +115,9 @@ class Evidence:
     dependabot: Mapping[str, Any]
     rulesets: Mapping[str, Any]
     reviews: tuple[Review, ...]
+    # The newest current monitoring verdict, and the file it came from.
     monitoring: Mapping[str, Any] | None
+    monitoring_source: str
     decisions: tuple[Mapping[str, Any], ...]
     modules: tuple[str, ...]
 
@@ -131,9 +140,17 @@ class Evidence:
         """Why the report ``path`` is not evidence, in brackets: stale (and why) or missing;
         "" when it is current (then what is missing is in it)."""
         name = path.as_posix()
-        if name in self.reports or (path == MONITORING and self.monitoring is not None):
+        if name in self.reports:
             return ""
         return f" ({self.stale.get(name, f'{name} missing')})"
+
+    def why_no_monitoring(self) -> str:
+        """Why there is no current monitoring verdict, in brackets ("" when there is)."""
+        if self.monitoring is not None:
+            return ""
+        names = [p.as_posix() for p in (MONITORING_SUMMARY, MONITORING)]
+        reasons = [self.stale[n] for n in names if n in self.stale]
+        return f" ({'; '.join(reasons) or f'{names[0]} missing'})"
 
     def has(self, path: Path | str) -> bool:
         return Path(path).as_posix() in self.present
@@ -214,12 +231,7 @@ def read_evidence(root: Path, params: Path = PARAMS_FILE) -> Evidence:
     recorded = _recorded_md5s(lock)
     reports, stale = _reports(root, recorded)
     production = _json(root / PATHS.production, "production manifest")
-    monitoring = _json(root / MONITORING, "monitoring report")
-    if monitoring is not None:
-        reason = _other_model(monitoring, production)
-        if reason:
-            stale[MONITORING.as_posix()] = f"{MONITORING} is stale: {reason}"
-            monitoring = None
+    monitoring_source, monitoring = _monitoring(root, production, stale)
     tests, test_texts = _tests(root / "tests", root)
     reviews = _current_reviews(root, _reviews(root / REVIEWS), stale)
     return Evidence(
@@ -242,6 +254,7 @@ def read_evidence(root: Path, params: Path = PARAMS_FILE) -> Evidence:
         },
         reviews=reviews,
         monitoring=monitoring,
+        monitoring_source=monitoring_source,
         decisions=_decisions(root / DECISIONS),
         modules=tuple(
             p.relative_to(root / "src").with_suffix("").as_posix().replace("/", ".")
@@ -295,9 +308,47 @@ def _reports(root: Path, recorded: Mapping[str, str]) -> tuple[dict[str, Any], d
     return reports, stale
 
 
-def _other_model(monitoring: Any, production: Any) -> str:
-    """Why a monitoring report is about another model than production's ("" if it is not)."""
-    judged = monitoring.get("model_version") if isinstance(monitoring, dict) else None
+def _monitoring(root: Path, production: Any, stale: dict[str, str]) -> tuple[str, Any]:
+    """The newest monitoring verdict that is current (its file, its content), else
+    ("", None); each one that is not goes to ``stale``."""
+    now = datetime.now(UTC)
+    current: list[tuple[datetime, str, Any]] = []
+    for path in (MONITORING_SUMMARY, MONITORING):
+        document = _json(root / path, "monitoring report")
+        if document is None:
+            continue
+        if not isinstance(document, dict):
+            raise UsageError(f"{root / path}: monitoring report is not a JSON object")
+        when = _time(document.get("monitored_at"))
+        reason = _other_model(document, production)
+        if not reason and when is None:
+            reason = "it does not say when it ran (monitored_at)"
+        elif not reason and when is not None and now - when > MONITORING_MAX_AGE:
+            reason = (
+                f"it ran on {when:%Y-%m-%d}, {(now - when).days} days ago (more than "
+                f"{MONITORING_MAX_AGE.days}: is the scheduled monitor running?)"
+            )
+        if reason:
+            stale[path.as_posix()] = f"{path} is stale: {reason}"
+        elif when is not None:
+            current.append((when, path.as_posix(), document))
+    if not current:
+        return "", None
+    _, source, document = max(current, key=lambda c: c[0])
+    return source, document
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _other_model(monitoring: Mapping[str, Any], production: Any) -> str:
+    """Why a monitoring verdict is about another model than production's ("" if not)."""
+    judged = monitoring.get("model_version")
     serving = production.get("version") if isinstance(production, dict) else None
     if serving is None:
         return f"it judged {judged}, and {PATHS.production} names no model in production"
@@ -316,13 +367,12 @@ def _workflows(root: Path) -> tuple[Workflow, ...]:
             raise UsageError(f"{path}: workflow is not a mapping")
         # YAML 1.1 reads the key `on` as True.
         triggers = document.get("on", document.get(True))
-        steps = [
-            str(step.get("run", ""))
+        commands = "\n".join(
+            _expand(str(step.get("run", "")), recipes, root)
             for job in (document.get("jobs") or {}).values()
             for step in (job or {}).get("steps", [])
             if isinstance(step, dict)
-        ]
-        commands = _expand("\n".join(steps), recipes, root)
+        )
         found.append(
             Workflow(path.relative_to(root).as_posix(), _trigger_names(triggers), commands)
         )

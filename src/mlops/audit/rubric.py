@@ -23,10 +23,8 @@ from typing import Any, Literal
 from mlops.audit.evidence import (
     CODEOWNERS,
     DEPENDABOT,
-    MONITORING,
     PLACEHOLDER_OWNER,
     RULESETS,
-    STALENESS,
     Evidence,
     TestCase,
     cite,
@@ -137,13 +135,13 @@ def _gate_checks(ev: Evidence, pattern: str) -> list[str]:
 
 
 def _finding(ev: Evidence, *checks: str) -> list[str]:
-    """The current monitoring report's findings of ``checks``, and the responses to it."""
+    """The current monitoring verdict's findings of ``checks``, and the responses to it."""
     report = ev.monitoring or {}
     found = [
-        f"reports/monitoring/monitoring.json findings[{f['check']}] on "
-        f"{report.get('model_version')}: {'breach' if f.get('breach') else 'ok'}"
+        f"{ev.monitoring_source} findings[{f['check']}] on {report.get('model_version')} "
+        f"at {report.get('monitored_at')}: {'breach' if f.get('breach') else 'ok'}"
         for f in report.get("findings", [])
-        if f.get("check") in checks
+        if isinstance(f, dict) and f.get("check") in checks
     ]
     if found and ev.decisions:
         last = ev.decisions[-1]
@@ -155,21 +153,21 @@ def _finding(ev: Evidence, *checks: str) -> list[str]:
 
 
 def _monitored(ev: Evidence, checks: tuple[Check, ...], alternative: Sequence[str] = ()) -> Result:
-    """A monitoring test: the monitor's ``checks`` in a current report of the production
+    """A monitoring test: the monitor's ``checks`` in a current verdict on the production
     model, and a schedule running the monitor. Either alone is half: a report run by hand,
     a schedule whose runs the audit cannot see, or ``alternative`` (what catches the
     breach elsewhere: at promotion, in tests)."""
     report = _finding(ev, *checks)
     scheduled = ev.scheduled(r"mlops monitor\b")
     names = " or ".join(f"`{c}`" for c in checks)
-    why = ev.why_not(MONITORING)
+    why = ev.why_no_monitoring()
     return ladder(
         [([*report, *scheduled, *alternative], f"`mlops monitor` judging {names}{why}")],
         [
             (
                 report,
-                f"a current monitoring report of the production model with {names}{why}: "
-                "the scheduled run's, in the checkout the audit reads",
+                f"a current monitoring verdict on the production model with {names}{why}: "
+                "the scheduled monitor's, which monitor.sh commits",
             ),
             (scheduled, "a scheduled workflow running `mlops monitor` (it exits 1 on a breach)"),
         ],
@@ -210,13 +208,22 @@ def _schema(ev: Evidence) -> Result:
     )
 
 
+def _acts_on_useless_features(ev: Evidence) -> Need:
+    """validate.importance's policy dropping, or failing on, a feature that adds nothing."""
+    acts = ev.param("validate.importance.policy") in ("drop", "fail")
+    return (
+        ["params.yaml validate.importance: a feature adding nothing is dropped or fails"]
+        if acts
+        else [],
+        "validate.importance.policy acting on a feature that adds nothing (drop | fail), "
+        "not only reporting it",
+    )
+
+
 @_test("data", "All features are beneficial")
 def _beneficial(ev: Evidence) -> Result:
     importance = _validation(ev).get("importance") or {}
     zero = importance.get("indistinguishable_from_zero") or "none"
-    acts = ev.param("validate.importance.drop") is True or ev.param(
-        "validate.importance.policy"
-    ) in ("drop", "fail")
     return ladder(
         [
             (
@@ -230,39 +237,25 @@ def _beneficial(ev: Evidence) -> Result:
                 + ev.why_not(PATHS.validation),
             )
         ],
-        [
-            (
-                ["params.yaml validate.importance: a feature adding nothing is dropped or fails"]
-                if acts
-                else [],
-                "validate.importance acting on a feature that adds nothing (drop: true, or a "
-                "drop | fail policy), not only reporting it",
-            ),
-            _pipeline(ev),
-        ],
+        [_acts_on_useless_features(ev), _pipeline(ev)],
     )
 
 
 @_test("data", "No feature's cost is too much")
 def _cost(ev: Evidence) -> Result:
-    validation = _validation(ev)
-    costs = validation.get("cost") or {}
-    policy = costs.get("policy") if isinstance(costs, dict) else None
+    """Each feature's cost measured beside its value on every run; what acts is the
+    importance policy: a feature worth nothing costs too much whatever it costs. Whether
+    a valuable feature is worth its cost stays a person's call (validation.md)."""
+    costs = _validation(ev).get("cost")
     return ladder(
         [
             (
                 [f"{PATHS.validation} cost: each feature's cost beside its value"] if costs else [],
                 "each feature's cost (inference latency and model size without it) measured "
-                f"against its value in validation{ev.why_not(PATHS.validation)}",
+                f"against its value by validate (validate.cost){ev.why_not(PATHS.validation)}",
             )
         ],
-        [
-            (
-                [f"{PATHS.validation} cost.policy: {policy}"] if policy in ("drop", "fail") else [],
-                "a cost policy (drop | fail) acting on a feature that costs more than it is worth",
-            ),
-            _pipeline(ev),
-        ],
+        [_stage(ev, "validate"), _acts_on_useless_features(ev), _pipeline(ev)],
     )
 
 
@@ -386,7 +379,16 @@ def _specs_reviewed(ev: Evidence) -> Result:
                 rules,
                 f"a branch ruleset in {RULESETS}/ (imported in the repository's settings) that "
                 "requires a code owner's review",
-            )
+            ),
+            (
+                ev.runs(
+                    r"commits/\S+/pulls\b[\s\S]*?\bAPPROVED\b[\s\S]*?\bmlops promote\b",
+                    frozenset({"push"}),
+                ),
+                "a CD workflow that asks GitHub's API whether the commit is a merged pull "
+                "request's, approved by another person, before `mlops promote` "
+                "(.github/scripts/reviewed-pr.py)",
+            ),
         ],
     )
 
@@ -455,20 +457,26 @@ def _tuned(ev: Evidence) -> Result:
 
 @_test("model", "The impact of model staleness is known")
 def _staleness_known(ev: Evidence) -> Result:
-    measured = ev.report(STALENESS) or _evaluation(ev).get("staleness")
+    staleness = _evaluation(ev).get("staleness")
+    fit = staleness.get("fit") if isinstance(staleness, dict) else None
+    measured = fit
     limit = ev.param("gate.max_age_days")
     return ladder(
         [
             (
-                ["the model's decay with the age of its data, measured"] if measured else [],
-                "the model's decay measured on later data (e.g. scored on data ordered by "
-                "time), not assumed",
+                [f"{PATHS.evaluation} staleness.fit: decay per day {fit['decay_per_day']}"]
+                if isinstance(fit, dict)
+                else ["the model's decay with the age of its data, measured"]
+                if measured
+                else [],
+                "the model's decay measured on later data (evaluate.staleness: a time column "
+                f"or a held-out stream), not assumed{ev.why_not(PATHS.evaluation)}",
             )
         ],
         [
             (
-                [f"params.yaml gate.max_age_days: {limit}"] if limit is not None else [],
-                "an age limit (gate.max_age_days) derived from that decay",
+                [f"params.yaml gate.max_age_days: {limit}"] if limit == "measured" else [],
+                "an age limit derived from that decay (gate.max_age_days: measured)",
             ),
             _gate_enforced(ev),
         ],
@@ -638,8 +646,12 @@ def _dependencies(ev: Evidence) -> Result:
     ecosystems = {str(u.get("package-ecosystem")) for u in updates if isinstance(u, dict)}
     code = [f"{DEPENDABOT}: {e}" for e in sorted(ecosystems & {"pip", "uv"})]
     actions = [f"{DEPENDABOT}: github-actions"] if "github-actions" in ecosystems else []
+    # A retraining pull request says the model changed, not the source: the data's
+    # notification is the source's fingerprint compared on a schedule.
     data = ev.runs(
-        r"dvc update|fingerprint", frozenset({"schedule"}), also=r"gh (?:issue|pr) create"
+        r"dvc update --no-download|dvc status (?:-c|--cloud)",
+        frozenset({"schedule"}),
+        also=r"gh issue create",
     )
     return ladder(
         [
@@ -653,8 +665,9 @@ def _dependencies(ev: Evidence) -> Result:
             (actions, f"{DEPENDABOT} watching the workflows' actions (github-actions)"),
             (
                 data,
-                "a scheduled workflow that checks the data source (`dvc update`, a "
-                "fingerprint) and opens an issue or pull request when it changed",
+                "a scheduled workflow comparing the data source's fingerprint with the "
+                "recorded one (`dvc update --no-download`) that opens an issue when it "
+                "changed (data-fingerprint.yml)",
             ),
         ],
     )

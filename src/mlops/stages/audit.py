@@ -2,8 +2,9 @@
 
 Scores the 28 tests of Breck et al. 2017 from what the repository holds and what
 ran (dvc.yaml and dvc.lock, params.yaml, the pipeline's reports, the test suite's
-files, the workflows, the last monitoring report and the decisions log); see
-mlops.audit and docs/audit.md. It reads, it runs nothing: seconds, not a retraining.
+files, the workflows, the monitor's committed verdict monitoring/latest.json and the
+decisions log); see mlops.audit and docs/audit.md. It reads, it runs nothing:
+seconds, not a retraining.
 
 ``--base FILE`` (an earlier audit.json, e.g. the pull request's base branch's) puts
 what dropped at the top of audit.md. Exit 0 (the audit reports, it does not judge),
