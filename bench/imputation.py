@@ -77,7 +77,7 @@ def ours(strategy: str, indicators: bool, data: dict[str, pd.DataFrame]) -> dict
             build_imputer(plan).set_output(transform="pandas").fit_transform(data["train"][names])
         )
     )
-    model = build_pipeline(plan, "hist_gradient_boosting", {}, 0)
+    model = build_pipeline(plan, "hist_gradient_boosting", {}, 0, "binary")
     model.fit(data["train"][names], data["train"][TARGET])
     auc = roc_auc_score(data["test"][TARGET], model.predict_proba(data["test"][names])[:, 1])
     return {"rmse": rmse(filled, data["train"], data["truth"]), "auc": auc, "seconds": seconds}
