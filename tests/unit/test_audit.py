@@ -204,10 +204,10 @@ def _report(name: str, change: Callable[[Any], None]) -> Callable[[Path], None]:
     return lambda root: edit_json(root, name, change)
 
 
-def _gate_check_off(pattern: str) -> Callable[[Path], None]:
+def _gate_check_off(*patterns: str) -> Callable[[Path], None]:
     def change(gate: Any) -> None:
         for check in gate["checks"]:
-            if pattern in check["name"]:
+            if any(p in check["name"] for p in patterns):
                 check["verdict"] = "off"
 
     return _report("reports/gate.json", change)
@@ -251,7 +251,7 @@ REMOVALS = [
     ("data.3", _report("reports/validation.json", lambda v: v.pop("cost")), 0.0),
     ("data.4", _report("reports/validation.json", lambda v: v["features"].append("sex")), 0.0),
     ("data.5", _report("reports/validation.json", lambda v: v.pop("privacy")), 0.0),
-    ("data.6", _delete("tests/e2e/test_adding_a_column.py"), 0.0),
+    ("data.6", _delete("tests/e2e/test_adding_a_column.py"), 0.5),  # README documents it,
     ("data.7", _delete("tests/unit/test_privacy.py"), 0.5),
     ("model.1", _delete(".github/CODEOWNERS"), 0.0),
     ("model.2", _gate_check_off("business_correlation"), 0.5),
@@ -259,7 +259,7 @@ REMOVALS = [
     ("model.4", _report("reports/evaluation.json", lambda e: e.pop("staleness")), 0.0),
     ("model.5", _gate_check_off("baseline_margin"), 0.5),
     ("model.6", _delete(".github/workflows/cd.yml"), 0.5),
-    ("model.7", _gate_check_off("selection_rate"), 0.5),
+    ("model.7", _gate_check_off("selection_rate", "tpr_gap"), 0.5),
     ("infrastructure.1", _unlock("profile"), 0.0),
     ("infrastructure.2", _delete(".github/workflows/ci.yml"), 0.5),
     ("infrastructure.3", _delete("tests/e2e"), 0.0),
