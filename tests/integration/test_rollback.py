@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,8 +77,11 @@ def _get(url: str) -> dict[str, object]:
 def _predict(url: str) -> dict[str, object]:
     body = json.dumps({"rows": [ROW]}).encode()
     request = urllib.request.Request(f"{url}/predict", data=body, method="POST")
-    with urllib.request.urlopen(request, timeout=30) as reply:
-        return dict(json.loads(reply.read()))
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return dict(json.loads(reply.read()))
+    except urllib.error.HTTPError as error:
+        raise AssertionError(f"/predict answered {error.code}: {error.read().decode()}") from None
 
 
 def _wait_for_version(url: str, version: str) -> None:

@@ -185,6 +185,21 @@ def test_malformed_bodies(repo: Path, server: Server) -> None:
     assert reasons == ["request body is not valid JSON"] * 2
 
 
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "text/plain", "application/json"]
+)
+def test_a_json_body_is_read_whatever_its_content_type_says(
+    server: Server, content_type: str
+) -> None:
+    """`curl -d` and urllib label a body as a form; the server reads it as JSON."""
+    body = json.dumps({"rows": [ROW]}).encode()
+    status, document = call(server, "POST", "/predict", body, {"Content-Type": content_type})
+    assert status == 200, document
+    assert len(document["predictions"]) == 1
+    form = call(server, "POST", "/predict", b"rows=1", {"Content-Type": content_type})
+    assert form[0] == 400
+
+
 def test_an_oversized_body_gets_413(repo: Path, server: Server) -> None:
     limit = files.load_params().serve.max_body_bytes
     status, document = call(server, "POST", "/predict", b" " * (limit + 1))

@@ -326,6 +326,16 @@ def test_charts_render_each_task_s_tables(
     assert charts.render(result.tables, result.details) == pictures  # same tables, same bytes
 
 
+def test_charts_ignore_a_style_another_library_set(wine_result: Evaluation) -> None:
+    """Optuna's plots switch pyplot to ggplot for the whole process; evaluate's charts
+    stay the same bytes (and Optuna's own plotting puts the style back)."""
+    import matplotlib
+
+    before = charts.render(wine_result.tables, wine_result.details)
+    with matplotlib.style.context("ggplot"):
+        assert charts.render(wine_result.tables, wine_result.details) == before
+
+
 def test_binary_charts_render_every_table(params: Params) -> None:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 200)

@@ -436,10 +436,16 @@ def test_plots_are_png_images() -> None:
     cfg = config(n_trials=12)
     target, reason = run(cfg, 2)
     best = search.best_result(target, cfg, reason)
+    import matplotlib
+
+    style = dict(matplotlib.rcParams)
     pngs = search.plot_pngs(target, best["family"], "roc_auc")
     assert sorted(pngs) == sorted(search.PLOTS)
     for png in pngs.values():
         assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    changed = {k for k, v in matplotlib.rcParams.items() if str(v) != str(style[k])}
+    # Optuna's ggplot style did not outlive the plots.
+    assert changed <= {"backend", "backend_fallback"}
 
 
 def test_family_study_keeps_one_family_unprefixed() -> None:

@@ -12,6 +12,7 @@ import io
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import matplotlib.style
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -31,9 +32,12 @@ def png(figure: Figure) -> bytes:
 
 
 def _draw(plot: Callable[[Axes], None], size: tuple[float, float] = _SIZE) -> bytes:
-    figure = Figure(figsize=size, dpi=_DPI, layout="constrained")
-    plot(figure.add_subplot())
-    return png(figure)
+    # matplotlib's default style, whatever another library set for the process: the same
+    # tables give the same bytes in `dvc repro` and in a notebook that ran Optuna's plots.
+    with matplotlib.style.context("default"):
+        figure = Figure(figsize=size, dpi=_DPI, layout="constrained")
+        plot(figure.add_subplot())
+        return png(figure)
 
 
 def _diagonal(axes: Axes) -> None:

@@ -426,7 +426,6 @@ def create_app(params: Params, *, multiprocess_mode: bool = False) -> FastAPI:
         title="mlops serve",
         description="The production model behind the data contract (data/schema.yaml).",
         lifespan=lifespan,
-        strict_content_type=False,  # a body without a Content-Type is JSON, as it always was
     )
     app.state.service = svc
 
@@ -566,7 +565,7 @@ class Door:
             scope.setdefault("state", {}).update(
                 request_id=request_id, received=time.perf_counter()
             )
-            await self.app(scope, _replay(body), answer)
+            await self.app(_as_json(scope), _replay(body), answer)
         finally:
             self.service.metrics.request(scope["path"], status[0], time.perf_counter() - started)
 
@@ -621,6 +620,14 @@ class Door:
 
 def _too_big(declared: str, limit: int) -> str:
     return f"request body of {clip(declared)} bytes exceeds {limit} bytes"
+
+
+def _as_json(scope: Scope) -> Scope:
+    """The request with its body declared JSON: every body this server takes is JSON, and
+    ``curl -d`` or urllib label theirs as a form (the body is still checked: non-JSON
+    gets a 400)."""
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-type"]
+    return {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
 
 
 def _replay(body: bytes) -> Receive:

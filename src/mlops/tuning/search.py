@@ -650,7 +650,10 @@ def plot_pngs(study: optuna.Study, family: str, metric: str) -> dict[str, bytes]
     from optuna.visualization import matplotlib as plots  # noqa: PLC0415
 
     one = family_study(study, family)
-    with warnings.catch_warnings():
+    # Optuna's plots switch pyplot to the ggplot style for the whole process; the context
+    # puts the style back, so charts drawn later in this process (evaluate's, in tests and
+    # notebooks) look, and hash, as they would on their own.
+    with matplotlib.rc_context(), warnings.catch_warnings():
         # Experimental plotting API, and PED-ANOVA's note that a small study is noisy.
         warnings.simplefilter("ignore", ExperimentalWarning)
         warnings.simplefilter("ignore", UserWarning)
@@ -662,9 +665,9 @@ def plot_pngs(study: optuna.Study, family: str, metric: str) -> dict[str, bytes]
             "parallel_coordinate": plots.plot_parallel_coordinate(one, target_name=metric),
             "slice": plots.plot_slice(one, target_name=metric),
         }
-    for name in ("parallel_coordinate", "slice"):
-        _figure(figures[name]).suptitle(f"{family} trials", y=1.02)
-    return {name: _png(_figure(axes)) for name, axes in figures.items()}
+        for name in ("parallel_coordinate", "slice"):
+            _figure(figures[name]).suptitle(f"{family} trials", y=1.02)
+        return {name: _png(_figure(axes)) for name, axes in figures.items()}
 
 
 class _SortedImportances(optuna.importance.PedAnovaImportanceEvaluator):
