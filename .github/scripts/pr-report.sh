@@ -5,7 +5,8 @@
 # Build the markdown pull-request report that .github/workflows/pr-report.yml
 # posts with CML: metrics and params diffs against the PR's base branch, the
 # gate's verdict (reports/gate.md), the data tests (reports/validation.md,
-# folded), production monitoring as the base branch last recorded it (the last
+# folded; the feature-cost table with this runner's measured latencies from
+# reports/runs/validate.md, untracked because timings vary), production monitoring as the base branch last recorded it (the last
 # decision of monitoring/decisions.jsonl and the verdict table
 # monitoring/latest.md, both committed by .github/scripts/monitor.sh) and the
 # pipeline's PNG plots as images.
@@ -234,6 +235,7 @@ plots() {
     include "Gate" reports/gate.md open
     include "ML Test Score" reports/audit.md folded
     include "Data validation" reports/validation.md folded
+    include "Feature cost against value, with this runner's latencies" reports/runs/validate.md folded
     monitoring
     printf '## Plots\n\n'
     plots

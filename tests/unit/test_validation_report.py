@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,29 @@ def test_features_adding_nothing_are_reported_or_dropped(
     assert report["cost"]["policy"] == policy
 
 
+def test_measured_latencies_stay_out_of_the_tracked_report(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
+) -> None:
+    """validation.json feeds impute: a rerun that only re-times the probe must leave its
+    bytes alone. Latencies go to the run record, and its markdown table shows them."""
+    checked = run(adult_sample, contract, params.validate_)
+    found = measured(list(checked.candidates), set())
+    report = checks.build(checked, params.validate_, found)
+    assert "latency" not in json.dumps(report["cost"]["features"])
+    assert report["cost"]["with_every_feature"] == {"bytes": 1000}
+    summary = checks.markdown(report)
+    assert "Model bytes" in summary
+    assert "Latency (us)" not in summary
+    latencies = checks.cost_latencies(found)
+    assert latencies is not None
+    assert latencies["with_every_feature"] == 10.0
+    assert set(latencies["saved_without"]) == set(checked.candidates)
+    table = checks.cost_markdown(report, latencies)
+    assert "Latency (us)" in table
+    assert "10.0 us with every feature" in table
+    assert checks.cost_latencies(None) is None
+
+
 def test_fail_policy_fails_validation_naming_the_features(
     adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
 ) -> None:
@@ -260,7 +284,7 @@ def test_markdown_is_a_readable_summary(
     assert "| `workclass` | 0.944 | **failing** |" in text or "**failing**" in text
     assert "## Feature value (permutation importance, roc_auc)" in text
     assert "## Feature cost against value" in text
-    assert "| `age` | 0.1000 | +1.0 | +100 | - |  |" in text
+    assert "| `age` | 0.1000 | +100 | - |  |" in text
     assert "Protected attributes (kept for slice metrics, never features): `race`" in text
 
 

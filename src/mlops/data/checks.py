@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pandera.pandas as pa
 
-from mlops.config import ValidateConfig
+from mlops.config import PATHS, ValidateConfig
 from mlops.data import privacy, quality
 from mlops.data.contract import ContractResult, check_contract, resolve_columns, select_features
 from mlops.data.identifiers import identify
@@ -278,13 +278,32 @@ def _cost(measured: Measured | None, verdict: Verdict) -> dict[str, Any] | None:
     return dict(measured.cost_method) | {
         "policy": verdict.policy,
         "acts_on": "features adding nothing: indistinguishable from zero or redundant",
-        "with_every_feature": measured.footprint.to_dict(),
+        "latencies": f"{PATHS.runs_dir / 'validate.json'} (measured: they vary from run to run)",
+        "with_every_feature": _untimed(measured.footprint.to_dict()),
         "features": {
-            name: cost.to_dict() | {"importance": values[name].mean if name in values else None}
+            name: _untimed(cost.to_dict())
+            | {"importance": values[name].mean if name in values else None}
             for name, cost in measured.costs.items()
         },
         "adding_nothing": verdict.names,
     }
+
+
+def cost_latencies(measured: Measured | None) -> dict[str, Any] | None:
+    """The measured latencies of the cost section: CPU time differs on every run, so they
+    go to the run record (reports/runs/validate.json), not into validation.json, whose
+    bytes feed impute and must not change when nothing else did."""
+    if measured is None or measured.footprint is None:
+        return None
+    return {
+        "unit": "us of one thread's CPU time per single-row prediction",
+        "with_every_feature": measured.footprint.latency_us,
+        "saved_without": {name: cost.latency_us for name, cost in measured.costs.items()},
+    }
+
+
+def _untimed(figures: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in figures.items() if key != "latency_us"}
 
 
 # --- the one line --------------------------------------------------------------
@@ -367,6 +386,12 @@ def describe(failure: Mapping[str, Any], rows: int, max_value_skew: float) -> st
 
 
 # --- markdown ------------------------------------------------------------------
+
+
+def cost_markdown(report: Mapping[str, Any], latencies: Mapping[str, Any]) -> str:
+    """The cost table with this run's latencies (reports/runs/validate.md, which the
+    pull-request report shows): value, latency, bytes and acquisition side by side."""
+    return "\n".join(_cost_section(report["cost"], latencies)) + "\n"
 
 
 def markdown(report: Mapping[str, Any]) -> str:
@@ -528,10 +553,14 @@ def _verdict(name: str, importance: Mapping[str, Any]) -> str:
     return "informative"
 
 
-def _cost_section(cost: Mapping[str, Any] | None) -> list[str]:
+def _cost_section(
+    cost: Mapping[str, Any] | None, latencies: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The cost table; with ``latencies`` (the run record's) a latency column too."""
     if cost is None:
         return []
     full = cost["with_every_feature"]
+    saved = (latencies or {}).get("saved_without", {})
 
     def value(v: float | None) -> str:
         return "-" if v is None else f"{v:.4f}"
@@ -540,23 +569,27 @@ def _cost_section(cost: Mapping[str, Any] | None) -> list[str]:
         [
             f"`{name}`",
             value(c["importance"]),
-            f"{c['latency_us']:+.1f}",
+            *([f"{saved[name]:+.1f}" if name in saved else "-"] if latencies else []),
             f"{c['bytes']:+,}",
             "-" if c["acquisition"] is None else f"{c['acquisition']:g}",
             "**adds nothing**" if name in cost["adding_nothing"] else "",
         ]
         for name, c in sorted(cost["features"].items(), key=lambda kv: -(kv[1]["importance"] or 0))
     ]
-    header = ["Feature", "Value (score drop)", "Latency (us)", "Model bytes", "Acquisition", ""]
+    latency = ["Latency (us)"] if latencies else []
+    header = ["Feature", "Value (score drop)", *latency, "Model bytes", "Acquisition", ""]
+    timed = (
+        f"the fastest of {cost['timed_rows']} single-row predictions in CPU time of the one "
+        f"thread serving them, {latencies['with_every_feature']:.1f} us with every feature"
+        if latencies
+        else f"latencies: {cost['latencies']}"
+    )
     return [
         "## Feature cost against value",
         "",
         f"What each feature costs to keep: the probe model ({cost['fit_rows']:,} training rows, "
-        f"{full['latency_us']:.1f} us per single-row prediction, {full['bytes']:,} bytes with "
-        "every feature) minus the same model fitted without it (the fastest of "
-        f"{cost['timed_rows']} single-row predictions in CPU time of the one thread serving "
-        "them: measured, so it varies a little from run to run), and the acquisition cost "
-        "data/schema.yaml declares (metadata.cost).",
+        f"{full['bytes']:,} bytes with every feature) minus the same model fitted without it "
+        f"({timed}), and the acquisition cost data/schema.yaml declares (metadata.cost).",
         "",
         *_table(header, rows),
     ]

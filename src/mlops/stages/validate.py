@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> None:
     if report["passed"]:
         _write(report, args.report or (PATHS.validation if pipeline else None),
                args.markdown or (PATHS.validation_summary if pipeline else None))  # fmt: skip
+        _record_latencies(report, checks.cost_latencies(measured))
         return
     # A failed validation leaves no report behind, unless one was asked for by name.
     _write(report, args.report, args.markdown)
@@ -130,6 +131,18 @@ def _measure(checked: Checked, contract: pa.DataFrameSchema, params: Params) -> 
         how = {"model": "the importance probe", **spend.model_dump(exclude={"enabled"})}
         measured = replace(measured, footprint=footprint, costs=costs, cost_method=how)
     return measured
+
+
+def _record_latencies(report: dict[str, Any], latencies: dict[str, Any] | None) -> None:
+    """Measured latencies vary from run to run: into the run record, out of the tracked
+    reports (a rerun must not change validation.json, which impute reads)."""
+    if latencies is None:
+        return
+    from mlops.data import checks
+    from mlops.io import runs
+
+    runs.record_run("validate", {"cost_latency": latencies})
+    files.write_text(PATHS.runs_dir / "validate.md", checks.cost_markdown(report, latencies))
 
 
 def _write(report: dict[str, Any], json_path: Path | None, md_path: Path | None) -> None:
