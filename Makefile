@@ -40,8 +40,13 @@ lint: env ## ruff check, ruff format --check, mypy --strict on src
 	ruff format --check src tests bench
 	mypy
 
-test: lint ## lint, then the whole test suite
-	pytest
+# Test files run in parallel, one worker per core (pytest-xdist); a file's tests stay
+# on one worker, so a module's expensive fixtures are built once. PYTEST_WORKERS=0
+# runs them serially in this process.
+PYTEST_WORKERS ?= auto
+
+test: lint ## lint, then the whole test suite (in parallel, one worker per core)
+	pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 clean: ## remove the environments (not data or models)
 	rm -rf $(VENV) $(BOOT)
