@@ -193,6 +193,15 @@ def test_two_workers_reload_a_rollback_under_load_without_a_failed_request(
     process, url = two_workers
     workers = [pid for pid in children(process.pid) if "serving" not in str(pid)]
     assert len(workers) >= 2  # two workers (and multiprocessing's resource tracker)
+    # Each worker runs scikit-learn's OpenMP on one thread unless the environment said
+    # otherwise (idle OpenMP threads spin on the core another worker needs).
+    for pid in workers:
+        environ = dict(
+            item.split("=", 1)
+            for item in Path(f"/proc/{pid}/environ").read_text().split("\0")
+            if "=" in item
+        )
+        assert environ.get("OMP_NUM_THREADS") == os.environ.get("OMP_NUM_THREADS", "1")
     failures: list[Any] = []
     versions: list[str] = []
     stop_load = threading.Event()

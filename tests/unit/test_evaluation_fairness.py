@@ -179,6 +179,7 @@ def test_a_group_too_small_is_named_and_judged_by_the_policy(policy: str) -> Non
     }
     small = checks[GROUPS_CHECK]
     assert (small.value, small.verdict) == (1.0, policy)
+    assert small.threshold == (0.0 if policy == "fail" else None)  # no "1 <= 0: pass" line
     assert "race=Other (45 rows < 100)" in small.note
     assert checks["maximum.tpr_gap"].verdict == "pass"
     assert checks["maximum.tpr_gap"].note.startswith("worst: sex, class 1")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -330,6 +331,11 @@ class Service:
         self.holder = Holder(lambda: load_production(params, self.contract.schema))
         self.metrics = Metrics(self.task, multiprocess_mode)
         self.schemas = build_schemas(self.contract, self.task, list(params.data.classes or []))
+        # One request's CPU work at a time per worker. FastAPI runs each request in a pool
+        # thread; four single-row predicts at once in one process fight over the GIL and
+        # the native thread pools, and a worker then answered 29 requests/s where one at a
+        # time answers 70 (docs/performance.md). Workers (processes) are the parallelism.
+        self._busy = threading.Lock()
 
     def reload(self) -> None:
         before = self.holder.current
@@ -345,6 +351,10 @@ class Service:
         return JSONResponse(service.error_body(message, request_id or None), status)
 
     def predict(self, rows: list[BaseModel], request_id: str, received: float) -> JSONResponse:
+        with self._busy:
+            return self._predict(rows, request_id, received)
+
+    def _predict(self, rows: list[BaseModel], request_id: str, received: float) -> JSONResponse:
         production = self.holder.current  # one model for the whole request, even mid-swap
         if production is None:
             body = service.error_body(f"not ready: {self.holder.problem}", request_id)

@@ -46,6 +46,11 @@ def run(args: argparse.Namespace) -> None:
         file=sys.stderr,
         flush=True,
     )
+    # One OpenMP thread per worker unless the environment says otherwise: a single-row
+    # predict gains nothing from a second thread, and idle OpenMP threads spin on the
+    # core the event loop and the other workers need (measured: docs/performance.md).
+    # Set before any worker loads scikit-learn's OpenMP runtime, which reads it once.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     with _metrics_folder(), _exit_zero_on_sigterm():
         os.environ["MLOPS_SERVE_PARAMS"] = str(args.params)
         uvicorn.run(
