@@ -155,8 +155,34 @@ def _best_line(stderr: str) -> str:
     return stderr.strip().splitlines()[-1].split("; best ")[1]
 
 
+def _wait_for_a_trial_by(project: Path, process: subprocess.Popen[str]) -> None:
+    """Until ``process`` has drawn a trial in the shared study."""
+    name = f"{HOST}:{process.pid}"
+    deadline = time.monotonic() + 300
+    while True:
+        assert process.poll() is None, f"the worker exited {process.returncode} before a trial"
+        assert time.monotonic() < deadline, f"{name} drew no trial in 300 s"
+        try:
+            trials = _study(project).trials
+        except ValueError:  # no study yet
+            trials = []
+        if any(t.user_attrs.get(search.WORKER_ATTR) == name for t in trials):
+            return
+        time.sleep(0.2)
+
+
 def test_two_workers_share_one_study(shared: Path) -> None:
-    workers = [_worker(shared), _worker(shared)]
+    # The first worker is held (SIGSTOP, as a machine under load would) mid-trial until
+    # the second has joined, so both take part whichever of them starts faster.
+    first = _worker(shared)
+    _wait_for_a_trial_by(shared, first)
+    first.send_signal(signal.SIGSTOP)
+    try:
+        second = _worker(shared)
+        _wait_for_a_trial_by(shared, second)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    workers = [first, second]
     reports = [_finish(w) for w in workers]
     study = _study(shared)
     trials = study.trials
