@@ -6,7 +6,8 @@
 # posts with CML: metrics and params diffs against the PR's base branch, the
 # gate's verdict (reports/gate.md), the data tests (reports/validation.md,
 # folded; the feature-cost table with this runner's measured latencies from
-# reports/runs/validate.md, untracked because timings vary), production monitoring as the base branch last recorded it (the last
+# reports/runs/validate.md, untracked because timings vary), production
+# monitoring as the base branch last recorded it (the last
 # decision of monitoring/decisions.jsonl and the verdict table
 # monitoring/latest.md, both committed by .github/scripts/monitor.sh) and the
 # pipeline's PNG plots as images.

@@ -279,10 +279,9 @@ def _cost(measured: Measured | None, verdict: Verdict) -> dict[str, Any] | None:
         "policy": verdict.policy,
         "acts_on": "features adding nothing: indistinguishable from zero or redundant",
         "latencies": f"{PATHS.runs_dir / 'validate.json'} (measured: they vary from run to run)",
-        "with_every_feature": _untimed(measured.footprint.to_dict()),
+        "with_every_feature": measured.footprint.to_dict(),
         "features": {
-            name: _untimed(cost.to_dict())
-            | {"importance": values[name].mean if name in values else None}
+            name: cost.to_dict() | {"importance": values[name].mean if name in values else None}
             for name, cost in measured.costs.items()
         },
         "adding_nothing": verdict.names,
@@ -300,10 +299,6 @@ def cost_latencies(measured: Measured | None) -> dict[str, Any] | None:
         "with_every_feature": measured.footprint.latency_us,
         "saved_without": {name: cost.latency_us for name, cost in measured.costs.items()},
     }
-
-
-def _untimed(figures: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in figures.items() if key != "latency_us"}
 
 
 # --- the one line --------------------------------------------------------------

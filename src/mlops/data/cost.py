@@ -35,7 +35,8 @@ class Footprint:
     bytes: int
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The figures every run repeats (the latency is measured: see ``cost_latencies``)."""
+        return _untimed(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,14 @@ class Cost:
     acquisition: float | None  # data/schema.yaml metadata.cost, in the team's unit
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The figures every run repeats (the latency is measured: see ``cost_latencies``)."""
+        return _untimed(asdict(self))
+
+
+def _untimed(figures: dict[str, Any]) -> dict[str, Any]:
+    """Without the latency: a tracked report (validation.json, which impute reads) must
+    have the same bytes when the data did not change."""
+    return {key: value for key, value in figures.items() if key != "latency_us"}
 
 
 def measure(

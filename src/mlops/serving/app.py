@@ -333,8 +333,9 @@ class Service:
         self.schemas = build_schemas(self.contract, self.task, list(params.data.classes or []))
         # One request's CPU work at a time per worker. FastAPI runs each request in a pool
         # thread; four single-row predicts at once in one process fight over the GIL and
-        # the native thread pools, and a worker then answered 29 requests/s where one at a
-        # time answers 70 (docs/performance.md). Workers (processes) are the parallelism.
+        # the native thread pools (10,000 requests: 28 requests/s, and 44 one at a time
+        # with one OpenMP thread; docs/performance.md). Workers (processes) are the
+        # parallelism.
         self._busy = threading.Lock()
 
     def reload(self) -> None:
