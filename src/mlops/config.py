@@ -466,6 +466,8 @@ class ServeConfig(_Section):
     workers: PositiveInt
     max_body_bytes: PositiveInt
     read_timeout_s: Annotated[float, Field(strict=False, gt=0.0)]
+    batch_max_rows: PositiveInt
+    batch_wait_ms: Annotated[float, Field(strict=False, ge=0.0, le=1000.0)]
     missing_values: MissingValues
     log_dir: str
     log_retention_days: PositiveInt

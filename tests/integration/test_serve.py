@@ -7,6 +7,7 @@ import http.client
 import json
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 from mlops.config import Params
 from mlops.features.pipeline import TRUSTED_TYPES
 from mlops.io import files, modelfile
+from mlops.serving import service as service_module
 from tests.integration.registry_project import VERSIONS, cache_file, manifest
 from tests.integration.serve_support import Server, start, stop
 
@@ -409,3 +411,78 @@ def test_every_model_feature_can_be_imputed(repo: Path, server: Server) -> None:
     assert document["imputed"] == dict.fromkeys(features, 2)
     assert [p["imputed"] for p in document["predictions"]] == [[f] for f in features] + [features]
     assert all(0 <= p["probability"] <= 1 for p in document["predictions"])
+
+
+# --- dynamic batching: requests queued together share one model call ------------------------
+
+
+def test_requests_queued_together_share_a_call_and_are_answered_as_if_alone(
+    repo: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc = server.server.config.app.state.service
+    calls: list[int] = []
+    original = service_module.predict
+
+    def recording(production: Any, frame: pd.DataFrame) -> pd.DataFrame:
+        calls.append(len(frame))
+        if len(calls) == 1:  # hold the first call until the others are queued behind it
+            deadline = time.monotonic() + 60
+            while svc._batcher.queued < len(later):
+                assert time.monotonic() < deadline, "the requests were not queued"
+                time.sleep(0.005)
+        return original(production, frame)
+
+    monkeypatch.setattr(service_module, "predict", recording)
+    gappy = gappy_rows()
+    later: list[tuple[list[dict[str, Any]], dict[str, str]]] = [
+        ([{**ROW, "age": 52, "capital_gain": 15024}], {}),
+        (gappy[2:5], {}),  # three rows, one with age imputed
+        ([{**ROW, "income": 1}], {}),  # with the target: other columns, so its own call
+        ([{**ROW, "age": 61}], {"X-Request-ID": "client-7"}),
+    ]
+    first = threading.Thread(target=predict, args=(server, [ROW]))
+    first.start()
+    deadline = time.monotonic() + 60
+    while not calls:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    answers: dict[int, tuple[int, dict[str, Any]]] = {}
+
+    def send(index: int) -> None:
+        rows, headers = later[index]
+        answers[index] = call(
+            server, "POST", "/predict", json.dumps({"rows": rows}).encode(), headers
+        )
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(later))]
+    for thread in threads:
+        thread.start()
+    for thread in [first, *threads]:
+        thread.join(60)
+    # The first call scored the first request; the next two all the others: one call for
+    # the requests without the target (1 + 3 + 1 rows) and one for the one with it.
+    assert calls[0] == 1
+    assert sorted(calls[1:]) == [1, 5]
+    logged = log_records(repo)
+    for index, (rows, headers) in enumerate(later):
+        status, together = answers[index]
+        assert status == 200, together
+        alone_status, alone = call(
+            server, "POST", "/predict", json.dumps({"rows": rows}).encode(), headers
+        )
+        assert alone_status == 200
+        strip = [{k: v for k, v in p.items() if k != "request_id"} for p in together["predictions"]]
+        assert strip == [
+            {k: v for k, v in p.items() if k != "request_id"} for p in alone["predictions"]
+        ]
+        assert together["imputed"] == alone["imputed"]
+        ids = [p["request_id"] for p in together["predictions"]]
+        mine = [entry for entry in logged if entry["request_id"] in ids]
+        assert [entry["request_id"] for entry in mine] == ids  # one log line per row, in order
+        assert len({entry["latency_ms"] for entry in mine}) == 1
+        assert [entry["inputs"].get("income") for entry in mine] == [
+            row.get("income") for row in rows
+        ]
+    assert answers[3][1]["predictions"][0]["request_id"] == "client-7"
+    assert answers[1][1]["imputed"] == {"age": 1}
+    assert "income" not in log_records(repo)[0]["inputs"]

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -700,3 +701,54 @@ def test_what_serve_logs_is_what_monitoring_reads(
     assert window.outputs["probability"].tolist() == [
         p["probability"] for p in [*answered["predictions"], *single["predictions"]]
     ]
+
+
+def test_a_contract_check_the_schema_cannot_express_is_run_by_pandera_per_request(
+    production: Production, contract: Contract, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check pydantic has no constraint for (here ``ne``) is left to pandera: a request
+    breaking it gets a 422 naming the column; one keeping it is answered."""
+    monkeypatch.chdir(tmp_path)
+    document = files.read_yaml(ROOT / "data/schema.yaml")
+    document["columns"]["fnlwgt"]["ne"] = 12345.0
+    files.write_bytes(tmp_path / "data/schema.yaml", yaml.safe_dump(document).encode())
+    app = create_app(files.load_params(ROOT / "params.yaml"))
+    assert app.state.service.schemas.uncovered == ("fnlwgt: not_equal_to",)
+    with TestClient(app) as client:
+        holder = app.state.service.holder
+        holder.current, holder.problem = production, None
+        bad = client.post("/predict", content=body([ROW, {**ROW, "fnlwgt": 12345.0}]))
+        good = client.post("/predict", content=body([ROW, {**ROW, "age": 50}]))
+    assert bad.status_code == 422
+    assert "fnlwgt" in bad.json()["error"]
+    assert "not_equal_to" in bad.json()["error"]
+    assert good.status_code == 200, good.json()
+    expected = service.answer(body([ROW, {**ROW, "age": 50}]), production, contract)[1]
+    assert [p["probability"] for p in good.json()["predictions"]] == pytest.approx(
+        expected["probability"].tolist()
+    )
+
+
+def test_log_lines_take_one_latency_per_row(production: Production, contract: Contract) -> None:
+    inputs, predictions = service.answer(body([ROW, ROW, ROW]), production, contract)
+    at = datetime(2026, 3, 4, tzinfo=UTC)
+    text = service.log_lines(
+        inputs,
+        predictions,
+        production,
+        "serve",
+        at,
+        request_ids=["a", "b-0", "b-1"],
+        latency_ms=[1.23456, 2.0, 2.0],
+    )
+    entries = [json.loads(line) for line in text.splitlines()]
+    assert [e["latency_ms"] for e in entries] == [1.235, 2.0, 2.0]
+    assert list(entries[0])[:5] == [
+        "logged_at",
+        "source",
+        "model_version",
+        "latency_ms",
+        "request_id",
+    ]
+    one = service.log_lines(inputs, predictions, production, "serve", at, latency_ms=4.0)
+    assert [json.loads(line)["latency_ms"] for line in one.splitlines()] == [4.0] * 3

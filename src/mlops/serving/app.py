@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -63,6 +62,7 @@ from mlops.data.ingestion import normalise_name
 from mlops.errors import MlopsError, clip
 from mlops.io import files
 from mlops.serving import service
+from mlops.serving.batching import Batcher
 from mlops.serving.production import PredictionLog, load_production, read_contract
 from mlops.serving.service import Production, RequestError
 from mlops.tasks.metrics import Prediction
@@ -319,6 +319,16 @@ class Metrics:
 # --- the application -----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """A request waiting for its batch: its rows as the schema read them."""
+
+    records: list[dict[str, Any]]
+    columns: tuple[str, ...]  # every column any row names, in order of appearance
+    request_id: str
+    received: float
+
+
 class Service:
     """What the endpoints share: params, contract, the model holder, log and metrics."""
 
@@ -331,12 +341,15 @@ class Service:
         self.holder = Holder(lambda: load_production(params, self.contract.schema))
         self.metrics = Metrics(self.task, multiprocess_mode)
         self.schemas = build_schemas(self.contract, self.task, list(params.data.classes or []))
-        # One request's CPU work at a time per worker. FastAPI runs each request in a pool
-        # thread; four single-row predicts at once in one process fight over the GIL and
-        # the native thread pools (10,000 requests: 28 requests/s, and 44 one at a time
-        # with one OpenMP thread; docs/performance.md). Workers (processes) are the
-        # parallelism.
-        self._busy = threading.Lock()
+        # One model call at a time per worker, taking every request queued (batching.py).
+        # FastAPI runs each request in a pool thread; four single-row predicts at once in
+        # one process fight over the GIL and the native thread pools (10,000 requests: 28
+        # requests/s; docs/performance.md). Workers (processes) are the parallelism.
+        self._batcher: Batcher[_Pending, JSONResponse] = Batcher(
+            self._score,
+            max_size=params.serve.batch_max_rows,
+            wait_s=params.serve.batch_wait_ms / 1000,
+        )
 
     def reload(self) -> None:
         before = self.holder.current
@@ -351,39 +364,86 @@ class Service:
             self.log.write(service.refusal_line(version, "serve", now, request_id, message), now)
         return JSONResponse(service.error_body(message, request_id or None), status)
 
-    def predict(self, rows: list[BaseModel], request_id: str, received: float) -> JSONResponse:
-        with self._busy:
-            return self._predict(rows, request_id, received)
+    def predict(
+        self, rows: list[BaseModel], request_id: str, received: float, peer: Any = None
+    ) -> JSONResponse:
+        """The answer to one request, scored with those queued with it (``peer``: the
+        client's connection, so that a worker waits briefly for the clients it serves)."""
+        records = [row.model_dump(exclude_unset=True) for row in rows]
+        columns = tuple(dict.fromkeys(name for record in records for name in record))
+        pending = _Pending(records, columns, request_id, received)
+        return self._batcher.submit(pending, len(records), peer)
 
-    def _predict(self, rows: list[BaseModel], request_id: str, received: float) -> JSONResponse:
-        production = self.holder.current  # one model for the whole request, even mid-swap
+    def _score(self, requests: list[_Pending]) -> list[JSONResponse]:
+        """Each request's answer. Requests naming the same contract columns are scored in
+        one frame and one model call, and logged in one write; each is refused and
+        answered on its own."""
+        production = self.holder.current  # one model for the whole batch, even mid-swap
         if production is None:
-            body = service.error_body(f"not ready: {self.holder.problem}", request_id)
-            return JSONResponse(body, 503)
-        frame = self._frame(rows)
-        try:
-            frame = self._check(frame, production)
-        except RequestError as exc:
-            return self.refuse("POST", request_id, exc.status, exc.message)
+            problem = f"not ready: {self.holder.problem}"
+            return [JSONResponse(service.error_body(problem, r.request_id), 503) for r in requests]
+        answers: dict[int, JSONResponse] = {}
+        checked: dict[int, pd.DataFrame] = {}
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        known = self.contract.schema.columns
+        for index, request in enumerate(requests):
+            try:
+                frame = self._check(request, production)
+            except RequestError as exc:
+                answers[index] = self.refuse("POST", request.request_id, exc.status, exc.message)
+                continue
+            if frame is not None:  # checked by pandera: scored as pandera left it
+                checked[index] = frame
+            # A column outside the contract has no declared type: typed from its own rows.
+            alone = frame is not None or any(name not in known for name in request.columns)
+            groups.setdefault((index,) if alone else request.columns, []).append(index)
+        for members in groups.values():
+            together = [requests[index] for index in members]
+            frame = checked.get(members[0])
+            if frame is None:
+                rows = [record for request in together for record in request.records]
+                frame = self._frame(rows, together[0].columns)
+            documents = self._answer(together, frame, production)
+            for index, document in zip(members, documents, strict=True):
+                answers[index] = JSONResponse(document)
+        return [answers[index] for index in range(len(requests))]
+
+    def _answer(
+        self, requests: list[_Pending], frame: pd.DataFrame, production: Production
+    ) -> list[dict[str, Any]]:
+        """One model call for the requests' rows (``frame``), one log write, and each
+        request's answer document."""
         predictions = service.predict(production, frame)
-        latency_ms = (time.perf_counter() - received) * 1000
-        ids = service.row_ids(request_id, len(predictions), suffix_single=False)
-        now = datetime.now(UTC)
+        ids = [
+            service.row_ids(request.request_id, len(request.records), suffix_single=False)
+            for request in requests
+        ]
+        now, done = datetime.now(UTC), time.perf_counter()
+        took_ms = [(done - r.received) * 1000 for r in requests for _ in r.records]
+        flat = [row_id for request_ids in ids for row_id in request_ids]
         self.log.write(
             service.log_lines(
-                frame, predictions, production, "serve", now, request_ids=ids, latency_ms=latency_ms
+                frame, predictions, production, "serve", now, request_ids=flat, latency_ms=took_ms
             ),
             now,
         )
-        document = service.response(production, predictions, ids)
-        self.metrics.answered(predictions, document[service.IMPUTED])
-        return JSONResponse(document)
+        outputs = service.answers(predictions)
+        imputed = predictions[service.IMPUTED].tolist()
+        self.metrics.answered(predictions, service.count_imputed(imputed))
+        documents, start = [], 0
+        for request_ids in ids:
+            end = start + len(request_ids)
+            documents.append(
+                service.document(
+                    production.version, request_ids, outputs[start:end], imputed[start:end]
+                )
+            )
+            start = end
+        return documents
 
-    def _frame(self, rows: list[BaseModel]) -> pd.DataFrame:
-        """The validated rows as a frame typed as the contract says."""
-        records = [row.model_dump(exclude_unset=True) for row in rows]
+    def _frame(self, records: list[dict[str, Any]], names: tuple[str, ...]) -> pd.DataFrame:
+        """The rows as a frame typed as the contract says."""
         columns = self.contract.schema.columns
-        names = list(dict.fromkeys(name for record in records for name in record))
         data = {
             name: pd.Series(
                 [record.get(name) for record in records],
@@ -393,14 +453,17 @@ class Service:
         }
         return pd.DataFrame(data)
 
-    def _check(self, frame: pd.DataFrame, production: Production) -> pd.DataFrame:
+    def _check(self, request: _Pending, production: Production) -> pd.DataFrame | None:
         """What the request model cannot say: a null in a column the model does not impute,
-        and any contract check it could not express (pandera's, then)."""
+        and any contract check it could not express (pandera's: then the frame it
+        checked, else None)."""
         if self.contract.missing_values == "impute":
             schema = self.contract.schema.columns
-            for name in frame.columns:
+            for name in request.columns:
                 if name in schema and not schema[name].nullable and name not in production.features:
-                    rows = frame.index[frame[name].isna()].tolist()
+                    rows = [
+                        i for i, record in enumerate(request.records) if record.get(name) is None
+                    ]
                     if rows:
                         raise RequestError(
                             422,
@@ -408,9 +471,12 @@ class Service:
                             "nullable: false and the model does not impute it",
                         )
         if not self.schemas.uncovered:
-            return frame
+            return None
         checked, problem = service.admit(
-            frame, self.contract, records=True, features=production.features
+            self._frame(request.records, request.columns),
+            self.contract,
+            records=True,
+            features=production.features,
         )
         if problem is not None:
             raise RequestError(422, f"request does not match the data contract: {problem}")
@@ -443,7 +509,7 @@ def create_app(params: Params, *, multiprocess_mode: bool = False) -> FastAPI:
     def predict(body: Any, request: Request) -> Response:
         """Predict each row; a row that breaks the data contract gets a 422 naming it."""
         state = request.scope["state"]
-        return svc.predict(body.rows, state["request_id"], state["received"])
+        return svc.predict(body.rows, state["request_id"], state["received"], state["peer"])
 
     # The body's model is built at run time: FastAPI reads it from the annotation.
     predict.__annotations__ = {"body": svc.schemas.request, "request": Request, "return": Response}
@@ -573,8 +639,11 @@ class Door:
             body = await self._body(headers, receive, answer, request_id)
             if body is None:
                 return
+            client = scope.get("client")
             scope.setdefault("state", {}).update(
-                request_id=request_id, received=time.perf_counter()
+                request_id=request_id,
+                received=time.perf_counter(),
+                peer=tuple(client) if client else None,
             )
             await self.app(_as_json(scope), _replay(body), answer)
         finally:

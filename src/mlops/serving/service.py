@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -247,9 +248,12 @@ def imputed_features(features: pd.DataFrame) -> pd.Series:
 
 def imputed_counts(predictions: pd.DataFrame) -> dict[str, int]:
     """Per feature, the rows in which the model imputed it (features never imputed left out)."""
-    named = predictions[IMPUTED]
-    names = named[named != ""].str.split(_SEPARATOR).explode()
-    return {str(name): int(count) for name, count in names.value_counts(sort=False).items()}
+    return count_imputed(predictions[IMPUTED].tolist())
+
+
+def count_imputed(imputed: Sequence[str]) -> dict[str, int]:
+    """``imputed_counts`` of the rows' ``imputed`` strings."""
+    return dict(Counter(name for joined in imputed if joined for name in _names(joined)))
 
 
 def _names(joined: str) -> list[str]:
@@ -268,14 +272,26 @@ def response(
 ) -> dict[str, Any]:
     """The answer: per row its request id and output; a row where features were
     imputed names them under ``imputed``."""
-    rows = zip(request_ids, answers(predictions), predictions[IMPUTED].tolist(), strict=True)
+    return document(
+        production.version, request_ids, answers(predictions), predictions[IMPUTED].tolist()
+    )
+
+
+def document(
+    version: str,
+    request_ids: Sequence[str],
+    outputs: Sequence[dict[str, Any]],
+    imputed: Sequence[str],
+) -> dict[str, Any]:
+    """``response`` from its parts: the rows' ids, ``answers`` and ``imputed`` strings."""
+    rows = zip(request_ids, outputs, imputed, strict=True)
     return {
-        "model_version": production.version,
+        "model_version": version,
         "predictions": [
             {REQUEST_ID: request_id} | output | ({IMPUTED: _names(names)} if names else {})
             for request_id, output, names in rows
         ],
-        IMPUTED: imputed_counts(predictions),
+        IMPUTED: count_imputed(imputed),
     }
 
 
@@ -305,22 +321,26 @@ def log_lines(
     logged_at: datetime,
     *,
     request_ids: Sequence[str] | None = None,
-    latency_ms: float | None = None,
+    latency_ms: float | Sequence[float] | None = None,
 ) -> str:
-    """One JSON object per row: when, which model, the latency (one number per request
-    or batch: serve's handling time, predict's time per row; left out if not measured),
-    the row's request id (``request_ids``; by default ``<new uuid>-<row>``), the answer
-    (the task's output columns), the features the model imputed in that row and the
-    inputs."""
-    timing = {} if latency_ms is None else {"latency_ms": round(latency_ms, 3)}
+    """One JSON object per row: when, which model, the latency (serve's handling time of
+    the row's request, one number per row or for all; predict's time per row; left out if
+    not measured), the row's request id (``request_ids``; by default ``<new uuid>-<row>``),
+    the answer (the task's output columns), the features the model imputed in that row
+    and the inputs."""
     head = json.dumps(
         {
             "logged_at": logged_at.isoformat(timespec="milliseconds"),
             "source": source,
             "model_version": production.version,
         }
-        | timing
     )[:-1]
+    if latency_ms is None:
+        heads = [head] * len(predictions)
+    elif isinstance(latency_ms, int | float):
+        heads = [f'{head}, "latency_ms": {json.dumps(round(latency_ms, 3))}'] * len(predictions)
+    else:
+        heads = [f'{head}, "latency_ms": {json.dumps(round(ms, 3))}' for ms in latency_ms]
     if request_ids is None:
         request_ids = row_ids(new_request_id(), len(predictions), suffix_single=True)
     # Inputs and answer are encoded column by column (every digit: pandas' to_json keeps
@@ -338,7 +358,7 @@ def log_lines(
     )
     return "".join(
         f'{head}, {output}, "{IMPUTED}": {json.dumps(_names(names))}, "inputs": {row}}}\n'
-        for row, (output, names) in zip(rows, outputs, strict=True)
+        for head, row, (output, names) in zip(heads, rows, outputs, strict=True)
     )
 
 
