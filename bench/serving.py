@@ -13,8 +13,10 @@ held-back adult.test (16,281 rows):
   append to the day's file), as a ratio to the prediction itself (contract-checked
   frame in, ``service.predict``), for one row and a 1,000-row batch;
 * HTTP: ``mlops serve`` (FastAPI on uvicorn) on 127.0.0.1 with 1 and 2 workers under
-  single-row requests from a load generator (keep-alive clients), against a bare
-  ThreadingHTTPServer handler that calls predict_proba with no contract check and no log.
+  single-row requests from a load generator (keep-alive clients), with dynamic batching
+  (params.yaml's defaults) and without (``serve.batch_max_rows: 1``: one request per
+  model call), against a bare ThreadingHTTPServer handler that calls predict_proba with
+  no contract check and no log.
 """
 
 from __future__ import annotations
@@ -337,23 +339,32 @@ def bench_http(project: Path, test: Path, model: Any, args: argparse.Namespace) 
     model_alone = best_of(50, lambda: model.predict_proba(one_row))
     print(f"\nHTTP, single-row requests, {args.clients} keep-alive clients on 127.0.0.1")
     print(f"  the model alone: predict_proba on one row {model_alone * 1000:.1f} ms (median)")
-    print(f"  {'server':34} {'requests':>8} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>7}")
-    rps = {}
-    for workers in args.workers:
-        set_workers(workers)
-        port = free_port()
-        mlops = [str(Path(sys.executable).parent / "mlops"), "serve", "--port", str(port)]
-        server = start(mlops, port, bodies[0])
-        try:
-            result = load(port, bodies, args.requests, args.clients)
-        finally:
-            server.terminate()
-            server.wait()
-        rps[workers] = result["rps"]
-        show(f"mlops serve, {workers} worker(s)", result)
-        print(f"  {'':34} p50 / model alone: {result['p50'] / model_alone:.2f}x")
-    if len(rps) > 1:
-        print(f"  requests/s with {max(rps)} workers / 1: {rps[max(rps)] / rps[min(rps)]:.2f}x")
+    print(f"  {'server':42} {'requests':>8} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>7}")
+    modes = [("batched", None)] + ([] if args.skip_unbatched else [("one at a time", 1)])
+    for mode, max_rows in modes:
+        rps = {}
+        for workers in args.workers:
+            set_serve(workers, max_rows)
+            port = free_port()
+            mlops = [str(Path(sys.executable).parent / "mlops"), "serve", "--port", str(port)]
+            server = start(mlops, port, bodies[0])
+            try:
+                result = load(port, bodies, args.requests, args.clients)
+                per_call = rows_per_call(port)
+            finally:
+                server.terminate()
+                server.wait()
+            rps[workers] = result["rps"]
+            show(f"mlops serve, {workers} worker(s), {mode}", result)
+            print(
+                f"  {'':42} p50 / model alone: {result['p50'] / model_alone:.2f}x; "
+                f"{per_call:.2f} rows per model call"
+            )
+        if len(rps) > 1:
+            print(
+                f"  {mode}: requests/s with {max(rps)} workers / 1: "
+                f"{rps[max(rps)] / rps[min(rps)]:.2f}x"
+            )
     baseline = project / "baseline_server.py"
     types = {c: "float64" if frame[c].dtype == "float64" else "str" for c in frame.columns}
     baseline.write_text(BASELINE_SERVER.replace("TYPES", repr(types)))
@@ -370,16 +381,30 @@ def bench_http(project: Path, test: Path, model: Any, args: argparse.Namespace) 
         server.wait()
 
 
-def set_workers(workers: int) -> None:
-    """params.yaml ``serve.workers`` of the throwaway project (the working directory)."""
+def set_serve(workers: int, max_rows: int | None) -> None:
+    """params.yaml ``serve.workers`` (and ``serve.batch_max_rows``, unless None: the
+    template's default) of the throwaway project (the working directory)."""
     document = files.read_yaml(Path("params.yaml"), "params")
     document["serve"]["workers"] = workers
+    if max_rows is not None:
+        document["serve"]["batch_max_rows"] = max_rows
     Path("params.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def rows_per_call(port: int) -> float:
+    """The mean rows per model call, from the server's ``mlops_batch_rows`` histogram."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    connection.request("GET", "/metrics")
+    text = connection.getresponse().read().decode()
+    found = dict(
+        line.split(" ") for line in text.splitlines() if line.startswith("mlops_batch_rows_")
+    )
+    return float(found["mlops_batch_rows_sum"]) / float(found["mlops_batch_rows_count"])
 
 
 def show(label: str, r: dict[str, float]) -> None:
     print(
-        f"  {label:34} {r['n']:8,.0f} {r['errors']:6.0f} {r['p50'] * 1000:7.1f} "
+        f"  {label:42} {r['n']:8,.0f} {r['errors']:6.0f} {r['p50'] * 1000:7.1f} "
         f"{r['p99'] * 1000:7.1f} {r['rps']:7.1f}",
         flush=True,
     )
@@ -395,6 +420,9 @@ def main() -> None:
     parser.add_argument("--skip-batch", action="store_true")
     parser.add_argument("--skip-logging", action="store_true")
     parser.add_argument("--skip-row", action="store_true")
+    parser.add_argument(
+        "--skip-unbatched", action="store_true", help="skip the runs with serve.batch_max_rows: 1"
+    )
     parser.add_argument("--row-repeats", type=int, default=500)
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")

@@ -416,23 +416,68 @@ def test_every_model_feature_can_be_imputed(repo: Path, server: Server) -> None:
 # --- dynamic batching: requests queued together share one model call ------------------------
 
 
-def test_requests_queued_together_share_a_call_and_are_answered_as_if_alone(
-    repo: Path, server: Server, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def hold_first_call(
+    server: Server, monkeypatch: pytest.MonkeyPatch, queued: int, fail_age: float | None = None
+) -> list[int]:
+    """Record the rows of each model call; the first is held until ``queued`` requests
+    wait behind it; a call with a row of age ``fail_age`` raises, as a model might."""
     svc = server.server.config.app.state.service
     calls: list[int] = []
     original = service_module.predict
 
     def recording(production: Any, frame: pd.DataFrame) -> pd.DataFrame:
         calls.append(len(frame))
-        if len(calls) == 1:  # hold the first call until the others are queued behind it
+        if len(calls) == 1:
             deadline = time.monotonic() + 60
-            while svc._batcher.queued < len(later):
+            while svc._batcher.queued < queued:
                 assert time.monotonic() < deadline, "the requests were not queued"
                 time.sleep(0.005)
+        if fail_age is not None and (frame["age"] == fail_age).any():
+            raise ValueError("the model cannot score this row")
         return original(production, frame)
 
     monkeypatch.setattr(service_module, "predict", recording)
+    return calls
+
+
+def send_behind_one(
+    server: Server, calls: list[int], later: list[tuple[list[dict[str, Any]], dict[str, str]]]
+) -> dict[int, tuple[int, Any]]:
+    """One request, then ``later`` (each on its own connection) while its call is held;
+    every answer (status, body) by position in ``later``."""
+    first = threading.Thread(target=predict, args=(server, [ROW]))
+    first.start()
+    deadline = time.monotonic() + 60
+    while not calls:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    answers: dict[int, tuple[int, Any]] = {}
+
+    def send(index: int) -> None:
+        rows, headers = later[index]
+        address = urlsplit(server.url)
+        connection = http.client.HTTPConnection(str(address.hostname), address.port, timeout=60)
+        connection.request("POST", "/predict", json.dumps({"rows": rows}).encode(), headers)
+        reply = connection.getresponse()
+        raw = reply.read()
+        try:
+            answers[index] = reply.status, json.loads(raw)
+        except ValueError:
+            answers[index] = reply.status, raw.decode()
+        connection.close()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(later))]
+    for thread in threads:
+        thread.start()
+    for thread in [first, *threads]:
+        thread.join(60)
+    return answers
+
+
+def test_requests_queued_together_share_a_call_and_are_answered_as_if_alone(
+    repo: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = hold_first_call(server, monkeypatch, queued=4)
     gappy = gappy_rows()
     later: list[tuple[list[dict[str, Any]], dict[str, str]]] = [
         ([{**ROW, "age": 52, "capital_gain": 15024}], {}),
@@ -440,25 +485,7 @@ def test_requests_queued_together_share_a_call_and_are_answered_as_if_alone(
         ([{**ROW, "income": 1}], {}),  # with the target: other columns, so its own call
         ([{**ROW, "age": 61}], {"X-Request-ID": "client-7"}),
     ]
-    first = threading.Thread(target=predict, args=(server, [ROW]))
-    first.start()
-    deadline = time.monotonic() + 60
-    while not calls:
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
-    answers: dict[int, tuple[int, dict[str, Any]]] = {}
-
-    def send(index: int) -> None:
-        rows, headers = later[index]
-        answers[index] = call(
-            server, "POST", "/predict", json.dumps({"rows": rows}).encode(), headers
-        )
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(later))]
-    for thread in threads:
-        thread.start()
-    for thread in [first, *threads]:
-        thread.join(60)
+    answers = send_behind_one(server, calls, later)
     # The first call scored the first request; the next two all the others: one call for
     # the requests without the target (1 + 3 + 1 rows) and one for the one with it.
     assert calls[0] == 1
@@ -486,3 +513,21 @@ def test_requests_queued_together_share_a_call_and_are_answered_as_if_alone(
     assert answers[3][1]["predictions"][0]["request_id"] == "client-7"
     assert answers[1][1]["imputed"] == {"age": 1}
     assert "income" not in log_records(repo)[0]["inputs"]
+
+
+def test_a_request_the_model_fails_on_fails_alone_not_its_batch(
+    repo: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = hold_first_call(server, monkeypatch, queued=3, fail_age=77)
+    later: list[tuple[list[dict[str, Any]], dict[str, str]]] = [
+        ([{**ROW, "age": 52}], {}),
+        ([{**ROW, "age": 77}], {}),  # in the contract, but the model fails on it
+        ([{**ROW, "age": 61}], {}),
+    ]
+    answers = send_behind_one(server, calls, later)
+    assert answers[0][0] == answers[2][0] == 200
+    assert answers[1][0] == 500
+    # the batch of three failed, then each was scored alone
+    assert calls == [1, 3, 1, 1, 1]
+    answered = {entry["inputs"]["age"] for entry in log_records(repo) if not entry.get("refused")}
+    assert answered == {39.0, 52.0, 61.0}

@@ -140,6 +140,10 @@ def test_metrics_count_requests_predictions_and_imputations(server: Server) -> N
     assert by_class == {label: answered.count(label) for label in set(answered)}
     assert got[("mlops_imputed_values_total", (("feature", "age"),))] == 1
     assert got[("mlops_imputed_values_total", (("feature", "education"),))] == 1
+    assert got[("mlops_batch_rows_count", ())] == 1  # one model call, the refusal had none
+    assert got[("mlops_batch_rows_sum", ())] == len(rows)
+    assert got[("mlops_batch_rows_bucket", (("le", "16.0"),))] == 0
+    assert got[("mlops_batch_rows_bucket", (("le", "32.0"),))] == 1
     model = (("model_md5", document_md5(server)), ("version", PROMOTED))
     assert got[("mlops_model_info", model)] == 1
     assert got[("mlops_model_ready", ())] == 1

@@ -169,3 +169,13 @@ def test_the_result_count_must_match() -> None:
     batcher: Batcher[int, int] = Batcher(lambda items: [], max_size=4, wait_s=0.0)
     with pytest.raises(RuntimeError, match="a batch of 1 got 0 results"):
         batcher.submit(1, 1)
+
+
+def test_an_exception_given_for_one_item_is_raised_for_it_alone() -> None:
+    def run(items: list[int]) -> list[int | BaseException]:
+        return [ValueError(f"no {item}") if item < 0 else item * 10 for item in items]
+
+    batcher: Batcher[int, int] = Batcher(run, max_size=64, wait_s=0.0)
+    with pytest.raises(ValueError, match="no -1"):
+        batcher.submit(-1, 1)
+    assert batcher.submit(2, 1) == 20

@@ -73,6 +73,7 @@ DRAIN_BYTES = 64 << 20  # an oversized body is read and dropped up to this, then
 REQUEST_ID_HEADER = "x-request-id"
 _MAX_LISTED = 5  # validation errors named in the one-line message
 # Request-time buckets (seconds): single rows take milliseconds, a 1 MB batch seconds.
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _PATHS = ("/predict", "/health", "/ready", "/metrics", "/docs", "/openapi.json")
 Scope = MutableMapping[str, Any]
@@ -275,6 +276,10 @@ class Metrics:
         self.imputed = Counter(
             "mlops_imputed_values", "Feature values the model imputed", ["feature"], registry=r
         )
+        self.batch = Histogram(
+            "mlops_batch_rows", "Rows per model call (requests queued together share one)",
+            buckets=BATCH_BUCKETS, registry=r,
+        )  # fmt: skip
         self.model = Gauge(
             "mlops_model_info", "1 for the model version a worker serves", ["version", "model_md5"],
             multiprocess_mode="livemax", registry=r,
@@ -374,15 +379,15 @@ class Service:
         pending = _Pending(records, columns, request_id, received)
         return self._batcher.submit(pending, len(records), peer)
 
-    def _score(self, requests: list[_Pending]) -> list[JSONResponse]:
-        """Each request's answer. Requests naming the same contract columns are scored in
-        one frame and one model call, and logged in one write; each is refused and
-        answered on its own."""
+    def _score(self, requests: list[_Pending]) -> list[JSONResponse | Exception]:
+        """Each request's answer (or the exception its thread raises). Requests naming the
+        same contract columns are scored in one frame and one model call, and logged in
+        one write; each is refused and answered on its own."""
         production = self.holder.current  # one model for the whole batch, even mid-swap
         if production is None:
             problem = f"not ready: {self.holder.problem}"
             return [JSONResponse(service.error_body(problem, r.request_id), 503) for r in requests]
-        answers: dict[int, JSONResponse] = {}
+        answers: dict[int, JSONResponse | Exception] = {}
         checked: dict[int, pd.DataFrame] = {}
         groups: dict[tuple[Any, ...], list[int]] = {}
         known = self.contract.schema.columns
@@ -403,7 +408,16 @@ class Service:
             if frame is None:
                 rows = [record for request in together for record in request.records]
                 frame = self._frame(rows, together[0].columns)
-            documents = self._answer(together, frame, production)
+            try:
+                documents = self._answer(together, frame, production)
+            except Exception as exc:
+                if len(members) == 1:
+                    answers[members[0]] = exc  # raised in its own thread: a 500 for it alone
+                    continue
+                # One request the model cannot score must not fail the others: each alone.
+                for index in members:
+                    answers[index] = self._score([requests[index]])[0]
+                continue
             for index, document in zip(members, documents, strict=True):
                 answers[index] = JSONResponse(document)
         return [answers[index] for index in range(len(requests))]
@@ -414,6 +428,7 @@ class Service:
         """One model call for the requests' rows (``frame``), one log write, and each
         request's answer document."""
         predictions = service.predict(production, frame)
+        self.metrics.batch.observe(len(frame))
         ids = [
             service.row_ids(request.request_id, len(request.records), suffix_single=False)
             for request in requests

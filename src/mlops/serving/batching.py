@@ -31,17 +31,18 @@ class _Job(Generic[Item, Result]):
     size: int
     peer: Hashable | None
     done: bool = False  # guarded by Batcher._changed
-    result: Result | None = None
+    result: Result | BaseException | None = None
     error: BaseException | None = None
 
 
 class Batcher(Generic[Item, Result]):
     """One ``run`` at a time; each call takes every queued item, up to ``max_size``
-    rows (a larger item goes alone)."""
+    rows (a larger item goes alone). ``run`` returns one result per item, or an
+    exception for an item that alone should fail."""
 
     def __init__(
         self,
-        run: Callable[[list[Item]], Sequence[Result]],
+        run: Callable[[list[Item]], Sequence[Result | BaseException]],
         *,
         max_size: int,
         wait_s: float,
@@ -60,7 +61,8 @@ class Batcher(Generic[Item, Result]):
 
     def submit(self, item: Item, size: int, peer: Hashable | None = None) -> Result:
         """``run``'s result for ``item`` (``size`` rows, from client ``peer``), scored
-        with whatever is queued with it; ``run``'s exception if its batch failed."""
+        with whatever is queued with it. Raises the result if ``run`` gave an exception
+        for this item, and ``run``'s own exception if the whole batch failed."""
         job: _Job[Item, Result] = _Job(item, size, peer)
         with self._changed:
             self._queue.append(job)
@@ -86,6 +88,8 @@ class Batcher(Generic[Item, Result]):
                     self._changed.notify_all()
         if job.error is not None:
             raise job.error
+        if isinstance(job.result, BaseException):
+            raise job.result
         return job.result  # type: ignore[return-value]
 
     @property
