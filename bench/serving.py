@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import psutil  # noqa: E402
 import yaml  # noqa: E402
 from sklearn.compose import ColumnTransformer  # noqa: E402
 from sklearn.impute import SimpleImputer  # noqa: E402
@@ -348,9 +349,13 @@ def bench_http(project: Path, test: Path, model: Any, args: argparse.Namespace) 
             port = free_port()
             mlops = [str(Path(sys.executable).parent / "mlops"), "serve", "--port", str(port)]
             server = start(mlops, port, bodies[0])
+            seen: list[str] = []
+            timer = threading.Timer(2.0, lambda: seen.append(spread(server, port)))  # noqa: B023
+            timer.start()
             try:
                 result = load(port, bodies, args.requests, args.clients)
                 per_call = rows_per_call(port)
+                timer.join()
             finally:
                 server.terminate()
                 server.wait()
@@ -358,7 +363,7 @@ def bench_http(project: Path, test: Path, model: Any, args: argparse.Namespace) 
             show(f"mlops serve, {workers} worker(s), {mode}", result)
             print(
                 f"  {'':42} p50 / model alone: {result['p50'] / model_alone:.2f}x; "
-                f"{per_call:.2f} rows per model call"
+                f"{per_call:.2f} rows per model call; connections per worker {seen[0]}"
             )
         if len(rps) > 1:
             print(
@@ -389,6 +394,21 @@ def set_serve(workers: int, max_rows: int | None) -> None:
     if max_rows is not None:
         document["serve"]["batch_max_rows"] = max_rows
     Path("params.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def spread(server: subprocess.Popen[bytes], port: int) -> str:
+    """The load's connections per worker process, e.g. ``3+1``: uvicorn's workers share
+    one listening socket, and which worker accepts a connection is the kernel's and the
+    workers' race (a worker that takes more connections than the others serves more)."""
+    main = psutil.Process(server.pid)
+    workers = [p for p in main.children() if "resource_tracker" not in " ".join(p.cmdline())]
+    counts = []
+    for process in workers or [main]:
+        connections = process.net_connections(kind="tcp")
+        counts.append(
+            sum(c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED for c in connections)
+        )
+    return "+".join(map(str, sorted(counts, reverse=True)))
 
 
 def rows_per_call(port: int) -> float:
