@@ -20,6 +20,10 @@ Content-Length (411) within ``serve.max_body_bytes`` (413) received within
 is logged as a refusal; answered rows go to the prediction log (the same records
 ``mlops predict`` writes); ``X-Request-ID`` is honoured and echoed.
 
+Requests a worker holds at once are scored in one model call (``batching.py``; params.yaml
+``serve.batch_max_rows`` and ``serve.batch_wait_ms``), each still checked, refused, logged
+and answered on its own.
+
 Each worker process holds its own model and re-reads models/production.json when it
 changes (a promotion or rollback): the new model is loaded and verified off the event
 loop while the old one keeps answering, then swapped in one assignment, so no request
