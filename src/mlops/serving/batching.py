@@ -1,8 +1,9 @@
 """Dynamic batching: the requests a worker holds at once are scored in one model call.
 
-A one-row predict costs a scikit-learn pipeline about as much as a ten-row one (input
-checks and per-step overhead, not arithmetic, dominate). A worker that scores one request
-at a time makes each waiting request pay for every request ahead of it; the Batcher
+A one-row predict costs a scikit-learn pipeline about as much as a four-row one (input
+checks and per-step overhead, not arithmetic, dominate; docs/performance.md). A worker
+that scores one request at a time makes each waiting request pay for every request ahead
+of it; the Batcher
 instead lets the first waiting request score all those queued with it (``run`` is called
 with their items, in arrival order, and returns one result per item), as Triton's dynamic
 batcher, TorchServe's ``max_batch_delay`` and Ray Serve's ``@serve.batch`` do.
