@@ -52,22 +52,36 @@ def wait_until(condition: Callable[[], bool]) -> None:
         time.sleep(0.001)
 
 
+def behind_a_held_call(
+    batcher: Batcher[int, int], run: Recorder, first: tuple[Any, ...], later: list[tuple[Any, ...]]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Submit ``first`` and hold its call; queue each of ``later`` (item, size[, peer]) in
+    order behind it; release; every caller's outcome once all have returned."""
+    run.release.clear()
+    thread, first_out = in_thread(lambda: batcher.submit(*first))
+    assert run.entered.wait(30)
+    threads, outs = [thread], []
+    for queued, arguments in enumerate(later, 1):
+        started, out = in_thread(lambda a=arguments: batcher.submit(*a))
+        threads.append(started)
+        outs.append(out)
+        wait_until(lambda n=queued: batcher.queued == n)
+    run.release.set()
+    for started in threads:
+        started.join(30)
+    return first_out, outs
+
+
 def test_requests_queued_during_a_call_share_the_next_one() -> None:
     run = Recorder()
     batcher = Batcher(run, max_size=64, wait_s=0.0)
-    run.release.clear()
-    first, first_out = in_thread(lambda: batcher.submit(1, 1, "a"))
-    assert run.entered.wait(30)
-    others = [in_thread(lambda n=n: batcher.submit(n, 1, f"peer{n}")) for n in (2, 3, 4)]
-    wait_until(lambda: batcher.queued == 3)
-    run.release.set()
-    for thread, _ in [(first, first_out), *others]:
-        thread.join(30)
+    later = [(n, 1, f"peer{n}") for n in (2, 3, 4)]
+    first_out, outs = behind_a_held_call(batcher, run, (1, 1, "a"), later)
     assert run.calls[0] == [1]
     assert len(run.calls) == 2
     assert sorted(run.calls[1]) == [2, 3, 4]
     assert first_out["result"] == 10
-    assert [out["result"] for _, out in others] == [20, 30, 40]
+    assert [out["result"] for out in outs] == [20, 30, 40]
 
 
 def test_a_client_alone_never_waits() -> None:
@@ -116,33 +130,16 @@ def test_a_client_stops_being_waited_for_after_the_horizon() -> None:
 def test_a_batch_holds_at_most_max_size_rows_but_a_big_item_goes_alone() -> None:
     run = Recorder()
     batcher = Batcher(run, max_size=3, wait_s=0.0)
-    run.release.clear()
-    first, _ = in_thread(lambda: batcher.submit(0, 1))
-    assert run.entered.wait(30)
     sizes = {1: 2, 2: 1, 3: 1, 4: 5}
-    threads = []
-    for queued, (item, size) in enumerate(sizes.items(), 1):  # queued in this order
-        threads.append(in_thread(lambda i=item, s=size: batcher.submit(i, s))[0])
-        wait_until(lambda n=queued: batcher.queued == n)
-    run.release.set()
-    for thread in [first, *threads]:
-        thread.join(30)
+    behind_a_held_call(batcher, run, (0, 1), list(sizes.items()))  # queued in this order
     assert run.calls == [[0], [1, 2], [3], [4]]
 
 
 def test_a_failed_batch_fails_each_of_its_requests_and_not_the_next() -> None:
     run = Recorder()
     batcher = Batcher(run, max_size=64, wait_s=0.0)
-    run.release.clear()
-    first, _ = in_thread(lambda: batcher.submit(1, 1))
-    assert run.entered.wait(30)
-    bad = [in_thread(lambda n=n: batcher.submit(n, 1)) for n in (-1, 2)]
-    wait_until(lambda: batcher.queued == 2)
-    run.release.set()
-    first.join(30)
-    for thread, _ in bad:
-        thread.join(30)
-    assert all(isinstance(out["error"], ValueError) for _, out in bad)
+    _, bad = behind_a_held_call(batcher, run, (1, 1), [(-1, 1), (2, 1)])
+    assert all(isinstance(out["error"], ValueError) for out in bad)
     assert batcher.submit(5, 1) == 50
 
 

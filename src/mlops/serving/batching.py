@@ -32,8 +32,7 @@ class _Job(Generic[Item, Result]):
     size: int
     peer: Hashable | None
     done: bool = False  # guarded by Batcher._changed
-    result: Result | BaseException | None = None
-    error: BaseException | None = None
+    result: Result | BaseException | None = None  # an exception is raised to the caller
 
 
 class Batcher(Generic[Item, Result]):
@@ -87,8 +86,6 @@ class Batcher(Generic[Item, Result]):
                         scored.done = True
                     self._running = False
                     self._changed.notify_all()
-        if job.error is not None:
-            raise job.error
         if isinstance(job.result, BaseException):
             raise job.result
         return job.result  # type: ignore[return-value]
@@ -129,7 +126,7 @@ class Batcher(Generic[Item, Result]):
                 raise RuntimeError(f"a batch of {len(batch)} got {len(results)} results")
         except BaseException as exc:  # each request answers for itself: raised in its thread
             for job in batch:
-                job.error = exc
+                job.result = exc
             return
         for job, result in zip(batch, results, strict=True):
             job.result = result
