@@ -18,6 +18,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from mlops.audit.evidence import MONITORING_SUMMARY, read_evidence
+from mlops.audit.report import audit
 from mlops.cli import main
 from tests.integration.registry_project import VERSIONS, clone, sh, three_versions, write_gate
 from tests.integration.test_respond import log_predictions, write_labels, write_monitoring
@@ -226,6 +228,14 @@ def test_no_finding_pushes_the_decision_only(setup: Setup) -> None:
     assert "# Production monitoring" in summary
     assert "decision: none: nothing to do" in summary
     assert setup.remote_json("main", "models/production.json")["version"] == V3
+    # The verdict monitor.sh committed is the evidence `mlops audit` scores the
+    # monitoring tests on (its unit tests write one by hand): with the workflow that
+    # schedules the script (this throwaway project has no .github), each earns its point.
+    shutil.copytree(SCRIPT.parents[1], setup.project / ".github")
+    tests = {t["id"]: t for t in audit(read_evidence(setup.project))["tests"]}
+    for test in (tests[f"monitoring.{n}"] for n in range(2, 8)):
+        assert test["score"] == 1, (test["id"], test["missing"])
+        assert any(e.startswith(str(MONITORING_SUMMARY)) for e in test["evidence"]), test
 
 
 def test_a_feature_broken_upstream_opens_an_issue(setup: Setup) -> None:
