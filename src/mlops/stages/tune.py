@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any
 
 import mlops
@@ -182,19 +183,37 @@ def _progress(study: optuna.Study, n_trials: int) -> Iterator[Callback]:
         bar.close()
 
 
+# Code an interrupt must not cut in two: Optuna's bookkeeping and its database. A
+# KeyboardInterrupt raised between a write and its commit can leave the connection
+# holding the database's lock, and the trial's own record then waits on it in vain.
+_BOOKKEEPING = frozenset({"optuna", "sqlalchemy"})
+RECHECK_SECONDS = 0.05
+
+
+def _in_bookkeeping(frame: FrameType | None, objective: CodeType) -> bool:
+    """Whether the main thread, stopped at ``frame``, is running Optuna's or its
+    database's code; inside the objective, only the frames above it count."""
+    while frame is not None and frame.f_code is not objective:
+        if str(frame.f_globals.get("__name__", "")).partition(".")[0] in _BOOKKEEPING:
+            return True
+        frame = frame.f_back
+    return False
+
+
 @contextmanager
-def _interrupts_inside_trials(
-    objective: Objective, patience: float = 2.0
-) -> Iterator[tuple[Objective, Callback]]:
-    """Ctrl-C stops the search inside a trial's objective, never in Optuna's bookkeeping.
+def _interrupts_inside_trials(objective: Objective) -> Iterator[tuple[Objective, Callback]]:
+    """Ctrl-C stops the search at a point where Optuna can record it, never in the middle
+    of Optuna's bookkeeping or a database write.
 
     Optuna records a trial interrupted in its objective as failed, and a resumed run
     draws it again. Between objectives Optuna creates, samples and records trials; an
     interrupt there left a trial RUNNING, which a resumed run counted as used and
-    retried only once its heartbeat went stale. So there it is held until the next
-    objective starts (milliseconds later) or the trial's callbacks run, and at most
-    ``patience`` seconds when no trial follows (e.g. while waiting for other workers).
-    A second Ctrl-C is not held. Off the main thread, without SIGALRM, or when the
+    retried only once its heartbeat went stale. So an interrupt that lands in Optuna's
+    or SQLAlchemy's code (between trials, or in a trial's own report to the study) is
+    held: it is raised as the next objective starts or the trial's callbacks run, or
+    where the main thread is next found in other code (looked at every
+    ``RECHECK_SECONDS``: e.g. while the search waits for other workers' trials). A
+    second Ctrl-C is not held. Off the main thread, without SIGALRM, or when the
     process ignores SIGINT (started in the background), nothing changes.
     """
     if (
@@ -204,34 +223,37 @@ def _interrupts_inside_trials(
     ):
         yield objective, lambda study, trial: None
         return
-    state = {"inside": False, "pending": False}
-
-    def on_interrupt(signum: int, frame: object) -> None:
-        if state["inside"] or state["pending"]:
-            raise KeyboardInterrupt
-        state["pending"] = True
-        signal.setitimer(signal.ITIMER_REAL, patience)
-
-    def on_patience(signum: int, frame: object) -> None:
-        if state["pending"]:
-            raise KeyboardInterrupt
+    pending = False
 
     def guarded(trial: optuna.Trial) -> float:
-        state["inside"] = True
-        try:
-            if state["pending"]:
-                raise KeyboardInterrupt
-            return objective(trial)
-        finally:
-            state["inside"] = False
+        if pending:
+            raise KeyboardInterrupt
+        return objective(trial)
+
+    def deliver(frame: FrameType | None) -> None:
+        if _in_bookkeeping(frame, guarded.__code__):
+            signal.setitimer(signal.ITIMER_REAL, RECHECK_SECONDS)
+        else:
+            raise KeyboardInterrupt
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        nonlocal pending
+        if pending:
+            raise KeyboardInterrupt
+        pending = True
+        deliver(frame)
+
+    def on_alarm(signum: int, frame: FrameType | None) -> None:
+        if pending:
+            deliver(frame)
 
     def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
-        if state["pending"]:
+        if pending:
             raise KeyboardInterrupt
 
     previous = (
         signal.signal(signal.SIGINT, on_interrupt),
-        signal.signal(signal.SIGALRM, on_patience),
+        signal.signal(signal.SIGALRM, on_alarm),
     )
     try:
         yield guarded, after_trial
@@ -239,7 +261,7 @@ def _interrupts_inside_trials(
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGINT, previous[0])
         signal.signal(signal.SIGALRM, previous[1])
-    if state["pending"]:  # held, and the search ended before it was raised
+    if pending:  # held, and the search ended before it was raised
         raise KeyboardInterrupt
 
 
