@@ -328,7 +328,7 @@ def load(port: int, bodies: list[bytes], requests: int, clients: int) -> dict[st
     wall = time.perf_counter() - start
     cuts = statistics.quantiles(latencies, n=100)
     return {"n": len(latencies), "errors": errors[0], "p50": cuts[49], "p99": cuts[98],
-            "rps": len(latencies) / wall}  # fmt: skip
+            "rps": len(latencies) / wall, "wall": wall}  # fmt: skip
 
 
 def bench_http(project: Path, test: Path, model: Any, args: argparse.Namespace) -> None:
@@ -353,7 +353,10 @@ def bench_http(project: Path, test: Path, model: Any, args: argparse.Namespace) 
             timer = threading.Timer(2.0, lambda: seen.append(spread(server, port)))  # noqa: B023
             timer.start()
             try:
+                processes = [psutil.Process(), *tree(server)]
+                before = [cpu_seconds(p) for p in processes]
                 result = load(port, bodies, args.requests, args.clients)
+                used = [cpu_seconds(p) - b for p, b in zip(processes, before, strict=True)]
                 per_call = rows_per_call(port)
                 timer.join()
             finally:
@@ -364,6 +367,12 @@ def bench_http(project: Path, test: Path, model: Any, args: argparse.Namespace) 
             print(
                 f"  {'':42} p50 / model alone: {result['p50'] / model_alone:.2f}x; "
                 f"{per_call:.2f} rows per model call; connections per worker {seen[0]}"
+            )
+            available = result["wall"] * (os.cpu_count() or 1)
+            print(
+                f"  {'':42} CPU in the run: load generator {used[0] / available:.0%}, "
+                f"server {sum(used[1:]) / available:.0%} of {os.cpu_count()} cores "
+                f"x {result['wall']:.1f} s"
             )
         if len(rps) > 1:
             print(
@@ -394,6 +403,21 @@ def set_serve(workers: int, max_rows: int | None) -> None:
     if max_rows is not None:
         document["serve"]["batch_max_rows"] = max_rows
     Path("params.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def tree(server: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    """The server's processes: ``mlops serve`` and its workers."""
+    main = psutil.Process(server.pid)
+    return [main, *main.children(recursive=True)]
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    """User and system CPU seconds ``process`` used so far (0 once it is gone)."""
+    try:
+        times = process.cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
+    return float(times.user + times.system)
 
 
 def spread(server: subprocess.Popen[bytes], port: int) -> str:
