@@ -273,24 +273,39 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start(cmd: list[str], port: int, probe: bytes) -> subprocess.Popen[bytes]:
+def start(cmd: list[str], port: int, probe: bytes, workers: int = 0) -> subprocess.Popen[bytes]:
     """Start a server and wait until it answers a valid request with 200 (``mlops
-    serve`` answers 503 until its model is loaded)."""
+    serve`` answers 503 until its model is loaded) and, for ``mlops serve``, until
+    ``workers`` distinct workers said they are ready: a worker still loading its model
+    accepts nothing, so a load started then connects only to the others."""
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
+    ready: set[int] = set()
     while time.monotonic() < deadline:
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            connection.request("POST", "/predict", body=probe)
-            reply = connection.getresponse()
-            reply.read()
-            if reply.status == 200:
+            if len(ready) < workers:
+                status, body = request(port, "GET", "/ready")
+                if status == 200:
+                    ready.add(json.loads(body)["worker"])
+                    continue
+            elif request(port, "POST", "/predict", probe)[0] == 200:
                 return server
         except OSError:
             pass
-        time.sleep(0.5)
+        time.sleep(0.1)
     server.kill()
     raise SystemExit(f"server on port {port} did not start")
+
+
+def request(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    """One request on a new connection: its status and body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request(method, path, body=body)
+        reply = connection.getresponse()
+        return reply.status, reply.read()
+    finally:
+        connection.close()
 
 
 def load(port: int, bodies: list[bytes], requests: int, clients: int) -> dict[str, float]:
@@ -348,7 +363,7 @@ def bench_http(project: Path, test: Path, model: Any, args: argparse.Namespace) 
             set_serve(workers, max_rows)
             port = free_port()
             mlops = [str(Path(sys.executable).parent / "mlops"), "serve", "--port", str(port)]
-            server = start(mlops, port, bodies[0])
+            server = start(mlops, port, bodies[0], workers)
             seen: list[str] = []
             timer = threading.Timer(2.0, lambda: seen.append(spread(server, port)))  # noqa: B023
             timer.start()
@@ -437,9 +452,7 @@ def spread(server: subprocess.Popen[bytes], port: int) -> str:
 
 def rows_per_call(port: int) -> float:
     """The mean rows per model call, from the server's ``mlops_batch_rows`` histogram."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    connection.request("GET", "/metrics")
-    text = connection.getresponse().read().decode()
+    text = request(port, "GET", "/metrics")[1].decode()
     found = dict(
         line.split(" ") for line in text.splitlines() if line.startswith("mlops_batch_rows_")
     )

@@ -206,6 +206,15 @@ def test_two_workers_reload_a_rollback_under_load_without_a_failed_request(
             if "=" in item
         )
         assert environ.get("OMP_NUM_THREADS") == os.environ.get("OMP_NUM_THREADS", "1")
+    # /ready names the worker that answered: new connections reach both, once both are.
+    answered: set[int] = set()
+    deadline = time.monotonic() + 60
+    while len(answered) < 2 and time.monotonic() < deadline:
+        status, body = get(url, "/ready")
+        if status == 200:
+            answered.add(json.loads(body)["worker"])
+    assert len(answered) == 2, answered
+    assert answered <= set(workers), (answered, workers)
     failures: list[Any] = []
     versions: list[str] = []
     stop_load = threading.Event()

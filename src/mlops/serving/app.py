@@ -551,11 +551,17 @@ def create_app(params: Params, *, multiprocess_mode: bool = False) -> FastAPI:
 
     @app.get("/ready", responses={503: {}})
     def ready() -> JSONResponse:
-        """Readiness: 200 once a verified model is loaded, else 503 and why."""
+        """Readiness: 200 once a verified model is loaded, else 503 and why; ``worker``
+        is the answering worker's process id (each of ``serve.workers`` is ready on
+        its own)."""
         production = svc.holder.current
+        worker = os.getpid()
         if production is None:
-            return JSONResponse({"status": "not ready", "error": svc.holder.problem}, 503)
-        return JSONResponse({"status": "ready", "model_version": production.version})
+            document = {"status": "not ready", "error": svc.holder.problem, "worker": worker}
+            return JSONResponse(document, 503)
+        return JSONResponse(
+            {"status": "ready", "model_version": production.version, "worker": worker}
+        )
 
     @app.get("/metrics")
     def metrics() -> Response:
