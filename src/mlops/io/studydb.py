@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 import warnings
 from pathlib import Path
@@ -39,14 +40,14 @@ def open_storage(url: str | None, default: Path, source: Path) -> optuna.storage
     for attempt in range(STORAGE_ATTEMPTS):
         try:
             return _rdb_storage(url)
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
-            # Workers starting together on an empty database race to create its
-            # tables; the loser finds them on the next attempt.
-            if attempt == STORAGE_ATTEMPTS - 1:
-                raise _storage_error(url, exc, source) from None
-            time.sleep(1.0 + attempt)
         except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as exc:
-            raise _storage_error(url, exc, source) from None
+            if attempt == STORAGE_ATTEMPTS - 1 or not _lost_creation_race(exc):
+                raise _storage_error(url, exc, source) from None
+        # The failed attempt's engine is garbage in reference cycles, with a connection
+        # that may hold SQLite's write lock until it is collected: every worker,
+        # this one's next attempt included, would wait on it.
+        gc.collect()
+        time.sleep(1.0 + attempt)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -67,6 +68,17 @@ def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
                 max_retry=1
             ),
         )
+
+
+def _lost_creation_race(exc: Exception) -> bool:
+    """Whether ``exc`` is a worker losing the race to create an empty database's tables
+    to another that started with it (the loser finds them on the next attempt):
+    PostgreSQL's duplicate key or table, SQLite's "table ... already exists"."""
+    import sqlalchemy
+
+    if isinstance(exc, sqlalchemy.exc.IntegrityError | sqlalchemy.exc.ProgrammingError):
+        return True
+    return isinstance(exc, sqlalchemy.exc.OperationalError) and "already exists" in str(exc)
 
 
 def _storage_error(url: str, exc: Exception, source: Path) -> UsageError:
