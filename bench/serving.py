@@ -439,8 +439,8 @@ def spread(server: subprocess.Popen[bytes], port: int) -> str:
     """The load's connections per worker process, e.g. ``3+1``: uvicorn's workers share
     one listening socket, and which worker accepts a connection is the kernel's and the
     workers' race (a worker that takes more connections than the others serves more)."""
-    main = psutil.Process(server.pid)
-    workers = [p for p in main.children() if "resource_tracker" not in " ".join(p.cmdline())]
+    main, *children = tree(server)
+    workers = [p for p in children if "resource_tracker" not in " ".join(p.cmdline())]
     counts = []
     for process in workers or [main]:
         connections = process.net_connections(kind="tcp")

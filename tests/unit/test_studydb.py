@@ -50,10 +50,10 @@ def test_a_worker_that_lost_the_race_to_create_the_tables_opens_them(
 def test_other_database_errors_are_one_line_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    locked = sqlalchemy.exc.OperationalError(
+    broken = sqlalchemy.exc.OperationalError(
         "SELECT 1", {}, sqlite3.OperationalError("disk I/O error")
     )
-    calls = _open_behind([locked], monkeypatch)
+    calls = _open_behind([broken], monkeypatch)
     with pytest.raises(
         UsageError, match=r"^params\.yaml: tune\.storage: cannot open sqlite:///.*disk I/O error"
     ):
