@@ -39,8 +39,13 @@ def fitted(task: str) -> tuple[Any, pd.DataFrame]:
     return model.fit(x, y), x
 
 
+SLOWER = 20  # the slow model predicts this many times per call, then sleeps 10 ms
+
+
 class Broken:
-    """Wraps a model: answers NaN, the opposite of it, or the same but slowly."""
+    """Wraps a model: answers NaN, the opposite of it, or the same but slowly. Slowly is
+    the real work repeated as well as a sleep, so the ratio to production stays far above
+    the limit however loaded the machine is (load slows both models alike)."""
 
     def __init__(self, model: Any, how: str) -> None:
         self.model, self.how = model, how
@@ -51,8 +56,7 @@ class Broken:
         if self.how == "nan":
             return np.full_like(proba, np.nan)
         if self.how == "slow":
-            time.sleep(0.01)
-            return proba
+            return self.slowly(self.model.predict_proba, x)
         return proba[:, ::-1]  # the least likely class becomes the most likely
 
     def predict(self, x: pd.DataFrame) -> np.ndarray:
@@ -60,9 +64,15 @@ class Broken:
         if self.how == "nan":
             return np.full_like(value, np.nan)
         if self.how == "slow":
-            time.sleep(0.01)
-            return value
+            return self.slowly(self.model.predict, x)
         return -value
+
+    @staticmethod
+    def slowly(predict: Any, x: pd.DataFrame) -> np.ndarray:
+        for _ in range(SLOWER - 1):
+            predict(x)
+        time.sleep(0.01)
+        return np.asarray(predict(x))
 
 
 def logged(task: Task, model: Any, x: pd.DataFrame) -> Any:
