@@ -82,7 +82,8 @@ def serve(project: Path, rows: int, bucket: Path) -> None:
     test = pd.read_parquet(project / "data/split/test.parquet")
     batch = project.parent / "batch.csv"
     test.drop(columns=[params["data"]["target"]]).head(rows).to_csv(batch, index=False)
-    sh(project, "mlops", "predict", "--input", str(batch), "--output", str(batch) + ".out")
+    answers = project.parent / "answers.csv"
+    sh(project, "mlops", "predict", "--input", str(batch), "--output", str(answers))
     logs = project / params["serve"]["log_dir"]
     bucket.mkdir()
     for log in logs.iterdir():
@@ -127,8 +128,8 @@ def main() -> None:
         sh(project, "dvc", "repro", "-q")
         print(f"dvc repro on the clone: {time.perf_counter() - start:.0f} s")
         shipped, shipped_s = audit(project, args.runs)
-        promoted = sh(project, "mlops", "promote").splitlines()[0]
-        print(f"mlops promote: {promoted}")
+        said = sh(project, "mlops", "promote").splitlines()
+        print(f"mlops promote: {next(line for line in said if line.startswith('promoted'))}")
         bucket = Path(tmp) / "bucket"
         serve(project, args.rows, bucket)
         print(f"served {args.rows} rows; monitor.sh decision: {monitor(project, bucket)}")
@@ -147,7 +148,7 @@ def main() -> None:
     print("tests below 1 after the loop:")
     for test in looped["tests"]:
         if test["score"] < 1:
-            print(f"  {test['id']:14} {test['score']:g}  missing: {test['missing']}")
+            print(f"  {test['id']:14} {test['score']:<4g} missing: {test['missing']}")
 
 
 if __name__ == "__main__":
