@@ -2,7 +2,7 @@
 
 scikit-learn's bundled data sets written out as a user would have them (wine:
 multiclass; diabetes: regression; breast cancer: binary), and synthetic files in
-the shapes real exports take: a semicolon-separated gzipped CSV, a Parquet file
+the shapes real exports take: a semicolon-separated gzipped CSV with decimal commas, a Parquet file
 with gaps in numeric and categorical columns, an R-style CSV with "NA" markers and
 a row-name column, a binary set with 3 % positives. Each is seeded, so a file and
 what the pipeline makes of it are the same on every run.
@@ -69,10 +69,12 @@ def _synthetic(rows: int, seed: int, weights: list[float] | None = None) -> pd.D
 
 
 def _semicolon_gzip(path: Path) -> None:
-    """A European export: ';'-separated, decimal points kept, gzipped, "yes"/"no" labels."""
+    """A European export: ';'-separated, decimal commas ("0,5"), gzipped, "yes"/"no"
+    labels."""
     frame = _synthetic(1500, seed=1).rename(columns={"y": "churned"})
     frame["churned"] = frame["churned"].map({1: "yes", 0: "no"})
-    path.write_bytes(gzip.compress(frame.to_csv(index=False, sep=";").encode(), mtime=0))
+    text = frame.to_csv(index=False, sep=";", decimal=",")
+    path.write_bytes(gzip.compress(text.encode(), mtime=0))
 
 
 def _parquet_with_gaps(path: Path) -> None:

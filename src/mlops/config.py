@@ -80,6 +80,9 @@ Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
 PositiveInt = Annotated[int, Field(gt=0)]
 
 
+Decimal = Literal[".", ","]  # a CSV's decimal mark
+
+
 class DataConfig(_Section):
     """How to read the source, which column is the target, and what kind of task it is."""
 
@@ -88,6 +91,9 @@ class DataConfig(_Section):
     header: bool
     columns: StrTuple | None
     separator: str
+    # A CSV's decimal mark: "," for the exports of a spreadsheet set to a European
+    # locale ("3,5"; their separator is then ";" or a tab). "." when unset.
+    decimal: Decimal = "."
     na_values: StrTuple
     comment: str | None
     target: str
@@ -101,6 +107,15 @@ class DataConfig(_Section):
     # labels) whose rows are appended to it: the labelled production rows `mlops respond`
     # adds, each a DVC-tracked file, so every retraining's data is a version.
     extra_data: str
+
+    @model_validator(mode="after")
+    def _decimal_is_not_the_separator(self) -> DataConfig:
+        if self.decimal == self.separator:
+            raise ValueError(
+                f'decimal and separator are both "{self.decimal}"; a CSV with decimal commas '
+                'is separated by ";" or a tab'
+            )
+        return self
 
     @model_validator(mode="after")
     def _labels_fit_task(self) -> DataConfig:

@@ -76,6 +76,9 @@ def test_init_then_repro_reaches_a_gate_verdict(
     features = [*card["features"]["numeric"], *card["features"]["categorical"]]
     assert features
     assert user_file.target not in features
+    if user_file.name == "churn.csv.gz":  # decimal commas: read as the numbers they are
+        assert params["data"]["decimal"] == ","
+        assert {f"x{i}" for i in range(6)} <= set(card["features"]["numeric"])
     if user_file.name == "loans.csv":  # R's row names identify rows: never a feature
         assert "rownames" not in features
         assert "rownames" in _json(project / "reports/validation.json")["ids"]

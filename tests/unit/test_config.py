@@ -63,6 +63,7 @@ def test_missing_section_is_named(document: dict[str, Any]) -> None:
         ("tune", "n_trials", 0, "tune.n_trials: input should be greater than 0"),
         ("split", "test_size", 1.5, "split.test_size: input should be less than 1"),
         ("data", "header", "no", "data.header: input should be a valid boolean"),
+        ("data", "decimal", ";", "data.decimal: input should be '.' or ','"),
         (
             "impute",
             "numeric",
@@ -101,3 +102,18 @@ def test_classes_must_not_overlap(document: dict[str, Any]) -> None:
 
 def test_top_level_must_be_a_mapping() -> None:
     assert _error([1, 2]) == "params.yaml: expected a mapping of sections, got list"  # type: ignore[arg-type]
+
+
+def test_the_decimal_mark_is_not_the_separator(document: dict[str, Any]) -> None:
+    document["data"]["decimal"] = ","
+    assert 'decimal and separator are both ","' in _error(document)
+    document["data"]["separator"] = ";"
+    assert parse_params(document).data.decimal == ","
+
+
+def test_a_params_file_without_a_decimal_mark_reads_decimal_points(
+    document: dict[str, Any],
+) -> None:
+    """params.yaml from before data.decimal existed still parses."""
+    del document["data"]["decimal"]
+    assert parse_params(document).data.decimal == "."

@@ -48,7 +48,36 @@ def test_a_comma_csv_with_a_header() -> None:
 def test_a_gzipped_semicolon_csv_with_decimal_commas() -> None:
     frame = pd.DataFrame({"a": ["1,5", "2,5", "3"], "b": ["x", "y", "x"], "y": [0, 1, 0]})
     layout = sniff("data.csv.gz", gzip.compress(_csv(frame, sep=";")))
-    assert (layout.separator, layout.header) == (";", True)
+    assert (layout.separator, layout.decimal, layout.header) == (";", ",", True)
+
+
+@pytest.mark.parametrize(
+    ("text", "decimal"),
+    [
+        ("a;b\n1.5;x\n2;y\n", "."),
+        ("a;b\n1;x\n2;y\n", "."),  # whole numbers: nothing to tell, the default
+        ("a;b\n1,000;x\n2,500;y\n", "."),  # may be thousands: not a decimal comma
+        ("a;b\n1,000;x\n2,5;y\n", ","),
+        ("a,b\n1.5,x\n", "."),
+        ('a,b\n"1,5",x\n', "."),  # a comma-separated file: a quoted "1,5" is text
+    ],
+)
+def test_the_decimal_mark(text: str, decimal: str) -> None:
+    assert sniff("f.csv", text.encode()).decimal == decimal
+
+
+def test_a_headerless_file_with_decimal_commas_is_told_and_its_markers_found() -> None:
+    """Read with "." the first row's "0,5" is no number, so it would pass for a header,
+    and "NA" would be one text among others, not a missing value."""
+    text = "0,5;a;NA\n1,25;b;3,5\n2,75;a;4,5\n"
+    layout = sniff("f.csv", text.encode())
+    assert (layout.decimal, layout.header) == (",", False)
+    assert layout.marked == {"column_3": ("NA",)}
+    read = pd.read_csv(
+        io.StringIO(text), sep=";", decimal=",", header=None, na_values=list(layout.na_values)
+    )
+    assert read[2].tolist()[1:] == [3.5, 4.5]
+    assert np.isnan(read[2][0])
 
 
 def test_parquet_is_told_by_its_magic_bytes_whatever_the_name() -> None:

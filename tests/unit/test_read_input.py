@@ -72,10 +72,47 @@ def test_the_comment_character_is_never_the_separator(config: DataConfig, tmp_pa
 
 def test_a_decimal_comma_does_not_make_a_separator(config: DataConfig, tmp_path: Path) -> None:
     path = tmp_path / "batch.csv"
-    path.write_text("age;capital_gain;sex\n30;1,5;Male\n41;2,5;Female\n")
+    path.write_text("age;capital_gain;sex\n30;1,5;Male\n41;-2,25;Female\n")
     frame = read(path, config)
     assert list(frame.columns) == ["age", "capital_gain", "sex"]
-    assert frame["capital_gain"].tolist() == ["1,5", "2,5"]
+    assert frame["capital_gain"].tolist() == [1.5, -2.25]  # numbers, as they were meant
+
+
+@pytest.mark.parametrize(
+    ("text", "configured", "values"),
+    [
+        # The file's own numbers tell its decimal mark, whatever params.yaml says.
+        ("age;sex\n1.5;x\n2;y\n", ",", [1.5, 2.0]),
+        ("age;sex\n1,5;x\n2;y\n", ".", [1.5, 2.0]),
+        ("age\tsex\n0,125\tx\n", ".", [0.125]),
+        # They do not: whole numbers, or commas that may group thousands -> params.yaml.
+        ("age;sex\n1;x\n2;y\n", ",", [1, 2]),
+        ("age;sex\n1,000;x\n", ",", [1.0]),
+        ("age;sex\n1,000;x\n", ".", ["1,000"]),
+        # A comma-separated file cannot use a decimal comma.
+        ("age,sex\n1.5,x\n", ",", [1.5]),
+    ],
+)
+def test_a_files_decimal_mark_is_sniffed_else_configured(
+    config: DataConfig, tmp_path: Path, text: str, configured: str, values: list[object]
+) -> None:
+    path = tmp_path / "batch.csv"
+    path.write_text(text)
+    setting = {"decimal": configured, "separator": ";", "comment": None}
+    frame = read(path, config.model_copy(update=setting))
+    assert frame["age"].tolist() == values
+
+
+def test_the_source_reads_with_the_configured_decimal_mark(
+    config: DataConfig, tmp_path: Path
+) -> None:
+    path = tmp_path / "source.csv"
+    path.write_text("a;b\n1,5;x\n2,25;y\n")
+    source = {"header": True, "columns": None, "comment": None, "separator": ";"}
+    comma = tables.read_source(config.model_copy(update={**source, "decimal": ","}), path)
+    point = tables.read_source(config.model_copy(update=source), path)
+    assert comma["a"].tolist() == [1.5, 2.25]
+    assert point["a"].tolist() == ["1,5", "2,25"]  # as told: text, which the contract refuses
 
 
 def test_a_header_is_recognised_by_the_contracts_names(config: DataConfig, tmp_path: Path) -> None:

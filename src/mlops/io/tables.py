@@ -1,7 +1,7 @@
 """Users' data files: the configured source and files given with ``--input``.
 
 CSV (optionally gzipped, whatever the name) or Parquet; for ``--input``, the
-format is told by content and a CSV's separator and header are sniffed.
+format is told by content and a CSV's separator, decimal mark and header are sniffed.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ import csv
 import gzip
 import io
 import json
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops.config import DataConfig
+from mlops.config import DataConfig, Decimal
 from mlops.errors import UsageError
 from mlops.io.files import atomic_path, require_file
 
@@ -73,7 +74,15 @@ def _read_csv_source(path: Path, config: DataConfig) -> pd.DataFrame:
     if not text.strip():
         raise UsageError(f"{path}: data source is empty")
     names = list(config.columns) if config.columns else None
-    return _parse_csv(path, text, config, sep=config.separator, header=config.header, names=names)
+    return _parse_csv(
+        path,
+        text,
+        config,
+        sep=config.separator,
+        decimal=config.decimal,
+        header=config.header,
+        names=names,
+    )
 
 
 def csv_text(name: object, data: bytes) -> str:
@@ -93,6 +102,7 @@ def _parse_csv(
     config: DataConfig,
     *,
     sep: str,
+    decimal: str,
     header: bool,
     names: list[str] | None,
     as_text: bool = False,
@@ -109,6 +119,7 @@ def _parse_csv(
             na_values=None if as_text else list(config.na_values),
             keep_default_na=not as_text,
             comment=config.comment,
+            decimal=decimal,
             skipinitialspace=True,
             skip_blank_lines=True,
         )
@@ -135,7 +146,8 @@ def read_input(
 ) -> pd.DataFrame:
     """A file given with ``--input``: Parquet, CSV or gzipped CSV, told apart by content.
 
-    A CSV's separator is sniffed (params.yaml ``data.separator`` on a tie), and
+    A CSV's separator is sniffed (params.yaml ``data.separator`` on a tie), and so is
+    its decimal mark (``data.decimal`` when its numbers do not tell), and
     ``layout`` (``ingestion.csv_layout``) tells from its first row whether that
     row is a header or else which names the columns take. ``as_text`` keeps a CSV's
     fields as the text they hold (no number parsing, no missing-value markers), so
@@ -177,14 +189,18 @@ def _read_csv_input(
     if not lines:
         raise UsageError(f"{path}: input file has no data rows")
     sep = sniff_separator(lines, config.separator, config.comment)
-    first = _split_line(lines[0], sep)
+    rows = [_split_line(line, sep) for line in lines]
+    decimal = sniff_decimal(rows, sep, config.decimal)
+    first = rows[0]
     header, names = layout(first)
     if names is not None and len(names) != len(first):
         raise UsageError(
             f"{path}: {len(first)} fields in the first row, but params.yaml data.columns "
             f"names {len(names)} (a headerless file needs them all, the target optional)"
         )
-    return _parse_csv(path, text, config, sep=sep, header=header, names=names, as_text=as_text)
+    return _parse_csv(
+        path, text, config, sep=sep, decimal=decimal, header=header, names=names, as_text=as_text
+    )
 
 
 def data_lines(text: str, comment: str | None) -> list[str]:
@@ -199,6 +215,30 @@ def _split_line(line: str, sep: str) -> list[str]:
     if len(sep) != 1:
         return [field.strip() for field in line.split(sep)]
     return next(csv.reader([line], delimiter=sep, skipinitialspace=True))
+
+
+# Numbers as a spreadsheet set to a European locale writes them ("3,5", "-0,25"), as
+# everyone else writes them ("3.5"), and a comma that may group thousands ("1,000").
+_COMMA_NUMBER = re.compile(r"[+-]?(\d+,\d*|,\d+)([eE][+-]?\d+)?")
+_POINT_NUMBER = re.compile(r"[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?")
+_THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2},\d{3}")  # never "0,125"
+
+
+def sniff_decimal(
+    rows: Sequence[Sequence[str]], separator: str, configured: Decimal = "."
+) -> Decimal:
+    """The decimal mark of a CSV split into ``rows``: "." in a comma-separated file or
+    where a field is a number with a decimal point; "," where one is a number with a
+    decimal comma that cannot be grouping thousands (as "1,000" can); else ``configured``."""
+    if separator == ",":
+        return "."
+    fields = [field.strip() for row in rows for field in row]
+    if any(_POINT_NUMBER.fullmatch(field) for field in fields):
+        return "."
+    commas = [field for field in fields if _COMMA_NUMBER.fullmatch(field)]
+    if commas and not all(_THOUSANDS.fullmatch(field) for field in commas):
+        return ","
+    return configured
 
 
 def sniff_separator(lines: list[str], configured: str, comment: str | None) -> str:

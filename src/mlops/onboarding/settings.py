@@ -107,6 +107,7 @@ def changes(layout: Layout, source: str, profile: TargetProfile) -> dict[str, An
         "data.header": layout.header,
         "data.columns": list(layout.columns) if layout.columns else None,
         "data.separator": layout.separator,
+        "data.decimal": layout.decimal,
         "data.na_values": list(layout.na_values),
         "data.comment": None,
         "data.target": profile.name,
@@ -303,6 +304,11 @@ def review(
             for column, markers in layout.marked.items()
         )
         lines.append(f"read as missing values: {marked}; data.na_values lists them")
+    if layout.decimal == ",":
+        lines.append(
+            'numbers are written with a decimal comma ("3,5"): data.decimal is ","; '
+            "a file to predict on must write them the same way"
+        )
     if layout.columns:
         lines.append(
             f"the file has no header row: its columns are named column_1 to "

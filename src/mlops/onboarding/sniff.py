@@ -1,5 +1,6 @@
-"""How a user's data file reads: Parquet or CSV (gzipped or not), the separator, whether
-the first row is a header, and which markers stand for a missing value.
+"""How a user's data file reads: Parquet or CSV (gzipped or not), the separator, the
+decimal mark, whether the first row is a header, and which markers stand for a missing
+value.
 
 Pure logic on the file's bytes, so ``mlops init`` can write params.yaml ``data``
 for a file it has never seen, and a test can check it without files.
@@ -15,8 +16,16 @@ from typing import Literal
 
 import pandas as pd
 
+from mlops.config import Decimal
 from mlops.errors import UsageError
-from mlops.io.tables import PARQUET_MAGIC, csv_text, data_lines, gunzipped, sniff_separator
+from mlops.io.tables import (
+    PARQUET_MAGIC,
+    csv_text,
+    data_lines,
+    gunzipped,
+    sniff_decimal,
+    sniff_separator,
+)
 
 # Written for a missing value by spreadsheets, R, SQL exports and survey tools. One of
 # them in a column whose other values are all numbers is a missing value, not a category.
@@ -39,6 +48,7 @@ class Layout:
     # Markers of a missing value found, and the columns they were found in.
     na_values: tuple[str, ...] = ()
     marked: dict[str, tuple[str, ...]] | None = None
+    decimal: Decimal = "."
 
 
 def sniff(name: str, data: bytes) -> Layout:
@@ -52,33 +62,34 @@ def sniff(name: str, data: bytes) -> Layout:
         raise UsageError(f"{name}: the file holds no data rows; expected a CSV or Parquet file")
     separator = sniff_separator(lines, ",", None)
     rows = list(csv.reader(lines, delimiter=separator, skipinitialspace=True))
-    header = has_header(rows)
+    decimal = sniff_decimal(rows, separator)
+    header = has_header(rows, decimal)
     columns = None if header else tuple(f"column_{i}" for i in range(1, len(rows[0]) + 1))
-    marked = missing_markers(_as_text(name, text, separator, columns))
+    marked = missing_markers(_as_text(name, text, separator, columns), decimal)
     found = tuple(sorted({m for ms in marked.values() for m in ms} - {_EMPTY}))
-    return Layout("csv", separator, header, columns, found, marked)
+    return Layout("csv", separator, header, columns, found, marked, decimal)
 
 
-def _is_number(text: str) -> bool:
+def _is_number(text: str, decimal: str = ".") -> bool:
     try:
-        float(text)
+        float(text.replace(",", ".") if decimal == "," else text)
     except ValueError:
         return False
     return bool(text.strip())
 
 
-def has_header(rows: Sequence[Sequence[str]]) -> bool:
+def has_header(rows: Sequence[Sequence[str]], decimal: str = ".") -> bool:
     """Is the first of ``rows`` a header? Yes when its fields are distinct names (none
     empty or a number) and at least one of them is unlike its column's values: numbers
     below a name, or a name no later row repeats."""
     first, rest = rows[0], rows[1:]
-    if any(not f.strip() or _is_number(f) for f in first) or len(set(first)) < len(first):
+    if any(not f.strip() or _is_number(f, decimal) for f in first) or len(set(first)) < len(first):
         return False
     if not rest:
         return True
     for position, name in enumerate(first):
         below = [row[position] for row in rest if position < len(row)]
-        numbers = sum(_is_number(v) for v in below)
+        numbers = sum(_is_number(v, decimal) for v in below)
         if 2 * numbers > len(below) or name not in below:
             return True
     return False
@@ -101,13 +112,15 @@ def _as_text(name: str, text: str, separator: str, columns: tuple[str, ...] | No
         raise UsageError(f"{name}: not a readable CSV file ({detail})") from None
 
 
-def missing_markers(frame: pd.DataFrame) -> dict[str, tuple[str, ...]]:
-    """Per column of ``frame`` (every field as text), the markers of a missing value in
-    it: ``MARKERS`` in a column otherwise numeric, ``?`` in any column."""
+def missing_markers(frame: pd.DataFrame, decimal: str = ".") -> dict[str, tuple[str, ...]]:
+    """Per column of ``frame`` (every field as text; numbers with the ``decimal`` mark),
+    the markers of a missing value in it: ``MARKERS`` in a column otherwise numeric,
+    ``?`` in any column."""
     found: dict[str, tuple[str, ...]] = {}
     for column in frame.columns:
         values = frame[column].str.strip()
-        numeric = pd.to_numeric(values, errors="coerce").notna()
+        points = values.str.replace(",", ".", regex=False) if decimal == "," else values
+        numeric = pd.to_numeric(points, errors="coerce").notna()
         others = set(values[~numeric].unique())
         if numeric.any() and others <= {*MARKERS, _EMPTY}:
             markers = others

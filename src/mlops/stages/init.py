@@ -1,8 +1,8 @@
 """Command ``init``: onboard a data file in one command.
 
 ``mlops init --data FILE --target COLUMN [--task auto] [--positive LABEL]`` sniffs
-how FILE reads (Parquet or CSV, gzipped or not, separator, header, missing-value
-markers), infers the task from the target, writes params.yaml's ``data`` section
+how FILE reads (Parquet or CSV, gzipped or not, separator, decimal mark, header,
+missing-value markers), infers the task from the target, writes params.yaml's ``data`` section
 and resets every demo-specific setting (keeping the file's comments), drafts
 data/schema.yaml, and prints what to review. Every check runs before anything is
 written: a bad file or target, or local edits init would overwrite, end in one line
@@ -197,6 +197,7 @@ def _reading_config(layout: Layout, target: str) -> DataConfig:
         header=layout.header,
         columns=layout.columns,
         separator=layout.separator,
+        decimal=layout.decimal,
         na_values=layout.na_values,
         comment=None,
         target=target,
