@@ -2,7 +2,7 @@
 
 Usage, from the repository root (the machine is shared: run it niced):
     nice -n 10 .venv/bin/python bench/million.py [--sizes 100000 1000000] [--keep DIR]
-        [--results DIR]
+        [--results DIR] [--train-max-rows N]
 
 For each size, a data set of that many rows is drawn from the configured source
 (params.yaml data.source, the demo's Adult data as shipped) by ``generate``: rows
@@ -19,6 +19,11 @@ Prints, per stage and in total, wall and CPU seconds and peak RSS for each size,
 ratios of the largest size to the smallest, and the load average (1 minute) before and
 after each stage: other work on the machine shows up there, in the wall time far more
 than in the CPU time.
+
+With ``--train-max-rows N``, the largest size's clone then runs train and evaluate again
+with params.yaml train.max_rows set to N (the model fitted on a sample, evaluated on the
+whole test split), and prints their CPU time and peak memory and the test metrics beside
+the run on every training row.
 """
 
 from __future__ import annotations
@@ -116,7 +121,7 @@ def run_stage(project: Path, stage: str) -> StageRun:
     return StageRun(stage, seconds, cpu, int(peak_kb) / 1024, load_before, os.getloadavg()[0])
 
 
-def pipeline(rows: int, base: Path, source: pd.DataFrame, seed: int) -> list[StageRun]:
+def pipeline(rows: int, base: Path, source: pd.DataFrame, seed: int) -> tuple[Path, list[StageRun]]:
     """The data set of ``rows`` rows in a fresh clone of HEAD, and each stage's run on it."""
     project = base / f"rows-{rows}"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(project)], check=True, env=ENV)
@@ -135,7 +140,38 @@ def pipeline(rows: int, base: Path, source: pd.DataFrame, seed: int) -> list[Sta
         result = run_stage(project, stage)
         results.append(result)
         print(f"  {json.dumps(asdict(result))}", file=sys.stderr, flush=True)
-    return results
+    return project, results
+
+
+def model_metrics(project: Path) -> dict[str, float]:
+    """reports/metrics.json's scores of the model itself (not its baselines')."""
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    return {k: v for k, v in metrics.items() if not k.startswith("baseline")}
+
+
+def sampled_training(project: Path, max_rows: int) -> str:
+    """train and evaluate run again in ``project`` with train.max_rows = ``max_rows``,
+    beside the run on every row: a table."""
+    before = model_metrics(project)
+    params_path = project / "params.yaml"
+    document = yaml.safe_load(params_path.read_text())
+    document["train"] = {**document.get("train", {}), "max_rows": max_rows}
+    params_path.write_text(yaml.safe_dump(document, sort_keys=False))
+    runs = {stage: run_stage(project, stage) for stage in ("train", "evaluate")}
+    after = model_metrics(project)
+    card = json.loads((project / "models/model_card.json").read_text())["training_data"]
+    lines = [
+        f"train.max_rows {max_rows:,}: fitted on {card['rows']:,} of "
+        f"{card.get('sampled_from_rows', card['rows']):,} training rows",
+        f"  {'stage':10} {'sample CPU s':>12} {'peak MB':>8} {'load':>9}",
+    ]
+    for stage, r in runs.items():
+        load = f"{r.load_before:.1f}-{r.load_after:.1f}"
+        lines.append(f"  {stage:10} {r.cpu_seconds:12.1f} {r.peak_mb:8.0f} {load:>9}")
+    lines.append(f"  {'test metric':24} {'all rows':>9} {'sample':>9}")
+    for name in sorted(before):
+        lines.append(f"  {name:24} {before[name]:9.4f} {after.get(name, float('nan')):9.4f}")
+    return "\n".join(lines)
 
 
 def table(runs: dict[int, list[StageRun]]) -> str:
@@ -182,24 +218,34 @@ def main() -> None:
         help="also save each size's figures here as <rows>.json, and put every size saved "
         "there in the table (so sizes can run one at a time)",
     )
+    parser.add_argument(
+        "--train-max-rows",
+        type=int,
+        help="then train and evaluate the largest size again on a sample of this many rows",
+    )
     args = parser.parse_args()
     params = files.load_params(ROOT / "params.yaml")
     config = params.data.model_copy(update={"source": str(ROOT / params.data.source)})
     source = tables.read_source(config)
     runs: dict[int, list[StageRun]] = {}
+    sampled = None
     with tempfile.TemporaryDirectory(prefix="million-") as scratch:
         base = args.keep or Path(scratch)
         base.mkdir(parents=True, exist_ok=True)
-        for size in args.sizes:
-            runs[size] = pipeline(size, base, source, args.seed)
+        for size in sorted(args.sizes):
+            project, runs[size] = pipeline(size, base, source, args.seed)
             if args.results:
                 args.results.mkdir(parents=True, exist_ok=True)
                 saved = json.dumps([asdict(r) for r in runs[size]], indent=1)
                 (args.results / f"{size}.json").write_text(saved)
+        if args.train_max_rows and args.sizes:
+            sampled = sampled_training(project, args.train_max_rows)
     for path in sorted(args.results.glob("*.json")) if args.results else ():
         runs.setdefault(int(path.stem), [StageRun(**r) for r in json.loads(path.read_text())])
     print(f"{os.cpu_count()} CPUs; load average (1 minute) before-after each stage")
     print(table(runs))
+    if sampled:
+        print(sampled)
 
 
 if __name__ == "__main__":

@@ -434,6 +434,10 @@ class StalenessConfig(_Section):
     confidence: Annotated[float, Field(strict=False, ge=0.5, lt=1.0)]
 
 
+class TrainConfig(_Section):
+    max_rows: PositiveInt | None = None  # a sample of the training split (null: all)
+
+
 class EvaluateConfig(_Section):
     metric: str  # a metric of the task (tasks.metrics)
     threshold: Fraction
@@ -605,6 +609,8 @@ class Params(_Section):
     validate_: ValidateConfig = Field(alias="validate")
     impute: ImputeConfig
     tune: TuneConfig
+    # A default: params.yaml files from before the section existed fit every row.
+    train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig
     gate: GateConfig
     serve: ServeConfig

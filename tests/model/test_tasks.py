@@ -167,6 +167,7 @@ def test_the_model_card_holds_the_task_and_the_model_s_classes(task: TaskName) -
         best=best,
         plan=plan,
         rows=len(frame),
+        split_rows=len(frame),
         data_md5="0" * 32,
         versions={"scikit-learn": "x"},
         task=task,

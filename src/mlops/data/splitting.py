@@ -1,4 +1,5 @@
-"""A seeded train/test split, balanced the way the task says (tasks.task)."""
+"""A seeded train/test split, balanced the way the task says (tasks.task), and the
+training rows the model is fitted on."""
 
 from __future__ import annotations
 
@@ -20,3 +21,12 @@ def split(
         frame, target, test_size, seed, f"train/test split of data.target {target!r}"
     )
     return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def fitting_rows(
+    train: pd.DataFrame, target: str, max_rows: int | None, seed: int, task: str
+) -> pd.DataFrame:
+    """The rows of the training split the model is fitted on: all of them, or a seeded
+    sample of ``max_rows`` balanced as the split is (params.yaml train.max_rows). The
+    train and evaluate stages both take these."""
+    return get_task(task).sample(train, target, max_rows, seed).reset_index(drop=True)

@@ -255,6 +255,7 @@ def model_card(
     best: Mapping[str, Any],
     plan: ImputationPlan,
     rows: int,
+    split_rows: int,
     data_md5: str,
     versions: Mapping[str, str],
     task: TaskName,
@@ -267,7 +268,11 @@ def model_card(
     (reports/runs/train.json); its age is read from git, where it was committed
     (see gating.model_age). ``classes`` is the fitted model's ordered class list
     (``Task.classes``; empty for regression): what its probability columns mean.
+    ``rows`` of the training split's ``split_rows`` were fitted (a sample when fewer).
     """
+    data = {"path": "data/split/train.parquet", "md5": data_md5, "rows": rows}
+    if rows < split_rows:
+        data["sampled_from_rows"] = split_rows  # params.yaml train.max_rows
     return {
         "task": task,
         "classes": list(classes),
@@ -275,6 +280,6 @@ def model_card(
         "tuning": {"metric": best["metric"], "cv_score": best["cv_score"]},
         "features": {"numeric": plan.names("numeric"), "categorical": plan.names("categorical")},
         "target": plan.target,
-        "training_data": {"path": "data/split/train.parquet", "md5": data_md5, "rows": rows},
+        "training_data": data,
         "libraries": dict(versions),
     }

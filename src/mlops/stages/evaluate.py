@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> None:
     stream = read_stream(params)
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn and
     # matplotlib are slow. The model file is checked after: skops needs its types.
+    from mlops.data.splitting import fitting_rows
     from mlops.evaluation import charts
     from mlops.evaluation.report import evaluate
     from mlops.features.imputation import ImputationPlan
@@ -43,12 +44,16 @@ def run(args: argparse.Namespace) -> None:
 
     plan = ImputationPlan.from_dict(plan_document)
     model = modelfile.load_verified(PATHS.model, TRUSTED_TYPES, PATHS.dvc_lock)
+    task = get_task(params.data.task)
+    # The rows the model was fitted on, as train took them: its train score (overfitting)
+    # and the baselines are measured on those.
+    fitted = fitting_rows(train, plan.target, params.train.max_rows, params.seed, task.name)
     result = evaluate(
         model,
-        train,
+        fitted,
         test,
         plan=plan,
-        task=get_task(params.data.task),
+        task=task,
         config=params.evaluate,
         tune=params.tune,
         seed=params.seed,

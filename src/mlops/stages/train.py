@@ -1,4 +1,5 @@
-"""Stage ``train``: fit the pipeline on the training split -> model and model card."""
+"""Stage ``train``: fit the pipeline on the training split (or a sample of it,
+params.yaml train.max_rows) -> model and model card."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ def run(args: argparse.Namespace) -> None:
     plan_document = files.read_json(PATHS.imputation, "imputation plan")
     best = files.read_json(PATHS.best_params, "best params (run `dvc repro tune`)")
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn is slow.
+    from mlops.data.splitting import fitting_rows
     from mlops.features.imputation import ImputationPlan
     from mlops.features.pipeline import build_pipeline, model_card
     from mlops.tasks.task import get_task
@@ -23,11 +25,13 @@ def run(args: argparse.Namespace) -> None:
     task = get_task(params.data.task)
     plan = ImputationPlan.from_dict(plan_document)
     pipeline = build_pipeline(plan, best["family"], best["params"], params.seed, task.name)
-    pipeline.fit(train[plan.names()], train[plan.target])
+    rows = fitting_rows(train, plan.target, params.train.max_rows, params.seed, task.name)
+    pipeline.fit(rows[plan.names()], rows[plan.target])
     card = model_card(
         best=best,
         plan=plan,
-        rows=len(train),
+        rows=len(rows),
+        split_rows=len(train),
         data_md5=files.file_md5(PATHS.train),
         versions=modelfile.library_versions(),
         task=task.name,
