@@ -80,7 +80,7 @@ Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
 PositiveInt = Annotated[int, Field(gt=0)]
 
 
-Decimal = Literal[".", ","]  # a CSV's decimal mark
+DecimalMark = Literal[".", ","]  # a CSV's decimal mark
 
 
 class DataConfig(_Section):
@@ -93,7 +93,7 @@ class DataConfig(_Section):
     separator: str
     # A CSV's decimal mark: "," for the exports of a spreadsheet set to a European
     # locale ("3,5"; their separator is then ";" or a tab). "." when unset.
-    decimal: Decimal = "."
+    decimal: DecimalMark = "."
     na_values: StrTuple
     comment: str | None
     target: str

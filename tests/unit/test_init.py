@@ -338,6 +338,12 @@ def test_the_review_list_names_what_to_set() -> None:
     assert "x ('NA')" in text
     assert "3.0% of the rows, so tune.metric is log_loss" in text
     assert "gate.minimum" in text
+    assert "decimal comma" not in text
+    comma = Layout("csv", ";", True, None, (), None, ",")
+    values = settings.changes(comma, "f.csv", profile)
+    said = settings.review(profile, comma, values, features=[], ids={}, personal={})
+    assert 'decimal comma ("3,5"): data.decimal is ","' in "\n".join(said)
+    assert values["data.decimal"] == ","
 
 
 def test_only_integer_classes_are_said_to_maybe_be_a_quantity() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops.config import DataConfig, Decimal
+from mlops.config import DataConfig, DecimalMark
 from mlops.errors import UsageError
 from mlops.io.files import atomic_path, require_file
 
@@ -225,8 +225,8 @@ _THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2},\d{3}")  # never "0,125"
 
 
 def sniff_decimal(
-    rows: Sequence[Sequence[str]], separator: str, configured: Decimal = "."
-) -> Decimal:
+    rows: Sequence[Sequence[str]], separator: str, configured: DecimalMark = "."
+) -> DecimalMark:
     """The decimal mark of a CSV split into ``rows``: "." in a comma-separated file or
     where a field is a number with a decimal point; "," where one is a number with a
     decimal comma that cannot be grouping thousands (as "1,000" can); else ``configured``."""

@@ -305,10 +305,7 @@ def review(
         )
         lines.append(f"read as missing values: {marked}; data.na_values lists them")
     if layout.decimal == ",":
-        lines.append(
-            'numbers are written with a decimal comma ("3,5"): data.decimal is ","; '
-            "a file to predict on must write them the same way"
-        )
+        lines.append('numbers are written with a decimal comma ("3,5"): data.decimal is ","')
     if layout.columns:
         lines.append(
             f"the file has no header row: its columns are named column_1 to "

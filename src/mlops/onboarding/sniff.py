@@ -16,7 +16,7 @@ from typing import Literal
 
 import pandas as pd
 
-from mlops.config import Decimal
+from mlops.config import DecimalMark
 from mlops.errors import UsageError
 from mlops.io.tables import (
     PARQUET_MAGIC,
@@ -48,7 +48,7 @@ class Layout:
     # Markers of a missing value found, and the columns they were found in.
     na_values: tuple[str, ...] = ()
     marked: dict[str, tuple[str, ...]] | None = None
-    decimal: Decimal = "."
+    decimal: DecimalMark = "."
 
 
 def sniff(name: str, data: bytes) -> Layout:
