@@ -10,6 +10,7 @@ no DVC cache and no git (the model's age comes from the manifest's promotion tim
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -229,6 +230,25 @@ def test_labels_show_decayed_performance(here: Path, task: str) -> None:
     assert performance["evidence"]["labelled_rows"] == rows
     assert "performance" in breached(report)
     assert len((OUT / "history.jsonl").read_text().splitlines()) == 2
+
+
+def test_labels_in_a_european_export_read_as_any_input_file(here: Path) -> None:
+    """A gzipped, ';'-separated labels file with decimal commas, named as a person would
+    (Target): read as `mlops respond` and `--input` files are, not as plain CSV."""
+    c = setup_project(here, "regression")
+    rows = 600
+    features, outputs, actual = c.window(rows, seed=7)
+    ids = log(here, c, features, outputs)
+    text = pd.DataFrame({"Request ID": ids, "Target": actual}).to_csv(
+        index=False, sep=";", decimal=","
+    )
+    assert "," in text  # the values carry decimal commas
+    path = here / "labels.csv.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+    _, report = monitor("--labels", str(path))
+    assert report is not None
+    assert finding(report, "performance")["evidence"]["labelled_rows"] == rows
+    assert "performance" not in breached(report)
 
 
 def test_too_few_labels_are_reported_not_judged(here: Path) -> None:

@@ -29,8 +29,6 @@ from mlops.release.manifest import read_production
 from mlops.release.registry import Manifest
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from mlops.monitoring.checks import Ages, Labels
     from mlops.monitoring.logs import LogWindow
     from mlops.tasks.task import Task
@@ -176,18 +174,12 @@ def _labels(
     import pandas as pd
 
     from mlops.data.ingestion import normalise_name
+    from mlops.io.labels import read_labels
     from mlops.monitoring import checks, logs
     from mlops.monitoring.performance import join_labels
 
-    frame = _read_table(path)
-    target = next(
-        (c for c in (params.data.target, normalise_name(params.data.target)) if c in frame), None
-    )
-    if target is None or "request_id" not in frame:
-        raise UsageError(
-            f"{path}: labels file needs columns request_id and {params.data.target!r} "
-            f"(has {', '.join(map(str, frame.columns[:10]))})"
-        )
+    frame = read_labels(path, params.data)
+    target = normalise_name(params.data.target)
     try:
         actual = task.encode_target(frame[target], params.data, target, whole=False)
     except UsageError as exc:
@@ -210,13 +202,6 @@ def _labels(
         what=str(path),
     )
     return checks.Labels(positions, joined.to_numpy())
-
-
-def _read_table(path: Path) -> pd.DataFrame:
-    if path.suffix.lower() == ".parquet":
-        return files.read_parquet(path, "labels file")
-    frame = files.read_csv(path, "labels file")
-    return frame.astype({"request_id": str}) if "request_id" in frame else frame
 
 
 def _ages(manifest: Manifest) -> Ages:

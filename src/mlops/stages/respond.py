@@ -36,7 +36,7 @@ from typing import Any
 
 from mlops.config import PATHS, Params
 from mlops.errors import CheckFailed, MlopsError, UsageError, one_line
-from mlops.io import dvc, files, git, tables
+from mlops.io import dvc, files, git
 from mlops.monitoring import policy
 from mlops.release import canary, registry
 from mlops.release.manifest import read_production
@@ -193,21 +193,14 @@ class _Labelled:
 def _labelled(params: Params, labels_path: Path, version: str) -> _Labelled:
     """The logged inputs of ``version`` joined with the labels file; a label for a row
     the log does not hold, or given twice, is a UsageError (nothing written)."""
-    from mlops.data.ingestion import csv_layout, normalise_columns, normalise_name
+    from mlops.data.ingestion import normalise_name
+    from mlops.io.labels import read_labels
     from mlops.monitoring.logs import Window, read_window
     from mlops.monitoring.performance import join_labels
     from mlops.serving.production import read_contract
 
     target = normalise_name(params.data.target)
-    labels = normalise_columns(
-        tables.read_input(labels_path, params.data, csv_layout(params.data, ["request_id"]))
-    )
-    missing = [c for c in ("request_id", target) if c not in labels.columns]
-    if missing:
-        raise UsageError(
-            f"{labels_path}: labels file lacks column(s) {', '.join(missing)} "
-            f"(expected request_id and the target, {target})"
-        )
+    labels = read_labels(labels_path, params.data)
     sources = canary.newest_logs(Path(params.serve.log_dir))
     outputs = canary.logged_outputs(sources, version)
     if outputs is None:
