@@ -131,7 +131,8 @@ def pipeline(rows: int, base: Path, source: pd.DataFrame, seed: int) -> tuple[Pa
     generated = generate(source, rows, seed, normalise_name(document["data"]["target"]))
     generated.to_parquet(data_file, index=False)
     relative = str(data_file.relative_to(project))
-    document["data"] = {**document["data"], "source": relative, "format": "parquet"}
+    # format auto: the Parquet source, and evaluate.staleness.stream (a CSV) read as before
+    document["data"] = {**document["data"], "source": relative, "format": "auto"}
     params_path.write_text(yaml.safe_dump(document, sort_keys=False))
     stages = list(yaml.safe_load((project / "dvc.yaml").read_text())["stages"])
     print(f"{rows:,} rows: {', '.join(stages)}", file=sys.stderr, flush=True)
@@ -168,9 +169,9 @@ def sampled_training(project: Path, max_rows: int) -> str:
     for stage, r in runs.items():
         load = f"{r.load_before:.1f}-{r.load_after:.1f}"
         lines.append(f"  {stage:10} {r.cpu_seconds:12.1f} {r.peak_mb:8.0f} {load:>9}")
-    lines.append(f"  {'test metric':24} {'all rows':>9} {'sample':>9}")
+    lines.append(f"  {'test metric':30} {'all rows':>9} {'sample':>9}")
     for name in sorted(before):
-        lines.append(f"  {name:24} {before[name]:9.4f} {after.get(name, float('nan')):9.4f}")
+        lines.append(f"  {name:30} {before[name]:9.4f} {after.get(name, float('nan')):9.4f}")
     return "\n".join(lines)
 
 
