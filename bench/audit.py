@@ -1,6 +1,6 @@
 """ML Test Score of the demo as cloned, and after one turn of its loop.
 
-    python bench/audit.py [--rows 500] [--runs 3]
+    .venv/bin/python bench/audit.py [--rows 500] [--runs 3]
 
 On a `git clone` of this repository's committed HEAD (its .github, tests and params,
 nothing from the working tree), in a temporary folder:
