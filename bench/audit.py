@@ -43,9 +43,11 @@ SECTIONS = ("data", "model", "infrastructure", "monitoring")
 GH = '#!/bin/sh\necho "gh (stubbed) $*" >&2\n'
 
 
-def sh(cwd: Path, *cmd: str, **env: str) -> str:
-    path = os.pathsep.join([*env.pop("PATH_FIRST", "").split(os.pathsep), str(BIN)])
-    environment = {**os.environ, "PATH": f"{path}{os.pathsep}{os.environ['PATH']}", **env}
+def sh(cwd: Path, *cmd: str, first: Path | None = None, **env: str) -> str:
+    """``cmd`` in ``cwd`` with this venv's tools (and ``first``'s before them) on PATH;
+    its output, or the bench stops with its error."""
+    path = [*([str(first)] if first else []), str(BIN), os.environ["PATH"]]
+    environment = {**os.environ, "PATH": os.pathsep.join(path), **env}
     proc = subprocess.run(
         cmd, cwd=cwd, env=environment, capture_output=True, text=True, check=False
     )
@@ -105,7 +107,7 @@ def monitor(project: Path, bucket: Path) -> str:
         ".github/scripts/monitor.sh",
         "bench",
         "main",
-        PATH_FIRST=str(fake),
+        first=fake,
         PREDICTION_LOGS_URL=str(bucket),
         DVC_NO_ANALYTICS="1",
     )
