@@ -359,6 +359,7 @@ def bench_http(project: Path, test: Path, model: Any, args: argparse.Namespace) 
     modes = [("batched", None)] + ([] if args.skip_unbatched else [("one at a time", 1)])
     for mode, max_rows in modes:
         rps = {}
+        costs: dict[int, tuple[float, float]] = {}  # workers: (CPU s / request, rows / call)
         for workers in args.workers:
             set_serve(workers, max_rows)
             port = free_port()
@@ -378,6 +379,7 @@ def bench_http(project: Path, test: Path, model: Any, args: argparse.Namespace) 
                 server.terminate()
                 server.wait()
             rps[workers] = result["rps"]
+            costs[workers] = (sum(used[1:]) / result["n"], per_call)
             show(f"mlops serve, {workers} worker(s), {mode}", result)
             print(
                 f"  {'':42} p50 / model alone: {result['p50'] / model_alone:.2f}x; "
@@ -394,6 +396,14 @@ def bench_http(project: Path, test: Path, model: Any, args: argparse.Namespace) 
                 f"  {mode}: requests/s with {max(rps)} workers / 1: "
                 f"{rps[max(rps)] / rps[min(rps)]:.2f}x"
             )
+            ceiling(costs, args.clients)
+    bench_bare(project, frame, bodies, args.baseline_requests, args.clients)
+
+
+def bench_bare(
+    project: Path, frame: pd.DataFrame, bodies: list[bytes], requests: int, clients: int
+) -> None:
+    """The same load on a bare ThreadingHTTPServer calling predict_proba."""
     baseline = project / "baseline_server.py"
     types = {c: "float64" if frame[c].dtype == "float64" else "str" for c in frame.columns}
     baseline.write_text(BASELINE_SERVER.replace("TYPES", repr(types)))
@@ -403,11 +413,36 @@ def bench_http(project: Path, test: Path, model: Any, args: argparse.Namespace) 
     try:
         show(
             "bare handler: predict_proba only",
-            load(port, bodies, args.baseline_requests, args.clients),
+            load(port, bodies, requests, clients),
         )
     finally:
         server.terminate()
         server.wait()
+
+
+def ceiling(costs: dict[int, tuple[float, float]], clients: int) -> None:
+    """What the fewest and the most workers' runs say a model call and a request cost.
+
+    A worker's CPU per batch of b requests is F + b * r: F for the model call whatever
+    its rows (input checks and one pass over the trees dominate a few rows), r for each
+    request's HTTP, validation and log line. Two runs whose batches differ in size give
+    F and r. With ``clients`` waiting clients spread over w workers (one core each),
+    each worker scores batches of clients / w, so the load cannot get more than
+    clients / (F + clients / w * r) requests per second: a second worker halves the
+    batches, and with them what a model call is shared by."""
+    few, many = min(costs), max(costs)
+    (c_few, b_few), (c_many, b_many) = costs[few], costs[many]
+    if b_few < 1.2 * b_many:
+        return  # batches of about one size: F and r cannot be told apart
+    call = (c_many - c_few) / (1 / b_many - 1 / b_few)
+    per_request = c_few - call / b_few
+    best = {w: clients / (call + clients / w * per_request) for w in (few, many)}
+    print(
+        f"  {'':42} fit c = F / rows per call + r: a model call F = {call * 1000:.1f} ms, "
+        f"a request r = {per_request * 1000:.1f} ms of CPU;\n"
+        f"  {'':42} at most {best[many] / best[few]:.2f}x with {many} workers / {few} for "
+        f"{clients} waiting clients, each worker on its own core"
+    )
 
 
 def set_serve(workers: int, max_rows: int | None) -> None:
