@@ -88,11 +88,15 @@ def _parquet_with_gaps(path: Path) -> None:
 
 
 def _r_export(path: Path) -> None:
-    """What R's write.csv makes: a "rownames" column 1..n, "NA" for a missing value."""
+    """What R's write.csv makes: a "rownames" column 1..n, "NA" for a missing value;
+    a column nobody filled in (all "NA") and a text column with 400 values (a branch
+    code: more categories than a histogram-based model splits on)."""
     rng = np.random.default_rng(3)
     frame = _synthetic(1200, seed=3).rename(columns={"y": "defaulted"})
     frame["x2"] = frame["x2"].mask(rng.random(len(frame)) < 0.05)
     frame["region"] = frame["region"].mask(rng.random(len(frame)) < 0.05)
+    frame["comments"] = np.nan
+    frame["branch"] = [f"b{k:03d}" for k in rng.permutation(np.arange(len(frame)) % 400)]
     frame.insert(0, "rownames", range(1, len(frame) + 1))
     frame.to_csv(path, index=False, na_rep="NA")
 

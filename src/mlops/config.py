@@ -96,6 +96,9 @@ class DataConfig(_Section):
     decimal: DecimalMark = "."
     na_values: StrTuple
     comment: str | None
+    # Columns of the source the project never reads: dropped as it is read, so they are
+    # in no contract, feature or log (empty, irrelevant or leaking ones). [] when unset.
+    drop: StrTuple = ()
     target: str
     task: TaskName
     # binary: the labels that mean 1 and 0. multiclass: the allowed labels (null:
@@ -115,6 +118,12 @@ class DataConfig(_Section):
                 f'decimal and separator are both "{self.decimal}"; a CSV with decimal commas '
                 'is separated by ";" or a tab'
             )
+        return self
+
+    @model_validator(mode="after")
+    def _target_is_not_dropped(self) -> DataConfig:
+        if self.target in self.drop:
+            raise ValueError(f"drop lists the target, {self.target}; a target is never dropped")
         return self
 
     @model_validator(mode="after")

@@ -82,6 +82,13 @@ def test_init_then_repro_reaches_a_gate_verdict(
     if user_file.name == "loans.csv":  # R's row names identify rows: never a feature
         assert "rownames" not in features
         assert "rownames" in _json(project / "reports/validation.json")["ids"]
+        # A column with no value is left out as the source is read (the contract would
+        # refuse it); a feature of 400 categories costs no model family a fit.
+        assert params["data"]["drop"] == ["comments"]
+        schema = yaml.safe_load((project / "data/schema.yaml").read_text())
+        assert "comments" not in schema["columns"]
+        assert "branch" in card["features"]["categorical"]
+        assert _json(project / "reports/tuning/metrics.json")["failed"] == 0
 
 
 def test_rare_positives_give_a_model_no_worse_than_the_majority(

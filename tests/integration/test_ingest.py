@@ -217,3 +217,37 @@ def test_a_class_seen_once_is_refused_at_split(
     )
     assert not PATHS.train.exists()
     assert not PATHS.test.exists()
+
+
+def test_data_drop_leaves_columns_out_of_the_source_and_the_extra_files(project: Path) -> None:
+    """A column listed in data.drop is never read: not in the raw data, and labelled
+    production rows (which the log never gave it) still append."""
+    frame = pd.DataFrame(
+        {"Age": [30, 40, 50, 60], "Notes": [None] * 4, "Income": [">50K", "<=50K"] * 2}
+    )
+    frame.to_csv("mine.csv", index=False)
+    Path("extra").mkdir()
+    frame.drop(columns=["Notes"]).head(1).to_parquet("extra/labelled.parquet")
+    edit_params(
+        project,
+        data={
+            "source": "mine.csv",
+            "header": True,
+            "columns": None,
+            "drop": ["Notes"],
+            "extra_data": "extra",
+        },
+    )
+    assert main(["ingest"]) == 0
+    raw = pd.read_parquet(PATHS.raw)
+    assert list(raw.columns) == ["age", "income"]
+    assert raw["income"].tolist() == [1, 0, 1, 0, 1]
+
+
+def test_data_drop_naming_a_column_the_source_lacks(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path("mine.csv").write_text(HEADER + "30,Private,>50K\n40,Private,<=50K\n")
+    err = _ingest(project, "mine.csv", capsys, drop=["nots"])
+    assert "params.yaml data.drop names 'nots', which mine.csv lacks" in err
+    assert "(age, income, workclass)" in err

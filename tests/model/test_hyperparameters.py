@@ -228,3 +228,31 @@ def test_a_trial_scores_what_the_whole_pipeline_scores(
                 prediction = predictor.predict(pipeline, features.iloc[score_rows])
                 expected.append(metric(target.iloc[score_rows].to_numpy(), prediction))
             assert objective(trial) == float(np.mean(expected)), (family, drawn)
+
+
+@pytest.mark.parametrize(("task", "family"), EVERY_TASK_FAMILY)
+def test_every_family_fits_a_category_of_many_values(
+    cases: dict[str, tuple[pd.DataFrame, ImputationPlan, TuneConfig]], task: TaskName, family: str
+) -> None:
+    """A text feature with more values than HistGradientBoosting's categorical splits
+    take (255; a branch code, a city): there its rarest values share one code (each fit
+    failed before), other families keep a code per value, and every family fits."""
+    sample, adult_plan, _config = cases[task]
+    frame = pd.concat([sample] * -(-800 // len(sample)), ignore_index=True)  # >= 800 rows
+    rng = np.random.default_rng(0)
+    frame["branch"] = [f"b{k:03d}" for k in rng.permutation(len(frame)) % 400]
+    target = adult_plan.target
+    plan = simple_plan(frame, target)
+    assert "branch" in plan.names("categorical")
+    features = frame[plan.names()]
+    model = build_pipeline(plan, family, {}, seed=0, task=task).fit(features, frame[target])
+    assert len(model.predict(features.head(5))) == 5
+    codes = model.named_steps["preprocess"].transform(features)
+    encoded = dict(zip(plan.names(), codes.T, strict=False))
+    limit = get_family(family).max_categories
+    if limit is not None:  # the rarest share a code; the demo's and wine's keep theirs
+        assert len(np.unique(encoded["branch"])) == limit
+        for small in plan.names("categorical")[:-1]:  # all but branch
+            assert len(np.unique(encoded[small])) == features[small].nunique()
+    elif get_family(family).encoding == "ordinal":
+        assert len(np.unique(encoded["branch"])) == 400

@@ -117,3 +117,12 @@ def test_a_params_file_without_a_decimal_mark_reads_decimal_points(
     """params.yaml from before data.decimal existed still parses."""
     del document["data"]["decimal"]
     assert parse_params(document).data.decimal == "."
+
+
+def test_data_drop_never_lists_the_target_and_defaults_to_nothing(
+    document: dict[str, Any],
+) -> None:
+    document["data"]["drop"] = ["notes", "income"]
+    assert "drop lists the target, income" in _error(document)
+    del document["data"]["drop"]  # params.yaml from before data.drop existed
+    assert parse_params(document).data.drop == ()

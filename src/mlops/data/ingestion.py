@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Sequence
 import pandas as pd
 
 from mlops.config import DataConfig
-from mlops.errors import CheckFailed, UsageError
+from mlops.errors import CheckFailed, UsageError, shorten
 from mlops.tasks.task import get_task
 
 # Anything but a letter or digit, in any script (\w is Unicode-aware on str).
@@ -111,12 +111,32 @@ def append_extra(source: pd.DataFrame, extra: Sequence[tuple[str, pd.DataFrame]]
     return pd.concat(parts, ignore_index=True)
 
 
+def undropped(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
+    """``frame`` with normalised names, without the columns params.yaml ``data.drop``
+    names (those it lacks are no error: a request or a log never has them)."""
+    frame = normalise_columns(frame)
+    return frame.drop(columns=[normalise_name(c) for c in config.drop], errors="ignore")
+
+
+def require_dropped(frame: pd.DataFrame, config: DataConfig, name: str) -> None:
+    """A UsageError unless the source ``frame`` (read from ``name``) has every column
+    ``data.drop`` names: a misspelt name would leave the column in."""
+    columns = {normalise_name(c) for c in frame.columns}
+    absent = [c for c in config.drop if normalise_name(c) not in columns]
+    if absent:
+        raise UsageError(
+            f"params.yaml data.drop names {', '.join(map(repr, absent))}, which {name} "
+            f"lacks; expected columns of the source ({shorten(sorted(columns))})"
+        )
+
+
 def ingest(source: pd.DataFrame, config: DataConfig, require_target: bool = True) -> pd.DataFrame:
-    """The raw data set: normalised names, typed feature columns, the encoded target.
+    """The raw data set: normalised names, without ``data.drop``'s columns, typed
+    feature columns, the encoded target.
 
     A serving batch (``require_target=False``) may lack the target column.
     """
-    frame = normalise_columns(source)
+    frame = undropped(source, config)
     target = normalise_name(config.target)
     if not require_target and target in frame.columns and frame[target].isna().all():
         frame = frame.drop(columns=[target])  # an empty label column: an unlabelled batch

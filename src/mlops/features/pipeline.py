@@ -219,14 +219,18 @@ def _encoder(plan: ImputationPlan, family: str) -> PlanOrder:
     for i, feature in enumerate(used):
         positions[feature.kind].append(i)
     flagged = sum(f.indicator for f in used)
-    ordinal = families.get_family(family).encoding == "ordinal"
+    chosen = families.get_family(family)
+    ordinal = chosen.encoding == "ordinal"
     # Numbers and indicators leave the imputer in an object array (it holds the
     # categories too): cast here, the estimator gets float64 and converts nothing.
     as_float = FunctionTransformer(validate=True, feature_names_out="one-to-one")
     encoders = {
         "numeric": as_float if ordinal else StandardScaler(),
         "categorical": OrdinalEncoder(
-            handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
+            handle_unknown="use_encoded_value",
+            unknown_value=np.nan,
+            encoded_missing_value=np.nan,
+            max_categories=chosen.max_categories,
         )
         if ordinal
         else OneHotEncoder(handle_unknown="ignore", sparse_output=False),

@@ -110,6 +110,7 @@ def changes(layout: Layout, source: str, profile: TargetProfile) -> dict[str, An
         "data.decimal": layout.decimal,
         "data.na_values": list(layout.na_values),
         "data.comment": None,
+        "data.drop": [],
         "data.target": profile.name,
         "data.task": task.name,
         "data.positive_class": [_label(profile.positive)] if binary else None,
@@ -293,10 +294,11 @@ def review(
     features: Sequence[str],
     ids: Mapping[str, str],
     personal: Mapping[str, Sequence[str]],
+    empty: Sequence[str] = (),
 ) -> list[str]:
     """What the user should look at before trusting the first run, one line each:
     ``values`` as ``changes`` gives them, the data's ``features``, its ``ids`` (column ->
-    why) and the columns holding ``personal`` data (column -> kinds)."""
+    why), the columns holding ``personal`` data (column -> kinds) and the ``empty`` ones."""
     lines = [_task_line(profile, values)]
     if layout.marked:
         marked = ", ".join(
@@ -317,6 +319,11 @@ def review(
         lines.append(
             f"id columns, kept out of the model's features: {found}; "
             "validate.ids overrides the detection"
+        )
+    if empty:
+        lines.append(
+            f"no value in any row: {', '.join(empty)}; listed in data.drop (never read): "
+            "take a column out of it once the data holds values"
         )
     if personal:
         found = ", ".join(f"{c} ({', '.join(kinds)})" for c, kinds in personal.items())

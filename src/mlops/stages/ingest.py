@@ -22,6 +22,11 @@ def run(args: argparse.Namespace) -> None:
         if name.endswith(".parquet")
     ]
     # Imported once params and inputs are checked (see mlops.cli).
-    from mlops.data.ingestion import append_extra, ingest
+    from mlops.data.ingestion import append_extra, ingest, require_dropped, undropped
 
+    require_dropped(source, params.data, params.data.source)
+    # data.drop's columns go before the extra files are matched: labelled production rows
+    # come from the prediction log, which never had them.
+    source = undropped(source, params.data)
+    extra = [(name, undropped(table, params.data)) for name, table in extra]
     files.write_parquet(PATHS.raw, ingest(append_extra(source, extra), params.data))

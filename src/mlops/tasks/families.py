@@ -51,6 +51,9 @@ class Family:
     # task's estimator lacks (class_weight for a regressor) is left out.
     space: Space
     trusted_types: tuple[str, ...] = field(default=())
+    # Ordinal encoding only: the most codes a category may get; the rarest categories
+    # of a feature with more share one code (scikit-learn's infrequent categories).
+    max_categories: int | None = None
 
     def estimator(self, task: TaskName) -> type[Any]:
         try:
@@ -97,6 +100,9 @@ FAMILIES: dict[str, Family] = {
                 "max_features": _float(0.5, 1.0),
             },
             ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
+            # Its categorical splits take at most max_bins (255) categories: a text
+            # column with more (names, free text) would fail every fit.
+            max_categories=255,
         ),
         Family(
             "random_forest",
