@@ -81,6 +81,16 @@ def test_the_demo_data_holds_no_personal_data(adult_sample: pd.DataFrame) -> Non
         ("credit_card", "payment_card"),
         ("iban", "iban"),
         ("client_ip", "ip_address"),
+        ("ip_address", "ip_address"),
+        ("email_address", "email"),
+        ("name", "person_name"),
+        ("customer_name", "person_name"),
+        ("surname", "person_name"),
+        ("username", "person_name"),
+        ("home_address", "postal_address"),
+        ("street", "postal_address"),
+        ("date_of_birth", "birth_date"),
+        ("dob", "birth_date"),
     ],
 )
 def test_a_telling_column_name_is_a_finding_on_its_own(name: str, kind: str) -> None:
@@ -89,7 +99,10 @@ def test_a_telling_column_name_is_a_finding_on_its_own(name: str, kind: str) -> 
     assert (finding.kinds, finding.in_name, finding.matches) == ((kind,), True, 0)
 
 
-@pytest.mark.parametrize("name", ["relationship", "shipping", "description", "zip", "hours"])
+@pytest.mark.parametrize(
+    "name",
+    ["relationship", "shipping", "description", "zip", "hours", "product_name", "name_length"],
+)
 def test_ordinary_names_are_not_findings(name: str) -> None:
     assert scan_column(text(name, ["a"]), OPEN, 0) is None
 

@@ -1,5 +1,6 @@
 """Personal data scan: column names and values that look like e-mail addresses,
-phone numbers, national IDs, payment cards, IBANs or IP addresses.
+phone numbers, national IDs, payment cards, IBANs or IP addresses, and column names
+of people's names, postal addresses and birth dates.
 
 Values are scanned once per distinct value (a category column of a million
 rows has a few dozen), with vectorised regular expressions; a column with more
@@ -51,6 +52,15 @@ NAME_PATTERNS: Mapping[str, re.Pattern[str]] = {
         "payment_card": r"credit_card|card_number|card_no|cc_number",
         "iban": r"iban|bank_account|account_number",
         "ip_address": r"ip|ip_address|ip_addr|ipv4|ipv6",
+        # Told by the name only: no pattern tells a name, an address or a birthday from
+        # other text or dates. A bare "name" is a person's in most tables (Titanic's).
+        "person_name": (
+            r"^name$|first_?name|last_?name|surname|full_?name|given_?name|family_?name"
+            r"|forename|maiden_?name|(?:customer|client|patient|user|person|employee|contact"
+            r"|holder|owner|member|student|passenger|applicant|borrower)_?name"
+        ),
+        "postal_address": r"(?<!ip_)(?<!mac_)(?<!mail_)address|street|home_addr",
+        "birth_date": r"dob|date_of_birth|birth_?date|birthday",
     }.items()
 }
 _DIGITS = re.compile(r"\D")
