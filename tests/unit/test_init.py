@@ -113,12 +113,15 @@ def test_markers_count_where_a_column_is_otherwise_numeric() -> None:
             "dash": ["-", "3", "", "4"],
             "text": ["a", "NA", "-", "b"],  # a category may be called NA or "-"
             "uci": ["a", "?", "b", "a"],  # "?" is no category anyone names
+            "words": ["Unknown", "12", "#N/A", "missing"],  # any case; Excel's errors
+            "mixed": ["1", "2", "unknown", "large"],  # a word no marker: a category
         }
     )
     assert missing_markers(frame) == {
         "x": ("?", "NA"),
         "dash": ("", "-"),
         "uci": ("?",),
+        "words": ("#N/A", "Unknown", "missing"),
     }
 
 

@@ -27,9 +27,16 @@ from mlops.io.tables import (
     sniff_separator,
 )
 
-# Written for a missing value by spreadsheets, R, SQL exports and survey tools. One of
-# them in a column whose other values are all numbers is a missing value, not a category.
-MARKERS = ("NA", "N/A", "n/a", "na", "?", "null", "NULL", "Null", "None", "nan", "NaN", "-", ".")
+# Written for a missing value by spreadsheets (Excel's error values among them), R, SQL
+# exports and survey tools, in any letter case. One of them in a column whose other
+# values are all numbers is a missing value, not a category.
+MARKERS = frozenset(
+    {
+        *("na", "n/a", "n.a.", "nan", "null", "none", "nil", "?", "-", "--", "."),
+        *("unknown", "missing", "not available", "blank", "(blank)", "empty", "undefined"),
+        *("#n/a", "#na", "#value!", "#div/0!", "#ref!", "#num!", "#null!", "#name?"),
+    }
+)
 # ... and these in any column ("?" is no category anyone names; UCI's files use it).
 _TEXT_MARKERS = ("?",)
 # pandas reads these as missing already; params.yaml names the rest found.
@@ -122,7 +129,7 @@ def missing_markers(frame: pd.DataFrame, decimal: str = ".") -> dict[str, tuple[
         points = values.str.replace(",", ".", regex=False) if decimal == "," else values
         numeric = pd.to_numeric(points, errors="coerce").notna()
         others = set(values[~numeric].unique())
-        if numeric.any() and others <= {*MARKERS, _EMPTY}:
+        if numeric.any() and {o.lower() for o in others} <= {*MARKERS, _EMPTY}:
             markers = others
         else:
             markers = others & set(_TEXT_MARKERS)
