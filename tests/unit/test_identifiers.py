@@ -250,3 +250,18 @@ def test_a_drafted_id_has_a_description_and_no_range(wine_frame: pd.DataFrame) -
     contract = load_contract(yaml.safe_load(yaml.safe_dump(document)), "draft.yaml")
     new_rows = wine_frame.assign(rownames=wine_frame["rownames"] + 10_000)
     assert check_contract(new_rows, contract, TARGET, "fail", 0.0).failures == ()
+
+
+def test_dates_and_times_are_kept_out_of_the_features() -> None:
+    """A column of dates (a CSV's text, or a Parquet timestamp as ingest leaves it)
+    would be a category of a value per day; few distinct ones (months) may stay one."""
+    stamps = pd.Timestamp("2024-01-01") + pd.to_timedelta(RNG.integers(0, 8760, ROWS), "h")
+    days = pd.Series(stamps.strftime("%d/%m/%Y"), dtype="str")
+    found = detected(
+        created=pd.Series(stamps.astype(str), dtype="str"),
+        day=days,
+        month=pd.Series(stamps.strftime("%Y-%m"), dtype="str"),  # 12 values
+        code=pd.Series([f"b{k % 40:03d}" for k in range(ROWS)], dtype="str"),
+    )
+    assert set(found) == {"created", "day"}
+    assert found["created"].startswith(f"dates or times, {stamps.nunique():,} distinct from 2024-")

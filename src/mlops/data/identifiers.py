@@ -18,7 +18,11 @@ with at least ``MIN_ROWS`` rows:
   customer numbers, names): as a category, each value would be seen once;
 - a column named like an identifier (``id``, ``index``, ``rownames``, ``key``,
   ``uuid``, ``*_id``, ``*_no``, ``customerid``, pandas' ``unnamed_0``, ...) whose
-  whole numbers are distinct in at least ``NEAR_UNIQUE`` of the rows.
+  whole numbers are distinct in at least ``NEAR_UNIQUE`` of the rows;
+- text that reads as dates or times (every distinct value has a digit, at least
+  ``DATE_SHARE`` of them parse), with at least ``MIN_DATES`` distinct values: when
+  a row happened, which as a category would be a value per day or second, and
+  which new rows never repeat. Fewer (a month, a quarter) can be a category.
 
 params.yaml ``validate.ids`` overrides all this when it lists the columns.
 """
@@ -26,6 +30,7 @@ params.yaml ``validate.ids`` overrides all this when it lists the columns.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,6 +38,9 @@ import pandas as pd
 
 MIN_ROWS = 30  # fewer rows than this prove nothing about uniqueness
 NEAR_UNIQUE = 0.99  # share of the rows with a value of their own
+MIN_DATES = 32  # distinct dates: fewer (days of a month, months) can be categories
+DATE_SHARE = 0.95  # of the distinct values (a seeded sample of DATE_SAMPLE) that parse
+DATE_SAMPLE = 500
 # Whole names, or the first or last word of a snake_case name, that mean "identifier".
 # Ingest lower-cases "PassengerId" to "passengerid": such names are matched by the
 # entity they number, never by a bare "id" ending ("paid", "bid" and "aid" are amounts).
@@ -78,6 +86,9 @@ def _reason(column: pd.Series, *, named: bool) -> str | None:
     distinct = observed.nunique()
     near_unique = distinct >= NEAR_UNIQUE * rows
     if not pd.api.types.is_numeric_dtype(column):
+        dates = _dates(observed, distinct)
+        if dates:
+            return dates
         kind = "named like an identifier" if named else "text"
         return f"{kind}, {distinct:,} distinct values in {rows:,} rows" if near_unique else None
     values = observed.to_numpy(dtype="float64")
@@ -87,6 +98,27 @@ def _reason(column: pd.Series, *, named: bool) -> str | None:
     if run is None and named and near_unique:
         return f"named like an identifier, {distinct:,} distinct whole numbers in {rows:,} rows"
     return run
+
+
+def _dates(observed: pd.Series, distinct: int) -> str | None:
+    """Why text reads as dates or times, if it does (see the module's rule)."""
+    if distinct < MIN_DATES:
+        return None
+    values = pd.Series(observed.unique())
+    if len(values) > DATE_SAMPLE:
+        values = values.sample(DATE_SAMPLE, random_state=0)
+    if not values.str.contains(r"\d", regex=True).all():
+        return None
+    with warnings.catch_warnings():  # "could not infer format": each value is parsed alone
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
+    if parsed.notna().mean() < DATE_SHARE:
+        return None
+    first, last = parsed.min(), parsed.max()
+    return (
+        f"dates or times, {distinct:,} distinct from {first:%Y-%m-%d} to {last:%Y-%m-%d}: "
+        "when a row happened, not a category"
+    )
 
 
 def _run(observed: pd.Series, values: np.ndarray) -> str | None:
