@@ -14,6 +14,7 @@ from sklearn.datasets import load_breast_cancer
 
 from mlops.config import parse_params
 from mlops.errors import UsageError
+from mlops.io.tables import csv_text
 from mlops.onboarding import settings
 from mlops.onboarding.profile import TargetProfile, find_target, profile_target
 from mlops.onboarding.sniff import Layout, has_header, missing_markers, sniff
@@ -132,11 +133,25 @@ def test_sniff_lists_the_markers_found_and_where() -> None:
     assert layout.marked == {"x": ("-", "NA")}
 
 
+def test_a_windows_1252_csv_reads_and_says_so() -> None:
+    """Excel's "CSV" on a Western-language Windows: not UTF-8, read as Windows-1252."""
+    frame = pd.DataFrame({"Größe": [1.5, 2.5, 3.5], "Stadt": ["München", "Köln", "Köln"]})
+    data = frame.to_csv(index=False, sep=";", decimal=",").encode("cp1252")
+    layout = sniff("f.csv", data)
+    assert (layout.encoding, layout.separator, layout.decimal) == ("cp1252", ";", ",")
+    read = pd.read_csv(io.StringIO(csv_text("f.csv", data)), sep=";", decimal=",")
+    assert read.equals(frame)
+    profile = _profile("binary")
+    values = settings.changes(layout, "data/external/f.csv", profile)
+    lines = settings.review(profile, layout, values, features=[], ids={}, personal={})
+    assert any(line.startswith("the file is not UTF-8: read as Windows-1252") for line in lines)
+
+
 @pytest.mark.parametrize(
     ("data", "why"),
     [
         (b"\x00\x01\x02binary", "binary content"),
-        (b"caf\xe9,1\n", "not UTF-8"),
+        (b"caf\x81,1\n", "neither UTF-8 nor Windows-1252"),
         (b"\n\n", "no data"),
     ],
 )

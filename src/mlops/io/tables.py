@@ -85,15 +85,30 @@ def _read_csv_source(path: Path, config: DataConfig) -> pd.DataFrame:
     )
 
 
-def csv_text(name: object, data: bytes) -> str:
-    """A CSV's bytes as text: UTF-8, a byte-order mark (as spreadsheets write one) dropped,
-    so that it does not become part of the first column's name."""
+# What a CSV that is not UTF-8 is read as: Windows-1252, the code page Excel saves
+# "CSV" in on Windows set to a Western language ("M\xfcnchen"). The same bytes always
+# give the same text, so a model trained on such a file is reproducible.
+FALLBACK_ENCODING = "cp1252"
+
+
+def text_encoding(name: object, data: bytes) -> str:
+    """The encoding a CSV's bytes are read in: UTF-8 (a byte-order mark, as spreadsheets
+    write one, dropped so that it does not become part of the first column's name), else
+    ``FALLBACK_ENCODING``; a UsageError when neither reads them."""
     if b"\x00" in data[:65536]:
         raise UsageError(f"{name}: not a CSV or Parquet file (binary content)")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise UsageError(f"{name}: not a CSV or Parquet file (not UTF-8 text)") from None
+    for encoding in ("utf-8-sig", FALLBACK_ENCODING):
+        try:
+            data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    raise UsageError(f"{name}: a CSV in neither UTF-8 nor Windows-1252 text; save it as UTF-8")
+
+
+def csv_text(name: object, data: bytes) -> str:
+    """A CSV's bytes as text, in the encoding ``text_encoding`` finds."""
+    return data.decode(text_encoding(name, data))
 
 
 def _parse_csv(

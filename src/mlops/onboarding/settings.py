@@ -21,6 +21,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.representer import RoundTripRepresenter
 
 from mlops.data.ingestion import normalise_name
+from mlops.io.tables import FALLBACK_ENCODING
 from mlops.onboarding.profile import TargetProfile
 from mlops.onboarding.sniff import Layout
 from mlops.tasks.families import default_fixed, default_space, families_for
@@ -306,6 +307,12 @@ def review(
             for column, markers in layout.marked.items()
         )
         lines.append(f"read as missing values: {marked}; data.na_values lists them")
+    if layout.encoding == FALLBACK_ENCODING:
+        lines.append(
+            "the file is not UTF-8: read as Windows-1252, as Excel saves CSV in Western "
+            "locales; if letters such as ü or é look wrong in data/schema.yaml, save the "
+            "file as UTF-8 and rerun mlops init"
+        )
     if layout.decimal == ",":
         lines.append('numbers are written with a decimal comma ("3,5"): data.decimal is ","')
     if layout.columns:

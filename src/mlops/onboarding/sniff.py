@@ -20,11 +20,11 @@ from mlops.config import DecimalMark
 from mlops.errors import UsageError
 from mlops.io.tables import (
     PARQUET_MAGIC,
-    csv_text,
     data_lines,
     gunzipped,
     sniff_decimal,
     sniff_separator,
+    text_encoding,
 )
 
 # Written for a missing value by spreadsheets (Excel's error values among them), R, SQL
@@ -56,6 +56,8 @@ class Layout:
     na_values: tuple[str, ...] = ()
     marked: dict[str, tuple[str, ...]] | None = None
     decimal: DecimalMark = "."
+    # The text's encoding (tables.text_encoding): not UTF-8 is worth a review line.
+    encoding: str = "utf-8-sig"
 
 
 def sniff(name: str, data: bytes) -> Layout:
@@ -63,7 +65,9 @@ def sniff(name: str, data: bytes) -> Layout:
     Parquet nor CSV)."""
     if data[:4] == PARQUET_MAGIC:
         return Layout("parquet")
-    text = csv_text(name, gunzipped(name, data))
+    plain = gunzipped(name, data)
+    encoding = text_encoding(name, plain)
+    text = plain.decode(encoding)
     lines = data_lines(text, None)
     if not lines:
         raise UsageError(f"{name}: the file holds no data rows; expected a CSV or Parquet file")
@@ -74,7 +78,7 @@ def sniff(name: str, data: bytes) -> Layout:
     columns = None if header else tuple(f"column_{i}" for i in range(1, len(rows[0]) + 1))
     marked = missing_markers(_as_text(name, text, separator, columns), decimal)
     found = tuple(sorted({m for ms in marked.values() for m in ms} - {_EMPTY}))
-    return Layout("csv", separator, header, columns, found, marked, decimal)
+    return Layout("csv", separator, header, columns, found, marked, decimal, encoding)
 
 
 def _is_number(text: str, decimal: str = ".") -> bool:
