@@ -262,6 +262,8 @@ def test_dates_and_times_are_kept_out_of_the_features() -> None:
         day=days,
         month=pd.Series(stamps.strftime("%Y-%m"), dtype="str"),  # 12 values
         code=pd.Series([f"b{k % 40:03d}" for k in range(ROWS)], dtype="str"),
+        score=pd.Series([f"{k % 12 + 1}-{k % 28 + 1}" for k in range(ROWS)], dtype="str"),
+        version=pd.Series([f"{k % 40 // 10}.{k % 10}.1" for k in range(ROWS)], dtype="str"),
     )
     assert set(found) == {"created", "day"}
     assert found["created"].startswith(f"dates or times, {stamps.nunique():,} distinct from 2024-")

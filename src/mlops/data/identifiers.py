@@ -19,8 +19,9 @@ with at least ``MIN_ROWS`` rows:
 - a column named like an identifier (``id``, ``index``, ``rownames``, ``key``,
   ``uuid``, ``*_id``, ``*_no``, ``customerid``, pandas' ``unnamed_0``, ...) whose
   whole numbers are distinct in at least ``NEAR_UNIQUE`` of the rows;
-- text that reads as dates or times (every distinct value has a digit, at least
-  ``DATE_SHARE`` of them parse), with at least ``MIN_DATES`` distinct values: when
+- text that reads as dates or times (every distinct value has a four-digit year or
+  a time of day, at least ``DATE_SHARE`` of them parse), with at least ``MIN_DATES``
+  distinct values: when
   a row happened, which as a category would be a value per day or second, and
   which new rows never repeat. Fewer (a month, a quarter) can be a category.
 
@@ -107,7 +108,9 @@ def _dates(observed: pd.Series, distinct: int) -> str | None:
     values = pd.Series(observed.unique())
     if len(values) > DATE_SAMPLE:
         values = values.sample(DATE_SAMPLE, random_state=0)
-    if not values.str.contains(r"\d", regex=True).all():
+    # A year or a time of day in every value: "3-4" (a score) or "1.2.3" (a version)
+    # would parse as this year's 4 March or 2 January 2003.
+    if not values.str.contains(r"\d{4}|\d:\d", regex=True).all():
         return None
     with warnings.catch_warnings():  # "could not infer format": each value is parsed alone
         warnings.simplefilter("ignore")
