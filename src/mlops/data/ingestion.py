@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Sequence
 import pandas as pd
 
 from mlops.config import DataConfig
-from mlops.errors import CheckFailed, UsageError, shorten
+from mlops.errors import CheckFailed, UsageError, clip
 from mlops.tasks.task import get_task
 
 # Anything but a letter or digit, in any script (\w is Unicode-aware on str).
@@ -126,7 +126,7 @@ def require_dropped(frame: pd.DataFrame, config: DataConfig, name: str) -> None:
     if absent:
         raise UsageError(
             f"params.yaml data.drop names {', '.join(map(repr, absent))}, which {name} "
-            f"lacks; expected columns of the source ({shorten(sorted(columns))})"
+            f"lacks; expected columns of the source ({clip(', '.join(sorted(columns)), 200)})"
         )
 
 
