@@ -237,11 +237,11 @@ def test_every_family_fits_a_category_of_many_values(
     """A text feature with more values than HistGradientBoosting's categorical splits
     take (255; a branch code, a city): there its rarest values share one code (each fit
     failed before), other families keep a code per value, and every family fits."""
-    sample, adult_plan, _config = cases[task]
+    sample, task_plan, _config = cases[task]
     frame = pd.concat([sample] * -(-800 // len(sample)), ignore_index=True)  # >= 800 rows
     rng = np.random.default_rng(0)
     frame["branch"] = [f"b{k:03d}" for k in rng.permutation(len(frame)) % 400]
-    target = adult_plan.target
+    target = task_plan.target
     plan = simple_plan(frame, target)
     assert "branch" in plan.names("categorical")
     features = frame[plan.names()]

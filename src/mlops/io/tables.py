@@ -91,24 +91,23 @@ def _read_csv_source(path: Path, config: DataConfig) -> pd.DataFrame:
 FALLBACK_ENCODING = "cp1252"
 
 
-def text_encoding(name: object, data: bytes) -> str:
-    """The encoding a CSV's bytes are read in: UTF-8 (a byte-order mark, as spreadsheets
-    write one, dropped so that it does not become part of the first column's name), else
-    ``FALLBACK_ENCODING``; a UsageError when neither reads them."""
+def decoded(name: object, data: bytes) -> tuple[str, str]:
+    """A CSV's bytes as (text, the encoding it was read in): UTF-8 (a byte-order mark, as
+    spreadsheets write one, dropped so that it does not become part of the first column's
+    name), else ``FALLBACK_ENCODING``; a UsageError when neither reads them."""
     if b"\x00" in data[:65536]:
         raise UsageError(f"{name}: not a CSV or Parquet file (binary content)")
     for encoding in ("utf-8-sig", FALLBACK_ENCODING):
         try:
-            data.decode(encoding)
+            return data.decode(encoding), encoding
         except UnicodeDecodeError:
             continue
-        return encoding
     raise UsageError(f"{name}: a CSV in neither UTF-8 nor Windows-1252 text; save it as UTF-8")
 
 
 def csv_text(name: object, data: bytes) -> str:
-    """A CSV's bytes as text, in the encoding ``text_encoding`` finds."""
-    return data.decode(text_encoding(name, data))
+    """A CSV's bytes as text (see ``decoded``)."""
+    return decoded(name, data)[0]
 
 
 def _parse_csv(

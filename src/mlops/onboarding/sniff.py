@@ -21,10 +21,10 @@ from mlops.errors import UsageError
 from mlops.io.tables import (
     PARQUET_MAGIC,
     data_lines,
+    decoded,
     gunzipped,
     sniff_decimal,
     sniff_separator,
-    text_encoding,
 )
 
 # Written for a missing value by spreadsheets (Excel's error values among them), R, SQL
@@ -56,7 +56,7 @@ class Layout:
     na_values: tuple[str, ...] = ()
     marked: dict[str, tuple[str, ...]] | None = None
     decimal: DecimalMark = "."
-    # The text's encoding (tables.text_encoding): not UTF-8 is worth a review line.
+    # The text's encoding (tables.decoded): not UTF-8 is worth a review line.
     encoding: str = "utf-8-sig"
 
 
@@ -65,9 +65,7 @@ def sniff(name: str, data: bytes) -> Layout:
     Parquet nor CSV)."""
     if data[:4] == PARQUET_MAGIC:
         return Layout("parquet")
-    plain = gunzipped(name, data)
-    encoding = text_encoding(name, plain)
-    text = plain.decode(encoding)
+    text, encoding = decoded(name, gunzipped(name, data))
     lines = data_lines(text, None)
     if not lines:
         raise UsageError(f"{name}: the file holds no data rows; expected a CSV or Parquet file")
