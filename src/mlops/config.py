@@ -100,6 +100,10 @@ class DataConfig(_Section):
     # in no contract, feature or log (empty, irrelevant or leaking ones). [] when unset.
     drop: StrTuple = ()
     target: str
+    # Rows whose target is missing (not yet labelled): left out as the source is read
+    # (drop: they can neither teach nor score a model; ingest says how many) or refused
+    # (fail: every row must be labelled). drop when unset.
+    unlabelled: Literal["drop", "fail"] = "drop"
     task: TaskName
     # binary: the labels that mean 1 and 0. multiclass: the allowed labels (null:
     # whatever the data holds). regression: all three null.

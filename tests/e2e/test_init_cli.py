@@ -52,13 +52,15 @@ def _refused(project: Path, *arguments: str) -> str:
 
 
 def _users_file(folder: Path) -> Path:
-    """A CSV as users have them: "NA" markers in a numeric column, an id column, e-mails."""
+    """A CSV as users have them: "NA" markers in a numeric column, an id column, e-mails,
+    two rows not yet labelled."""
     wine, _target = user_file("multiclass")
     frame = wine.assign(
         rownames=np.arange(1, len(wine) + 1),
         contact=[f"grower{i % 40}@example.com" for i in range(len(wine))],
     ).astype({"alcohol": "object"})
     frame.loc[::17, "alcohol"] = "NA"
+    frame.loc[[3, 100], "cultivar"] = None
     path = folder / "wine.csv"
     frame[["rownames", "contact", *wine.columns]].to_csv(path, index=False)
     return path
@@ -77,7 +79,8 @@ def test_a_users_file_is_onboarded(project: Path, tmp_path: Path) -> None:
     schema = yaml.safe_load((project / "data/schema.yaml").read_text())
     assert "rownames" in schema["columns"]
     assert "id columns, kept out of the model's features: rownames (" in out
-    assert "178 rows, 14 features" in out  # 13 measurements and contact; not rownames
+    assert "176 rows, 14 features" in out  # 13 measurements and contact; not rownames
+    assert "2 rows have no cultivar value: left out as the data is read" in out
     assert schema["columns"]["rownames"].get("description")  # drafted as an id, not a feature
     assert "alcohol ('NA')" in out
     assert "no protected attributes set" in out

@@ -6,7 +6,13 @@ import pandas as pd
 import pytest
 
 from mlops.config import DataConfig, Params
-from mlops.data.ingestion import ingest, normalise_columns, normalise_name, type_columns
+from mlops.data.ingestion import (
+    ingest,
+    normalise_columns,
+    normalise_name,
+    type_columns,
+    unlabelled,
+)
 from mlops.errors import CheckFailed, UsageError
 from tests.sklearn_frames import DIABETES_TARGET, WINE_TARGET, data_config, diabetes, wine
 
@@ -64,7 +70,6 @@ def test_target_is_mapped_to_0_and_1(config: DataConfig) -> None:
             "has 1 values that are neither data.positive_class nor data.negative_class "
             "(['maybe']); add them to data.positive_class or data.negative_class",
         ),
-        ([">50K", None], "has 1 missing values; drop those rows from the data or label them"),
     ],
 )
 def test_bad_targets_are_refused(config: DataConfig, labels: list[object], message: str) -> None:
@@ -83,8 +88,10 @@ def test_missing_target_is_refused_unless_optional(config: DataConfig) -> None:
 def test_an_empty_target_column_is_an_unlabelled_batch(config: DataConfig) -> None:
     frame = pd.DataFrame({"x": ["1", "2"], "income": [None, None]})
     assert ingest(frame, config, require_target=False).to_dict("list") == {"x": [1.0, 2.0]}
-    with pytest.raises(UsageError, match="has 2 missing values"):
+    with pytest.raises(UsageError, match=r"^target column 'income' has no value in any row"):
         ingest(frame, config)
+    with pytest.raises(UsageError, match="has 2 missing values"):
+        ingest(frame, config.model_copy(update={"unlabelled": "fail"}))
     with pytest.raises(UsageError, match="has 1 missing values"):  # some labels: all needed
         ingest(frame.assign(income=[">50K", None]), config, require_target=False)
 
@@ -149,6 +156,43 @@ def test_an_unlabelled_batch_needs_no_target(params: Params, task: str) -> None:
     assert target not in batch.columns
 
 
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_unlabelled_rows_are_left_out_or_refused(params: Params, task: str) -> None:
+    """data.unlabelled: drop leaves out exactly the rows without a target (the others
+    keep their order and values); fail refuses them in one line naming how many."""
+    if task == "binary":
+        source = pd.DataFrame(
+            {"x": [1, 2, 3, 4, 5], "income": [">50K", None, "<=50K", float("nan"), ">50K"]}
+        )
+        drop, fail = params.data, params.data.model_copy(update={"unlabelled": "fail"})
+        target = "income"
+    else:
+        clean = wine() if task == "multiclass" else diabetes()
+        target = WINE_TARGET if task == "multiclass" else DIABETES_TARGET
+        source = clean.assign(**{target: clean[target].where(clean.index % 7 > 0)})
+        drop, fail = data_config(params, task), data_config(params, task, unlabelled="fail")
+    kept = source[target].notna()
+    assert unlabelled(source, drop) == (~kept).sum() > 0
+    raw = ingest(source, drop)
+    assert len(raw) == kept.sum()
+    feature = source.columns[0]
+    assert raw[feature].tolist() == source.loc[kept, feature].astype(float).tolist()
+    assert raw[target].notna().all()
+    with pytest.raises(UsageError) as error:
+        ingest(source, fail)
+    assert str(error.value) == (
+        f"target column {target!r} has {(~kept).sum()} missing values; "
+        "drop those rows from the data or label them"
+    )
+
+
+def test_unlabelled_counts_under_the_source_column_name(params: Params) -> None:
+    """init counts on the file's own names ("Income"), before they are normalised."""
+    source = pd.DataFrame({"Income": [">50K", None, None]})
+    assert unlabelled(source, params.data) == 2
+    assert unlabelled(pd.DataFrame({"x": [1]}), params.data) == 0
+
+
 def _spoil(task: str, spoil: object) -> pd.DataFrame:
     source = wine() if task == "multiclass" else diabetes()
     target = WINE_TARGET if task == "multiclass" else DIABETES_TARGET
@@ -167,12 +211,6 @@ BAD_TARGETS = {
         lambda y: y.where(y != "class_2", "class_1"),
         "target column 'cultivar' has 2 class(es) (['class_1', 'class_0']); a multiclass task "
         "needs 3 or more; set data.task: binary",
-    ),
-    "multiclass with missing labels": (
-        "multiclass",
-        lambda y: y.where(y.index > 2),
-        "target column 'cultivar' has 3 missing values; drop those rows from the data or "
-        "label them",
     ),
     "regression with text": (
         "regression",

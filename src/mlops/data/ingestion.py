@@ -130,14 +130,26 @@ def require_dropped(frame: pd.DataFrame, config: DataConfig, name: str) -> None:
         )
 
 
+def unlabelled(frame: pd.DataFrame, config: DataConfig) -> int:
+    """How many of ``frame``'s rows (the source's column names) have no target value."""
+    target = normalise_name(config.target)
+    columns = [c for c in frame.columns if normalise_name(c) == target]
+    return int(frame[columns[0]].isna().sum()) if columns else 0
+
+
 def ingest(source: pd.DataFrame, config: DataConfig, require_target: bool = True) -> pd.DataFrame:
     """The raw data set: normalised names, without ``data.drop``'s columns, typed
-    feature columns, the encoded target.
+    feature columns, the encoded target; without the rows whose target is missing
+    when ``data.unlabelled`` is drop (``unlabelled`` counts them).
 
     A serving batch (``require_target=False``) may lack the target column.
     """
     frame = undropped(source, config)
     target = normalise_name(config.target)
+    if require_target and config.unlabelled == "drop" and target in frame.columns:
+        if len(frame) and frame[target].isna().all():
+            raise UsageError(f"target column {target!r} has no value in any row: nothing to learn")
+        frame = frame[frame[target].notna()]
     if not require_target and target in frame.columns and frame[target].isna().all():
         frame = frame.drop(columns=[target])  # an empty label column: an unlabelled batch
     if target not in frame.columns and not require_target:

@@ -296,11 +296,18 @@ def review(
     ids: Mapping[str, str],
     personal: Mapping[str, Sequence[str]],
     empty: Sequence[str] = (),
+    unlabelled: int = 0,
 ) -> list[str]:
     """What the user should look at before trusting the first run, one line each:
     ``values`` as ``changes`` gives them, the data's ``features``, its ``ids`` (column ->
-    why), the columns holding ``personal`` data (column -> kinds) and the ``empty`` ones."""
+    why), the columns holding ``personal`` data (column -> kinds), the ``empty`` ones and
+    how many rows are ``unlabelled``."""
     lines = [_task_line(profile, values)]
+    if unlabelled:
+        lines.append(
+            f"{unlabelled} rows have no {profile.name} value: left out as the data is read "
+            "(data.unlabelled: drop); label them to use them, or set fail to refuse such data"
+        )
     if layout.marked:
         marked = ", ".join(
             f"{column} ({', '.join(repr(m) for m in markers)})"

@@ -22,11 +22,25 @@ def run(args: argparse.Namespace) -> None:
         if name.endswith(".parquet")
     ]
     # Imported once params and inputs are checked (see mlops.cli).
-    from mlops.data.ingestion import append_extra, ingest, require_dropped, undropped
+    from mlops.data.ingestion import (
+        append_extra,
+        ingest,
+        require_dropped,
+        undropped,
+        unlabelled,
+    )
 
     require_dropped(source, params.data, params.data.source)
     # data.drop's columns go before the extra files are matched: labelled production rows
     # come from the prediction log, which never had them.
     source = undropped(source, params.data)
     extra = [(name, undropped(table, params.data)) for name, table in extra]
-    files.write_parquet(PATHS.raw, ingest(append_extra(source, extra), params.data))
+    rows = append_extra(source, extra)
+    raw = ingest(rows, params.data)
+    files.write_parquet(PATHS.raw, raw)
+    left_out = unlabelled(rows, params.data)
+    if left_out:
+        print(
+            f"mlops ingest: {len(raw)} rows; left out {left_out} without a "
+            f"{params.data.target} value (params.yaml data.unlabelled: drop)"
+        )

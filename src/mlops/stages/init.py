@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> None:
     # Imported once the inputs are read (see mlops.cli): pandas, scikit-learn, pandera.
     from mlops.data.contract import contract_document, duplicate_columns, infer_contract
     from mlops.data.identifiers import find_ids
-    from mlops.data.ingestion import ingest, normalise_name
+    from mlops.data.ingestion import ingest, normalise_name, unlabelled
     from mlops.data.privacy import scan
     from mlops.onboarding import settings
     from mlops.onboarding.profile import (
@@ -128,7 +128,14 @@ def run(args: argparse.Namespace) -> None:
         f"wrote {params_path} ({', '.join(_sections(values))}) and {PATHS.schema}"
     )
     review = settings.review(
-        profile, layout, values, features=features, ids=ids, personal=personal, empty=empty
+        profile,
+        layout,
+        values,
+        features=features,
+        ids=ids,
+        personal=personal,
+        empty=empty,
+        unlabelled=unlabelled(frame, params.data),
     )
     print("\n".join(["review:", *(f"  - {line}" for line in [*review, tracked])]))
     print("then: make repro")
