@@ -12,6 +12,10 @@ from mlops.evaluation.report import (
     ECE,
     REPORTS,
     calibration_table,
+    class_calibration,
+    class_ece,
+    drawn_ece,
+    ece_noise,
     expected_calibration_error,
     flat_metrics,
     overfit_gap,
@@ -89,6 +93,44 @@ def test_probability_one_falls_in_the_last_bin() -> None:
     assert expected_calibration_error(table) == 0.0
 
 
+@pytest.mark.parametrize("classes", [2, 5])
+def test_drawn_ece_is_class_ece(classes: int) -> None:
+    """The fast ECE of drawn labels equals the calibration table's, class by class."""
+    rng = np.random.default_rng(classes)
+    proba = rng.dirichlet(np.ones(classes), size=300)
+    prediction = Prediction(proba.argmax(axis=1), proba, tuple(range(classes)))
+    calibrated = [classes - 1] if classes == 2 else list(range(classes))
+    for _ in range(5):
+        labels = rng.integers(0, classes, size=300)
+        table = class_calibration(labels, prediction, calibrated, bins=10)
+        assert drawn_ece(proba, labels, calibrated, 10) == pytest.approx(
+            class_ece(table), abs=1e-12
+        )
+
+
+def test_ece_noise_covers_a_calibrated_model_and_falls_with_rows() -> None:
+    """Labels truly drawn from the probabilities (a perfectly calibrated model) score an
+    ECE within the noise figure about 95 % of the time; the figure is far from 0 on 180
+    rows and shrinks as rows grow."""
+    rng = np.random.default_rng(7)
+    noise = {}
+    for rows in (180, 5000):
+        p = rng.beta(2, 3, size=rows)
+        prediction = binary_prediction(p)
+        noise[rows] = ece_noise(prediction, [1], bins=10, seed=0)
+        within = [
+            class_ece(class_calibration((rng.random(rows) < p).astype(int), prediction, [1], 10))
+            <= noise[rows]
+            for _ in range(200)
+        ]
+        assert 0.88 <= np.mean(within) <= 0.99, (rows, np.mean(within))
+    assert noise[180] > 0.08  # a bound of 0.05 or 0.1 would fail such a model on noise
+    assert noise[5000] < noise[180] / 3
+    assert ece_noise(binary_prediction(P), [1], 10, seed=0) == ece_noise(
+        binary_prediction(P), [1], 10, seed=0
+    )  # seeded: evaluate's output is reproducible
+
+
 def test_binary_calibration_is_the_positive_class_only() -> None:
     table = REPORTS["binary"].calibration(Y, binary_prediction(P), 2)
     assert table is not None
@@ -134,6 +176,7 @@ def _details(correlation: float | None, worst: float | None) -> dict[str, object
             "correlation": {"spearman": correlation, "reason": "no tuning trials table"},
         },
         "majority_accuracy": 0.5,
+        "calibration": {"bins": 10, "noise": 0.04},
         "slices": {
             "worst": worst,
             "gap": None,

@@ -97,6 +97,32 @@ def test_absolute_checks_pass_fail_and_missing() -> None:
     assert "reports/metrics.json has no slice_worst" in missing.note
 
 
+def test_an_ece_bound_below_chance_is_raised_to_it_and_says_so() -> None:
+    """maximum.ece 0.1 on a test split where a perfectly calibrated model scores up to
+    0.13 by chance is judged at 0.13; a bound above the noise is judged as written."""
+    config = gate(minimum={}, maximum={"ece": 0.1})
+    small = METRICS | {"ece": 0.122, "ece_noise": 0.13}
+    raised = by_name(absolute_checks(small, config))["maximum.ece"]
+    assert (raised.verdict, raised.threshold) == ("pass", 0.13)
+    assert raised.note.startswith("bound 0.1 raised to 0.13 (ece_noise in reports/metrics.json)")
+    beyond = by_name(absolute_checks(small | {"ece": 0.14}, config))["maximum.ece"]
+    assert (beyond.verdict, beyond.threshold) == ("fail", 0.13)
+    large = METRICS | {"ece": 0.122, "ece_noise": 0.02}
+    assert by_name(absolute_checks(large, config))["maximum.ece"] == Check(
+        "maximum.ece", "maximum", 0.122, "<=", 0.1, "fail"
+    )
+    # Without a noise figure (an older metrics file), the bound is the bound.
+    older = by_name(absolute_checks(METRICS | {"ece": 0.122}, config))["maximum.ece"]
+    assert (older.verdict, older.threshold) == ("fail", 0.1)
+    # A minimum is never widened by a noise figure, and other numbers have none.
+    assert (
+        by_name(absolute_checks(small, gate(minimum={"ece": 0.125}, maximum={})))[
+            "minimum.ece"
+        ].threshold
+        == 0.125
+    )
+
+
 def test_a_value_equal_to_its_threshold_passes() -> None:
     checks = absolute_checks({"roc_auc": 0.85, "log_loss": 0.35}, gate())
     assert [c.verdict for c in checks] == ["pass", "pass"]

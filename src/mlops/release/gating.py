@@ -123,9 +123,27 @@ def absolute_checks(
                 verdict, note = _unmeasurable(name, config, unavailable)
                 checks.append(Check(label, kind, None, operator, bound, verdict, note))
             else:
-                note = _note(metrics, name, unavailable)
-                checks.append(_compare(label, kind, value, operator, bound, note=note))
+                judged, raised = _above_noise(metrics, name, kind, bound)
+                note = raised or _note(metrics, name, unavailable)
+                checks.append(_compare(label, kind, value, operator, judged, note=note))
     return checks
+
+
+def _above_noise(
+    metrics: Mapping[str, float], name: str, kind: str, bound: float
+) -> tuple[float, str]:
+    """A maximum below what chance alone gives the number on the test split (its
+    ``Reported.noise``) raised to that, and the note saying so ("": as written): a
+    bound only noise can fail is no evidence against the model."""
+    reported = REPORTED.get(name)
+    noise_name = reported.noise if reported else None
+    noise = metrics.get(noise_name) if noise_name else None
+    if kind != "maximum" or noise is None or noise <= bound:
+        return bound, ""
+    return noise, (
+        f"bound {_cell(bound)} raised to {_cell(noise)} ({noise_name} in reports/metrics.json): "
+        f"the {name} chance alone reaches on this many test rows (more test rows lower it)"
+    )
 
 
 # Per section of evaluate's numbers: the gate's policy key for a number that could not be
