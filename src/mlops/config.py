@@ -158,6 +158,10 @@ class DataConfig(_Section):
 
 class SplitConfig(_Section):
     test_size: Fraction
+    # multiclass: the rows of a class seen too rarely to split and cross-validate
+    # (data.splitting.min_class_rows) are left out, and split names them (drop; the model
+    # then never predicts that class), or the split is refused (fail). drop when unset.
+    rare_classes: Literal["drop", "fail"] = "drop"
 
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]

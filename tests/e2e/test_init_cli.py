@@ -130,7 +130,21 @@ def test_a_target_with_one_class_or_a_class_seen_once(project: Path, tmp_path: P
     frame.to_csv(path := tmp_path / "one.csv", index=False)
     assert "holds only 'a'" in _refused(project, "--data", str(path), "--target", "y")
     frame.assign(y=["a", "b"] * 14 + ["b", "c"]).to_csv(path, index=False)
-    assert "['c'] seen once" in _refused(project, "--data", str(path), "--target", "y")
+    err = _refused(project, "--data", str(path), "--target", "y")
+    assert "without the classes seen fewer than 4 times ('c' (1 row)), 2 remain" in err
+    # A binary class can't be left out: the task would have one class.
+    frame.assign(y=["no"] * 27 + ["yes"] * 3).to_csv(path, index=False)
+    assert "['yes'] seen 3 times; each class needs at least 4 rows" in _refused(
+        project, "--data", str(path), "--target", "y"
+    )
+
+
+def test_a_rare_class_is_left_out_at_split_and_named(project: Path, tmp_path: Path) -> None:
+    frame = pd.DataFrame({"x": np.arange(40.0), "y": ["a", "b", "c"] * 12 + ["d"] * 3 + ["a"]})
+    frame.to_csv(path := tmp_path / "rare.csv", index=False)
+    code, out, err = _init(project, "--data", str(path), "--target", "y")
+    assert code == 0, err
+    assert "classes too rare to split and cross-validate: 'd' (3 rows); their rows are" in out
 
 
 def test_a_binary_target_that_cant_be_told_needs_positive(project: Path, tmp_path: Path) -> None:

@@ -219,14 +219,28 @@ def test_unlabelled_rows_are_left_out_and_counted(
     )
 
 
-def test_a_class_seen_once_is_refused_at_split(
+def test_a_rare_class_is_left_out_at_split_or_refused(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A class seen once can't be both trained and tested: split leaves its rows out and
+    names it (split.rare_classes: drop), or refuses in one line with nothing written (fail)."""
     _wine_labels(wine()[WINE_TARGET].where(lambda y: y.index != 7, "class_9")).to_csv(
         "wine.csv", index=False
     )
     retask(project, "multiclass", source="wine.csv")
     assert main(["ingest"]) == 0
+    assert main(["split"]) == 0
+    assert capsys.readouterr().out == (
+        "mlops split: left out 1 rows of the classes seen fewer than 4 times, too few to split "
+        "and cross-validate: 'class_9' (1 row); the model never predicts them (params.yaml "
+        "split.rare_classes: drop)\n"
+    )
+    train, test = pd.read_parquet(PATHS.train), pd.read_parquet(PATHS.test)
+    assert len(train) + len(test) == 177
+    assert "class_9" not in {*train[WINE_TARGET], *test[WINE_TARGET]}
+    PATHS.train.unlink()
+    PATHS.test.unlink()
+    edit_params(project, split={"rare_classes": "fail"})
     assert main(["split"]) == 2
     err = capsys.readouterr().err
     assert err == (

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.data.splitting import split
+from mlops.config import Params
+from mlops.data.splitting import min_class_rows, rare_classes, split, without_rare
 from mlops.errors import UsageError
 from tests.sklearn_frames import DIABETES_TARGET, WINE_TARGET, diabetes, wine
 
@@ -66,3 +67,37 @@ def test_too_few_rows_to_split_is_refused() -> None:
     frame = wine().groupby(WINE_TARGET).head(2)  # 6 rows, 3 classes: a test split of 1
     with pytest.raises(UsageError, match=r"too few rows to split \(6 rows into a 0.2 share"):
         split(frame, WINE_TARGET, 0.2, 0, "multiclass")
+
+
+def test_a_class_needs_a_test_row_and_a_row_per_fold(params: Params) -> None:
+    """3 folds on the 80 % left for training need 4 rows (3 would leave 2.4); the larger
+    of tune's and imputation's fold counts decides."""
+    assert (params.tune.cv_folds, params.impute.auto.cv_folds) == (3, 3)
+    assert min_class_rows(params) == 4
+    more = params.model_copy(
+        update={"impute": params.impute.model_copy(update={"auto": params.impute.auto.model_copy(
+            update={"cv_folds": 8})})}
+    )  # fmt: skip
+    assert min_class_rows(more) == 10
+
+
+def test_rare_classes_are_left_out_and_named() -> None:
+    frame = wine().assign(**{WINE_TARGET: lambda f: f[WINE_TARGET].where(f.index % 40 > 0, "x")})
+    kept, rare = without_rare(frame, WINE_TARGET, 7)
+    assert rare == {"x": 5}
+    assert len(kept) == len(frame) - 5
+    assert "x" not in set(kept[WINE_TARGET])
+    assert kept.equals(frame[frame[WINE_TARGET] != "x"].reset_index(drop=True))
+    same, none = without_rare(wine(), WINE_TARGET, 7)
+    assert none == {}
+    assert same.equals(wine())
+
+
+def test_too_few_classes_left_is_one_line() -> None:
+    with pytest.raises(UsageError) as error:
+        rare_classes({"a": 30, "b": 20, "c": 1}, 7, "y")
+    assert str(error.value) == (
+        "data.target 'y': without the classes seen fewer than 7 times ('c' (1 row)), 2 remain "
+        "and a multiclass task needs 3: gather more rows of them, or relabel them"
+    )
+    assert rare_classes({"a": 30, "b": 20, "c": 9, "d": 6}, 7, "y") == {"d": 6}

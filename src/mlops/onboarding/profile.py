@@ -5,7 +5,6 @@ whether the classes are so imbalanced that the search must tune on a proper scor
 from __future__ import annotations
 
 import difflib
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -106,9 +105,9 @@ def profile_target(
 ) -> TargetProfile:
     """The task ``values`` ask for (or ``task`` as told), its classes and positive class.
 
-    UsageError when the target holds one value, a class has fewer than ``min_rows``
-    rows (a split needs 2, and see ``rows_per_class``), or a binary target's positive
-    class can't be told and ``positive`` is not given.
+    UsageError when the target holds one value, a binary target's class has fewer than
+    ``min_rows`` rows (a split needs 2, and see ``data.splitting.min_class_rows``), or its
+    positive class can't be told and ``positive`` is not given.
     """
     labels = values.dropna().map(label_text)
     counts = labels.value_counts()
@@ -122,7 +121,8 @@ def profile_target(
         spread = pd.to_numeric(labels, errors="coerce").std()
         return TargetProfile(name, chosen, {}, spread=None if pd.isna(spread) else float(spread))
     found = {str(label): int(count) for label, count in counts.items()}
-    require_rows(name, found, min_rows)
+    if counts.size == 2:  # a multiclass task can do without a rare class: init's call
+        require_rows(name, found, min_rows)
     if (chosen == "binary") != (counts.size == 2):
         raise UsageError(
             f"--task {chosen}: target column {name!r} has {counts.size} classes "
@@ -188,8 +188,3 @@ def _positive(name: str, classes: list[str], positive: str | None) -> tuple[str,
         f"(e.g. --positive {second!r})",
         (first, second),
     )
-
-
-def rows_per_class(folds: int, test_size: float) -> int:
-    """The fewest rows of a class that leave ``folds`` of them in the training split."""
-    return max(2, math.ceil(folds / (1.0 - test_size)))

@@ -21,6 +21,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.representer import RoundTripRepresenter
 
 from mlops.data.ingestion import normalise_name
+from mlops.data.splitting import describe_rare
 from mlops.io.tables import FALLBACK_ENCODING
 from mlops.onboarding.profile import TargetProfile
 from mlops.onboarding.sniff import Layout
@@ -299,16 +300,23 @@ def review(
     personal: Mapping[str, Sequence[str]],
     empty: Sequence[str] = (),
     unlabelled: int = 0,
+    rare: Mapping[str, int] | None = None,
 ) -> list[str]:
     """What the user should look at before trusting the first run, one line each:
     ``values`` as ``changes`` gives them, the data's ``features``, its ``ids`` (column ->
-    why), the columns holding ``personal`` data (column -> kinds), the ``empty`` ones and
-    how many rows are ``unlabelled``."""
+    why), the columns holding ``personal`` data (column -> kinds), the ``empty`` ones,
+    how many rows are ``unlabelled`` and the ``rare`` classes split leaves out (-> rows)."""
     lines = [_task_line(profile, values)]
     if unlabelled:
         lines.append(
             f"{unlabelled} rows have no {profile.name} value: left out as the data is read "
             "(data.unlabelled: drop); label them to use them, or set fail to refuse such data"
+        )
+    if rare:
+        lines.append(
+            f"classes too rare to split and cross-validate: {describe_rare(rare)}; their "
+            "rows are left out at split (split.rare_classes: drop), so the model never "
+            "predicts them: gather more rows of them, or merge them into another class"
         )
     if layout.marked:
         marked = ", ".join(

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from mlops.config import PATHS, DataConfig, parse_params
+from mlops.config import PATHS, DataConfig, Params, parse_params
 from mlops.errors import UsageError
 from mlops.io import files, git, tables
 
@@ -63,11 +63,7 @@ def run(args: argparse.Namespace) -> None:
     from mlops.data.ingestion import ingest, normalise_name, unlabelled
     from mlops.data.privacy import scan
     from mlops.onboarding import settings
-    from mlops.onboarding.profile import (
-        find_target,
-        require_rows,
-        rows_per_class,
-    )
+    from mlops.onboarding.profile import find_target
     from mlops.onboarding.sniff import sniff
     from mlops.tasks.task import get_task
 
@@ -85,8 +81,7 @@ def run(args: argparse.Namespace) -> None:
     profile = _profile(frame[column], normalise_name(column), task, args.positive)
     values = settings.changes(layout, source, profile)
     params = parse_params(yaml.safe_load(settings.edit_params(text, values)), str(params_path))
-    folds = max(params.tune.cv_folds, params.impute.auto.cv_folds)
-    require_rows(profile.name, profile.counts, rows_per_class(folds, params.split.test_size))
+    rare = _rare(profile, params)
     raw = ingest(frame, params.data)
     empty = values["data.drop"] = _empty(raw, params.data.target)
     raw = raw.drop(columns=empty)
@@ -136,9 +131,24 @@ def run(args: argparse.Namespace) -> None:
         personal=personal,
         empty=empty,
         unlabelled=unlabelled(frame, params.data),
+        rare=rare,
     )
     print("\n".join(["review:", *(f"  - {line}" for line in [*review, tracked])]))
     print("then: make repro")
+
+
+def _rare(profile: TargetProfile, params: Params) -> dict[str, int]:
+    """The classes split will leave out as too rare (multiclass, split.rare_classes:
+    drop), and their rows; UsageError naming them where they can't be left out (a
+    binary class, fail, or fewer than three classes left)."""
+    from mlops.data.splitting import min_class_rows, rare_classes
+    from mlops.onboarding.profile import require_rows
+
+    min_rows = min_class_rows(params)
+    if profile.task != "multiclass" or params.split.rare_classes == "fail":
+        require_rows(profile.name, profile.counts, min_rows)
+        return {}
+    return rare_classes(profile.counts, min_rows, profile.name)
 
 
 def _empty(raw: pd.DataFrame, target: str) -> list[str]:

@@ -17,11 +17,19 @@ def run(args: argparse.Namespace) -> None:
     raw = files.read_parquet(PATHS.raw, "raw data set (run `dvc repro ingest`)")
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn is slow.
     from mlops.data.ingestion import normalise_name
-    from mlops.data.splitting import split
+    from mlops.data.splitting import describe_rare, min_class_rows, split, without_rare
 
     data = params.data
-    train, test = split(
-        raw, normalise_name(data.target), params.split.test_size, params.seed, data.task
-    )
+    target = normalise_name(data.target)
+    if data.task == "multiclass" and params.split.rare_classes == "drop":
+        raw, rare = without_rare(raw, target, min_class_rows(params))
+        if rare:
+            print(
+                f"mlops split: left out {sum(rare.values())} rows of the classes seen fewer "
+                f"than {min_class_rows(params)} times, too few to split and cross-validate: "
+                f"{describe_rare(rare)}; the model never predicts them "
+                "(params.yaml split.rare_classes: drop)"
+            )
+    train, test = split(raw, target, params.split.test_size, params.seed, data.task)
     files.write_parquet(PATHS.train, train)
     files.write_parquet(PATHS.test, test)
