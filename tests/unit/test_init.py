@@ -396,3 +396,20 @@ def test_sniff_then_read_gives_numbers_where_markers_were() -> None:
     layout = sniff("f.csv", _csv(frame))
     read = pd.read_csv(io.BytesIO(_csv(frame)), na_values=list(layout.na_values))
     assert read["x"].dtype == np.float64
+
+
+def test_a_zipped_csv_is_sniffed_as_its_content() -> None:
+    """A data set downloaded as a ZIP of one CSV (as Kaggle gives them) reads as the CSV."""
+    import zipfile
+
+    frame = pd.DataFrame({"a": ["1,5", "2,5", "3"], "b": ["x", "y", "x"], "y": [0, 1, 0]})
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("data.csv", _csv(frame, sep=";"))
+    layout = sniff("data.zip", buffer.getvalue())
+    assert (layout.format, layout.separator, layout.decimal, layout.header) == (
+        "csv",
+        ";",
+        ",",
+        True,
+    )

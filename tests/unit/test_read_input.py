@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io as stdio
+import lzma
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -208,3 +211,85 @@ def test_a_headerless_batch_of_another_task(
     assert (target in frame.columns) is labelled
     if labelled:
         assert frame[target].tolist() == batch[target].tolist()
+
+
+def _zipped(members: dict[str, bytes]) -> bytes:
+    buffer = stdio.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    buffer = stdio.BytesIO()
+    frame.to_parquet(buffer)
+    return buffer.getvalue()
+
+
+SOURCE_CSV = b"a;b\n1,5;x\n2,25;y\n"
+PACKED = {
+    "gzip": gzip.compress,
+    "bzip2": bz2.compress,
+    "xz": lzma.compress,
+    "zip": lambda data: _zipped({"folder/": b"", "data.csv": data}),
+    # as macOS's Finder zips a file: its resource fork beside it
+    "zip from macOS": lambda data: _zipped({"data.csv": data, "__MACOSX/._data.csv": b"x"}),
+}
+
+
+@pytest.mark.parametrize("packing", PACKED)
+def test_a_compressed_file_reads_as_its_content(
+    packing: str, config: DataConfig, tmp_path: Path
+) -> None:
+    """Data sets are downloaded compressed (a Kaggle ZIP, a .csv.bz2): the source, an
+    --input file and init's sniffing all read what the file holds, whatever its name."""
+    pack = PACKED[packing]
+    path = tmp_path / "download.bin"
+    path.write_bytes(pack(SOURCE_CSV))
+    source = {"header": True, "columns": None, "comment": None, "separator": ";", "decimal": ","}
+    setting = config.model_copy(update=source)
+    assert tables.read_source(setting, path).to_dict("list") == {"a": [1.5, 2.25], "b": ["x", "y"]}
+    assert read(path, setting)["a"].tolist() == [1.5, 2.25]
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]})
+    path.write_bytes(pack(_parquet(frame)))
+    pd.testing.assert_frame_equal(tables.read_source(config, path), frame)
+    pd.testing.assert_frame_equal(read(path, config), frame)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            _zipped({"[Content_Types].xml": b"<x/>", "xl/workbook.xml": b"<w/>"}),
+            "an Excel workbook (.xlsx), not a CSV; save its sheet as CSV (UTF-8) and use that file",
+        ),
+        (
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64,
+            "an Excel 97-2003 workbook (.xls), not a CSV; save its sheet as CSV (UTF-8)",
+        ),
+        (
+            _zipped({"mimetype": b"application/vnd.oasis", "content.xml": b"<x/>"}),
+            "an OpenDocument workbook, not a CSV",
+        ),
+        (
+            _zipped({"train.csv": SOURCE_CSV, "test.csv": SOURCE_CSV}),
+            "a ZIP archive of 2 files (train.csv, test.csv); expected one CSV or Parquet file "
+            "in it: unzip it and use the file",
+        ),
+        (_zipped({}), "a ZIP archive of 0 files (none)"),
+        (gzip.compress(SOURCE_CSV)[:-12], "cannot decompress gzip data"),
+        (b"PK\x03\x04 truncated", "cannot read the ZIP archive"),
+        (b"BZh9 not bzip2", "cannot decompress bzip2 data"),
+    ],
+)
+def test_a_workbook_an_archive_of_many_or_a_broken_one_is_one_line(
+    content: bytes, message: str, config: DataConfig, tmp_path: Path
+) -> None:
+    path = tmp_path / "download.csv"
+    path.write_bytes(content)
+    for reading in (lambda: tables.read_source(config, path), lambda: read(path, config)):
+        with pytest.raises(UsageError) as error:
+            reading()
+        assert str(error.value).startswith(f"{path}: {message}")
+        assert "\n" not in str(error.value)

@@ -1,6 +1,7 @@
 """Users' data files: the configured source and files given with ``--input``.
 
-CSV (optionally gzipped, whatever the name) or Parquet; for ``--input``, the
+CSV or Parquet, optionally compressed (gzip, bzip2, xz, or a ZIP archive of one file;
+whatever the name); for ``--input``, the
 format is told by content and a CSV's separator, decimal mark and header are sniffed.
 """
 
@@ -33,44 +34,78 @@ def read_source(config: DataConfig, path: Path | None = None) -> pd.DataFrame:
     require_file(path, what)
     if path.stat().st_size == 0:
         raise UsageError(f"{path}: data source is empty")
-    kind = config.format if config.format != "auto" else _sniff_format(path)
-    frame = _read_parquet_source(path) if kind == "parquet" else _read_csv_source(path, config)
+    data = file_bytes(path)
+    parquet = data[:4] == PARQUET_MAGIC if config.format == "auto" else config.format == "parquet"
+    frame = _parquet_bytes(path, data) if parquet else _read_csv_source(path, data, config)
     if frame.empty:
         raise UsageError(f"{path}: data source has no data rows")
     return frame
 
 
-def _sniff_format(path: Path) -> str:
-    return "parquet" if is_parquet(path) else "csv"
-
-
-def _read_parquet_source(path: Path) -> pd.DataFrame:
-    import pandas as pd
-    import pyarrow
-
-    try:
-        return pd.read_parquet(path)
-    except (pyarrow.ArrowException, OSError) as exc:
-        raise UsageError(f"{path}: not a readable Parquet file ({exc})") from None
-
-
 def file_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when it is gzip-compressed (whatever its name)."""
-    return gunzipped(path, path.read_bytes())
+    """The file's bytes, decompressed when they are compressed (``unpacked``)."""
+    return unpacked(path, path.read_bytes())
 
 
-def gunzipped(name: object, data: bytes) -> bytes:
-    """``data`` gunzipped when it is gzip-compressed, else as it is."""
-    if data[:2] != b"\x1f\x8b":
-        return data
+# Leading bytes of the compressed forms a data set is downloaded in.
+_GZIP, _BZIP2, _XZ = b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"
+_ZIP = (b"PK\x03\x04", b"PK\x05\x06")  # a ZIP archive; an empty one
+# An Excel 97-2003 workbook (.xls) is an OLE2 compound file.
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_SAVE_AS_CSV = "save its sheet as CSV (UTF-8) and use that file"
+
+
+def unpacked(name: object, data: bytes) -> bytes:
+    """``data`` as it is, or decompressed when it is gzip, bzip2 or xz data, or a ZIP
+    archive of one file (whatever the name). A UsageError for a spreadsheet workbook,
+    an archive of several files, or compressed data that does not decompress."""
+    import bz2
+    import lzma
+
+    codecs = ((_GZIP, "gzip", gzip.decompress), (_BZIP2, "bzip2", bz2.decompress),
+              (_XZ, "xz", lzma.decompress))  # fmt: skip
+    for magic, codec, decompress in codecs:
+        if data.startswith(magic):
+            try:
+                return decompress(data)
+            except (OSError, EOFError, ValueError, lzma.LZMAError) as exc:
+                raise UsageError(f"{name}: cannot decompress {codec} data ({exc})") from None
+    if data.startswith(_ZIP):
+        return _unzipped(name, data)
+    if data.startswith(_OLE2):
+        raise UsageError(f"{name}: an Excel 97-2003 workbook (.xls), not a CSV; {_SAVE_AS_CSV}")
+    return data
+
+
+def _unzipped(name: object, data: bytes) -> bytes:
+    """The one file a ZIP archive holds (a spreadsheet workbook is refused)."""
+    import zipfile
+    import zlib
+
     try:
-        return gzip.decompress(data)
-    except (OSError, EOFError) as exc:
-        raise UsageError(f"{name}: cannot decompress gzip data ({exc})") from None
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = [
+                m
+                for m in archive.namelist()
+                if not m.endswith("/") and not m.startswith("__MACOSX/")
+            ]
+            if "xl/workbook.xml" in members:
+                raise UsageError(f"{name}: an Excel workbook (.xlsx), not a CSV; {_SAVE_AS_CSV}")
+            if "content.xml" in members and "mimetype" in members:
+                raise UsageError(f"{name}: an OpenDocument workbook, not a CSV; {_SAVE_AS_CSV}")
+            if len(members) != 1:
+                listed = ", ".join(members[:5]) + (", ..." if len(members) > 5 else "")
+                raise UsageError(
+                    f"{name}: a ZIP archive of {len(members)} files ({listed or 'none'}); "
+                    "expected one CSV or Parquet file in it: unzip it and use the file"
+                )
+            return archive.read(members[0])
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+        raise UsageError(f"{name}: cannot read the ZIP archive ({exc})") from None
 
 
-def _read_csv_source(path: Path, config: DataConfig) -> pd.DataFrame:
-    text = csv_text(path, file_bytes(path))
+def _read_csv_source(path: Path, data: bytes, config: DataConfig) -> pd.DataFrame:
+    text = csv_text(path, data)
     if not text.strip():
         raise UsageError(f"{path}: data source is empty")
     names = list(config.columns) if config.columns else None

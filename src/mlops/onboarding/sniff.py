@@ -22,9 +22,9 @@ from mlops.io.tables import (
     PARQUET_MAGIC,
     data_lines,
     decoded,
-    gunzipped,
     sniff_decimal,
     sniff_separator,
+    unpacked,
 )
 
 # Written for a missing value by spreadsheets (Excel's error values among them), R, SQL
@@ -63,9 +63,10 @@ class Layout:
 def sniff(name: str, data: bytes) -> Layout:
     """The layout of the file ``name`` holding ``data`` (UsageError when it reads as neither
     Parquet nor CSV)."""
+    data = unpacked(name, data)
     if data[:4] == PARQUET_MAGIC:
         return Layout("parquet")
-    text, encoding = decoded(name, gunzipped(name, data))
+    text, encoding = decoded(name, data)
     lines = data_lines(text, None)
     if not lines:
         raise UsageError(f"{name}: the file holds no data rows; expected a CSV or Parquet file")
