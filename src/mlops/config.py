@@ -212,6 +212,9 @@ class CostConfig(_Section):
     enabled: bool
     fit_rows: Annotated[int, Field(ge=100)]
     timed_rows: PositiveInt  # single-row predictions timed per model (the median is kept)
+    # One refit per feature measured: above this many features, only the least valuable
+    # ones (those a policy would drop) are measured, so wide data stays in minutes.
+    max_features: PositiveInt = 30
 
 
 class ValidateConfig(_Section):

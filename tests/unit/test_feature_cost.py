@@ -86,3 +86,16 @@ def test_a_bad_acquisition_cost_is_one_clear_error(metadata: object, message: st
     with pytest.raises(UsageError, match=message.replace("{", r"\{").replace("}", r"\}")) as err:
         load_contract(contract_with(metadata), "schema.yaml")
     assert "\n" not in str(err.value)
+
+
+def test_only_the_features_named_are_refitted(adult_sample: pd.DataFrame) -> None:
+    """Wide data: each measured feature is one refit, so only those named are measured;
+    the footprint with every feature is the same model either way."""
+    every, all_costs = measure(adult_sample)
+    full, costs = cost.measure(
+        adult_sample, FEATURES, "income", CONFIG, {"age": 0.5}, seed=0, task_name="binary",
+        measured=["capital_gain", "age"], clock=ticking(2000),
+    )  # fmt: skip
+    assert list(costs) == ["capital_gain", "age"]
+    assert full == every
+    assert costs == {name: all_costs[name] for name in costs}

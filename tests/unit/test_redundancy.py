@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import spearmanr
 
 from mlops.data.redundancy import Pair, associations, redundant
 
@@ -55,6 +58,21 @@ def test_missing_values_and_constants_do_not_break_it(frame: pd.DataFrame) -> No
     assert pairs["x", "same"].value == 0.0
     assert pairs["same", "flat"].value == 0.0
     assert pairs["x", "flat"].value == 0.0
+
+
+def test_number_pairs_are_spearman_on_the_rows_both_hold() -> None:
+    """The rank-correlation matrix gives each pair of numbers what scipy's Spearman gives
+    on the rows where both have a value (missing values differ per column)."""
+    rng = np.random.default_rng(4)
+    base = rng.normal(size=(300, 6))
+    data = pd.DataFrame(base @ rng.normal(size=(6, 6)), columns=[f"n{i}" for i in range(6)])
+    data = data.mask(rng.random(data.shape) < 0.1).assign(ties=rng.integers(0, 3, 300) * 1.0)
+    names = list(data.columns)
+    found = {(p.first, p.second): p for p in associations(data, names)}
+    for a, b in itertools.combinations(names, 2):
+        both = data[[a, b]].dropna()
+        want = abs(spearmanr(both[a], both[b]).statistic)
+        assert found[a, b] == Pair(a, b, "spearman", round(want, 6))
 
 
 def test_the_less_important_of_a_pair_goes_and_one_of_three_copies_stays() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +172,28 @@ def test_measured_latencies_stay_out_of_the_tracked_report(
     assert "Latency (us)" in table
     assert "10.0 us with every feature" in table
     assert checks.cost_latencies(None) is None
+
+
+def test_a_cost_measured_for_some_features_says_which(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
+) -> None:
+    """Above validate.cost.max_features, the report names how many were measured of all."""
+    checked = run(adult_sample, contract, params.validate_)
+    names = list(checked.candidates)
+    found = measured(names, set())
+    every = checks.build(checked, params.validate_, found)
+    assert "measured" not in every["cost"]
+    assert "; measured for" not in checks.markdown(every)
+    part = replace(found, costs={n: found.costs[n] for n in names[:2]})
+    report = checks.build(checked, params.validate_, part)
+    assert list(report["cost"]["features"]) == names[:2]
+    assert report["cost"]["measured"] == (
+        f"the 2 least valuable of {len(names)} features (validate.cost.max_features: one "
+        "refit each)"
+    )
+    assert f"; measured for the 2 least valuable of {len(names)} features" in checks.markdown(
+        report
+    )
 
 
 def test_fail_policy_fails_validation_naming_the_features(

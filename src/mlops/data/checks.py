@@ -275,7 +275,7 @@ def _cost(measured: Measured | None, verdict: Verdict) -> dict[str, Any] | None:
     if measured is None or measured.footprint is None:
         return None
     values = measured.importances
-    return dict(measured.cost_method) | {
+    report = dict(measured.cost_method) | {
         "policy": verdict.policy,
         "acts_on": "features adding nothing: indistinguishable from zero or redundant",
         "latencies": f"{PATHS.runs_dir / 'validate.json'} (measured: they vary from run to run)",
@@ -285,6 +285,17 @@ def _cost(measured: Measured | None, verdict: Verdict) -> dict[str, Any] | None:
             for name, cost in measured.costs.items()
         },
         "adding_nothing": verdict.names,
+    }
+    return report | _partly(len(measured.costs), len(values))
+
+
+def _partly(measured: int, total: int) -> dict[str, str]:
+    """Which features' cost was measured, when not every one's."""
+    if measured >= total:
+        return {}
+    return {
+        "measured": f"the {measured} least valuable of {total} features "
+        "(validate.cost.max_features: one refit each)"
     }
 
 
@@ -584,7 +595,8 @@ def _cost_section(
         "",
         f"What each feature costs to keep: the probe model ({cost['fit_rows']:,} training rows, "
         f"{full['bytes']:,} bytes with every feature) minus the same model fitted without it "
-        f"({timed}), and the acquisition cost data/schema.yaml declares (metadata.cost).",
+        f"({timed}), and the acquisition cost data/schema.yaml declares (metadata.cost)"
+        + (f"; measured for {cost['measured']}." if "measured" in cost else "."),
         "",
         *_table(header, rows),
     ]

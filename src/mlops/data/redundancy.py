@@ -38,8 +38,21 @@ class Pair:
 
 
 def associations(frame: pd.DataFrame, features: Sequence[str]) -> list[Pair]:
-    """Every pair of ``features`` with its association, strongest first."""
-    pairs = [_pair(frame[a], frame[b]) for a, b in combinations(features, 2)]
+    """Every pair of ``features`` with its association, strongest first.
+
+    The pairs of two numbers come from one rank-correlation matrix (pandas, in C, each
+    pair on the rows where both have a value): a data set of 300 numeric features has
+    44,850 pairs, which one at a time took minutes.
+    """
+    numbers = [f for f in features if pd.api.types.is_numeric_dtype(frame[f])]
+    rho = frame[numbers].corr(method="spearman").abs().fillna(0.0).to_numpy()
+    index = {name: i for i, name in enumerate(numbers)}
+    pairs = [
+        Pair(a, b, "spearman", round(float(rho[index[a], index[b]]), 6))
+        if a in index and b in index
+        else _pair(frame[a], frame[b])
+        for a, b in combinations(features, 2)
+    ]
     return sorted(pairs, key=lambda pair: -pair.value)
 
 
@@ -68,23 +81,16 @@ def redundant(
 
 
 def _pair(a: pd.Series, b: pd.Series) -> Pair:
+    """A pair with a category in it (two numbers: ``associations``' matrix)."""
     both = pd.concat([a, b], axis=1).dropna()
     x, y = both.iloc[:, 0], both.iloc[:, 1]
     numeric = (pd.api.types.is_numeric_dtype(x), pd.api.types.is_numeric_dtype(y))
-    if all(numeric):
-        measure, value = "spearman", _spearman(x, y)
-    elif not any(numeric):
+    if not any(numeric):
         measure, value = "cramers_v", _cramers_v(x, y)
     else:
         number, category = (x, y) if numeric[0] else (y, x)
         measure, value = "correlation_ratio", _correlation_ratio(number, category)
     return Pair(str(a.name), str(b.name), measure, round(value, 6))
-
-
-def _spearman(x: pd.Series, y: pd.Series) -> float:
-    if x.nunique() < 2 or y.nunique() < 2:
-        return 0.0
-    return abs(float(x.corr(y, method="spearman")))
 
 
 def _cramers_v(x: pd.Series, y: pd.Series) -> float:

@@ -125,8 +125,18 @@ def _measure(checked: Checked, contract: pa.DataFrameSchema, params: Params) -> 
     )
     if spend.enabled:
         declared = {name: acquisition_cost(contract, name) for name in features}
+        # Above max_features, the least valuable: those a policy would drop, whose cost
+        # matters (in the contract's order, as every feature's would be).
+        ranked = sorted(features, key=lambda f: (importances[f].mean, f))[: spend.max_features]
         footprint, costs = cost.measure(
-            train, features, target, spend, declared, seed=seed, task_name=task
+            train,
+            features,
+            target,
+            spend,
+            declared,
+            seed=seed,
+            task_name=task,
+            measured=[f for f in features if f in ranked],
         )
         how = {"model": "the importance probe", **spend.model_dump(exclude={"enabled"})}
         measured = replace(measured, footprint=footprint, costs=costs, cost_method=how)
