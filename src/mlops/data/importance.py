@@ -23,14 +23,12 @@ from sklearn.inspection import permutation_importance
 from sklearn.preprocessing import OrdinalEncoder
 
 from mlops.config import ImportanceConfig
-from mlops.tasks.families import build_estimator
+from mlops.tasks.families import build_estimator, get_family
 from mlops.tasks.metrics import get_metric
 from mlops.tasks.task import Task, get_task
 
-# HistGradientBoosting treats at most 255 categories natively; beyond that the
-# ordinal codes are used as numbers (good enough for a probe).
-_MAX_NATIVE_CATEGORIES = 250
 _PROBE_FAMILY = "hist_gradient_boosting"
+_NATIVE_CATEGORIES = get_family(_PROBE_FAMILY).max_categories or 0
 _PROBE = {"max_iter": 50, "learning_rate": 0.2, "max_leaf_nodes": 15, "early_stopping": False}
 
 
@@ -101,7 +99,9 @@ def probe(features: pd.DataFrame, task: Task, seed: int) -> tuple[ColumnTransfor
             handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
         )
         steps.append((name, encoder, [name]))
-        if features[name].nunique() <= _MAX_NATIVE_CATEGORIES:
+        # Beyond the most categories the family splits on natively, the ordinal codes
+        # are used as numbers (good enough for a probe).
+        if features[name].nunique() <= _NATIVE_CATEGORIES:
             native.append(str(name))
     model = build_estimator(_PROBE_FAMILY, task.name, _PROBE, native, seed)
     encoder = ColumnTransformer(steps, verbose_feature_names_out=False)
