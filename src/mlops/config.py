@@ -94,6 +94,8 @@ class DataConfig(_Section):
     # A CSV's decimal mark: "," for the exports of a spreadsheet set to a European
     # locale ("3,5"; their separator is then ";" or a tab). "." when unset.
     decimal: DecimalMark = "."
+    # The mark grouping a number's thousands ("1,234.5": ","; "1.234,5": "."); null: none.
+    thousands: DecimalMark | None = None
     na_values: StrTuple
     comment: str | None
     # Columns of the source the project never reads: dropped as it is read, so they are
@@ -121,6 +123,16 @@ class DataConfig(_Section):
             raise ValueError(
                 f'decimal and separator are both "{self.decimal}"; a CSV with decimal commas '
                 'is separated by ";" or a tab'
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _thousands_is_not_the_decimal_mark(self) -> DataConfig:
+        # It may be the separator: a comma-separated file quotes "1,234".
+        if self.thousands is not None and self.thousands == self.decimal:
+            raise ValueError(
+                f'thousands and decimal are both "{self.decimal}"; with decimal ".", '
+                'thousands is "," (and the reverse)'
             )
         return self
 

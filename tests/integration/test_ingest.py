@@ -231,7 +231,7 @@ def test_a_rare_class_is_left_out_at_split_or_refused(
     assert main(["ingest"]) == 0
     assert main(["split"]) == 0
     assert capsys.readouterr().out == (
-        "mlops split: left out 1 rows of the classes seen fewer than 4 times, too few to split "
+        "mlops split: left out 1 row of the classes seen fewer than 4 times, too few to split "
         "and cross-validate: 'class_9' (1 row); the model never predicts them (params.yaml "
         "split.rare_classes: drop)\n"
     )

@@ -111,6 +111,13 @@ def test_the_decimal_mark_is_not_the_separator(document: dict[str, Any]) -> None
     assert parse_params(document).data.decimal == ","
 
 
+def test_the_thousands_mark_is_not_the_decimal_mark(document: dict[str, Any]) -> None:
+    document["data"]["thousands"] = "."
+    assert 'thousands and decimal are both "."' in _error(document)
+    document["data"]["thousands"] = ","  # the separator too: a CSV quotes "1,234"
+    assert parse_params(document).data.thousands == ","
+
+
 def test_a_params_file_without_a_decimal_mark_reads_decimal_points(
     document: dict[str, Any],
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,10 +15,12 @@ from sklearn.datasets import load_breast_cancer
 
 from mlops.config import parse_params
 from mlops.errors import UsageError
+from mlops.io import tables
 from mlops.io.tables import csv_text
 from mlops.onboarding import settings
 from mlops.onboarding.profile import TargetProfile, find_target, profile_target
 from mlops.onboarding.sniff import Layout, has_header, missing_markers, sniff
+from mlops.stages import init
 from mlops.tasks.families import FAMILIES, default_space, families_for, hyperparameters
 from mlops.tasks.metrics import METRICS, TASK_NAMES, report_names
 from mlops.tasks.task import get_task
@@ -413,3 +416,38 @@ def test_a_zipped_csv_is_sniffed_as_its_content() -> None:
         ",",
         True,
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "decimal", "thousands"),
+    [
+        # comma-separated: a grouped number must be quoted, so "1,234" is 1234
+        ('n,b\n"1,234",x\n12,y\nNA,x\n', ".", ","),
+        ('n,b\n"-2,000,000.25",x\n3.5,y\n', ".", ","),
+        # ";"-separated: "1,000" may be a decimal comma; two groups or a point tell
+        ("n;b\n1,000;x\n2,500;y\n", ".", None),
+        ("n;b\n1,234,567;x\n2,500;y\n", ".", ","),
+        # a decimal comma: "." can only group thousands
+        ("n;b\n1.234,5;x\n12,25;y\n", ",", "."),
+        ("n;b\n1,5;x\n12,25;y\n", ",", None),
+        # not numbers: a version, a code beside text
+        ('n,b\n"1,234",x\n"1,234 kg",y\n', ".", None),
+        ("n,b\n1.2.3,x\n2.0.1,y\n", ".", None),
+    ],
+)
+def test_a_thousands_mark_is_sniffed_only_where_it_cannot_be_a_decimal(
+    text: str, decimal: str, thousands: str | None
+) -> None:
+    layout = sniff("data.csv", text.encode())
+    assert (layout.decimal, layout.thousands) == (decimal, thousands)
+
+
+def test_grouped_numbers_read_as_numbers_and_their_markers_as_missing(tmp_path: Path) -> None:
+    """init's layout reads "1,234" as 1234 and "NA" beside it as missing."""
+    path = tmp_path / "amounts.csv"
+    path.write_bytes(b'amount,kind\n"1,234.50",a\n"12,000",b\nNA,a\n7,b\n')
+    layout = sniff(str(path), path.read_bytes())
+    assert (layout.thousands, layout.na_values) == (",", ("NA",))
+    frame = tables.read_source(init._reading_config(layout, "kind"), path)
+    assert frame["amount"].tolist()[:2] == [1234.5, 12000.0]
+    assert frame["amount"].isna().tolist() == [False, False, True, False]

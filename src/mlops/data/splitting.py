@@ -68,10 +68,12 @@ def without_rare(
 
 def describe_rare(rare: Mapping[str, int]) -> str:
     """The ``rare`` classes as "'9' (5 rows), '3' (4 rows)"."""
-    described = (
-        f"{label!r} ({rows} row{'' if rows == 1 else 's'})" for label, rows in rare.items()
-    )
-    return clip(", ".join(described), 200)
+    return clip(", ".join(f"{label!r} ({rows_of(rows)})" for label, rows in rare.items()), 200)
+
+
+def rows_of(count: int) -> str:
+    """ "1 row", "3 rows"."""
+    return f"{count} row{'' if count == 1 else 's'}"
 
 
 def fitting_rows(

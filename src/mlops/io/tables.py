@@ -169,6 +169,7 @@ def _parse_csv(
             keep_default_na=not as_text,
             comment=config.comment,
             decimal=decimal,
+            thousands=None if as_text else config.thousands,
             skipinitialspace=True,
             skip_blank_lines=True,
         )

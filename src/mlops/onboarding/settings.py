@@ -112,6 +112,7 @@ def changes(layout: Layout, source: str, profile: TargetProfile) -> dict[str, An
         "data.columns": list(layout.columns) if layout.columns else None,
         "data.separator": layout.separator,
         "data.decimal": layout.decimal,
+        "data.thousands": layout.thousands,
         "data.na_values": list(layout.na_values),
         "data.comment": None,
         "data.drop": [],
@@ -332,6 +333,11 @@ def review(
         )
     if layout.decimal == ",":
         lines.append('numbers are written with a decimal comma ("3,5"): data.decimal is ","')
+    if layout.thousands is not None:
+        lines.append(
+            f'numbers group their thousands with "{layout.thousands}" '
+            f'("1{layout.thousands}234"): data.thousands is "{layout.thousands}"'
+        )
     if layout.columns:
         lines.append(
             f"the file has no header row: its columns are named column_1 to "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -58,6 +59,8 @@ class Layout:
     decimal: DecimalMark = "."
     # The text's encoding (tables.decoded): not UTF-8 is worth a review line.
     encoding: str = "utf-8-sig"
+    # The mark grouping thousands in numbers ("1,234.5"), if a column has one.
+    thousands: DecimalMark | None = None
 
 
 def sniff(name: str, data: bytes) -> Layout:
@@ -75,9 +78,46 @@ def sniff(name: str, data: bytes) -> Layout:
     decimal = sniff_decimal(rows, separator)
     header = has_header(rows, decimal)
     columns = None if header else tuple(f"column_{i}" for i in range(1, len(rows[0]) + 1))
-    marked = missing_markers(_as_text(name, text, separator, columns), decimal)
+    fields = _as_text(name, text, separator, columns)
+    thousands = sniff_thousands(fields, separator, decimal)
+    marked = missing_markers(fields, decimal, thousands)
     found = tuple(sorted({m for ms in marked.values() for m in ms} - {_EMPTY}))
-    return Layout("csv", separator, header, columns, found, marked, decimal, encoding)
+    return Layout("csv", separator, header, columns, found, marked, decimal, encoding, thousands)
+
+
+# A number with its thousands grouped, by its decimal mark: "1,234,567.5" | "1.234.567,5".
+_GROUPED = {
+    ".": r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?",
+    ",": r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?",
+}
+
+
+def sniff_thousands(
+    frame: pd.DataFrame, separator: str, decimal: DecimalMark
+) -> DecimalMark | None:
+    """The mark grouping thousands ("," in "1,234.5", "." in "1.234,5") when a column of
+    ``frame`` (every field as text) holds numbers and missing markers only, some of them
+    grouped; else None. In a file not separated by commas, "1,000" may be a decimal
+    comma (sniff_decimal keeps "." then): only two groups or a decimal point tell."""
+    mark: DecimalMark = "," if decimal == "." else "."
+    for column in frame.columns:
+        values = frame[column].str.strip()
+        present = values[~values.str.lower().isin({*MARKERS, _EMPTY})]
+        grouped = present.str.fullmatch(_GROUPED[decimal])
+        if not grouped.any() or not _numbers(present[~grouped], decimal).notna().all():
+            continue
+        shown = present[grouped]
+        surely = shown.str.count(re.escape(mark)).gt(1) | shown.str.contains(decimal, regex=False)
+        if separator == "," or decimal == "," or surely.any():
+            return mark
+    return None
+
+
+def _numbers(values: pd.Series, decimal: str, thousands: str | None = None) -> pd.Series:
+    """Text ``values`` as numbers (NaN where one is not), read with these marks."""
+    text = values.str.replace(thousands, "", regex=False) if thousands else values
+    points = text.str.replace(",", ".", regex=False) if decimal == "," else text
+    return pd.to_numeric(points, errors="coerce")
 
 
 def _is_number(text: str, decimal: str = ".") -> bool:
@@ -122,15 +162,16 @@ def _as_text(name: str, text: str, separator: str, columns: tuple[str, ...] | No
         raise UsageError(f"{name}: not a readable CSV file ({detail})") from None
 
 
-def missing_markers(frame: pd.DataFrame, decimal: str = ".") -> dict[str, tuple[str, ...]]:
-    """Per column of ``frame`` (every field as text; numbers with the ``decimal`` mark),
-    the markers of a missing value in it: ``MARKERS`` in a column otherwise numeric,
-    ``?`` in any column."""
+def missing_markers(
+    frame: pd.DataFrame, decimal: str = ".", thousands: str | None = None
+) -> dict[str, tuple[str, ...]]:
+    """Per column of ``frame`` (every field as text; numbers with the ``decimal`` mark and
+    the ``thousands`` one), the markers of a missing value in it: ``MARKERS`` in a column
+    otherwise numeric, ``?`` in any column."""
     found: dict[str, tuple[str, ...]] = {}
     for column in frame.columns:
         values = frame[column].str.strip()
-        points = values.str.replace(",", ".", regex=False) if decimal == "," else values
-        numeric = pd.to_numeric(points, errors="coerce").notna()
+        numeric = _numbers(values, decimal, thousands).notna()
         others = set(values[~numeric].unique())
         if numeric.any() and {o.lower() for o in others} <= {*MARKERS, _EMPTY}:
             markers = others

@@ -224,6 +224,7 @@ def _reading_config(layout: Layout, target: str) -> DataConfig:
         columns=layout.columns,
         separator=layout.separator,
         decimal=layout.decimal,
+        thousands=layout.thousands,
         na_values=layout.na_values,
         comment=None,
         target=target,

@@ -17,7 +17,13 @@ def run(args: argparse.Namespace) -> None:
     raw = files.read_parquet(PATHS.raw, "raw data set (run `dvc repro ingest`)")
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn is slow.
     from mlops.data.ingestion import normalise_name
-    from mlops.data.splitting import describe_rare, min_class_rows, split, without_rare
+    from mlops.data.splitting import (
+        describe_rare,
+        min_class_rows,
+        rows_of,
+        split,
+        without_rare,
+    )
 
     data = params.data
     target = normalise_name(data.target)
@@ -25,9 +31,9 @@ def run(args: argparse.Namespace) -> None:
         raw, rare = without_rare(raw, target, min_class_rows(params))
         if rare:
             print(
-                f"mlops split: left out {sum(rare.values())} rows of the classes seen fewer "
-                f"than {min_class_rows(params)} times, too few to split and cross-validate: "
-                f"{describe_rare(rare)}; the model never predicts them "
+                f"mlops split: left out {rows_of(sum(rare.values()))} of the classes seen "
+                f"fewer than {min_class_rows(params)} times, too few to split and "
+                f"cross-validate: {describe_rare(rare)}; the model never predicts them "
                 "(params.yaml split.rare_classes: drop)"
             )
     train, test = split(raw, target, params.split.test_size, params.seed, data.task)
