@@ -234,11 +234,22 @@ def test_a_metric_of_another_task_is_one_params_error(fresh: Path) -> None:
     assert not (fresh / "data/raw/dataset.parquet").exists()
 
 
-def test_a_class_seen_once_is_refused_before_any_training(fresh: Path) -> None:
+def test_a_class_seen_once_is_left_out_or_refused_before_any_training(fresh: Path) -> None:
+    """split.rare_classes: drop (the default) leaves its row out and names it; fail
+    refuses the split in one line, before any training, with nothing written."""
     frame, target = dataset("multiclass")
     frame.loc[0, target] = "class_rare"
     frame.to_csv(fresh / "data/external/wine.csv", index=False)
     must(fresh, "mlops", "ingest")
+    out = must(fresh, "mlops", "split")
+    assert "left out 1 row of the classes seen fewer than" in out
+    assert "'class_rare' (1 row)" in out
+    train = pd.read_parquet(fresh / "data/split/train.parquet")
+    test = pd.read_parquet(fresh / "data/split/test.parquet")
+    assert "class_rare" not in {*train[target], *test[target]}
+    for split in ("train", "test"):
+        (fresh / f"data/split/{split}.parquet").unlink()
+    _set(fresh, "split", rare_classes="fail")
     done = run(fresh, "mlops", "split")
     assert done.returncode == 2, done.stdout + done.stderr
     assert "class_rare" in done.stderr
