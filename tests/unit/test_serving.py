@@ -752,3 +752,37 @@ def test_log_lines_take_one_latency_per_row(production: Production, contract: Co
     ]
     one = service.log_lines(inputs, predictions, production, "serve", at, latency_ms=4.0)
     assert [json.loads(line)["latency_ms"] for line in one.splitlines()] == [4.0] * 3
+
+
+def test_a_request_is_counted_once_before_its_last_byte_is_sent() -> None:
+    """A client holding its whole answer finds it in /metrics: the count is taken as the
+    last body chunk goes out, not after (CI once scraped 363 of 364 answers)."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from mlops.serving.app import Door
+
+    counted: list[tuple[str, int]] = []
+    metrics = SimpleNamespace(request=lambda path, status, seconds: counted.append((path, status)))
+    sent: list[tuple[str, list[tuple[str, int]]]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"a", "more_body": True})
+        await send({"type": "http.response.body", "body": b"b"})
+
+    async def send(message: Any) -> None:
+        sent.append((message["type"], list(counted)))
+
+    async def receive() -> Any:
+        return {"type": "http.disconnect"}
+
+    door = Door(app, SimpleNamespace(metrics=metrics))  # type: ignore[arg-type]
+    scope = {"type": "http", "method": "GET", "path": "/ready", "headers": []}
+    asyncio.run(door(scope, receive, send))
+    assert sent == [
+        ("http.response.start", []),
+        ("http.response.body", []),
+        ("http.response.body", [("/ready", 200)]),
+    ]
+    assert counted == [("/ready", 200)]
