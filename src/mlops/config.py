@@ -327,6 +327,9 @@ class TuneConfig(_Section):
     """The search: method, space per model family, target metric, pruning, budget, storage."""
 
     method: Literal["grid", "random", "tpe"]
+    # tpe and random: the study's first trials are each family at scikit-learn's
+    # defaults (as near as its space allows), so a search never ends below them.
+    start_from_defaults: bool
     random_starts: NonNegativeInt
     grid_points: Annotated[int, Field(ge=2)]
     metric: str  # a metric of the task; its direction comes from tasks.metrics

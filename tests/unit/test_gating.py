@@ -303,6 +303,15 @@ def test_markdown_lists_every_check_and_the_slices() -> None:
     assert "**FAIL**" in markdown(failed, None)
 
 
+def test_markdown_with_no_slices_says_how_to_set_them_not_an_empty_table() -> None:
+    result = report(judge(METRICS, "roc_auc", None, gate()), "roc_auc", {"model_md5": "m"}, None)
+    empty = {"worst": None, "worst_slice": None, "gap": None, "gap_attribute": None, "slices": []}
+    text = markdown(result, empty)
+    assert "No slices measured: name columns in evaluate.slices.columns" in text
+    assert "Worst: None" not in text
+    assert "| Attribute | Slice |" not in text
+
+
 def test_a_threshold_on_a_metric_that_does_not_exist_is_refused_at_load(params: Params) -> None:
     document = yaml.safe_load((ROOT / "params.yaml").read_text())
     document["gate"]["minimum"] = {"roc_acu": 0.9}

@@ -14,8 +14,9 @@ import optuna
 import pytest
 import yaml
 from optuna.trial import TrialState
+from pydantic import TypeAdapter
 
-from mlops.config import TuneConfig, parse_params
+from mlops.config import ParamSpec, TuneConfig, parse_params
 from mlops.errors import UsageError
 from mlops.tuning import search
 from tests.conftest import ROOT
@@ -96,6 +97,93 @@ def test_a_trial_draws_one_family_and_only_its_prefixed_params() -> None:
     for name, spec in cfg.space[family].items():
         if spec.type != "categorical":
             assert spec.low <= params[name] <= spec.high
+
+
+# --- where a new study starts -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "default", "expected"),
+    [
+        ({"type": "float", "low": 0.03, "high": 0.3, "log": True}, 0.1, 0.1),
+        ({"type": "float", "low": 1.0e-6, "high": 10.0, "log": True}, 0.0, 1.0e-6),
+        ({"type": "float", "low": 0.5, "high": 1.0, "log": False}, 2, 1.0),
+        ({"type": "int", "low": 6, "high": 24, "log": False}, None, 24),
+        ({"type": "int", "low": 8, "high": 64, "log": True}, 31, 31),
+        ({"type": "int", "low": 10, "high": 200, "log": True}, 5.4, 10),
+        ({"type": "float", "low": 1.0, "high": 100.0, "log": True}, "auto", 10.0),
+        ({"type": "categorical", "choices": [None, "balanced"]}, None, None),
+        ({"type": "categorical", "choices": ["sqrt", "log2", 0.5]}, "sqrt", "sqrt"),
+        ({"type": "categorical", "choices": ["sqrt", "log2", 0.5]}, 1.0, 0.5),
+        ({"type": "categorical", "choices": ["sqrt", "log2"]}, 1.0, "sqrt"),
+        ({"type": "categorical", "choices": [0, 1]}, True, 0),
+    ],
+)
+def test_a_default_is_the_nearest_value_the_space_holds(
+    spec: dict[str, Any], default: Any, expected: Any
+) -> None:
+    drawn = search.default_value(TypeAdapter(ParamSpec).validate_python(spec), default)
+    assert drawn == expected
+    assert type(drawn) is type(expected)
+
+
+def test_the_starting_points_are_scikit_learn_s_defaults_in_family_order() -> None:
+    points = search.starting_points(config(), "binary")
+    assert [p[search.FAMILY_KEY] for p in points] == list(config().families)
+    hgb = {k: v for k, v in points[0].items() if k != search.FAMILY_KEY}
+    assert hgb == {
+        f"{HGB}.learning_rate": 0.1,
+        f"{HGB}.max_leaf_nodes": 31,
+        f"{HGB}.min_samples_leaf": 20,
+        f"{HGB}.l2_regularization": 1.0e-6,  # 0.0, below the log range
+        f"{HGB}.max_features": 1.0,
+    }
+    linear = points[config().families.index("logistic_regression")]
+    assert linear["logistic_regression.C"] == 1.0
+    assert linear["logistic_regression.class_weight"] is None
+    assert search.starting_points(config(method="grid"), "binary") == []
+    assert search.starting_points(config(start_from_defaults=False), "binary") == []
+
+
+def test_the_first_trials_are_the_defaults_each_once_whatever_stopped_the_run() -> None:
+    # A run stopped after one trial, resumed, and raised
+    # again runs exactly the trials one longer run does, each default once.
+    cfg = config(n_trials=6, timeout=None)
+    points = search.starting_points(cfg, "binary")
+    whole = study(cfg)
+    search.optimise(whole, synthetic(cfg), cfg, seed=0, poll_seconds=0.01, start_points=points)
+    assert [t.params for t in whole.trials[: len(points)]] == points
+    assert all(t.params not in points for t in whole.trials[len(points) :])
+    pieces = study(cfg)
+    for n in (1, 2, 6):
+        part = cfg.model_copy(update={"n_trials": n})
+        search.optimise(pieces, synthetic(part), part, seed=0, poll_seconds=0.01,
+                        start_points=points)  # fmt: skip
+    assert [t.params for t in pieces.trials] == [t.params for t in whole.trials]
+    # Interrupted inside the second default: the resumed run runs it again, then on.
+    interrupted, objective = study(cfg), synthetic(cfg)
+
+    def dies_at_trial_1(trial: optuna.Trial) -> float:
+        if trial.number == 1:
+            search.trial_params(trial, cfg)
+            raise KeyboardInterrupt
+        return objective(trial)
+
+    with pytest.raises(KeyboardInterrupt):
+        search.optimise(interrupted, dies_at_trial_1, cfg, seed=0, start_points=points)
+    assert interrupted.trials[1].state == TrialState.FAIL
+    search.optimise(interrupted, objective, cfg, seed=0, poll_seconds=0.01, start_points=points)
+    assert params_of(interrupted) == params_of(whole)
+    # A worker (salted) leaves them to the run without a salt: two could take one at once.
+    worker = study(cfg)
+    search.optimise(worker, objective, cfg, seed=0, salt=5, poll_seconds=0.01, start_points=points)
+    assert not any(t.params in points for t in worker.trials)
+
+
+def test_tpe_draws_its_random_starts_after_the_defaults() -> None:
+    sampler = search.make_sampler(config(random_starts=3), 0)
+    assert isinstance(sampler, optuna.samplers.TPESampler)
+    assert sampler._n_startup_trials == 3 + len(config().families)  # Optuna's own count
 
 
 def test_check_space_accepts_the_shipped_params() -> None:

@@ -608,6 +608,14 @@ def _slice_lines(metric: str, slices: Mapping[str, Any] | None) -> list[str]:
     if not slices:
         return []
     records = slices.get("slices", [])
+    if not records:
+        return [
+            "",
+            f"## {metric} by slice",
+            "",
+            "No slices measured: name columns in evaluate.slices.columns (or numeric ones with "
+            "band edges in evaluate.slices.bands) to see the model per group.",
+        ]
     described = [k for k in (records[0] if records else {}) if k not in _SLICE_HEAD + _SLICE_TAIL]
     headers = ["Attribute", "Slice", "Rows", *(k.replace("_", " ").capitalize() for k in described)]
     lines = [

@@ -109,6 +109,7 @@ def run(args: argparse.Namespace) -> None:
             seed=seed,
             salt=_salt() if worker else None,
             callbacks=[on_trial, after_trial],
+            start_points=search.starting_points(config, task.name),
         )
     # Outputs describe the search, not this run: interrupted trials are left out.
     counted = search.counted_study(study)

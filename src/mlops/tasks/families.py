@@ -169,9 +169,9 @@ def hyperparameters(family: str, task: TaskName) -> frozenset[str]:
     """What params.yaml must tune or fix for ``family`` on ``task``: all but derived and
     deprecated ones."""
     chosen = get_family(family)
-    defaults = chosen.estimator(task)().get_params()
+    values = defaults(family, task)
     # scikit-learn marks a parameter on its way out with the default "deprecated".
-    current = {n for n, v in defaults.items() if not (isinstance(v, str) and v == "deprecated")}
+    current = {n for n, v in values.items() if not (isinstance(v, str) and v == "deprecated")}
     return frozenset(current - chosen.derived)
 
 
@@ -182,10 +182,15 @@ def default_space(family: str, task: TaskName) -> dict[str, dict[str, Any]]:
     return {name: dict(spec) for name, spec in space.items() if name in known}
 
 
+def defaults(family: str, task: TaskName) -> dict[str, Any]:
+    """scikit-learn's default for each hyperparameter of ``family``'s estimator on ``task``."""
+    return get_family(family).estimator(task)().get_params()  # type: ignore[no-any-return]
+
+
 def default_fixed(family: str, task: TaskName, searched: frozenset[str]) -> dict[str, Any]:
     """scikit-learn's defaults for every hyperparameter not searched: a starting ``tune.fixed``."""
-    defaults = get_family(family).estimator(task)().get_params()
-    return {n: defaults[n] for n in sorted(hyperparameters(family, task) - searched)}
+    values = defaults(family, task)
+    return {n: values[n] for n in sorted(hyperparameters(family, task) - searched)}
 
 
 def check_hyperparameters(family: str, task: TaskName, params: Mapping[str, Any]) -> None:

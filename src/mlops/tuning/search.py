@@ -22,7 +22,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeGuard, cast
 
 import numpy as np
 import optuna
@@ -52,6 +52,7 @@ FAMILY_KEY = "family"
 ERROR_ATTR = "error"
 FOLDS_ATTR = "fold_scores"
 WORKER_ATTR = "worker"
+START_ATTR = "start"  # on a trial at a family's defaults (starting_points)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # Keys of `tune` that do not change any trial's result, so not the study's identity.
 UNTRACKED_KEYS = {"n_trials", "timeout", "patience", "target", "storage"}
@@ -187,6 +188,44 @@ def trial_params(trial: optuna.Trial, config: TuneConfig) -> tuple[ModelFamily, 
     return family, {**config.fixed.get(family, {}), **tuned}
 
 
+def default_value(spec: ParamSpec, default: Any) -> Any:
+    """scikit-learn's ``default`` as a value ``spec`` can draw: itself where the space
+    holds it, else the nearest value it holds. None on a numeric range means no limit
+    (max_depth), the top of it; a numeric default among choices takes the nearest number."""
+    if isinstance(spec, CategoricalParam):
+        if any(default == c and type(default) is type(c) for c in spec.choices):
+            return default
+        numbers = {c: float(c) for c in spec.choices if _is_number(c)}
+        if _is_number(default) and numbers:
+            return min(numbers, key=lambda c: abs(numbers[c] - float(default)))
+        return spec.choices[0]
+    if default is None:
+        value = float(spec.high)
+    elif _is_number(default):
+        value = min(max(float(default), spec.low), spec.high)
+    else:  # a word on a numeric range: the middle of the range
+        value = float(np.sqrt(spec.low * spec.high) if spec.log else (spec.low + spec.high) / 2)
+    return round(value) if isinstance(spec, IntParam) else value
+
+
+def _is_number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def starting_points(config: TuneConfig, task: TaskName) -> list[dict[str, Any]]:
+    """Each family of ``starts(config)`` at scikit-learn's defaults, as its space allows,
+    in the order of ``tune.families``: the params of a study's first trials."""
+    points = []
+    for family in starts(config):
+        values = families.defaults(family, task)
+        drawn = {
+            f"{family}.{name}": default_value(spec, values.get(name))
+            for name, spec in config.space[family].items()
+        }
+        points.append({FAMILY_KEY: family, **drawn})
+    return points
+
+
 def split_params(params: Mapping[str, Any]) -> tuple[ModelFamily, dict[str, Any]]:
     """A trial's stored params back to (family, tuned hyperparameters without prefix)."""
     family = str(params[FAMILY_KEY])
@@ -224,6 +263,7 @@ def make_objective(
     features, y = train[plan.names()], train[plan.target]
     metric, predictor = get_metric(config.metric, task), get_task(task)
     encoded: dict[tuple[str, int], tuple[Any, Any]] = {}
+    defaults = starting_points(config, task)
 
     def encoded_fold(family: str, step: int) -> tuple[Any, Any]:
         """``family``'s preprocess step fitted on fold ``step``: (fit rows, held-out rows)."""
@@ -239,6 +279,10 @@ def make_objective(
         # Named once every param is drawn: a named trial whose worker died is retried
         # with exactly these params (settle_dead_trials), as if it had never stopped.
         trial.set_user_attr(WORKER_ATTR, worker)
+        # A family's defaults are scored on every fold: the bar the search must clear.
+        at_defaults = trial.params in defaults
+        if at_defaults:
+            trial.set_user_attr(START_ATTR, "defaults")
         scores: list[float] = []
         for step, (fit_rows, score_rows) in enumerate(folds):
             try:
@@ -256,7 +300,7 @@ def make_objective(
                 raise
             trial.set_user_attr(FOLDS_ATTR, [round(s, 6) for s in scores])
             trial.report(float(np.mean(scores)), step)
-            if step < len(folds) - 1 and trial.should_prune():
+            if not at_defaults and step < len(folds) - 1 and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after {step + 1} folds")
         return float(np.mean(scores))
 
@@ -279,7 +323,8 @@ def make_sampler(config: TuneConfig, seed: int) -> optuna.samplers.BaseSampler:
             return optuna.samplers.RandomSampler(seed=seed)
         return optuna.samplers.TPESampler(
             seed=seed,
-            n_startup_trials=config.random_starts,
+            # TPE counts every finished trial as a start-up one, the defaults too.
+            n_startup_trials=config.random_starts + len(starts(config)),
             multivariate=True,
             group=True,
             constant_liar=True,
@@ -324,6 +369,12 @@ def open_study(
     )
 
 
+def starts(config: TuneConfig) -> tuple[str, ...]:
+    """The families a study first tries at their defaults (``tune.start_from_defaults``):
+    none for the grid, which tries its own points exhaustively."""
+    return config.families if config.start_from_defaults and config.method != "grid" else ()
+
+
 def trial_seed(seed: int, position: int, salt: int | None = None) -> int:
     """The sampler seed for the trial at ``position``; a worker's ``salt`` makes its own."""
     digest = hashlib.sha256(f"{seed}:{position}:{salt}".encode()).digest()
@@ -365,6 +416,14 @@ def counts_toward_budget(trial: FrozenTrial) -> bool:
 
 def budget_used(trials: Sequence[FrozenTrial]) -> int:
     return sum(counts_toward_budget(t) for t in trials)
+
+
+def next_start(
+    trials: Sequence[FrozenTrial], points: Sequence[Mapping[str, Any]]
+) -> Mapping[str, Any] | None:
+    """The first of ``points`` that no trial holds (one that counts or is running)."""
+    held = [t.params for t in trials if t.state == TrialState.RUNNING or counts_toward_budget(t)]
+    return next((p for p in points if p not in held), None)
 
 
 def best_trial(trials: Sequence[FrozenTrial], direction: str) -> FrozenTrial | None:
@@ -411,19 +470,32 @@ def optimise(
     salt: int | None = None,
     callbacks: Sequence[Callback] = (),
     poll_seconds: float = 2.0,
+    start_points: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """Run trials until a stopping criterion is met; return which one.
 
     Criteria count the whole study (resumed runs and other workers included).
     Before returning, it waits for other workers' running trials, so every
     worker, and the run that writes the results, sees the same finished study.
+    Until each of ``start_points`` (``starting_points``) is held by a trial, the next
+    trial takes the first one not held: an interrupted one is run again, so a resumed
+    study holds them at the positions an uninterrupted one does. Workers (``salt``)
+    leave them to the run without one: two workers choosing at the same instant
+    would run the same point twice (the queue of ``enqueue_trial`` avoids that, but
+    runs a point whose trial was interrupted after the others, out of order).
     """
     grid = grid_size(config) if config.method == "grid" else None
     deadline = None if config.timeout is None else time.monotonic() + config.timeout
 
     def reseed(study: optuna.Study, _: FrozenTrial | None = None) -> None:
-        position = budget_used(study.get_trials(deepcopy=False))
-        study.sampler = make_sampler(config, trial_seed(seed, position, salt))
+        trials = study.get_trials(deepcopy=False)
+        sampler = make_sampler(config, trial_seed(seed, budget_used(trials), salt))
+        start = None if salt is not None else next_start(trials, start_points)
+        if start is not None:  # Optuna's way to fix a trial's params
+            with warnings.catch_warnings():  # experimental since Optuna 2.4, still so marked
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                sampler = optuna.samplers.PartialFixedSampler(dict(start), sampler)
+        study.sampler = sampler
 
     def stop_when_done(study: optuna.Study, _: FrozenTrial) -> None:
         if stop_reason(study.get_trials(deepcopy=False), config, grid):
