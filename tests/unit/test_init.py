@@ -392,6 +392,9 @@ def test_protected_looking_names_are_whole_words() -> None:
         "marital_status",
         "race",
     ]
+    # Abbreviations and 0/1 indicator columns econometric data sets use (R's Ecdat).
+    names = ["ethn", "female", "married", "date_of_birth", "femaleness", "remarks", "blackbox"]
+    assert settings.looks_protected(names) == ["ethn", "female", "married", "date_of_birth"]
 
 
 def test_sniff_then_read_gives_numbers_where_markers_were() -> None:

@@ -54,9 +54,11 @@ IMBALANCED_METRIC = "log_loss"
 # Words of a snake_case column name that suggest a protected attribute.
 _PROTECTED_WORDS = frozenset(
     {
-        "age", "sex", "gender", "race", "ethnicity", "ethnic", "religion", "religious",
-        "nationality", "native", "citizenship", "marital", "disability", "disabled",
-        "pregnant", "pregnancy", "orientation", "caste",
+        "age", "sex", "gender", "female", "male", "race", "ethnicity", "ethnic", "ethn",
+        "black", "hispanic", "latino", "minority", "religion", "religious", "nationality",
+        "native", "citizenship", "immigrant", "marital", "married", "marriage", "birth",
+        "birthdate", "dob", "disability", "disabled", "veteran", "pregnant", "pregnancy",
+        "orientation", "caste",
     }
 )  # fmt: skip
 # End-of-line notes for values whose own comments go with the block they replace.
