@@ -82,9 +82,11 @@ def test_grid_values_spread_over_the_range() -> None:
 
 
 def test_grid_size_counts_each_family_s_product() -> None:
-    cfg = config(families=["logistic_regression"], grid_points=4)
-    # C: 4 values x class_weight: 2 choices
-    assert search.grid_size(cfg) == 8
+    cfg = config(families=["random_forest"], grid_points=2)
+    # n_estimators, max_depth, min_samples_leaf: 2 values each x max_features: 3 choices
+    assert search.grid_size(cfg) == 24
+    both = config(families=["random_forest", "logistic_regression"], grid_points=4)
+    assert search.grid_size(both) == 4**3 * 3 + 4  # + C: 4 values
 
 
 def test_a_trial_draws_one_family_and_only_its_prefixed_params() -> None:
@@ -139,8 +141,7 @@ def test_the_starting_points_are_scikit_learn_s_defaults_in_family_order() -> No
         f"{HGB}.max_features": 1.0,
     }
     linear = points[config().families.index("logistic_regression")]
-    assert linear["logistic_regression.C"] == 1.0
-    assert linear["logistic_regression.class_weight"] is None
+    assert linear == {search.FAMILY_KEY: "logistic_regression", "logistic_regression.C": 1.0}
     assert search.starting_points(config(method="grid"), "binary") == []
     assert search.starting_points(config(start_from_defaults=False), "binary") == []
 
@@ -341,7 +342,7 @@ def test_timeout_stops_the_run() -> None:
 
 
 def test_grid_stops_when_exhausted() -> None:
-    cfg = config(method="grid", families=["logistic_regression"], grid_points=3, n_trials=100)
+    cfg = config(method="grid", families=["logistic_regression"], grid_points=6, n_trials=100)
     target, reason = run(cfg)
     assert reason == "exhausted"
     assert len(target.trials) == search.grid_size(cfg) == 6
