@@ -338,6 +338,9 @@ def test_every_family_has_a_starting_space_for_each_task(family: str) -> None:
         space = default_space(family, task)
         assert space
         assert set(space) <= hyperparameters(family, task)
+        # Reweighting classes skews the probabilities the gate's calibration check reads
+        # (a 27 %-positive set tuned by ROC AUC chose balanced and failed ECE at 0.22).
+        assert "class_weight" not in space
 
 
 def test_the_review_list_names_what_to_set() -> None:
