@@ -65,6 +65,19 @@ def run(cfg: TuneConfig, seed: int = 0, into: optuna.Study | None = None, **kw: 
     return target, reason
 
 
+def dies_at(number: int, cfg: TuneConfig) -> Any:
+    """The synthetic objective, interrupted (Ctrl-C) inside trial ``number``."""
+    objective = synthetic(cfg)
+
+    def dying(trial: optuna.Trial) -> float:
+        if trial.number == number:
+            search.trial_params(trial, cfg)
+            raise KeyboardInterrupt
+        return objective(trial)
+
+    return dying
+
+
 def params_of(target: optuna.Study) -> list[dict[str, Any]]:
     return [t.params for t in target.get_trials() if search.counts_toward_budget(t)]
 
@@ -163,15 +176,8 @@ def test_the_first_trials_are_the_defaults_each_once_whatever_stopped_the_run() 
     assert [t.params for t in pieces.trials] == [t.params for t in whole.trials]
     # Interrupted inside the second default: the resumed run runs it again, then on.
     interrupted, objective = study(cfg), synthetic(cfg)
-
-    def dies_at_trial_1(trial: optuna.Trial) -> float:
-        if trial.number == 1:
-            search.trial_params(trial, cfg)
-            raise KeyboardInterrupt
-        return objective(trial)
-
     with pytest.raises(KeyboardInterrupt):
-        search.optimise(interrupted, dies_at_trial_1, cfg, seed=0, start_points=points)
+        search.optimise(interrupted, dies_at(1, cfg), cfg, seed=0, start_points=points)
     assert interrupted.trials[1].state == TrialState.FAIL
     search.optimise(interrupted, objective, cfg, seed=0, poll_seconds=0.01, start_points=points)
     assert params_of(interrupted) == params_of(whole)
@@ -396,16 +402,8 @@ def test_an_interrupted_run_resumes_with_the_same_trials() -> None:
     cfg = config(n_trials=12)
     straight, _ = run(cfg, 7)
     interrupted = study(cfg, 7)
-    objective = synthetic(cfg)
-
-    def dies_at_trial_5(trial: optuna.Trial) -> float:
-        if trial.number == 5:
-            search.trial_params(trial, cfg)
-            raise KeyboardInterrupt
-        return objective(trial)
-
     with pytest.raises(KeyboardInterrupt):
-        search.optimise(interrupted, dies_at_trial_5, cfg, seed=7)
+        search.optimise(interrupted, dies_at(5, cfg), cfg, seed=7)
     assert interrupted.trials[5].state == TrialState.FAIL
     run(cfg, 7, into=interrupted)
     assert params_of(interrupted) == params_of(straight)
