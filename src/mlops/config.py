@@ -174,6 +174,10 @@ class SplitConfig(_Section):
     # (data.splitting.min_class_rows) are left out, and split names them (drop; the model
     # then never predicts that class), or the split is refused (fail). drop when unset.
     rare_classes: Literal["drop", "fail"] = "drop"
+    # A column whose rows belong together (a customer, a patient, a person over the years):
+    # each group stays whole on one side of the split and of every cross-validation fold,
+    # and the column is an identifier, never a feature. null: rows are independent.
+    groups: str | None = None
 
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import yaml
 
 from tests.conftest import ROOT, copy_project
 from tests.task_projects import must
-from tests.user_files import USER_FILES, UserFile, write
+from tests.user_files import USER_FILES, VISITS, UserFile, write
 
 pytestmark = pytest.mark.slow
 
@@ -38,15 +39,18 @@ def onboarded(user_file: UserFile, factory: pytest.TempPathFactory) -> Path:
     return _ONBOARDED[user_file.name]
 
 
-def onboard(user_file: UserFile, folder: Path) -> Path:
-    """The template with ``user_file`` brought in by `mlops init` and `dvc repro` run once."""
+def onboard(
+    user_file: UserFile, folder: Path, review: Callable[[Path, str], None] | None = None
+) -> Path:
+    """The template with ``user_file`` brought in by `mlops init` and `dvc repro` run once;
+    ``review`` (the project, what init printed) acts between the two, as a user would."""
     project = copy_project(folder / "project")
     for name in ("artifacts.yaml", ".gto", ".gitignore"):
         shutil.copy2(ROOT / name, project / name)
     must(project, "git", "add", "-A")
     must(project, "git", "commit", "-qm", "the template")
     data = write(user_file, folder / "downloads")
-    must(
+    said = must(
         project,
         "mlops",
         "init",
@@ -56,6 +60,8 @@ def onboard(user_file: UserFile, folder: Path) -> Path:
         user_file.target,
         *user_file.options,
     )
+    if review is not None:
+        review(project, said)
     must(project, "dvc", "repro")
     return project
 
@@ -104,3 +110,33 @@ def test_rare_positives_give_a_model_no_worse_than_the_majority(
     majority = max(test[fraud.target].mean(), 1 - test[fraud.target].mean())
     assert metrics["accuracy"] >= majority
     assert metrics["ece"] <= 0.05
+
+
+def test_a_patient_s_visits_stay_on_one_side_once_init_s_review_is_followed(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Visits of 150 patients, 6 each: init proposes split.groups for patient_id; once it
+    is set, no patient is on both sides of the split, patient_id is no feature (as an
+    id) and validate reports the groups; the run still reaches a verdict."""
+
+    def follow(project: Path, said: str) -> None:
+        assert "rows repeat per patient_id (150 values over 900 rows, 6.0 rows each)" in said
+        text = (project / "params.yaml").read_text()
+        assert "\n  groups: null\n" in text
+        (project / "params.yaml").write_text(
+            text.replace("\n  groups: null\n", "\n  groups: patient_id\n")
+        )
+
+    project = onboard(VISITS, tmp_path_factory.mktemp("visits"), follow)
+    train = pd.read_parquet(project / "data/split/train.parquet")
+    test = pd.read_parquet(project / "data/split/test.parquet")
+    assert not set(train["patient_id"]) & set(test["patient_id"])
+    assert (len(train), len(test)) == (720, 180)  # 30 of 150 patients, 6 visits each
+    card = _json(project / "models/model_card.json")
+    assert "patient_id" not in [*card["features"]["numeric"], *card["features"]["categorical"]]
+    assert _json(project / "reports/validation.json")["groups"] == "patient_id"
+    plan = _json(project / "models/imputation.json")
+    assert any(
+        f["name"] == "patient_id" and "split.groups" in f["reason"] for f in plan["features"]
+    ), plan["features"]
+    assert "passed" in _json(project / "reports/gate.json")

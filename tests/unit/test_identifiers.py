@@ -16,7 +16,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from mlops.config import Params, ValidateConfig
 from mlops.data import checks
 from mlops.data.contract import check_contract, contract_document, infer_contract, load_contract
-from mlops.data.identifiers import MIN_ROWS, find_ids
+from mlops.data.identifiers import MIN_ROWS, find_groups, find_ids
 from mlops.data.ingestion import normalise_name
 from mlops.errors import UsageError
 from mlops.features.imputation import plan_imputation, read_quality
@@ -52,6 +52,30 @@ def test_measurements_are_not_ids_but_a_row_number_is(name: str) -> None:
     assert find_ids(numbered, "target") == {
         "rownames": f"the whole numbers 1 to {len(data)}, one per row"
     }
+
+
+def test_a_column_named_like_an_id_whose_values_repeat_groups_rows() -> None:
+    # R's Males panel: person nr (545 of them, 13 to 12548) over 8 years each; beside it
+    # a numbering restarting in each study (penguins' sample_number), a category named
+    # like an id with few values, a measurement, and a true row id.
+    people = RNG.choice(np.arange(13, 12549), size=50, replace=False).astype("float64")
+    frame = pd.DataFrame(
+        {
+            "nr": np.repeat(people, 8),
+            "sample_number": np.tile(np.arange(1.0, 101.0), 4),
+            "store_id": np.repeat(np.arange(10.0), 40),
+            "visit_no": RNG.normal(size=400),
+            "rownames": np.arange(1.0, 401.0),
+            "y": RNG.normal(size=400),
+        }
+    )
+    assert find_groups(frame, "y", list(find_ids(frame, "y"))) == {
+        "nr": "50 values over 400 rows, 8.0 rows each"
+    }
+    text = frame.assign(nr=[f"P{int(v)}" for v in frame["nr"]])
+    assert list(find_groups(text, "y")) == ["nr"]
+    assert find_groups(frame.assign(nr=np.arange(400.0)), "y", ["nr"]) == {}  # an id
+    assert find_groups(SKLEARN["wine"](), "target") == {}
 
 
 def test_the_adult_demo_has_no_ids(adult: pd.DataFrame, adult_sample: pd.DataFrame) -> None:

@@ -355,8 +355,15 @@ def test_the_review_list_names_what_to_set() -> None:
         features=list(frame.columns),
         ids={"row_id": "unique"},
         personal={"contact": ("email",)},
+        groups={"patient_id": "50 values over 400 rows, 8.0 rows each"},
     )
     text = "\n".join(lines)
+    assert (
+        "rows repeat per patient_id (50 values over 400 rows, 8.0 rows each): if new rows "
+        "will come from new patient_id values (new customers, patients, people), set "
+        "split.groups: patient_id" in text
+    )
+    assert values["split.groups"] is None  # proposed, not set: rows may be independent
     assert "no protected attributes set: name them in validate.protected" in text
     assert "these look like ones: Sex, age_years" in text
     assert "row_id (unique)" in text

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from mlops.config import Params
-from mlops.data.splitting import min_class_rows, rare_classes, split, without_rare
+from mlops.data.splitting import group_column, min_class_rows, rare_classes, split, without_rare
 from mlops.errors import UsageError
+from mlops.tasks.task import get_task
 from tests.sklearn_frames import DIABETES_TARGET, WINE_TARGET, diabetes, wine
 
 
@@ -101,3 +102,72 @@ def test_too_few_classes_left_is_one_line() -> None:
         "and a multiclass task needs 3: gather more rows of them, or relabel them"
     )
     assert rare_classes({"a": 30, "b": 20, "c": 9, "d": 6}, 7, "y") == {"d": 6}
+
+
+# --- groups of rows (split.groups) ---------------------------------------------------
+
+
+def _panel(people: int = 120, years: int = 6, seed: int = 0) -> pd.DataFrame:
+    """Each person's rows share a level: rows of one person are alike."""
+    rng = np.random.default_rng(seed)
+    person = np.repeat([f"p{k:04d}" for k in range(people)], years)
+    level = np.repeat(rng.normal(size=people), years)
+    frame = pd.DataFrame({"person": person, "x": level + rng.normal(0, 0.1, len(person))})
+    frame["y"] = np.where(level + rng.normal(0, 0.5, len(person)) > 0.8, "yes", "no")
+    frame["value"] = level * 10 + rng.normal(size=len(person))
+    return frame
+
+
+@pytest.mark.parametrize(("task", "target"), [("binary", "y"), ("regression", "value")])
+def test_groups_stay_whole_on_one_side_and_the_share_holds(task: str, target: str) -> None:
+    frame = _panel()
+    if task == "binary":
+        frame["y"] = (frame["y"] == "yes").astype(int)
+    train, test = split(frame, target, 0.2, 0, task, groups="person")
+    assert not set(train["person"]) & set(test["person"])
+    assert len(test) == 0.2 * len(frame)  # 24 of 120 people, 6 rows each
+    if task == "binary":  # balanced as whole groups allow
+        assert abs(test["y"].mean() - frame["y"].mean()) < 0.05
+    rest, held = split(frame, target, 0.2, 0, task)
+    assert set(rest["person"]) & set(held["person"])  # what groups prevent
+
+
+def test_group_folds_keep_groups_whole_and_a_row_without_one_is_its_own() -> None:
+    frame = _panel()
+    groups = frame["person"].where(frame.index % 7 != 0)  # every 7th row has no group
+    folds = get_task("binary").folds(frame["y"], 3, 0, "tune.cv_folds", groups)
+    assert sorted(np.concatenate([held for _, held in folds])) == list(range(len(frame)))
+    for fit, held in folds:
+        named = groups.iloc[held].dropna()
+        assert not set(named) & set(groups.iloc[fit].dropna())
+    again = get_task("binary").folds(frame["y"], 3, 0, "x", groups)  # seeded
+    assert [held.tolist() for _, held in again] == [held.tolist() for _, held in folds]
+
+
+def test_fewer_groups_than_parts_or_a_class_in_too_few_groups_is_one_line() -> None:
+    frame = _panel(people=4)
+    with pytest.raises(UsageError) as error:
+        get_task("binary").folds(frame["y"], 5, 0, "params.yaml tune.cv_folds", frame["person"])
+    assert str(error.value) == (
+        "params.yaml tune.cv_folds: 5 parts need at least 5 groups of split.groups "
+        "'person'; the data has 4"
+    )
+    frame = _panel()
+    frame.loc[frame["person"] == "p0003", "y"] = "maybe"  # one person's class
+    with pytest.raises(UsageError, match=r"\['maybe'\] are in too few groups of 'person'"):
+        split(frame, "y", 0.2, 0, "multiclass", groups="person")
+
+
+def test_the_group_column_is_checked_against_the_data(params: Params) -> None:
+    with_groups = params.model_copy(
+        update={"split": params.split.model_copy(update={"groups": "Person"})}
+    )
+    assert group_column(with_groups, ["person", "income"]) == "person"
+    assert group_column(params, ["person"]) is None
+    with pytest.raises(UsageError, match=r"^params.yaml split.groups: no column 'person' in"):
+        group_column(with_groups, ["age", "income"])
+    target = params.model_copy(
+        update={"split": params.split.model_copy(update={"groups": "income"})}
+    )
+    with pytest.raises(UsageError, match=r"'income' is data.target"):
+        group_column(target, ["income"])

@@ -76,6 +76,7 @@ class Checked:
     ids: Mapping[str, str]  # column -> why it identifies rows
     privacy_dropped: tuple[str, ...]
     candidates: tuple[str, ...]  # the features, before the feature-value policy
+    groups: str | None = None  # split.groups: rows that belong together, never a feature
 
     @property
     def passed(self) -> bool:
@@ -92,12 +93,15 @@ def check(
     source: str,
     contract_path: str,
     require_target: bool,
+    groups: str | None = None,
 ) -> Checked:
     """Run every data test on ``frame`` (default RangeIndex); a policy error in params
-    raises UsageError, data problems end up in the result."""
+    raises UsageError, data problems end up in the result. ``groups`` (split.groups,
+    checked against the data) is never a feature."""
     policy = resolve_policy(config, contract, list(frame.columns), target)
     ids = identify(frame[[c for c in frame.columns if c in contract.columns]], target, policy.ids)
-    excluded = {*policy.protected, *ids, *policy.privacy.drop}
+    ids = {name: why for name, why in ids.items() if name != groups}
+    excluded = {*policy.protected, *ids, *policy.privacy.drop, *([groups] if groups else [])}
     if not select_features(contract.columns, target, excluded):
         raise UsageError(
             "params.yaml validate: no feature left once the target, the protected attributes, "
@@ -113,7 +117,8 @@ def check(
     )
     columns = [c for c in contract.columns if c in frame.columns and c != target]
     dropped = tuple(c for c in policy.privacy.drop if c in frame.columns)
-    scored = [c for c in columns if c not in ids]  # an id's cardinality explodes by design
+    # An id's (or a group's) cardinality explodes by design.
+    scored = [c for c in columns if c not in ids and c != groups]
     return Checked(
         source=source,
         contract_path=contract_path,
@@ -131,6 +136,7 @@ def check(
         ids=ids,
         privacy_dropped=dropped,
         candidates=tuple(select_features(columns, target, excluded)),
+        groups=groups,
     )  # fmt: skip
 
 
@@ -208,6 +214,7 @@ def build(checked: Checked, config: ValidateConfig, measured: Measured | None) -
         "features": [c for c in checked.candidates if c not in left_out],
         "protected": list(checked.protected),
         "ids": dict(checked.ids),
+        "groups": checked.groups,
         "dropped": {"privacy": list(checked.privacy_dropped), **dropped},
         "quality": {
             "threshold": config.qa_threshold,
@@ -423,6 +430,14 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"{_names(report['protected'])}",
         f"- Row identifiers (kept in the data, never features; params.yaml validate.ids): "
         f"{_ids(report['ids'])}",
+        *(
+            [
+                f"- Groups of rows (each kept whole in splits and folds, never a feature; "
+                f"params.yaml split.groups): {report['groups']}"
+            ]
+            if report.get("groups")
+            else []
+        ),
         *(f"- Dropped ({reason}): {_names(names)}" for reason, names in report["dropped"].items()),
     ]
     return "\n".join(lines) + "\n"

@@ -26,6 +26,12 @@ with at least ``MIN_ROWS`` rows:
   which new rows never repeat. Fewer (a month, a quarter) can be a category.
 
 params.yaml ``validate.ids`` overrides all this when it lists the columns.
+
+A column named like an identifier whose values repeat (a customer's orders, a
+patient's visits, a person over the years of a panel) groups rows instead:
+``find_groups`` proposes it for params.yaml ``split.groups``, which keeps each
+group whole on one side of the split and of every fold (a model scored on rows
+of people it was trained on scores too well) and never makes it a feature.
 """
 
 from __future__ import annotations
@@ -42,13 +48,15 @@ NEAR_UNIQUE = 0.99  # share of the rows with a value of their own
 MIN_DATES = 32  # distinct dates: fewer (days of a month, months) can be categories
 DATE_SHARE = 0.95  # of the distinct values (a seeded sample of DATE_SAMPLE) that parse
 DATE_SAMPLE = 500
+MIN_GROUPS = 20  # fewer values than this are a category, not entities
+REPEATED_SHARE = 0.5  # of the rows in a group of more than one
 # Whole names, or the first or last word of a snake_case name, that mean "identifier".
 # Ingest lower-cases "PassengerId" to "passengerid": such names are matched by the
 # entity they number, never by a bare "id" ending ("paid", "bid" and "aid" are amounts).
 _ID_NAME = re.compile(
-    r"^(rownames?|row|rownum|rowid|unnamed_\d+|record|serial|id_.+|pid|uid|oid)$"
+    r"^(rownames?|row|rownum|rowid|unnamed_\d+|record|serial|id_.+|pid|uid|oid|nr)$"
     r"|(^|_)(id|ids|idx|index|key|uuid|guid)$"
-    r"|.+_(no|number)$"
+    r"|.+_(no|nr|number)$"
     r"|(customer|client|user|account|member|person|passenger|patient|subject|employee"
     r"|student|order|product|item|transaction|session|record|sample|case)(id|no|number)$"
 )
@@ -64,6 +72,34 @@ def identify(
     ``validate.ids``, names already checked against the data) when it is given, even
     empty, else those :func:`find_ids` detects."""
     return find_ids(frame, target) if listed is None else dict.fromkeys(listed, LISTED)
+
+
+def find_groups(frame: pd.DataFrame, target: str, ids: Sequence[str] = ()) -> dict[str, str]:
+    """The columns of ``frame`` (other than ``target`` and ``ids``) named like an
+    identifier whose values repeat: at least ``MIN_GROUPS`` of them, and at least
+    ``REPEATED_SHARE`` of the rows in a group of more than one; each with the reason.
+    Whole numbers that fill every value from 0 or 1 up are a numbering within parts
+    of the data (a sample number per study), not entities."""
+    found = {}
+    for name in frame.columns:
+        if name == target or name in ids or not _ID_NAME.search(str(name)):
+            continue
+        observed = frame[name].dropna()
+        if pd.api.types.is_numeric_dtype(observed):
+            values = observed.to_numpy(dtype="float64")
+            if not np.isfinite(values).all() or not np.array_equal(values, np.round(values)):
+                continue  # a measurement
+            distinct = np.unique(values)
+            if distinct[0] in {0, 1} and distinct[-1] - distinct[0] + 1 == len(distinct):
+                continue  # 1, 2, 3, ... again in each part
+        sizes = observed.value_counts()
+        repeated = int(sizes[sizes > 1].sum())
+        if len(sizes) >= MIN_GROUPS and repeated >= REPEATED_SHARE * len(frame):
+            found[str(name)] = (
+                f"{len(sizes):,} values over {len(observed):,} rows, "
+                f"{len(observed) / len(sizes):.1f} rows each"
+            )
+    return found
 
 
 def find_ids(frame: pd.DataFrame, target: str) -> dict[str, str]:

@@ -50,13 +50,16 @@ def measure(
     *,
     seed: int,
     task_name: str,
+    groups: str | None = None,
 ) -> tuple[dict[str, Importance], dict[str, Any]]:
-    """Each feature's permutation importance for ``task_name``, and how it was measured."""
+    """Each feature's permutation importance for ``task_name``, and how it was measured;
+    with ``groups`` (split.groups), the held-out rows are whole groups."""
     task = get_task(task_name)
     sample = task.sample(train, target, config.max_rows, seed)
     fit, held_out = task.split(
-        sample, target, config.holdout, seed, "feature importance (validate.importance.holdout)"
-    )
+        sample, target, config.holdout, seed, "feature importance (validate.importance.holdout)",
+        groups=groups,
+    )  # fmt: skip
     # Encoded once: shuffling a column's codes is shuffling its values, and the
     # repeats then cost only predictions.
     encoder, model = probe(fit[list(features)], task, seed)

@@ -4,12 +4,13 @@ training rows the model is fitted on."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from mlops.errors import UsageError, clip
+from mlops.data.ingestion import normalise_name
+from mlops.errors import UsageError, clip, shorten
 from mlops.tasks.task import get_task
 
 if TYPE_CHECKING:
@@ -20,18 +21,41 @@ _MIN_CLASSES = 3
 
 
 def split(
-    frame: pd.DataFrame, target: str, test_size: float, seed: int, task: str
+    frame: pd.DataFrame,
+    target: str,
+    test_size: float,
+    seed: int,
+    task: str,
+    *,
+    groups: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split keeping ``target``'s distribution in both parts: the class balance
-    (classification) or the quantile bins of the value (regression).
+    (classification) or the quantile bins of the value (regression); with ``groups``,
+    each group's rows on one side.
 
     A class too rare for both parts (seen once) is a UsageError naming it: a split
     that left it out of training would score the model on a class it never saw.
     """
     train, test = get_task(task).split(
-        frame, target, test_size, seed, f"train/test split of data.target {target!r}"
+        frame, target, test_size, seed, f"train/test split of data.target {target!r}", groups=groups
     )
     return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def group_column(params: Params, columns: Sequence[str]) -> str | None:
+    """params.yaml ``split.groups`` as the data names it (None when unset); a
+    UsageError unless ``columns`` hold it and it is not the target."""
+    if params.split.groups is None:
+        return None
+    name = normalise_name(params.split.groups)
+    if name == normalise_name(params.data.target):
+        raise UsageError(f"params.yaml split.groups: {name!r} is data.target; name another column")
+    if name not in columns:
+        raise UsageError(
+            f"params.yaml split.groups: no column {name!r} in the data; expected one of "
+            f"{shorten(list(columns))}"
+        )
+    return name
 
 
 def min_class_rows(params: Params) -> int:

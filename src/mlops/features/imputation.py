@@ -185,6 +185,8 @@ def _excluded(report: Mapping[str, Any]) -> dict[str, str]:
         name: f"identifies rows: {reason} (validate.ids)"
         for name, reason in (report.get("ids") or {}).items()
     }
+    if report.get("groups"):
+        why[report["groups"]] = "groups rows, kept whole in splits and folds (split.groups)"
     for policy, names in (report.get("dropped") or {}).items():
         why |= dict.fromkeys(names, f"dropped by validate's {policy} policy")
     return why
@@ -469,18 +471,21 @@ def cv_scorer(
     folds: int,
     max_rows: int,
     seed: int,
+    groups: str | None = None,
 ) -> tuple[Scorer, int]:
     """The mean of ``metric`` over ``task``'s seeded CV folds of a plan's pipeline, on a
     seeded sample of at most ``max_rows`` rows (balanced as ``task`` balances its splits).
 
     ``task`` predicts as tuning does (binary: the label at 0.5), so ``auto`` rates a
-    strategy by what the search will optimise. A metric undefined on a fold (NaN) is
+    strategy by what the search will optimise. With ``groups`` (split.groups), each
+    group's rows are in one fold. A metric undefined on a fold (NaN) is
     a params error: no strategy can be chosen by it.
     """
     chosen, doer = get_metric(metric, task), get_task(task)
     sample = doer.sample(train, target, max_rows, seed)
     y = sample[target]
-    splits = doer.folds(y, folds, seed, "params.yaml impute.auto.cv_folds")
+    within = None if groups is None else sample[groups]  # each group in one fold
+    splits = doer.folds(y, folds, seed, "params.yaml impute.auto.cv_folds", within)
 
     def score(plan: ImputationPlan) -> float:
         x = sample[plan.names()]

@@ -123,6 +123,7 @@ def changes(layout: Layout, source: str, profile: TargetProfile) -> dict[str, An
         "data.positive_class": [_label(profile.positive)] if binary else None,
         "data.negative_class": [_label(profile.negative)] if binary else None,
         "data.classes": None,
+        "split.groups": None,
         "validate.protected": [],
         "validate.ids": None,
         "validate.quality.sentinels": {},
@@ -301,13 +302,15 @@ def review(
     features: Sequence[str],
     ids: Mapping[str, str],
     personal: Mapping[str, Sequence[str]],
+    groups: Mapping[str, str] | None = None,
     empty: Sequence[str] = (),
     unlabelled: int = 0,
     rare: Mapping[str, int] | None = None,
 ) -> list[str]:
     """What the user should look at before trusting the first run, one line each:
     ``values`` as ``changes`` gives them, the data's ``features``, its ``ids`` (column ->
-    why), the columns holding ``personal`` data (column -> kinds), the ``empty`` ones,
+    why), the columns holding ``personal`` data (column -> kinds), those whose values
+    repeat (``groups``, column -> why: candidates for split.groups), the ``empty`` ones,
     how many rows are ``unlabelled`` and the ``rare`` classes split leaves out (-> rows)."""
     lines = [_task_line(profile, values)]
     if unlabelled:
@@ -351,6 +354,13 @@ def review(
         lines.append(
             f"id columns, kept out of the model's features: {found}; "
             "validate.ids overrides the detection"
+        )
+    for column, why in (groups or {}).items():
+        lines.append(
+            f"rows repeat per {column} ({why}): if new rows will come from new {column} "
+            f"values (new customers, patients, people), set split.groups: {column}, so each "
+            "one's rows stay on one side of the split and of every fold (a model scored on "
+            "rows of ones it was trained on looks better than it is) and it is not a feature"
         )
     if empty:
         lines.append(

@@ -52,6 +52,7 @@ def _plan(params: Params) -> ImputationPlan:
     report = files.read_json(PATHS.validation, "validation report (run `dvc repro validate`)")
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn is slow.
     from mlops.data.ingestion import normalise_name
+    from mlops.data.splitting import group_column
     from mlops.features.imputation import cv_scorer, plan_imputation, read_quality
     from mlops.features.pipeline import build_pipeline
 
@@ -69,6 +70,7 @@ def _plan(params: Params) -> ImputationPlan:
         folds=auto.cv_folds,
         max_rows=auto.max_rows,
         seed=params.seed,
+        groups=group_column(params, list(train.columns)),
     )
     scored_as = {
         "metric": params.tune.metric,

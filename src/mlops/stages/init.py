@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> None:
     data = _read(args.data)
     # Imported once the inputs are read (see mlops.cli): pandas, scikit-learn, pandera.
     from mlops.data.contract import contract_document, duplicate_columns, infer_contract
-    from mlops.data.identifiers import find_ids
+    from mlops.data.identifiers import find_groups, find_ids
     from mlops.data.ingestion import ingest, normalise_name, unlabelled
     from mlops.data.privacy import scan
     from mlops.onboarding import settings
@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> None:
     new_text = settings.edit_params(text, values)
     params = parse_params(yaml.safe_load(new_text), source=str(params_path))
     ids = find_ids(raw, params.data.target)
+    groups = find_groups(raw, params.data.target, list(ids))
     schema = infer_contract(
         raw,
         params.data.target,
@@ -128,6 +129,7 @@ def run(args: argparse.Namespace) -> None:
         values,
         features=features,
         ids=ids,
+        groups=groups,
         personal=personal,
         empty=empty,
         unlabelled=unlabelled(frame, params.data),

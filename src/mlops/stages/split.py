@@ -19,6 +19,7 @@ def run(args: argparse.Namespace) -> None:
     from mlops.data.ingestion import normalise_name
     from mlops.data.splitting import (
         describe_rare,
+        group_column,
         min_class_rows,
         rows_of,
         split,
@@ -27,6 +28,7 @@ def run(args: argparse.Namespace) -> None:
 
     data = params.data
     target = normalise_name(data.target)
+    groups = group_column(params, list(raw.columns))
     if data.task == "multiclass" and params.split.rare_classes == "drop":
         raw, rare = without_rare(raw, target, min_class_rows(params))
         if rare:
@@ -36,6 +38,6 @@ def run(args: argparse.Namespace) -> None:
                 f"cross-validate: {describe_rare(rare)}; the model never predicts them "
                 "(params.yaml split.rare_classes: drop)"
             )
-    train, test = split(raw, target, params.split.test_size, params.seed, data.task)
+    train, test = split(raw, target, params.split.test_size, params.seed, data.task, groups=groups)
     files.write_parquet(PATHS.train, train)
     files.write_parquet(PATHS.test, test)

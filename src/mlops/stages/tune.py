@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> None:
     import optuna
     from threadpoolctl import threadpool_limits
 
+    from mlops.data.splitting import group_column
     from mlops.features.imputation import ImputationPlan
     from mlops.tasks.task import get_task
     from mlops.tuning import search
@@ -79,7 +80,14 @@ def run(args: argparse.Namespace) -> None:
     search.check_space(config, str(args.params), task.name)
     plan = ImputationPlan.from_dict(plan_document)
     sample = task.sample(train, plan.target, config.max_rows, seed)
-    folds = task.folds(sample[plan.target], config.cv_folds, seed, f"{args.params}: tune.cv_folds")
+    groups = group_column(params, list(train.columns))
+    folds = task.folds(
+        sample[plan.target],
+        config.cv_folds,
+        seed,
+        f"{args.params}: tune.cv_folds",
+        None if groups is None else sample[groups],
+    )
     storage = studydb.open_storage(config.storage, STUDY_DB, args.params)
     study = search.open_study(storage, config, seed, task.name, _inputs())
     dead = search.settle_dead_trials(study, socket.gethostname(), _alive)

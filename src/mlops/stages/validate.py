@@ -65,6 +65,10 @@ def run(args: argparse.Namespace) -> None:
     )
     if target not in frame.columns and not pipeline:
         contract = contract.remove_columns([target])  # a serving batch has no labels
+    from mlops.data.splitting import group_column
+
+    # A serving batch need not carry the group column: it is never a feature.
+    groups = group_column(params, list(frame.columns)) if pipeline else _groups(params, frame)
     checked = checks.check(
         frame.reset_index(drop=True),
         contract,
@@ -74,6 +78,7 @@ def run(args: argparse.Namespace) -> None:
         source=str(source),
         contract_path=str(PATHS.schema),
         require_target=pipeline,
+        groups=groups,
     )
     measured = _measure(checked, contract, params) if pipeline and checked.passed else None
     report = checks.build(checked, params.validate_, measured)
@@ -85,6 +90,14 @@ def run(args: argparse.Namespace) -> None:
     # A failed validation leaves no report behind, unless one was asked for by name.
     _write(report, args.report, args.markdown)
     raise CheckFailed(checks.error_line(report))
+
+
+def _groups(params: Params, frame: pd.DataFrame) -> str | None:
+    """split.groups in a batch: the column, when the batch holds it."""
+    from mlops.data.ingestion import normalise_name
+
+    name = None if params.split.groups is None else normalise_name(params.split.groups)
+    return name if name in frame.columns else None
 
 
 def _read_batch(path: Path, params: Params, names: list[str]) -> pd.DataFrame:
@@ -117,7 +130,7 @@ def _measure(checked: Checked, contract: pa.DataFrameSchema, params: Params) -> 
     features, target = list(checked.candidates), checked.target
     seed, task = params.seed, params.data.task
     importances, method = importance.measure(
-        train, features, target, value, seed=seed, task_name=task
+        train, features, target, value, seed=seed, task_name=task, groups=checked.groups
     )
     sample = get_task(task).sample(train, target, value.max_rows, seed)
     measured = Measured(

@@ -16,6 +16,7 @@ working on; nothing else branches on the task name.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -111,9 +112,23 @@ class Task:
             )
 
     def split(
-        self, frame: pd.DataFrame, target: str, test_size: float, seed: int, what: str
+        self,
+        frame: pd.DataFrame,
+        target: str,
+        test_size: float,
+        seed: int,
+        what: str,
+        *,
+        groups: str | None = None,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """A seeded split of ``frame`` into (rest, ``test_size`` share), balanced by strata."""
+        """A seeded split of ``frame`` into (rest, ``test_size`` share), balanced by strata.
+
+        With ``groups`` (a column: a customer, a patient, a person in a panel), every
+        row of a group lands on one side, and the share is the nearest 1 / k (k folds
+        of the groups, the first one held out): 0.2 exactly, 0.3 as a third.
+        """
+        if groups is not None:
+            return self._group_split(frame, target, test_size, seed, what=what, groups=groups)
         from sklearn.model_selection import train_test_split
 
         y = frame[target]
@@ -132,6 +147,22 @@ class Task:
         )
         return rest, part
 
+    def _group_split(
+        self, frame: pd.DataFrame, target: str, test_size: float, seed: int, *, what: str,
+        groups: str,
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+        parts = max(2, round(1 / test_size))
+        rest, part = self.folds(frame[target], parts, seed, what, groups=frame[groups])[0]
+        if self.is_classification:
+            missing = set(frame[target].iloc[rest]) ^ set(frame[target].iloc[part])
+            if missing:
+                raise UsageError(
+                    f"{what}: class(es) {shorten(sorted(str(c) for c in missing))} are in too "
+                    f"few groups of {groups!r} (split.groups) to be on both sides of the split; "
+                    "drop or relabel those rows, or set split.groups: null"
+                )
+        return frame.iloc[rest], frame.iloc[part]
+
     def sample(self, frame: pd.DataFrame, target: str, rows: int | None, seed: int) -> pd.DataFrame:
         """A seeded, stratified sample of at most ``rows`` rows, in the frame's order."""
         if rows is None or rows >= len(frame):
@@ -146,13 +177,18 @@ class Task:
         )[0]
         return frame.iloc[np.sort(positions)]
 
-    def folds(self, y: pd.Series, n_folds: int, seed: int, what: str) -> Folds:
-        """Shuffled, seeded cross-validation folds as (fit positions, score positions)."""
+    def folds(
+        self, y: pd.Series, n_folds: int, seed: int, what: str, groups: pd.Series | None = None
+    ) -> Folds:
+        """Shuffled, seeded cross-validation folds as (fit positions, score positions);
+        with ``groups``, each group's rows in one fold (scikit-learn's StratifiedGroupKFold)."""
         from sklearn.model_selection import KFold, StratifiedKFold
 
         strata = self.strata(y, n_folds)
         if len(y) < 2 * n_folds:
             raise UsageError(f"{what}: {n_folds} folds need at least {2 * n_folds} rows")
+        if groups is not None:
+            return _group_folds(strata, groups, n_folds, seed, what)
         if strata is None:
             splitter: Any = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
             return list(splitter.split(np.zeros(len(y))))
@@ -209,6 +245,32 @@ class Task:
         from sklearn.dummy import DummyClassifier
 
         return DummyClassifier(strategy="prior")
+
+
+def _group_folds(
+    strata: pd.Series | None, groups: pd.Series, n_folds: int, seed: int, what: str
+) -> Folds:
+    """Folds that keep each group whole, as balanced by ``strata`` as whole groups allow.
+    A row with no group is a group of its own."""
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    codes, _ = pd.factorize(groups)
+    alone = codes < 0
+    codes[alone] = codes.max() + 1 + np.arange(alone.sum())
+    found = len(np.unique(codes))
+    if found < n_folds:
+        raise UsageError(
+            f"{what}: {n_folds} parts need at least {n_folds} groups of split.groups "
+            f"{str(groups.name)!r}; the data has {found}"
+        )
+    rows = np.zeros(len(codes))
+    if strata is None:
+        plain = GroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+        return list(plain.split(rows, groups=codes))
+    with warnings.catch_warnings():  # a class in fewer groups than folds: balanced as can be
+        warnings.simplefilter("ignore", UserWarning)
+        balanced = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+        return list(balanced.split(rows, strata, groups=codes))
 
 
 def plain(value: Any) -> Any:
