@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> None:
     from mlops.data import checks
     from mlops.data.contract import load_contract
     from mlops.data.ingestion import normalise_name
+    from mlops.data.splitting import group_column
 
     contract = load_contract(contract_document, str(PATHS.schema))
     target = normalise_name(params.data.target)
@@ -65,9 +66,7 @@ def run(args: argparse.Namespace) -> None:
     )
     if target not in frame.columns and not pipeline:
         contract = contract.remove_columns([target])  # a serving batch has no labels
-    from mlops.data.splitting import group_column
-
-    # A serving batch need not carry the group column: it is never a feature.
+    # In a batch (--input) a missing group column is the contract's to report.
     groups = group_column(params, list(frame.columns)) if pipeline else _groups(params, frame)
     checked = checks.check(
         frame.reset_index(drop=True),
