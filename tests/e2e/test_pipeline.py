@@ -102,8 +102,9 @@ def test_a_param_change_reruns_only_the_stages_that_read_it(
     [
         ("evaluation/report.py", {"evaluate"}),
         ("features/pipeline.py", {"impute", "tune", "train", "evaluate"}),
-        # evaluate reads the held-out stream (evaluate.staleness.stream) through ingestion.
-        ("data/ingestion.py", {"ingest", "split", "validate", "impute", "evaluate"}),
+        # evaluate reads the held-out stream (evaluate.staleness.stream) through ingestion;
+        # tune names split.groups' column as ingestion names columns.
+        ("data/ingestion.py", {"ingest", "split", "validate", "impute", "tune", "evaluate"}),
         ("io/studydb.py", {"tune"}),
         ("io/files.py", STAGES),
         # The GTO wrapper, another command's help or options: nothing reruns.

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from mlops.config import Params
-from mlops.data.splitting import group_column, min_class_rows, rare_classes, split, without_rare
+from mlops.data.ingestion import group_column
+from mlops.data.splitting import min_class_rows, rare_classes, split, without_rare
 from mlops.errors import UsageError
 from mlops.tasks.task import get_task
 from tests.sklearn_frames import DIABETES_TARGET, WINE_TARGET, diabetes, wine

@@ -10,8 +10,8 @@ from collections.abc import Callable, Collection, Sequence
 
 import pandas as pd
 
-from mlops.config import DataConfig
-from mlops.errors import CheckFailed, UsageError, clip
+from mlops.config import DataConfig, Params
+from mlops.errors import CheckFailed, UsageError, clip, shorten
 from mlops.tasks.task import get_task
 
 # Anything but a letter or digit, in any script (\w is Unicode-aware on str).
@@ -157,3 +157,19 @@ def ingest(source: pd.DataFrame, config: DataConfig, require_target: bool = True
     features = type_columns(frame.drop(columns=[target], errors="ignore"))
     typed = features.assign(**{target: frame[target]}) if target in frame else features
     return encode_target(typed, config).reset_index(drop=True)
+
+
+def group_column(params: Params, columns: Sequence[str]) -> str | None:
+    """params.yaml ``split.groups`` as the data names it (None when unset); a
+    UsageError unless ``columns`` hold it and it is not the target."""
+    if params.split.groups is None:
+        return None
+    name = normalise_name(params.split.groups)
+    if name == normalise_name(params.data.target):
+        raise UsageError(f"params.yaml split.groups: {name!r} is data.target; name another column")
+    if name not in columns:
+        raise UsageError(
+            f"params.yaml split.groups: no column {name!r} in the data; expected one of "
+            f"{shorten(list(columns))}"
+        )
+    return name

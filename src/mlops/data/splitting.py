@@ -4,13 +4,12 @@ training rows the model is fitted on."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from mlops.data.ingestion import normalise_name
-from mlops.errors import UsageError, clip, shorten
+from mlops.errors import UsageError, clip
 from mlops.tasks.task import get_task
 
 if TYPE_CHECKING:
@@ -40,22 +39,6 @@ def split(
         frame, target, test_size, seed, f"train/test split of data.target {target!r}", groups=groups
     )
     return train.reset_index(drop=True), test.reset_index(drop=True)
-
-
-def group_column(params: Params, columns: Sequence[str]) -> str | None:
-    """params.yaml ``split.groups`` as the data names it (None when unset); a
-    UsageError unless ``columns`` hold it and it is not the target."""
-    if params.split.groups is None:
-        return None
-    name = normalise_name(params.split.groups)
-    if name == normalise_name(params.data.target):
-        raise UsageError(f"params.yaml split.groups: {name!r} is data.target; name another column")
-    if name not in columns:
-        raise UsageError(
-            f"params.yaml split.groups: no column {name!r} in the data; expected one of "
-            f"{shorten(list(columns))}"
-        )
-    return name
 
 
 def min_class_rows(params: Params) -> int:

@@ -51,8 +51,7 @@ def _plan(params: Params) -> ImputationPlan:
     train = files.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
     report = files.read_json(PATHS.validation, "validation report (run `dvc repro validate`)")
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn is slow.
-    from mlops.data.ingestion import normalise_name
-    from mlops.data.splitting import group_column
+    from mlops.data.ingestion import group_column, normalise_name
     from mlops.features.imputation import cv_scorer, plan_imputation, read_quality
     from mlops.features.pipeline import build_pipeline
 

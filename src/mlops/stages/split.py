@@ -16,10 +16,9 @@ def run(args: argparse.Namespace) -> None:
     params = files.load_params(args.params)
     raw = files.read_parquet(PATHS.raw, "raw data set (run `dvc repro ingest`)")
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn is slow.
-    from mlops.data.ingestion import normalise_name
+    from mlops.data.ingestion import group_column, normalise_name
     from mlops.data.splitting import (
         describe_rare,
-        group_column,
         min_class_rows,
         rows_of,
         split,

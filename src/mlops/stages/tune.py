@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> None:
     import optuna
     from threadpoolctl import threadpool_limits
 
-    from mlops.data.splitting import group_column
+    from mlops.data.ingestion import group_column
     from mlops.features.imputation import ImputationPlan
     from mlops.tasks.task import get_task
     from mlops.tuning import search

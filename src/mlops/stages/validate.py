@@ -52,8 +52,7 @@ def run(args: argparse.Namespace) -> None:
     # Imported once params are checked (see mlops.cli): pandera is slow.
     from mlops.data import checks
     from mlops.data.contract import load_contract
-    from mlops.data.ingestion import normalise_name
-    from mlops.data.splitting import group_column
+    from mlops.data.ingestion import group_column, normalise_name
 
     contract = load_contract(contract_document, str(PATHS.schema))
     target = normalise_name(params.data.target)
