@@ -65,8 +65,8 @@ def run(args: argparse.Namespace) -> None:
     )
     if target not in frame.columns and not pipeline:
         contract = contract.remove_columns([target])  # a serving batch has no labels
-    # In a batch (--input) a missing group column is the contract's to report.
-    groups = group_column(params, list(frame.columns)) if pipeline else _groups(params, frame)
+    # Named as the contract names it: a batch (--input) lacking it is the contract's to report.
+    groups = group_column(params, list(contract.columns))
     checked = checks.check(
         frame.reset_index(drop=True),
         contract,
@@ -88,14 +88,6 @@ def run(args: argparse.Namespace) -> None:
     # A failed validation leaves no report behind, unless one was asked for by name.
     _write(report, args.report, args.markdown)
     raise CheckFailed(checks.error_line(report))
-
-
-def _groups(params: Params, frame: pd.DataFrame) -> str | None:
-    """split.groups in a batch: the column, when the batch holds it."""
-    from mlops.data.ingestion import normalise_name
-
-    name = None if params.split.groups is None else normalise_name(params.split.groups)
-    return name if name in frame.columns else None
 
 
 def _read_batch(path: Path, params: Params, names: list[str]) -> pd.DataFrame:
