@@ -1,5 +1,6 @@
 """A batch of unseen rows (adult.test) in every form a user may give to ``--input``:
-CSV, gzipped CSV or Parquet, with or without the target, with or without a header row."""
+CSV or gzipped CSV with or without a header row, Parquet, Feather, a JSON array of
+records, JSON lines (gzipped or not); with or without the target."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ TEST_FILE = Path("data/external/adult/adult.test.gz")
 
 @dataclass(frozen=True)
 class Variant:
-    format: str  # csv | csv.gz | parquet
+    format: str  # csv | csv.gz | parquet | feather | json | jsonl | jsonl.gz
     labelled: bool
     header: bool
 
@@ -34,7 +35,13 @@ VARIANTS = [
     *(Variant(*v) for v in itertools.product(("csv", "csv.gz"), (True, False), (True, False))),
     Variant("parquet", True, True),
     Variant("parquet", False, True),
+    Variant("feather", True, True),
+    Variant("json", True, True),
+    Variant("jsonl", False, True),
+    Variant("jsonl.gz", True, True),
 ]
+# Formats with their own column types (no header row to leave out).
+_TYPED = ("parquet", "feather", "json", "jsonl", "jsonl.gz")
 
 
 def _source_lines(root: Path) -> list[str]:
@@ -58,11 +65,20 @@ def write_variant(variant: Variant, folder: Path, root: Path, config: DataConfig
     """The batch as ``variant`` says, in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"batch.{variant.format}"
-    if variant.format == "parquet":
+    if variant.format in _TYPED:
         own = write_variant(Variant("csv", True, False), folder / "source", root, config)
         raw = tables.read_source(config, own)
         raw = raw if variant.labelled else raw.drop(columns=["income"])
-        raw.to_parquet(path, index=False)
+        if variant.format == "feather":
+            raw.to_feather(path)
+        elif variant.format.startswith("json"):
+            plain = path.with_name("batch.json" if variant.format == "json" else "batch.jsonl")
+            tables.write_output(plain, raw)
+            if variant.format.endswith(".gz"):
+                path.write_bytes(gzip.compress(plain.read_bytes(), mtime=0))
+                plain.unlink()
+        else:
+            raw.to_parquet(path, index=False)
         return path
     data = _csv_text(root, config, variant.labelled, variant.header).encode()
     path.write_bytes(gzip.compress(data, mtime=0) if variant.format == "csv.gz" else data)

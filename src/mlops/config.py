@@ -87,7 +87,7 @@ class DataConfig(_Section):
     """How to read the source, which column is the target, and what kind of task it is."""
 
     source: str
-    format: Literal["auto", "csv", "parquet"]
+    format: Literal["auto", "csv", "parquet", "feather", "json"]
     header: bool
     columns: StrTuple | None
     separator: str

@@ -71,7 +71,7 @@ def test_header_only(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_not_csv_or_parquet(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     Path("image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
     err = _ingest(project, "image.png", capsys)
-    assert "image.png: not a CSV or Parquet file" in err
+    assert "image.png: not a CSV, Parquet, Feather or JSON file" in err
 
 
 def test_broken_parquet(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,5 +1,6 @@
-"""`mlops predict --input` and `mlops validate --input` on every form of a batch: CSV,
-gzipped CSV and Parquet, with and without the target, with and without a header row."""
+"""`mlops predict --input` and `mlops validate --input` on every form of a batch
+(tests.input_files: CSV with and without a header row, Parquet, Feather, JSON, each
+compressed or not), with and without the target."""
 
 from __future__ import annotations
 

@@ -3,6 +3,9 @@ injected changes, the concept drift's size, and the scoring of a timeline."""
 
 from __future__ import annotations
 
+import gzip
+import lzma
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,9 +13,10 @@ import pandas as pd
 import pytest
 
 from mlops.drill import scenarios, timeline
-from mlops.drill.runner import merge
+from mlops.drill.runner import cut_source, merge
 from mlops.drill.scenarios import Columns
 from mlops.errors import UsageError
+from mlops.io import tables
 
 FEATURES: dict[str, dict[str, Any]] = {
     "age": {"kind": "numeric", "std": 13.0},
@@ -166,3 +170,23 @@ def test_merge_replaces_values_and_merges_mappings() -> None:
     merged = merge(base, {"respond": {"policy": [2]}, "seed": 2})
     assert merged == {"respond": {"policy": [2], "min_labelled_rows": 500}, "seed": 2}
     assert base["respond"] == {"policy": [1], "min_labelled_rows": 500}  # not changed
+
+
+@pytest.mark.parametrize("kind", ["csv", "csv.gz", "csv.xz", "parquet", "feather", "json"])
+def test_quick_keeps_the_sources_first_rows_in_its_own_format(kind: str, tmp_path: Path) -> None:
+    frame = pd.DataFrame({"age": range(10, 20), "job": list("abcdefghij")})
+    path = tmp_path / f"source.{kind}"
+    if kind.startswith("csv"):
+        text = frame.to_csv(index=False).encode()
+        codecs = {"csv": bytes, "csv.gz": gzip.compress, "csv.xz": lzma.compress}
+        path.write_bytes(codecs[kind](text))
+    else:
+        tables.write_typed(path, frame, kind)  # type: ignore[arg-type]
+    cut_source(path, 3, header=True)
+    data = path.read_bytes()
+    assert tables.content_format(data) == kind.partition(".")[0]
+    if kind.startswith("csv"):
+        assert data == b"age,job\n10,a\n11,b\n12,c\n"
+    else:
+        kept = tables.typed_frame(path, data, tables.content_format(data))
+        pd.testing.assert_frame_equal(kept, frame.head(3))

@@ -90,6 +90,13 @@ def test_parquet_is_told_by_its_magic_bytes_whatever_the_name() -> None:
     assert sniff("data.csv", buffer.getvalue()).format == "parquet"
 
 
+@pytest.mark.parametrize("kind", ["feather", "json"])
+def test_feather_and_json_are_told_by_content(kind: tables.FileFormat, tmp_path: Path) -> None:
+    path = tmp_path / "export"
+    tables.write_typed(path, pd.DataFrame({"a": [1.0, None], "b": ["x", None]}), kind)
+    assert sniff("data.csv", gzip.compress(path.read_bytes())) == Layout(kind)
+
+
 def test_a_headerless_csv_gets_numbered_names() -> None:
     layout = sniff("h.csv", b"39, State-gov, 77516, <=50K\n50, Private, 83311, >50K\n")
     assert not layout.header

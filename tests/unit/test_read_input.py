@@ -154,7 +154,14 @@ def test_a_gzipped_parquet_file_is_read(config: DataConfig, tmp_path: Path) -> N
         (b"Age,Sex\n", "input file has no data rows"),
         (b"1, 2, 3\n", "3 fields in the first row, but params.yaml data.columns names 15"),
         (b"PAR1 not really", "not a readable Parquet file"),
-        (b"\x00\x01binary", "not a CSV or Parquet file (binary content)"),
+        (b"ARROW1 not really", "not a readable Feather (Arrow IPC) file"),
+        (b'[{"age": 30}', "not a readable JSON file (Expecting"),
+        (b'{"age": 30}\n{"age": 41\n', "line 2 is not JSON (Expecting ',' delimiter); expected an"),
+        (b'[{"age": 30}, [41]]', "row 2 is a JSON list; expected an array of row objects"),
+        (b'{"age": 30}\n7\n', "row 2 is a JSON int; expected an array of row objects"),
+        (b'{"age": 30, "job": {"title": "cook"}}', "row 1's 'job' holds a nested JSON value"),
+        (b"[]", "input file has no data rows"),
+        (b"\x00\x01binary", "not a CSV, Parquet, Feather or JSON file (binary content)"),
     ],
 )
 def test_unreadable_inputs_are_one_line(
@@ -166,6 +173,61 @@ def test_unreadable_inputs_are_one_line(
         read(path, config)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_json_rows_as_arrays_lines_or_pandas_columns(config: DataConfig, tmp_path: Path) -> None:
+    """JSON's own types and null; a key a row leaves out is missing there; the columns in
+    the order they first appear; pandas' to_json default ({column: {row: value}})."""
+    want = {"Age": [30, 41, None], "Sex": ["Male", None, "Female"], "Bonus": [None, 1.5, None]}
+    texts = {
+        "array": '[{"Age": 30, "Sex": "Male"}, {"Age": 41, "Sex": null, "Bonus": 1.5},'
+        ' {"Sex": "Female"}]',
+        "lines": '\ufeff{"Age": 30, "Sex": "Male"}\n\n{"Age": 41, "Bonus": 1.5}\n'
+        '{"Sex": "Female"}\n',
+        "pandas": pd.DataFrame(want).to_json(),
+    }
+    for name, text in texts.items():
+        path = tmp_path / f"{name}.txt"
+        path.write_text(text, encoding="utf-8")
+        frame = read(path, config)
+        assert list(frame.columns) == ["Age", "Sex", "Bonus"], name
+        assert frame.astype(object).where(frame.notna(), None).to_dict("list") == want, name
+
+
+def test_a_typed_format_reads_by_content_or_as_params_name_it(
+    config: DataConfig, tmp_path: Path
+) -> None:
+    frame = pd.DataFrame({"age": [30, 41], "sex": ["Male", "?"]})
+    path = tmp_path / "data.bin"
+    frame.to_feather(path)
+    pd.testing.assert_frame_equal(read(path, config), frame)
+    for kind in ("auto", "feather"):
+        source = config.model_copy(update={"format": kind})
+        pd.testing.assert_frame_equal(tables.read_source(source, path), frame)  # "?" kept
+    tables.write_typed(path, frame, "json")
+    assert tables.content_format(path.read_bytes()) == "json"
+    source = config.model_copy(update={"format": "json"})
+    pd.testing.assert_frame_equal(tables.read_source(source, path), frame)
+    with pytest.raises(UsageError, match="not a readable Parquet file"):
+        tables.read_source(config.model_copy(update={"format": "parquet"}), path)
+
+
+@pytest.mark.parametrize(
+    ("start", "kind"),
+    [
+        (b'[{"a": 1}]', "json"),
+        (b' \n [ \n {"a": 1}]', "json"),
+        (b"[]", "json"),
+        (b'{"a": 1}', "json"),
+        (b"\xef\xbb\xbf{", "json"),
+        (b"[id],[name]\n1,x\n", "csv"),  # SQL Server's bracketed names
+        (b"a,b\n{1},2\n", "csv"),
+        (b"PAR1", "parquet"),
+        (b"ARROW1\x00\x00", "feather"),
+    ],
+)
+def test_the_format_is_told_by_content(start: bytes, kind: str) -> None:
+    assert tables.content_format(start) == kind
 
 
 def test_a_directory_is_not_an_input_file(config: DataConfig, tmp_path: Path) -> None:
@@ -274,7 +336,7 @@ def test_a_compressed_file_reads_as_its_content(
         ),
         (
             _zipped({"train.csv": SOURCE_CSV, "test.csv": SOURCE_CSV}),
-            "a ZIP archive of 2 files (train.csv, test.csv); expected one CSV or Parquet file "
+            "a ZIP archive of 2 files (train.csv, test.csv); expected one data file "
             "in it: unzip it and use the file",
         ),
         (_zipped({}), "a ZIP archive of 0 files (none)"),

@@ -16,7 +16,6 @@ The project itself is never written to, except the timeline folder.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import io
 import json
 import os
@@ -208,7 +207,7 @@ def _prepare(options: Options) -> Params:
     """The copy's budget and params (--quick, --copy-params), committed."""
     document = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
     if options.quick:
-        _cut_source(Path(document["data"]["source"]), QUICK_ROWS, bool(document["data"]["header"]))
+        cut_source(Path(document["data"]["source"]), QUICK_ROWS, bool(document["data"]["header"]))
         labelled = {"min_labelled_rows": options.batch_rows}
         document = merge(
             document,
@@ -221,16 +220,16 @@ def _prepare(options: Options) -> Params:
     return params
 
 
-def _cut_source(path: Path, rows: int, header: bool) -> None:
-    """The source's first ``rows`` rows, in its own format."""
-    if tables.is_parquet(path):
-        files.write_parquet(path, pd.read_parquet(path).head(rows))
+def cut_source(path: Path, rows: int, header: bool) -> None:
+    """Keep the source's first ``rows`` rows, in its own format (uncompressed: the
+    copy's source is read by content, whatever its name)."""
+    data = tables.file_bytes(path)
+    kind = tables.content_format(data)
+    if kind != "csv":
+        tables.write_typed(path, tables.typed_frame(path, data, kind).head(rows), kind)
         return
-    data = path.read_bytes()
-    zipped = data[:2] == b"\x1f\x8b"
-    lines = (gzip.decompress(data) if zipped else data).splitlines(keepends=True)
-    kept = b"".join(lines[: rows + int(header)])
-    files.write_bytes(path, gzip.compress(kept, mtime=0) if zipped else kept)
+    lines = data.splitlines(keepends=True)
+    files.write_bytes(path, b"".join(lines[: rows + int(header)]))
 
 
 def _commit(message: str) -> None:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def read_labels(path: Path, config: DataConfig) -> pd.DataFrame:
-    """``path`` read as any ``--input`` file is (CSV, gzipped CSV or Parquet told by
+    """``path`` read as any ``--input`` file is (CSV, Parquet, Feather or JSON, told by
     content; a CSV's separator, decimal mark and header sniffed; names normalised):
     ``request_id``, as the text the file holds ("00123" stays so), and the target under
     its normalised name. A missing column is a UsageError naming both."""
@@ -34,7 +34,7 @@ def read_labels(path: Path, config: DataConfig) -> pd.DataFrame:
             f"(expected request_id and the target, {target})"
         )
     ids = frame["request_id"]
-    if not tables.is_parquet(path):  # a CSV's ids as written, not parsed as numbers
+    if not tables.is_typed(path):  # a CSV's ids as written, not parsed as numbers
         ids = normalise_columns(tables.read_input(path, config, layout, as_text=True))["request_id"]
     return pd.DataFrame(
         {"request_id": ids.astype(str).to_numpy(), target: frame[target].to_numpy()}

@@ -1,8 +1,9 @@
 """Users' data files: the configured source and files given with ``--input``.
 
-CSV or Parquet, optionally compressed (gzip, bzip2, xz, or a ZIP archive of one file;
-whatever the name); for ``--input``, the
-format is told by content and a CSV's separator, decimal mark and header are sniffed.
+CSV, Parquet, Feather (Arrow IPC) or JSON (an array of row objects, or JSON lines),
+optionally compressed (gzip, bzip2, xz, or a ZIP archive of one file; whatever the
+name). The format is told by content (params.yaml ``data.format`` may name it for the
+source), and for ``--input`` a CSV's separator, decimal mark and header are sniffed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from mlops.config import DataConfig, DecimalMark
 from mlops.errors import UsageError
@@ -25,18 +26,40 @@ if TYPE_CHECKING:
 
 
 PARQUET_MAGIC = b"PAR1"
+ARROW_MAGIC = b"ARROW1"  # a Feather (version 2) file is an Arrow IPC file
+
+# The formats that carry their own column types, as ``content_format`` names them.
+FileFormat = Literal["csv", "parquet", "feather", "json"]
+
+
+# JSON's start: an object, or an array of them (or none); not a CSV's "[id],[name]".
+_JSON_START = re.compile(rb"(\xef\xbb\xbf)?\s*(\{|\[\s*[{\]])")
+
+
+def content_format(data: bytes) -> FileFormat:
+    """What uncompressed ``data`` holds: Parquet or Feather by their magic bytes, JSON
+    when it opens with an object or an array of objects, else CSV."""
+    if data[:4] == PARQUET_MAGIC:
+        return "parquet"
+    if data[:6] == ARROW_MAGIC:
+        return "feather"
+    if _JSON_START.match(data):
+        return "json"
+    return "csv"
 
 
 def read_source(config: DataConfig, path: Path | None = None) -> pd.DataFrame:
-    """Read ``path`` (default: params.yaml data.source) as a CSV or Parquet file as configured."""
+    """Read ``path`` (default: params.yaml data.source) in the format configured (told by
+    content when ``auto``)."""
     what = "input file" if path else "data source (params.yaml data.source)"
     path = path or Path(config.source)
     require_file(path, what)
     if path.stat().st_size == 0:
         raise UsageError(f"{path}: data source is empty")
     data = file_bytes(path)
-    parquet = data[:4] == PARQUET_MAGIC if config.format == "auto" else config.format == "parquet"
-    frame = _parquet_bytes(path, data) if parquet else _read_csv_source(path, data, config)
+    kind = content_format(data) if config.format == "auto" else config.format
+    csv = kind == "csv"
+    frame = _read_csv_source(path, data, config) if csv else typed_frame(path, data, kind)
     if frame.empty:
         raise UsageError(f"{path}: data source has no data rows")
     return frame
@@ -97,7 +120,7 @@ def _unzipped(name: object, data: bytes) -> bytes:
                 listed = ", ".join(members[:5]) + (", ..." if len(members) > 5 else "")
                 raise UsageError(
                     f"{name}: a ZIP archive of {len(members)} files ({listed or 'none'}); "
-                    "expected one CSV or Parquet file in it: unzip it and use the file"
+                    "expected one data file in it: unzip it and use the file"
                 )
             return archive.read(members[0])
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
@@ -131,7 +154,7 @@ def decoded(name: object, data: bytes) -> tuple[str, str]:
     spreadsheets write one, dropped so that it does not become part of the first column's
     name), else ``FALLBACK_ENCODING``; a UsageError when neither reads them."""
     if b"\x00" in data[:65536]:
-        raise UsageError(f"{name}: not a CSV or Parquet file (binary content)")
+        raise UsageError(f"{name}: not a CSV, Parquet, Feather or JSON file (binary content)")
     for encoding in ("utf-8-sig", FALLBACK_ENCODING):
         try:
             return data.decode(encoding), encoding
@@ -207,29 +230,103 @@ def read_input(
     data = file_bytes(path)
     if not data.strip():
         raise UsageError(f"{path}: input file is empty")
-    if data[:4] == PARQUET_MAGIC:
-        frame = _parquet_bytes(path, data)
-    else:
+    kind = content_format(data)
+    if kind == "csv":
         frame = _read_csv_input(path, csv_text(path, data), config, layout, as_text)
+    else:
+        frame = typed_frame(path, data, kind)
     if frame.empty:
         raise UsageError(f"{path}: input file has no data rows")
     return frame
 
 
-def is_parquet(path: Path) -> bool:
-    """Whether ``path`` holds Parquet (by content, as ``read_input`` tells)."""
-    with path.open("rb") as handle:
-        return handle.read(4) == PARQUET_MAGIC
+def is_typed(path: Path) -> bool:
+    """Whether ``path`` holds a format with its own column types, not CSV (by content, as
+    ``read_input`` tells)."""
+    return content_format(file_bytes(path)) != "csv"
 
 
-def _parquet_bytes(path: Path, data: bytes) -> pd.DataFrame:
+def typed_frame(path: Path, data: bytes, kind: FileFormat) -> pd.DataFrame:
+    """``data`` (uncompressed) read as ``kind``, a format with its own column types and
+    its own missing value (null): no markers (params.yaml ``data.na_values``) apply."""
     import pandas as pd
     import pyarrow
 
+    if kind == "json":
+        return _json_frame(path, csv_text(path, data))
+    reader = pd.read_parquet if kind == "parquet" else pd.read_feather
     try:
-        return pd.read_parquet(io.BytesIO(data))
+        return reader(io.BytesIO(data))
     except (pyarrow.ArrowException, OSError) as exc:
-        raise UsageError(f"{path}: not a readable Parquet file ({exc})") from None
+        name = "Parquet" if kind == "parquet" else "Feather (Arrow IPC)"
+        raise UsageError(f"{path}: not a readable {name} file ({exc})") from None
+
+
+def write_typed(path: Path, table: pd.DataFrame, kind: FileFormat) -> None:
+    """Write ``table`` as ``kind`` (Parquet, Feather or JSON lines), atomically."""
+    if kind == "json":
+        data = "".join(f"{row}\n" for row in _json_rows(table)).encode("utf-8")
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
+        return
+    with atomic_path(path) as tmp:
+        if kind == "parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            table.reset_index(drop=True).to_feather(tmp)
+
+
+_JSON_ROWS = 'expected an array of row objects, or one row object per line ("JSON lines")'
+
+
+def _json_frame(path: Path, text: str) -> pd.DataFrame:
+    """The rows of a JSON array of objects, of JSON lines or of pandas' {column: {row:
+    value}}, columns in the order they first appear (a key a row leaves out is missing
+    there). Nested values and rows that are not objects are refused."""
+    import pandas as pd
+
+    rows: list[dict[str, object]] = []
+    for number, row in enumerate(_json_rows_of(path, text), 1):
+        if not isinstance(row, dict):
+            raise UsageError(f"{path}: row {number} is a JSON {type(row).__name__}; {_JSON_ROWS}")
+        rows.append(row)
+        nested = next((key for key, value in row.items() if isinstance(value, dict | list)), None)
+        if nested is not None:
+            raise UsageError(
+                f"{path}: row {number}'s {nested!r} holds a nested JSON value; expected "
+                "one number, string, true/false or null per column (flatten the rows first)"
+            )
+    return pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
+
+
+def _json_rows_of(path: Path, text: str) -> list[object]:
+    """The parsed rows: the whole text as one JSON value, else one value per line."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg != "Extra data":  # more than one value: JSON lines
+            raise UsageError(f"{path}: not a readable JSON file ({exc})") from None
+    else:
+        if isinstance(document, list):
+            return document
+        if (
+            isinstance(document, dict)
+            and document
+            and all(isinstance(column, dict) for column in document.values())
+        ):  # {column: {row: value}}, what pandas' to_json writes unless told otherwise
+            keys = dict.fromkeys(key for column in document.values() for key in column)
+            return [{name: column.get(key) for name, column in document.items()} for key in keys]
+        return [document]  # one row (a JSON-lines file of one line)
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise UsageError(
+                    f"{path}: line {number} is not JSON ({exc.msg}); {_JSON_ROWS}"
+                ) from None
+    return rows
 
 
 def _read_csv_input(
@@ -348,8 +445,7 @@ def write_output(path: Path, table: pd.DataFrame) -> None:
     (not ``files.write_csv``, which rounds report tables to 6 significant digits)."""
     kind, compressed = output_format(path)
     if kind == "parquet":
-        with atomic_path(path) as tmp:
-            table.to_parquet(tmp, index=False)
+        write_typed(path, table, "parquet")
         return
     if kind in ("csv", "tsv"):
         text = table.to_csv(index=False, sep="," if kind == "csv" else "\t")

@@ -1,4 +1,4 @@
-"""How a user's data file reads: Parquet or CSV (gzipped or not), the separator, the
+"""How a user's data file reads: CSV or a typed format (gzipped or not), the separator, the
 decimal mark, whether the first row is a header, and which markers stand for a missing
 value.
 
@@ -13,14 +13,14 @@ import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import pandas as pd
 
 from mlops.config import DecimalMark
 from mlops.errors import UsageError
 from mlops.io.tables import (
-    PARQUET_MAGIC,
+    FileFormat,
+    content_format,
     data_lines,
     decoded,
     sniff_decimal,
@@ -48,7 +48,7 @@ _EMPTY = ""
 class Layout:
     """params.yaml ``data``'s reading keys for one file."""
 
-    format: Literal["csv", "parquet"]
+    format: FileFormat
     separator: str = ","
     header: bool = True
     # Names for a headerless CSV: column_1, column_2, ...
@@ -65,14 +65,16 @@ class Layout:
 
 def sniff(name: str, data: bytes) -> Layout:
     """The layout of the file ``name`` holding ``data`` (UsageError when it reads as neither
-    Parquet nor CSV)."""
+    CSV nor a typed format)."""
     data = unpacked(name, data)
-    if data[:4] == PARQUET_MAGIC:
-        return Layout("parquet")
+    if (kind := content_format(data)) != "csv":
+        return Layout(kind)
     text, encoding = decoded(name, data)
     lines = data_lines(text, None)
     if not lines:
-        raise UsageError(f"{name}: the file holds no data rows; expected a CSV or Parquet file")
+        raise UsageError(
+            f"{name}: the file holds no data rows; expected a CSV, Parquet, Feather or JSON file"
+        )
     separator = sniff_separator(lines, ",", None)
     rows = list(csv.reader(lines, delimiter=separator, skipinitialspace=True))
     decimal = sniff_decimal(rows, separator)

@@ -42,7 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", type=_moment, help="rows logged before (ISO 8601)")
     parser.add_argument("--last", type=_positive, metavar="N", help="only the last N rows")
     parser.add_argument(
-        "--labels", type=Path, help="CSV or Parquet: request_id and the target column"
+        "--labels",
+        type=Path,
+        help="a data file (CSV, Parquet, Feather, JSON): request_id and the target column",
     )
     parser.add_argument("--logs", type=Path, help="prediction log folder (default: serve.log_dir)")
     parser.add_argument(

@@ -3,8 +3,8 @@
 The model is the one models/production.json names, read from the DVC cache by
 its md5 (content-addressed, so a rollback only has to rewrite the manifest) and
 verified against that md5 before skops loads it with the reviewed types. The
-input (CSV, gzipped CSV or Parquet; separator and header sniffed, else read as
-params.yaml ``data`` says) is checked against the data contract, the target
+input (CSV, Parquet, Feather or JSON, compressed or not; a CSV's separator and header
+sniffed, else read as params.yaml ``data`` says) is checked against the data contract, the target
 optional; the output, in the format its name asks for (.csv, .csv.gz, .tsv,
 .parquet, .json, .jsonl), holds the input columns as the user gave them (names
 and values untouched: a CSV's fields are echoed as the text they hold) plus the
@@ -41,7 +41,9 @@ SUMMARY = "batch predictions by the production model"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", type=Path, required=True, help="CSV or Parquet rows to score")
+    parser.add_argument(
+        "--input", type=Path, required=True, help="rows to score: CSV, Parquet, Feather or JSON"
+    )
     parser.add_argument(
         "--output",
         type=Path,
@@ -117,6 +119,6 @@ def _echo(
 ) -> pd.DataFrame:
     """The input rows as the user gave them: their own column names, and for a CSV written
     back as delimited text, each field's own text ("39", not ingest's 39.0)."""
-    if tables.is_delimited(output) and not tables.is_parquet(input_path):
+    if tables.is_delimited(output) and not tables.is_typed(input_path):
         return tables.read_input(input_path, params.data, layout, as_text=True)
     return source

@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--labels",
         type=Path,
-        help="CSV or Parquet of request_id and the target: production rows to retrain on",
+        help="production rows to retrain on: request_id and the target (CSV, Parquet, JSON...)",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="say what would be done; change nothing"

@@ -1,8 +1,8 @@
 """Command ``schema infer``: draft a data contract from a data file for a person to review.
 
-``mlops schema infer --input FILE --out data/schema.yaml`` reads FILE (CSV,
-gzipped CSV or Parquet; separator and header sniffed, else as params.yaml
-``data`` describes) with names and types as the pipeline sees them, and
+``mlops schema infer --input FILE --out data/schema.yaml`` reads FILE (CSV, Parquet,
+Feather or JSON, compressed or not; a CSV's separator and header sniffed, else as
+params.yaml ``data`` describes) with names and types as the pipeline sees them, and
 writes pandera's YAML: dtypes, nullability, observed ranges, the categories
 seen, uniqueness of key-like columns. Observed ranges are only a
 start: widen them to what the domain allows before committing. Columns that
