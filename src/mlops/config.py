@@ -178,6 +178,20 @@ class SplitConfig(_Section):
     # each group stays whole on one side of the split and of every cross-validation fold,
     # and the column is an identifier, never a feature. null: rows are independent.
     groups: str | None = None
+    # A date/time (or number) column that orders the rows: the test split is the latest
+    # test_size share of them (a model is scored on rows from after all it learned from,
+    # as in production), evaluate measures staleness along it, and it is never a feature.
+    # null: a random split.
+    time: str | None = None
+
+    @model_validator(mode="after")
+    def _groups_or_time(self) -> SplitConfig:
+        if self.groups is not None and self.time is not None:
+            raise ValueError(
+                "groups and time are both set; a split keeps groups whole or follows time, "
+                "not both: set one of them to null"
+            )
+        return self
 
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]

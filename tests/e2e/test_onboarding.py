@@ -20,7 +20,7 @@ import yaml
 
 from tests.conftest import ROOT, copy_project
 from tests.task_projects import must
-from tests.user_files import USER_FILES, VISITS, UserFile, write
+from tests.user_files import ORDERS, USER_FILES, VISITS, UserFile, write
 
 pytestmark = pytest.mark.slow
 
@@ -139,4 +139,39 @@ def test_a_patient_s_visits_stay_on_one_side_once_init_s_review_is_followed(
     assert any(
         f["name"] == "patient_id" and "split.groups" in f["reason"] for f in plan["features"]
     ), plan["features"]
+    assert "passed" in _json(project / "reports/gate.json")
+
+
+def test_the_latest_orders_are_the_test_split_once_init_s_review_is_followed(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Orders over two years: init reads order_date as dates and proposes split.time; once
+    it is set, the test split is the latest orders, order_date is no feature, validate
+    reports it, and evaluate measures staleness along it from the training data's end."""
+
+    def follow(project: Path, said: str) -> None:
+        assert "no time order: order_date reads as dates or times" in said
+        assert "set split.time: order_date" in said
+        text = (project / "params.yaml").read_text()
+        assert "\n  time: null\n" in text
+        (project / "params.yaml").write_text(
+            text.replace("\n  time: null\n", "\n  time: order_date\n", 1)
+        )
+
+    project = onboard(ORDERS, tmp_path_factory.mktemp("orders"), follow)
+    train = pd.read_parquet(project / "data/split/train.parquet")
+    test = pd.read_parquet(project / "data/split/test.parquet")
+    assert train["order_date"].max() < test["order_date"].min()  # ISO dates sort as text
+    assert abs(len(test) - 240) <= 5  # 20 % of 1,200, a day's orders kept together
+    card = _json(project / "models/model_card.json")
+    assert "order_date" not in [*card["features"]["numeric"], *card["features"]["categorical"]]
+    assert _json(project / "reports/validation.json")["time"] == "order_date"
+    plan = _json(project / "models/imputation.json")
+    assert any(
+        f["name"] == "order_date" and "split.time" in f["reason"] for f in plan["features"]
+    ), plan["features"]
+    staleness = _json(project / "reports/evaluation.json")["staleness"]
+    assert staleness["available"], staleness
+    assert "every row after the training data's latest (split.time)" in staleness["source"]
+    assert all(window["age_days"] >= 0 for window in staleness["windows"])
     assert "passed" in _json(project / "reports/gate.json")

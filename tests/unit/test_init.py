@@ -14,6 +14,7 @@ import yaml
 from sklearn.datasets import load_breast_cancer
 
 from mlops.config import parse_params
+from mlops.data.identifiers import find_ids
 from mlops.errors import UsageError
 from mlops.io import tables
 from mlops.io.tables import csv_text
@@ -350,6 +351,24 @@ def test_every_family_has_a_starting_space_for_each_task(family: str) -> None:
         assert "class_weight" not in space
 
 
+def test_a_date_column_is_proposed_as_the_split_s_time_order() -> None:
+    frame = pd.DataFrame(
+        {"signed_up": pd.date_range("2024-01-01", periods=60, freq="D").astype(str),
+         "x": np.random.default_rng(0).normal(size=60)}
+    )  # fmt: skip
+    ids = find_ids(frame, "y")
+    assert list(ids) == ["signed_up"]
+    profile = _profile("binary")
+    layout = Layout("csv")
+    values = settings.changes(layout, "f.csv", profile)
+    text = "\n".join(settings.review(profile, layout, values, features=["x"], ids=ids, personal={}))
+    assert (
+        "no time order: signed_up reads as dates or times: if the model will score rows from "
+        "after its data, set split.time: signed_up; the test split becomes the latest rows" in text
+    )
+    assert values["split.time"] is None  # proposed, not set: only the user knows
+
+
 def test_the_review_list_names_what_to_set() -> None:
     frame = pd.DataFrame({"Sex": ["f", "m"], "age_years": [30, 40], "x": [1.0, 2.0]})
     profile = _profile("binary")
@@ -371,6 +390,7 @@ def test_the_review_list_names_what_to_set() -> None:
         "split.groups: patient_id" in text
     )
     assert values["split.groups"] is None  # proposed, not set: rows may be independent
+    assert "no time order: set split.time (a date column: the test split becomes" in text
     assert "no protected attributes set: name them in validate.protected" in text
     assert "these look like ones: Sex, age_years" in text
     assert "row_id (unique)" in text

@@ -1,4 +1,5 @@
-"""The train/test split per task: class balance kept, regression stratified on quantiles."""
+"""The train/test split per task: class balance kept, regression stratified on quantiles;
+groups kept whole (split.groups); the latest rows as the test split (split.time)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.config import Params
-from mlops.data.ingestion import group_column
+from mlops.config import Params, SplitConfig
+from mlops.data.ingestion import group_column, time_column
 from mlops.data.splitting import min_class_rows, rare_classes, split, without_rare
 from mlops.errors import UsageError
 from mlops.tasks.task import get_task
@@ -172,3 +173,99 @@ def test_the_group_column_is_checked_against_the_data(params: Params) -> None:
     )
     with pytest.raises(UsageError, match=r"'income' is data.target"):
         group_column(target, ["income"])
+
+
+# --- a split in time (split.time) ------------------------------------------------------
+
+
+def _orders(rows: int = 500, seed: int = 0) -> pd.DataFrame:
+    """Orders over a year in shuffled row order, dates written as people write them."""
+    rng = np.random.default_rng(seed)
+    day = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 366, rows), unit="D")
+    return pd.DataFrame(
+        {
+            "ordered": day.strftime("%Y-%m-%d"),
+            "x": rng.normal(size=rows),
+            "y": rng.choice(["yes", "no"], rows),
+            "amount": rng.gamma(2.0, 50.0, rows),
+        }
+    )
+
+
+@pytest.mark.parametrize(("task", "target"), [("binary", "y"), ("regression", "amount")])
+def test_the_test_split_is_the_latest_rows_and_a_day_stays_on_one_side(
+    task: str, target: str
+) -> None:
+    frame = _orders()
+    if task == "binary":
+        frame["y"] = (frame["y"] == "yes").astype(int)
+    train, test = split(frame, target, 0.2, 0, task, time="ordered")
+    assert train["ordered"].max() < test["ordered"].min()  # ISO dates sort as text
+    assert abs(len(test) - 100) <= frame["ordered"].value_counts().max()  # one day's rows
+    assert (len(train) + len(test), list(train.index)) == (500, list(range(len(train))))
+    # Each side keeps the rows in the file's order; seeds play no part.
+    assert train["x"].tolist() == frame[frame["ordered"] < test["ordered"].min()]["x"].tolist()
+    again, _ = split(frame, target, 0.2, 7, task, time="ordered")
+    pd.testing.assert_frame_equal(again, train)
+
+
+def test_the_cut_lands_on_the_side_of_a_tie_nearest_the_share() -> None:
+    frame = pd.DataFrame(
+        {"at": ["2024-01-01"] * 6 + ["2024-02-01"] * 3 + ["2024-03-01"], "v": range(10)}
+    )
+    _, test = split(frame, "v", 0.2, 0, "regression", time="at")
+    assert test["v"].tolist() == [9]  # the 2 latest rows would split February's 3
+    _, test = split(frame, "v", 0.35, 0, "regression", time="at")
+    assert test["v"].tolist() == [6, 7, 8, 9]  # February and March, nearest 3.5 rows
+
+
+def test_dates_in_mixed_forms_and_datetimes_are_ordered_as_times() -> None:
+    frame = pd.DataFrame(
+        {"at": ["2024-03-01 10:00", "1 February 2024", "2024-01-15T08:00:00Z", "2024/04/02"],
+         "v": [3.0, 2.0, 1.0, 4.0]}
+    )  # fmt: skip
+    _, test = split(frame, "v", 0.5, 0, "regression", time="at")
+    assert test["v"].tolist() == [3.0, 4.0]
+    typed = frame.assign(at=pd.to_datetime(frame["at"], format="mixed", utc=True))
+    _, test = split(typed, "v", 0.25, 0, "regression", time="at")
+    assert test["v"].tolist() == [4.0]
+
+
+@pytest.mark.parametrize(
+    ("column", "message"),
+    [
+        ([2021.0, 2022.0, 2023.0, 2024.0], "'at' holds numbers, not dates or times; expected"),
+        (["2024-01-01", None, "soon", "2024-01-03"], "'at' has 1 missing value(s) and 1 that "
+         "read as no date or time (e.g. 'soon'); every row needs one to be ordered"),
+        (["2024-01-01"] * 4, "every row of 'at' holds the same time; a split in time needs"),
+    ],
+)  # fmt: skip
+def test_a_time_column_that_cannot_order_the_rows_is_one_line(
+    column: list[object], message: str
+) -> None:
+    frame = pd.DataFrame({"at": column, "v": [1.0, 2.0, 3.0, 4.0]})
+    with pytest.raises(UsageError) as error:
+        split(frame, "v", 0.25, 0, "regression", time="at")
+    assert str(error.value).startswith("params.yaml split.time: ")
+    assert message in str(error.value)
+
+
+def test_a_class_only_one_period_holds_is_one_line() -> None:
+    frame = _orders()
+    frame.loc[frame["ordered"] >= "2024-12-01", "y"] = "new"  # a class that came late
+    with pytest.raises(UsageError) as error:
+        split(frame, "y", 0.2, 0, "multiclass", time="ordered")
+    assert str(error.value) == (
+        "params.yaml split.time: class(es) 'new' only in the test split once the latest 0.2 "
+        "of rows by 'ordered' are the test split; raise split.test_size so both periods hold "
+        "every class, or set split.time: null"
+    )
+
+
+def test_the_time_column_is_checked_and_groups_or_time_not_both(params: Params) -> None:
+    timed = params.model_copy(update={"split": params.split.model_copy(update={"time": "At"})})
+    assert time_column(timed, ["at", "income"]) == "at"
+    with pytest.raises(UsageError, match=r"^params.yaml split.time: no column 'at' in"):
+        time_column(timed, ["age", "income"])
+    with pytest.raises(ValueError, match="groups and time are both set"):
+        SplitConfig(test_size=0.2, groups="person", time="at")

@@ -77,6 +77,7 @@ class Checked:
     privacy_dropped: tuple[str, ...]
     candidates: tuple[str, ...]  # the features, before the feature-value policy
     groups: str | None = None  # split.groups: rows that belong together, never a feature
+    time: str | None = None  # split.time: the order of the rows, never a feature
 
     @property
     def passed(self) -> bool:
@@ -94,14 +95,16 @@ def check(
     contract_path: str,
     require_target: bool,
     groups: str | None = None,
+    time: str | None = None,
 ) -> Checked:
     """Run every data test on ``frame`` (default RangeIndex); a policy error in params
-    raises UsageError, data problems end up in the result. ``groups`` (split.groups,
-    checked against the data) is never a feature."""
+    raises UsageError, data problems end up in the result. ``groups`` (split.groups)
+    and ``time`` (split.time), checked against the data, are never features."""
     policy = resolve_policy(config, contract, list(frame.columns), target)
     ids = identify(frame[[c for c in frame.columns if c in contract.columns]], target, policy.ids)
-    ids = {name: why for name, why in ids.items() if name != groups}
-    excluded = {*policy.protected, *ids, *policy.privacy.drop, *([groups] if groups else [])}
+    splitting = {c for c in (groups, time) if c is not None}
+    ids = {name: why for name, why in ids.items() if name not in splitting}
+    excluded = {*policy.protected, *ids, *policy.privacy.drop, *splitting}
     if not select_features(contract.columns, target, excluded):
         raise UsageError(
             "params.yaml validate: no feature left once the target, the protected attributes, "
@@ -117,8 +120,8 @@ def check(
     )
     columns = [c for c in contract.columns if c in frame.columns and c != target]
     dropped = tuple(c for c in policy.privacy.drop if c in frame.columns)
-    # An id's (or a group's) cardinality explodes by design.
-    scored = [c for c in columns if c not in ids and c != groups]
+    # An id's (or a group's, or a time's) cardinality explodes by design.
+    scored = [c for c in columns if c not in ids and c not in splitting]
     return Checked(
         source=source,
         contract_path=contract_path,
@@ -137,6 +140,7 @@ def check(
         privacy_dropped=dropped,
         candidates=tuple(select_features(columns, target, excluded)),
         groups=groups,
+        time=time,
     )  # fmt: skip
 
 
@@ -215,6 +219,7 @@ def build(checked: Checked, config: ValidateConfig, measured: Measured | None) -
         "protected": list(checked.protected),
         "ids": dict(checked.ids),
         "groups": checked.groups,
+        "time": checked.time,
         "dropped": {"privacy": list(checked.privacy_dropped), **dropped},
         "quality": {
             "threshold": config.qa_threshold,
@@ -436,6 +441,14 @@ def markdown(report: Mapping[str, Any]) -> str:
                 f"params.yaml split.groups): {report['groups']}"
             ]
             if report.get("groups")
+            else []
+        ),
+        *(
+            [
+                f"- Time order (the latest rows are the test split, never a feature; "
+                f"params.yaml split.time): {report['time']}"
+            ]
+            if report.get("time")
             else []
         ),
         *(f"- Dropped ({reason}): {_names(names)}" for reason, names in report["dropped"].items()),

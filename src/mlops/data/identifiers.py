@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -48,6 +48,7 @@ NEAR_UNIQUE = 0.99  # share of the rows with a value of their own
 MIN_DATES = 32  # distinct dates: fewer (days of a month, months) can be categories
 DATE_SHARE = 0.95  # of the distinct values (a seeded sample of DATE_SAMPLE) that parse
 DATE_SAMPLE = 500
+DATES = "dates or times"  # how a column of them is described (``time_columns``)
 MIN_GROUPS = 20  # fewer values than this are a category, not entities
 REPEATED_SHARE = 0.5  # of the rows in a group of more than one
 # Whole names, or the first or last word of a snake_case name, that mean "identifier".
@@ -155,9 +156,15 @@ def _dates(observed: pd.Series, distinct: int) -> str | None:
         return None
     first, last = parsed.min(), parsed.max()
     return (
-        f"dates or times, {distinct:,} distinct from {first:%Y-%m-%d} to {last:%Y-%m-%d}: "
+        f"{DATES}, {distinct:,} distinct from {first:%Y-%m-%d} to {last:%Y-%m-%d}: "
         "when a row happened, not a category"
     )
+
+
+def time_columns(ids: Mapping[str, str]) -> list[str]:
+    """Of ``ids`` (column -> why, as ``find_ids`` gives them), those that read as dates
+    or times: candidates for params.yaml ``split.time``."""
+    return [column for column, why in ids.items() if why.startswith(DATES)]
 
 
 def _run(observed: pd.Series, values: np.ndarray) -> str | None:

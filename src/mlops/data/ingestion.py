@@ -162,14 +162,26 @@ def ingest(source: pd.DataFrame, config: DataConfig, require_target: bool = True
 def group_column(params: Params, columns: Sequence[str]) -> str | None:
     """params.yaml ``split.groups`` as the data names it (None when unset); a
     UsageError unless ``columns`` hold it and it is not the target."""
-    if params.split.groups is None:
+    return _split_column(params, "groups", params.split.groups, columns)
+
+
+def time_column(params: Params, columns: Sequence[str]) -> str | None:
+    """params.yaml ``split.time`` as the data names it (None when unset); a UsageError
+    unless ``columns`` hold it and it is not the target."""
+    return _split_column(params, "time", params.split.time, columns)
+
+
+def _split_column(
+    params: Params, key: str, value: str | None, columns: Sequence[str]
+) -> str | None:
+    if value is None:
         return None
-    name = normalise_name(params.split.groups)
+    name = normalise_name(value)
     if name == normalise_name(params.data.target):
-        raise UsageError(f"params.yaml split.groups: {name!r} is data.target; name another column")
+        raise UsageError(f"params.yaml split.{key}: {name!r} is data.target; name another column")
     if name not in columns:
         raise UsageError(
-            f"params.yaml split.groups: no column {name!r} in the data; expected one of "
+            f"params.yaml split.{key}: no column {name!r} in the data; expected one of "
             f"{shorten(list(columns))}"
         )
     return name

@@ -1,12 +1,14 @@
-"""A seeded train/test split, balanced the way the task says (tasks.task), and the
-training rows the model is fitted on."""
+"""A seeded train/test split, balanced the way the task says (tasks.task), or a split in
+time (the latest rows as the test split), and the training rows the model is fitted on."""
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from mlops.errors import UsageError, clip
@@ -27,18 +29,83 @@ def split(
     task: str,
     *,
     groups: str | None = None,
+    time: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split keeping ``target``'s distribution in both parts: the class balance
     (classification) or the quantile bins of the value (regression); with ``groups``,
-    each group's rows on one side.
+    each group's rows on one side; with ``time``, the latest rows as the test split
+    (``time_split``).
 
     A class too rare for both parts (seen once) is a UsageError naming it: a split
     that left it out of training would score the model on a class it never saw.
     """
-    train, test = get_task(task).split(
-        frame, target, test_size, seed, f"train/test split of data.target {target!r}", groups=groups
-    )
+    if time is not None:
+        train, test = time_split(frame, target, test_size, task, time=time)
+    else:
+        what = f"train/test split of data.target {target!r}"
+        train, test = get_task(task).split(frame, target, test_size, seed, what, groups=groups)
     return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def as_times(values: pd.Series, what: str) -> pd.Series:
+    """``values`` as UTC times: a date/time column, or text that reads as dates or times;
+    a UsageError for numbers (a year or an epoch count is ambiguous) or for a value
+    that is missing or reads as no time."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        times = pd.to_datetime(values, utc=True)
+    elif pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise UsageError(
+            f"{what}: {values.name!r} holds numbers, not dates or times; expected a date or "
+            "time column (2024-01-31, 2024-01-31 12:00); write a year as a date"
+        )
+    else:
+        with warnings.catch_warnings():  # "could not infer format": each value parsed alone
+            warnings.simplefilter("ignore")
+            times = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
+    missing, unread = values.isna(), times.isna() & values.notna()
+    if missing.any() or unread.any():
+        shown = ", ".join(repr(v) for v in values[unread].drop_duplicates().head(3))
+        raise UsageError(
+            f"{what}: {values.name!r} has {int(missing.sum())} missing value(s) and "
+            f"{int(unread.sum())} that read as no date or time"
+            + (f" (e.g. {shown})" if shown else "")
+            + "; every row needs one to be ordered"
+        )
+    return times
+
+
+def time_split(
+    frame: pd.DataFrame, target: str, test_size: float, task: str, *, time: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(earlier rows, the latest ``test_size`` share by ``time``), each in the frame's
+    order. Rows at the same time stay on one side: the cut falls before or after the
+    time at the share's edge, whichever lands nearer the share. For a classification
+    task every class must be on both sides: the model must learn it, and be scored on it."""
+    times = as_times(frame[time], "params.yaml split.time")
+    ranked = np.sort(times.to_numpy())
+    share = len(ranked) * test_size
+    edge = ranked[min(len(ranked) - 1, len(ranked) - round(share))]
+    cuts = [later for later in (times >= edge, times > edge) if 0 < later.sum() < len(frame)]
+    if not cuts:
+        raise UsageError(
+            f"params.yaml split.time: every row of {time!r} holds the same time; "
+            "a split in time needs at least two"
+        )
+    later = min(cuts, key=lambda cut: abs(int(cut.sum()) - share)).to_numpy()
+    earlier, latest = frame[~later], frame[later]
+    if get_task(task).is_classification:
+        tested = set(latest[target])
+        missing = sorted(set(earlier[target]) ^ tested, key=str)
+        if missing:
+            found = ", ".join(
+                f"{c!r} only in {'the test split' if c in tested else 'training'}" for c in missing
+            )
+            raise UsageError(
+                f"params.yaml split.time: class(es) {clip(found, 200)} once the latest "
+                f"{test_size:g} of rows by {time!r} are the test split; raise split.test_size "
+                "so both periods hold every class, or set split.time: null"
+            )
+    return earlier, latest
 
 
 def min_class_rows(params: Params) -> int:

@@ -506,8 +506,12 @@ def measure_staleness(
         ages = staleness.time_ages(test, train, settings.time_column)
         rows = test
         source = (
-            f"the test split ordered by {settings.time_column} (split at random, the training "
-            "data spans the same period: only the test rows after it show decay)"
+            f"the test split ordered by {settings.time_column}, every row after the training "
+            "data's latest (split.time)"
+            if len(ages) and ages.min() >= 0
+            else f"the test split ordered by {settings.time_column} (split at random, the "
+            "training data spans the same period: only the test rows after it show decay; "
+            "set split.time to test on the latest rows)"
         )
     elif stream is not None:
         ages = staleness.stream_ages(len(stream), settings.windows, settings.window_days)
@@ -519,8 +523,8 @@ def measure_staleness(
         )
     else:
         return staleness.unavailable(
-            "the data has no time order (evaluate.staleness.time_column and stream are null): "
-            "no decay measured"
+            "the data has no time order (split.time, evaluate.staleness.time_column and stream "
+            "are null): no decay measured"
         )
     prediction = predict(task, model, rows, plan, config)
     return staleness.measure_decay(

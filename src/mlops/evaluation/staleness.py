@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from mlops.config import StalenessConfig
+from mlops.data.splitting import as_times
 from mlops.errors import UsageError
 from mlops.tasks.metrics import Metric, Prediction
 
@@ -43,13 +44,8 @@ def time_ages(test: pd.DataFrame, train: pd.DataFrame, column: str) -> np.ndarra
                 f"params.yaml evaluate.staleness.time_column: no column {column!r} in the "
                 f"{name} split"
             )
-    try:
-        times = pd.to_datetime(test[column], utc=True)
-        latest = pd.to_datetime(train[column], utc=True).max()
-    except (ValueError, TypeError) as exc:
-        raise UsageError(
-            f"params.yaml evaluate.staleness.time_column: {column!r} is not a date or time ({exc})"
-        ) from None
+    what = "params.yaml evaluate.staleness.time_column (else split.time)"
+    times, latest = as_times(test[column], what), as_times(train[column], what).max()
     return np.asarray((times - latest).dt.total_seconds() / _SECONDS_PER_DAY, dtype=float)
 
 

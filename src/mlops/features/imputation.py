@@ -187,6 +187,8 @@ def _excluded(report: Mapping[str, Any]) -> dict[str, str]:
     }
     if report.get("groups"):
         why[report["groups"]] = "groups rows, kept whole in splits and folds (split.groups)"
+    if report.get("time"):
+        why[report["time"]] = "orders rows in time, the latest ones the test split (split.time)"
     for policy, names in (report.get("dropped") or {}).items():
         why |= dict.fromkeys(names, f"dropped by validate's {policy} policy")
     return why

@@ -20,6 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.representer import RoundTripRepresenter
 
+from mlops.data.identifiers import time_columns
 from mlops.data.ingestion import normalise_name
 from mlops.data.splitting import describe_rare
 from mlops.io.tables import FALLBACK_ENCODING
@@ -124,6 +125,7 @@ def changes(layout: Layout, source: str, profile: TargetProfile) -> dict[str, An
         "data.negative_class": [_label(profile.negative)] if binary else None,
         "data.classes": None,
         "split.groups": None,
+        "split.time": None,
         "validate.protected": [],
         "validate.ids": None,
         "validate.quality.sentinels": {},
@@ -383,11 +385,17 @@ def review(
         "no slices set: name columns in evaluate.slices.columns (or numeric ones with "
         "band edges in evaluate.slices.bands) to measure the model per group"
     )
-    lines.append(
-        "no time order: set evaluate.staleness.time_column (a date column) or stream (rows "
-        "held out for later) so the model's decay is measured; until then the age limit is "
-        "gate.unmeasured_age_days"
+    times = time_columns(ids)
+    order = (
+        f"{', '.join(times)} read{'s' if len(times) == 1 else ''} as dates or times: if the "
+        f"model will score rows from after its data, set split.time: {times[0]}; the test "
+        "split becomes the latest rows, scored as production will be (a random split scores "
+        "the model among the rows it learned from), and its decay is measured along it"
+        if times
+        else "set split.time (a date column: the test split becomes the latest rows) or "
+        "evaluate.staleness.stream (rows held out for later) so the model's decay is measured"
     )
+    lines.append(f"no time order: {order}; until then the age limit is gate.unmeasured_age_days")
     if "evaluate.business" in values:
         lines.append(
             "no business values: set evaluate.business to what each outcome of a "

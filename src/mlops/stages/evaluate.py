@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops.config import PATHS, Params
+from mlops.config import PATHS, EvaluateConfig, Params
 from mlops.errors import UsageError
 from mlops.io import files, modelfile
 
@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> None:
     plan_document = files.read_json(PATHS.imputation, "imputation plan")
     # Absent before the first tune, or from a tuner that keeps no table: reported, not fatal.
     trials = files.read_csv(PATHS.trials, "tuning trials") if PATHS.trials.is_file() else None
-    stream = read_stream(params)
+    config = evaluate_config(params, list(test.columns))
+    stream = read_stream(params, config)
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn and
     # matplotlib are slow. The model file is checked after: skops needs its types.
     from mlops.data.splitting import fitting_rows
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> None:
         test,
         plan=plan,
         task=task,
-        config=params.evaluate,
+        config=config,
         tune=params.tune,
         seed=params.seed,
         trials=trials,
@@ -74,11 +75,25 @@ def run(args: argparse.Namespace) -> None:
     files.write_json(PATHS.metrics, result.metrics)
 
 
-def read_stream(params: Params) -> pd.DataFrame | None:
+def evaluate_config(params: Params, columns: list[str]) -> EvaluateConfig:
+    """params.yaml evaluate, its staleness measured along split.time when no other time
+    column is named: a test split of the latest rows is what staleness needs."""
+    from mlops.data.ingestion import time_column  # pandas: not at start-up (see mlops.cli)
+
+    staleness = params.evaluate.staleness
+    time = time_column(params, columns)
+    if staleness.time_column is not None or time is None:
+        return params.evaluate
+    return params.evaluate.model_copy(
+        update={"staleness": staleness.model_copy(update={"time_column": time})}
+    )
+
+
+def read_stream(params: Params, config: EvaluateConfig) -> pd.DataFrame | None:
     """The held-out rows replayed as later data (evaluate.staleness.stream), read and
     typed as ingest reads the source; None when a time column orders the test split,
     or no stream is set."""
-    staleness = params.evaluate.staleness
+    staleness = config.staleness
     if staleness.time_column is not None or staleness.stream is None:
         return None
     from mlops.data.ingestion import ingest  # pandas: not at start-up (see mlops.cli)

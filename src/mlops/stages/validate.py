@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> None:
     # Imported once params are checked (see mlops.cli): pandera is slow.
     from mlops.data import checks
     from mlops.data.contract import load_contract
-    from mlops.data.ingestion import group_column, normalise_name
+    from mlops.data.ingestion import group_column, normalise_name, time_column
 
     contract = load_contract(contract_document, str(PATHS.schema))
     target = normalise_name(params.data.target)
@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> None:
         contract = contract.remove_columns([target])  # a serving batch has no labels
     # Named as the contract names it: a batch (--input) lacking it is the contract's to report.
     groups = group_column(params, list(contract.columns))
+    time = time_column(params, list(contract.columns))
     checked = checks.check(
         frame.reset_index(drop=True),
         contract,
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> None:
         contract_path=str(PATHS.schema),
         require_target=pipeline,
         groups=groups,
+        time=time,
     )
     measured = _measure(checked, contract, params) if pipeline and checked.passed else None
     report = checks.build(checked, params.validate_, measured)
