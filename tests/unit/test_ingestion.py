@@ -5,13 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mlops.config import DataConfig, Params
+from mlops.config import DataConfig, DecimalMark, Params
 from mlops.data.ingestion import (
     ingest,
     normalise_columns,
     normalise_name,
     type_columns,
+    unit_columns,
     unlabelled,
+    with_unit,
 )
 from mlops.errors import CheckFailed, UsageError
 from tests.sklearn_frames import DIABETES_TARGET, WINE_TARGET, data_config, diabetes, wine
@@ -52,6 +54,52 @@ def test_types_numbers_as_float_and_text_as_str() -> None:
     assert typed["t"].tolist()[:2] == ["x", "y"]
     assert typed["t"].isna().tolist() == [False, False, True]
     pd.testing.assert_frame_equal(frame, original)
+
+
+@pytest.mark.parametrize(
+    ("values", "decimal", "sign", "numbers"),
+    [
+        (
+            ["$1,234.50", "$3", None, "-$2.5", "$ 7"],
+            ".",
+            "$",
+            [1234.5, 3.0, float("nan"), -2.5, 7.0],
+        ),
+        (["12.5%", "3%", "100 %", "+0.5%"], ".", "%", [12.5, 3.0, 100.0, 0.5]),
+        (["1.234,50 €", "3,5 €", "€-2"], ",", None, None),  # € after some, before others
+        (["1.234,50 €", "3,5 €", "-2 €"], ",", "€", [1234.5, 3.5, -2.0]),
+        (["£1", "2", "£3.5"], ".", "£", [1.0, 2.0, 3.5]),  # a sign on some is enough
+        (["$1", "€2"], ".", None, None),  # two currencies: text
+        (["1,2,3%", "4%"], ".", None, None),  # not a number
+        (["-$-1"], ".", None, None),  # two minus signs
+        (["12", "13"], ".", None, None),  # no sign: a plain number, not this rule's
+        (["A1%", "B2%"], ".", None, None),
+    ],
+)
+def test_numbers_with_a_currency_or_percent_sign_read_as_numbers(
+    values: list[str | None], decimal: DecimalMark, sign: str | None, numbers: list[float] | None
+) -> None:
+    text = pd.Series(values, dtype=object, name="amount")
+    found = with_unit(text, decimal)
+    if sign is None:
+        assert found is None
+        return
+    assert found is not None
+    assert found[0] == sign
+    assert found[1].tolist() == pytest.approx(numbers, nan_ok=True)
+    typed = type_columns(pd.DataFrame({"amount": values, "name": ["x"] * len(values)}), decimal)
+    assert typed["amount"].dtype == "float64"
+    assert unit_columns(pd.DataFrame({"Amount": values, "n": range(len(values))}), decimal) == {
+        "Amount": sign
+    }
+
+
+def test_a_batch_types_signed_numbers_as_its_source_did(config: DataConfig) -> None:
+    """The same column, with or without its sign, is the same number at ingest."""
+    source = pd.DataFrame({"Fee": ["$1,200.00", "$80.5"], "income": [">50K", "<=50K"]})
+    batch = pd.DataFrame({"Fee": [1200, 80.5]})
+    assert ingest(source, config)["fee"].tolist() == [1200.0, 80.5]
+    assert ingest(batch, config, require_target=False)["fee"].tolist() == [1200.0, 80.5]
 
 
 def test_target_is_mapped_to_0_and_1(config: DataConfig) -> None:

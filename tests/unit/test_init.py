@@ -382,8 +382,13 @@ def test_the_review_list_names_what_to_set() -> None:
         ids={"row_id": "unique"},
         personal={"contact": ("email",)},
         groups={"patient_id": "50 values over 400 rows, 8.0 rows each"},
+        units={"Fee": "$", "rate": "%"},
     )
     text = "\n".join(lines)
+    assert (
+        "numbers written with a currency or percent sign, read as numbers without it: "
+        "Fee ($), rate (%)" in text
+    )
     assert (
         "rows repeat per patient_id (50 values over 400 rows, 8.0 rows each): if new rows "
         "will come from new patient_id values (new customers, patients, people), set "

@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection, Sequence
 
 import pandas as pd
 
-from mlops.config import DataConfig, Params
+from mlops.config import DataConfig, DecimalMark, Params
 from mlops.errors import CheckFailed, UsageError, clip, shorten
 from mlops.tasks.task import get_task
 
@@ -65,12 +65,13 @@ def normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.set_axis(names, axis="columns")
 
 
-def type_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Numbers become float64 (so a batch with gaps keeps the same type); the rest text."""
-    return frame.apply(_type_column)
+def type_columns(frame: pd.DataFrame, decimal: DecimalMark = ".") -> pd.DataFrame:
+    """Numbers become float64 (so a batch with gaps keeps the same type), also when
+    written with a currency or percent sign (``with_unit``); the rest text."""
+    return frame.apply(_type_column, decimal=decimal)
 
 
-def _type_column(column: pd.Series) -> pd.Series:
+def _type_column(column: pd.Series, decimal: DecimalMark = ".") -> pd.Series:
     if pd.api.types.is_bool_dtype(column):
         return column.astype("str")
     if pd.api.types.is_numeric_dtype(column):
@@ -79,7 +80,57 @@ def _type_column(column: pd.Series) -> pd.Series:
     numbers = pd.to_numeric(text, errors="coerce")
     if text.notna().any() and numbers.notna().sum() == text.notna().sum():
         return numbers.astype("float64")
+    unit = with_unit(text, decimal)
+    if unit is not None:
+        return unit[1]
     return text.astype("str").where(text.notna())
+
+
+# A number as a spreadsheet formats money and shares: a currency sign before or after it,
+# or a percent sign after it, thousands grouped or not ("$1,234.50", "-€3.5", "€-3.5",
+# "12.5%", "1.234,50 €" with a decimal comma).
+_SIGNS = "$€£¥₹"
+_UNIT_NUMBER = re.compile(rf"^([+-]?)\s*([{_SIGNS}]?)\s*([+-]?)\s*([\d.,]+)\s*([%{_SIGNS}]?)$")
+_DIGITS = {  # grouped thousands, or plain, by the decimal mark
+    ".": r"\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d*\.?\d+|\d+\.",
+    ",": r"\d{1,3}(?:\.\d{3})+(?:,\d*)?|\d*,?\d+|\d+,",
+}
+
+
+def unit_columns(source: pd.DataFrame, decimal: DecimalMark = ".") -> dict[str, str]:
+    """The text columns of ``source`` (as read: the file's names) that ``type_columns``
+    reads as numbers written with a currency or percent sign: column -> the sign."""
+    found = {}
+    for name, column in source.items():
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            continue
+        unit = with_unit(column.astype("str").str.strip().where(column.notna()), decimal)
+        if unit is not None:
+            found[str(name)] = unit[0]
+    return found
+
+
+def with_unit(text: pd.Series, decimal: DecimalMark = ".") -> tuple[str, pd.Series] | None:
+    """(the sign, the numbers as float64) when every present value of ``text`` is a
+    number written with the same currency or percent sign, always on the same side
+    ("12.5%" reads as 12.5); None otherwise. Missing values stay missing."""
+    present = text.dropna()
+    if present.empty or not present.str.match(_UNIT_NUMBER).all():
+        return None
+    found = present.str.extract(_UNIT_NUMBER)
+    before, after = found[1] != "", found[4] != ""
+    signs = set(found[1][before]) | set(found[4][after])
+    if len(signs) != 1 or (before.any() and after.any()):
+        return None  # no sign, several, or before some numbers and after others
+    both = (found[0] != "") & (found[2] != "")
+    if both.any() or not found[3].str.fullmatch(_DIGITS[decimal]).all():
+        return None
+    group = "," if decimal == "." else "."
+    digits = found[3].str.replace(group, "", regex=False).str.replace(",", ".", regex=False)
+    values = pd.to_numeric(found[0] + found[2] + digits, errors="coerce")
+    if values.isna().any():
+        return None
+    return signs.pop(), values.reindex(text.index).astype("float64")
 
 
 def encode_target(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
@@ -153,8 +204,8 @@ def ingest(source: pd.DataFrame, config: DataConfig, require_target: bool = True
     if not require_target and target in frame.columns and frame[target].isna().all():
         frame = frame.drop(columns=[target])  # an empty label column: an unlabelled batch
     if target not in frame.columns and not require_target:
-        return type_columns(frame).reset_index(drop=True)
-    features = type_columns(frame.drop(columns=[target], errors="ignore"))
+        return type_columns(frame, config.decimal).reset_index(drop=True)
+    features = type_columns(frame.drop(columns=[target], errors="ignore"), config.decimal)
     typed = features.assign(**{target: frame[target]}) if target in frame else features
     return encode_target(typed, config).reset_index(drop=True)
 

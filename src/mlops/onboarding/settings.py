@@ -305,6 +305,7 @@ def review(
     ids: Mapping[str, str],
     personal: Mapping[str, Sequence[str]],
     groups: Mapping[str, str] | None = None,
+    units: Mapping[str, str] | None = None,
     empty: Sequence[str] = (),
     unlabelled: int = 0,
     rare: Mapping[str, int] | None = None,
@@ -312,7 +313,8 @@ def review(
     """What the user should look at before trusting the first run, one line each:
     ``values`` as ``changes`` gives them, the data's ``features``, its ``ids`` (column ->
     why), the columns holding ``personal`` data (column -> kinds), those whose values
-    repeat (``groups``, column -> why: candidates for split.groups), the ``empty`` ones,
+    repeat (``groups``, column -> why: candidates for split.groups), the numbers written
+    with a currency or percent sign (``units``, column -> sign), the ``empty`` ones,
     how many rows are ``unlabelled`` and the ``rare`` classes split leaves out (-> rows)."""
     lines = [_task_line(profile, values)]
     if unlabelled:
@@ -326,31 +328,7 @@ def review(
             "rows are left out at split (split.rare_classes: drop), so the model never "
             "predicts them: gather more rows of them, or merge them into another class"
         )
-    if layout.marked:
-        marked = ", ".join(
-            f"{column} ({', '.join(repr(m) for m in markers)})"
-            for column, markers in layout.marked.items()
-        )
-        lines.append(f"read as missing values: {marked}; data.na_values lists them")
-    if layout.encoding == FALLBACK_ENCODING:
-        lines.append(
-            "the file is not UTF-8: read as Windows-1252, as Excel saves CSV in Western "
-            "locales; if letters such as ü or é look wrong in data/schema.yaml, save the "
-            "file as UTF-8 and rerun mlops init"
-        )
-    if layout.decimal == ",":
-        lines.append('numbers are written with a decimal comma ("3,5"): data.decimal is ","')
-    if layout.thousands is not None:
-        lines.append(
-            f'numbers group their thousands with "{layout.thousands}" '
-            f'("1{layout.thousands}234"): data.thousands is "{layout.thousands}"'
-        )
-    if layout.columns:
-        lines.append(
-            f"the file has no header row: its columns are named column_1 to "
-            f"column_{len(layout.columns)} (data.columns); to name them, add a header row "
-            "to the file and rerun mlops init"
-        )
+    lines += _reading_lines(layout, units or {})
     if ids:
         found = ", ".join(f"{c} ({why})" for c, why in ids.items())
         lines.append(
@@ -414,6 +392,45 @@ def review(
         "data/schema.yaml holds the ranges and categories this file has: widen them to "
         "what your domain allows"
     )
+    return lines
+
+
+def _reading_lines(layout: Layout, units: Mapping[str, str]) -> list[str]:
+    """How the file was read, where it is worth a look: missing-value markers, the
+    encoding, the number format, numbers with a sign, numbered columns."""
+    lines: list[str] = []
+    if layout.marked:
+        marked = ", ".join(
+            f"{column} ({', '.join(repr(m) for m in markers)})"
+            for column, markers in layout.marked.items()
+        )
+        lines.append(f"read as missing values: {marked}; data.na_values lists them")
+    if layout.encoding == FALLBACK_ENCODING:
+        lines.append(
+            "the file is not UTF-8: read as Windows-1252, as Excel saves CSV in Western "
+            "locales; if letters such as ü or é look wrong in data/schema.yaml, save the "
+            "file as UTF-8 and rerun mlops init"
+        )
+    if layout.decimal == ",":
+        lines.append('numbers are written with a decimal comma ("3,5"): data.decimal is ","')
+    if layout.thousands is not None:
+        lines.append(
+            f'numbers group their thousands with "{layout.thousands}" '
+            f'("1{layout.thousands}234"): data.thousands is "{layout.thousands}"'
+        )
+    if units:
+        found = ", ".join(f"{column} ({sign})" for column, sign in units.items())
+        lines.append(
+            f"numbers written with a currency or percent sign, read as numbers without it: "
+            f'{found} ("$1,234.50" is 1234.5, "12.5%" is 12.5); a batch file may write '
+            "them either way"
+        )
+    if layout.columns:
+        lines.append(
+            f"the file has no header row: its columns are named column_1 to "
+            f"column_{len(layout.columns)} (data.columns); to name them, add a header row "
+            "to the file and rerun mlops init"
+        )
     return lines
 
 

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> None:
     # Imported once the inputs are read (see mlops.cli): pandas, scikit-learn, pandera.
     from mlops.data.contract import contract_document, duplicate_columns, infer_contract
     from mlops.data.identifiers import find_groups, find_ids
-    from mlops.data.ingestion import ingest, normalise_name, unlabelled
+    from mlops.data.ingestion import ingest, normalise_name, unit_columns, unlabelled
     from mlops.data.privacy import scan
     from mlops.onboarding import settings
     from mlops.onboarding.profile import find_target
@@ -130,6 +130,7 @@ def run(args: argparse.Namespace) -> None:
         features=features,
         ids=ids,
         groups=groups,
+        units=unit_columns(frame.drop(columns=[column]), params.data.decimal),
         personal=personal,
         empty=empty,
         unlabelled=unlabelled(frame, params.data),
