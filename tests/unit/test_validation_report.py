@@ -18,6 +18,7 @@ from mlops.data import checks
 from mlops.data.contract import load_contract
 from mlops.data.cost import Cost, Footprint
 from mlops.data.importance import Importance
+from mlops.data.quality import duplicate_rows
 from mlops.data.redundancy import Pair
 from mlops.errors import CheckFailed, UsageError
 
@@ -66,6 +67,36 @@ def test_report_keeps_the_shared_interface(
     assert quality["failing"] == ["workclass", "occupation"]
     assert report["privacy"] == {"passed": True, "findings": []}
     assert report["importance"] is None
+
+
+def test_duplicate_rows_are_counted_and_explained(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
+) -> None:
+    base = checks.build(run(adult_sample, contract, params.validate_), params.validate_, None)
+    copies = adult_sample.iloc[:30].copy()
+    copies.loc[copies.index[:10], "income"] = 1 - copies["income"].iloc[:10]  # relabelled
+    copies.loc[copies.index[10:], "race"] = "Other"  # not a feature: still the same inputs
+    data = pd.concat([adult_sample, copies], ignore_index=True)
+    report = checks.build(run(data, contract, params.validate_), params.validate_, None)
+    repeated = report["duplicates"]["repeated"] - base["duplicates"]["repeated"]
+    conflicting = report["duplicates"]["conflicting"] - base["duplicates"]["conflicting"]
+    assert (repeated, conflicting) == (20, 20)  # 10 relabelled copies and their originals
+    text = checks.markdown(report)
+    assert "## Duplicate rows" in text
+    assert "A random split puts copies on both sides" in text
+
+
+def test_duplicate_rows_count_what_the_model_reads() -> None:
+    frame = pd.DataFrame(
+        {
+            "a": [1, 1, 1, 2, None, None],
+            "b": ["x", "x", "x", "y", None, None],
+            "t": [0, 0, 1, 1, 0, 0],
+        }
+    )
+    assert duplicate_rows(frame, ["a", "b"], "t") == {"repeated": 2, "conflicting": 3}
+    assert duplicate_rows(frame, ["a", "b"], "absent") == {"repeated": 3, "conflicting": 0}
+    assert duplicate_rows(frame.iloc[:0], ["a"], "t") == {"repeated": 0, "conflicting": 0}
 
 
 def test_protected_attributes_never_become_features(

@@ -5,7 +5,7 @@ and the one line a failed validation ends with."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -78,6 +78,9 @@ class Checked:
     candidates: tuple[str, ...]  # the features, before the feature-value policy
     groups: str | None = None  # split.groups: rows that belong together, never a feature
     time: str | None = None  # split.time: the order of the rows, never a feature
+    # Rows repeating an earlier one (features and target), and rows whose features a
+    # row of another target shares (quality.duplicate_rows).
+    duplicates: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -120,6 +123,7 @@ def check(
     )
     columns = [c for c in contract.columns if c in frame.columns and c != target]
     dropped = tuple(c for c in policy.privacy.drop if c in frame.columns)
+    candidates = select_features(columns, target, excluded)
     # An id's (or a group's, or a time's) cardinality explodes by design.
     scored = [c for c in columns if c not in ids and c not in splitting]
     return Checked(
@@ -138,9 +142,10 @@ def check(
         protected=policy.protected,
         ids=ids,
         privacy_dropped=dropped,
-        candidates=tuple(select_features(columns, target, excluded)),
+        candidates=tuple(candidates),
         groups=groups,
         time=time,
+        duplicates=quality.duplicate_rows(frame, candidates, target),
     )  # fmt: skip
 
 
@@ -220,6 +225,7 @@ def build(checked: Checked, config: ValidateConfig, measured: Measured | None) -
         "ids": dict(checked.ids),
         "groups": checked.groups,
         "time": checked.time,
+        "duplicates": dict(checked.duplicates),
         "dropped": {"privacy": list(checked.privacy_dropped), **dropped},
         "quality": {
             "threshold": config.qa_threshold,
@@ -424,6 +430,7 @@ def markdown(report: Mapping[str, Any]) -> str:
         "column's rows.",
         "",
         *_contract_section(report),
+        *_duplicates_section(report),
         *_quality_section(report["quality"]),
         *_privacy_section(report["privacy"]),
         *_importance_section(report["importance"]),
@@ -496,6 +503,24 @@ def _contract_section(report: Mapping[str, Any]) -> list[str]:
     ]
     header = ["Column", "Check", "Skew", "Failing rows", "Rate", "Verdict", "Examples"]
     return [*head, *_table(header, rows)]
+
+
+def _duplicates_section(report: Mapping[str, Any]) -> list[str]:
+    found = report.get("duplicates") or {}
+    repeated, conflicting = found.get("repeated", 0), found.get("conflicting", 0)
+    if not repeated and not conflicting:
+        return []
+    rows = report["rows"]
+    return [
+        "## Duplicate rows",
+        "",
+        f"{repeated:,} rows ({percent(repeated / rows)}) repeat an earlier row in the features "
+        f"and the target; {conflicting:,} ({percent(conflicting / rows)}) share their features "
+        "with a row of another target. A random split puts copies on both sides, so the "
+        "test split partly scores rows the model was trained on: if copies are one entity "
+        "seen again, keep them together (split.groups) or remove them at the source.",
+        "",
+    ]
 
 
 def _quality_section(quality: Mapping[str, Any]) -> list[str]:

@@ -169,3 +169,22 @@ def percent(rate: float) -> str:
 
 def failing(qualities: Mapping[str, FeatureQuality]) -> list[str]:
     return [name for name, quality in qualities.items() if not quality.passed]
+
+
+def duplicate_rows(frame: pd.DataFrame, features: Sequence[str], target: str) -> dict[str, int]:
+    """How many rows repeat an earlier row in what the model reads (``features``) and,
+    when ``frame`` holds it, the ``target`` ("repeated"); and how many share their
+    features with a row of another target ("conflicting": the same inputs labelled
+    differently). A random split puts copies on both sides of it."""
+    columns = [c for c in features if c in frame.columns]
+    if not columns or frame.empty:
+        return {"repeated": 0, "conflicting": 0}
+    labelled = target in frame.columns
+    repeated = int(frame.duplicated(subset=[*columns, target] if labelled else columns).sum())
+    conflicting = 0
+    if labelled:
+        keys = frame.groupby(columns, dropna=False, sort=False).ngroup()
+        labels = pd.DataFrame({"key": keys, "target": frame[target]}).drop_duplicates()
+        per_key = labels["key"].value_counts()
+        conflicting = int(keys.isin(per_key.index[per_key > 1]).sum())
+    return {"repeated": repeated, "conflicting": conflicting}
