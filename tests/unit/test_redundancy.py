@@ -75,6 +75,33 @@ def test_number_pairs_are_spearman_on_the_rows_both_hold() -> None:
         assert found[a, b] == Pair(a, b, "spearman", round(want, 6))
 
 
+def test_a_category_with_many_values_is_not_associated_with_noise_by_chance() -> None:
+    """Plain eta of an unrelated 1,000-value category over 4,000 rows is about 0.5 and
+    plain Cramér's V with a 300-value one about 0.5 too; corrected, both near 0, while
+    a category that determines the other column still scores 1."""
+    rng = np.random.default_rng(1)
+    rows = 4000
+    city = rng.integers(0, 1000, rows).astype(str)
+    frame = pd.DataFrame(
+        {
+            "city": city,
+            "noise": rng.normal(size=rows),
+            "shop": rng.integers(0, 300, rows).astype(str),
+            "code": pd.Series(city).map(lambda c: f"c{c}"),  # city by another name
+            "size": pd.Series(city).astype(float) * 2.0,
+        }
+    )
+    values = {frozenset((p.first, p.second)): p.value for p in associations(frame, list(frame))}
+    assert values[frozenset(("city", "noise"))] < 0.1
+    assert values[frozenset(("city", "shop"))] < 0.1
+    assert values[frozenset(("city", "code"))] == pytest.approx(1.0)
+    assert values[frozenset(("city", "size"))] == pytest.approx(1.0)
+    groups = pd.Series(frame["noise"]).groupby(city)
+    plain = np.sqrt((groups.count() * (groups.mean() - frame["noise"].mean()) ** 2).sum()
+                    / ((frame["noise"] - frame["noise"].mean()) ** 2).sum())  # fmt: skip
+    assert plain > 0.45  # what the correction removes
+
+
 def test_the_less_important_of_a_pair_goes_and_one_of_three_copies_stays() -> None:
     pairs = [
         Pair("a", "b", "spearman", 0.99),

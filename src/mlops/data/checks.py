@@ -594,7 +594,8 @@ def _importance_section(importance: Mapping[str, Any] | None) -> list[str]:
         "",
         *_table(["Feature", "Score drop", "Std", "Verdict"], rows),
         "Strongest associations (|Spearman| for numbers, Cramér's V for categories, "
-        "correlation ratio for a number with a category):",
+        "correlation ratio for a number with a category; both corrected for what many "
+        "categories reach by chance):",
         "",
         *_table(["Feature", "Feature", "Measure", "Association"], strongest),
     ]
