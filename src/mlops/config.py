@@ -178,10 +178,10 @@ class SplitConfig(_Section):
     # each group stays whole on one side of the split and of every cross-validation fold,
     # and the column is an identifier, never a feature. null: rows are independent.
     groups: str | None = None
-    # A date/time (or number) column that orders the rows: the test split is the latest
-    # test_size share of them (a model is scored on rows from after all it learned from,
-    # as in production), evaluate measures staleness along it, and it is never a feature.
-    # null: a random split.
+    # A date/time column that orders the rows: the test split is the latest test_size
+    # share of them (a model is scored on rows from after all it learned from, as in
+    # production), cross-validation folds go forward in time, evaluate measures staleness
+    # along it, and it is never a feature. null: a random split.
     time: str | None = None
 
     @model_validator(mode="after")

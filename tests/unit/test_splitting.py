@@ -137,19 +137,21 @@ def test_groups_stay_whole_on_one_side_and_the_share_holds(task: str, target: st
 def test_group_folds_keep_groups_whole_and_a_row_without_one_is_its_own() -> None:
     frame = _panel()
     groups = frame["person"].where(frame.index % 7 != 0)  # every 7th row has no group
-    folds = get_task("binary").folds(frame["y"], 3, 0, "tune.cv_folds", groups)
+    folds = get_task("binary").folds(frame["y"], 3, 0, "tune.cv_folds", groups=groups)
     assert sorted(np.concatenate([held for _, held in folds])) == list(range(len(frame)))
     for fit, held in folds:
         named = groups.iloc[held].dropna()
         assert not set(named) & set(groups.iloc[fit].dropna())
-    again = get_task("binary").folds(frame["y"], 3, 0, "x", groups)  # seeded
+    again = get_task("binary").folds(frame["y"], 3, 0, "x", groups=groups)  # seeded
     assert [held.tolist() for _, held in again] == [held.tolist() for _, held in folds]
 
 
 def test_fewer_groups_than_parts_or_a_class_in_too_few_groups_is_one_line() -> None:
     frame = _panel(people=4)
     with pytest.raises(UsageError) as error:
-        get_task("binary").folds(frame["y"], 5, 0, "params.yaml tune.cv_folds", frame["person"])
+        get_task("binary").folds(
+            frame["y"], 5, 0, "params.yaml tune.cv_folds", groups=frame["person"]
+        )
     assert str(error.value) == (
         "params.yaml tune.cv_folds: 5 parts need at least 5 groups of split.groups "
         "'person'; the data has 4"
@@ -269,3 +271,31 @@ def test_the_time_column_is_checked_and_groups_or_time_not_both(params: Params) 
         time_column(timed, ["age", "income"])
     with pytest.raises(ValueError, match="groups and time are both set"):
         SplitConfig(test_size=0.2, groups="person", time="at")
+
+
+def test_folds_forward_in_time_fit_on_the_past_and_score_what_follows() -> None:
+    frame = _orders()
+    times = pd.to_datetime(frame["ordered"], utc=True)
+    folds = get_task("binary").folds(frame["y"], 4, 0, "tune.cv_folds", order=times)
+    assert len(folds) == 4
+    scored = []
+    for fit, score in folds:
+        assert times.iloc[fit].max() < times.iloc[score].min()  # a day stays in one block
+        assert abs(len(score) - 100) <= frame["ordered"].value_counts().max()
+        scored.append(len(fit))
+    assert scored == sorted(scored)  # each fold fits on more of the past
+    assert sorted(np.concatenate([s for _, s in folds]).tolist()) == sorted(
+        set(range(500)) - set(folds[0][0].tolist())
+    )  # every row after the first block is scored once
+
+
+def test_folds_forward_in_time_need_periods_and_every_class_early() -> None:
+    bunched = pd.Series(pd.to_datetime(["2024-01-01"] * 8 + ["2024-01-02"] * 2, utc=True))
+    with pytest.raises(UsageError, match=r"3 folds forward in time .* need 4 periods"):
+        get_task("regression").folds(pd.Series(np.arange(10.0)), 3, 0, "tune.cv_folds",
+                                     order=bunched)  # fmt: skip
+    frame = _orders()
+    frame.loc[frame["ordered"] >= "2024-06-01", "y"] = "late"  # a class seen only lately
+    times = pd.to_datetime(frame["ordered"], utc=True)
+    with pytest.raises(UsageError, match=r"the first fold's training part .* lack class"):
+        get_task("multiclass").folds(frame["y"], 3, 0, "tune.cv_folds", order=times)

@@ -23,6 +23,7 @@ from sklearn.inspection import permutation_importance
 from sklearn.preprocessing import OrdinalEncoder
 
 from mlops.config import ImportanceConfig
+from mlops.data.splitting import time_split
 from mlops.tasks.families import build_estimator, get_family
 from mlops.tasks.metrics import get_metric
 from mlops.tasks.task import Task, get_task
@@ -51,15 +52,20 @@ def measure(
     seed: int,
     task_name: str,
     groups: str | None = None,
+    time: str | None = None,
 ) -> tuple[dict[str, Importance], dict[str, Any]]:
     """Each feature's permutation importance for ``task_name``, and how it was measured;
-    with ``groups`` (split.groups), the held-out rows are whole groups."""
+    with ``groups`` (split.groups), the held-out rows are whole groups; with ``time``
+    (split.time), the latest rows."""
     task = get_task(task_name)
     sample = task.sample(train, target, config.max_rows, seed)
-    fit, held_out = task.split(
-        sample, target, config.holdout, seed, "feature importance (validate.importance.holdout)",
-        groups=groups,
-    )  # fmt: skip
+    if time is not None:
+        fit, held_out = time_split(sample, target, config.holdout, task_name, time=time)
+    else:
+        fit, held_out = task.split(
+            sample, target, config.holdout, seed,
+            "feature importance (validate.importance.holdout)", groups=groups,
+        )  # fmt: skip
     # Encoded once: shuffling a column's codes is shuffling its values, and the
     # repeats then cost only predictions.
     encoder, model = probe(fit[list(features)], task, seed)

@@ -474,12 +474,14 @@ def cv_scorer(
     max_rows: int,
     seed: int,
     groups: str | None = None,
+    times: pd.Series | None = None,
 ) -> tuple[Scorer, int]:
     """The mean of ``metric`` over ``task``'s seeded CV folds of a plan's pipeline, on a
     seeded sample of at most ``max_rows`` rows (balanced as ``task`` balances its splits).
 
     ``task`` predicts as tuning does (binary: the label at 0.5), so ``auto`` rates a
-    strategy by what the search will optimise. With ``groups`` (split.groups), each
+    strategy by what the search will optimise. With ``times`` (of ``train``'s rows,
+    split.time), the folds go forward in time. With ``groups`` (split.groups), each
     group's rows are in one fold. A metric undefined on a fold (NaN) is
     a params error: no strategy can be chosen by it.
     """
@@ -487,7 +489,10 @@ def cv_scorer(
     sample = doer.sample(train, target, max_rows, seed)
     y = sample[target]
     within = None if groups is None else sample[groups]  # each group in one fold
-    splits = doer.folds(y, folds, seed, "params.yaml impute.auto.cv_folds", within)
+    order = None if times is None else times.loc[sample.index]
+    splits = doer.folds(
+        y, folds, seed, "params.yaml impute.auto.cv_folds", groups=within, order=order
+    )
 
     def score(plan: ImputationPlan) -> float:
         x = sample[plan.names()]

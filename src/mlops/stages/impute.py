@@ -51,7 +51,8 @@ def _plan(params: Params) -> ImputationPlan:
     train = files.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
     report = files.read_json(PATHS.validation, "validation report (run `dvc repro validate`)")
     # Imported once params and inputs are checked (see mlops.cli): scikit-learn is slow.
-    from mlops.data.ingestion import group_column, normalise_name
+    from mlops.data.ingestion import group_column, normalise_name, time_column
+    from mlops.data.splitting import as_times
     from mlops.features.imputation import cv_scorer, plan_imputation, read_quality
     from mlops.features.pipeline import build_pipeline
 
@@ -60,6 +61,7 @@ def _plan(params: Params) -> ImputationPlan:
     auto = params.impute.auto
     # The reference model: the family's scikit-learn defaults, for the task at hand.
     task = params.data.task
+    time = time_column(params, list(train.columns))
     score, rows = cv_scorer(
         train,
         target,
@@ -70,6 +72,7 @@ def _plan(params: Params) -> ImputationPlan:
         max_rows=auto.max_rows,
         seed=params.seed,
         groups=group_column(params, list(train.columns)),
+        times=None if time is None else as_times(train[time], "params.yaml split.time"),
     )
     scored_as = {
         "metric": params.tune.metric,

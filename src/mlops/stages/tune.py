@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> None:
     import optuna
     from threadpoolctl import threadpool_limits
 
-    from mlops.data.ingestion import group_column
+    from mlops.data.ingestion import group_column, time_column
+    from mlops.data.splitting import as_times
     from mlops.features.imputation import ImputationPlan
     from mlops.tasks.task import get_task
     from mlops.tuning import search
@@ -81,12 +82,14 @@ def run(args: argparse.Namespace) -> None:
     plan = ImputationPlan.from_dict(plan_document)
     sample = task.sample(train, plan.target, config.max_rows, seed)
     groups = group_column(params, list(train.columns))
+    time = time_column(params, list(train.columns))
     folds = task.folds(
         sample[plan.target],
         config.cv_folds,
         seed,
         f"{args.params}: tune.cv_folds",
-        None if groups is None else sample[groups],
+        groups=None if groups is None else sample[groups],
+        order=None if time is None else as_times(sample[time], "params.yaml split.time"),
     )
     storage = studydb.open_storage(config.storage, STUDY_DB, args.params)
     study = search.open_study(storage, config, seed, task.name, _inputs())

@@ -122,7 +122,14 @@ def _measure(checked: Checked, contract: pa.DataFrameSchema, params: Params) -> 
     features, target = list(checked.candidates), checked.target
     seed, task = params.seed, params.data.task
     importances, method = importance.measure(
-        train, features, target, value, seed=seed, task_name=task, groups=checked.groups
+        train,
+        features,
+        target,
+        value,
+        seed=seed,
+        task_name=task,
+        groups=checked.groups,
+        time=checked.time,
     )
     sample = get_task(task).sample(train, target, value.max_rows, seed)
     measured = Measured(

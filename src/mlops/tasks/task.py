@@ -16,6 +16,7 @@ working on; nothing else branches on the task name.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -178,15 +179,28 @@ class Task:
         return frame.iloc[np.sort(positions)]
 
     def folds(
-        self, y: pd.Series, n_folds: int, seed: int, what: str, groups: pd.Series | None = None
+        self,
+        y: pd.Series,
+        n_folds: int,
+        seed: int,
+        what: str,
+        *,
+        groups: pd.Series | None = None,
+        order: pd.Series | None = None,
     ) -> Folds:
         """Shuffled, seeded cross-validation folds as (fit positions, score positions);
-        with ``groups``, each group's rows in one fold (scikit-learn's StratifiedGroupKFold)."""
+        with ``groups``, each group's rows in one fold (scikit-learn's StratifiedGroupKFold);
+        with ``order`` (times, split.time), forward in time (``_time_folds``)."""
         from sklearn.model_selection import KFold, StratifiedKFold
 
         strata = self.strata(y, n_folds)
         if len(y) < 2 * n_folds:
             raise UsageError(f"{what}: {n_folds} folds need at least {2 * n_folds} rows")
+        if order is not None:
+            folds = _time_folds(order, n_folds, what)
+            if self.is_classification:
+                _check_time_folds(y, folds, what)
+            return folds
         if groups is not None:
             return _group_folds(strata, groups, n_folds, seed, what)
         if strata is None:
@@ -271,6 +285,44 @@ def _group_folds(
         warnings.simplefilter("ignore", UserWarning)
         balanced = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
         return list(balanced.split(rows, strata, groups=codes))
+
+
+def _time_folds(order: pd.Series, n_folds: int, what: str) -> Folds:
+    """Forward-chaining folds: the rows in time order, cut into ``n_folds`` + 1 blocks of
+    about equal rows (a cut moved to where the time changes, so rows of one time share a
+    block); fold i fits on blocks 0..i and scores on block i + 1, as a model is trained
+    on the past and used on what follows (scikit-learn's TimeSeriesSplit, ties kept)."""
+    times = order.to_numpy()
+    positions = np.argsort(times, kind="stable")
+    ranked = times[positions]
+    cuts = []
+    for i in range(1, n_folds + 1):
+        at = round(i * len(ranked) / (n_folds + 1))
+        cuts.append(int(np.searchsorted(ranked, ranked[min(at, len(ranked) - 1)], side="left")))
+    edges = [0, *cuts, len(ranked)]
+    if any(low >= high for low, high in itertools.pairwise(edges)):
+        raise UsageError(
+            f"{what}: {n_folds} folds forward in time (split.time {str(order.name)!r}) need "
+            f"{n_folds + 1} periods of rows; the times are too few or too bunched: use fewer"
+        )
+    return [
+        (np.sort(positions[: edges[i + 1]]), np.sort(positions[edges[i + 1] : edges[i + 2]]))
+        for i in range(n_folds)
+    ]
+
+
+def _check_time_folds(y: pd.Series, folds: Folds, what: str) -> None:
+    """UsageError when a fold forward in time fits on rows lacking a class: the model
+    cannot predict a class it has not seen, so the fold cannot score it."""
+    classes = set(y.dropna())
+    for fit, _ in folds:
+        lacking = classes - set(y.iloc[fit])
+        if lacking:
+            raise UsageError(
+                f"{what}: the earliest {len(fit)} rows, the first fold's training part "
+                f"forward in time (split.time), lack class(es) "
+                f"{shorten(sorted(str(c) for c in lacking))}; use fewer folds"
+            )
 
 
 def plain(value: Any) -> Any:
