@@ -115,7 +115,10 @@ def with_unit(text: pd.Series, decimal: DecimalMark = ".") -> tuple[str, pd.Seri
     number written with the same currency or percent sign, always on the same side
     ("12.5%" reads as 12.5); None otherwise. Missing values stay missing."""
     present = text.dropna()
-    if present.empty or not present.str.match(_UNIT_NUMBER).all():
+    # The first values first: a column of words fails there, without scanning them all.
+    if present.empty or not present.head(100).str.match(_UNIT_NUMBER).all():
+        return None
+    if not present.str.match(_UNIT_NUMBER).all():
         return None
     found = present.str.extract(_UNIT_NUMBER)
     before, after = found[1] != "", found[4] != ""
