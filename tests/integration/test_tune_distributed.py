@@ -24,6 +24,7 @@ import optuna
 import psycopg2
 import pytest
 import yaml
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from mlops.cli import main
@@ -186,17 +187,25 @@ def test_two_workers_share_one_study(shared: Path) -> None:
     reports = [_finish(w) for w in workers]
     study = _study(shared)
     trials = study.trials
-    # No trial lost: each is finished and numbered without gaps.
+    # No trial lost: each is finished and numbered without gaps. On a loaded machine the
+    # held worker may outlast the heartbeat's grace: the other fails its trial as stale
+    # and runs it again, and the held one goes on (a FAIL only where it was retried).
     assert [t.number for t in trials] == list(range(len(trials)))
-    assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
+    retried = {RetryHeartbeatStaleTrialCallback.retried_trial_number(t) for t in trials}
+    stale = {t.number for t in trials if t.state == TrialState.FAIL}
+    assert stale <= retried, (stale, retried)
+    done = [t for t in trials if t.number not in stale]
+    assert {t.state for t in done} <= {TrialState.COMPLETE, TrialState.PRUNED}
     # Two workers that each check the budget after a trial may both start one more.
-    assert 8 <= len(trials) <= 9
+    assert 8 <= len(done) <= 9
     # None duplicated: each trial ran in exactly one worker, each drew its own params.
     ran_by = [t.user_attrs[search.WORKER_ATTR] for t in trials]
     assert set(ran_by) == {f"{HOST}:{w.pid}" for w in workers}
-    assert len({str(sorted(t.params.items())) for t in trials}) == len(trials)
-    # One best, study-wide: both workers report it, and the DVC-mode run writes it.
-    best = study.best_trial
+    assert len({str(sorted(t.params.items())) for t in done}) == len(done)
+    # One best, study-wide: both workers report it, and the DVC-mode run writes it. The
+    # earliest wins a tie (Optuna's own best_trial may name a later equal one).
+    best = search.best_trial(trials, study.direction.name.lower())
+    assert best is not None
     assert _best_line(reports[0]) == _best_line(reports[1])
     assert f"trial {best.number})" in reports[0]
     with contextlib.chdir(shared):

@@ -544,3 +544,24 @@ def test_family_study_keeps_one_family_unprefixed() -> None:
     ]
     assert [t.value for t in one.trials] == [t.value for t in expected]
     assert all(set(t.params) == set(cfg.space[HGB]) for t in one.trials)
+
+
+def test_a_trial_failed_as_stale_by_another_worker_does_not_stop_this_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A worker paused past the heartbeat's grace finds its trial failed by another
+    worker (and retried there): Optuna refuses to record it, and the worker goes on."""
+    cfg = config(n_trials=4, method="random", random_starts=1)
+    target = study(cfg)
+    objective = synthetic(cfg)
+
+    def stalled(trial: optuna.Trial) -> float:
+        if trial.number == 1:  # what the other worker's stale-trial check does
+            target._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        return objective(trial)
+
+    assert search.optimise(target, stalled, cfg, seed=0, poll_seconds=0.01) == "n_trials"
+    states = [t.state for t in target.trials]
+    assert states[1] == TrialState.FAIL
+    assert sum(s in (TrialState.COMPLETE, TrialState.PRUNED) for s in states) == 4
+    assert "was failed as stale by another worker" in capsys.readouterr().err

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -460,6 +461,9 @@ def _reaches(value: float, target: float, config: TuneConfig) -> bool:
 
 # --- the optimisation loop ------------------------------------------------------
 
+# How Optuna refuses to record a trial another worker has already finished.
+_TOLD_ALREADY = "Cannot tell a "
+
 
 def optimise(
     study: optuna.Study,
@@ -507,12 +511,23 @@ def optimise(
         if reason is None and not timed_out:
             reseed(study)
             left = None if deadline is None else deadline - time.monotonic()
-            study.optimize(
-                objective,
-                timeout=left,
-                catch=(ValueError,),
-                callbacks=[stop_when_done, reseed, *callbacks],
-            )
+            try:
+                study.optimize(
+                    objective,
+                    timeout=left,
+                    catch=(ValueError,),
+                    callbacks=[stop_when_done, reseed, *callbacks],
+                )
+            except ValueError as exc:
+                if not str(exc).startswith(_TOLD_ALREADY):
+                    raise
+                # This worker stalled past the heartbeat's grace (a paused or starved
+                # machine): another worker failed its trial as stale and runs it again.
+                print(
+                    "mlops tune: this worker's trial was failed as stale by another worker "
+                    "(no heartbeat) and runs again there; going on with the next",
+                    file=sys.stderr,
+                )
             continue
         _wait_for_running(study, poll_seconds)
         # A stale trial failed while waiting is run again unless time is up.
