@@ -9,7 +9,13 @@ import pytest
 
 from mlops.config import Params, SplitConfig
 from mlops.data.ingestion import group_column, time_column
-from mlops.data.splitting import min_class_rows, rare_classes, split, without_rare
+from mlops.data.splitting import (
+    min_class_rows,
+    rare_classes,
+    split,
+    time_split,
+    without_rare,
+)
 from mlops.errors import UsageError
 from mlops.tasks.task import get_task
 from tests.sklearn_frames import DIABETES_TARGET, WINE_TARGET, diabetes, wine
@@ -259,9 +265,17 @@ def test_a_class_only_one_period_holds_is_one_line() -> None:
         split(frame, "y", 0.2, 0, "multiclass", time="ordered")
     assert str(error.value) == (
         "params.yaml split.time: class(es) 'new' only in the test split once the latest 0.2 "
-        "of rows by 'ordered' are the test split; raise split.test_size so both periods hold "
+        "of rows by 'ordered' are held out; raise split.test_size so both periods hold "
         "every class, or set split.time: null"
     )
+
+
+def test_a_class_only_in_importance_s_latest_rows_names_its_holdout() -> None:
+    frame = _orders()
+    frame.loc[frame["ordered"] >= "2024-12-01", "y"] = "new"
+    with pytest.raises(UsageError, match=r"are held out; raise validate.importance.holdout "):
+        time_split(frame, "y", 0.2, "multiclass", time="ordered",
+                   share="validate.importance.holdout")  # fmt: skip
 
 
 def test_the_time_column_is_checked_and_groups_or_time_not_both(params: Params) -> None:

@@ -60,7 +60,10 @@ def measure(
     task = get_task(task_name)
     sample = task.sample(train, target, config.max_rows, seed)
     if time is not None:
-        fit, held_out = time_split(sample, target, config.holdout, task_name, time=time)
+        fit, held_out = time_split(
+            sample, target, config.holdout, task_name, time=time,
+            share="validate.importance.holdout",
+        )  # fmt: skip
     else:
         fit, held_out = task.split(
             sample, target, config.holdout, seed,

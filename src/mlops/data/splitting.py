@@ -75,23 +75,30 @@ def as_times(values: pd.Series, what: str) -> pd.Series:
 
 
 def time_split(
-    frame: pd.DataFrame, target: str, test_size: float, task: str, *, time: str
+    frame: pd.DataFrame,
+    target: str,
+    test_size: float,
+    task: str,
+    *,
+    time: str,
+    share: str = "split.test_size",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(earlier rows, the latest ``test_size`` share by ``time``), each in the frame's
     order. Rows at the same time stay on one side: the cut falls before or after the
     time at the share's edge, whichever lands nearer the share. For a classification
-    task every class must be on both sides: the model must learn it, and be scored on it."""
+    task every class must be on both sides: the model must learn it, and be scored on it
+    (``share``: the params key that sets ``test_size``, for the message)."""
     times = as_times(frame[time], "params.yaml split.time")
     ranked = np.sort(times.to_numpy())
-    share = len(ranked) * test_size
-    edge = ranked[min(len(ranked) - 1, len(ranked) - round(share))]
+    wanted = len(ranked) * test_size
+    edge = ranked[min(len(ranked) - 1, len(ranked) - round(wanted))]
     cuts = [later for later in (times >= edge, times > edge) if 0 < later.sum() < len(frame)]
     if not cuts:
         raise UsageError(
             f"params.yaml split.time: every row of {time!r} holds the same time; "
             "a split in time needs at least two"
         )
-    later = min(cuts, key=lambda cut: abs(int(cut.sum()) - share)).to_numpy()
+    later = min(cuts, key=lambda cut: abs(int(cut.sum()) - wanted)).to_numpy()
     earlier, latest = frame[~later], frame[later]
     if get_task(task).is_classification:
         tested = set(latest[target])
@@ -102,8 +109,8 @@ def time_split(
             )
             raise UsageError(
                 f"params.yaml split.time: class(es) {clip(found, 200)} once the latest "
-                f"{test_size:g} of rows by {time!r} are the test split; raise split.test_size "
-                "so both periods hold every class, or set split.time: null"
+                f"{test_size:g} of rows by {time!r} are held out; raise {share} so both "
+                "periods hold every class, or set split.time: null"
             )
     return earlier, latest
 
