@@ -118,9 +118,9 @@ def with_unit(text: pd.Series, decimal: DecimalMark = ".") -> tuple[str, pd.Seri
     # The first values first: a column of words fails there, without scanning them all.
     if present.empty or not present.head(100).str.match(_UNIT_NUMBER).all():
         return None
-    if not present.str.match(_UNIT_NUMBER).all():
+    found = present.str.extract(_UNIT_NUMBER)  # a row it does not match: all NaN
+    if found[3].isna().any():
         return None
-    found = present.str.extract(_UNIT_NUMBER)
     before, after = found[1] != "", found[4] != ""
     signs = set(found[1][before]) | set(found[4][after])
     if len(signs) != 1 or (before.any() and after.any()):

@@ -242,8 +242,24 @@ def read_input(
 
 def is_typed(path: Path) -> bool:
     """Whether ``path`` holds a format with its own column types, not CSV (by content, as
-    ``read_input`` tells)."""
-    return content_format(file_bytes(path)) != "csv"
+    ``read_input`` tells), from its first bytes only (decompressed as a stream)."""
+    import bz2
+    import lzma
+
+    with path.open("rb") as handle:
+        start = handle.read(8)
+        handle.seek(0)
+        openers = ((_GZIP, gzip.open), (_BZIP2, bz2.open), (_XZ, lzma.open))
+        opener = next((o for magic, o in openers if start.startswith(magic)), None)
+        if opener is not None:
+            with opener(handle) as stream:
+                return content_format(stream.read(_HEAD_BYTES)) != "csv"
+        if not start.startswith(_ZIP):
+            return content_format(handle.read(_HEAD_BYTES)) != "csv"
+    return content_format(file_bytes(path)[:_HEAD_BYTES]) != "csv"  # a ZIP: rare
+
+
+_HEAD_BYTES = 4096  # enough for any format's start, and the whitespace before JSON's
 
 
 def typed_frame(path: Path, data: bytes, kind: FileFormat) -> pd.DataFrame:
