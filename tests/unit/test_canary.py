@@ -85,10 +85,7 @@ def judge(task_name: str, candidate: Any) -> canary.CanaryResult:
     task = get_task(task_name)
     production, x = fitted(task_name)
     rows = x.iloc[:10]
-    latency = (
-        canary.single_row_ms(task, candidate, rows, 0.5),
-        canary.single_row_ms(task, production, rows, 0.5),
-    )
+    latency = canary.single_row_ms(task, 0.5, (candidate, rows), (production, rows))
     return canary.judge(
         task, task.predict(candidate, x), logged(task, production, x), latency, CONFIG
     )

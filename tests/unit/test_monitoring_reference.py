@@ -18,6 +18,7 @@ from mlops.monitoring.reference import (
     LATENCY_ROWS,
     build_reference,
     load_reference,
+    single_row_latencies,
     single_row_latency,
 )
 from tests.unit.monitoring_cases import BUILT_AT, REFERENCE_ROWS, TASK_NAMES, case
@@ -159,3 +160,26 @@ def test_single_row_latency_times_one_row_at_a_time() -> None:
     assert slow["p50"] >= 2.0
     with pytest.raises(UsageError, match="no rows to time"):
         single_row_latency(lambda row: None, rows.iloc[:0])
+
+
+def test_predicts_compared_are_timed_in_turn_so_a_burst_of_load_weighs_on_both() -> None:
+    """Two equally fast predicts; the machine turns three times as slow a third of the
+    way through the calls. Timed one after the other, the second would look three
+    times as slow as the first; timed in turn, row by row, they come out alike."""
+    rows = pd.DataFrame({"x": np.arange(40.0)})
+    calls: list[str] = []
+
+    def predict(name: str) -> Any:
+        def call(row: pd.DataFrame) -> None:
+            calls.append(name)
+            time.sleep(0.002 if len(calls) < 30 else 0.006)  # the burst: call 30 onwards
+
+        return call
+
+    first, second = single_row_latencies([(predict("a"), rows), (predict("b"), rows)])
+    assert first["rows"] == second["rows"] == 40
+    assert 0.75 < second["p50"] / first["p50"] < 1.33
+    assert calls[:2] == ["a", "b"]  # one untimed call each, then turns rotating per row
+    assert calls[2:6] == ["a", "b", "b", "a"]
+    with pytest.raises(ValueError, match="frames of"):
+        single_row_latencies([(predict("a"), rows), (predict("b"), rows.iloc[:5])])

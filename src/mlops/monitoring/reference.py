@@ -25,7 +25,7 @@ machine), so it is kept apart from the profile.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -179,20 +179,44 @@ def single_row_latency(
     model or a busy machine cannot make the pipeline noticeably slower. The numbers
     depend on the machine and its load, so they are never part of a reproducible output.
     """
-    singles = [rows.iloc[[position]] for position in range(min(limit, len(rows)))]
-    if not singles:
+    return single_row_latencies([(predict, rows)], limit, budget_s)[0]
+
+
+def single_row_latencies(
+    timed: Sequence[tuple[Callable[[pd.DataFrame], object], pd.DataFrame]],
+    limit: int = LATENCY_ROWS,
+    budget_s: float = LATENCY_BUDGET_S,
+) -> list[dict[str, float]]:
+    """``single_row_latency`` of several (predict, rows) at once, for comparing them:
+    row by row, each predict is timed on its own frame's row in turn, the order
+    rotating from one row to the next. Whatever else the machine is doing then weighs
+    on every predict alike, where timing one after the other would charge a burst of
+    load to whichever happened to be running (the rows must be as many for each)."""
+    counts = {len(rows) for _, rows in timed}
+    if len(counts) != 1:
+        raise ValueError(f"single_row_latencies: frames of {sorted(counts)} rows")
+    total = min(limit, counts.pop())
+    if total == 0:
         raise UsageError("no rows to time the model's single-row predict on")
-    predict(singles[0])
-    seconds: list[float] = []
+    for predict, rows in timed:
+        predict(rows.iloc[[0]])
+    seconds: list[list[float]] = [[] for _ in timed]
     deadline = time.perf_counter() + budget_s
-    for row in singles:
-        started = time.perf_counter()
-        predict(row)
-        seconds.append(time.perf_counter() - started)
-        if len(seconds) >= LATENCY_MIN_ROWS and time.perf_counter() > deadline:
+    for position in range(total):
+        shift = position % len(timed)
+        for which in [*range(shift, len(timed)), *range(shift)]:
+            predict, rows = timed[which]
+            row = rows.iloc[[position]]
+            started = time.perf_counter()
+            predict(row)
+            seconds[which].append(time.perf_counter() - started)
+        if position + 1 >= LATENCY_MIN_ROWS and time.perf_counter() > deadline:
             break
-    p50, p95 = np.percentile(np.array(seconds) * 1000, [50, 95])
-    return {"p50": round(float(p50), 3), "p95": round(float(p95), 3), "rows": len(seconds)}
+    found = []
+    for times in seconds:
+        p50, p95 = np.percentile(np.array(times) * 1000, [50, 95])
+        found.append({"p50": round(float(p50), 3), "p95": round(float(p95), 3), "rows": len(times)})
+    return found
 
 
 # --- reading it back -----------------------------------------------------------

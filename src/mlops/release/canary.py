@@ -25,7 +25,7 @@ from mlops.config import PATHS, CanaryConfig, Params
 from mlops.errors import UsageError
 from mlops.io import files, modelfile, runs
 from mlops.monitoring.logs import META, REFUSED, VERSION, Window, read_window
-from mlops.monitoring.reference import single_row_latency
+from mlops.monitoring.reference import single_row_latencies, single_row_latency
 from mlops.release.manifest import read_production
 from mlops.serving import service
 from mlops.serving.production import load_manifest_model, read_contract
@@ -95,10 +95,21 @@ def judge(
     )
 
 
-def single_row_ms(task: Task, model: Any, features: pd.DataFrame, threshold: float) -> float:
-    """The median time in ms of predicting one row at a time (what serving does)."""
-    predict = partial(task.predict, model, threshold=threshold)
-    return single_row_latency(predict, features, limit=len(features))["p50"]
+def single_row_ms(
+    task: Task,
+    threshold: float,
+    candidate: tuple[Any, pd.DataFrame],
+    production: tuple[Any, pd.DataFrame],
+) -> tuple[float, float]:
+    """The median times in ms of predicting one row at a time (what serving does), of
+    (model, features) ``candidate`` and ``production`` timed in turn on the same rows, so
+    that a burst of other work on the machine weighs on both alike."""
+    timed = [
+        (partial(task.predict, model, threshold=threshold), x)
+        for model, x in (candidate, production)
+    ]
+    mine, theirs = single_row_latencies(timed, limit=len(candidate[1]))
+    return mine["p50"], theirs["p50"]
 
 
 def baseline_latency(params: Params, model_path: Path) -> dict[str, float] | None:
@@ -149,9 +160,11 @@ def run(params: Params, candidate_path: Path) -> CanaryResult | None:
         return CanaryResult(False, f"canary: production's logged answers are not {task.name}'s")
     inputs = logged.inputs
     timed = inputs.iloc[-params.respond.canary.latency_rows :]
-    latency = (
-        single_row_ms(task, candidate, timed[list(features)], threshold),
-        single_row_ms(task, production.model, timed[list(production.features)], threshold),
+    latency = single_row_ms(
+        task,
+        threshold,
+        (candidate, timed[list(features)]),
+        (production.model, timed[list(production.features)]),
     )
     mine = task.predict(candidate, inputs[list(features)], threshold)
     return judge(task, mine, answered, latency, params.respond.canary)
