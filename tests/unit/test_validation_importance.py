@@ -124,3 +124,18 @@ def test_a_metric_of_another_task_is_refused() -> None:
     frame, target = _frame("regression")
     with pytest.raises(ValueError, match="'roc_auc' does not apply to a regression task"):
         measure(frame, ["bmi"], target, CONFIG, seed=0, task_name="regression")
+
+
+def test_columns_named_as_scikit_learn_s_own_arguments_are_measured(
+    train: pd.DataFrame,
+) -> None:
+    """A column called ``self`` (HMDA's self-employed flag) made ColumnTransformer fail with
+    a TypeError; ``remainder`` or ``n_jobs`` it refuses as a step's name."""
+    renamed = train.rename(
+        columns={"relationship": "self", "capital_gain": "remainder", "age": "n_jobs"}
+    )
+    features = ["self", "remainder", "n_jobs", "noise"]
+    importances, _ = measure(renamed, features, "income", CONFIG, seed=0, task_name="binary")
+    assert list(importances) == features
+    assert importances["self"].zero is False
+    assert importances["noise"].zero is True

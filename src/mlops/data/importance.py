@@ -100,17 +100,20 @@ def measure(
 def probe(features: pd.DataFrame, task: Task, seed: int) -> tuple[ColumnTransformer, Any]:
     """The cheap model feature value and cost are measured with. Text columns become
     ordinal codes, numbers pass through; the output keeps the columns' names and order,
-    so importance i belongs to feature i."""
+    so importance i belongs to feature i. Each column's step is named by its position: a
+    column's own name may be one scikit-learn refuses for a step (``remainder``, ``a__b``)
+    or fails on (``self``)."""
     steps: list[tuple[str, Any, list[str]]] = []
     native = []
-    for name in features.columns:
+    for position, name in enumerate(features.columns):
+        step = f"column_{position}"
         if pd.api.types.is_numeric_dtype(features[name]):
-            steps.append((name, "passthrough", [name]))
+            steps.append((step, "passthrough", [name]))
             continue
         encoder = OrdinalEncoder(
             handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
         )
-        steps.append((name, encoder, [name]))
+        steps.append((step, encoder, [name]))
         # Beyond the most categories the family splits on natively, the ordinal codes
         # are used as numbers (good enough for a probe).
         if features[name].nunique() <= _NATIVE_CATEGORIES:
