@@ -77,6 +77,12 @@ def test_broken_inputs() -> None:
     rescaled = scenarios.break_inputs(batch, "broken_units", COLUMNS)
     assert np.allclose(rescaled["weight"], batch["weight"] * 1000)
     assert scenarios.break_inputs(batch, "concept_drift", COLUMNS).equals(batch)
+    selfish = batch.rename(columns={"weight": "self"})  # DataFrame.assign's own argument
+    named = Columns(shifted="age", nulled="self", rescaled="self")
+    assert scenarios.break_inputs(selfish, "broken_null", named)["self"].isna().all()
+    assert np.allclose(scenarios.break_inputs(selfish, "broken_units", named)["self"],
+                       batch["weight"] * 1000)  # fmt: skip
+    assert selfish["self"].notna().all()  # the batch given is left as it was
 
 
 def test_flips_invert_only_the_chosen_rows() -> None:

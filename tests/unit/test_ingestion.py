@@ -102,6 +102,15 @@ def test_a_batch_types_signed_numbers_as_its_source_did(config: DataConfig) -> N
     assert ingest(batch, config, require_target=False)["fee"].tolist() == [1200.0, 80.5]
 
 
+def test_columns_named_self_are_ingested(config: DataConfig) -> None:
+    """``DataFrame.assign(**{name: ...})`` fails on a column called ``self`` (HMDA has one)."""
+    frame = pd.DataFrame({"Self": ["yes", "no", "no"], "Age": [30, 40, 50]})
+    out = ingest(frame, config.model_copy(update={"target": "self", "task": "binary",
+                                                   "positive_class": ("yes",), "negative_class": ("no",)}))  # fmt: skip
+    assert out["self"].tolist() == [1, 0, 0]
+    assert list(out.columns) == ["age", "self"]
+
+
 def test_target_is_mapped_to_0_and_1(config: DataConfig) -> None:
     frame = pd.DataFrame({"Age": [30, 40, 50], "income": ["<=50K", ">50K.", " >50K"]})
     out = ingest(frame, config)

@@ -97,6 +97,12 @@ def test_rows_to_frame_types_only_what_json_leaves_ambiguous(
     assert mixed["age"].dtype != "float64"  # a string stays a string: the contract decides
 
 
+def test_a_request_column_named_self_is_read(schema: pa.DataFrameSchema) -> None:
+    frame = service.rows_to_frame([{**ROW, "self": "yes"}], schema)
+    assert frame["self"].tolist() == ["yes"]
+    assert frame["age"].tolist() == [39.0]
+
+
 def test_request_column_names_are_normalised_as_ingest_does(schema: pa.DataFrameSchema) -> None:
     raw = {("Education-Num " if k == "education_num" else k.upper()): v for k, v in ROW.items()}
     frame = service.rows_to_frame([raw], schema)
@@ -786,3 +792,29 @@ def test_a_request_is_counted_once_before_its_last_byte_is_sent() -> None:
         ("http.response.body", [("/ready", 200)]),
     ]
     assert counted == [("/ready", 200)]
+
+
+def test_request_schemas_take_columns_named_as_pydantic_s_own_members() -> None:
+    """A column may be called ``model_dump`` (pydantic's), ``self`` or ``model_year``:
+    the generated request model takes them under their own names, in /docs, in a
+    request and in a validation error."""
+    from pydantic import ValidationError
+
+    from mlops.serving.app import build_schemas
+
+    schema = pa.DataFrameSchema({
+        "model_dump": pa.Column(float, pa.Check.in_range(0, 10)),
+        "self": pa.Column(str, pa.Check.isin(["yes", "no"])),
+        "model_year": pa.Column(int),
+        "label": pa.Column(int, nullable=True),
+    })  # fmt: skip
+    schemas = build_schemas(Contract(schema, "label", "fail", 0.01), BINARY, [0, 1])
+    row = {"model_dump": 2.5, "self": "yes", "model_year": 1999}
+    request = schemas.request.model_validate({"rows": [row]})
+    assert request.rows[0].model_dump(by_alias=True, exclude_unset=True) == row  # type: ignore[attr-defined]
+    documented = schemas.request.model_json_schema()["$defs"]["Row"]
+    assert list(documented["properties"]) == ["model_dump", "self", "model_year", "label"]
+    assert documented["required"] == ["model_dump", "self", "model_year"]
+    with pytest.raises(ValidationError) as error:
+        schemas.request.model_validate({"rows": [{**row, "model_dump": 11.0}]})
+    assert error.value.errors()[0]["loc"] == ("rows", 0, "model_dump")

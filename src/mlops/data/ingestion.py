@@ -7,6 +7,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -143,7 +144,16 @@ def encode_target(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
     if target not in frame.columns:
         raise UsageError(f"target column {target!r} (params.yaml data.target) not in the data")
     encoded = get_task(config.task).encode_target(frame[target], config, target)
-    return frame.assign(**{target: encoded})
+    return with_column(frame, target, encoded)
+
+
+def with_column(frame: pd.DataFrame, name: str, values: Any) -> pd.DataFrame:
+    """``frame`` with column ``name`` set to ``values`` (added last if new), the frame
+    itself untouched: ``frame.assign(**{name: values})`` fails on a column called
+    ``self`` (HMDA's self-employed flag)."""
+    out = frame.copy(deep=False)  # copy-on-write: setting a column leaves ``frame`` as it is
+    out[name] = values
+    return out
 
 
 def append_extra(source: pd.DataFrame, extra: Sequence[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
@@ -209,7 +219,7 @@ def ingest(source: pd.DataFrame, config: DataConfig, require_target: bool = True
     if target not in frame.columns and not require_target:
         return type_columns(frame, config.decimal).reset_index(drop=True)
     features = type_columns(frame.drop(columns=[target], errors="ignore"), config.decimal)
-    typed = features.assign(**{target: frame[target]}) if target in frame else features
+    typed = with_column(features, target, frame[target]) if target in frame else features
     return encode_target(typed, config).reset_index(drop=True)
 
 

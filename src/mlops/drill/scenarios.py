@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlops.data.ingestion import with_column
 from mlops.errors import UsageError
 
 NONE = "none"
@@ -146,9 +147,9 @@ class Stream:
 def break_inputs(batch: pd.DataFrame, scenario: str, columns: Columns) -> pd.DataFrame:
     """The batch as a broken upstream sends it (unchanged for other scenarios)."""
     if scenario == "broken_null":
-        return batch.assign(**{columns.nulled: np.nan})
+        return with_column(batch, columns.nulled, np.nan)
     if scenario == "broken_units":
-        return batch.assign(**{columns.rescaled: batch[columns.rescaled] * UNITS_FACTOR})
+        return with_column(batch, columns.rescaled, batch[columns.rescaled] * UNITS_FACTOR)
     return batch
 
 

@@ -103,7 +103,7 @@ class Schemas:
 def build_schemas(contract: service.Contract, task: Task, classes: list[Any]) -> Schemas:
     fields: dict[str, Any] = {}
     uncovered: list[str] = []
-    for name, column in contract.schema.columns.items():
+    for position, (name, column) in enumerate(contract.schema.columns.items()):
         kind, gaps = _field_type(column)
         uncovered += [f"{name}: {gap}" for gap in gaps]
         # Under missing_values: impute a null is admitted wherever the model imputes it;
@@ -111,7 +111,9 @@ def build_schemas(contract: service.Contract, task: Task, classes: list[Any]) ->
         nullable = column.nullable or contract.missing_values == "impute"
         kind = kind | None if nullable else kind
         optional = name == contract.target  # labels are checked when present
-        fields[str(name)] = (kind, None if optional else ...)
+        # Each field goes by the column's name as its alias (in /docs, requests and
+        # errors): a column may be called what pydantic keeps for itself (model_dump).
+        fields[f"column_{position}"] = (kind, Field(None if optional else ..., alias=str(name)))
     validators: dict[str, Any] = {"normalise": model_validator(mode="before")(_normalise_names)}
     row = create_model(
         "Row",
@@ -378,7 +380,7 @@ class Service:
     ) -> JSONResponse:
         """The answer to one request, scored with those queued with it (``peer``: the
         client's connection, so that a worker waits briefly for the clients it serves)."""
-        records = [row.model_dump(exclude_unset=True) for row in rows]
+        records = [row.model_dump(by_alias=True, exclude_unset=True) for row in rows]
         columns = tuple(dict.fromkeys(name for record in records for name in record))
         pending = _Pending(records, columns, request_id, received)
         return self._batcher.submit(pending, len(records), peer)

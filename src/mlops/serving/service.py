@@ -119,7 +119,9 @@ def rows_to_frame(rows: Sequence[Mapping[str, Any]], contract: pa.DataFrameSchem
         frame = normalise_columns(pd.DataFrame.from_records(list(rows)))
     except CheckFailed as exc:
         raise RequestError(422, f"request column names: {clip(exc, 200)}") from None
-    return frame.assign(**{str(c): _align(frame[c], contract) for c in frame.columns})
+    return pd.DataFrame(
+        {str(c): _align(frame[c], contract) for c in frame.columns}, index=frame.index
+    )
 
 
 def _align(column: pd.Series, contract: pa.DataFrameSchema) -> pd.Series:
