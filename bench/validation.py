@@ -10,7 +10,8 @@ resets the peak-RSS counter (Linux /proc/self/clear_refs) and times one call:
 - plain pandera: the same contract (data/schema.yaml), ``validate(lazy=True)``;
 - mlops data tests: the contract plus implicit checks, per-feature quality,
   the personal-data scan and the report (what ``mlops validate`` does);
-- feature value: the permutation importance step, on its capped sample.
+- feature value: the permutation importance step, on its capped sample;
+- target leakage: each feature alone, fitted and scored on the same capped sample.
 
 Two tables: clean data, and dirty data (value skew in three columns at 0.5 %,
 so the failure paths run). Peak memory is the process's peak RSS above what
@@ -38,11 +39,12 @@ import pandas as pd
 import pandera.errors
 import pyarrow
 
-from mlops.data import checks
+from mlops.data import checks, leakage
 from mlops.data.contract import load_contract
-from mlops.data.importance import measure
+from mlops.data.importance import holdout, measure
 from mlops.data.ingestion import ingest
 from mlops.io import files, tables
+from mlops.tasks.task import get_task
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 10.0
@@ -99,14 +101,25 @@ def _worker(variant: str, data: Path) -> dict[str, float]:
         report = checks.build(checked, params.validate_, None)
         checks.markdown(report)
 
+    features = [c for c in frame.columns if c not in ("income", "race", "sex", "native_country")]
+
     def importance(table: pd.DataFrame) -> None:
-        features = [
-            c for c in table.columns if c not in ("income", "race", "sex", "native_country")
-        ]
         config = params.validate_.importance
         measure(table, features, "income", config, seed=params.seed, task_name=params.data.task)
 
-    run = {"pandera": pandera_only, "mlops": mlops_tests, "importance": importance}[variant]
+    def leaks(table: pd.DataFrame) -> None:
+        task = get_task(params.data.task)
+        fit, held_out = holdout(
+            table, "income", params.validate_.importance, seed=params.seed, task=task
+        )
+        leakage.measure(
+            fit, held_out, features, "income", params.validate_.leakage,
+            classification=task.is_classification, seed=params.seed,
+        )  # fmt: skip
+
+    run = {
+        "pandera": pandera_only, "mlops": mlops_tests, "importance": importance, "leakage": leaks
+    }[variant]  # fmt: skip
     run(frame.head(2000))  # warm-up: imports and lazily registered backends
     return _measure(lambda: run(frame))
 
@@ -146,6 +159,7 @@ def _table(title: str, frame_mb: float, results: dict[str, dict[str, float]]) ->
         "pandera": "plain pandera, same contract (lazy)",
         "mlops": "mlops data tests (contract+quality+privacy)",
         "importance": "  + feature value (permutation, capped sample)",
+        "leakage": "  + target leakage (each feature alone, same sample)",
     }
     print(f"\n{title}")
     print(f"{'':48} {'wall (s)':>9} {'CPU (s)':>8} {'peak RSS (MB)':>14} {'x frame':>8}")
@@ -155,11 +169,12 @@ def _table(title: str, frame_mb: float, results: dict[str, dict[str, float]]) ->
             f"{label:48} {r['seconds']:9.2f} {r['cpu']:8.2f} {r['peak_mb']:14.0f} "
             f"{r['peak_mb'] / frame_mb:8.2f}"
         )
-    full = results["mlops"]["seconds"] + results["importance"]["seconds"]
-    peak = max(results["mlops"]["peak_mb"], results["importance"]["peak_mb"])
+    steps = ("mlops", "importance", "leakage")
+    full = sum(results[step]["seconds"] for step in steps)
+    peak = max(results[step]["peak_mb"] for step in steps)
     # CPU time: wall-clock ratios swing with the machine's load
     overhead = results["mlops"]["cpu"] / max(results["pandera"]["cpu"], 1e-9)
-    cpu = results["mlops"]["cpu"] + results["importance"]["cpu"]
+    cpu = sum(results[step]["cpu"] for step in steps)
     print(
         f"full validation: {full:.2f} s wall, {cpu:.2f} s CPU (target <= {TARGET_SECONDS:.0f} s: "
         f"{'met' if full <= TARGET_SECONDS else 'MISSED'}), peak {peak / frame_mb:.2f}x frame "
@@ -196,7 +211,8 @@ def main() -> None:
         ):
             path = Path(tmp) / "frame.parquet"
             table.to_parquet(path, index=False)
-            results = {v: _run_worker(v, path) for v in ("pandera", "mlops", "importance")}
+            variants = ("pandera", "mlops", "importance", "leakage")
+            results = {v: _run_worker(v, path) for v in variants}
             _table(title, frame_mb, results)
 
 

@@ -150,10 +150,34 @@ def _orders(path: Path) -> None:
     frame.to_csv(path, index=False)
 
 
+def _cancellations(path: Path) -> None:
+    """Subscribers, and why those who left gave for leaving: a column filled in only
+    after the outcome, for those who churned (the export a CRM gives)."""
+    rng = np.random.default_rng(7)
+    rows = 1500
+    frame = pd.DataFrame(
+        {
+            "tenure_months": rng.integers(1, 72, rows),
+            "plan": rng.choice(["basic", "plus", "family"], rows),
+            "monthly_fee": rng.uniform(5, 40, rows).round(2),
+            "support_calls": rng.poisson(1.5, rows),
+        }
+    )
+    logit = 0.5 * frame["support_calls"] - 0.04 * frame["tenure_months"] + 0.5
+    churned = rng.random(rows) < 1 / (1 + np.exp(-logit))
+    frame["cancel_reason"] = np.where(
+        churned, rng.choice(["price", "moved", "service", "other"], rows), ""
+    )
+    frame["churned"] = np.where(churned, "yes", "no")
+    frame.to_csv(path, index=False)
+
+
 # Not in USER_FILES (whose every file reaches a verdict untouched): tests/e2e sets
 # split.groups (VISITS) or split.time (ORDERS) on them, as init's review asks.
 VISITS = UserFile("visits.csv", "readmitted", "binary", _visits)
 ORDERS = UserFile("orders.csv", "returned", "binary", _orders)
+# tests/e2e follows init's review of a suspected target leak on it.
+CANCELLATIONS = UserFile("cancellations.csv", "churned", "binary", _cancellations)
 
 USER_FILES: tuple[UserFile, ...] = (
     UserFile("wine.csv", "cultivar", "multiclass", _wine),

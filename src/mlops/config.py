@@ -247,6 +247,19 @@ class CostConfig(_Section):
     max_features: PositiveInt = 30
 
 
+class LeakageConfig(_Section):
+    """Target leakage: a feature that alone all but gives the target away
+    (mlops.data.leakage), scored on the rows validate.importance holds out."""
+
+    enabled: bool = True
+    # A feature whose skill alone (1 - its squared error / the prior's: 1 perfect, 0 no
+    # better than the class shares or the mean) is at least this is a suspected leak.
+    max_skill: Annotated[float, Field(strict=False, gt=0.0, le=1.0)] = 0.95
+    # What happens to a suspected leak: reported | left out of the model | validation fails.
+    policy: Literal["report", "drop", "fail"] = "fail"
+    allow: StrTuple = ()  # reviewed: known when a prediction is made, so kept as a feature
+
+
 class ValidateConfig(_Section):
     extra_columns: Literal["fail", "drop", "allow"]
     max_value_skew: Rate
@@ -257,6 +270,7 @@ class ValidateConfig(_Section):
     privacy: PrivacyConfig
     importance: ImportanceConfig
     cost: CostConfig
+    leakage: LeakageConfig = LeakageConfig()
 
 
 class IntParam(_Section):

@@ -20,7 +20,8 @@ import yaml
 
 from tests.conftest import ROOT, copy_project
 from tests.task_projects import must
-from tests.user_files import ORDERS, USER_FILES, VISITS, UserFile, write
+from tests.task_projects import run as run_in
+from tests.user_files import CANCELLATIONS, ORDERS, USER_FILES, VISITS, UserFile, write
 
 pytestmark = pytest.mark.slow
 
@@ -175,3 +176,43 @@ def test_the_latest_orders_are_the_test_split_once_init_s_review_is_followed(
     assert "every row after the training data's latest (split.time)" in staleness["source"]
     assert all(window["age_days"] >= 0 for window in staleness["windows"])
     assert "passed" in _json(project / "reports/gate.json")
+
+
+def test_a_column_filled_in_after_the_outcome_is_left_out_and_stops_validate_if_put_back(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Subscribers with the reason those who left gave: init finds that cancel_reason
+    alone gives churned away and leaves it out (data.drop), so the first run is honest;
+    a user who puts it back without allowing it gets validate's one line, not a model."""
+
+    def review(project: Path, said: str) -> None:
+        assert "suspected target leaks, each alone forecasting churned all but perfectly" in said
+        assert "cancel_reason (1.00)" in said
+        assert yaml.safe_load((project / "params.yaml").read_text())["data"]["drop"] == [
+            "cancel_reason"
+        ]
+
+    project = onboard(CANCELLATIONS, tmp_path_factory.mktemp("cancellations"), review)
+    card = _json(project / "models/model_card.json")
+    features = [*card["features"]["numeric"], *card["features"]["categorical"]]
+    assert "cancel_reason" not in features
+    assert "support_calls" in features
+    leakage = _json(project / "reports/validation.json")["leakage"]
+    assert leakage["suspected"] == []
+    assert max(leakage["skills"].values()) < leakage["max_skill"]
+    assert "passed" in _json(project / "reports/gate.json")
+
+    text = (project / "params.yaml").read_text()
+    (project / "params.yaml").write_text(text.replace("drop: [cancel_reason]", "drop: []", 1))
+    contract = yaml.safe_load((project / "data/schema.yaml").read_text())
+    contract["columns"]["cancel_reason"] = {"dtype": "str", "nullable": True}
+    (project / "data/schema.yaml").write_text(yaml.safe_dump(contract, sort_keys=False))
+    before = (project / "models/model.skops").read_bytes()
+    put_back = run_in(project, "dvc", "repro")
+    assert put_back.returncode != 0
+    said = [line for line in put_back.stderr.splitlines() if "validation failed" in line]
+    assert len(said) == 1, put_back.stderr
+    assert "feature 'cancel_reason' alone forecasts the target with skill 1.000" in said[0]
+    assert "data.drop" in said[0]
+    assert "validate.leakage.allow" in said[0]
+    assert (project / "models/model.skops").read_bytes() == before  # no model trained on it

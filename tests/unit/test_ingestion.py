@@ -105,8 +105,8 @@ def test_a_batch_types_signed_numbers_as_its_source_did(config: DataConfig) -> N
 def test_columns_named_self_are_ingested(config: DataConfig) -> None:
     """``DataFrame.assign(**{name: ...})`` fails on a column called ``self`` (HMDA has one)."""
     frame = pd.DataFrame({"Self": ["yes", "no", "no"], "Age": [30, 40, 50]})
-    out = ingest(frame, config.model_copy(update={"target": "self", "task": "binary",
-                                                   "positive_class": ("yes",), "negative_class": ("no",)}))  # fmt: skip
+    labels = {"positive_class": ("yes",), "negative_class": ("no",)}
+    out = ingest(frame, config.model_copy(update={"target": "self", "task": "binary", **labels}))
     assert out["self"].tolist() == [1, 0, 0]
     assert list(out.columns) == ["age", "self"]
 

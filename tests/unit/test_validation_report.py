@@ -255,7 +255,12 @@ def test_of_two_twins_looking_worthless_one_stays(
     checked = run(adult_sample, contract, cfg)
     both = {"education", "education_num"}
     report = checks.build(checked, cfg, measured(list(checked.candidates), both, (EDUCATION,)))
-    assert report["dropped"] == {"privacy": [], "importance": [], "redundancy": ["education_num"]}
+    assert report["dropped"] == {
+        "privacy": [],
+        "leakage": [],
+        "importance": [],
+        "redundancy": ["education_num"],
+    }
     assert "education" in report["features"]
 
 
@@ -356,3 +361,54 @@ def test_policy_names_are_normalised_like_the_data(
     assert checked.privacy_dropped == ("occupation",)
     assert "occupation" not in checked.candidates
     assert checked.qualities["capital_gain"].sentinel_rate > 0
+
+
+def leak(cfg: ValidateConfig, suspected: tuple[str, ...]) -> Any:
+    from mlops.data.leakage import Leakage
+
+    skills = {"age": 0.12, "capital_gain": 0.997, "hours_per_week": 0.05}
+    return Leakage(skills, suspected, cfg.leakage, {"fit": 700, "held_out": 300})
+
+
+def test_a_suspected_leak_fails_validation_in_one_line_naming_the_way_out(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
+) -> None:
+    cfg = params.validate_
+    checked = run(adult_sample, contract, cfg)
+    report = checks.build(checked, cfg, None, leak(cfg, ("capital_gain",)))
+    assert report["passed"] is False
+    assert report["leakage"]["suspected"] == ["capital_gain"]
+    assert "capital_gain" in report["features"]  # failing, not dropping
+    assert checks.error_line(report) == (
+        "in.parquet: validation failed: feature 'capital_gain' alone forecasts the target "
+        "with skill 0.997 >= validate.leakage.max_skill 0.95 on held-out rows, a suspected "
+        "target leak: list it in params.yaml data.drop if it is recorded after the outcome, "
+        "or in validate.leakage.allow if it is known when a prediction is made"
+    )
+    text = checks.markdown(report)
+    assert "## Target leakage" in text
+    assert "| `capital_gain` | 0.997 | suspected leak |" in text
+    assert "| `age` | 0.120 |  |" in text
+    assert checks.build(checked, cfg, None, leak(cfg, ()))["passed"] is True
+
+
+def test_a_dropped_leak_leaves_the_features_and_an_allowed_one_is_marked(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
+) -> None:
+    dropping = config(
+        params, leakage=params.validate_.leakage.model_copy(update={"policy": "drop"})
+    )
+    checked = run(adult_sample, contract, dropping)
+    report = checks.build(checked, dropping, None, leak(dropping, ("capital_gain",)))
+    assert report["passed"] is True
+    assert "capital_gain" not in report["features"]
+    assert report["dropped"]["leakage"] == ["capital_gain"]
+    assert "- Dropped (leakage): `capital_gain`" in checks.markdown(report)
+    allowing = config(
+        params, leakage=params.validate_.leakage.model_copy(update={"allow": ("capital_gain",)})
+    )
+    allowed = checks.build(checked, allowing, None, leak(allowing, ()))
+    assert allowed["passed"] is True
+    assert "| `capital_gain` | 0.997 | allowed (validate.leakage.allow) |" in checks.markdown(
+        allowed
+    )

@@ -22,6 +22,7 @@ from mlops.errors import CheckFailed, UsageError
 if TYPE_CHECKING:  # these pull in scikit-learn and scipy: only the pipeline needs them
     from mlops.data.cost import Cost, Footprint
     from mlops.data.importance import Importance
+    from mlops.data.leakage import Leakage
     from mlops.data.redundancy import Pair
 
 
@@ -197,16 +198,23 @@ def _check_sentinels(
                 )
 
 
-def build(checked: Checked, config: ValidateConfig, measured: Measured | None) -> dict[str, Any]:
+def build(
+    checked: Checked,
+    config: ValidateConfig,
+    measured: Measured | None,
+    leakage: Leakage | None = None,
+) -> dict[str, Any]:
     """reports/validation.json. Other stages read ``passed``, ``features``, ``quality``,
     ``protected`` and ``ids``."""
     verdict = judge(checked, config, measured)
     dropped = verdict.dropped()
-    left_out = {*dropped["importance"], *dropped["redundancy"]}
+    leaks = leakage.dropped if leakage is not None else []
+    left_out = {*dropped["importance"], *dropped["redundancy"], *leaks}
     failures = checked.contract.failures
     skews = [f.skew for f in failures]
+    leaked = leakage is not None and leakage.failed
     return {
-        "passed": checked.passed and not verdict.failed,
+        "passed": checked.passed and not verdict.failed and not leaked,
         "source": checked.source,
         "contract": checked.contract_path,
         "rows": checked.rows,
@@ -226,7 +234,7 @@ def build(checked: Checked, config: ValidateConfig, measured: Measured | None) -
         "groups": checked.groups,
         "time": checked.time,
         "duplicates": dict(checked.duplicates),
-        "dropped": {"privacy": list(checked.privacy_dropped), **dropped},
+        "dropped": {"privacy": list(checked.privacy_dropped), "leakage": leaks, **dropped},
         "quality": {
             "threshold": config.qa_threshold,
             "features": {name: q.to_dict() for name, q in checked.qualities.items()},
@@ -236,6 +244,7 @@ def build(checked: Checked, config: ValidateConfig, measured: Measured | None) -
             "passed": not privacy.failed(list(checked.findings)),
             "findings": [f.to_dict() for f in checked.findings],
         },
+        "leakage": leakage.to_dict() if leakage is not None else None,
         "importance": _importance(measured, config, verdict),
         "cost": _cost(measured, verdict),
     }
@@ -343,7 +352,10 @@ def error_line(report: Mapping[str, Any]) -> str:
         for f in report["failures"]
         if f["fatal"]
     ]
-    if not problems:  # the contract and privacy passed: feature value failed it
+    leakage = report.get("leakage")
+    if not problems and leakage is not None and leakage["policy"] == "fail":
+        problems = [_describe_leak(leakage, name) for name in leakage["suspected"]]
+    if not problems:  # the contract, privacy and leakage passed: feature value failed it
         problems = [_describe_value(report["importance"])]
     more = len(problems) - 1
     suffix = f"; {more} more (all: mlops validate --report FILE)" if more else ""
@@ -361,6 +373,15 @@ def _describe_value(importance: Mapping[str, Any]) -> str:
     return (
         f"feature(s) adding nothing: {', '.join(zero + redundant)} (params.yaml "
         "validate.importance.policy: fail; drop leaves them out of the model)"
+    )
+
+
+def _describe_leak(leakage: Mapping[str, Any], name: str) -> str:
+    return (
+        f"feature {name!r} alone forecasts the target with skill {leakage['skills'][name]:.3f} "
+        f">= validate.leakage.max_skill {leakage['max_skill']:g} on held-out rows, a suspected "
+        "target leak: list it in params.yaml data.drop if it is recorded after the outcome, "
+        "or in validate.leakage.allow if it is known when a prediction is made"
     )
 
 
@@ -433,6 +454,7 @@ def markdown(report: Mapping[str, Any]) -> str:
         *_duplicates_section(report),
         *_quality_section(report["quality"]),
         *_privacy_section(report["privacy"]),
+        *_leakage_section(report.get("leakage")),
         *_importance_section(report["importance"]),
         *_cost_section(report["cost"]),
         "## Features and lawful use",
@@ -562,6 +584,45 @@ def _privacy_section(privacy: Mapping[str, Any]) -> list[str]:
     ]
     header = ["Column", "Looks like", "In name", "Distinct values matching", "Examples (masked)"]
     return [*head, *_table([*header, "Decision"], rows)]
+
+
+def _leakage_section(leakage: Mapping[str, Any] | None) -> list[str]:
+    if leakage is None:
+        return []
+    suspected = leakage["suspected"]
+    acts = {"report": "reported only", "drop": "left out of the model",
+            "fail": "validation fails"}[leakage["policy"]]  # fmt: skip
+    shown = max(5, len(suspected) + len(leakage["allow"]))
+    top = sorted(leakage["skills"].items(), key=lambda item: (-item[1], item[0]))[:shown]
+    lines = [
+        "## Target leakage",
+        "",
+        f"Each feature alone, fitted on {leakage['fit_rows']:,} training rows and scored on "
+        f"{leakage['held_out_rows']:,} held out: its skill (1 - squared error / the prior's; 1 "
+        f"perfect, 0 no better than always forecasting {leakage['prior']} in the fitted rows). "
+        "A feature at or above "
+        f"{leakage['max_skill']:g} all but gives the target away: usually it is recorded after "
+        f"the outcome, and will not be known when a prediction is made ({acts}; params.yaml "
+        "validate.leakage).",
+        "",
+        *_table(
+            ["feature", "skill alone", "verdict"],
+            [[f"`{name}`", f"{value:.3f}", _leak_verdict(leakage, name)] for name, value in top],
+        ),
+    ]
+    if suspected:
+        lines += [
+            f"Suspected: {_names(suspected)}. If it is recorded after the outcome, list it in "
+            "data.drop; if it is truly known when predicting, in validate.leakage.allow.",
+            "",
+        ]
+    return lines
+
+
+def _leak_verdict(leakage: Mapping[str, Any], name: str) -> str:
+    if leakage["skills"][name] < leakage["max_skill"]:
+        return ""
+    return "suspected leak" if name in leakage["suspected"] else "allowed (validate.leakage.allow)"
 
 
 def _importance_section(importance: Mapping[str, Any] | None) -> list[str]:

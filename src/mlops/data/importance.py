@@ -58,17 +58,7 @@ def measure(
     with ``groups`` (split.groups), the held-out rows are whole groups; with ``time``
     (split.time), the latest rows."""
     task = get_task(task_name)
-    sample = task.sample(train, target, config.max_rows, seed)
-    if time is not None:
-        fit, held_out = time_split(
-            sample, target, config.holdout, task_name, time=time,
-            share="validate.importance.holdout",
-        )  # fmt: skip
-    else:
-        fit, held_out = task.split(
-            sample, target, config.holdout, seed,
-            "feature importance (validate.importance.holdout)", groups=groups,
-        )  # fmt: skip
+    fit, held_out = holdout(train, target, config, seed=seed, task=task, groups=groups, time=time)
     # Encoded once: shuffling a column's codes is shuffling its values, and the
     # repeats then cost only predictions.
     encoder, model = probe(fit[list(features)], task, seed)
@@ -95,6 +85,31 @@ def measure(
     }
     method = {"scoring": config.scoring, "fit_rows": len(fit), "held_out_rows": len(held_out)}
     return importances, method
+
+
+def holdout(
+    train: pd.DataFrame,
+    target: str,
+    config: ImportanceConfig,
+    *,
+    seed: int,
+    task: Task,
+    groups: str | None = None,
+    time: str | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows feature value is fitted on and the rows it is scored on: a sample of
+    ``config.max_rows`` of the training split, ``config.holdout`` of it held out (whole
+    groups with ``groups``, the latest rows with ``time``), the same for every probe."""
+    sample = task.sample(train, target, config.max_rows, seed)
+    if time is not None:
+        return time_split(
+            sample, target, config.holdout, task.name, time=time,
+            share="validate.importance.holdout",
+        )  # fmt: skip
+    return task.split(
+        sample, target, config.holdout, seed,
+        "feature importance (validate.importance.holdout)", groups=groups,
+    )  # fmt: skip
 
 
 def probe(features: pd.DataFrame, task: Task, seed: int) -> tuple[ColumnTransformer, Any]:

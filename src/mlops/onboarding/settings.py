@@ -307,6 +307,7 @@ def review(
     groups: Mapping[str, str] | None = None,
     units: Mapping[str, str] | None = None,
     empty: Sequence[str] = (),
+    leaks: Mapping[str, float] | None = None,
     unlabelled: int = 0,
     rare: Mapping[str, int] | None = None,
 ) -> list[str]:
@@ -314,8 +315,9 @@ def review(
     ``values`` as ``changes`` gives them, the data's ``features``, its ``ids`` (column ->
     why), the columns holding ``personal`` data (column -> kinds), those whose values
     repeat (``groups``, column -> why: candidates for split.groups), the numbers written
-    with a currency or percent sign (``units``, column -> sign), the ``empty`` ones,
-    how many rows are ``unlabelled`` and the ``rare`` classes split leaves out (-> rows)."""
+    with a currency or percent sign (``units``, column -> sign), the ``empty`` ones, the
+    suspected target ``leaks`` (column -> skill alone), how many rows are
+    ``unlabelled`` and the ``rare`` classes split leaves out (-> rows)."""
     lines = [_task_line(profile, values)]
     if unlabelled:
         lines.append(
@@ -346,6 +348,15 @@ def review(
         lines.append(
             f"no value in any row: {', '.join(empty)}; listed in data.drop (never read): "
             "take a column out of it once the data holds values"
+        )
+    if leaks:
+        found = ", ".join(f"{c} ({skill:.2f})" for c, skill in leaks.items())
+        lines.append(
+            f"suspected target leaks, each alone forecasting {profile.name} all but perfectly "
+            f"(its skill in brackets, 1 perfect; validate.leakage): {found}; listed in "
+            "data.drop (never read), as a "
+            "column recorded after the outcome must be; if one is known when a prediction "
+            "is made, take it out of data.drop and add it to validate.leakage.allow"
         )
     if personal:
         found = ", ".join(f"{c} ({', '.join(kinds)})" for c, kinds in personal.items())

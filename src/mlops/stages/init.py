@@ -61,7 +61,6 @@ def run(args: argparse.Namespace) -> None:
     from mlops.data.contract import contract_document, duplicate_columns, infer_contract
     from mlops.data.identifiers import find_groups, find_ids
     from mlops.data.ingestion import ingest, normalise_name, unit_columns, unlabelled
-    from mlops.data.privacy import scan
     from mlops.onboarding import settings
     from mlops.onboarding.profile import find_target
     from mlops.onboarding.sniff import sniff
@@ -83,19 +82,17 @@ def run(args: argparse.Namespace) -> None:
     params = parse_params(yaml.safe_load(settings.edit_params(text, values)), str(params_path))
     rare = _rare(profile, params)
     raw = ingest(frame, params.data)
-    empty = values["data.drop"] = _empty(raw, params.data.target)
-    raw = raw.drop(columns=empty)
-    # Personal data fails validation unless listed: dropped from the features until a
-    # person reviews it (the review list says so), so the first run reaches a verdict.
-    personal = {
-        f.column: f.kinds
-        for f in scan(raw, params.validate_.privacy, params.seed)
-        if f.column != params.data.target
-    }
-    values["validate.privacy.drop"] = list(personal)
+    empty = _empty(raw, params.data.target)
+    # Personal data and suspected target leaks would stop validate: left out of the
+    # features until a person reviews them (the review list says so), so the first run
+    # reaches a verdict.
+    personal = _personal(raw.drop(columns=empty), params)
+    ids = find_ids(raw.drop(columns=empty), params.data.target)
+    leaks = _leaks(raw, params, exclude={*ids, *personal, *empty})
+    values |= {"validate.privacy.drop": list(personal), "data.drop": [*empty, *leaks]}
+    raw = raw.drop(columns=values["data.drop"])
     new_text = settings.edit_params(text, values)
     params = parse_params(yaml.safe_load(new_text), source=str(params_path))
-    ids = find_ids(raw, params.data.target)
     groups = find_groups(raw, params.data.target, list(ids))
     schema = infer_contract(
         raw,
@@ -133,6 +130,7 @@ def run(args: argparse.Namespace) -> None:
         units=unit_columns(frame.drop(columns=[column]), params.data.decimal),
         personal=personal,
         empty=empty,
+        leaks=leaks,
         unlabelled=unlabelled(frame, params.data),
         rare=rare,
     )
@@ -152,6 +150,39 @@ def _rare(profile: TargetProfile, params: Params) -> dict[str, int]:
         require_rows(profile.name, profile.counts, min_rows)
         return {}
     return rare_classes(profile.counts, min_rows, profile.name)
+
+
+def _personal(raw: pd.DataFrame, params: Params) -> dict[str, tuple[str, ...]]:
+    """The columns holding personal data (column -> kinds), as validate finds them."""
+    from mlops.data.privacy import scan
+
+    found = scan(raw, params.validate_.privacy, params.seed)
+    return {f.column: tuple(f.kinds) for f in found if f.column != params.data.target}
+
+
+def _leaks(raw: pd.DataFrame, params: Params, exclude: set[str]) -> dict[str, float]:
+    """The columns validate's leakage check would stop on (column -> skill alone), on a
+    held-out part of the whole file; none when the file is too small to hold rows out
+    (validate says so on the training split)."""
+    from mlops.data import importance, leakage
+    from mlops.tasks.task import get_task
+
+    config, target = params.validate_.leakage, params.data.target
+    if not config.enabled:
+        return {}
+    task = get_task(params.data.task)
+    try:
+        fit, held_out = importance.holdout(
+            raw, target, params.validate_.importance, seed=params.seed, task=task
+        )
+    except UsageError:
+        return {}
+    candidates = [c for c in raw.columns if c != target and c not in exclude]
+    found = leakage.measure(
+        fit, held_out, candidates, target, config,
+        classification=task.is_classification, seed=params.seed,
+    )  # fmt: skip
+    return {name: found.skills[name] for name in found.suspected}
 
 
 def _empty(raw: pd.DataFrame, target: str) -> list[str]:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import pandera.pandas as pa
 
     from mlops.data.checks import Checked, Measured
+    from mlops.data.leakage import Leakage
 
 
 SUMMARY = (
@@ -80,8 +81,12 @@ def run(args: argparse.Namespace) -> None:
         groups=groups,
         time=time,
     )
-    measured = _measure(checked, contract, params) if pipeline and checked.passed else None
-    report = checks.build(checked, params.validate_, measured)
+    leakage = measured = None
+    if pipeline and checked.passed:
+        train = files.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
+        leakage = _leakage(train, checked, params)
+        measured = _measure(train, checked, contract, params, leakage)
+    report = checks.build(checked, params.validate_, measured, leakage)
     if report["passed"]:
         _write(report, args.report or (PATHS.validation if pipeline else None),
                args.markdown or (PATHS.validation_summary if pipeline else None))  # fmt: skip
@@ -106,20 +111,47 @@ def _read_batch(path: Path, params: Params, names: list[str]) -> pd.DataFrame:
         raise type(exc)(f"{path}: {exc}") from None
 
 
-def _measure(checked: Checked, contract: pa.DataFrameSchema, params: Params) -> Measured | None:
+def _leakage(train: pd.DataFrame, checked: Checked, params: Params) -> Leakage | None:
+    """Each feature alone on the rows feature value holds out: a suspected target leak."""
+    config = params.validate_.leakage
+    if not config.enabled:
+        return None
+    # Imported here: scikit-learn is only needed by the pipeline run, not by --input.
+    from mlops.data import importance, leakage
+    from mlops.tasks.task import get_task
+
+    task = get_task(params.data.task)
+    fit, held_out = importance.holdout(
+        train, checked.target, params.validate_.importance, seed=params.seed, task=task,
+        groups=checked.groups, time=checked.time,
+    )  # fmt: skip
+    return leakage.measure(
+        fit, held_out, checked.candidates, checked.target, config,
+        classification=task.is_classification, seed=params.seed,
+    )  # fmt: skip
+
+
+def _measure(
+    train: pd.DataFrame,
+    checked: Checked,
+    contract: pa.DataFrameSchema,
+    params: Params,
+    leakage: Leakage | None,
+) -> Measured | None:
     """Feature value (importance, redundancy) and, shown against it, cost on the training
-    split; switching value off switches cost off too."""
+    split, without the suspected leaks a policy drops or fails on (beside a leak every
+    other feature looks worthless); switching value off switches cost off too."""
     value, spend = params.validate_.importance, params.validate_.cost
     if not value.enabled:
         return None
-    # Imported here: scikit-learn is only needed by the pipeline run, not by --input.
     from mlops.data import cost, importance, redundancy
     from mlops.data.checks import Measured
     from mlops.data.contract import acquisition_cost
     from mlops.tasks.task import get_task
 
-    train = files.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
-    features, target = list(checked.candidates), checked.target
+    leaks = leakage.excluded if leakage is not None else ()
+    features = [name for name in checked.candidates if name not in leaks]
+    target = checked.target
     seed, task = params.seed, params.data.task
     importances, method = importance.measure(
         train,
