@@ -197,6 +197,26 @@ def test_split_and_sample_are_seeded_and_balanced(wine: tuple[pd.DataFrame, pd.S
     assert sample.index.is_monotonic_increasing
 
 
+def test_a_sample_keeps_a_rare_class_s_rows_for_the_folds() -> None:
+    """14,000 football results with 4 games of 9 home goals, kept by split for 3 folds:
+    a sample of 5,000 kept 1 or 2 of them and impute's 3-fold CV refused the run
+    (found on R's Bundesliga). ``keep`` tops such a class up from the rows left out."""
+    rng = np.random.default_rng(0)
+    goals = np.concatenate([rng.integers(0, 4, 13_996), [9, 9, 9, 9]]).astype(str)
+    frame = pd.DataFrame({"x": rng.normal(size=len(goals)), "goals": goals})
+    task = get_task("multiclass")
+    plain = task.sample(frame, "goals", 5000, seed=1)
+    assert (plain["goals"] == "9").sum() < 3
+    kept = task.sample(frame, "goals", 5000, seed=1, keep=3)
+    assert (kept["goals"] == "9").sum() == 3
+    assert kept.index.is_monotonic_increasing
+    assert set(plain.index) < set(kept.index)  # the same sample, topped up
+    assert len(kept) <= 5003
+    task.check_parts(kept["goals"], 3, "impute.auto.cv_folds")  # no longer refused
+    assert task.sample(frame, "goals", 5000, seed=1, keep=3).index.equals(kept.index)
+    assert len(task.sample(frame.iloc[:20], "goals", 10, seed=1, keep=50)) == 20  # all rows
+
+
 # --- predictions ----------------------------------------------------------------------
 
 

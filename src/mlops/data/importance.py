@@ -100,7 +100,7 @@ def holdout(
     """The rows feature value is fitted on and the rows it is scored on: a sample of
     ``config.max_rows`` of the training split, ``config.holdout`` of it held out (whole
     groups with ``groups``, the latest rows with ``time``), the same for every probe."""
-    sample = task.sample(train, target, config.max_rows, seed)
+    sample = task.sample(train, target, config.max_rows, seed, keep=2)  # held out and fitted
     if time is not None:
         return time_split(
             sample, target, config.holdout, task.name, time=time,

@@ -486,7 +486,7 @@ def cv_scorer(
     a params error: no strategy can be chosen by it.
     """
     chosen, doer = get_metric(metric, task), get_task(task)
-    sample = doer.sample(train, target, max_rows, seed)
+    sample = doer.sample(train, target, max_rows, seed, keep=folds)
     y = sample[target]
     within = None if groups is None else sample[groups]  # each group in one fold
     order = None if times is None else times.loc[sample.index]

@@ -354,9 +354,9 @@ def review(
         lines.append(
             f"suspected target leaks, each alone forecasting {profile.name} all but perfectly "
             f"(its skill in brackets, 1 perfect; validate.leakage): {found}; listed in "
-            "data.drop (never read), as a "
-            "column recorded after the outcome must be; if one is known when a prediction "
-            "is made, take it out of data.drop and add it to validate.leakage.allow"
+            "data.drop (never read), as a column recorded after the outcome must be; if one "
+            "is known when a prediction is made, take it out of data.drop and add it to "
+            "validate.leakage.allow"
         )
     if personal:
         found = ", ".join(f"{c} ({', '.join(kinds)})" for c, kinds in personal.items())

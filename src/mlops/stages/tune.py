@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> None:
     task = get_task(params.data.task)
     search.check_space(config, str(args.params), task.name)
     plan = ImputationPlan.from_dict(plan_document)
-    sample = task.sample(train, plan.target, config.max_rows, seed)
+    sample = task.sample(train, plan.target, config.max_rows, seed, keep=config.cv_folds)
     groups = group_column(params, list(train.columns))
     time = time_column(params, list(train.columns))
     folds = task.folds(

@@ -63,6 +63,21 @@ def _missing(target: str, labels: pd.Series) -> None:
         )
 
 
+def _topped_up(labels: np.ndarray, positions: np.ndarray, keep: int, seed: int) -> np.ndarray:
+    """``positions`` with rows of each class short of ``keep`` (or of all its rows) added,
+    drawn seeded from the rows left out."""
+    chosen = np.zeros(len(labels), dtype=bool)
+    chosen[positions] = True
+    rng = np.random.default_rng(seed)
+    added = []
+    for label in pd.unique(labels):
+        mine = labels == label
+        short = min(int(mine.sum()), keep) - int((mine & chosen).sum())
+        if short > 0:
+            added.append(rng.choice(np.flatnonzero(mine & ~chosen), short, replace=False))
+    return np.concatenate([positions, *added]) if added else positions
+
+
 @dataclass(frozen=True)
 class Task:
     """What one kind of problem means to every stage."""
@@ -164,8 +179,12 @@ class Task:
                 )
         return frame.iloc[rest], frame.iloc[part]
 
-    def sample(self, frame: pd.DataFrame, target: str, rows: int | None, seed: int) -> pd.DataFrame:
-        """A seeded, stratified sample of at most ``rows`` rows, in the frame's order."""
+    def sample(
+        self, frame: pd.DataFrame, target: str, rows: int | None, seed: int, *, keep: int = 0
+    ) -> pd.DataFrame:
+        """A seeded, stratified sample of about ``rows`` rows, in the frame's order. A class
+        keeps at least ``keep`` rows (all it has, if fewer): a class the split kept for
+        its ``keep`` cross-validation folds must not be thinned below them by the sample."""
         if rows is None or rows >= len(frame):
             return frame
         from sklearn.model_selection import train_test_split
@@ -176,6 +195,8 @@ class Task:
         positions = train_test_split(
             np.arange(len(frame)), train_size=rows, random_state=seed, stratify=strata
         )[0]
+        if keep and self.is_classification:
+            positions = _topped_up(frame[target].to_numpy(), positions, keep, seed)
         return frame.iloc[np.sort(positions)]
 
     def folds(
