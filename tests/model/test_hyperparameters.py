@@ -279,7 +279,8 @@ def test_every_family_fits_a_category_of_many_values(
 ) -> None:
     """A text feature with more values than HistGradientBoosting's categorical splits
     take (255; a branch code, a city): there its rarest values share one code (each fit
-    failed before), other families keep a code per value, and every family fits."""
+    failed before), a one-hot family gives it at most 100 columns (its rarest values
+    share one), a random forest keeps a code per value, and every family fits."""
     sample, task_plan, _config = cases[task]
     frame = pd.concat([sample] * -(-800 // len(sample)), ignore_index=True)  # >= 800 rows
     rng = np.random.default_rng(0)
@@ -292,10 +293,13 @@ def test_every_family_fits_a_category_of_many_values(
     assert len(model.predict(features.head(5))) == 5
     codes = model.named_steps["preprocess"].transform(features)
     encoded = dict(zip(plan.names(), codes.T, strict=False))
-    limit = get_family(family).max_categories
-    if limit is not None:  # the rarest share a code; the demo's and wine's keep theirs
+    limit, encoding = get_family(family).max_categories, get_family(family).encoding
+    if encoding == "one_hot":  # a column per value, the rarest sharing one past the limit
+        names = list(model.named_steps["preprocess"].get_feature_names_out())
+        assert sum(name.startswith("branch_") for name in names) == limit
+    elif limit is not None:  # the rarest share a code; the demo's and wine's keep theirs
         assert len(np.unique(encoded["branch"])) == limit
         for small in plan.names("categorical")[:-1]:  # all but branch
             assert len(np.unique(encoded[small])) == features[small].nunique()
-    elif get_family(family).encoding == "ordinal":
+    else:
         assert len(np.unique(encoded["branch"])) == 400

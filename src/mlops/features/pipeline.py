@@ -208,7 +208,14 @@ def _widths(fitted: Any, inputs: int, outputs: int) -> list[int]:
     """Output columns per input column of one fitted transformer."""
     if outputs == inputs:
         return [1] * inputs
-    return [len(c) for c in fitted.categories_]  # a one-hot encoder
+    # A one-hot encoder: a column per category, but one for all of a feature's rarest
+    # (its infrequent categories, past the family's max_categories).
+    enabled = fitted.max_categories is not None or fitted.min_frequency is not None
+    rare = fitted.infrequent_categories_ if enabled else [None] * len(fitted.categories_)
+    return [
+        len(categories) - (len(few) - 1 if few is not None else 0)
+        for categories, few in zip(fitted.categories_, rare, strict=True)
+    ]
 
 
 def _encoder(plan: ImputationPlan, family: str) -> PlanOrder:
@@ -233,7 +240,11 @@ def _encoder(plan: ImputationPlan, family: str) -> PlanOrder:
             max_categories=chosen.max_categories,
         )
         if ordinal
-        else OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+        else OneHotEncoder(
+            handle_unknown="infrequent_if_exist",
+            max_categories=chosen.max_categories,
+            sparse_output=False,
+        ),
     }
     steps = [(kind, encoders[kind], cols) for kind, cols in positions.items() if cols]
     if flagged:
