@@ -159,7 +159,7 @@ def _table(title: str, frame_mb: float, results: dict[str, dict[str, float]]) ->
         "pandera": "plain pandera, same contract (lazy)",
         "mlops": "mlops data tests (contract+quality+privacy)",
         "importance": "  + feature value (permutation, capped sample)",
-        "leakage": "  + target leakage (each feature alone, same sample)",
+        "leakage": "  + target leakage (each feature alone)",
     }
     print(f"\n{title}")
     print(f"{'':48} {'wall (s)':>9} {'CPU (s)':>8} {'peak RSS (MB)':>14} {'x frame':>8}")
