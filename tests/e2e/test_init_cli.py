@@ -147,6 +147,29 @@ def test_a_rare_class_is_left_out_at_split_and_named(project: Path, tmp_path: Pa
     assert "classes too rare to split and cross-validate: 'd' (3 rows); their rows are" in out
 
 
+def test_a_suspected_leak_is_found_beside_a_rare_class_and_left_out(
+    project: Path, tmp_path: Path
+) -> None:
+    """A code that names the class (a column filled in once the outcome is known), in a
+    file with a class seen once: the check runs without that class, as split will."""
+    rng = np.random.default_rng(0)
+    labels = [str(v) for v in rng.choice(["a", "b", "c"], 600)]
+    labels[0] = "zz"
+    frame = pd.DataFrame({
+        "x": rng.normal(size=600),
+        "code": [label.upper() + "-1" for label in labels],
+        "label": labels,
+    })  # fmt: skip
+    frame.to_csv(path := tmp_path / "coded.csv", index=False)
+    code, out, err = _init(project, "--data", str(path), "--target", "label", "--no-dvc")
+    assert code == 0, err
+    assert "suspected target leaks, each alone forecasting label all but perfectly" in out
+    assert "code (1.00); listed in data.drop (never read)" in out
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["data"]["drop"] == ["code"]
+    assert "code" not in yaml.safe_load((project / "data/schema.yaml").read_text())["columns"]
+
+
 def test_a_binary_target_that_cant_be_told_needs_positive(project: Path, tmp_path: Path) -> None:
     frame = pd.DataFrame({"x": np.arange(40.0), "y": ["<=50K", ">50K"] * 20})
     frame.to_csv(path := tmp_path / "b.csv", index=False)

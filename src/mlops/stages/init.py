@@ -24,6 +24,8 @@ from mlops.errors import UsageError
 from mlops.io import files, git, tables
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import pandas as pd
 
     from mlops.onboarding.profile import TargetProfile
@@ -88,7 +90,7 @@ def run(args: argparse.Namespace) -> None:
     # reaches a verdict.
     personal = _personal(raw.drop(columns=empty), params)
     ids = find_ids(raw.drop(columns=empty), params.data.target)
-    leaks = _leaks(raw, params, exclude={*ids, *personal, *empty})
+    leaks = _leaks(raw, params, exclude={*ids, *personal, *empty}, rare=rare)
     values |= {"validate.privacy.drop": list(personal), "data.drop": [*empty, *leaks]}
     raw = raw.drop(columns=values["data.drop"])
     new_text = settings.edit_params(text, values)
@@ -160,10 +162,12 @@ def _personal(raw: pd.DataFrame, params: Params) -> dict[str, tuple[str, ...]]:
     return {f.column: tuple(f.kinds) for f in found if f.column != params.data.target}
 
 
-def _leaks(raw: pd.DataFrame, params: Params, exclude: set[str]) -> dict[str, float]:
+def _leaks(
+    raw: pd.DataFrame, params: Params, exclude: set[str], rare: Mapping[str, int]
+) -> dict[str, float]:
     """The columns validate's leakage check would stop on (column -> skill alone), on a
-    held-out part of the whole file; none when the file is too small to hold rows out
-    (validate says so on the training split)."""
+    held-out part of the whole file without the ``rare`` classes split leaves out; none
+    when the file is too small to hold rows out (validate says so on the training split)."""
     from mlops.data import importance, leakage
     from mlops.tasks.task import get_task
 
@@ -171,9 +175,10 @@ def _leaks(raw: pd.DataFrame, params: Params, exclude: set[str]) -> dict[str, fl
     if not config.enabled:
         return {}
     task = get_task(params.data.task)
+    kept = raw[~raw[target].astype(str).isin(list(rare))]
     try:
         fit, held_out = importance.holdout(
-            raw, target, params.validate_.importance, seed=params.seed, task=task
+            kept, target, params.validate_.importance, seed=params.seed, task=task
         )
     except UsageError:
         return {}
