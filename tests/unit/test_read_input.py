@@ -162,6 +162,8 @@ def test_a_gzipped_parquet_file_is_read(config: DataConfig, tmp_path: Path) -> N
         (b'{"age": 30, "job": {"title": "cook"}}', "row 1's 'job' holds a nested JSON value"),
         (b"[]", "input file has no data rows"),
         (b"\x00\x01binary", "not a CSV, Parquet, Feather or JSON file (binary content)"),
+        (b'[{"city": "caf\x81"}]', "a JSON file in neither UTF-8 nor Windows-1252 text"),
+        (b"city\ncaf\x81\n", "a CSV in neither UTF-8 nor Windows-1252 text"),
     ],
 )
 def test_unreadable_inputs_are_one_line(

@@ -149,10 +149,11 @@ def _read_csv_source(path: Path, data: bytes, config: DataConfig) -> pd.DataFram
 FALLBACK_ENCODING = "cp1252"
 
 
-def decoded(name: object, data: bytes) -> tuple[str, str]:
-    """A CSV's bytes as (text, the encoding it was read in): UTF-8 (a byte-order mark, as
-    spreadsheets write one, dropped so that it does not become part of the first column's
-    name), else ``FALLBACK_ENCODING``; a UsageError when neither reads them."""
+def decoded(name: object, data: bytes, kind: str = "a CSV") -> tuple[str, str]:
+    """A CSV's (or ``kind``'s) bytes as (text, the encoding it was read in): UTF-8 (a
+    byte-order mark, as spreadsheets write one, dropped so that it does not become part
+    of the first column's name), else ``FALLBACK_ENCODING``; a UsageError when neither
+    reads them."""
     if b"\x00" in data[:65536]:
         raise UsageError(f"{name}: not a CSV, Parquet, Feather or JSON file (binary content)")
     for encoding in ("utf-8-sig", FALLBACK_ENCODING):
@@ -160,7 +161,7 @@ def decoded(name: object, data: bytes) -> tuple[str, str]:
             return data.decode(encoding), encoding
         except UnicodeDecodeError:
             continue
-    raise UsageError(f"{name}: a CSV in neither UTF-8 nor Windows-1252 text; save it as UTF-8")
+    raise UsageError(f"{name}: {kind} in neither UTF-8 nor Windows-1252 text; save it as UTF-8")
 
 
 def csv_text(name: object, data: bytes) -> str:
@@ -269,7 +270,7 @@ def typed_frame(path: Path, data: bytes, kind: FileFormat) -> pd.DataFrame:
     import pyarrow
 
     if kind == "json":
-        return _json_frame(path, csv_text(path, data))
+        return _json_frame(path, decoded(path, data, "a JSON file")[0])
     reader = pd.read_parquet if kind == "parquet" else pd.read_feather
     try:
         return reader(io.BytesIO(data))
