@@ -170,6 +170,32 @@ def test_a_suspected_leak_is_found_beside_a_rare_class_and_left_out(
     assert "code" not in yaml.safe_load((project / "data/schema.yaml").read_text())["columns"]
 
 
+def test_a_target_that_follows_from_its_only_feature_keeps_it_for_review(
+    project: Path, tmp_path: Path
+) -> None:
+    """Dropping every feature as a suspected leak would leave nothing to learn from:
+    init keeps them, says validate will stop on them and how to allow them."""
+    x = np.random.default_rng(1).normal(size=400)
+    pd.DataFrame({"x": x, "price": 10 * x + 50}).to_csv(path := tmp_path / "rule.csv", index=False)
+    code, out, err = _init(project, "--data", str(path), "--target", "price", "--no-dvc")
+    assert code == 0, err
+    assert "every feature alone forecasts price all but perfectly" in out
+    assert "list them in validate.leakage.allow" in out
+    assert yaml.safe_load((project / "params.yaml").read_text())["data"]["drop"] == []
+
+
+def test_labels_differing_only_in_case_are_named(project: Path, tmp_path: Path) -> None:
+    labels = ["Yes", "yes", "No"] * 100
+    x = np.random.default_rng(2).normal(size=300)
+    pd.DataFrame({"x": x, "answer": labels}).to_csv(path := tmp_path / "case.csv", index=False)
+    code, out, err = _init(project, "--data", str(path), "--target", "answer", "--no-dvc")
+    assert code == 0, err
+    assert (
+        "labels of answer differing only in letter case, each a class of its own: "
+        "'Yes' (100 rows), 'yes' (100 rows); if they mean the same, write them alike" in out
+    )
+
+
 def test_a_binary_target_that_cant_be_told_needs_positive(project: Path, tmp_path: Path) -> None:
     frame = pd.DataFrame({"x": np.arange(40.0), "y": ["<=50K", ">50K"] * 20})
     frame.to_csv(path := tmp_path / "b.csv", index=False)

@@ -308,6 +308,7 @@ def review(
     units: Mapping[str, str] | None = None,
     empty: Sequence[str] = (),
     leaks: Mapping[str, float] | None = None,
+    leaks_kept: bool = False,
     unlabelled: int = 0,
     rare: Mapping[str, int] | None = None,
 ) -> list[str]:
@@ -316,9 +317,10 @@ def review(
     why), the columns holding ``personal`` data (column -> kinds), those whose values
     repeat (``groups``, column -> why: candidates for split.groups), the numbers written
     with a currency or percent sign (``units``, column -> sign), the ``empty`` ones, the
-    suspected target ``leaks`` (column -> skill alone), how many rows are
+    suspected target ``leaks`` (column -> skill alone; ``leaks_kept``: they are every
+    feature, so not dropped), how many rows are
     ``unlabelled`` and the ``rare`` classes split leaves out (-> rows)."""
-    lines = [_task_line(profile, values)]
+    lines = [_task_line(profile, values), *_alike_labels(profile)]
     if unlabelled:
         lines.append(
             f"{unlabelled} rows have no {profile.name} value: left out as the data is read "
@@ -349,7 +351,17 @@ def review(
             f"no value in any row: {', '.join(empty)}; listed in data.drop (never read): "
             "take a column out of it once the data holds values"
         )
-    if leaks:
+    if leaks and leaks_kept:
+        found = ", ".join(f"{c} ({skill:.2f})" for c, skill in leaks.items())
+        lines.append(
+            f"every feature alone forecasts {profile.name} all but perfectly (its skill in "
+            f"brackets, 1 perfect; validate.leakage): {found}; kept, since leaving them out "
+            "leaves nothing to learn from, and validate stops on them: if the target is "
+            "meant to follow from them (a rule, not a leak), list them in "
+            "validate.leakage.allow; if they are recorded after the outcome, this file holds "
+            "nothing to predict it from"
+        )
+    elif leaks:
         found = ", ".join(f"{c} ({skill:.2f})" for c, skill in leaks.items())
         lines.append(
             f"suspected target leaks, each alone forecasting {profile.name} all but perfectly "
@@ -404,6 +416,25 @@ def review(
         "what your domain allows"
     )
     return lines
+
+
+def _alike_labels(profile: TargetProfile) -> list[str]:
+    """A line naming the labels that differ only in letter case ("Yes", "yes"): each is a
+    class of its own, which is seldom what the file means."""
+    alike: dict[str, list[str]] = {}
+    for label in profile.counts:
+        alike.setdefault(label.strip().casefold(), []).append(label)
+    groups = [labels for labels in alike.values() if len(labels) > 1]
+    if not groups:
+        return []
+    found = "; ".join(
+        ", ".join(f"{label!r} ({profile.counts[label]} rows)" for label in labels)
+        for labels in groups
+    )
+    return [
+        f"labels of {profile.name} differing only in letter case, each a class of its own: "
+        f"{found}; if they mean the same, write them alike in the file and run init again"
+    ]
 
 
 def _reading_lines(layout: Layout, units: Mapping[str, str]) -> list[str]:

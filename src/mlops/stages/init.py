@@ -90,8 +90,11 @@ def run(args: argparse.Namespace) -> None:
     # reaches a verdict.
     personal = _personal(raw.drop(columns=empty), params)
     ids = find_ids(raw.drop(columns=empty), params.data.target)
-    leaks = _leaks(raw, params, exclude={*ids, *personal, *empty}, rare=rare)
-    values |= {"validate.privacy.drop": list(personal), "data.drop": [*empty, *leaks]}
+    leaks, every = _leaks(raw, params, exclude={*ids, *personal, *empty}, rare=rare)
+    values |= {
+        "validate.privacy.drop": list(personal),
+        "data.drop": [*empty, *([] if every else leaks)],
+    }
     raw = raw.drop(columns=values["data.drop"])
     new_text = settings.edit_params(text, values)
     params = parse_params(yaml.safe_load(new_text), source=str(params_path))
@@ -133,6 +136,7 @@ def run(args: argparse.Namespace) -> None:
         personal=personal,
         empty=empty,
         leaks=leaks,
+        leaks_kept=every,
         unlabelled=unlabelled(frame, params.data),
         rare=rare,
     )
@@ -164,16 +168,18 @@ def _personal(raw: pd.DataFrame, params: Params) -> dict[str, tuple[str, ...]]:
 
 def _leaks(
     raw: pd.DataFrame, params: Params, exclude: set[str], rare: Mapping[str, int]
-) -> dict[str, float]:
+) -> tuple[dict[str, float], bool]:
     """The columns validate's leakage check would stop on (column -> skill alone), on a
     held-out part of the whole file without the ``rare`` classes split leaves out; none
-    when the file is too small to hold rows out (validate says so on the training split)."""
+    when the file is too small to hold rows out (validate says so on the training split).
+    And whether they are every feature: then the target is a function of the data, and
+    leaving them out would leave no model to fit, so they stay for a person to judge."""
     from mlops.data import importance, leakage
     from mlops.tasks.task import get_task
 
     config, target = params.validate_.leakage, params.data.target
     if not config.enabled:
-        return {}
+        return {}, False
     task = get_task(params.data.task)
     kept = raw[~raw[target].astype(str).isin(list(rare))]
     try:
@@ -181,13 +187,14 @@ def _leaks(
             kept, target, params.validate_.importance, seed=params.seed, task=task
         )
     except UsageError:
-        return {}
+        return {}, False
     candidates = [c for c in raw.columns if c != target and c not in exclude]
     found = leakage.measure(
         fit, held_out, candidates, target, config,
         classification=task.is_classification, seed=params.seed,
     )  # fmt: skip
-    return {name: found.skills[name] for name in found.suspected}
+    leaks = {name: found.skills[name] for name in found.suspected}
+    return leaks, bool(leaks) and len(leaks) == len(candidates)
 
 
 def _empty(raw: pd.DataFrame, target: str) -> list[str]:
