@@ -71,6 +71,15 @@ def test_the_decimal_mark(text: str, decimal: str) -> None:
     assert sniff("f.csv", text.encode()).decimal == decimal
 
 
+def test_a_file_written_with_pandas_index_has_its_header_read() -> None:
+    """pandas' ``to_csv()`` writes the row index as a first column without a name: the
+    header was taken for data, and every column renamed column_1, column_2, ..."""
+    frame = pd.DataFrame({"plan": ["a", "b", "c"], "spend": [1.5, 2.0, 3.25]})
+    for separator in (",", "\t"):
+        layout = sniff("data.csv", frame.to_csv(sep=separator).encode())
+        assert (layout.separator, layout.header, layout.columns) == (separator, True, None)
+
+
 def test_a_headerless_file_with_decimal_commas_is_told_and_its_markers_found() -> None:
     """Read with "." the first row's "0,5" is no number, so it would pass for a header,
     and "NA" would be one text among others, not a missing value."""
@@ -112,6 +121,9 @@ def test_a_headerless_csv_gets_numbered_names() -> None:
         ([["red", "big"], ["blue", "small"], ["red", "big"]], False),  # a value repeated
         ([["1", "2"], ["3", "4"]], False),
         ([["a", "a"], ["1", "2"]], False),  # a header names each column once
+        ([["", "age", "job"], ["0", "39", "clerk"]], True),  # pandas' to_csv() row index
+        ([["", "1", "2"], ["0", "3", "4"]], False),
+        ([["age", "", "job"], ["39", "x", "clerk"]], False),  # only the first may be unnamed
     ],
 )
 def test_header_detection(rows: list[list[str]], expected: bool) -> None:

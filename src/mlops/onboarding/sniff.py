@@ -133,13 +133,18 @@ def _is_number(text: str, decimal: str = ".") -> bool:
 def has_header(rows: Sequence[Sequence[str]], decimal: str = ".") -> bool:
     """Is the first of ``rows`` a header? Yes when its fields are distinct names (none
     empty or a number) and at least one of them is unlike its column's values: numbers
-    below a name, or a name no later row repeats."""
+    below a name, or a name no later row repeats. The first field may be empty: the
+    row index pandas' ``to_csv()`` and R's ``write.csv`` write has no name."""
     first, rest = rows[0], rows[1:]
-    if any(not f.strip() or _is_number(f, decimal) for f in first) or len(set(first)) < len(first):
+    start = 1 if len(first) > 1 and not first[0].strip() else 0
+    names = first[start:]
+    if any(not f.strip() or _is_number(f, decimal) for f in names) or len(set(names)) < len(names):
         return False
     if not rest:
         return True
     for position, name in enumerate(first):
+        if position < start:
+            continue
         below = [row[position] for row in rest if position < len(row)]
         numbers = sum(_is_number(v, decimal) for v in below)
         if 2 * numbers > len(below) or name not in below:
