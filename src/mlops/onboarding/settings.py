@@ -351,25 +351,8 @@ def review(
             f"no value in any row: {', '.join(empty)}; listed in data.drop (never read): "
             "take a column out of it once the data holds values"
         )
-    if leaks and leaks_kept:
-        found = ", ".join(f"{c} ({skill:.2f})" for c, skill in leaks.items())
-        lines.append(
-            f"every feature alone forecasts {profile.name} all but perfectly (its skill in "
-            f"brackets, 1 perfect; validate.leakage): {found}; kept, since leaving them out "
-            "leaves nothing to learn from, and validate stops on them: if the target is "
-            "meant to follow from them (a rule, not a leak), list them in "
-            "validate.leakage.allow; if they are recorded after the outcome, this file holds "
-            "nothing to predict it from"
-        )
-    elif leaks:
-        found = ", ".join(f"{c} ({skill:.2f})" for c, skill in leaks.items())
-        lines.append(
-            f"suspected target leaks, each alone forecasting {profile.name} all but perfectly "
-            f"(its skill in brackets, 1 perfect; validate.leakage): {found}; listed in "
-            "data.drop (never read), as a column recorded after the outcome must be; if one "
-            "is known when a prediction is made, take it out of data.drop and add it to "
-            "validate.leakage.allow"
-        )
+    if leaks:
+        lines.append(_leak_line(profile.name, leaks, kept=leaks_kept))
     if personal:
         found = ", ".join(f"{c} ({', '.join(kinds)})" for c, kinds in personal.items())
         lines.append(
@@ -416,6 +399,29 @@ def review(
         "what your domain allows"
     )
     return lines
+
+
+def _leak_line(target: str, leaks: Mapping[str, float], *, kept: bool) -> str:
+    """The suspected target leaks init found, and what it did with them: listed in
+    data.drop, or ``kept`` when they are every feature."""
+    found = ", ".join(f"{c} ({skill:.2f})" for c, skill in leaks.items())
+    which = "every feature" if kept else "suspected target leaks, each"
+    head = (
+        f"{which} alone forecasting {target} all but perfectly (its skill in brackets, "
+        f"1 perfect; validate.leakage): {found}; "
+    )
+    if kept:
+        return head + (
+            "kept, since leaving them out leaves nothing to learn from, and validate stops "
+            "on them: if the target is meant to follow from them (a rule, not a leak), list "
+            "them in validate.leakage.allow; if they are recorded after the outcome, this "
+            "file holds nothing to predict it from"
+        )
+    return head + (
+        "listed in data.drop (never read), as a column recorded after the outcome must be; "
+        "if one is known when a prediction is made, take it out of data.drop and add it to "
+        "validate.leakage.allow"
+    )
 
 
 def _alike_labels(profile: TargetProfile) -> list[str]:
