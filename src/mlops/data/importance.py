@@ -58,7 +58,22 @@ def measure(
     with ``groups`` (split.groups), the held-out rows are whole groups; with ``time``
     (split.time), the latest rows."""
     task = get_task(task_name)
-    fit, held_out = holdout(train, target, config, seed=seed, task=task, groups=groups, time=time)
+    parts = holdout(train, target, config, seed=seed, task=task, groups=groups, time=time)
+    return measure_held_out(parts, features, target, config, seed=seed, task=task)
+
+
+def measure_held_out(
+    parts: tuple[pd.DataFrame, pd.DataFrame],
+    features: Sequence[str],
+    target: str,
+    config: ImportanceConfig,
+    *,
+    seed: int,
+    task: Task,
+) -> tuple[dict[str, Importance], dict[str, Any]]:
+    """``measure`` on the (fitted, held-out) rows ``holdout`` gave, which the leakage
+    check shares."""
+    fit, held_out = parts
     # Encoded once: shuffling a column's codes is shuffling its values, and the
     # repeats then cost only predictions.
     encoder, model = probe(fit[list(features)], task, seed)

@@ -127,10 +127,11 @@ def skill(
     """The skill of a forecast of ``y`` from ``x`` alone: 1 - squared error / the prior's
     (at most 1; below 0 when worse than the prior on the held-out rows)."""
     if classification:
-        classes = np.array(sorted(pd.unique(y_fit.astype(str))))
+        labels = y_fit.astype(str)
+        classes = np.array(sorted(pd.unique(labels)))
         truth = (y_held.astype(str).to_numpy()[:, None] == classes[None, :]).astype(float)
-        forecast = _class_forecast(x_fit, y_fit.astype(str), x_held, classes, seed)
-        prior = (y_fit.astype(str).to_numpy()[:, None] == classes[None, :]).mean(axis=0)
+        forecast = _class_forecast(x_fit, labels, x_held, classes, seed)
+        prior = (labels.to_numpy()[:, None] == classes[None, :]).mean(axis=0)
         error = float(((forecast - truth) ** 2).sum(axis=1).mean())
         baseline = float(((prior[None, :] - truth) ** 2).sum(axis=1).mean())
     else:

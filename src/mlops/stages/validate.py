@@ -84,8 +84,9 @@ def run(args: argparse.Namespace) -> None:
     leakage = measured = None
     if pipeline and checked.passed:
         train = files.read_parquet(PATHS.train, "training split (run `dvc repro split`)")
-        leakage = _leakage(train, checked, params)
-        measured = _measure(train, checked, contract, params, leakage)
+        parts = _held_out(train, checked, params)
+        leakage = _leakage(parts, checked, params)
+        measured = _measure(train, parts, checked, contract, params, leakage=leakage)
     report = checks.build(checked, params.validate_, measured, leakage)
     if report["passed"]:
         _write(report, args.report or (PATHS.validation if pipeline else None),
@@ -111,20 +112,37 @@ def _read_batch(path: Path, params: Params, names: list[str]) -> pd.DataFrame:
         raise type(exc)(f"{path}: {exc}") from None
 
 
-def _leakage(train: pd.DataFrame, checked: Checked, params: Params) -> Leakage | None:
-    """Each feature alone on the rows feature value holds out: a suspected target leak."""
-    config = params.validate_.leakage
-    if not config.enabled:
+def _held_out(
+    train: pd.DataFrame, checked: Checked, params: Params
+) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The rows the leakage and importance probes fit, and those they are scored on,
+    drawn once for both (validate.importance's sample and hold-out); None when neither
+    runs."""
+    checks = params.validate_
+    if not (checks.leakage.enabled or checks.importance.enabled):
         return None
     # Imported here: scikit-learn is only needed by the pipeline run, not by --input.
-    from mlops.data import importance, leakage
+    from mlops.data import importance
+    from mlops.tasks.task import get_task
+
+    return importance.holdout(
+        train, checked.target, checks.importance, seed=params.seed,
+        task=get_task(params.data.task), groups=checked.groups, time=checked.time,
+    )  # fmt: skip
+
+
+def _leakage(
+    parts: tuple[pd.DataFrame, pd.DataFrame] | None, checked: Checked, params: Params
+) -> Leakage | None:
+    """Each feature alone on the rows feature value holds out: a suspected target leak."""
+    config = params.validate_.leakage
+    if not config.enabled or parts is None:
+        return None
+    from mlops.data import leakage
     from mlops.tasks.task import get_task
 
     task = get_task(params.data.task)
-    fit, held_out = importance.holdout(
-        train, checked.target, params.validate_.importance, seed=params.seed, task=task,
-        groups=checked.groups, time=checked.time,
-    )  # fmt: skip
+    fit, held_out = parts
     return leakage.measure(
         fit, held_out, checked.candidates, checked.target, config,
         classification=task.is_classification, seed=params.seed,
@@ -133,16 +151,18 @@ def _leakage(train: pd.DataFrame, checked: Checked, params: Params) -> Leakage |
 
 def _measure(
     train: pd.DataFrame,
+    parts: tuple[pd.DataFrame, pd.DataFrame] | None,
     checked: Checked,
     contract: pa.DataFrameSchema,
     params: Params,
+    *,
     leakage: Leakage | None,
 ) -> Measured | None:
     """Feature value (importance, redundancy) and, shown against it, cost on the training
     split, without the suspected leaks a policy drops or fails on (beside a leak every
     other feature looks worthless); switching value off switches cost off too."""
     value, spend = params.validate_.importance, params.validate_.cost
-    if not value.enabled:
+    if not value.enabled or parts is None:
         return None
     from mlops.data import cost, importance, redundancy
     from mlops.data.checks import Measured
@@ -152,18 +172,11 @@ def _measure(
     leaks = leakage.excluded if leakage is not None else ()
     features = [name for name in checked.candidates if name not in leaks]
     target = checked.target
-    seed, task = params.seed, params.data.task
-    importances, method = importance.measure(
-        train,
-        features,
-        target,
-        value,
-        seed=seed,
-        task_name=task,
-        groups=checked.groups,
-        time=checked.time,
+    seed, task = params.seed, get_task(params.data.task)
+    importances, method = importance.measure_held_out(
+        parts, features, target, value, seed=seed, task=task
     )
-    sample = get_task(task).sample(train, target, value.max_rows, seed)
+    sample = task.sample(train, target, value.max_rows, seed)
     measured = Measured(
         importances, method, redundancy.associations(sample, features), None, {}, {}
     )
@@ -179,7 +192,7 @@ def _measure(
             spend,
             declared,
             seed=seed,
-            task_name=task,
+            task_name=task.name,
             measured=[f for f in features if f in ranked],
         )
         how = {"model": "the importance probe", **spend.model_dump(exclude={"enabled"})}
