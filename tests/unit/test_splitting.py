@@ -51,6 +51,17 @@ def test_regression_is_stratified_on_quantiles_of_the_target() -> None:
     assert test[DIABETES_TARGET].dtype == "float64"
 
 
+def test_a_small_regression_set_gets_as_many_strata_as_its_test_split_has_rows() -> None:
+    """47 rows (R's swiss): a 0.2 share is 9 rows (scikit-learn's split rounds it up to
+    10), too few to hold a row of each of 10 deciles; 9 quantile bins, not a refusal."""
+    frame = diabetes().head(47)
+    train, test = split(frame, DIABETES_TARGET, 0.2, 0, "regression")
+    assert (len(train), len(test)) == (37, 10)
+    low, high = np.quantile(frame[DIABETES_TARGET], [1 / 9, 8 / 9])
+    assert test[DIABETES_TARGET].min() <= low
+    assert test[DIABETES_TARGET].max() >= high
+
+
 @pytest.mark.parametrize("task", ["multiclass", "regression"])
 def test_the_same_seed_gives_the_same_split(task: str) -> None:
     frame, target = (wine(), WINE_TARGET) if task == "multiclass" else (diabetes(), DIABETES_TARGET)

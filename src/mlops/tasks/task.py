@@ -112,8 +112,10 @@ class Task:
 
     # --- splits and folds ---------------------------------------------------
 
-    def strata(self, y: pd.Series, parts: int) -> pd.Series | None:
-        """What splits and folds keep balanced: the classes (or None: plain shuffling)."""
+    def strata(self, y: pd.Series, parts: int, most: int | None = None) -> pd.Series | None:
+        """What splits and folds keep balanced: the classes (or None: plain shuffling).
+        ``most``: at most this many strata where the task chooses their number (a
+        split's smaller side must hold a row of each)."""
         return y
 
     def check_parts(self, y: pd.Series, parts: int, what: str) -> None:
@@ -149,7 +151,7 @@ class Task:
 
         y = frame[target]
         n_test = round(len(frame) * test_size)
-        strata = self.strata(y, 2)
+        strata = self.strata(y, 2, most=min(n_test, len(frame) - n_test))
         classes = 1 if strata is None else strata.nunique()
         if n_test < classes or len(frame) - n_test < classes:
             raise UsageError(
@@ -505,9 +507,10 @@ class Regression(Task):
             raise UsageError(f"target column {target!r} is constant; nothing to predict")
         return numbers.astype("float64")
 
-    def strata(self, y: pd.Series, parts: int) -> pd.Series | None:
-        """Quantile bins of the target, each holding at least ``parts`` rows (None if < 2)."""
-        bins = min(_REGRESSION_BINS, len(y) // max(2 * parts, 1))
+    def strata(self, y: pd.Series, parts: int, most: int | None = None) -> pd.Series | None:
+        """Quantile bins of the target, each holding at least ``parts`` rows, at most
+        ``most`` of them (None if < 2)."""
+        bins = min(_REGRESSION_BINS, len(y) // max(2 * parts, 1), most or _REGRESSION_BINS)
         if bins < 2:
             return None
         binned = pd.qcut(y.rank(method="first"), q=bins, labels=False)
