@@ -55,6 +55,9 @@ def test_dvc_repro_wrote_metrics_details_and_every_declared_plot(trained: Path) 
     assert set(metrics) <= set(report_names("binary", ("majority", "logistic")))
     assert all(isinstance(v, float) and round(v, 6) == v for v in metrics.values())
     assert metrics["roc_auc"] > metrics["baseline_majority"]
+    # The lead over each baseline has a measured noise, small and above zero on these rows.
+    assert 0 < metrics["margin_noise_logistic"] < 0.1
+    assert 0 < metrics["margin_noise_majority"] < 0.1
     details = json.loads(Path("reports/evaluation.json").read_text())
     assert {"test", "train", "baselines", "business", "slices", "importance"} <= set(details)
     assert details["business"]["correlation"]["available"] is False  # no trials table yet

@@ -18,12 +18,13 @@ from mlops.evaluation.report import (
     ece_noise,
     expected_calibration_error,
     flat_metrics,
+    margin_noise,
     overfit_gap,
     rounded,
     score,
     undefined,
 )
-from mlops.tasks.metrics import Prediction, metrics_for, report_names
+from mlops.tasks.metrics import METRICS, Prediction, metrics_for, report_names
 from mlops.tasks.task import get_task
 
 BINARY = get_task("binary")
@@ -177,6 +178,7 @@ def _details(correlation: float | None, worst: float | None) -> dict[str, object
         },
         "majority_accuracy": 0.5,
         "calibration": {"bins": 10, "noise": 0.04},
+        "margin_noise": {"majority": 0.01, "logistic": 0.02},
         "slices": {
             "worst": worst,
             "gap": None,
@@ -252,3 +254,75 @@ def test_every_name_flat_metrics_can_write_is_a_gate_metric() -> None:
         "worst": 0.8, "gap": 0.1, "too_small": 0, "slices": [{}], "unmeasured": []}})  # fmt: skip
     assert missing == {}
     assert set(flat) == set(report_names("binary", BINARY.baselines))
+
+
+# --- the noise in a lead over a baseline (the gate's baseline_margin) ------------------
+
+
+def _equally_good(rows: int, seed: int) -> tuple[np.ndarray, Prediction, Prediction]:
+    """Labels and two models of the same skill whose errors differ (each sees the signal
+    through its own noise)."""
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(size=rows)
+    y = (signal + rng.normal(size=rows) > 0).astype("int64")
+    first, second = (1 / (1 + np.exp(-(signal + rng.normal(size=rows)))) for _ in range(2))
+    return y, binary_prediction(first), binary_prediction(second)
+
+
+def test_a_lead_over_an_identical_baseline_has_no_noise() -> None:
+    y, model, _ = _equally_good(300, seed=0)
+    assert margin_noise(METRICS["roc_auc"], y, model, model, stratify=True, seed=0) == 0.0
+
+
+def test_the_noise_in_a_lead_shrinks_with_the_test_rows() -> None:
+    roc_auc = METRICS["roc_auc"]
+    small, large = (
+        margin_noise(roc_auc, *_equally_good(rows, seed=1), stratify=True, seed=1)
+        for rows in (200, 3200)
+    )
+    assert small is not None
+    assert large is not None
+    # 16 times the rows: a quarter of the spread (sqrt), within the bootstrap's own error.
+    assert 2.5 < small / large < 6.5
+
+
+def test_a_model_no_worse_than_the_baseline_rarely_trails_it_by_more_than_the_noise() -> None:
+    # The gate passes a model short of a baseline's bound by less than the noise. Two
+    # equally good models' observed lead falls below minus the noise about 5 % of the time
+    # (the quantile; 9 of 200 test splits of 300 rows, measured), where with no noise
+    # allowed it would be half: 2 of these 20.
+    roc_auc, below = METRICS["roc_auc"], 0
+    for seed in range(20):
+        y, model, baseline = _equally_good(300, seed=100 + seed)
+        noise = margin_noise(roc_auc, y, model, baseline, stratify=True, seed=seed)
+        assert noise is not None
+        assert noise > 0.005
+        below += roc_auc(y, model) - roc_auc(y, baseline) < -noise
+    assert below <= 3
+
+
+def test_above_the_row_cap_the_noise_is_a_smaller_draw_scaled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlops.evaluation import report
+
+    y, model, baseline = _equally_good(4000, seed=2)
+    full = margin_noise(METRICS["roc_auc"], y, model, baseline, stratify=True, seed=3)
+    monkeypatch.setattr(report, "MARGIN_MAX_ROWS", 1000)
+    capped = margin_noise(METRICS["roc_auc"], y, model, baseline, stratify=True, seed=3)
+    assert full is not None
+    assert capped is not None
+    assert capped == pytest.approx(full, rel=0.35)
+
+
+def test_a_stratified_draw_keeps_a_rare_class_so_the_metric_stays_defined() -> None:
+    rng = np.random.default_rng(4)
+    y = np.array([0] * 62 + [1] * 37 + [2])  # a class of one test row
+    proba = rng.dirichlet(np.ones(3), size=100)
+    model = Prediction(proba.argmax(axis=1), proba, (0, 1, 2))
+    other = Prediction(proba[::-1].argmax(axis=1), proba[::-1], (0, 1, 2))
+    auc = METRICS["roc_auc_ovr"]
+    assert margin_noise(auc, y, model, other, stratify=True, seed=0) is not None
+    # 100 rows drawn at random lose the lone row a third of the time ((99/100)^100), and
+    # one-vs-rest ROC AUC is undefined without it: too often to measure a noise.
+    assert margin_noise(auc, y, model, other, stratify=False, seed=0) is None

@@ -257,6 +257,7 @@ def test_mape_with_a_zero_actual_is_left_out_with_its_reason(params: Params) -> 
         "test": values,
         "train": values,
         "baselines": {"mean": values, "linear": values},
+        "margin_noise": {"mean": 0.2, "linear": 0.1},
         "business": {"value": -1.0, "correlation": {"spearman": 0.5}},
         "slices": {"worst": 1.0, "gap": 0.5, "too_small": 0, "slices": [{}], "unmeasured": []},
         "fairness": {

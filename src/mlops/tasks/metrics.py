@@ -356,6 +356,9 @@ REPORTED: dict[str, Reported] = {
     )
 }
 BASELINE_PREFIX = "baseline_"  # baseline_<name>: a baseline's value of the target metric
+# margin_noise_<name>: how far chance alone can put the model's lead over that baseline
+# below its true value on the test split (the gate lowers the baseline's bound by it).
+MARGIN_NOISE_PREFIX = "margin_noise_"
 
 
 def report_names(task: TaskName, baselines: Sequence[str]) -> tuple[str, ...]:
@@ -364,6 +367,7 @@ def report_names(task: TaskName, baselines: Sequence[str]) -> tuple[str, ...]:
         *metrics_for(task),
         *(name for name, reported in REPORTED.items() if task in reported.tasks),
         *(f"{BASELINE_PREFIX}{b}" for b in baselines),
+        *(f"{MARGIN_NOISE_PREFIX}{b}" for b in baselines),
     )
 
 
@@ -371,6 +375,8 @@ def report_direction(name: str, target: str) -> bool | None:
     """Is greater better for the metrics.json number ``name``, when ``target`` is the
     target metric? None: it has no direction. KeyError: no such number."""
     reported = REPORTED.get(name)
+    if name.startswith(MARGIN_NOISE_PREFIX):
+        return None
     if name.startswith(BASELINE_PREFIX) or (reported is not None and reported.target_valued):
         name = target
     elif reported is not None:
