@@ -124,10 +124,37 @@ def test_a_headerless_csv_gets_numbered_names() -> None:
         ([["", "age", "job"], ["0", "39", "clerk"]], True),  # pandas' to_csv() row index
         ([["", "1", "2"], ["0", "3", "4"]], False),
         ([["age", "", "job"], ["39", "x", "clerk"]], False),  # only the first may be unnamed
+        ([["age", "job", ""], ["39", "clerk", ""]], True),  # each line ends with a separator
+        ([["age", "job", ""], ["39", "clerk", "x"]], False),  # ... a column of values
+        ([["", "age", "job", ""], ["0", "39", "clerk", ""]], True),
+        ([["400.0", "402.5", "quality"], ["0.1", "0.2", "good"]], False),  # numbers as names
     ],
 )
 def test_header_detection(rows: list[list[str]], expected: bool) -> None:
     assert has_header(rows) is expected
+
+
+@pytest.mark.parametrize(
+    ("rows", "target", "expected"),
+    [
+        # Columns named by numbers (a spectrum's wavelengths): the target's name tells.
+        ([["400.0", "402.5", "quality"], ["0.1", "0.2", "good"]], "quality", True),
+        ([["400.0", "402.5", "Quality"], ["0.1", "0.2", "good"]], "quality", True),
+        ([["1990", "1991", "2000"], ["3", "4", "5"]], "2000", True),
+        # No header: the target's name is not in the first row, or is a value of its column.
+        ([["0.1", "0.2", "good"], ["0.3", "0.4", "bad"]], "column_3", False),
+        ([["good", "1"], ["bad", "2"], ["good", "3"]], "good", False),
+    ],
+)
+def test_the_targets_name_in_the_first_row_marks_a_header(
+    rows: list[list[str]], target: str, expected: bool
+) -> None:
+    assert has_header(rows, target=target) is expected
+
+
+def test_a_csv_whose_lines_end_with_a_separator_reads_its_header() -> None:
+    layout = sniff("t.csv", b"low,age,lwt,\n0,19,182,\n1,33,155,\n")
+    assert (layout.header, layout.columns) == (True, None)
 
 
 def test_markers_count_where_a_column_is_otherwise_numeric() -> None:

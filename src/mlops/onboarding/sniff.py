@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from mlops.config import DecimalMark
+from mlops.data.ingestion import normalise_name
 from mlops.errors import UsageError
 from mlops.io.tables import (
     FileFormat,
@@ -63,9 +64,10 @@ class Layout:
     thousands: DecimalMark | None = None
 
 
-def sniff(name: str, data: bytes) -> Layout:
+def sniff(name: str, data: bytes, target: str | None = None) -> Layout:
     """The layout of the file ``name`` holding ``data`` (UsageError when it reads as neither
-    CSV nor a typed format)."""
+    CSV nor a typed format). ``target``: the column the user says is the target, whose
+    name in the first row marks it as the header."""
     data = unpacked(name, data)
     if (kind := content_format(data)) != "csv":
         return Layout(kind)
@@ -78,7 +80,7 @@ def sniff(name: str, data: bytes) -> Layout:
     separator = sniff_separator(lines, ",", None)
     rows = list(csv.reader(lines, delimiter=separator, skipinitialspace=True))
     decimal = sniff_decimal(rows, separator)
-    header = has_header(rows, decimal)
+    header = has_header(rows, decimal, target)
     columns = None if header else tuple(f"column_{i}" for i in range(1, len(rows[0]) + 1))
     fields = _as_text(name, text, separator, columns)
     thousands = sniff_thousands(fields, separator, decimal)
@@ -130,25 +132,42 @@ def _is_number(text: str, decimal: str = ".") -> bool:
     return bool(text.strip())
 
 
-def has_header(rows: Sequence[Sequence[str]], decimal: str = ".") -> bool:
-    """Is the first of ``rows`` a header? Yes when its fields are distinct names (none
-    empty or a number) and at least one of them is unlike its column's values: numbers
-    below a name, or a name no later row repeats. The first field may be empty: the
-    row index pandas' ``to_csv()`` and R's ``write.csv`` write has no name."""
+def has_header(
+    rows: Sequence[Sequence[str]], decimal: str = ".", target: str | None = None
+) -> bool:
+    """Is the first of ``rows`` a header? Yes when it names the ``target`` column (as
+    normalised) and that column's later rows do not repeat the name: columns may be
+    named by numbers (a spectrum's wavelengths, years). Else yes when its fields are
+    distinct names (none empty or a number) and at least one of them is unlike its
+    column's values: numbers below a name, or a name no later row repeats. The first
+    field may be empty (the row index pandas' ``to_csv()`` and R's ``write.csv`` write
+    has no name), and so may the last when every row ends with a separator (an export
+    that closes each line with one: an empty column)."""
     first, rest = rows[0], rows[1:]
+    if target is not None and _names_target(first, rest, target):
+        return True
     start = 1 if len(first) > 1 and not first[0].strip() else 0
-    names = first[start:]
+    trailing = len(first) > start + 1 and not first[-1].strip()
+    if trailing and any(len(row) == len(first) and row[-1].strip() for row in rest):
+        return False  # an unnamed column with values: no header's
+    names = first[start : len(first) - trailing]
     if any(not f.strip() or _is_number(f, decimal) for f in names) or len(set(names)) < len(names):
         return False
     if not rest:
         return True
-    for position, name in enumerate(first):
-        if position < start:
-            continue
+    for position, name in enumerate(names, start=start):
         below = [row[position] for row in rest if position < len(row)]
         numbers = sum(_is_number(v, decimal) for v in below)
         if 2 * numbers > len(below) or name not in below:
             return True
+    return False
+
+
+def _names_target(first: Sequence[str], rest: Sequence[Sequence[str]], target: str) -> bool:
+    wanted = normalise_name(target)
+    for position, field in enumerate(first):
+        if field.strip() and normalise_name(field) == wanted:
+            return all(position >= len(row) or row[position] != field for row in rest)
     return False
 
 

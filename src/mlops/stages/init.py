@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> None:
     from mlops.onboarding.sniff import sniff
     from mlops.tasks.task import get_task
 
-    layout = sniff(str(args.data), data)
+    layout = sniff(str(args.data), data, args.target)
     source, copy_to = _source(args.data, data, root)
     frame = tables.read_source(_reading_config(layout, args.target), args.data)
     column = find_target(list(frame.columns), args.target)
