@@ -196,6 +196,33 @@ def test_labels_differing_only_in_case_are_named(project: Path, tmp_path: Path) 
     )
 
 
+def test_a_target_of_numbers_grouped_by_spaces_is_a_regression(
+    project: Path, tmp_path: Path
+) -> None:
+    """A French export: ";" between fields, decimal commas, thousands grouped by a space
+    ("5 914,00"), which pandas leaves as text. It was a multiclass target of 300 classes,
+    most of them dropped as too rare."""
+    rng = np.random.default_rng(3)
+    carat = rng.uniform(0.2, 2.5, 300).round(2)
+    price = carat * 4000 + rng.normal(0, 300, 300)
+    frame = pd.DataFrame(
+        {
+            "carat": [f"{c:.2f}".replace(".", ",") for c in carat],
+            "price": [f"{p:,.2f}".replace(",", " ").replace(".", ",") for p in price],
+        }
+    )
+    frame.to_csv(path := tmp_path / "french.csv", index=False, sep=";")
+    code, out, err = _init(project, "--data", str(path), "--target", "price", "--no-dvc")
+    assert code == 0, err
+    assert "task: regression on 'price'" in out
+    params = parse_params(yaml.safe_load((project / "params.yaml").read_text()), "params")
+    assert (params.data.task, params.data.decimal, params.data.separator) == (
+        "regression",
+        ",",
+        ";",
+    )
+
+
 def test_a_binary_target_that_cant_be_told_needs_positive(project: Path, tmp_path: Path) -> None:
     frame = pd.DataFrame({"x": np.arange(40.0), "y": ["<=50K", ">50K"] * 20})
     frame.to_csv(path := tmp_path / "b.csv", index=False)

@@ -7,6 +7,7 @@ import pytest
 
 from mlops.config import DataConfig, DecimalMark, Params
 from mlops.data.ingestion import (
+    grouped_numbers,
     ingest,
     normalise_columns,
     normalise_name,
@@ -92,6 +93,43 @@ def test_numbers_with_a_currency_or_percent_sign_read_as_numbers(
     assert unit_columns(pd.DataFrame({"Amount": values, "n": range(len(values))}), decimal) == {
         "Amount": sign
     }
+
+
+@pytest.mark.parametrize(
+    ("values", "decimal", "numbers"),
+    [
+        (["5 914,00", "564,00", None, "-1 000"], ",", [5914.0, 564.0, float("nan"), -1000.0]),
+        (["5\u00a0914,5", "12\u202f345"], ",", [5914.5, 12345.0]),  # no-break, narrow spaces
+        (["1'234.50", "3.5", "1'000'000"], ".", [1234.5, 3.5, 1e6]),  # Swiss apostrophes
+        (["5 914.25", ".5"], ".", [5914.25, 0.5]),
+        (["12 3456", "1 000"], ",", None),  # a group of four digits: no number
+        (["1 000", "a 1"], ",", None),
+        (["1 000,5", "2.5"], ",", None),  # a decimal point beside decimal commas
+    ],
+)
+def test_numbers_with_thousands_grouped_by_spaces_or_apostrophes_read_as_numbers(
+    values: list[str | None], decimal: DecimalMark, numbers: list[float] | None
+) -> None:
+    text = pd.Series(values, dtype=object)
+    found = grouped_numbers(text, decimal)
+    if numbers is None:
+        assert found is None
+        return
+    assert found is not None
+    assert found.tolist() == pytest.approx(numbers, nan_ok=True)
+    typed = type_columns(pd.DataFrame({"amount": values}), decimal)
+    assert typed["amount"].dtype == "float64"
+
+
+def test_a_regression_target_written_with_grouped_thousands_is_read_as_numbers(
+    config: DataConfig,
+) -> None:
+    french = config.model_copy(
+        update={"target": "price", "task": "regression", "positive_class": None,
+                "negative_class": None, "separator": ";", "decimal": ","}
+    )  # fmt: skip
+    source = pd.DataFrame({"carat": [0.3, 1.2, 0.5], "price": ["564,00", "5 914,00", "1 094,5"]})
+    assert ingest(source, french)["price"].tolist() == [564.0, 5914.0, 1094.5]
 
 
 def test_a_batch_types_signed_numbers_as_its_source_did(config: DataConfig) -> None:

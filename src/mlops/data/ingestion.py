@@ -81,10 +81,50 @@ def _type_column(column: pd.Series, decimal: DecimalMark = ".") -> pd.Series:
     numbers = pd.to_numeric(text, errors="coerce")
     if text.notna().any() and numbers.notna().sum() == text.notna().sum():
         return numbers.astype("float64")
+    read = as_numbers(text, decimal)
+    return read if read is not None else text.astype("str").where(text.notna())
+
+
+def as_numbers(text: pd.Series, decimal: DecimalMark = ".") -> pd.Series | None:
+    """Text ``text`` (stripped, missing values missing) as float64 when every present
+    value is a number that pandas left as text: written with a currency or percent sign
+    (``with_unit``), or with its thousands grouped by a space or an apostrophe
+    (``grouped_numbers``); else None."""
     unit = with_unit(text, decimal)
-    if unit is not None:
-        return unit[1]
-    return text.astype("str").where(text.notna())
+    return unit[1] if unit is not None else grouped_numbers(text, decimal)
+
+
+# Thousands grouped as French, Swiss, Scandinavian and SI style write them: a space (or a
+# no-break or narrow no-break one, as spreadsheets export it) or an apostrophe ("5 914,00",
+# "1'234.50"); pandas' ``thousands`` takes neither beside a decimal comma.
+_GROUP_MARKS = " \u00a0\u202f'"
+
+
+def _spaced(decimal: str) -> re.Pattern[str]:
+    point = re.escape(decimal)
+    return re.compile(
+        rf"[+-]?(?:\d{{1,3}}(?:[{_GROUP_MARKS}]\d{{3}})+|\d+)(?:{point}\d+)?|[+-]?{point}\d+"
+    )
+
+
+_SPACED = {mark: _spaced(mark) for mark in (".", ",")}
+
+
+def grouped_numbers(text: pd.Series, decimal: DecimalMark = ".") -> pd.Series | None:
+    """``text`` as float64 when every present value is a number, some of them with their
+    thousands grouped by a space or an apostrophe (the rest plain, with the ``decimal``
+    mark); None otherwise. Missing values stay missing."""
+    present = text.dropna()
+    pattern = _SPACED[decimal]
+    if present.empty or not present.head(100).str.fullmatch(pattern).all():
+        return None
+    if not present.str.fullmatch(pattern).all():
+        return None
+    digits = present.str.replace(f"[{_GROUP_MARKS}]", "", regex=True)
+    values = pd.to_numeric(digits.str.replace(decimal, ".", regex=False), errors="coerce")
+    if values.isna().any():
+        return None
+    return values.reindex(text.index).astype("float64")
 
 
 # A number as a spreadsheet formats money and shares: a currency sign before or after it,
@@ -219,7 +259,13 @@ def ingest(source: pd.DataFrame, config: DataConfig, require_target: bool = True
     if target not in frame.columns and not require_target:
         return type_columns(frame, config.decimal).reset_index(drop=True)
     features = type_columns(frame.drop(columns=[target], errors="ignore"), config.decimal)
-    typed = with_column(features, target, frame[target]) if target in frame else features
+    if target not in frame:
+        typed = features
+    else:  # a regression's target may be numbers written as text ("5 914,00"), as a feature
+        labels = frame[target]
+        if config.task == "regression":
+            labels = _type_column(labels, config.decimal)
+        typed = with_column(features, target, labels)
     return encode_target(typed, config).reset_index(drop=True)
 
 

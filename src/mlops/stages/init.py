@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from mlops.config import PATHS, DataConfig, Params, parse_params
+from mlops.config import PATHS, DataConfig, DecimalMark, Params, parse_params
 from mlops.errors import UsageError
 from mlops.io import files, git, tables
 
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> None:
             "rename them in the file"
         )
     task = None if args.task == "auto" else args.task
-    profile = _profile(frame[column], normalise_name(column), task, args.positive)
+    profile = _profile(frame[column], normalise_name(column), task, args.positive, layout.decimal)
     values = settings.changes(layout, source, profile)
     params = parse_params(yaml.safe_load(settings.edit_params(text, values)), str(params_path))
     rare = _rare(profile, params)
@@ -213,12 +213,28 @@ _SCHEMA_HEADER = """\
 
 
 def _profile(
-    values: pd.Series, name: str, task: TaskName | None, positive: str | None
+    values: pd.Series,
+    name: str,
+    task: TaskName | None,
+    positive: str | None,
+    decimal: DecimalMark,
 ) -> TargetProfile:
     """The target's profile; a binary target's positive class that can't be told is asked
-    for at a terminal, and in a script the one-line error names --positive."""
+    for at a terminal, and in a script the one-line error names --positive. Numbers that
+    pandas left as text ("5 914,00", "$1,234.50") are a regression's target, as ingest
+    reads them."""
+    from pandas.api.types import is_numeric_dtype
+
+    from mlops.data.ingestion import as_numbers
     from mlops.onboarding.profile import PositiveUnknown, profile_target
 
+    if task in (None, "regression") and not is_numeric_dtype(values):
+        text = values.astype("str").str.strip().where(values.notna())
+        numbers = as_numbers(text, decimal)
+        if numbers is not None and numbers.nunique() > 2:
+            read = profile_target(numbers, name, task, positive)
+            if read.task == "regression":
+                return read
     try:
         return profile_target(values, name, task, positive)
     except PositiveUnknown as exc:
