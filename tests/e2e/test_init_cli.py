@@ -147,6 +147,20 @@ def test_a_rare_class_is_left_out_at_split_and_named(project: Path, tmp_path: Pa
     assert "classes too rare to split and cross-validate: 'd' (3 rows); their rows are" in out
 
 
+def test_a_target_of_classes_mostly_too_rare_is_refused(project: Path, tmp_path: Path) -> None:
+    """A column of product codes (or of numbers init could not read) given as the target:
+    most classes seen once or twice, so split would leave out most rows."""
+    codes = [f"P-{i // 2:03d}" for i in range(200)] + ["a", "b", "c"] * 20
+    frame = pd.DataFrame({"x": np.arange(260.0), "code": codes})
+    frame.to_csv(path := tmp_path / "codes.csv", index=False)
+    message = _refused(project, "--data", str(path), "--target", "code")
+    assert message == (
+        "mlops init: error: target column 'code': 100 of its 103 classes are seen fewer than "
+        "4 times, and leaving them out would leave out 200 of 260 rows: is it a number "
+        "(--task regression), a text or id column (another --target), or classes to merge?\n"
+    )
+
+
 def test_a_suspected_leak_is_found_beside_a_rare_class_and_left_out(
     project: Path, tmp_path: Path
 ) -> None:

@@ -155,7 +155,16 @@ def _rare(profile: TargetProfile, params: Params) -> dict[str, int]:
     if profile.task != "multiclass" or params.split.rare_classes == "fail":
         require_rows(profile.name, profile.counts, min_rows)
         return {}
-    return rare_classes(profile.counts, min_rows, profile.name)
+    rare = rare_classes(profile.counts, min_rows, profile.name)
+    rows, left_out = sum(profile.counts.values()), sum(rare.values())
+    if 2 * left_out > rows:
+        raise UsageError(
+            f"target column {profile.name!r}: {len(rare)} of its {len(profile.counts)} classes "
+            f"are seen fewer than {min_rows} times, and leaving them out would leave out "
+            f"{left_out} of {rows} rows: is it a number (--task regression), a text or id "
+            "column (another --target), or classes to merge?"
+        )
+    return rare
 
 
 def _personal(raw: pd.DataFrame, params: Params) -> dict[str, tuple[str, ...]]:
