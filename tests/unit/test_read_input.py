@@ -146,6 +146,24 @@ def test_a_gzipped_parquet_file_is_read(config: DataConfig, tmp_path: Path) -> N
     assert read(path, config).to_dict("list") == {"age": [30.0]}
 
 
+def test_a_parquet_files_named_index_is_read_as_its_columns(
+    config: DataConfig, tmp_path: Path
+) -> None:
+    """pandas writes a named index (a customer id, a time stamp) into Parquet as a column
+    that its metadata turns back into the index; it was lost, and with it a time order or
+    an id. An unnamed index (the row numbers of a filtered frame) is no column."""
+    times = pd.date_range("2024-01-01", periods=3, freq="h", name="ts")
+    pd.DataFrame({"age": [30.0, 41.0, 52.0]}, index=times).to_parquet(path := tmp_path / "t.pq")
+    read_back = read(path, config)
+    assert list(read_back.columns) == ["ts", "age"]
+    assert read_back["ts"].tolist() == list(times)
+    keyed = pd.DataFrame({"age": [1.0, 2.0]}, index=pd.Index(["C1", "C2"], name="customer_id"))
+    keyed.to_parquet(path)
+    assert read(path, config).to_dict("list") == {"customer_id": ["C1", "C2"], "age": [1.0, 2.0]}
+    pd.DataFrame({"age": [1.0, 2.0, 3.0]}).iloc[1:].to_parquet(path)
+    assert read(path, config).to_dict("list") == {"age": [2.0, 3.0]}
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -273,10 +273,21 @@ def typed_frame(path: Path, data: bytes, kind: FileFormat) -> pd.DataFrame:
         return _json_frame(path, decoded(path, data, "a JSON file")[0])
     reader = pd.read_parquet if kind == "parquet" else pd.read_feather
     try:
-        return reader(io.BytesIO(data))
+        frame = reader(io.BytesIO(data))
     except (pyarrow.ArrowException, OSError) as exc:
         name = "Parquet" if kind == "parquet" else "Feather (Arrow IPC)"
         raise UsageError(f"{path}: not a readable {name} file ({exc})") from None
+    return _index_as_columns(frame)
+
+
+def _index_as_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """A named index, which pandas writes into a Parquet file as a column its metadata
+    turns back into the index (a customer id, a time stamp), as the columns it is in the
+    file; an unnamed one (the row numbers of a filtered frame) is dropped."""
+    named = [n for n in frame.index.names if n is not None and n not in frame.columns]
+    if named:
+        frame = frame.reset_index(level=named)
+    return frame.reset_index(drop=True)
 
 
 def write_typed(path: Path, table: pd.DataFrame, kind: FileFormat) -> None:
