@@ -182,6 +182,27 @@ def test_features_adding_nothing_are_reported_or_dropped(
     assert report["cost"]["policy"] == policy
 
 
+def test_validation_json_lists_the_strongest_pairs_not_every_one(
+    adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
+) -> None:
+    """1,000 features make 499,500 pairs: every one took validation.json (in git) to
+    68 MB. It lists the 100 strongest, and every pair above the threshold if more are."""
+    checked = run(adult_sample, contract, params.validate_)
+    weak = tuple(Pair(f"a{i}", f"b{i}", "spearman", 0.5 - i / 10_000) for i in range(300))
+    report = checks.build(
+        checked, params.validate_, measured(list(checked.candidates), set(), weak)
+    )
+    listed = report["importance"]["redundancy"]
+    assert (listed["pairs_measured"], len(listed["pairs"])) == (300, 100)
+    assert listed["pairs"][0] == weak[0].to_dict()
+    assert "Strongest of the 300 pairs' associations" in checks.markdown(report)
+    strong = tuple(replace(p, value=0.99) for p in weak[:150]) + weak[150:]
+    report = checks.build(
+        checked, params.validate_, measured(list(checked.candidates), set(), strong)
+    )
+    assert len(report["importance"]["redundancy"]["pairs"]) == 150
+
+
 def test_measured_latencies_stay_out_of_the_tracked_report(
     adult_sample: pd.DataFrame, contract: pa.DataFrameSchema, params: Params
 ) -> None:

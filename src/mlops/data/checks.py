@@ -290,9 +290,22 @@ def _importance(
         "redundancy": {
             "threshold": config.importance.redundancy,
             "redundant": {name: pair.to_dict() for name, pair in verdict.redundant.items()},
-            "pairs": [pair.to_dict() for pair in measured.pairs],
+            "pairs_measured": len(measured.pairs),
+            "pairs": [pair.to_dict() for pair in _listed(measured.pairs, config)],
         },
     }
+
+
+# Pairs listed in validation.json: the strongest, and every one above the threshold.
+# 1,000 features make 499,500 pairs, which took validation.json (kept in git) to 68 MB.
+_LISTED_PAIRS = 100
+
+
+def _listed(pairs: Sequence[Pair], config: ValidateConfig) -> Sequence[Pair]:
+    """The strongest of ``pairs`` (sorted strongest first): _LISTED_PAIRS, or every pair
+    above validate.importance.redundancy when more are."""
+    above = sum(pair.value > config.importance.redundancy for pair in pairs)
+    return pairs[: max(_LISTED_PAIRS, above)]
 
 
 def _cost(measured: Measured | None, verdict: Verdict) -> dict[str, Any] | None:
@@ -654,7 +667,8 @@ def _importance_section(importance: Mapping[str, Any] | None) -> list[str]:
         f"{action[importance['policy']]} (validate.importance.policy: {importance['policy']}).",
         "",
         *_table(["Feature", "Score drop", "Std", "Verdict"], rows),
-        "Strongest associations (|Spearman| for numbers, Cramér's V for categories, "
+        f"Strongest of the {redundancy['pairs_measured']:,} pairs' associations "
+        "(|Spearman| for numbers, Cramér's V for categories, "
         "correlation ratio for a number with a category; both corrected for what many "
         "categories reach by chance):",
         "",
