@@ -99,3 +99,16 @@ def test_only_the_features_named_are_refitted(adult_sample: pd.DataFrame) -> Non
     assert list(costs) == ["capital_gain", "age"]
     assert full == every
     assert costs == {name: all_costs[name] for name in costs}
+
+
+def test_a_data_sets_only_feature_costs_the_model_less_the_trivial_one(
+    adult_sample: pd.DataFrame,
+) -> None:
+    """Without its only feature, what is left is the prior: the probe could not be fitted
+    on no column, and validate stopped with a traceback."""
+    full, costs = cost.measure(
+        adult_sample, ["age"], "income", CONFIG, {}, seed=0, task_name="binary",
+        clock=ticking(2000),
+    )  # fmt: skip
+    assert list(costs) == ["age"]
+    assert 0 < costs["age"].bytes < full.bytes

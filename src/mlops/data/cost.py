@@ -108,6 +108,11 @@ def measure(
 
 
 def _fit(sample: pd.DataFrame, features: list[str], target: str, task: str, seed: int) -> Pipeline:
+    """The probe on ``features``; on none (the cost of a data set's only feature), the
+    task's trivial model, which is what is left without it."""
+    if not features:
+        trivial = Pipeline([("model", get_task(task).dummy())])
+        return trivial.fit(sample[features], sample[target])
     encoder, model = probe(sample[features], get_task(task), seed)
     return Pipeline([("encode", encoder), ("model", model)]).fit(sample[features], sample[target])
 
