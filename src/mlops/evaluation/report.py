@@ -500,7 +500,7 @@ def evaluate(
         **({MAJORITY_ACCURACY: majority_accuracy(y_true)} if task.is_classification else {}),
         "train": _score_model(task, model, train, plan, config),
         "baselines": {name: score(task, y_true, p, config) for name, p in baselines.items()},
-        # The gate lowers a baseline's bound by this when the model falls short of it.
+        # The gate eases a baseline's bound by this when the model falls short of it.
         "margin_noise": {
             name: rounded(
                 margin_noise(

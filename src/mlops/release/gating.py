@@ -244,7 +244,7 @@ def baseline_checks(
         if value is not None and noise and metric.sign * (value - bound) < 0:
             bound -= metric.sign * noise
             note += (
-                f"; bound lowered by {_cell(noise)} ({MARGIN_NOISE_PREFIX}{baseline} in "
+                f"; bound eased by {_cell(noise)} ({MARGIN_NOISE_PREFIX}{baseline} in "
                 "reports/metrics.json): the shortfall chance alone can show on this many "
                 "test rows (more test rows lower it)"
             )
