@@ -234,13 +234,13 @@ def _profile(
     reads them."""
     from pandas.api.types import is_numeric_dtype
 
-    from mlops.data.ingestion import as_numbers
+    from mlops.data.ingestion import type_columns
     from mlops.onboarding.profile import PositiveUnknown, profile_target
 
     if task in (None, "regression") and not is_numeric_dtype(values):
-        text = values.astype("str").str.strip().where(values.notna())
-        numbers = as_numbers(text, decimal)
-        if numbers is not None and numbers.nunique() > 2:
+        # Typed as ingest types a regression's target, so that the two cannot disagree.
+        numbers = type_columns(values.to_frame(), decimal).iloc[:, 0]
+        if is_numeric_dtype(numbers) and numbers.nunique() > 2:
             read = profile_target(numbers, name, task, positive)
             if read.task == "regression":
                 return read
