@@ -257,15 +257,18 @@ def test_other_pairs_need_positive_and_the_error_names_the_classes() -> None:
         profile_target(income, "income", positive="rich")
 
 
-def test_a_rare_positive_class_tunes_on_log_loss() -> None:
-    rare = pd.Series([1] * 3 + [0] * 97)
-    profile = profile_target(rare, "y")
-    assert profile.imbalanced
-    assert profile.minority_share == pytest.approx(0.03)
-    assert settings.tune_metric(profile) == "log_loss"
-    assert METRICS["log_loss"].proper
+def test_every_classifier_tunes_on_log_loss_and_a_regression_on_its_own_metric() -> None:
+    rare = profile_target(pd.Series([1] * 3 + [0] * 97), "y")
+    assert rare.imbalanced
+    assert rare.minority_share == pytest.approx(0.03)
     balanced = profile_target(pd.Series([1, 0] * 50), "y")
-    assert settings.tune_metric(balanced) == "roc_auc"
+    assert not balanced.imbalanced
+    classes = profile_target(pd.Series(["a", "b", "c"] * 20), "y")
+    for profile in (rare, balanced, classes):
+        assert settings.tune_metric(profile) == "log_loss"
+    assert METRICS["log_loss"].proper
+    amounts = profile_target(pd.Series(np.linspace(0.0, 9.5, 40)), "y")
+    assert (amounts.task, settings.tune_metric(amounts)) == ("regression", "rmse")
 
 
 def test_one_class_or_a_binary_class_seen_once_is_refused() -> None:
@@ -440,7 +443,7 @@ def test_the_review_list_names_what_to_set() -> None:
     assert "row_id (unique)" in text
     assert "contact (email); listed in validate.privacy.drop" in text
     assert "x ('NA')" in text
-    assert "3.0% of the rows, so tune.metric is log_loss" in text
+    assert "the rarer class is 3.0% of the rows" in text
     assert "gate.minimum" in text
     assert "decimal comma" not in text
     comma = Layout("csv", ";", True, None, (), None, ",")
