@@ -38,7 +38,9 @@ def test_each_feature_costs_model_bytes_and_its_declared_acquisition(
     full, costs = measure(adult_sample)
     assert list(costs) == FEATURES
     assert full.bytes > 0
-    assert all(0 < c.bytes < full.bytes for c in costs.values())
+    # Refitted without a feature, the model may grow larger trees on the others: a
+    # difference, positive or not, and far below the whole model's size.
+    assert all(abs(c.bytes) < full.bytes / 10 for c in costs.values())
     # A 14-category feature's encoder stores its categories: more bytes than one number.
     assert costs["occupation"].bytes > costs["capital_gain"].bytes
     assert costs["age"].acquisition == 0.5

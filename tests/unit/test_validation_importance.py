@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 
 from mlops.config import ImportanceConfig
-from mlops.data.importance import indistinguishable, measure
+from mlops.data.importance import indistinguishable, measure, probe
 from mlops.data.ingestion import ingest, normalise_name
 from mlops.errors import UsageError
 from mlops.io.files import load_params
+from mlops.tasks.task import get_task
 from tests.conftest import ROOT
 from tests.sklearn_frames import data_config, diabetes, wine
 
@@ -83,6 +84,26 @@ def test_each_importance_belongs_to_its_own_feature(train: pd.DataFrame) -> None
     )
     assert list(importances) == features
     assert [importances[n].zero for n in features] == [False, True, False, False]
+
+
+def test_the_probe_encodes_numbers_in_one_step_and_text_in_another(train: pd.DataFrame) -> None:
+    """One step per column made a prediction on 1,000 numeric columns cost 650 ms in
+    scikit-learn's per-step bookkeeping: numbers are one step, text another, and each
+    column's output is what a step of its own gave (each text column its own codes)."""
+    features = ["age", "relationship", "capital_gain", "education", "noise"]
+    encoder, _ = probe(train[features], get_task("binary"), seed=0)
+    encoded = encoder.fit_transform(train[features])
+    steps = [(step, list(columns)) for step, _, columns in encoder.transformers]
+    assert steps == [
+        ("numbers", ["age", "capital_gain", "noise"]),
+        ("text", ["relationship", "education"]),
+    ]
+    assert list(encoded.columns) == ["age", "capital_gain", "noise", "relationship", "education"]
+    for name in features:
+        alone, _ = probe(train[[name]], get_task("binary"), seed=0)
+        pd.testing.assert_series_equal(encoded[name], alone.fit_transform(train[[name]])[name])
+    numbers, _ = probe(train[["age", "noise"]], get_task("binary"), seed=0)
+    assert [step for step, _, _ in numbers.transformers] == ["numbers"]
 
 
 # --- other tasks: the probe, the scoring and the holdout follow data.task --------------
