@@ -116,6 +116,34 @@ def test_ids_that_are_detected() -> None:
     }
 
 
+def test_an_id_with_a_few_repeats_is_still_an_id_but_many_repeats_group_rows() -> None:
+    """R's biopsy data: 645 sample ids over 699 rows, a few samples measured again. Not
+    near unique, too few repeats to be groups: it was a feature of the model."""
+    samples = RNG.choice(np.arange(10**6, 2 * 10**6), 645, replace=False).astype("float64")
+    biopsy = np.repeat(samples, [6, 5, 3] + [2] * 43 + [1] * (645 - 46))
+    assert (len(biopsy), len(np.unique(biopsy))) == (699, 645)
+    frame = pd.DataFrame({"id": RNG.permutation(biopsy), "y": RNG.integers(0, 2, 699)})
+    frame["sample_code"] = frame["id"].map(lambda v: f"S{int(v)}")
+    repeating = int(frame["id"].value_counts().pipe(lambda n: n[n > 1].sum()))
+    assert find_ids(frame, "y") == {
+        "id": f"named like an identifier, 645 distinct whole numbers in 699 rows ({repeating} "
+        "rows share theirs with another)",
+    }  # sample_code: text, but not named like an identifier
+    named = frame.rename(columns={"sample_code": "sample_id"})
+    assert find_ids(named, "y")["sample_id"] == (
+        f"named like an identifier, 645 distinct values in 699 rows ({repeating} rows share "
+        "theirs with another)"
+    )
+    # Half the rows or more in repeats: groups of rows (split.groups), not an id.
+    patients = RNG.choice(10**6, 400, replace=False).astype("float64")
+    visits = pd.DataFrame({"patient_id": np.repeat(patients, [1, 3] * 200), "y": np.zeros(800)})
+    assert find_ids(visits, "y") == {}
+    assert list(find_groups(visits, "y")) == ["patient_id"]
+    # Fewer distinct values than half the rows: not an id, whatever the repeats.
+    shops = pd.DataFrame({"shop_no": np.arange(800.0) // 2.5, "y": np.zeros(800)})
+    assert find_ids(shops, "y") == {}
+
+
 def test_what_is_unique_per_row_but_no_id() -> None:
     weights = RNG.choice(10**6, ROWS, replace=False).astype("float64")  # like fnlwgt
     seconds = np.sort(RNG.choice(10**9, ROWS, replace=False)).astype("float64")  # timestamps

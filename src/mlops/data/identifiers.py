@@ -18,7 +18,10 @@ with at least ``MIN_ROWS`` rows:
   customer numbers, names): as a category, each value would be seen once;
 - a column named like an identifier (``id``, ``index``, ``rownames``, ``key``,
   ``uuid``, ``*_id``, ``*_no``, ``customerid``, pandas' ``unnamed_0``, ...) whose
-  whole numbers are distinct in at least ``NEAR_UNIQUE`` of the rows;
+  whole numbers (or text) are distinct in at least ``NEAR_UNIQUE`` of the rows, or in
+  at least ``MOSTLY_UNIQUE`` of them with fewer than ``REPEATED_SHARE`` of the rows
+  repeating a value (R's biopsy data: 645 sample ids over 699 rows, a few samples
+  measured again): an identifier with a few repeats, not groups of rows;
 - text that reads as dates or times (every distinct value has a four-digit year or
   a time of day, at least ``DATE_SHARE`` of them parse), with at least ``MIN_DATES``
   distinct values: when
@@ -45,6 +48,7 @@ import pandas as pd
 
 MIN_ROWS = 30  # fewer rows than this prove nothing about uniqueness
 NEAR_UNIQUE = 0.99  # share of the rows with a value of their own
+MOSTLY_UNIQUE = 0.5  # distinct values per row of a column named like an identifier
 MIN_DATES = 32  # distinct dates: fewer (days of a month, months) can be categories
 DATE_SHARE = 0.95  # of the distinct values (a seeded sample of DATE_SAMPLE) that parse
 DATE_SAMPLE = 500
@@ -124,18 +128,38 @@ def _reason(column: pd.Series, *, named: bool) -> str | None:
     distinct = observed.nunique()
     near_unique = distinct >= NEAR_UNIQUE * rows
     if not pd.api.types.is_numeric_dtype(column):
-        dates = _dates(observed, distinct)
-        if dates:
-            return dates
-        kind = "named like an identifier" if named else "text"
-        return f"{kind}, {distinct:,} distinct values in {rows:,} rows" if near_unique else None
+        return _dates(observed, distinct) or _text_reason(observed, distinct, rows, named=named)
     values = observed.to_numpy(dtype="float64")
     if not np.isfinite(values).all() or not np.array_equal(values, np.round(values)):
         return None  # a measurement, not a number given to a row
     run = _run(observed, values) if distinct == rows else None
-    if run is None and named and near_unique:
+    if run is not None or not named:
+        return run
+    if near_unique:
         return f"named like an identifier, {distinct:,} distinct whole numbers in {rows:,} rows"
-    return run
+    return _mostly_unique(observed, distinct, rows, "whole numbers")
+
+
+def _text_reason(observed: pd.Series, distinct: int, rows: int, *, named: bool) -> str | None:
+    kind = "named like an identifier" if named else "text"
+    if distinct >= NEAR_UNIQUE * rows:
+        return f"{kind}, {distinct:,} distinct values in {rows:,} rows"
+    return _mostly_unique(observed, distinct, rows, "values") if named else None
+
+
+def _mostly_unique(observed: pd.Series, distinct: int, rows: int, what: str) -> str | None:
+    """The reason a column named like an identifier is one though some of its values
+    repeat: most rows have their own, and too few share one to be groups (find_groups)."""
+    if distinct < MOSTLY_UNIQUE * rows:
+        return None
+    sizes = observed.value_counts()
+    repeating = int(sizes[sizes > 1].sum())
+    if repeating >= REPEATED_SHARE * rows:
+        return None
+    return (
+        f"named like an identifier, {distinct:,} distinct {what} in {rows:,} rows "
+        f"({repeating:,} rows share theirs with another)"
+    )
 
 
 def _dates(observed: pd.Series, distinct: int) -> str | None:
