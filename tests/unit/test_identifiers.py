@@ -126,13 +126,12 @@ def test_an_id_with_a_few_repeats_is_still_an_id_but_many_repeats_group_rows() -
     frame["sample_code"] = frame["id"].map(lambda v: f"S{int(v)}")
     repeating = int(frame["id"].value_counts().pipe(lambda n: n[n > 1].sum()))
     assert find_ids(frame, "y") == {
-        "id": f"named like an identifier, 645 distinct whole numbers in 699 rows ({repeating} "
-        "rows share theirs with another)",
+        "id": f"named like an identifier, 645 distinct whole numbers in 699 rows, {repeating} "
+        "rows sharing one",
     }  # sample_code: text, but not named like an identifier
     named = frame.rename(columns={"sample_code": "sample_id"})
     assert find_ids(named, "y")["sample_id"] == (
-        f"named like an identifier, 645 distinct values in 699 rows ({repeating} rows share "
-        "theirs with another)"
+        f"named like an identifier, 645 distinct values in 699 rows, {repeating} rows sharing one"
     )
     # Half the rows or more in repeats: groups of rows (split.groups), not an id.
     patients = RNG.choice(10**6, 400, replace=False).astype("float64")

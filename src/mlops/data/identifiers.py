@@ -157,8 +157,8 @@ def _mostly_unique(observed: pd.Series, distinct: int, rows: int, what: str) -> 
     if repeating >= REPEATED_SHARE * rows:
         return None
     return (
-        f"named like an identifier, {distinct:,} distinct {what} in {rows:,} rows "
-        f"({repeating:,} rows share theirs with another)"
+        f"named like an identifier, {distinct:,} distinct {what} in {rows:,} rows, "
+        f"{repeating:,} rows sharing one"
     )
 
 
