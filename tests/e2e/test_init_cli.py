@@ -237,6 +237,31 @@ def test_a_target_of_numbers_grouped_by_spaces_is_a_regression(
     )
 
 
+def test_a_total_row_under_a_target_of_numbers_is_read_as_missing(
+    project: Path, tmp_path: Path
+) -> None:
+    """A spreadsheet export ending in a "Total" row: the word in the target column made
+    it text, a multiclass target of 300 classes. Read as a missing value, the target is
+    a regression's and that row is left out as unlabelled."""
+    rng = np.random.default_rng(4)
+    hours = rng.integers(100, 2500, 300)
+    frame = pd.DataFrame({"hours": hours.astype(str), "age": rng.integers(20, 60, 300)})
+    total = pd.DataFrame({"hours": ["Total"], "age": [None]})
+    pd.concat([frame, total]).to_csv(path := tmp_path / "export.csv", index=False)
+    code, out, err = _init(project, "--data", str(path), "--target", "hours", "--no-dvc")
+    assert code == 0, err
+    assert "task: regression on 'hours'" in out
+    assert "read as missing values: age (''), hours ('Total')" in out
+    assert "1 rows have no hours value" in out
+    params = parse_params(yaml.safe_load((project / "params.yaml").read_text()), "params")
+    assert params.data.task == "regression"
+    assert "Total" in params.data.na_values
+    run(["mlops", "ingest"], project)
+    raw = pd.read_parquet(project / "data/raw/dataset.parquet")
+    assert len(raw) == 300
+    np.testing.assert_array_equal(raw["hours"].to_numpy(), hours.astype(float))
+
+
 def test_a_binary_target_that_cant_be_told_needs_positive(project: Path, tmp_path: Path) -> None:
     frame = pd.DataFrame({"x": np.arange(40.0), "y": ["<=50K", ">50K"] * 20})
     frame.to_csv(path := tmp_path / "b.csv", index=False)

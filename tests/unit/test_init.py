@@ -19,7 +19,7 @@ from mlops.errors import UsageError
 from mlops.io import tables
 from mlops.io.tables import csv_text
 from mlops.onboarding import settings
-from mlops.onboarding.profile import TargetProfile, find_target, profile_target
+from mlops.onboarding.profile import TargetProfile, find_target, profile_target, stray_words
 from mlops.onboarding.sniff import Layout, has_header, missing_markers, sniff
 from mlops.stages import init
 from mlops.tasks.families import FAMILIES, default_space, families_for, hyperparameters
@@ -269,6 +269,16 @@ def test_every_classifier_tunes_on_log_loss_and_a_regression_on_its_own_metric()
     assert METRICS["log_loss"].proper
     amounts = profile_target(pd.Series(np.linspace(0.0, 9.5, 40)), "y")
     assert (amounts.task, settings.tune_metric(amounts)) == ("regression", "rmse")
+
+
+def test_a_few_words_in_a_target_of_numbers_are_stray_words() -> None:
+    numbers = [str(v) for v in range(200)]
+    assert stray_words(pd.Series([*numbers, "Total", " n/a ", None])) == ("Total", "n/a")
+    assert stray_words(pd.Series(["5 914,00", "1 234,50"] * 100 + ["Summe"]), ",") == ("Summe",)
+    assert stray_words(pd.Series([*numbers[:50], "Total"])) == ()  # 2 % of the values
+    assert stray_words(pd.Series(["a1", "b2"] * 100 + ["none"])) == ()  # the rest is no number
+    assert stray_words(pd.Series(range(300))) == ()
+    assert stray_words(pd.Series(["yes", "no"] * 150)) == ()
 
 
 def test_one_class_or_a_binary_class_seen_once_is_refused() -> None:

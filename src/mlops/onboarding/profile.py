@@ -7,14 +7,18 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from mlops.data.contract import duplicate_columns
-from mlops.data.ingestion import normalise_name
+from mlops.data.ingestion import normalise_name, type_columns
 from mlops.errors import UsageError, clip, shorten
 from mlops.tasks.metrics import TaskName
+
+if TYPE_CHECKING:
+    from mlops.config import DecimalMark
 
 # A numeric target with more distinct values than this is a quantity to predict
 # (regression), with fewer a code for classes (the Binary task's hint says the same).
@@ -34,6 +38,25 @@ WELL_KNOWN_PAIRS = (
 # gives the share, beside which accuracy reads (always answering the majority class
 # scores 1 - share).
 IMBALANCED_SHARE = 0.2
+
+
+# A target of numbers may hold a few words (text without a digit): a spreadsheet's
+# "Total" row, "n/a", "unknown". Up to this share of its values, they mark a missing value.
+STRAY_SHARE = 0.01
+
+
+def stray_words(values: pd.Series, decimal: DecimalMark = ".") -> tuple[str, ...]:
+    """The words that stop a target ``values`` reading as numbers: text without a digit,
+    at most STRAY_SHARE of the values present, the rest numbers as ingest reads them
+    (type_columns); () when there are none or it is no such target."""
+    if pd.api.types.is_numeric_dtype(values):
+        return ()
+    text = values.astype("str").str.strip().where(values.notna())
+    words = text.notna() & (text != "") & ~text.str.contains(r"\d", na=False)
+    if not words.any() or words.sum() > STRAY_SHARE * text.notna().sum():
+        return ()
+    rest = type_columns(text.where(~words).to_frame(), decimal).iloc[:, 0]
+    return tuple(sorted(text[words].unique())) if pd.api.types.is_numeric_dtype(rest) else ()
 
 
 class PositiveUnknown(UsageError):

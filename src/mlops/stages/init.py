@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> None:
     # Imported once the inputs are read (see mlops.cli): pandas, scikit-learn, pandera.
     from mlops.data.contract import contract_document, duplicate_columns, infer_contract
     from mlops.data.identifiers import find_groups, find_ids
-    from mlops.data.ingestion import ingest, normalise_name, unit_columns, unlabelled
+    from mlops.data.ingestion import ingest, unit_columns, unlabelled
     from mlops.onboarding import settings
     from mlops.onboarding.profile import find_target
     from mlops.onboarding.sniff import sniff
@@ -78,8 +79,7 @@ def run(args: argparse.Namespace) -> None:
             f"{args.data}: columns named alike once normalised: {', '.join(twice)}; "
             "rename them in the file"
         )
-    task = None if args.task == "auto" else args.task
-    profile = _profile(frame[column], normalise_name(column), task, args.positive, layout.decimal)
+    layout, frame, profile = _target(layout, frame, column, args)
     values = settings.changes(layout, source, profile)
     params = parse_params(yaml.safe_load(settings.edit_params(text, values)), str(params_path))
     rare = _rare(profile, params)
@@ -219,6 +219,28 @@ _SCHEMA_HEADER = """\
 # Ranges and categories are what that file held: review each one (widen ranges to
 # what the domain allows) before committing. Names are snake_case, as after ingest.
 """
+
+
+def _target(
+    layout: Layout, frame: pd.DataFrame, column: object, args: argparse.Namespace
+) -> tuple[Layout, pd.DataFrame, TargetProfile]:
+    """The target's profile (``_profile``), once a target of numbers holding a few words
+    (a "Total" row; profile.stray_words) has them read as missing: their rows are
+    unlabelled, and the words go in data.na_values and the review's line of markers."""
+    from mlops.data.ingestion import normalise_name
+    from mlops.onboarding.profile import stray_words
+
+    task = None if args.task == "auto" else args.task
+    words = stray_words(frame[column], layout.decimal)
+    if words:
+        marked = dict(layout.marked or {})
+        marked[str(column)] = (*marked.get(str(column), ()), *words)
+        found = (*layout.na_values, *(w for w in words if w not in layout.na_values))
+        layout = replace(layout, na_values=found, marked=marked)
+        frame = frame.copy()
+        frame[column] = frame[column].where(~frame[column].astype("str").str.strip().isin(words))
+    name = normalise_name(str(column))
+    return layout, frame, _profile(frame[column], name, task, args.positive, layout.decimal)
 
 
 def _profile(
