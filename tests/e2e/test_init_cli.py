@@ -109,6 +109,13 @@ def test_an_unreadable_file(project: Path, tmp_path: Path) -> None:
     header_only = tmp_path / "header.csv"
     header_only.write_text("x,y\n")
     assert "no data rows" in _refused(project, "--data", str(header_only), "--target", "y")
+    titled = tmp_path / "report.csv"
+    rows = "".join(f"{i},{i % 2},{i * 3}\n" for i in range(40))
+    titled.write_text("Working hours report\nGenerated 2024-01-05\n\nx,y,z\n" + rows)
+    assert _refused(project, "--data", str(titled), "--target", "y").endswith(
+        "not a readable CSV file: line 4 has 3 fields, the lines above it 1; if the file "
+        "starts with a title or notes above its header row, delete those lines\n"
+    )
 
 
 def test_a_missing_target_suggests_close_names(project: Path, tmp_path: Path) -> None:

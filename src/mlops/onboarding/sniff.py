@@ -185,6 +185,14 @@ def _as_text(name: str, text: str, separator: str, columns: tuple[str, ...] | No
         )
     except (pd.errors.ParserError, ValueError) as exc:
         detail = str(exc).strip().splitlines()[-1]
+        widened = re.search(r"Expected (\d+) fields? in line (\d+), saw (\d+)", detail)
+        if widened and int(widened[1]) < int(widened[3]):
+            expected, line, saw = widened.groups()
+            raise UsageError(
+                f"{name}: not a readable CSV file: line {line} has {saw} fields, the lines "
+                f"above it {expected}; if the file starts with a title or notes above its "
+                "header row, delete those lines"
+            ) from None
         raise UsageError(f"{name}: not a readable CSV file ({detail})") from None
 
 
