@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> None:
     from mlops.data.contract import contract_document, duplicate_columns, infer_contract
     from mlops.data.identifiers import find_groups, find_ids
     from mlops.data.ingestion import ingest, unit_columns, unlabelled
+    from mlops.data.quality import duplicate_rows
     from mlops.onboarding import settings
     from mlops.onboarding.profile import find_target
     from mlops.onboarding.sniff import sniff
@@ -139,6 +140,7 @@ def run(args: argparse.Namespace) -> None:
         leaks_kept=every,
         unlabelled=unlabelled(frame, params.data),
         rare=rare,
+        duplicates=(duplicate_rows(raw, features, params.data.target)["repeated"], len(raw)),
     )
     print("\n".join(["review:", *(f"  - {line}" for line in [*review, tracked])]))
     print("then: make repro")
