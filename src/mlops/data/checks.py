@@ -16,7 +16,7 @@ from mlops.data import privacy, quality
 from mlops.data.contract import ContractResult, check_contract, resolve_columns, select_features
 from mlops.data.identifiers import identify
 from mlops.data.privacy import Finding
-from mlops.data.quality import FeatureQuality, percent
+from mlops.data.quality import DUPLICATES_ADVICE, FeatureQuality, percent
 from mlops.errors import CheckFailed, UsageError
 
 if TYPE_CHECKING:  # these pull in scikit-learn and scipy: only the pipeline needs them
@@ -551,9 +551,7 @@ def _duplicates_section(report: Mapping[str, Any]) -> list[str]:
         "",
         f"{repeated:,} rows ({percent(repeated / rows)}) repeat an earlier row in the features "
         f"and the target; {conflicting:,} ({percent(conflicting / rows)}) share their features "
-        "with a row of another target. A random split puts copies on both sides, so the "
-        "test split partly scores rows the model was trained on: if copies are one entity "
-        "seen again, keep them together (split.groups) or remove them at the source.",
+        f"with a row of another target. {DUPLICATES_ADVICE[0].upper()}{DUPLICATES_ADVICE[1:]}.",
         "",
     ]
 

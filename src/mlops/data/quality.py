@@ -171,6 +171,15 @@ def failing(qualities: Mapping[str, FeatureQuality]) -> list[str]:
     return [name for name, quality in qualities.items() if not quality.passed]
 
 
+# What copies of rows do to a random split, and what to do about them: validation.md and
+# init's review say it in these words.
+DUPLICATES_ADVICE = (
+    "a random split puts copies on both sides, so the test split partly scores rows the "
+    "model was trained on: if copies are one entity seen again, keep them together "
+    "(split.groups) or remove them at the source"
+)
+
+
 def duplicate_rows(frame: pd.DataFrame, features: Sequence[str], target: str) -> dict[str, int]:
     """How many rows repeat an earlier row in what the model reads (``features``) and,
     when ``frame`` holds it, the ``target`` ("repeated"); and how many share their

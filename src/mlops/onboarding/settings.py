@@ -22,6 +22,7 @@ from ruamel.yaml.representer import RoundTripRepresenter
 
 from mlops.data.identifiers import time_columns
 from mlops.data.ingestion import normalise_name
+from mlops.data.quality import DUPLICATES_ADVICE
 from mlops.data.splitting import describe_rare
 from mlops.io.tables import FALLBACK_ENCODING
 from mlops.onboarding.profile import TargetProfile
@@ -499,9 +500,7 @@ def _duplicate_lines(repeated: int, rows: int) -> list[str]:
         return []
     return [
         f"{repeated:,} rows ({repeated / rows:.1%}) repeat an earlier row, features and "
-        "target: a random split puts copies on both sides, so the test split partly scores "
-        "rows the model learnt; if a copy is one entity seen again, set split.groups, or "
-        "remove the copies at the source"
+        f"target: {DUPLICATES_ADVICE}"
     ]
 
 
