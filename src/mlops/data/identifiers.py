@@ -128,7 +128,9 @@ def _reason(column: pd.Series, *, named: bool) -> str | None:
     distinct = observed.nunique()
     near_unique = distinct >= NEAR_UNIQUE * rows
     if not pd.api.types.is_numeric_dtype(column):
-        return _dates(observed, distinct) or _text_reason(observed, distinct, rows, named=named)
+        return _dates(observed, distinct) or _text_reason(
+            observed, distinct, rows, near_unique=near_unique, named=named
+        )
     values = observed.to_numpy(dtype="float64")
     if not np.isfinite(values).all() or not np.array_equal(values, np.round(values)):
         return None  # a measurement, not a number given to a row
@@ -140,9 +142,11 @@ def _reason(column: pd.Series, *, named: bool) -> str | None:
     return _mostly_unique(observed, distinct, rows, "whole numbers")
 
 
-def _text_reason(observed: pd.Series, distinct: int, rows: int, *, named: bool) -> str | None:
+def _text_reason(
+    observed: pd.Series, distinct: int, rows: int, *, near_unique: bool, named: bool
+) -> str | None:
     kind = "named like an identifier" if named else "text"
-    if distinct >= NEAR_UNIQUE * rows:
+    if near_unique:
         return f"{kind}, {distinct:,} distinct values in {rows:,} rows"
     return _mostly_unique(observed, distinct, rows, "values") if named else None
 
