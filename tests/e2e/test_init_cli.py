@@ -3,6 +3,7 @@ and bad input refused in one line, exit 2, with nothing written."""
 
 from __future__ import annotations
 
+import csv
 import shutil
 from pathlib import Path
 
@@ -244,21 +245,29 @@ def test_a_target_of_numbers_grouped_by_spaces_is_a_regression(
     )
 
 
+@pytest.mark.parametrize("written", ["csv", "quoted", "json"])
 def test_a_total_row_under_a_target_of_numbers_is_read_as_missing(
-    project: Path, tmp_path: Path
+    project: Path, tmp_path: Path, written: str
 ) -> None:
     """A spreadsheet export ending in a "Total" row: the word in the target column made
     it text, a multiclass target of 300 classes. Read as a missing value, the target is
-    a regression's and that row is left out as unlabelled."""
+    a regression's and that row is left out as unlabelled: also when the word is quoted
+    with a space after it (pandas matches a CSV's markers as written) and in a JSON
+    file (whose strings pandas matches to no marker)."""
     rng = np.random.default_rng(4)
     hours = rng.integers(100, 2500, 300)
-    frame = pd.DataFrame({"hours": hours.astype(str), "age": rng.integers(20, 60, 300)})
-    total = pd.DataFrame({"hours": ["Total"], "age": [None]})
-    pd.concat([frame, total]).to_csv(path := tmp_path / "export.csv", index=False)
+    frame = pd.DataFrame({"hours": hours.astype(object), "age": rng.integers(20, 60, 300)})
+    word = "Total " if written == "quoted" else "Total"
+    export = pd.concat([frame, pd.DataFrame({"hours": [word], "age": [None]})])
+    path = tmp_path / f"export.{'json' if written == 'json' else 'csv'}"
+    if written == "json":
+        export.to_json(path, orient="records")
+    else:
+        export.to_csv(path, index=False, quoting=csv.QUOTE_ALL if written == "quoted" else None)
     code, out, err = _init(project, "--data", str(path), "--target", "hours", "--no-dvc")
     assert code == 0, err
     assert "task: regression on 'hours'" in out
-    assert "read as missing values: age (''), hours ('Total')" in out
+    assert "hours ('Total')" in out.split("read as missing values: ")[1].splitlines()[0]
     assert "1 rows have no hours value" in out
     params = parse_params(yaml.safe_load((project / "params.yaml").read_text()), "params")
     assert params.data.task == "regression"

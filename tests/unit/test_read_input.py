@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import csv
 import gzip
 import io as stdio
 import lzma
@@ -164,6 +165,36 @@ def test_a_parquet_files_named_index_is_read_as_its_columns(
     assert read(path, config).to_dict("list") == {"age": [2.0, 3.0]}
 
 
+@pytest.mark.parametrize("kind", ["csv", "json", "parquet"])
+def test_missing_value_markers_apply_in_every_format_and_with_spaces(
+    config: DataConfig, tmp_path: Path, kind: str
+) -> None:
+    """params.yaml data.na_values made missing only what pandas matched: a CSV's field as
+    written (a quoted "? " kept its space) and no JSON or Parquet string at all, so a
+    marker init had listed still reached ingest as a value."""
+    frame = pd.DataFrame(
+        {"age": ["30", "? ", "41"], "sex": pd.Categorical(["Male", "?", " Female"]), "n": 1.0}
+    )
+    path = tmp_path / f"batch.{kind}"
+    if kind == "csv":
+        frame.to_csv(path, index=False, quoting=csv.QUOTE_ALL)
+    elif kind == "json":
+        frame.to_json(path, orient="records")
+    else:
+        frame.to_parquet(path)
+    own = {"comment": None, "columns": (), "header": True}  # a file with its own header
+    marked = config.model_copy(update={**own, "na_values": ("?",)})
+    for read_back in (read(path, marked), tables.read_source(marked, path)):
+        assert read_back["age"].isna().tolist() == [False, True, False]
+        assert read_back["sex"].isna().tolist() == [False, True, False]
+        assert read_back["n"].tolist() == [1.0, 1.0, 1.0]
+    assert scored(path, marked)["age"].tolist()[::2] == [30.0, 41.0]
+    unmarked = config.model_copy(update={**own, "na_values": ()})
+    assert read(path, unmarked)["age"].notna().all()
+    as_text = tables.read_input(path, marked, csv_layout(marked, ()), as_text=True)
+    assert as_text["age"].notna().all()  # echoed back as the user wrote it
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -220,10 +251,11 @@ def test_a_typed_format_reads_by_content_or_as_params_name_it(
     frame = pd.DataFrame({"age": [30, 41], "sex": ["Male", "?"]})
     path = tmp_path / "data.bin"
     frame.to_feather(path)
+    config = config.model_copy(update={"na_values": ()})  # markers: the test above
     pd.testing.assert_frame_equal(read(path, config), frame)
     for kind in ("auto", "feather"):
         source = config.model_copy(update={"format": kind})
-        pd.testing.assert_frame_equal(tables.read_source(source, path), frame)  # "?" kept
+        pd.testing.assert_frame_equal(tables.read_source(source, path), frame)
     tables.write_typed(path, frame, "json")
     assert tables.content_format(path.read_bytes()) == "json"
     source = config.model_copy(update={"format": "json"})

@@ -62,6 +62,32 @@ def read_source(config: DataConfig, path: Path | None = None) -> pd.DataFrame:
     frame = _read_csv_source(path, data, config) if csv else typed_frame(path, data, kind)
     if frame.empty:
         raise UsageError(f"{path}: data source has no data rows")
+    return marked_missing(frame, config.na_values)
+
+
+def marked_missing(frame: pd.DataFrame, markers: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with the text values that are a missing-value marker (params.yaml
+    ``data.na_values``) once stripped made missing: pandas matches a CSV's field as it
+    is written (a quoted ``"n/a "`` keeps its space), and a JSON, Parquet or Feather
+    file's strings not at all."""
+    import pandas as pd
+
+    if not markers:
+        return frame
+    kinds = (pd.StringDtype, pd.CategoricalDtype)
+    text = [n for n, c in frame.items() if c.dtype == object or isinstance(c.dtype, kinds)]
+    wanted = set(markers)
+    hit = {}
+    for name in text:  # by distinct value: a column has far fewer than it has rows
+        values = pd.Series(frame[name].dropna().unique())
+        found = values[values.astype("str").str.strip().isin(wanted)]
+        if len(found):
+            hit[name] = frame[name].isin(found)
+    if not hit:
+        return frame
+    frame = frame.copy()
+    for name, mask in hit.items():
+        frame[name] = frame[name].mask(mask)
     return frame
 
 
@@ -238,7 +264,7 @@ def read_input(
         frame = typed_frame(path, data, kind)
     if frame.empty:
         raise UsageError(f"{path}: input file has no data rows")
-    return frame
+    return frame if as_text else marked_missing(frame, config.na_values)
 
 
 def is_typed(path: Path) -> bool:
@@ -265,7 +291,7 @@ _HEAD_BYTES = 4096  # enough for any format's start, and the whitespace before J
 
 def typed_frame(path: Path, data: bytes, kind: FileFormat) -> pd.DataFrame:
     """``data`` (uncompressed) read as ``kind``, a format with its own column types and
-    its own missing value (null): no markers (params.yaml ``data.na_values``) apply."""
+    its own missing value (null); ``marked_missing`` then applies the markers."""
     import pandas as pd
     import pyarrow
 
