@@ -232,7 +232,15 @@ def test_few_integer_codes_are_classes_and_many_a_quantity() -> None:
 
 @pytest.mark.parametrize(
     ("labels", "positive"),
-    [([0, 1], "1"), ([0.0, 1.0], "1"), (["No", "Yes"], "Yes"), (["false", "true"], "true")],
+    [
+        ([0, 1], "1"),
+        ([0.0, 1.0], "1"),
+        (["No", "Yes"], "Yes"),
+        (["false", "true"], "true"),
+        (["absent", "present"], "present"),
+        (["benign", "malignant"], "malignant"),
+        (["Abnormal", "Normal"], "Abnormal"),
+    ],
 )
 def test_a_well_known_pair_tells_the_positive_class(labels: list[Any], positive: str) -> None:
     profile = profile_target(pd.Series(labels * 10), "y")

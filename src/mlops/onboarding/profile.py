@@ -33,6 +33,10 @@ WELL_KNOWN_PAIRS = (
     ("f", "t"),
     ("negative", "positive"),
     ("neg", "pos"),
+    # A finding, as medical and quality data record one (R's kyphosis, MASS's biopsy).
+    ("absent", "present"),
+    ("normal", "abnormal"),
+    ("benign", "malignant"),
 )
 # A binary target whose rarer class is below this share is imbalanced: init's review
 # gives the share, beside which accuracy reads (always answering the majority class
