@@ -278,6 +278,19 @@ def test_a_total_row_under_a_target_of_numbers_is_read_as_missing(
     np.testing.assert_array_equal(raw["hours"].to_numpy(), hours.astype(float))
 
 
+def test_a_class_named_none_is_a_class(project: Path, tmp_path: Path) -> None:
+    """R's Arthritis outcome None/Some/Marked: pandas' default markers read None as
+    missing, so init saw a binary target of Some/Marked and a third of the rows went."""
+    rng = np.random.default_rng(5)
+    outcome = rng.choice(["None", "Some", "Marked"], 300)
+    frame = pd.DataFrame({"age": rng.integers(20, 80, 300), "improved": outcome})
+    frame.to_csv(path := tmp_path / "arthritis.csv", index=False)
+    code, out, err = _init(project, "--data", str(path), "--target", "improved", "--no-dvc")
+    assert code == 0, err
+    assert "task: multiclass on 'improved' (3 classes)" in out
+    assert "have no improved value" not in out
+
+
 def test_a_binary_target_that_cant_be_told_needs_positive(project: Path, tmp_path: Path) -> None:
     frame = pd.DataFrame({"x": np.arange(40.0), "y": ["<=50K", ">50K"] * 20})
     frame.to_csv(path := tmp_path / "b.csv", index=False)

@@ -165,6 +165,22 @@ def test_a_parquet_files_named_index_is_read_as_its_columns(
     assert read(path, config).to_dict("list") == {"age": [2.0, 3.0]}
 
 
+def test_none_is_a_category_unless_params_mark_it(config: DataConfig, tmp_path: Path) -> None:
+    """pandas reads "None" as missing by default: a class None/Some/Marked lost its None
+    rows. It is a value unless data.na_values lists it; R's NA and empty fields stay gaps."""
+    path = tmp_path / "outcome.csv"
+    path.write_text("improved,age,smoker\nNone,NA,None\nSome,30,\nMarked,41,Heavy\n")
+    own = {"comment": None, "columns": (), "header": True}
+    plain = read(path, config.model_copy(update={**own, "na_values": ()}))
+    assert plain.astype(object).where(plain.notna(), None).to_dict("list") == {
+        "improved": ["None", "Some", "Marked"],
+        "age": [None, 30.0, 41.0],
+        "smoker": ["None", None, "Heavy"],
+    }
+    marked = read(path, config.model_copy(update={**own, "na_values": ("None",)}))
+    assert marked["improved"].isna().tolist() == [True, False, False]
+
+
 @pytest.mark.parametrize("kind", ["csv", "json", "parquet"])
 def test_missing_value_markers_apply_in_every_format_and_with_spaces(
     config: DataConfig, tmp_path: Path, kind: str

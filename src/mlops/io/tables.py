@@ -195,6 +195,17 @@ def csv_text(name: object, data: bytes) -> str:
     return decoded(name, data)[0]
 
 
+# What a CSV's field is read as missing by, besides params.yaml data.na_values: pandas'
+# default list without "None", which names a category as often as it marks a gap (a
+# treatment's outcome None/Some/Marked, a smoker's None/Light/Heavy), and which a class
+# lost that way took a third of the rows with it. init lists "None" where a column is
+# otherwise numbers (onboarding.sniff).
+BLANK_MARKERS = (
+    *("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND"),
+    *("1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null"),
+)
+
+
 def _parse_csv(
     path: Path,
     text: str,
@@ -215,8 +226,8 @@ def _parse_csv(
             header=0 if header else None,
             names=names,
             dtype=str if as_text else None,
-            na_values=None if as_text else list(config.na_values),
-            keep_default_na=not as_text,
+            na_values=None if as_text else [*BLANK_MARKERS, *config.na_values],
+            keep_default_na=False,
             comment=config.comment,
             decimal=decimal,
             thousands=None if as_text else config.thousands,
