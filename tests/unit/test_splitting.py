@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from mlops.config import Params, SplitConfig
+from mlops.data.identifiers import read_times
 from mlops.data.ingestion import group_column, time_column
 from mlops.data.splitting import (
     min_class_rows,
@@ -248,6 +249,22 @@ def test_dates_in_mixed_forms_and_datetimes_are_ordered_as_times() -> None:
     typed = frame.assign(at=pd.to_datetime(frame["at"], format="mixed", utc=True))
     _, test = split(typed, "v", 0.25, 0, "regression", time="at")
     assert test["v"].tolist() == [4.0]
+
+
+def test_dates_written_day_first_keep_their_order() -> None:
+    """Parsed value by value, 01/02/1993 (1 February) came out as 2 January, before
+    31/01/1993: a European export's time split scored some of its earliest rows."""
+    frame = pd.DataFrame(
+        {"sold": ["01/02/1993", "31/01/1993", "16/02/1993", "02.03.1993 10:00", "1993-03-05"],
+         "v": [2.0, 1.0, 3.0, 4.0, 5.0]}
+    )  # fmt: skip
+    _, test = split(frame, "v", 0.4, 0, "regression", time="sold")
+    assert test["v"].tolist() == [4.0, 5.0]
+    assert read_times(frame["sold"]).dt.strftime("%Y-%m-%d").tolist() == [
+        "1993-02-01", "1993-01-31", "1993-02-16", "1993-03-02", "1993-03-05"
+    ]  # fmt: skip
+    american = pd.Series(["02/01/1993", "01/31/1993", "03/02/1993"])  # month first
+    assert read_times(american).dt.strftime("%m-%d").tolist() == ["02-01", "01-31", "03-02"]
 
 
 @pytest.mark.parametrize(

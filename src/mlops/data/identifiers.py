@@ -177,9 +177,7 @@ def _dates(observed: pd.Series, distinct: int) -> str | None:
     # would parse as this year's 4 March or 2 January 2003.
     if not values.str.contains(r"\d{4}|\d:\d", regex=True).all():
         return None
-    with warnings.catch_warnings():  # "could not infer format": each value is parsed alone
-        warnings.simplefilter("ignore")
-        parsed = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
+    parsed = read_times(values)
     if parsed.notna().mean() < DATE_SHARE:
         return None
     first, last = parsed.min(), parsed.max()
@@ -187,6 +185,30 @@ def _dates(observed: pd.Series, distinct: int) -> str | None:
         f"{DATES}, {distinct:,} distinct from {first:%Y-%m-%d} to {last:%Y-%m-%d}: "
         "when a row happened, not a category"
     )
+
+
+# A date written day and month first, in either order: 31/01/1993, 1.2.93, 01-02-1993 10:00.
+_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}(?:\D|$)")
+
+
+def read_times(values: pd.Series) -> pd.Series:
+    """Text ``values`` as UTC times (missing where a value reads as none), each parsed
+    alone (pandas' mixed format), but with one order of day and month for the column.
+    Parsed alone, 31/01/1993 is 31 January and 01/02/1993 is 2 January, so a European
+    export's rows came out of time order: when some value's first field is over 12 and
+    no value's second is, the column writes the day first."""
+    text = values.astype("str")
+    fields = text.str.extract(_NUMERIC_DATE).astype("float64")
+    day_first = bool((fields[0] > 12).any() and not (fields[1] > 12).any())
+    with warnings.catch_warnings():  # "could not infer format": each value parsed alone
+        warnings.simplefilter("ignore")
+        times = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
+        if day_first:  # only those values: dayfirst would read 1993-04-02 as 4 February
+            written = fields[0].notna()
+            times[written] = pd.to_datetime(
+                values[written], errors="coerce", format="mixed", dayfirst=True, utc=True
+            )
+    return times
 
 
 def time_columns(ids: Mapping[str, str]) -> list[str]:

@@ -4,13 +4,13 @@ time (the latest rows as the test split), and the training rows the model is fit
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from mlops.data.identifiers import read_times
 from mlops.errors import UsageError, clip
 from mlops.tasks.task import get_task
 
@@ -59,9 +59,7 @@ def as_times(values: pd.Series, what: str) -> pd.Series:
             "time column (2024-01-31, 2024-01-31 12:00); write a year as a date"
         )
     else:
-        with warnings.catch_warnings():  # "could not infer format": each value parsed alone
-            warnings.simplefilter("ignore")
-            times = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
+        times = read_times(values)
     missing, unread = values.isna(), times.isna() & values.notna()
     if missing.any() or unread.any():
         shown = ", ".join(repr(v) for v in values[unread].drop_duplicates().head(3))
