@@ -47,6 +47,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "multiclass": {
         "families": ["hist_gradient_boosting", "random_forest", "logistic_regression"],
         "metric": "log_loss",
+        "calibration": "sigmoid",
         "slices": [],
         "gate": {
             "minimum": {"accuracy": 0.85, "f1_macro": 0.85},
@@ -116,6 +117,8 @@ def task_params(document: dict[str, Any], task: str, source: str, target: str) -
     evaluate["slices"] = {"columns": settings["slices"], "bands": {}, "min_rows": 20}
     evaluate["staleness"]["stream"] = None  # the demo's adult.test is not this data's
     document["gate"] = {**document["gate"], **settings["gate"]}
+    # The multiclass project serves, explains, promotes and rolls back a calibrated model.
+    document["train"] = {**document["train"], "calibration": settings.get("calibration")}
     return document
 
 

@@ -503,6 +503,9 @@ class StalenessConfig(_Section):
 
 class TrainConfig(_Section):
     max_rows: PositiveInt | None = None  # a sample of the training split (null: all)
+    # A classifier's probabilities refitted to out-of-fold predictions (tune.cv_folds
+    # folds): Platt's sigmoid or isotonic; null keeps the model's own.
+    calibration: Literal["sigmoid", "isotonic"] | None = None
 
 
 class EvaluateConfig(_Section):
@@ -688,6 +691,10 @@ class Params(_Section):
     def _fits_task(self) -> Params:
         """Every metric, family and gate name must fit data.task (one line naming the fix)."""
         task = self.data.task
+        if self.train.calibration is not None and task == "regression":
+            raise ValueError(
+                "train.calibration: a regression has no probabilities to calibrate; set it to null"
+            )
         for key, name in (
             ("tune.metric", self.tune.metric),
             ("evaluate.metric", self.evaluate.metric),
@@ -726,6 +733,10 @@ class Params(_Section):
                 )
         if self.evaluate.business is None:
             self._no_business_thresholds()
+        if self.train.calibration is not None and task == "regression":
+            raise ValueError(
+                "train.calibration: a regression has no probabilities to calibrate; set it to null"
+            )
         return self
 
     def _no_business_thresholds(self) -> None:

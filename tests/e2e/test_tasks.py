@@ -53,8 +53,12 @@ def test_repro_blesses_a_model_of_the_task(trained: tuple[str, Path]) -> None:
     frame, target = dataset(task)
     if task == "multiclass":
         assert card["classes"] == sorted(frame[target].unique())
+        # train.calibration: sigmoid (task_projects): every test of this project, from
+        # evaluate to serving and rollback, runs on a calibrated model.
+        assert card["model"]["calibration"] == {"method": "sigmoid", "folds": 3}
     else:
         assert card["classes"] == []
+        assert "calibration" not in card["model"]
     metrics = _json(project / "reports/metrics.json")
     # Every metric of the task that is defined here, and none of another task's.
     expected = set(metrics_for(task)) - ({"mape"} if (frame[target] == 0).any() else set())

@@ -566,7 +566,18 @@ def test_advice_names_only_the_fixes_that_apply() -> None:
     assert advice is not None
     assert "class_weight" not in advice
     assert "tune on" not in advice
-    assert "calibrate the model's probabilities" in advice
+    assert "calibrate the model's probabilities (train.calibration: sigmoid)" in advice
+    calibrated = imbalance_advice(
+        IMBALANCED,
+        checks,
+        tune_metric="log_loss",
+        family="random_forest",
+        params={},
+        calibration="sigmoid",
+    )
+    assert calibrated is not None
+    assert "train.calibration" not in calibrated  # set already: more trials, more rows
+    assert "refitted by sigmoid already" in calibrated
     only_accuracy = imbalance_advice(
         IMBALANCED | {"ece": 0.01}, [], tune_metric="roc_auc", family="x", params={}
     )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.pipeline import Pipeline
@@ -43,15 +44,34 @@ TRUSTED_TYPES = families.trusted_types()
 
 
 def build_pipeline(
-    plan: ImputationPlan, family: str, params: Mapping[str, Any], seed: int, task: TaskName
+    plan: ImputationPlan,
+    family: str,
+    params: Mapping[str, Any],
+    seed: int,
+    task: TaskName,
+    *,
+    calibration: Calibration | None = None,
 ) -> Pipeline:
-    """An unfitted pipeline of ``family`` for ``task`` whose imputers follow ``plan``."""
-    return Pipeline(
-        [
-            ("preprocess", build_preprocessor(plan, family)),
-            ("model", build_estimator(plan, family, params, seed, task)),
-        ]
-    )
+    """An unfitted pipeline of ``family`` for ``task`` whose imputers follow ``plan``;
+    with ``calibration``, a classifier's probabilities are refitted (``calibrated``)."""
+    model = build_estimator(plan, family, params, seed, task)
+    if calibration is not None:
+        model = calibrated(model, *calibration)
+    return Pipeline([("preprocess", build_preprocessor(plan, family)), ("model", model)])
+
+
+# params.yaml train.calibration's method (sigmoid | isotonic) and its folds (tune.cv_folds).
+Calibration = tuple[str, int]
+
+
+def calibrated(estimator: Any, method: str, folds: int) -> Any:
+    """``estimator`` with its probabilities mapped by ``method`` fitted to out-of-fold
+    predictions on ``folds`` stratified folds (scikit-learn's CalibratedClassifierCV),
+    then refitted on every row: one model, so a prediction costs what it did. A random
+    forest's leaves give a class a probability of exactly 0, which a log loss scores
+    at 34.5 per row (R's pbc: 2 of 84 test rows took its log loss from 0.6 to 1.45);
+    Platt's sigmoid never gives 0."""
+    return CalibratedClassifierCV(estimator, method=method, cv=folds, ensemble=False)
 
 
 def build_preprocessor(plan: ImputationPlan, family: str) -> Pipeline:
@@ -275,6 +295,7 @@ def model_card(
     versions: Mapping[str, str],
     task: TaskName,
     classes: Sequence[Any],
+    calibration: Calibration | None = None,
 ) -> dict[str, Any]:
     """What a reviewer needs to trust and reproduce a model.
 
@@ -288,10 +309,13 @@ def model_card(
     data = {"path": "data/split/train.parquet", "md5": data_md5, "rows": rows}
     if rows < split_rows:
         data["sampled_from_rows"] = split_rows  # params.yaml train.max_rows
+    model: dict[str, Any] = {"family": best["family"], "params": dict(best["params"])}
+    if calibration is not None:  # params.yaml train.calibration
+        model["calibration"] = {"method": calibration[0], "folds": calibration[1]}
     return {
         "task": task,
         "classes": list(classes),
-        "model": {"family": best["family"], "params": dict(best["params"])},
+        "model": model,
         "tuning": {"metric": best["metric"], "cv_score": best["cv_score"]},
         "features": {"numeric": plan.names("numeric"), "categorical": plan.names("categorical")},
         "target": plan.target,

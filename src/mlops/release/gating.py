@@ -468,13 +468,15 @@ def imbalance_advice(
     tune_metric: str,
     family: str | None,
     params: Mapping[str, Any],
+    calibration: str | None = None,
 ) -> str | None:
     """What to change when a classifier is less accurate than always predicting the
     majority class, or its calibration fails the gate (None: neither happened).
 
     Both are what a search for ranking (ROC AUC) with ``class_weight: balanced`` on
     a rare positive class produces: the weights shift every probability towards
-    the rare class. ``family`` and ``params`` are the tuned model's (the model card).
+    the rare class. ``family`` and ``params`` are the tuned model's, ``calibration``
+    the method its probabilities were refitted by (the model card; None: not).
     """
     accuracy, majority = metrics.get("accuracy"), metrics.get(MAJORITY_ACCURACY)
     symptoms = []
@@ -502,8 +504,16 @@ def imbalance_advice(
             f"tune on {' or '.join(proper)} (tune.metric, now "
             f"{tune_metric}, which does not reward calibrated probabilities)"
         )
-    if not fixes:
-        fixes.append("calibrate the model's probabilities or give tuning more trials")
+    if not fixes and calibration is None:
+        fixes.append(
+            "calibrate the model's probabilities (train.calibration: sigmoid) "
+            "or give tuning more trials"
+        )
+    elif not fixes:
+        fixes.append(
+            f"give tuning more trials (the probabilities are refitted by {calibration} "
+            "already), or the test split more rows"
+        )
     return f"{' and '.join(symptoms)}: {'; or '.join(fixes)}; see reports/plots/calibration.png"
 
 

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> None:
     card = files.read_json(PATHS.model_card, "model card (run `dvc repro train`)")
     production = read_production()
     target = target_metric(details, params.data.task)
-    family, hyperparameters = tuned_model(card)
+    family, hyperparameters, calibration = tuned_model(card)
     checks = judge(
         metrics,
         target,
@@ -72,7 +72,12 @@ def run(args: argparse.Namespace) -> None:
         off=switched_off(params.evaluate),
     )
     advice = imbalance_advice(
-        metrics, checks, tune_metric=params.tune.metric, family=family, params=hyperparameters
+        metrics,
+        checks,
+        tune_metric=params.tune.metric,
+        family=family,
+        params=hyperparameters,
+        calibration=calibration,
     )
     limit = age_limit(params.gate, details.get("staleness"), target)
     result = report(
@@ -107,13 +112,20 @@ def target_metric(details: Any, task: TaskName) -> str:
     return target
 
 
-def tuned_model(card: Any) -> tuple[str | None, dict[str, Any]]:
-    """The model card's family and hyperparameters of the judged model (None, {}: not said)."""
+def tuned_model(card: Any) -> tuple[str | None, dict[str, Any], str | None]:
+    """The model card's family, hyperparameters and calibration method of the judged
+    model (None, {}, None: not said)."""
     model = card.get("model") if isinstance(card, dict) else None
     if not isinstance(model, dict):
-        return None, {}
+        return None, {}, None
     family, params = model.get("family"), model.get("params")
-    return (str(family) if family else None), (params if isinstance(params, dict) else {})
+    calibration = model.get("calibration")
+    method = calibration.get("method") if isinstance(calibration, dict) else None
+    return (
+        str(family) if family else None,
+        params if isinstance(params, dict) else {},
+        str(method) if method else None,
+    )
 
 
 def own_baseline(task: TaskName, family: str | None) -> str | None:

@@ -24,7 +24,11 @@ def run(args: argparse.Namespace) -> None:
 
     task = get_task(params.data.task)
     plan = ImputationPlan.from_dict(plan_document)
-    pipeline = build_pipeline(plan, best["family"], best["params"], params.seed, task.name)
+    method = params.train.calibration
+    calibration = None if method is None else (method, params.tune.cv_folds)
+    pipeline = build_pipeline(
+        plan, best["family"], best["params"], params.seed, task.name, calibration=calibration
+    )
     rows = fitting_rows(train, plan.target, params.train.max_rows, params.seed, task.name)
     pipeline.fit(rows[plan.names()], rows[plan.target])
     card = model_card(
@@ -36,6 +40,7 @@ def run(args: argparse.Namespace) -> None:
         versions=modelfile.library_versions(),
         task=task.name,
         classes=task.classes(pipeline),
+        calibration=calibration,
     )
     modelfile.dump(PATHS.model, pipeline)
     files.write_json(PATHS.model_card, card)

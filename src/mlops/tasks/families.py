@@ -222,6 +222,10 @@ PIPELINE_TRUSTED_TYPES = (
     "mlops.features.knn.ScalableKNNImputer",
     "mlops.features.pipeline.PlanOrder",
     "numpy.dtype",
+    # params.yaml train.calibration: the fitted estimator with one calibrator per class,
+    # and Platt's sigmoid (two floats, a_ and b_).
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
     "sklearn.utils.validation.check_array",
 )
 
