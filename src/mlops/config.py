@@ -733,10 +733,6 @@ class Params(_Section):
                 )
         if self.evaluate.business is None:
             self._no_business_thresholds()
-        if self.train.calibration is not None and task == "regression":
-            raise ValueError(
-                "train.calibration: a regression has no probabilities to calibrate; set it to null"
-            )
         return self
 
     def _no_business_thresholds(self) -> None:

@@ -67,7 +67,7 @@ Calibration = tuple[str, int]
 def calibrated(estimator: Any, method: str, folds: int) -> Any:
     """``estimator`` with its probabilities mapped by ``method`` fitted to out-of-fold
     predictions on ``folds`` stratified folds (scikit-learn's CalibratedClassifierCV),
-    then refitted on every row: one model, so a prediction costs what it did. A random
+    then refitted on every row: one model, so a prediction costs about what it did. A random
     forest's leaves give a class a probability of exactly 0, which a log loss scores
     at 34.5 per row (R's pbc: 2 of 84 test rows took its log loss from 0.6 to 1.45);
     Platt's sigmoid never gives 0."""
