@@ -117,6 +117,15 @@ def test_an_unreadable_file(project: Path, tmp_path: Path) -> None:
         "not a readable CSV file: line 4 has 3 fields, the lines above it 1; if the file "
         "starts with a title or notes above its header row, delete those lines\n"
     )
+    units = tmp_path / "instrument.csv"
+    units.write_text(
+        "time,temp,site,y\ns,degC,,\n" + "".join(f"{i},{20 + i % 7},a,{i}\n" for i in range(40))
+    )
+    assert _refused(project, "--data", str(units), "--target", "y").endswith(
+        "the row under the header holds text in 2 column(s) whose other values are numbers "
+        "(time 's', temp 'degC'); if it gives units or notes, delete that row (or move "
+        "them into the column names)\n"
+    )
 
 
 def test_a_missing_target_suggests_close_names(project: Path, tmp_path: Path) -> None:
@@ -289,6 +298,25 @@ def test_a_class_named_none_is_a_class(project: Path, tmp_path: Path) -> None:
     assert code == 0, err
     assert "task: multiclass on 'improved' (3 classes)" in out
     assert "have no improved value" not in out
+
+
+def test_censored_values_keep_a_column_of_numbers(project: Path, tmp_path: Path) -> None:
+    """A lab export's "<5" (under the detection limit) made its column text, which
+    validate failed for cardinality: the feature was lost to the model."""
+    rng = np.random.default_rng(6)
+    insulin = rng.lognormal(3, 1, 200).round(1).astype(object)
+    insulin[::7] = "<5"
+    frame = pd.DataFrame({"insulin": insulin, "age": rng.integers(20, 80, 200)})
+    frame["y"] = np.where(rng.random(200) < 0.5, "yes", "no")
+    frame.to_csv(path := tmp_path / "lab.csv", index=False)
+    code, out, err = _init(project, "--data", str(path), "--target", "y", "--no-dvc")
+    assert code == 0, err
+    assert "read as missing values: insulin ('<5')" in out
+    assert "'<5' give(s) only a bound (a detection limit" in out
+    run(["mlops", "ingest"], project)
+    raw = pd.read_parquet(project / "data/raw/dataset.parquet")
+    assert raw["insulin"].dtype == "float64"
+    assert raw["insulin"].isna().sum() == len(insulin[::7])
 
 
 def test_a_binary_target_that_cant_be_told_needs_positive(project: Path, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from mlops.io import tables
 from mlops.io.tables import csv_text
 from mlops.onboarding import settings
 from mlops.onboarding.profile import TargetProfile, find_target, profile_target, stray_words
-from mlops.onboarding.sniff import Layout, has_header, missing_markers, sniff
+from mlops.onboarding.sniff import Layout, censored, has_header, missing_markers, sniff
 from mlops.stages import init
 from mlops.tasks.families import FAMILIES, default_space, families_for, hyperparameters
 from mlops.tasks.metrics import METRICS, TASK_NAMES, report_names
@@ -174,6 +174,25 @@ def test_markers_count_where_a_column_is_otherwise_numeric() -> None:
         "uci": ("?",),
         "words": ("#N/A", "Unknown", "missing"),
     }
+
+
+def test_censored_values_are_markers_where_a_column_is_otherwise_numeric() -> None:
+    """A lab's "<5" (under its detection limit) or an instrument's ">60" made the column
+    text: a category per value, which validate failed for cardinality."""
+    frame = pd.DataFrame(
+        {
+            "insulin": ["12.5", "<5", "40", "< 0.5", "NA"],
+            "bmi": ["33.1", ">60", "28", ">=100", "≤30"],
+            "grade": ["<5", "5-10", ">10", "<5", "5-10"],  # bands: a category
+        }
+    )
+    assert missing_markers(frame) == {
+        "insulin": ("< 0.5", "<5", "NA"),
+        "bmi": (">60", ">=100", "≤30"),
+    }
+    assert missing_markers(pd.DataFrame({"x": ["1", "<0,5", "2,5"]}), ",") == {"x": ("<0,5",)}
+    for text in ("<5 mg", "x<5", "<>", "5"):
+        assert not censored(text), text
 
 
 def test_sniff_lists_the_markers_found_and_where() -> None:

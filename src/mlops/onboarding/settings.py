@@ -26,7 +26,7 @@ from mlops.data.quality import DUPLICATES_ADVICE
 from mlops.data.splitting import describe_rare
 from mlops.io.tables import FALLBACK_ENCODING
 from mlops.onboarding.profile import TargetProfile
-from mlops.onboarding.sniff import Layout
+from mlops.onboarding.sniff import Layout, censored
 from mlops.tasks.families import default_fixed, default_space, families_for
 from mlops.tasks.metrics import get_metric, report_names
 from mlops.tasks.task import get_task
@@ -464,6 +464,13 @@ def _reading_lines(layout: Layout, units: Mapping[str, str]) -> list[str]:
             for column, markers in layout.marked.items()
         )
         lines.append(f"read as missing values: {marked}; data.na_values lists them")
+        bounds = sorted({m for ms in layout.marked.values() for m in ms if censored(m)})
+        if bounds:
+            lines.append(
+                f"{', '.join(map(repr, bounds[:4]))} give(s) only a bound (a detection limit, "
+                "a range's end): read as missing, with impute.indicators on the model still "
+                "sees which rows had one"
+            )
     if layout.encoding == FALLBACK_ENCODING:
         lines.append(
             "the file is not UTF-8: read as Windows-1252, as Excel saves CSV in Western "

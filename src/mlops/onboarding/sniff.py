@@ -84,6 +84,8 @@ def sniff(name: str, data: bytes, target: str | None = None) -> Layout:
     columns = None if header else tuple(f"column_{i}" for i in range(1, len(rows[0]) + 1))
     fields = _as_text(name, text, separator, columns)
     thousands = sniff_thousands(fields, separator, decimal)
+    if header:
+        _refuse_units_row(name, fields, decimal, thousands)
     marked = missing_markers(fields, decimal, thousands)
     found = tuple(sorted({m for ms in marked.values() for m in ms} - {_EMPTY}))
     return Layout("csv", separator, header, columns, found, marked, decimal, encoding, thousands)
@@ -196,6 +198,51 @@ def _as_text(name: str, text: str, separator: str, columns: tuple[str, ...] | No
         raise UsageError(f"{name}: not a readable CSV file ({detail})") from None
 
 
+# A value known only to lie beyond a bound: under a lab's detection limit ("<0.5",
+# "< 5"), over an instrument's range (">60", ">=100"). Read as a number, it would make
+# its column text: a category per value, and the column lost to the model.
+_CENSORED = {
+    mark: re.compile(rf"[<>≤≥]=?\s*[+-]?(?:\d+(?:{re.escape(mark)}\d*)?|{re.escape(mark)}\d+)")
+    for mark in (".", ",")
+}
+
+
+def censored(text: str, decimal: str = ".") -> bool:
+    """Whether ``text`` is a censored value: a bound with ``<``, ``>``, ``<=``, ``>=``,
+    ``≤`` or ``≥`` before it."""
+    return _CENSORED[decimal].fullmatch(text) is not None
+
+
+# Rows below the first that tell a units row from a stray value.
+_UNITS_ROWS = 10
+
+
+def _refuse_units_row(name: str, frame: pd.DataFrame, decimal: str, thousands: str | None) -> None:
+    """A UsageError when the row under the header gives units or notes (``$1000s``,
+    ``per capita``, ``°C``): text in a column whose other values are all numbers, and no
+    number in any such column. Read as data, it made every one of those columns text
+    and a numeric target a class per value."""
+    if len(frame) <= _UNITS_ROWS:
+        return
+    texts, numbers_below = {}, False
+    for column in frame.columns:
+        values = frame[column].str.strip()
+        numbers = _numbers(values, decimal, thousands).notna()
+        gaps = values.str.lower().isin({*MARKERS, _EMPTY})
+        if not numbers.iloc[1:].any() or not (numbers | gaps).iloc[1:].all():
+            continue  # not a column of numbers below its first row
+        numbers_below |= bool(numbers.iloc[0])
+        if not numbers.iloc[0] and not gaps.iloc[0]:
+            texts[str(column)] = values.iloc[0]
+    if texts and not numbers_below:
+        shown = ", ".join(f"{c} {v!r}" for c, v in list(texts.items())[:3])
+        raise UsageError(
+            f"{name}: the row under the header holds text in {len(texts)} column(s) whose "
+            f"other values are numbers ({shown}); if it gives units or notes, delete that "
+            "row (or move them into the column names)"
+        )
+
+
 def missing_markers(
     frame: pd.DataFrame, decimal: str = ".", thousands: str | None = None
 ) -> dict[str, tuple[str, ...]]:
@@ -207,7 +254,8 @@ def missing_markers(
         values = frame[column].str.strip()
         numeric = _numbers(values, decimal, thousands).notna()
         others = set(values[~numeric].unique())
-        if numeric.any() and {o.lower() for o in others} <= {*MARKERS, _EMPTY}:
+        plain = {o for o in others if o.lower() in {*MARKERS, _EMPTY}}
+        if numeric.any() and all(censored(o, decimal) for o in others - plain):
             markers = others
         else:
             markers = others & set(_TEXT_MARKERS)
