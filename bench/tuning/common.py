@@ -13,9 +13,11 @@ import pandas as pd
 from mlops.config import PATHS, Params, TuneConfig
 from mlops.features.imputation import ImputationPlan
 from mlops.io import files
+from mlops.tasks.task import get_task
 from mlops.tuning import search
 
 ROOT = Path(__file__).resolve().parents[2]
+FOLDS_WHAT = "params.yaml: tune.cv_folds"
 
 
 def load(root: Path = ROOT) -> tuple[Params, pd.DataFrame, ImputationPlan]:
@@ -26,7 +28,8 @@ def load(root: Path = ROOT) -> tuple[Params, pd.DataFrame, ImputationPlan]:
     params = files.load_params(root / "params.yaml")
     plan = ImputationPlan.from_dict(files.read_json(root / PATHS.imputation))
     train = files.read_parquet(root / PATHS.train)
-    sample = search.sample_rows(train, plan.target, params.tune.max_rows, params.seed)
+    task, tune = get_task(params.data.task), params.tune
+    sample = task.sample(train, plan.target, tune.max_rows, params.seed, keep=tune.cv_folds)
     return params, sample.reset_index(drop=True), plan
 
 
@@ -46,10 +49,11 @@ def one_core_study(
     config = params.tune.model_copy(
         update={"fixed": single_core_fixed(params), "n_trials": 100_000, "timeout": None, **tune}
     )
-    folds = search.make_folds(sample[plan.target], config.cv_folds, params.seed, "params.yaml")
-    objective = search.make_objective(sample, plan, config, folds, seed=seed)
+    task = get_task(params.data.task)
+    folds = task.folds(sample[plan.target], config.cv_folds, params.seed, FOLDS_WHAT)
+    objective = search.make_objective(sample, plan, config, folds, seed=seed, task=task.name)
     study = optuna.create_study(
-        direction=config.direction,
+        direction=search.study_direction(config),
         sampler=search.make_sampler(config, seed),
         pruner=search.make_pruner(config),
     )

@@ -39,21 +39,24 @@ from typing import Any
 
 import numpy as np
 import optuna
-from common import load, machine, one_core_study, single_core_fixed  # bench/tuning/common.py
+import pandas as pd
+from common import (  # bench/tuning/common.py
+    FOLDS_WHAT,
+    load,
+    machine,
+    one_core_study,
+    single_core_fixed,
+)
 from joblib import Memory
 from scipy import stats
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
-from sklearn.metrics import get_scorer
-from sklearn.model_selection import (
-    GridSearchCV,
-    HalvingRandomSearchCV,
-    RandomizedSearchCV,
-    StratifiedKFold,
-)
+from sklearn.model_selection import GridSearchCV, HalvingRandomSearchCV, RandomizedSearchCV
 from threadpoolctl import threadpool_limits
 
 from mlops.config import CategoricalParam, FloatParam, IntParam, ParamSpec
 from mlops.features.pipeline import build_pipeline
+from mlops.tasks.metrics import TaskName, get_metric
+from mlops.tasks.task import Folds, Task, get_task
 from mlops.tuning import search
 
 METHODS = ("optuna_tpe", "grid", "random", "halving_random")
@@ -95,18 +98,38 @@ def distribution(spec: ParamSpec) -> Any:
     return stats.uniform(spec.low, spec.high - spec.low)
 
 
+class TaskFolds:
+    """The task's own folds (the tune stage's) as a scikit-learn splitter: on the full
+    sample, the very folds TPE scores on; on HalvingRandomSearchCV's subsamples, the
+    task's folds of those rows."""
+
+    def __init__(self, task: Task, n_folds: int, seed: int) -> None:
+        self.task, self.n_folds, self.seed = task, n_folds, seed
+
+    def get_n_splits(self, *_: Any, **__: Any) -> int:
+        return self.n_folds
+
+    def split(self, features: Any, target: Any, groups: Any = None) -> Folds:
+        return self.task.folds(pd.Series(np.asarray(target)), self.n_folds, self.seed, FOLDS_WHAT)
+
+
 class Recorder:
     """A scorer that also reports each candidate once all its folds are scored."""
 
-    def __init__(self, metric: str, folds: int, full: int, emit: Callable[[Event], float]) -> None:
-        name, self.sign = search.SCORERS[metric]
-        self.scorer, self.folds, self.full, self.emit = get_scorer(name), folds, full, emit
+    def __init__(
+        self, metric: str, task: TaskName, folds: int, full: int, emit: Callable[[Event], float]
+    ) -> None:
+        found = get_metric(metric, task)
+        # The task's scorer is greater-is-better (a loss negated), as the searches expect;
+        # ``sign`` turns it back into the metric, the value TPE's trials have.
+        self.scorer, self.sign = get_task(task).scorer(found), found.sign
+        self.folds, self.full, self.emit = folds, full, emit
         self.scores: list[float] = []
         self.rows = 0
 
     def __call__(self, estimator: Any, features: Any, target: Any) -> float:
-        score = float(self.sign * self.scorer(estimator, features, target))
-        self.scores.append(score)
+        score = float(self.scorer(estimator, features, target))
+        self.scores.append(self.sign * score)
         self.rows += len(features)
         if len(self.scores) == self.folds:
             # HalvingRandomSearchCV's early rounds see a fraction of the rows: not comparable.
@@ -122,10 +145,11 @@ def sklearn_search(
     method: str, params: Any, plan: Any, rows: int, scoring: Recorder, *, cache: str | None
 ) -> Any:
     fixed, seed, config = single_core_fixed(params), params.seed, params.tune
-    splitter = StratifiedKFold(n_splits=config.cv_folds, shuffle=True, random_state=seed)
+    task = get_task(params.data.task)
+    splitter = TaskFolds(task, config.cv_folds, seed)
     spaces = []
     for family in config.families:
-        pipeline = build_pipeline(plan, family, fixed[family], seed)
+        pipeline = build_pipeline(plan, family, fixed[family], seed, task.name)
         entry: dict[str, Any] = {
             "preprocess": [pipeline.named_steps["preprocess"]],
             "model": [pipeline.named_steps["model"]],
@@ -134,7 +158,7 @@ def sklearn_search(
             values = search.grid_values(spec, config.grid_points)
             entry[f"model__{name}"] = values if method == "grid" else distribution(spec)
         spaces.append(entry)
-    base = build_pipeline(plan, config.families[0], fixed[config.families[0]], seed)
+    base = build_pipeline(plan, config.families[0], fixed[config.families[0]], seed, task.name)
     if cache is not None:
         # Each fold's fitted preprocess step is stored and reused by later candidates.
         base.set_params(memory=Memory(cache, verbose=0))
@@ -180,7 +204,9 @@ def run_search(method: str, seed: int, budget: float, args: Any, events: Any) ->
         if method == "optuna_tpe":
             run_optuna(params, sample, plan, seed, emit)
         else:
-            scoring = Recorder(params.tune.metric, params.tune.cv_folds, len(sample), emit)
+            scoring = Recorder(
+                params.tune.metric, params.data.task, params.tune.cv_folds, len(sample), emit
+            )
             cache = None if args.no_cache else tmp
             search = sklearn_search(method, params, plan, len(sample), scoring, cache=cache)
             search.fit(features, target)
@@ -197,7 +223,8 @@ def run_optuna(
         if emit((kind, 0.0, float(trial.value or float("nan")))) <= 0:
             raise Spent  # leaves study.optimize at once, like Ctrl-C would
 
-    search.optimise(study, objective, config, seed=seed, callbacks=[report])
+    points = search.starting_points(config, params.data.task)  # as the tune stage does
+    search.optimise(study, objective, config, seed=seed, callbacks=[report], start_points=points)
 
 
 def collect(method: str, seed: int, args: Any) -> list[Event]:
@@ -250,7 +277,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     params, sample, _ = load()
-    minimise = params.tune.direction == "minimize"
+    minimise = search.study_direction(params.tune) == "minimize"
     print(machine())
     print(
         f"data: {len(sample)} training rows (tune.max_rows), {params.tune.cv_folds} folds, "

@@ -42,7 +42,7 @@ def one_run(starts: int, seed: int, goal: float, budget: float) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     params, sample, plan = load()
     study, objective, config = one_core_study(params, sample, plan, seed, random_starts=starts)
-    minimise = config.direction == "minimize"
+    minimise = search.study_direction(config) == "minimize"
     start = time.perf_counter()
     reached: list[float] = []
 
@@ -56,7 +56,8 @@ def one_run(starts: int, seed: int, goal: float, budget: float) -> None:
             raise Stop
 
     with threadpool_limits(limits=1), contextlib.suppress(Stop):
-        search.optimise(study, objective, config, seed=seed, callbacks=[check])
+        points = search.starting_points(config, params.data.task)  # as the tune stage does
+        search.optimise(study, objective, config, seed=seed, callbacks=[check], start_points=points)
     print(json.dumps({"reached": reached[0] if reached else None, "trials": len(study.trials)}))
 
 
