@@ -165,6 +165,23 @@ def test_a_parquet_files_named_index_is_read_as_its_columns(
     assert read(path, config).to_dict("list") == {"age": [2.0, 3.0]}
 
 
+@pytest.mark.parametrize("nested", [[[1, 2], [3], []], [{"k": 1}, {"k": 2}, None]])
+def test_a_nested_column_is_refused_as_in_json(
+    config: DataConfig, tmp_path: Path, nested: list[object]
+) -> None:
+    """A Parquet column of lists was read on as the text of each list ("[1 2]"): a
+    category per combination. A nested JSON value is refused; so is this, in one line."""
+    frame = pd.DataFrame({"age": [30.0, 41.0, 52.0], "tags": nested})
+    for kind in ("parquet", "feather"):
+        path = tmp_path / f"batch.{kind}"
+        getattr(frame, f"to_{kind}")(path)
+        marked = config.model_copy(update={"na_values": ("?",)})
+        with pytest.raises(UsageError, match=r"column 'tags' holds nested values \(lists"):
+            read(path, marked)
+        with pytest.raises(UsageError, match=r"column 'tags' holds nested values \(lists"):
+            tables.read_source(marked, path)
+
+
 def test_none_is_a_category_unless_params_mark_it(config: DataConfig, tmp_path: Path) -> None:
     """pandas reads "None" as missing by default: a class None/Some/Marked lost its None
     rows. It is a value unless data.na_values lists it; R's NA and empty fields stay gaps."""

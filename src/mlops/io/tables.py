@@ -79,7 +79,7 @@ def marked_missing(frame: pd.DataFrame, markers: Sequence[str]) -> pd.DataFrame:
     wanted = set(markers)
     hit = {}
     for name in text:  # by distinct value: a column has far fewer than it has rows
-        values = pd.Series(frame[name].dropna().unique())
+        values = pd.Series(frame[name].dropna().unique())  # nested: refused on reading
         found = values[values.astype("str").str.strip().isin(wanted)]
         if len(found):
             hit[name] = frame[name].isin(found)
@@ -314,7 +314,27 @@ def typed_frame(path: Path, data: bytes, kind: FileFormat) -> pd.DataFrame:
     except (pyarrow.ArrowException, OSError) as exc:
         name = "Parquet" if kind == "parquet" else "Feather (Arrow IPC)"
         raise UsageError(f"{path}: not a readable {name} file ({exc})") from None
+    _refuse_nested(path, frame)
     return _index_as_columns(frame)
+
+
+def _refuse_nested(path: Path, frame: pd.DataFrame) -> None:
+    """A UsageError for a column of lists, arrays or mappings (Parquet's and Arrow's
+    nested types), as for a nested JSON value: read on, each cell became the text of its
+    list ("[0 1]"), a category per combination. A column's cells share its type, so
+    its first value tells."""
+    import numpy as np
+
+    for name, column in frame.items():
+        if column.dtype != object:
+            continue
+        present = column.dropna()
+        if len(present) and isinstance(present.iloc[0], list | tuple | dict | np.ndarray):
+            raise UsageError(
+                f"{path}: column {str(name)!r} holds nested values (lists or mappings); "
+                "expected one number, string, true/false or null per cell (flatten it "
+                "into columns first)"
+            )
 
 
 def _index_as_columns(frame: pd.DataFrame) -> pd.DataFrame:
