@@ -319,6 +319,26 @@ def test_censored_values_keep_a_column_of_numbers(project: Path, tmp_path: Path)
     assert raw["insulin"].isna().sum() == len(insulin[::7])
 
 
+def test_accounting_negatives_are_numbers(project: Path, tmp_path: Path) -> None:
+    """Excel's accounting format saved as CSV: "(5,111.33)" for -5111.33, in a feature
+    and in the target. Both were text: a category per amount, and a target of classes."""
+    rng = np.random.default_rng(3)
+    balance = rng.normal(0, 2000, 300).round(2)
+    x = rng.normal(size=300)
+    net = (balance * 0.3 + x * 600 + rng.normal(0, 300, 300)).round(2)  # no column alone
+    written = [[f"({-v:,.2f})" if v < 0 else f"{v:,.2f}" for v in c] for c in (balance, net)]
+    frame = pd.DataFrame({"balance": written[0], "x": x, "net": written[1]})
+    frame.to_csv(path := tmp_path / "ledger.csv", index=False)
+    code, out, err = _init(project, "--data", str(path), "--target", "net", "--no-dvc")
+    assert code == 0, err
+    assert "task: regression on 'net'" in out
+    assert "read as plain numbers: balance ((1) for -1)" in out
+    run(["mlops", "ingest"], project)
+    raw = pd.read_parquet(project / "data/raw/dataset.parquet")
+    np.testing.assert_array_equal(raw["balance"].to_numpy(), balance)
+    np.testing.assert_array_equal(raw["net"].to_numpy(), net)
+
+
 def test_a_binary_target_that_cant_be_told_needs_positive(project: Path, tmp_path: Path) -> None:
     frame = pd.DataFrame({"x": np.arange(40.0), "y": ["<=50K", ">50K"] * 20})
     frame.to_csv(path := tmp_path / "b.csv", index=False)

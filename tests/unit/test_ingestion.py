@@ -7,6 +7,7 @@ import pytest
 
 from mlops.config import DataConfig, DecimalMark, Params
 from mlops.data.ingestion import (
+    accounting,
     grouped_numbers,
     ingest,
     normalise_columns,
@@ -93,6 +94,37 @@ def test_numbers_with_a_currency_or_percent_sign_read_as_numbers(
     assert unit_columns(pd.DataFrame({"Amount": values, "n": range(len(values))}), decimal) == {
         "Amount": sign
     }
+
+
+@pytest.mark.parametrize(
+    ("values", "decimal", "form", "numbers"),
+    [
+        (["1,234.50", "(200.00)", None, "15"], ".", "(1) for -1", [1234.5, -200, float("nan"), 15]),
+        (["$1,234.50", "($200.00)", "$ 3"], ".", "(1) for -1", [1234.5, -200.0, 3.0]),
+        (["1.234,50", "200,00-", "3"], ",", "1- for -1", [1234.5, -200.0, 3.0]),
+        (["1", "( 2 )"], ".", "(1) for -1", [1.0, -2.0]),
+        (["(1)", "2-"], ".", None, None),  # negatives written both ways
+        (["2019-", "2020-"], ".", None, None),  # every value one: open ranges, not debits
+        (["(a)", "1"], ".", None, None),
+        (["(1)", "$2"], ".", "(1) for -1", [-1.0, 2.0]),  # a sign on some, as with_unit reads
+        (["(1)", "1x"], ".", None, None),
+    ],
+)
+def test_accounting_negatives_read_as_numbers(
+    values: list[str | None], decimal: DecimalMark, form: str | None, numbers: list[float] | None
+) -> None:
+    """Excel's accounting format saves "(200.00)" for -200 as CSV, and SAP exports
+    "200.00-": the column was text, a category per amount."""
+    found = accounting(pd.Series(values, dtype=object), decimal)
+    if form is None:
+        assert found is None
+        return
+    assert found is not None
+    assert found[0] == form
+    assert found[1].tolist() == pytest.approx(numbers, nan_ok=True)
+    typed = type_columns(pd.DataFrame({"amount": values}), decimal)["amount"]
+    assert typed.tolist() == pytest.approx(numbers, nan_ok=True)
+    assert unit_columns(pd.DataFrame({"Amount": values}), decimal) == {"Amount": form}
 
 
 @pytest.mark.parametrize(

@@ -489,8 +489,8 @@ def test_the_review_list_names_what_to_set() -> None:
     )
     text = "\n".join(lines)
     assert (
-        "numbers written with a currency or percent sign, read as numbers without it: "
-        "Fee ($), rate (%)" in text
+        "numbers written with a currency or percent sign, or with accounting's negatives, "
+        "read as plain numbers: Fee ($), rate (%)" in text
     )
     assert (
         "rows repeat per patient_id (50 values over 400 rows, 8.0 rows each): if new rows "

@@ -88,10 +88,41 @@ def _type_column(column: pd.Series, decimal: DecimalMark = ".") -> pd.Series:
 def as_numbers(text: pd.Series, decimal: DecimalMark = ".") -> pd.Series | None:
     """Text ``text`` (stripped, missing values missing) as float64 when every present
     value is a number that pandas left as text: written with a currency or percent sign
-    (``with_unit``), or with its thousands grouped by a space or an apostrophe
-    (``grouped_numbers``); else None."""
-    unit = with_unit(text, decimal)
+    (``with_unit``), with accounting's negatives (``accounting``), or with its thousands
+    grouped by a space or an apostrophe (``grouped_numbers``); else None."""
+    unit = with_unit(text, decimal) or accounting(text, decimal)
     return unit[1] if unit is not None else grouped_numbers(text, decimal)
+
+
+# A negative number as accounting formats write it: in parentheses ("(1,234.50)",
+# "($200.00)", what Excel's accounting format saves as CSV) or with its minus after it
+# ("200.00-", as SAP exports write it).
+_ACCOUNTING = re.compile(r"^\(\s*([^()]*\d[^()]*?)\s*\)$|^([^-]*\d[^-]*?)\s*-$")
+_BRACKETS, _TRAILING = "(1) for -1", "1- for -1"
+
+
+def accounting(text: pd.Series, decimal: DecimalMark = ".") -> tuple[str, pd.Series] | None:
+    """(how negatives are written, the numbers as float64) when every present value of
+    ``text`` is a number, some but not all of them negatives as accounting writes them
+    (all in one way), the rest plain or grouped by thousands, or all with one currency
+    sign as ``with_unit`` reads them; None otherwise. Missing values stay missing."""
+    present = text.dropna()
+    found = present.str.extract(_ACCOUNTING)
+    brackets, trailing = found[0].notna(), found[1].notna()
+    if brackets.any() == trailing.any() or (brackets | trailing).all():
+        return None  # none, written both ways, or every value one ("2019-": from 2019)
+    signed = present.where(~(brackets | trailing), "-" + found[0].fillna(found[1]))
+    group = "," if decimal == "." else "."
+    if signed.str.fullmatch(rf"[+-]?(?:{_DIGITS[decimal]})").all():
+        plain = signed.str.replace(group, "", regex=False).str.replace(",", ".", regex=False)
+        values: pd.Series | None = pd.to_numeric(plain, errors="coerce")
+    else:
+        unit = with_unit(signed, decimal)
+        values = None if unit is None else unit[1]
+    if values is None or values.isna().any():
+        return None
+    form = _BRACKETS if brackets.any() else _TRAILING
+    return form, values.reindex(text.index).astype("float64")
 
 
 # Thousands grouped as French, Swiss, Scandinavian and SI style write them: a space (or a
@@ -140,12 +171,14 @@ _DIGITS = {  # grouped thousands, or plain, by the decimal mark
 
 def unit_columns(source: pd.DataFrame, decimal: DecimalMark = ".") -> dict[str, str]:
     """The text columns of ``source`` (as read: the file's names) that ``type_columns``
-    reads as numbers written with a currency or percent sign: column -> the sign."""
+    reads as numbers written with a currency or percent sign, or with accounting's
+    negatives: column -> the sign, or how the negatives are written."""
     found = {}
     for name, column in source.items():
         if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
             continue
-        unit = with_unit(column.astype("str").str.strip().where(column.notna()), decimal)
+        text = column.astype("str").str.strip().where(column.notna())
+        unit = with_unit(text, decimal) or accounting(text, decimal)
         if unit is not None:
             found[str(name)] = unit[0]
     return found
