@@ -37,6 +37,14 @@ def _init(project: Path, *arguments: str) -> tuple[int, str, str]:
     return done.returncode, done.stdout, done.stderr
 
 
+def _ingested(project: Path, path: Path, target: str) -> tuple[str, pd.DataFrame]:
+    """init's output on ``path`` (no DVC), then the raw data set ``mlops ingest`` reads."""
+    code, out, err = _init(project, "--data", str(path), "--target", target, "--no-dvc")
+    assert code == 0, err
+    run(["mlops", "ingest"], project)
+    return out, pd.read_parquet(project / "data/raw/dataset.parquet")
+
+
 def _unchanged(project: Path) -> None:
     """Nothing written: git sees no change, and no file was copied in."""
     status = run(["git", "status", "--porcelain", "--untracked-files=all"], project).stdout
@@ -273,16 +281,13 @@ def test_a_total_row_under_a_target_of_numbers_is_read_as_missing(
         export.to_json(path, orient="records")
     else:
         export.to_csv(path, index=False, quoting=csv.QUOTE_ALL if written == "quoted" else None)
-    code, out, err = _init(project, "--data", str(path), "--target", "hours", "--no-dvc")
-    assert code == 0, err
+    out, raw = _ingested(project, path, "hours")
     assert "task: regression on 'hours'" in out
     assert "hours ('Total')" in out.split("read as missing values: ")[1].splitlines()[0]
     assert "1 rows have no hours value" in out
     params = parse_params(yaml.safe_load((project / "params.yaml").read_text()), "params")
     assert params.data.task == "regression"
     assert "Total" in params.data.na_values
-    run(["mlops", "ingest"], project)
-    raw = pd.read_parquet(project / "data/raw/dataset.parquet")
     assert len(raw) == 300
     np.testing.assert_array_equal(raw["hours"].to_numpy(), hours.astype(float))
 
@@ -309,12 +314,9 @@ def test_censored_values_keep_a_column_of_numbers(project: Path, tmp_path: Path)
     frame = pd.DataFrame({"insulin": insulin, "age": rng.integers(20, 80, 200)})
     frame["y"] = np.where(rng.random(200) < 0.5, "yes", "no")
     frame.to_csv(path := tmp_path / "lab.csv", index=False)
-    code, out, err = _init(project, "--data", str(path), "--target", "y", "--no-dvc")
-    assert code == 0, err
+    out, raw = _ingested(project, path, "y")
     assert "read as missing values: insulin ('<5')" in out
     assert "'<5' give(s) only a bound (a detection limit" in out
-    run(["mlops", "ingest"], project)
-    raw = pd.read_parquet(project / "data/raw/dataset.parquet")
     assert raw["insulin"].dtype == "float64"
     assert raw["insulin"].isna().sum() == len(insulin[::7])
 
@@ -329,12 +331,9 @@ def test_accounting_negatives_are_numbers(project: Path, tmp_path: Path) -> None
     written = [[f"({-v:,.2f})" if v < 0 else f"{v:,.2f}" for v in c] for c in (balance, net)]
     frame = pd.DataFrame({"balance": written[0], "x": x, "net": written[1]})
     frame.to_csv(path := tmp_path / "ledger.csv", index=False)
-    code, out, err = _init(project, "--data", str(path), "--target", "net", "--no-dvc")
-    assert code == 0, err
+    out, raw = _ingested(project, path, "net")
     assert "task: regression on 'net'" in out
     assert "read as plain numbers: balance ((1) for -1)" in out
-    run(["mlops", "ingest"], project)
-    raw = pd.read_parquet(project / "data/raw/dataset.parquet")
     np.testing.assert_array_equal(raw["balance"].to_numpy(), balance)
     np.testing.assert_array_equal(raw["net"].to_numpy(), net)
 

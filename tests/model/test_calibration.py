@@ -10,6 +10,7 @@ had been the best of the search.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,12 +18,13 @@ import pytest
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.metrics import log_loss
 
-from mlops.config import ImputeConfig, parse_params
+from mlops.config import parse_params
 from mlops.data.splitting import split
 from mlops.errors import UsageError
 from mlops.features.imputation import ImputationPlan, plan_imputation, read_quality
 from mlops.features.pipeline import TRUSTED_TYPES, build_pipeline, model_card
 from mlops.io import files, modelfile
+from tests.model.conftest import IMPUTE
 
 TARGET = "status"
 FOREST = {"n_estimators": 60, "min_samples_leaf": 1, "max_features": 0.5, "n_jobs": 1}
@@ -50,19 +52,8 @@ def splits() -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def plan(splits: tuple[pd.DataFrame, pd.DataFrame]) -> ImputationPlan:
     train, _ = splits
-    config = ImputeConfig.model_validate(
-        {
-            "policy": "impute",
-            "numeric": "median",
-            "categorical": "most_frequent",
-            "overrides": {},
-            "indicators": False,
-            "knn": {"n_neighbors": 5},
-            "auto": {"family": "random_forest", "cv_folds": 2, "max_rows": 1000},
-        }
-    )
     quality = read_quality({}, list(train.columns), TARGET)
-    return plan_imputation(train, TARGET, quality, config, seed=0)
+    return plan_imputation(train, TARGET, quality, IMPUTE, seed=0)
 
 
 def _fit(plan: ImputationPlan, train: pd.DataFrame, calibration: tuple[str, int] | None) -> object:
@@ -107,19 +98,15 @@ def test_a_calibrated_model_saves_loads_and_says_so(
         loaded.predict_proba(test[plan.names()]),
         model.predict_proba(test[plan.names()]),  # type: ignore[attr-defined]
     )
-    card = model_card(
-        best={"family": "random_forest", "params": FOREST, "metric": "log_loss", "cv_score": 0.5},
-        plan=plan,
-        rows=len(train),
-        split_rows=len(train),
-        data_md5="0" * 32,
-        versions={},
-        task="multiclass",
-        classes=list(model.classes_),  # type: ignore[attr-defined]
-        calibration=(method, 3),
-    )
+    card = _card(plan, train, calibration=(method, 3))
     assert card["model"]["calibration"] == {"method": method, "folds": 3}
-    plain = model_card(
+    assert "calibration" not in _card(plan, train)["model"]  # an uncalibrated card: as it was
+
+
+def _card(
+    plan: ImputationPlan, train: pd.DataFrame, calibration: tuple[str, int] | None = None
+) -> dict[str, Any]:
+    return model_card(
         best={"family": "random_forest", "params": FOREST, "metric": "log_loss", "cv_score": 0.5},
         plan=plan,
         rows=len(train),
@@ -127,9 +114,9 @@ def test_a_calibrated_model_saves_loads_and_says_so(
         data_md5="0" * 32,
         versions={},
         task="multiclass",
-        classes=[],
+        classes=sorted(train[TARGET].unique()),
+        calibration=calibration,
     )
-    assert "calibration" not in plain["model"]  # an uncalibrated model's card is as it was
 
 
 def test_calibration_is_for_classifiers_and_named_methods(root: Path) -> None:
