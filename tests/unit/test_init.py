@@ -472,6 +472,19 @@ def test_copies_of_rows_get_a_review_line_from_one_percent() -> None:
     assert "repeat an earlier row" not in review(0, 0)
 
 
+@pytest.mark.parametrize(("decimal", "bound"), [(".", "<0.5"), (",", "<0,5")])
+def test_the_review_says_a_censored_marker_gives_a_bound(decimal: str, bound: str) -> None:
+    def lines(markers: tuple[str, ...]) -> list[str]:
+        layout = Layout("csv", ";", True, None, markers, {"lead": markers}, decimal)
+        values = settings.changes(layout, "f.csv", _profile("binary"))
+        return settings.review(
+            _profile("binary"), layout, values, features=["lead"], ids={}, personal={}
+        )
+
+    assert any(line.startswith(f"'{bound}' give(s) only a bound") for line in lines((bound,)))
+    assert not any("only a bound" in line for line in lines(("NA",)))
+
+
 def test_the_review_list_names_what_to_set() -> None:
     frame = pd.DataFrame({"Sex": ["f", "m"], "age_years": [30, 40], "x": [1.0, 2.0]})
     profile = _profile("binary")

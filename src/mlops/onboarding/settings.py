@@ -464,7 +464,8 @@ def _reading_lines(layout: Layout, units: Mapping[str, str]) -> list[str]:
             for column, markers in layout.marked.items()
         )
         lines.append(f"read as missing values: {marked}; data.na_values lists them")
-        bounds = sorted({m for ms in layout.marked.values() for m in ms if censored(m)})
+        marks = [m for ms in layout.marked.values() for m in ms]
+        bounds = sorted({m for m in marks if censored(m, layout.decimal)})
         if bounds:
             lines.append(
                 f"{', '.join(map(repr, bounds[:4]))} give(s) only a bound (a detection limit, "
