@@ -249,6 +249,25 @@ def test_few_integer_codes_are_classes_and_many_a_quantity() -> None:
     assert profile_target(pd.Series([0.5, 1.5, 2.5] * 5), "score").task == "regression"
 
 
+def test_a_count_is_a_quantity_and_digits_or_ratings_classes() -> None:
+    """R's bioChemists: articles per scientist, 0 to 19, 15 values. As classes, the 7
+    largest were too rare to split: left out with their rows, never predicted."""
+    rows = [275, 246, 178, 84, 67, 27, 17, 12, 1, 2, 1, 1, 2, 1, 1]
+    articles = pd.Series(np.repeat([*range(13), 16, 19], rows))
+    profile = profile_target(articles, "art")
+    assert (profile.task, profile.why_task) == (
+        "regression",
+        "whole numbers 0 to 19, the larger ones rare: a count",
+    )
+    assert "a count); pass --task multiclass if it is a class code" in settings._task_line(profile)
+    assert profile_target(articles, "art", task="multiclass").task == "multiclass"  # as told
+    digits = pd.Series(list(range(10)) * 30)  # equal shares: classes
+    quality = pd.Series(np.repeat([3, 4, 5, 6, 7, 8, 9], [30, 216, 2138, 2836, 1079, 193, 5]))
+    few = pd.Series(np.repeat(range(5), [50, 30, 10, 5, 3]))  # 0 to 4: as well a code
+    for codes in (digits, quality, few):
+        assert profile_target(codes, "y").task == "multiclass"
+
+
 @pytest.mark.parametrize(
     ("labels", "positive"),
     [

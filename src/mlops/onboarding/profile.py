@@ -84,6 +84,8 @@ class TargetProfile:
     why_positive: str = ""
     # A numeric target's standard deviation: the scale of errors in its unit.
     spread: float | None = None
+    # Why the task was inferred, where it is not plain (a count is a regression's).
+    why_task: str = ""
 
     @property
     def minority_share(self) -> float | None:
@@ -141,12 +143,13 @@ def profile_target(
     if counts.size < 2:
         only = f"only {clip(counts.index[0])!r}" if counts.size else "no values"
         raise UsageError(f"target column {name!r} holds {only}: nothing to predict")
-    chosen = task or _infer_task(labels, counts.size)
+    chosen, why = (task, "") if task else _infer_task(labels, counts.size)
     if chosen == "regression":
         if positive is not None:
             raise UsageError("--positive is for a binary target; this one is regression")
         spread = pd.to_numeric(labels, errors="coerce").std()
-        return TargetProfile(name, chosen, {}, spread=None if pd.isna(spread) else float(spread))
+        spread = None if pd.isna(spread) else float(spread)
+        return TargetProfile(name, chosen, {}, spread=spread, why_task=why)
     found = {str(label): int(count) for label, count in counts.items()}
     if counts.size == 2:  # a multiclass task can do without a rare class: init's call
         require_rows(name, found, min_rows)
@@ -179,15 +182,40 @@ def require_rows(name: str, counts: dict[str, int], min_rows: int) -> None:
         )
 
 
-def _infer_task(labels: pd.Series, classes: int) -> TaskName:
+def _infer_task(labels: pd.Series, classes: int) -> tuple[TaskName, str]:
+    """The task ``labels`` ask for, and why where it is not plain (a count)."""
     if classes == 2:
-        return "binary"
+        return "binary", ""
     numbers = pd.to_numeric(labels, errors="coerce")
     if numbers.notna().all():
         integral = bool((numbers == numbers.round()).all())
         if classes > _MAX_CODED_CLASSES or not integral:
-            return "regression"
-    return "multiclass"
+            return "regression", ""
+        if is_count(numbers):
+            return (
+                "regression",
+                f"whole numbers 0 to {numbers.max():g}, the larger ones rare: a count",
+            )
+    return "multiclass", ""
+
+
+# A count (a patient's visits, a scientist's articles, a region's cases): whole numbers
+# from 0 whose larger values are rare. As classes, that tail is classes too rare to split,
+# left out with their rows, so the model could never predict a large count.
+_COUNT_VALUES = 8  # distinct values at least: 0 to 5 can as well be a code
+_COUNT_TAIL = 0.1  # at most this share of the rows above half the largest value
+
+
+def is_count(numbers: pd.Series) -> bool:
+    """Whether whole ``numbers`` (none missing) read as counts: from 0, at least
+    ``_COUNT_VALUES`` distinct values, and at most ``_COUNT_TAIL`` of the rows above
+    half the largest. Digits 0 to 9 in equal shares, a rating or a code from 1 are not."""
+    top = numbers.max()
+    return bool(
+        numbers.min() == 0
+        and numbers.nunique() >= _COUNT_VALUES
+        and (numbers > top / 2).mean() <= _COUNT_TAIL
+    )
 
 
 def _positive(name: str, classes: list[str], positive: str | None) -> tuple[str, str, str]:

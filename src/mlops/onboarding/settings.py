@@ -515,7 +515,8 @@ def _duplicate_lines(repeated: int, rows: int) -> list[str]:
 def _task_line(profile: TargetProfile) -> str:
     task = f"task: {profile.task} on {profile.name!r}"
     if not profile.counts:
-        return task + "; pass --task multiclass if it is a class code"
+        why = f" ({profile.why_task})" if profile.why_task else ""
+        return f"{task}{why}; pass --task multiclass if it is a class code"
     if profile.positive is None:
         line = f"{task} ({len(profile.counts)} classes)"
         coded = all(re.fullmatch(r"-?\d+", label) for label in profile.counts)
