@@ -202,7 +202,7 @@ def _infer_task(labels: pd.Series, classes: int) -> tuple[TaskName, str]:
 # A count (a patient's visits, a scientist's articles, a region's cases): whole numbers
 # from 0 whose larger values are rare. As classes, that tail is classes too rare to split,
 # left out with their rows, so the model could never predict a large count.
-_COUNT_VALUES = 8  # distinct values at least: 0 to 5 can as well be a code
+_COUNT_VALUES = 8  # distinct values at least: fewer (0 to 6) can as well be a code
 _COUNT_TAIL = 0.1  # at most this share of the rows above half the largest value
 
 
