@@ -136,6 +136,17 @@ def test_an_unreadable_file(project: Path, tmp_path: Path) -> None:
     )
 
 
+def test_notes_above_the_header_are_read_past(project: Path, tmp_path: Path) -> None:
+    """An export's "# exported by ..." lines above its header were refused as a title;
+    as no value holds a "#", they are comments (data.comment)."""
+    rows = "".join(f"{i},{i % 2},{i * 3}\n" for i in range(40))
+    noted = tmp_path / "crm.csv"
+    noted.write_text("# exported by CRM 2.3\n# 2024-05-01\nx,y,z\n" + rows)
+    out, raw = _ingested(project, noted, "y")
+    assert "lines starting with '#' are notes, not data (data.comment)" in out
+    assert len(raw) == 40
+
+
 def test_a_missing_target_suggests_close_names(project: Path, tmp_path: Path) -> None:
     path = _users_file(tmp_path)
     err = _refused(project, "--data", str(path), "--target", "cultivars")

@@ -20,7 +20,14 @@ from mlops.io import tables
 from mlops.io.tables import csv_text
 from mlops.onboarding import settings
 from mlops.onboarding.profile import TargetProfile, find_target, profile_target, stray_words
-from mlops.onboarding.sniff import Layout, censored, has_header, missing_markers, sniff
+from mlops.onboarding.sniff import (
+    Layout,
+    censored,
+    comment_mark,
+    has_header,
+    missing_markers,
+    sniff,
+)
 from mlops.stages import init
 from mlops.tasks.families import FAMILIES, default_space, families_for, hyperparameters
 from mlops.tasks.metrics import METRICS, TASK_NAMES, report_names
@@ -193,6 +200,19 @@ def test_censored_values_are_markers_where_a_column_is_otherwise_numeric() -> No
     assert missing_markers(pd.DataFrame({"x": ["1", "<0,5", "2,5"]}), ",") == {"x": ("<0,5",)}
     for text in ("<5 mg", "x<5", "<>", "5"):
         assert not censored(text), text
+
+
+def test_notes_above_the_header_are_comments_when_no_data_holds_the_mark() -> None:
+    """An export's "# exported by ..." lines above its header were refused with the
+    title-lines advice; data.comment reads past them when no value holds a "#"."""
+    rows = "".join(f"{i},{i % 3},{'yes' if i % 2 else 'no'}\n" for i in range(30))
+    text = "# exported by CRM 2.3\n#  2024-05-01\n\nx,plan,y\n" + rows
+    layout = sniff("crm.csv", text.encode())
+    assert (layout.comment, layout.header) == ("#", True)
+    assert comment_mark(text) == "#"
+    assert comment_mark(text + "31,Apt #4,no\n") is None  # pandas would cut "Apt #4"
+    assert comment_mark("x,y\n# a note below the header\n1,2\n") is None
+    assert sniff("plain.csv", ("x,plan,y\n" + rows).encode()).comment is None
 
 
 def test_sniff_lists_the_markers_found_and_where() -> None:

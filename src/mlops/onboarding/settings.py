@@ -126,7 +126,7 @@ def changes(layout: Layout, source: str, profile: TargetProfile) -> dict[str, An
         "data.decimal": layout.decimal,
         "data.thousands": layout.thousands,
         "data.na_values": list(layout.na_values),
-        "data.comment": None,
+        "data.comment": layout.comment,
         "data.drop": [],
         "data.target": profile.name,
         "data.task": task.name,
@@ -472,6 +472,11 @@ def _reading_lines(layout: Layout, units: Mapping[str, str]) -> list[str]:
                 "a range's end): read as missing, with impute.indicators on the model still "
                 "sees which rows had one"
             )
+    if layout.comment is not None:
+        lines.append(
+            f"lines starting with {layout.comment!r} are notes, not data (data.comment): "
+            "none of the data holds that character"
+        )
     if layout.encoding == FALLBACK_ENCODING:
         lines.append(
             "the file is not UTF-8: read as Windows-1252, as Excel saves CSV in Western "

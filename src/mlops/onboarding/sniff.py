@@ -62,6 +62,8 @@ class Layout:
     encoding: str = "utf-8-sig"
     # The mark grouping thousands in numbers ("1,234.5"), if a column has one.
     thousands: DecimalMark | None = None
+    # The character that starts a comment line ("# exported by ..."), if the file has any.
+    comment: str | None = None
 
 
 def sniff(name: str, data: bytes, target: str | None = None) -> Layout:
@@ -72,7 +74,8 @@ def sniff(name: str, data: bytes, target: str | None = None) -> Layout:
     if (kind := content_format(data)) != "csv":
         return Layout(kind)
     text, encoding = decoded(name, data)
-    lines = data_lines(text, None)
+    comment = comment_mark(text)
+    lines = data_lines(text, comment)
     if not lines:
         raise UsageError(
             f"{name}: the file holds no data rows; expected a CSV, Parquet, Feather or JSON file"
@@ -82,13 +85,31 @@ def sniff(name: str, data: bytes, target: str | None = None) -> Layout:
     decimal = sniff_decimal(rows, separator)
     header = has_header(rows, decimal, target)
     columns = None if header else tuple(f"column_{i}" for i in range(1, len(rows[0]) + 1))
-    fields = _as_text(name, text, separator, columns)
+    fields = _as_text(name, text, separator, columns, comment)
     thousands = sniff_thousands(fields, separator, decimal)
     if header:
         _refuse_units_row(name, fields, decimal, thousands)
     marked = missing_markers(fields, decimal, thousands)
     found = tuple(sorted({m for ms in marked.values() for m in ms} - {_EMPTY}))
-    return Layout("csv", separator, header, columns, found, marked, decimal, encoding, thousands)
+    return Layout(
+        "csv", separator, header, columns, found, marked, decimal, encoding, thousands, comment
+    )
+
+
+_COMMENT = "#"
+
+
+def comment_mark(text: str) -> str | None:
+    """``#`` when the file opens with lines that start with it (an export's notes above
+    its header: "# exported by CRM 2.3") and no other line holds one; else None. pandas
+    drops everything after the mark on any line, so a value holding one ("Apt #4")
+    would lose its end: such a file keeps the title-lines advice instead."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith(_COMMENT):
+        return None
+    if any(_COMMENT in line for line in lines if not line.startswith(_COMMENT)):
+        return None
+    return _COMMENT
 
 
 # A number with its thousands grouped, by its decimal mark: "1,234,567.5" | "1.234.567,5".
@@ -173,7 +194,9 @@ def _names_target(first: Sequence[str], rest: Sequence[Sequence[str]], target: s
     return False
 
 
-def _as_text(name: str, text: str, separator: str, columns: tuple[str, ...] | None) -> pd.DataFrame:
+def _as_text(
+    name: str, text: str, separator: str, columns: tuple[str, ...] | None, comment: str | None
+) -> pd.DataFrame:
     """Every field as it is written (nothing read as missing), to look for markers."""
     try:
         return pd.read_csv(
@@ -184,6 +207,7 @@ def _as_text(name: str, text: str, separator: str, columns: tuple[str, ...] | No
             dtype=str,
             keep_default_na=False,
             skipinitialspace=True,
+            comment=comment,
         )
     except (pd.errors.ParserError, ValueError) as exc:
         detail = str(exc).strip().splitlines()[-1]

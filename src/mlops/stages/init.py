@@ -321,7 +321,7 @@ def _reading_config(layout: Layout, target: str) -> DataConfig:
         decimal=layout.decimal,
         thousands=layout.thousands,
         na_values=layout.na_values,
-        comment=None,
+        comment=layout.comment,
         target=target,
         task="regression",
         positive_class=None,
