@@ -239,8 +239,7 @@ def _target(
         marked[str(column)] = (*marked.get(str(column), ()), *words)
         found = (*layout.na_values, *(w for w in words if w not in layout.na_values))
         layout = replace(layout, na_values=found, marked=marked)
-        frame = frame.copy()
-        frame[column] = frame[column].where(~frame[column].astype("str").str.strip().isin(words))
+        frame = tables.marked_missing(frame, words)  # as ingest will read data.na_values
     name = normalise_name(str(column))
     return layout, frame, _profile(frame[column], name, task, args.positive, layout.decimal)
 
