@@ -100,6 +100,34 @@ def test_a_telling_column_name_is_a_finding_on_its_own(name: str, kind: str) -> 
 
 
 @pytest.mark.parametrize(
+    ("name", "values"),
+    [
+        ("phone_service", ["Yes", "No", "No", "Yes", "No"]),  # IBM's telco churn
+        ("sent_email", ["0", "1", "1", "0"]),
+        ("mobile", ["none", "prepaid", "contract", "none", "prepaid", "contract"]),
+    ],
+)
+def test_a_flag_named_like_personal_data_is_not_a_finding(name: str, values: list[str]) -> None:
+    assert scan_column(text(name, values), OPEN, 0) is None
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["x", "y"],  # each value once: it may tell rows apart
+        ["123456789", "123456789", "987654321", "987654321"],  # two people's numbers, repeated
+        ["a@b", "a@b", "c@d", "c@d"],
+    ],
+)
+def test_a_telling_name_stands_unless_its_values_are_a_flag(values: list[str]) -> None:
+    finding = scan_column(text("ssn", values), OPEN, 0)
+    assert finding is not None
+    assert finding.in_name
+    names = scan_column(text("customer_name", ["Yes", "No", "No", "Yes"]), OPEN, 0)
+    assert names is not None  # a name, an address or a birthday: told by its name only
+
+
+@pytest.mark.parametrize(
     "name",
     ["relationship", "shipping", "description", "zip", "hours", "product_name", "name_length"],
 )

@@ -97,6 +97,8 @@ def scan_column(column: pd.Series, config: PrivacyConfig, seed: int) -> Finding 
     name = str(column.name)
     name_kinds = [kind for kind, pattern in NAME_PATTERNS.items() if pattern.search(name)]
     values = distinct_values(column, config.max_values, seed)
+    if _a_flag(column, values):
+        name_kinds = [kind for kind in name_kinds if kind not in VALUE_PATTERNS]
     hits = _numeric_hits(values) if _is_numeric(column) else _text_hits(values)
     matched = np.logical_or.reduce(list(hits.values())) if hits else np.zeros(0, dtype=bool)
     kinds = sorted({*name_kinds, *(k for k, mask in hits.items() if mask.any())})
@@ -114,6 +116,20 @@ def scan_column(column: pd.Series, config: PrivacyConfig, seed: int) -> Finding 
         examples=_examples(values[matched]),
         decision=decision,
     )
+
+
+# A column named for a kind its values would show ("phone_service", "sent_email") holding
+# a handful of values, each shared by rows, none with an "@" or more than 3 digits
+# (Yes/No, 0/1, "Fiber optic"), is a flag or a category about one: it tells no one apart.
+_FLAG_VALUES = 20
+_FLAG_DIGITS = 3
+
+
+def _a_flag(column: pd.Series, values: pd.Series) -> bool:
+    if len(values) > _FLAG_VALUES or column.count() < 2 * len(values):
+        return False
+    text = values.astype("str")
+    return not (text.str.contains("@").any() or text.str.count(r"\d").gt(_FLAG_DIGITS).any())
 
 
 def _is_numeric(column: pd.Series) -> bool:
