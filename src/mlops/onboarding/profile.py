@@ -37,6 +37,8 @@ WELL_KNOWN_PAIRS = (
     ("absent", "present"),
     ("normal", "abnormal"),
     ("benign", "malignant"),
+    # The event a model is wanted for: a loan gone bad (credit scoring), a bad part.
+    ("good", "bad"),
 )
 # A binary target whose rarer class is below this share is imbalanced: init's review
 # gives the share, beside which accuracy reads (always answering the majority class
