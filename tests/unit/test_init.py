@@ -164,6 +164,55 @@ def test_a_csv_whose_lines_end_with_a_separator_reads_its_header() -> None:
     assert (layout.header, layout.columns) == (True, None)
 
 
+# UCI's auto-mpg.data: padded columns, a tab before the quoted name, "?" for missing.
+AUTO_MPG = (
+    '18.0   8   307.0      130.0      3504.      12.0   70  1\t"chevrolet chevelle malibu"\n'
+    '15.0   8   350.0      ?          3693.      11.5   70  1\t"buick skylark 320"\n'
+    '18.0   8   318.0      150.0      3436.      11.0   70  1\t"plymouth satellite"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "separator", "header"),
+    [
+        (AUTO_MPG, tables.WHITESPACE, False),
+        # housing.data: every line starts with spaces.
+        (
+            " 0.00632  18.00   2.310  0  0.5380\n 0.02731   0.00   7.070  0  0.4690\n",
+            tables.WHITESPACE,
+            False,
+        ),
+        # seeds_dataset.txt: tabs, two of them where a value is short.
+        ("15.26\t14.84\t0.871\t\t1\n14.88\t14.57\t0.8811\t1\n", tables.WHITESPACE, False),
+        ("length width species\n5.1 3.5 setosa\n4.9 3.0 setosa\n", tables.WHITESPACE, True),
+        # Not lined up: a tab-separated file whose times hold a space, ", " separated.
+        ("at\tn\tkind\n2024-03-01 09:30\t1\ta\n2024-03-02 10:00\t2\tb\n", "\t", True),
+        ("age, job, y\n39, civil servant, 0\n50, farmer, 1\n", ",", True),
+        ("a    ;b\n1    ;x\n2    ;y\n", ";", True),
+    ],
+)
+def test_columns_lined_up_by_spaces_read_with_the_whitespace_separator(
+    text: str, separator: str, header: bool
+) -> None:
+    layout = sniff("f.data", text.encode())
+    assert (layout.separator, layout.header) == (separator, header)
+
+
+def test_auto_mpg_reads_its_quoted_names_whole_and_its_marker() -> None:
+    layout = sniff("auto-mpg.data", AUTO_MPG.encode())
+    assert layout.marked == {"column_4": ("?",)}
+    read = pd.read_csv(
+        io.StringIO(AUTO_MPG), sep=layout.separator, header=None, na_values=list(layout.na_values)
+    )
+    assert read[8].tolist() == [
+        "chevrolet chevelle malibu",
+        "buick skylark 320",
+        "plymouth satellite",
+    ]
+    assert read[3].isna().tolist() == [False, True, False]
+    assert read[0].tolist() == [18.0, 15.0, 18.0]
+
+
 def test_markers_count_where_a_column_is_otherwise_numeric() -> None:
     frame = pd.DataFrame(
         {
@@ -298,6 +347,7 @@ def test_a_count_is_a_quantity_and_digits_or_ratings_classes() -> None:
         (["absent", "present"], "present"),
         (["benign", "malignant"], "malignant"),
         (["Abnormal", "Normal"], "Abnormal"),
+        (["good", "bad"], "bad"),
     ],
 )
 def test_a_well_known_pair_tells_the_positive_class(labels: list[Any], positive: str) -> None:

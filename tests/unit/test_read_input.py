@@ -56,6 +56,35 @@ def test_the_separator_is_sniffed(config: DataConfig, tmp_path: Path) -> None:
         }, sep
 
 
+def test_columns_lined_up_by_spaces_are_sniffed_and_read_as_configured(
+    config: DataConfig, tmp_path: Path
+) -> None:
+    """A batch lined up by spaces is sniffed like any CSV; a source whose params.yaml says
+    ``separator: '\\s+'`` (what init writes for one) is read by it, quoted names whole."""
+    path = tmp_path / "batch.txt"
+    path.write_text('  Age   Sex      Income\n  30    "Male"   >50K\n  41    Female   <=50K.\n')
+    frame = scored(path, config.model_copy(update={"comment": None}))
+    assert frame.to_dict("list") == {
+        "age": [30.0, 41.0],
+        "sex": ["Male", "Female"],
+        "income": [1, 0],
+    }
+    source = tmp_path / "auto.data"
+    source.write_text('18.0   8\t"chevrolet chevelle malibu"\n15.0   ?\t"buick skylark 320"\n')
+    lined = config.model_copy(
+        update={
+            "separator": tables.WHITESPACE,
+            "header": False,
+            "columns": ("mpg", "cylinders", "name"),
+            "na_values": ("?",),
+            "comment": None,
+        }
+    )
+    read = tables.read_source(lined, source)
+    assert read["name"].tolist() == ["chevrolet chevelle malibu", "buick skylark 320"]
+    assert read["cylinders"].isna().tolist() == [False, True]
+
+
 def test_a_byte_order_mark_is_not_part_of_the_first_name(
     config: DataConfig, tmp_path: Path
 ) -> None:

@@ -247,6 +247,10 @@ CsvLayout = Callable[[Sequence[str]], tuple[bool, list[str] | None]]
 
 
 _SEPARATORS = (",", ";", "\t", "|")
+# Columns lined up by runs of spaces or tabs (UCI's ".data" files, fixed-width reports):
+# pandas' own whitespace separator, which keeps a quoted "chevrolet chevelle malibu" whole.
+WHITESPACE = r"\s+"
+_WHITESPACE_FIELD = re.compile(r'"[^"]*"|\S+')
 
 
 _SNIFF_LINES = 50
@@ -443,7 +447,33 @@ def data_lines(text: str, comment: str | None) -> list[str]:
     return [line for _, line in zip(range(_SNIFF_LINES), kept, strict=False)]
 
 
+def _lined_up(lines: list[str], fields: int, *, split: bool) -> bool:
+    """Whether ``lines`` are columns lined up by runs of whitespace: each splits on them
+    into the same number of fields, more than the ``fields`` the best single-character
+    separator gives, no unquoted one holding a separator. When that separator ``split``
+    them (a tab before the last, quoted field of UCI's auto-mpg.data), every line must
+    also hold a run of two spaces: a tab-separated file whose dates hold one space
+    ("2024-03-01 09:30") is not lined up."""
+    rows = [_WHITESPACE_FIELD.findall(line) for line in lines]
+    counts = {len(row) for row in rows}
+    if len(counts) != 1 or counts.pop() <= fields:
+        return False
+    unquoted = (field for row in rows for field in row if not field.startswith('"'))
+    if any(sep in field for field in unquoted for sep in _SEPARATORS):
+        return False
+    return not split or all("  " in line for line in lines)
+
+
+def split_rows(lines: list[str], sep: str) -> list[list[str]]:
+    """``lines`` (a CSV's first, ``data_lines``) split into fields by ``sep``."""
+    if len(sep) != 1:
+        return [_split_line(line, sep) for line in lines]
+    return list(csv.reader(lines, delimiter=sep, skipinitialspace=True))
+
+
 def _split_line(line: str, sep: str) -> list[str]:
+    if sep == WHITESPACE:
+        return [field.strip('"') for field in _WHITESPACE_FIELD.findall(line)]
     if len(sep) != 1:
         return [field.strip() for field in line.split(sep)]
     return next(csv.reader([line], delimiter=sep, skipinitialspace=True))
@@ -485,8 +515,11 @@ def sniff_separator(lines: list[str], configured: str, comment: str | None) -> s
         counts = {len(row) for row in csv.reader(lines, delimiter=sep)}
         if len(counts) == 1 and (count := counts.pop()) > 1:
             fields[sep] = count
-    if fields:
-        return max(fields, key=lambda sep: fields[sep])  # max keeps the first of equals
+    best = max(fields, key=lambda sep: fields[sep]) if fields else None  # first of equals
+    if _lined_up(lines, fields.get(best, 1) if best else 1, split=best is not None):
+        return WHITESPACE
+    if best is not None:
+        return best
     try:
         return csv.Sniffer().sniff("\n".join(lines), delimiters="".join(candidates)).delimiter
     except csv.Error:

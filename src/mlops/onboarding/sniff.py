@@ -8,7 +8,6 @@ for a file it has never seen, and a test can check it without files.
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from mlops.io.tables import (
     decoded,
     sniff_decimal,
     sniff_separator,
+    split_rows,
     unpacked,
 )
 
@@ -81,7 +81,7 @@ def sniff(name: str, data: bytes, target: str | None = None) -> Layout:
             f"{name}: the file holds no data rows; expected a CSV, Parquet, Feather or JSON file"
         )
     separator = sniff_separator(lines, ",", None)
-    rows = list(csv.reader(lines, delimiter=separator, skipinitialspace=True))
+    rows = split_rows(lines, separator)
     decimal = sniff_decimal(rows, separator)
     header = has_header(rows, decimal, target)
     columns = None if header else tuple(f"column_{i}" for i in range(1, len(rows[0]) + 1))
