@@ -348,6 +348,9 @@ def test_a_count_is_a_quantity_and_digits_or_ratings_classes() -> None:
         (["benign", "malignant"], "malignant"),
         (["Abnormal", "Normal"], "Abnormal"),
         (["good", "bad"], "bad"),
+        (["Not remote", "Remote"], "Remote"),  # Stack Overflow's survey
+        (["smoker", "non-smoker"], "smoker"),
+        (["no_default", "default"], "default"),
     ],
 )
 def test_a_well_known_pair_tells_the_positive_class(labels: list[Any], positive: str) -> None:

@@ -5,6 +5,7 @@ how rare the rarer class of a binary target is.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -40,6 +41,20 @@ WELL_KNOWN_PAIRS = (
     # The event a model is wanted for: a loan gone bad (credit scoring), a bad part.
     ("good", "bad"),
 )
+# A label and the same label negated ("Not remote"/"Remote", "non-smoker"/"smoker",
+# "no_default"/"default"): the one not negated is the event, the positive class.
+_NEGATION = re.compile(r"(?:not|non|no)[\s_-]*(?P<rest>.+)")
+
+
+def _negated(first: str, second: str) -> tuple[str, str] | None:
+    """(negative, positive) of two lower-case labels when one negates the other."""
+    for negative, positive in ((first, second), (second, first)):
+        match = _NEGATION.fullmatch(negative)
+        if match and match["rest"] == positive:
+            return negative, positive
+    return None
+
+
 # A binary target whose rarer class is below this share is imbalanced: init's review
 # gives the share, beside which accuracy reads (always answering the majority class
 # scores 1 - share).
@@ -238,6 +253,13 @@ def _positive(name: str, classes: list[str], positive: str | None) -> tuple[str,
                 lower[positive_label],
                 f"told from the pair {negative}/{positive_label}",
             )
+    if (named := _negated(*lower)) is not None:
+        negative, positive_label = named
+        return (
+            lower[negative],
+            lower[positive_label],
+            f"told from the pair {negative}/{positive_label}",
+        )
     first, second = sorted(classes)
     raise PositiveUnknown(
         f"target column {name!r} has two classes, {first!r} and {second!r}, and which one is "
