@@ -4,6 +4,7 @@ and bad input refused in one line, exit 2, with nothing written."""
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 from pathlib import Path
 
@@ -102,6 +103,20 @@ def test_no_dvc_leaves_tracking_to_the_user(project: Path, tmp_path: Path) -> No
     assert code == 0, err
     assert not (project / "data/external/wine.csv.dvc").exists()
     assert "dvc add data/external/wine.csv" in out
+
+
+def test_the_commands_said_run_as_written_for_a_name_with_spaces(
+    project: Path, tmp_path: Path
+) -> None:
+    """A file saved as "Wine Data (2024).csv": the review's git add must be pasteable."""
+    path = _users_file(tmp_path).rename(tmp_path / "Wine Data (2024).csv")
+    code, out, err = _init(project, "--data", str(path), "--target", "cultivar")
+    assert code == 0, err
+    said = re.search(r"(git add .*), then dvc push", out)
+    assert said is not None, out
+    run(["bash", "-c", said[1]], project)
+    staged = run(["git", "diff", "--cached", "--name-only"], project).stdout
+    assert "data/external/Wine Data (2024).csv.dvc" in staged
 
 
 def test_an_unreadable_file(project: Path, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ and exit 2 with nothing changed. Then ``make repro`` runs the pipeline on the da
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from dataclasses import replace
@@ -362,13 +363,14 @@ def _refuse_local_edits(
 def _track(root: Path, source: str, *, enabled: bool) -> str:
     """`dvc add` the copied data file when the project is a DVC repository; the line that
     says how the data is kept (or how to keep it) under DVC rather than git."""
-    how = f"dvc add {source} && git add {source}.dvc {Path(source).parent}/.gitignore"
+    # The commands said with the path quoted for a shell: "Olive Oils (2024).csv".
+    path, tracked = shlex.quote(source), shlex.quote(f"{source}.dvc")
+    ignore = shlex.quote(f"{Path(source).parent}/.gitignore")
+    how = f"dvc add {path} && git add {tracked} {ignore}"
     if (root / f"{source}.dvc").is_file():
         return f"{source} is tracked by DVC already ({source}.dvc)"
     if _in_git(root, source):
-        return (
-            f"{source} is in git: to keep it under DVC instead, git rm --cached {source} && {how}"
-        )
+        return f"{source} is in git: to keep it under DVC instead, git rm --cached {path} && {how}"
     if not enabled or not (root / ".dvc").is_dir():
         return f"keep the data under DVC, not git: {how}"
     from dvc.exceptions import DvcException
@@ -385,7 +387,7 @@ def _track(root: Path, source: str, *, enabled: bool) -> str:
     took = time.monotonic() - started
     return (
         f"{source} is tracked by DVC (dvc add, {took:.1f} s): "
-        f"git add {source}.dvc {Path(source).parent}/.gitignore, then dvc push"
+        f"git add {tracked} {ignore}, then dvc push"
     )
 
 
