@@ -213,6 +213,14 @@ def test_auto_mpg_reads_its_quoted_names_whole_and_its_marker() -> None:
     assert read[0].tolist() == [18.0, 15.0, 18.0]
 
 
+def test_excels_unicode_text_and_separator_line_are_sniffed() -> None:
+    frame = pd.DataFrame({"age": [30, 41, 52], "city": ["Köln", "Wien", "Graz"]})
+    unicode_text = frame.to_csv(sep="\t", index=False).encode("utf-16")
+    assert sniff("export.txt", unicode_text) == Layout("csv", "\t", encoding="utf-16", marked={})
+    separator_line = b"sep=;\n" + frame.to_csv(sep=";", index=False).encode()
+    assert sniff("export.csv", separator_line) == Layout("csv", ";", marked={})
+
+
 def test_markers_count_where_a_column_is_otherwise_numeric() -> None:
     frame = pd.DataFrame(
         {

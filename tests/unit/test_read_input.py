@@ -85,6 +85,38 @@ def test_columns_lined_up_by_spaces_are_sniffed_and_read_as_configured(
     assert read["cylinders"].isna().tolist() == [False, True]
 
 
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        # Excel's "Unicode Text": tab-separated UTF-16 with its byte-order mark.
+        ("unicode.txt", "Age\tSex\tIncome\n30\tMäle\t>50K\n41\tX\t<=50K\n".encode("utf-16")),
+        (
+            "unicode-be.txt",
+            "\ufeffAge\tSex\tIncome\n30\tMäle\t>50K\n41\tX\t<=50K\n".encode("utf-16-be"),
+        ),
+        # Excel's "sep=" line above the header names the separator.
+        ("excel.csv", "sep=;\r\nAge;Sex;Income\r\n30;Mäle;>50K\r\n41;X;<=50K\r\n".encode()),
+    ],
+)
+def test_excels_unicode_text_and_separator_line_read(
+    name: str, content: bytes, config: DataConfig, tmp_path: Path
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    want = {"age": [30.0, 41.0], "sex": ["Mäle", "X"], "income": [1, 0]}
+    assert scored(path, config.model_copy(update={"comment": None})).to_dict("list") == want
+    source = config.model_copy(
+        update={"header": True, "columns": None, "comment": None, "separator": "\t"}
+    )
+    if name == "excel.csv":
+        source = source.model_copy(update={"separator": ";"})
+    assert tables.read_source(source, path).to_dict("list") == {
+        "Age": [30, 41],
+        "Sex": ["Mäle", "X"],
+        "Income": [">50K", "<=50K"],
+    }
+
+
 def test_a_byte_order_mark_is_not_part_of_the_first_name(
     config: DataConfig, tmp_path: Path
 ) -> None:
@@ -275,6 +307,7 @@ def test_missing_value_markers_apply_in_every_format_and_with_spaces(
         (b"\x00\x01binary", "not a CSV, Parquet, Feather or JSON file (binary content)"),
         (b'[{"city": "caf\x81"}]', "a JSON file in neither UTF-8 nor Windows-1252 text"),
         (b"city\ncaf\x81\n", "a CSV in neither UTF-8 nor Windows-1252 text"),
+        (b"\xff\xfea\x00\x00\xd8", "a CSV opening as UTF-16 but not readable as it"),
     ],
 )
 def test_unreadable_inputs_are_one_line(

@@ -175,11 +175,31 @@ def _read_csv_source(path: Path, data: bytes, config: DataConfig) -> pd.DataFram
 FALLBACK_ENCODING = "cp1252"
 
 
+# Excel's "Unicode Text" (tab-separated) is UTF-16 opening with its byte-order mark.
+_UTF16_MARKS = (b"\xff\xfe", b"\xfe\xff")
+# A first line "sep=;" tells Excel a CSV's separator: not data, and the separator is
+# sniffed from the lines below it as from any file's.
+_EXCEL_SEPARATOR_LINE = re.compile(r"sep=[^\r\n]\r?\n")
+
+
 def decoded(name: object, data: bytes, kind: str = "a CSV") -> tuple[str, str]:
-    """A CSV's (or ``kind``'s) bytes as (text, the encoding it was read in): UTF-8 (a
-    byte-order mark, as spreadsheets write one, dropped so that it does not become part
-    of the first column's name), else ``FALLBACK_ENCODING``; a UsageError when neither
-    reads them."""
+    """A CSV's (or ``kind``'s) bytes as (text, the encoding it was read in): UTF-16 after
+    its byte-order mark, else UTF-8 (a byte-order mark, as spreadsheets write one,
+    dropped so that it does not become part of the first column's name), else
+    ``FALLBACK_ENCODING``; a UsageError when none reads them. Excel's "sep=" line is
+    dropped."""
+    text, encoding = _text(name, data, kind)
+    return _EXCEL_SEPARATOR_LINE.sub("", text, count=1) if text.startswith(
+        "sep="
+    ) else text, encoding
+
+
+def _text(name: object, data: bytes, kind: str) -> tuple[str, str]:
+    if data.startswith(_UTF16_MARKS):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            raise UsageError(f"{name}: {kind} opening as UTF-16 but not readable as it") from None
     if b"\x00" in data[:65536]:
         raise UsageError(f"{name}: not a CSV, Parquet, Feather or JSON file (binary content)")
     for encoding in ("utf-8-sig", FALLBACK_ENCODING):
