@@ -235,6 +235,26 @@ def test_a_suspected_leak_is_found_beside_a_rare_class_and_left_out(
     assert "code" not in yaml.safe_load((project / "data/schema.yaml").read_text())["columns"]
 
 
+def test_a_leak_near_the_bound_is_told_as_validate_will_tell_it(
+    project: Path, tmp_path: Path
+) -> None:
+    """A grade that all but gives the value away, its skill alone close to
+    validate.leakage.max_skill (0.95): measured on the whole file it was 0.85 and kept,
+    then validate stopped on it at 0.96 on the training split (openintro's loans:
+    grade). init measures it as validate will, on the training split."""
+    rng = np.random.default_rng(6)
+    y = rng.normal(size=600)
+    grade = np.digitize(y + rng.normal(scale=0.12, size=600), np.linspace(-2.5, 2.5, 9))
+    frame = pd.DataFrame({"x": rng.normal(size=600), "grade": [f"G{g}" for g in grade], "y": y})
+    frame.to_csv(path := tmp_path / "loans.csv", index=False)
+    code, out, err = _init(project, "--data", str(path), "--target", "y", "--no-dvc")
+    assert code == 0, err
+    assert "grade (0.96); listed in data.drop" in out
+    for stage in ("ingest", "split", "validate"):
+        done = run(["mlops", stage], project, check=False)
+        assert done.returncode == 0, done.stderr
+
+
 def test_a_target_that_follows_from_its_only_feature_keeps_it_for_review(
     project: Path, tmp_path: Path
 ) -> None:

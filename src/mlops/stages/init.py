@@ -181,22 +181,26 @@ def _personal(raw: pd.DataFrame, params: Params) -> dict[str, tuple[str, ...]]:
 def _leaks(
     raw: pd.DataFrame, params: Params, exclude: set[str], rare: Mapping[str, int]
 ) -> tuple[dict[str, float], bool]:
-    """The columns validate's leakage check would stop on (column -> skill alone), on a
-    held-out part of the whole file without the ``rare`` classes split leaves out; none
-    when the file is too small to hold rows out (validate says so on the training split).
+    """The columns validate's leakage check will stop on (column -> skill alone), measured
+    as validate measures them: on the training split that split will draw (without the
+    ``rare`` classes it leaves out), held out as validate holds it out, so that a column
+    near validate.leakage.max_skill is told the same way by both; none when the file is
+    too small to split or hold rows out (split or validate says so).
     And whether they are every feature: then the target is a function of the data, and
     leaving them out would leave no model to fit, so they stay for a person to judge."""
     from mlops.data import importance, leakage
+    from mlops.data.splitting import split
     from mlops.tasks.task import get_task
 
     config, target = params.validate_.leakage, params.data.target
     if not config.enabled:
         return {}, False
     task = get_task(params.data.task)
-    kept = raw[~raw[target].astype(str).isin(list(rare))]
+    kept = raw[~raw[target].astype(str).isin(list(rare))].reset_index(drop=True)
     try:
+        train, _ = split(kept, target, params.split.test_size, params.seed, params.data.task)
         fit, held_out = importance.holdout(
-            kept, target, params.validate_.importance, seed=params.seed, task=task
+            train, target, params.validate_.importance, seed=params.seed, task=task
         )
     except UsageError:
         return {}, False
