@@ -76,9 +76,19 @@ def test_types_numbers_as_float_and_text_as_str() -> None:
         (["-$-1"], ".", None, None),  # two minus signs
         (["12", "13"], ".", None, None),  # no sign: a plain number, not this rule's
         (["A1%", "B2%"], ".", None, None),
+        # A measurement with its unit after it, the same in every value.
+        (["72.9 kg", "50kg", None, "61"], ".", "kg", [72.9, 50.0, float("nan"), 61.0]),
+        (["20 °C", "-3,5 °C"], ",", "°C", [20.0, -3.5]),
+        (["90 km/h", "120 km/h"], ".", "km/h", [90.0, 120.0]),
+        (["1 year", "5 years", "10 years"], ".", "year", [1.0, 5.0, 10.0]),
+        (["1.2 GB", "512 MB"], ".", None, None),  # two units: text
+        (["10 am", "3 pm"], ".", None, None),
+        (["1st", "2nd", "3rd"], ".", None, None),
+        (["Model 3", "Model S"], ".", None, None),
+        (["12 Main St", "3 Elm St"], ".", None, None),
     ],
 )
-def test_numbers_with_a_currency_or_percent_sign_read_as_numbers(
+def test_numbers_with_a_currency_or_percent_sign_or_a_unit_read_as_numbers(
     values: list[str | None], decimal: DecimalMark, sign: str | None, numbers: list[float] | None
 ) -> None:
     text = pd.Series(values, dtype=object, name="amount")
@@ -107,7 +117,7 @@ def test_numbers_with_a_currency_or_percent_sign_read_as_numbers(
         (["2019-", "2020-"], ".", None, None),  # every value one: open ranges, not debits
         (["(a)", "1"], ".", None, None),
         (["(1)", "$2"], ".", "(1) for -1", [-1.0, 2.0]),  # a sign on some, as with_unit reads
-        (["(1)", "1x"], ".", None, None),
+        (["(1)", "x1"], ".", None, None),
     ],
 )
 def test_accounting_negatives_read_as_numbers(

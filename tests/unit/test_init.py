@@ -598,12 +598,12 @@ def test_the_review_list_names_what_to_set() -> None:
         ids={"row_id": "unique"},
         personal={"contact": ("email",)},
         groups={"patient_id": "50 values over 400 rows, 8.0 rows each"},
-        units={"Fee": "$", "rate": "%"},
+        units={"Fee": "$", "rate": "%", "weight": "kg"},
     )
     text = "\n".join(lines)
     assert (
-        "numbers written with a currency or percent sign, or with accounting's negatives, "
-        "read as plain numbers: Fee ($), rate (%)" in text
+        "numbers written with a currency or percent sign, a unit, or accounting's negatives, "
+        "read as plain numbers: Fee ($), rate (%), weight (kg)" in text
     )
     assert (
         "rows repeat per patient_id (50 values over 400 rows, 8.0 rows each): if new rows "

@@ -68,7 +68,7 @@ def normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 def type_columns(frame: pd.DataFrame, decimal: DecimalMark = ".") -> pd.DataFrame:
     """Numbers become float64 (so a batch with gaps keeps the same type), also when
-    written with a currency or percent sign (``with_unit``); the rest text."""
+    written with a currency or percent sign or a unit (``with_unit``); the rest text."""
     return frame.apply(_type_column, decimal=decimal)
 
 
@@ -88,7 +88,7 @@ def _type_column(column: pd.Series, decimal: DecimalMark = ".") -> pd.Series:
 def as_numbers(text: pd.Series, decimal: DecimalMark = ".") -> pd.Series | None:
     """Text ``text`` (stripped, missing values missing) as float64 when every present
     value is a number that pandas left as text: written with a currency or percent sign
-    (``with_unit``), with accounting's negatives (``accounting``), or with its thousands
+    or a unit (``with_unit``), with accounting's negatives (``accounting``), or with its thousands
     grouped by a space or an apostrophe (``grouped_numbers``); else None."""
     unit = with_unit(text, decimal) or accounting(text, decimal)
     return unit[1] if unit is not None else grouped_numbers(text, decimal)
@@ -160,9 +160,13 @@ def grouped_numbers(text: pd.Series, decimal: DecimalMark = ".") -> pd.Series | 
 
 # A number as a spreadsheet formats money and shares: a currency sign before or after it,
 # or a percent sign after it, thousands grouped or not ("$1,234.50", "-€3.5", "€-3.5",
-# "12.5%", "1.234,50 €" with a decimal comma).
+# "12.5%", "1.234,50 €" with a decimal comma); or a measurement with its unit after it
+# ("72.5 kg", "15min", "20 °C", "90 km/h", "120 m²").
 _SIGNS = "$€£¥₹"
-_UNIT_NUMBER = re.compile(rf"^([+-]?)\s*([{_SIGNS}]?)\s*([+-]?)\s*([\d.,]+)\s*([%{_SIGNS}]?)$")
+_UNIT = r"[°µ]?[^\W\d_]{1,10}(?:/[^\W\d_]{1,3})?[²³]?"
+_UNIT_NUMBER = re.compile(
+    rf"^([+-]?)\s*([{_SIGNS}]?)\s*([+-]?)\s*([\d.,]+)\s*((?:[%{_SIGNS}]|{_UNIT})?)$"
+)
 _DIGITS = {  # grouped thousands, or plain, by the decimal mark
     ".": r"\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d*\.?\d+|\d+\.",
     ",": r"\d{1,3}(?:\.\d{3})+(?:,\d*)?|\d*,?\d+|\d+,",
@@ -171,7 +175,7 @@ _DIGITS = {  # grouped thousands, or plain, by the decimal mark
 
 def unit_columns(source: pd.DataFrame, decimal: DecimalMark = ".") -> dict[str, str]:
     """The text columns of ``source`` (as read: the file's names) that ``type_columns``
-    reads as numbers written with a currency or percent sign, or with accounting's
+    reads as numbers written with a currency or percent sign or a unit, or with accounting's
     negatives: column -> the sign, or how the negatives are written."""
     found = {}
     for name, column in source.items():
@@ -187,7 +191,9 @@ def unit_columns(source: pd.DataFrame, decimal: DecimalMark = ".") -> dict[str, 
 def with_unit(text: pd.Series, decimal: DecimalMark = ".") -> tuple[str, pd.Series] | None:
     """(the sign, the numbers as float64) when every present value of ``text`` is a
     number written with the same currency or percent sign, always on the same side
-    ("12.5%" reads as 12.5); None otherwise. Missing values stay missing."""
+    ("12.5%" reads as 12.5), or the same unit after it ("72.5 kg" reads as 72.5, "1
+    year" and "5 years" as 1 and 5: a column of several units, "1.2 GB" and "512 MB",
+    stays text); None otherwise. Missing values stay missing."""
     present = text.dropna()
     # The first values first: a column of words fails there, without scanning them all.
     if present.empty or not present.head(100).str.match(_UNIT_NUMBER).all():
@@ -197,6 +203,7 @@ def with_unit(text: pd.Series, decimal: DecimalMark = ".") -> tuple[str, pd.Seri
         return None
     before, after = found[1] != "", found[4] != ""
     signs = set(found[1][before]) | set(found[4][after])
+    signs = {sign.removesuffix("s") if sign[:-1] in signs else sign for sign in signs}  # 2 years
     if len(signs) != 1 or (before.any() and after.any()):
         return None  # no sign, several, or before some numbers and after others
     both = (found[0] != "") & (found[2] != "")
