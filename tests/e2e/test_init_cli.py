@@ -137,6 +137,20 @@ def test_an_unreadable_file(project: Path, tmp_path: Path) -> None:
     rows = "".join(f"{i},{i % 2},{i * 3}\n" for i in range(40))
     titled.write_text("Working hours report\nGenerated 2024-01-05\n\nx,y,z\n" + rows)
     assert _refused(project, "--data", str(titled), "--target", "y").endswith(
+        "the column names ('y' among them) come after 2 row(s) of a title or group headings "
+        "(Working hours report | Generated 2024-01-05); delete the rows above the names and "
+        "rerun mlops init\n"
+    )
+    # A spreadsheet's group headings over its names: as many fields, so pandas reads
+    # them as the header, and the target was "not in the data".
+    grouped = tmp_path / "grouped.csv"
+    grouped.write_text("Money,,Person\nx,y,z\n" + rows)
+    assert _refused(project, "--data", str(grouped), "--target", "y").endswith(
+        "the column names ('y' among them) come after 1 row(s) of a title or group headings "
+        "(Money, Person); delete the rows above the names and rerun mlops init\n"
+    )
+    # Without the target's name, a title is still told by its fields.
+    assert _refused(project, "--data", str(titled), "--target", "w").endswith(
         "not a readable CSV file: line 4 has 3 fields, the lines above it 1; if the file "
         "starts with a title or notes above its header row, delete those lines\n"
     )

@@ -17,7 +17,7 @@ import pandas as pd
 
 from mlops.config import DecimalMark
 from mlops.data.ingestion import normalise_name
-from mlops.errors import UsageError
+from mlops.errors import UsageError, clip
 from mlops.io.tables import (
     FileFormat,
     content_format,
@@ -83,6 +83,8 @@ def sniff(name: str, data: bytes, target: str | None = None) -> Layout:
     separator = sniff_separator(lines, ",", None)
     rows = split_rows(lines, separator)
     decimal = sniff_decimal(rows, separator)
+    if target is not None:
+        _refuse_headings(name, rows, decimal, target)
     header = has_header(rows, decimal, target)
     columns = None if header else tuple(f"column_{i}" for i in range(1, len(rows[0]) + 1))
     fields = _as_text(name, text, separator, columns, comment)
@@ -184,6 +186,33 @@ def has_header(
         if 2 * numbers > len(below) or name not in below:
             return True
     return False
+
+
+# How far down a header row under a title or group headings is looked for.
+_HEADINGS_ROWS = 10
+
+
+def _refuse_headings(name: str, rows: Sequence[Sequence[str]], decimal: str, target: str) -> None:
+    """A UsageError when the column names are not the first row but one below it (under a
+    report's title or a spreadsheet's group headings, "Money,,Person,"): a row, none of
+    its fields a number, that names the ``target`` the first row does not name."""
+    wanted = normalise_name(target)
+
+    def names(row: Sequence[str]) -> bool:
+        return any(f.strip() and normalise_name(f) == wanted for f in row)
+
+    if names(rows[0]):
+        return
+    for number, row in enumerate(rows[1:_HEADINGS_ROWS], start=2):
+        if names(row) and not any(_is_number(f, decimal) for f in row):
+            above = " | ".join(
+                clip(", ".join(f for f in r if f.strip()), 40) for r in rows[: min(number - 1, 2)]
+            )
+            raise UsageError(
+                f"{name}: the column names ({target!r} among them) come after {number - 1} "
+                f"row(s) of a title or group headings ({clip(above, 80)}); delete the rows "
+                "above the names and rerun mlops init"
+            )
 
 
 def _names_target(first: Sequence[str], rest: Sequence[Sequence[str]], target: str) -> bool:
