@@ -221,6 +221,15 @@ def test_excels_unicode_text_and_separator_line_are_sniffed() -> None:
     assert sniff("export.csv", separator_line) == Layout("csv", ";", marked={})
 
 
+def test_a_carriage_return_inside_a_value_cuts_no_row() -> None:
+    """R's write.csv of tweets: a bare carriage return in the text. Cut there, the tail
+    of the row put text in the count column, sniffed as its missing-value markers."""
+    cut = "\rcont"
+    rows = "".join(f"{i},tweet {i}{cut * (i == 5)},{i * 7}\n" for i in range(30))
+    layout = sniff("tweets.csv", f"id,text,retweets\n{rows}".encode())
+    assert (layout.separator, layout.header, layout.marked) == (",", True, {})
+
+
 def test_markers_count_where_a_column_is_otherwise_numeric() -> None:
     frame = pd.DataFrame(
         {

@@ -117,6 +117,23 @@ def test_excels_unicode_text_and_separator_line_read(
     }
 
 
+def test_line_breaks_inside_values_do_not_cut_rows(config: DataConfig, tmp_path: Path) -> None:
+    """R's write.csv leaves a tweet's bare carriage return unquoted, pandas took it for a
+    line end: a row cut in two, its tail a row of its own whose fields moved left (a
+    timestamp as a class, text in a count column). A Unicode line separator in a value
+    cut the lines sniffing reads."""
+    path = tmp_path / "tweets.csv"
+    path.write_bytes("Age,Sex,Note,Income\n30,Male,a\rb,>50K\n41,Female,c\u2028d,<=50K.\n".encode())
+    source = config.model_copy(update={"header": True, "columns": None, "comment": None})
+    frame = tables.read_source(source, path)
+    assert frame["Note"].tolist() == ["a\rb", "c\u2028d"]
+    assert frame["Income"].tolist() == [">50K", "<=50K."]
+    assert scored(path, source)["age"].tolist() == [30.0, 41.0]
+    lines = tmp_path / "tweets.jsonl"
+    lines.write_text('{"Age": 30, "Note": "a\u2028b"}\n{"Age": 41, "Note": "c"}\n')
+    assert read(lines, config)["Note"].tolist() == ["a\u2028b", "c"]
+
+
 def test_a_byte_order_mark_is_not_part_of_the_first_name(
     config: DataConfig, tmp_path: Path
 ) -> None:

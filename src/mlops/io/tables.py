@@ -243,6 +243,7 @@ def _parse_csv(
         return pd.read_csv(
             io.StringIO(text),
             sep=sep,
+            lineterminator=line_end(text),
             header=0 if header else None,
             names=names,
             dtype=str if as_text else None,
@@ -427,7 +428,8 @@ def _json_rows_of(path: Path, text: str) -> list[object]:
             return [{name: column.get(key) for name, column in document.items()} for key in keys]
         return [document]  # one row (a JSON-lines file of one line)
     rows = []
-    for number, line in enumerate(text.splitlines(), 1):
+    # JSON lines end at "\n" only: a value may hold "\u2028", which splitlines() splits at.
+    for number, line in enumerate(text.split("\n"), 1):
         if line.strip():
             try:
                 rows.append(json.loads(line))
@@ -459,10 +461,33 @@ def _read_csv_input(
     )
 
 
+def line_end(text: str) -> str | None:
+    """The character that ends a CSV's lines, for pandas' ``lineterminator``: "\n" in a
+    file whose lines end so and whose values hold a bare carriage return (R's write.csv
+    leaves one unquoted in a tweet's text), which pandas would otherwise take for a line
+    end, cutting the row in two; None (pandas' own: "\n", "\r\n" or "\r") otherwise."""
+    if "\r" in text and "\n" in text and "\r\n" not in text:
+        return "\n"
+    return None
+
+
+def csv_lines(text: str) -> list[str]:
+    """``text``'s lines as pandas reads them (``line_end``): not str.splitlines(), which
+    also ends one at a form feed, "\x1c"-"\x1e", "\x85" or a Unicode line separator."""
+    return text.split("\n") if line_end(text) else _LINE_ENDS.split(text)
+
+
+_LINE_ENDS = re.compile(r"\r\n|\r|\n")
+
+
 def data_lines(text: str, comment: str | None) -> list[str]:
     """The first lines that hold data, without comments (from ``comment`` to the end of
-    the line, as pandas reads them) and blank lines."""
-    lines = (line.partition(comment)[0] if comment else line for line in text.splitlines())
+    the line, as pandas reads them) and blank lines; a carriage return inside one (see
+    ``line_end``) as a space, which the csv module, sniffing them, refuses unquoted."""
+    lines = (
+        (line.partition(comment)[0] if comment else line).replace("\r", " ")
+        for line in csv_lines(text)
+    )
     kept = (line for line in lines if line.strip())
     return [line for _, line in zip(range(_SNIFF_LINES), kept, strict=False)]
 

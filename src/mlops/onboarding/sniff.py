@@ -21,8 +21,10 @@ from mlops.errors import UsageError, clip
 from mlops.io.tables import (
     FileFormat,
     content_format,
+    csv_lines,
     data_lines,
     decoded,
+    line_end,
     sniff_decimal,
     sniff_separator,
     split_rows,
@@ -106,7 +108,7 @@ def comment_mark(text: str) -> str | None:
     its header: "# exported by CRM 2.3") and no other line holds one; else None. pandas
     drops everything after the mark on any line, so a value holding one ("Apt #4")
     would lose its end: such a file keeps the title-lines advice instead."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line.strip() for line in csv_lines(text) if line.strip()]
     if not lines or not lines[0].startswith(_COMMENT):
         return None
     if any(_COMMENT in line for line in lines if not line.startswith(_COMMENT)):
@@ -231,6 +233,7 @@ def _as_text(
         return pd.read_csv(
             io.StringIO(text),
             sep=separator,
+            lineterminator=line_end(text),
             header=None if columns else 0,
             names=columns,
             dtype=str,
