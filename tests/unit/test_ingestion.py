@@ -107,6 +107,42 @@ def test_numbers_with_a_currency_or_percent_sign_or_a_unit_read_as_numbers(
 
 
 @pytest.mark.parametrize(
+    ("values", "decimal", "numbers"),
+    [
+        # A call's length, a race time: each in its last part's unit.
+        (["0:29:45", "1:02:03.5", None], ".", [1785.0, 3723.5, float("nan")]),
+        (["4:32", "1:04:32"], ".", [272.0, 3872.0]),  # m:ss beside h:mm:ss
+        (["14:30", "09:05"], ".", [870.0, 545.0]),  # a time of day, in minutes
+        (["0:00:01,25"], ",", [1.25]),
+    ],
+)
+def test_clock_readings_without_a_date_read_as_numbers(
+    values: list[str | None], decimal: DecimalMark, numbers: list[float]
+) -> None:
+    """Read as dates they were "when a row happened", kept out of the model, and dated
+    today by pandas."""
+    typed = type_columns(pd.DataFrame({"lap": values}), decimal)["lap"]
+    assert typed.tolist() == pytest.approx(numbers, nan_ok=True)
+    assert unit_columns(pd.DataFrame({"Lap": values}), decimal) == {"Lap": "h:mm:ss"}
+
+
+@pytest.mark.parametrize(
+    "values", [["12:61"], ["2024-01-01 10:00"], ["1:2"], ["10:30", "late"], ["2:30 PM"]]
+)
+def test_what_is_no_clock_reading_stays_text(values: list[str]) -> None:
+    assert not pd.api.types.is_numeric_dtype(type_columns(pd.DataFrame({"t": values}))["t"])
+
+
+def test_a_duration_column_reads_as_seconds() -> None:
+    """Parquet's and Feather's duration type (pandas' timedelta64) was read as the text
+    "0 days 00:12:17", a category per value."""
+    frame = pd.DataFrame({"wait": pd.to_timedelta([737, None, 1.5], unit="s")})
+    assert type_columns(frame)["wait"].tolist() == pytest.approx(
+        [737.0, float("nan"), 1.5], nan_ok=True
+    )
+
+
+@pytest.mark.parametrize(
     ("values", "decimal", "form", "numbers"),
     [
         (["1,234.50", "(200.00)", None, "15"], ".", "(1) for -1", [1234.5, -200, float("nan"), 15]),

@@ -607,12 +607,12 @@ def test_the_review_list_names_what_to_set() -> None:
         ids={"row_id": "unique"},
         personal={"contact": ("email",)},
         groups={"patient_id": "50 values over 400 rows, 8.0 rows each"},
-        units={"Fee": "$", "rate": "%", "weight": "kg"},
+        units={"Fee": "$", "rate": "%", "weight": "kg", "lap": "h:mm:ss"},
     )
     text = "\n".join(lines)
     assert (
-        "numbers written with a currency or percent sign, a unit, or accounting's negatives, "
-        "read as plain numbers: Fee ($), rate (%), weight (kg)" in text
+        "numbers written with a currency or percent sign, a unit, accounting's negatives or "
+        "on a clock, read as plain numbers: Fee ($), rate (%), weight (kg), lap (h:mm:ss)" in text
     )
     assert (
         "rows repeat per patient_id (50 values over 400 rows, 8.0 rows each): if new rows "

@@ -75,6 +75,9 @@ def type_columns(frame: pd.DataFrame, decimal: DecimalMark = ".") -> pd.DataFram
 def _type_column(column: pd.Series, decimal: DecimalMark = ".") -> pd.Series:
     if pd.api.types.is_bool_dtype(column):
         return column.astype("str")
+    if pd.api.types.is_timedelta64_dtype(column):  # a Parquet or Feather duration
+        seconds: pd.Series = column.dt.total_seconds().astype("float64")
+        return seconds
     if pd.api.types.is_numeric_dtype(column):
         return column.astype("float64")
     text = column.astype("str").str.strip().where(column.notna())
@@ -90,8 +93,38 @@ def as_numbers(text: pd.Series, decimal: DecimalMark = ".") -> pd.Series | None:
     value is a number that pandas left as text: written with a currency or percent sign
     or a unit (``with_unit``), with accounting's negatives (``accounting``), or with its thousands
     grouped by a space or an apostrophe (``grouped_numbers``); else None."""
-    unit = with_unit(text, decimal) or accounting(text, decimal)
+    unit = with_unit(text, decimal) or accounting(text, decimal) or clock(text, decimal)
     return unit[1] if unit is not None else grouped_numbers(text, decimal)
+
+
+# A duration or a time of day on a clock face, no date: "4:32", "0:29:45", "14:30",
+# "1:02:03.5". Read as dates they were "when a row happened", kept out of the model (a
+# call's length, a race time); each is a number of its last part's unit, the parts to its
+# left worth 60 of the next ("1:04:32" is 3872 like "64:32"), so "4:32" beside "1:04:32"
+# reads right, and a column of "14:30" alone is the same order as its minutes.
+_CLOCK = {
+    mark: re.compile(rf"(\d{{1,3}}):([0-5]\d)(?::([0-5]\d(?:{re.escape(mark)}\d+)?))?")
+    for mark in (".", ",")
+}
+_CLOCK_SIGN = "h:mm:ss"
+
+
+def clock(text: pd.Series, decimal: DecimalMark = ".") -> tuple[str, pd.Series] | None:
+    """("h:mm:ss", the values as float64 in their last part's unit) when every present
+    value of ``text`` is a clock reading with no date; None otherwise."""
+    present = text.dropna()
+    pattern = _CLOCK[decimal]
+    if present.empty or not present.head(100).str.fullmatch(pattern).all():
+        return None
+    parts = present.str.extract(rf"^{pattern.pattern}$")
+    if parts[0].isna().any():
+        return None
+    seconds = parts[2].str.replace(",", ".", regex=False)
+    first, second = parts[0].astype("float64"), parts[1].astype("float64")
+    three = seconds.notna()
+    values = (first * 60 + second).where(~three, first * 3600 + second * 60)
+    values = values + seconds.astype("float64").fillna(0.0)
+    return _CLOCK_SIGN, values.reindex(text.index).astype("float64")
 
 
 # A negative number as accounting formats write it: in parentheses ("(1,234.50)",
@@ -182,7 +215,7 @@ def unit_columns(source: pd.DataFrame, decimal: DecimalMark = ".") -> dict[str, 
         if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
             continue
         text = column.astype("str").str.strip().where(column.notna())
-        unit = with_unit(text, decimal) or accounting(text, decimal)
+        unit = with_unit(text, decimal) or accounting(text, decimal) or clock(text, decimal)
         if unit is not None:
             found[str(name)] = unit[0]
     return found

@@ -493,10 +493,10 @@ def _reading_lines(layout: Layout, units: Mapping[str, str]) -> list[str]:
     if units:
         found = ", ".join(f"{column} ({sign})" for column, sign in units.items())
         lines.append(
-            "numbers written with a currency or percent sign, a unit, or accounting's "
-            f'negatives, read as plain numbers: {found} ("$1,234.50" is 1234.5, "12.5%" is '
-            '12.5, "72.5 kg" is 72.5, "(200)" and "200-" are -200); a batch file may write '
-            "them either way"
+            "numbers written with a currency or percent sign, a unit, accounting's "
+            f'negatives or on a clock, read as plain numbers: {found} ("$1,234.50" is 1234.5, '
+            '"12.5%" is 12.5, "72.5 kg" is 72.5, "(200)" and "200-" are -200, "1:04:32" is '
+            '3872 (seconds), "4:32" 272); a batch file may write them either way'
         )
     if layout.columns:
         lines.append(
