@@ -246,15 +246,9 @@ def _positive(name: str, classes: list[str], positive: str | None) -> tuple[str,
             )
         return next(c for c in classes if c != label), label, "as told by --positive"
     lower = {c.lower(): c for c in classes}
-    for negative, positive_label in WELL_KNOWN_PAIRS:
-        if {negative, positive_label} == set(lower):
-            return (
-                lower[negative],
-                lower[positive_label],
-                f"told from the pair {negative}/{positive_label}",
-            )
-    if (named := _negated(*lower)) is not None:
-        negative, positive_label = named
+    known = (pair for pair in WELL_KNOWN_PAIRS if set(pair) == set(lower))
+    if (pair := next(known, None) or _negated(*lower)) is not None:
+        negative, positive_label = pair
         return (
             lower[negative],
             lower[positive_label],
