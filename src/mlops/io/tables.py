@@ -189,9 +189,9 @@ def decoded(name: object, data: bytes, kind: str = "a CSV") -> tuple[str, str]:
     ``FALLBACK_ENCODING``; a UsageError when none reads them. Excel's "sep=" line is
     dropped."""
     text, encoding = _text(name, data, kind)
-    return _EXCEL_SEPARATOR_LINE.sub("", text, count=1) if text.startswith(
-        "sep="
-    ) else text, encoding
+    if excel := _EXCEL_SEPARATOR_LINE.match(text):
+        text = text[excel.end() :]
+    return text, encoding
 
 
 def _text(name: object, data: bytes, kind: str) -> tuple[str, str]:
@@ -561,7 +561,7 @@ def sniff_separator(lines: list[str], configured: str, comment: str | None) -> s
         if len(counts) == 1 and (count := counts.pop()) > 1:
             fields[sep] = count
     best = max(fields, key=lambda sep: fields[sep]) if fields else None  # first of equals
-    if _lined_up(lines, fields.get(best, 1) if best else 1, split=best is not None):
+    if _lined_up(lines, fields[best] if best else 1, split=best is not None):
         return WHITESPACE
     if best is not None:
         return best
