@@ -76,6 +76,9 @@ def test_a_column_named_like_an_id_whose_values_repeat_groups_rows() -> None:
     assert list(find_groups(text, "y")) == ["nr"]
     assert find_groups(frame.assign(nr=np.arange(400.0)), "y", ["nr"]) == {}  # an id
     assert find_groups(SKLEARN["wine"](), "target") == {}
+    # Patients numbered 1 to 200, two rows each (R's colon: recurrence and death).
+    colon = pd.DataFrame({"id": np.repeat(np.arange(1.0, 201.0), 2), "y": np.zeros(400)})
+    assert find_groups(colon, "y") == {"id": "200 values over 400 rows, 2.0 rows each"}
 
 
 def test_the_adult_demo_has_no_ids(adult: pd.DataFrame, adult_sample: pd.DataFrame) -> None:

@@ -83,8 +83,10 @@ def find_groups(frame: pd.DataFrame, target: str, ids: Sequence[str] = ()) -> di
     """The columns of ``frame`` (other than ``target`` and ``ids``) named like an
     identifier whose values repeat: at least ``MIN_GROUPS`` of them, and at least
     ``REPEATED_SHARE`` of the rows in a group of more than one; each with the reason.
-    Whole numbers that fill every value from 0 or 1 up are a numbering within parts
-    of the data (a sample number per study), not entities."""
+    Whole numbers that fill every value from 0 or 1 up, rising by one down the rows
+    but where they start again, are a numbering within parts of the data (a sample
+    number per study), not entities; numbered entities each on several rows (R's colon:
+    patients 1 to 929, two rows each) are groups."""
     found = {}
     for name in frame.columns:
         if name == target or name in ids or not _ID_NAME.search(str(name)):
@@ -96,7 +98,9 @@ def find_groups(frame: pd.DataFrame, target: str, ids: Sequence[str] = ()) -> di
                 continue  # a measurement
             distinct = np.unique(values)
             if distinct[0] in {0, 1} and distinct[-1] - distinct[0] + 1 == len(distinct):
-                continue  # 1, 2, 3, ... again in each part
+                restarts = values[1:][np.diff(values) != 1]
+                if (restarts == distinct[0]).all():
+                    continue  # 1, 2, 3, ... again in each part
         sizes = observed.value_counts()
         repeated = int(sizes[sizes > 1].sum())
         if len(sizes) >= MIN_GROUPS and repeated >= REPEATED_SHARE * len(frame):
