@@ -338,6 +338,53 @@ def test_unreadable_inputs_are_one_line(
     assert "\n" not in str(error.value)
 
 
+def _foreign(kind: str, tmp_path: Path) -> bytes:
+    frame = pd.DataFrame({"age": [30.0, 41.0], "sex": ["M", "F"]})
+    if kind.startswith("stata"):
+        frame.to_stata(path := tmp_path / "data.dta", write_index=False, version=int(kind[5:]))
+        return path.read_bytes()
+    if kind == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(path := tmp_path / "data.db") as db:
+            frame.to_sql("people", db)
+        return path.read_bytes()
+    return {
+        "spss": b"$FL2@(#) SPSS DATA FILE" + bytes(200),
+        "sas": bytes(12) + b"\xc2\xea\x81\x60\xb3\x14\x11\xcf" + bytes(200),
+        "rdata": gzip.compress(b"RDX3\nX\n" + bytes(40)),  # R's save() gzips by default
+        "rds": gzip.compress(b"X\n\x00\x00\x00\x03" + bytes(40)),
+    }[kind]
+
+
+@pytest.mark.parametrize(
+    ("kind", "what"),
+    [
+        ("stata114", "a Stata data file (.dta)"),
+        ("stata118", "a Stata data file (.dta)"),
+        ("spss", "an SPSS data file (.sav)"),
+        ("sas", "a SAS data set (.sas7bdat)"),
+        ("sqlite", "an SQLite database"),
+        ("rdata", "an R data file (.RData or .rds)"),
+        ("rds", "an R data file (.RData or .rds)"),
+    ],
+)
+def test_a_statistics_packages_file_is_named_with_how_to_export_it(
+    kind: str, what: str, config: DataConfig, tmp_path: Path
+) -> None:
+    """It was "binary content": the line now says what the file is and how to write it
+    as one the template reads."""
+    path = tmp_path / "upload.bin"
+    path.write_bytes(_foreign(kind, tmp_path))
+    for reading in (lambda: read(path, config), lambda: tables.read_source(config, path)):
+        with pytest.raises(UsageError) as error:
+            reading()
+        message = str(error.value)
+        assert message.startswith(f"{path}: {what}, not a CSV, Parquet, Feather or JSON file; ")
+        assert message.endswith(" and use that file")
+        assert "\n" not in message
+
+
 def test_json_rows_as_arrays_lines_or_pandas_columns(config: DataConfig, tmp_path: Path) -> None:
     """JSON's own types and null; a key a row leaves out is missing there; the columns in
     the order they first appear; pandas' to_json default ({column: {row: value}})."""

@@ -116,14 +116,58 @@ def unpacked(name: object, data: bytes) -> bytes:
     for magic, codec, decompress in codecs:
         if data.startswith(magic):
             try:
-                return decompress(data)
+                data = decompress(data)
             except (OSError, EOFError, ValueError, lzma.LZMAError) as exc:
                 raise UsageError(f"{name}: cannot decompress {codec} data ({exc})") from None
+            break  # what it held is told below, as R's gzipped .RData is
     if data.startswith(_ZIP):
         return _unzipped(name, data)
     if data.startswith(_OLE2):
         raise UsageError(f"{name}: an Excel 97-2003 workbook (.xls), not a CSV; {_SAVE_AS_CSV}")
+    for test, what, how in _FOREIGN:
+        if test(data):
+            raise UsageError(
+                f"{name}: {what}, not a CSV, Parquet, Feather or JSON file; {how} and use that file"
+            )
     return data
+
+
+# Statistics packages' and databases' own files, told by their first bytes: what each
+# is, and how to export it as a file the template reads.
+_FOREIGN: tuple[tuple[Callable[[bytes], bool], str, str], ...] = (
+    (
+        lambda d: (
+            d.startswith(b"<stata_dta>")
+            or (
+                d[:1] in (b"q", b"r", b"s")
+                and d[1:2] in (b"\x01", b"\x02")
+                and d[2:4] == b"\x01\x00"
+            )
+        ),
+        "a Stata data file (.dta)",
+        "write it as CSV or Parquet (pandas.read_stata(path).to_parquet(...))",
+    ),
+    (
+        lambda d: d[:4] in (b"$FL2", b"$FL3"),
+        "an SPSS data file (.sav)",
+        "write it as CSV or Parquet (pandas.read_spss(path), with pyreadstat)",
+    ),
+    (
+        lambda d: d[12:16] == b"\xc2\xea\x81\x60",
+        "a SAS data set (.sas7bdat)",
+        "write it as CSV or Parquet (pandas.read_sas(path).to_parquet(...))",
+    ),
+    (
+        lambda d: d.startswith(b"SQLite format 3\x00"),
+        "an SQLite database",
+        "export a table as CSV (sqlite3 -header -csv FILE 'SELECT * FROM t' > t.csv)",
+    ),
+    (
+        lambda d: d[:5] in (b"RDX2\n", b"RDX3\n") or d[:4] in (b"X\n\x00\x00", b"A\n\x00\x00"),
+        "an R data file (.RData or .rds)",
+        "write the data frame from R with write.csv(frame, 'data.csv', row.names = FALSE)",
+    ),
+)
 
 
 def _unzipped(name: object, data: bytes) -> bytes:
