@@ -388,7 +388,7 @@ def leak(cfg: ValidateConfig, suspected: tuple[str, ...]) -> Any:
     from mlops.data.leakage import Leakage
 
     skills = {"age": 0.12, "capital_gain": 0.997, "hours_per_week": 0.05}
-    return Leakage(skills, suspected, cfg.leakage, {"fit": 700, "held_out": 300})
+    return Leakage(skills, suspected, cfg.leakage, {"rows": 1000, "folds": 3})
 
 
 def test_a_suspected_leak_fails_validation_in_one_line_naming_the_way_out(

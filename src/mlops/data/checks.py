@@ -608,9 +608,10 @@ def _leakage_section(leakage: Mapping[str, Any] | None) -> list[str]:
     lines = [
         "## Target leakage",
         "",
-        f"Each feature alone, fitted on {leakage['fit_rows']:,} training rows and scored on "
-        f"{leakage['held_out_rows']:,} held out: its skill (1 - squared error / the prior's; 1 "
-        f"perfect, 0 no better than always forecasting {leakage['prior']} in the fitted rows). "
+        f"Each feature alone, out of fold over {leakage['rows']:,} training rows in "
+        f"{leakage['folds']} folds (each row forecast by a fit on the others): its skill (1 - "
+        "squared error / the prior's; 1 perfect, 0 no better than always forecasting "
+        f"{leakage['prior']} in the fitted rows). "
         "A feature at or above "
         f"{leakage['max_skill']:g} all but gives the target away: usually it is recorded after "
         f"the outcome, and will not be known when a prediction is made ({acts}; params.yaml "

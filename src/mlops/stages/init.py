@@ -188,6 +188,8 @@ def _leaks(
     too small to split or hold rows out (split or validate says so).
     And whether they are every feature: then the target is a function of the data, and
     leaving them out would leave no model to fit, so they stay for a person to judge."""
+    import pandas as pd
+
     from mlops.data import importance, leakage
     from mlops.data.splitting import split
     from mlops.tasks.task import get_task
@@ -206,8 +208,8 @@ def _leaks(
         return {}, False
     candidates = [c for c in raw.columns if c != target and c not in exclude]
     found = leakage.measure(
-        fit, held_out, candidates, target, config,
-        classification=task.is_classification, seed=params.seed,
+        pd.concat([fit, held_out], ignore_index=True), candidates, target, config,
+        task=task, seed=params.seed,
     )  # fmt: skip
     leaks = {name: found.skills[name] for name in found.suspected}
     return leaks, bool(leaks) and len(leaks) == len(candidates)

@@ -134,18 +134,19 @@ def _held_out(
 def _leakage(
     parts: tuple[pd.DataFrame, pd.DataFrame] | None, checked: Checked, params: Params
 ) -> Leakage | None:
-    """Each feature alone on the rows feature value holds out: a suspected target leak."""
+    """Each feature alone, out of fold over the rows feature value samples (fitted and
+    held out): a suspected target leak."""
     config = params.validate_.leakage
     if not config.enabled or parts is None:
         return None
+    import pandas as pd
+
     from mlops.data import leakage
     from mlops.tasks.task import get_task
 
-    task = get_task(params.data.task)
-    fit, held_out = parts
     return leakage.measure(
-        fit, held_out, checked.candidates, checked.target, config,
-        classification=task.is_classification, seed=params.seed,
+        pd.concat(parts, ignore_index=True), checked.candidates, checked.target, config,
+        task=get_task(params.data.task), seed=params.seed, groups=checked.groups,
     )  # fmt: skip
 
 
