@@ -344,7 +344,7 @@ def test_a_total_row_under_a_target_of_numbers_is_read_as_missing(
     out, raw = _ingested(project, path, "hours")
     assert "task: regression on 'hours'" in out
     assert "hours ('Total')" in out.split("read as missing values: ")[1].splitlines()[0]
-    assert "1 rows have no hours value" in out
+    assert "1 row has no hours value" in out
     params = parse_params(yaml.safe_load((project / "params.yaml").read_text()), "params")
     assert params.data.task == "regression"
     assert "Total" in params.data.na_values

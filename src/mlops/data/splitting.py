@@ -151,8 +151,8 @@ def describe_rare(rare: Mapping[str, int]) -> str:
 
 
 def rows_of(count: int) -> str:
-    """ "1 row", "3 rows"."""
-    return f"{count} row{'' if count == 1 else 's'}"
+    """ "1 row", "3 rows", "15,706 rows"."""
+    return f"{count:,} row{'' if count == 1 else 's'}"
 
 
 def fitting_rows(

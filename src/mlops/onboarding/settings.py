@@ -23,7 +23,7 @@ from ruamel.yaml.representer import RoundTripRepresenter
 from mlops.data.identifiers import time_columns
 from mlops.data.ingestion import normalise_name
 from mlops.data.quality import DUPLICATES_ADVICE
-from mlops.data.splitting import describe_rare
+from mlops.data.splitting import describe_rare, rows_of
 from mlops.io.tables import FALLBACK_ENCODING
 from mlops.onboarding.profile import TargetProfile
 from mlops.onboarding.sniff import Layout, censored
@@ -334,7 +334,8 @@ def review(
     lines = [_task_line(profile), *_alike_labels(profile), *_duplicate_lines(*duplicates)]
     if unlabelled:
         lines.append(
-            f"{unlabelled} rows have no {profile.name} value: left out as the data is read "
+            f"{rows_of(unlabelled)} {'has' if unlabelled == 1 else 'have'} no {profile.name} "
+            "value: left out as the data is read "
             "(data.unlabelled: drop); label them to use them, or set fail to refuse such data"
         )
     if rare:
