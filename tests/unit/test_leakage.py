@@ -101,6 +101,23 @@ def test_a_category_that_names_the_class_leaks_in_multiclass() -> None:
     assert found.suspected == ("code",)
 
 
+def _held_out(
+    fit_x: pd.Series,
+    fit_y: pd.Series,
+    held_x: pd.Series,
+    held_y: pd.Series,
+    *,
+    classification: bool,
+) -> float:
+    """``skill`` with one fold: fitted on the first rows, scored on the rest."""
+    x, y = (
+        pd.concat([fit_x, held_x], ignore_index=True),
+        pd.concat([fit_y, held_y], ignore_index=True),
+    )
+    fold = (np.arange(len(fit_x)), np.arange(len(fit_x), len(x)))
+    return skill(x, y, [fold], classification=classification, seed=0)
+
+
 def test_skill_is_zero_for_the_prior_and_negative_for_worse() -> None:
     """A feature unseen in the held-out rows forecasts the prior exactly; one whose
     categories flip between the parts forecasts worse than the prior."""
@@ -108,13 +125,13 @@ def test_skill_is_zero_for_the_prior_and_negative_for_worse() -> None:
     fit_y = pd.Series([0, 1] * 500)
     unseen = pd.Series(["z"] * 200, dtype="str")
     held_y = pd.Series([0, 1] * 100)
-    assert skill(fit_x, fit_y, unseen, held_y, classification=True, seed=0) == pytest.approx(
+    assert _held_out(fit_x, fit_y, unseen, held_y, classification=True) == pytest.approx(
         0.0, abs=1e-9
     )
     flipped = pd.Series(["b", "a"] * 100, dtype="str")
-    assert skill(fit_x, fit_y, flipped, held_y, classification=True, seed=0) < -1.0
+    assert _held_out(fit_x, fit_y, flipped, held_y, classification=True) < -1.0
     one_value = pd.Series([5.0] * 200)
-    assert skill(fit_x, fit_y.astype(float), unseen, one_value, classification=False, seed=0) == 0.0
+    assert _held_out(fit_x, fit_y.astype(float), unseen, one_value, classification=False) == 0.0
 
 
 def _birth_weights(seed: int) -> pd.DataFrame:
@@ -135,9 +152,7 @@ def test_out_of_fold_a_definition_scores_steadily_where_one_hold_out_did_not() -
     for seed in range(10):
         frame = _birth_weights(seed)
         fit, held = frame.iloc[:560], frame.iloc[560:]
-        single.append(
-            skill(fit.weight, fit.low, held.weight, held.low, classification=True, seed=0)
-        )
+        single.append(_held_out(fit.weight, fit.low, held.weight, held.low, classification=True))
         found = measure(frame, ["weight"], "low", LeakageConfig(), task=BINARY, seed=0)
         folded.append(found.skills["weight"])
     assert np.std(folded) < 0.5 * np.std(single)

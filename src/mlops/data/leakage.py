@@ -106,7 +106,7 @@ def measure(
     y = sample[target]
     skills = {
         name: round(
-            _out_of_fold(sample[name], y, folds, classification=task.is_classification, seed=seed),
+            skill(sample[name], y, folds, classification=task.is_classification, seed=seed),
             4,
         )
         for name in features
@@ -141,7 +141,7 @@ def _folds(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _out_of_fold(
+def skill(
     x: pd.Series,
     y: pd.Series,
     folds: Sequence[tuple[np.ndarray, np.ndarray]],
@@ -149,30 +149,17 @@ def _out_of_fold(
     classification: bool,
     seed: int,
 ) -> float:
-    errors = [
-        _errors(x.iloc[fit], y.iloc[fit], x.iloc[held], y.iloc[held],
-                classification=classification, seed=seed)
-        for fit, held in folds
-    ]  # fmt: skip
-    return _skill(sum(e for e, _ in errors), sum(b for _, b in errors))
-
-
-def skill(
-    x_fit: pd.Series,
-    y_fit: pd.Series,
-    x_held: pd.Series,
-    y_held: pd.Series,
-    *,
-    classification: bool,
-    seed: int,
-) -> float:
-    """The skill of a forecast of ``y`` from ``x`` alone: 1 - squared error / the prior's
-    (at most 1; below 0 when worse than the prior on the held-out rows)."""
-    return _skill(*_errors(x_fit, y_fit, x_held, y_held, classification=classification, seed=seed))
-
-
-def _skill(error: float, baseline: float) -> float:
-    if baseline <= 0.0:  # a held-out target the prior gets exactly: nothing to forecast
+    """The skill of forecasts of ``y`` from ``x`` alone, each fold's held-out rows (by
+    position) forecast by a fit on its fitted rows: 1 - their squared error / the
+    prior's, summed over the folds (at most 1; below 0 when worse than the prior)."""
+    error = baseline = 0.0
+    for fit, held in folds:
+        fold_error, fold_baseline = _errors(
+            x.iloc[fit], y.iloc[fit], x.iloc[held], y.iloc[held],
+            classification=classification, seed=seed,
+        )  # fmt: skip
+        error, baseline = error + fold_error, baseline + fold_baseline
+    if baseline <= 0.0:  # held-out targets the prior gets exactly: nothing to forecast
         return 0.0
     return 1.0 - error / baseline
 
