@@ -191,9 +191,12 @@ class Task:
             return frame
         from sklearn.model_selection import train_test_split
 
-        strata = self.strata(frame[target], 2)
-        if strata is not None and strata.value_counts().min() < 2:
-            strata = None  # a class seen once cannot be stratified: a plain sample
+        left = len(frame) - rows  # the rows the sample leaves out hold a row of each stratum
+        strata = self.strata(frame[target], 2, most=left)
+        if strata is not None and (strata.value_counts().min() < 2 or strata.nunique() > left):
+            # A class seen once, or more classes than rows left out (8,000 of a training
+            # split of 8,009): a plain sample.
+            strata = None
         positions = train_test_split(
             np.arange(len(frame)), train_size=rows, random_state=seed, stratify=strata
         )[0]
