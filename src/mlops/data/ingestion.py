@@ -68,7 +68,7 @@ def normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 def type_columns(frame: pd.DataFrame, decimal: DecimalMark = ".") -> pd.DataFrame:
     """Numbers become float64 (so a batch with gaps keeps the same type), also when
-    written with a currency or percent sign or a unit (``with_unit``); the rest text."""
+    pandas left them as text (``as_numbers``) or they are a duration; the rest text."""
     return frame.apply(_type_column, decimal=decimal)
 
 
@@ -91,8 +91,9 @@ def _type_column(column: pd.Series, decimal: DecimalMark = ".") -> pd.Series:
 def as_numbers(text: pd.Series, decimal: DecimalMark = ".") -> pd.Series | None:
     """Text ``text`` (stripped, missing values missing) as float64 when every present
     value is a number that pandas left as text: written with a currency or percent sign
-    or a unit (``with_unit``), with accounting's negatives (``accounting``), or with its thousands
-    grouped by a space or an apostrophe (``grouped_numbers``); else None."""
+    or a unit (``with_unit``), with accounting's negatives (``accounting``), on a clock
+    (``clock``), or with its thousands grouped by a space or an apostrophe
+    (``grouped_numbers``); else None."""
     unit = with_unit(text, decimal) or accounting(text, decimal) or clock(text, decimal)
     return unit[1] if unit is not None else grouped_numbers(text, decimal)
 
@@ -208,8 +209,9 @@ _DIGITS = {  # grouped thousands, or plain, by the decimal mark
 
 def unit_columns(source: pd.DataFrame, decimal: DecimalMark = ".") -> dict[str, str]:
     """The text columns of ``source`` (as read: the file's names) that ``type_columns``
-    reads as numbers written with a currency or percent sign or a unit, or with accounting's
-    negatives: column -> the sign, or how the negatives are written."""
+    reads as numbers written with a currency or percent sign or a unit, with
+    accounting's negatives or on a clock: column -> the sign or unit, how the negatives
+    are written, or "h:mm:ss"."""
     found = {}
     for name, column in source.items():
         if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
