@@ -253,10 +253,10 @@ def test_a_leak_near_the_bound_is_told_as_validate_will_tell_it(
     project: Path, tmp_path: Path
 ) -> None:
     """A grade that all but gives the value away, its skill alone close to
-    validate.leakage.max_skill (0.95): measured on the whole file it was 0.85 and kept,
+    validate.leakage.max_skill (0.95): measured on the whole file it was 0.92 and kept,
     then validate stopped on it at 0.96 on the training split (openintro's loans:
     grade). init measures it as validate will, on the training split."""
-    rng = np.random.default_rng(6)
+    rng = np.random.default_rng(18)
     y = rng.normal(size=600)
     grade = np.digitize(y + rng.normal(scale=0.12, size=600), np.linspace(-2.5, 2.5, 9))
     frame = pd.DataFrame({"x": rng.normal(size=600), "grade": [f"G{g}" for g in grade], "y": y})
