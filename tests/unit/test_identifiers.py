@@ -318,6 +318,13 @@ def test_dates_and_times_are_kept_out_of_the_features() -> None:
         code=pd.Series([f"b{k % 40:03d}" for k in range(ROWS)], dtype="str"),
         score=pd.Series([f"{k % 12 + 1}-{k % 28 + 1}" for k in range(ROWS)], dtype="str"),
         version=pd.Series([f"{k % 40 // 10}.{k % 10}.1" for k in range(ROWS)], dtype="str"),
+        # The EPA's daily readings, as Excel writes dates: month/day/two-digit year.
+        short=pd.Series(stamps.strftime("%-m/%-d/%y"), dtype="str"),
+        versions=pd.Series(
+            [f"{k % 9 + 1}.{k % 12}.{k % 30:02d}" for k in range(ROWS)], dtype="str"
+        ),
     )
-    assert set(found) == {"created", "day"}
+    assert set(found) == {"created", "day", "short"}
+    assert found["short"].startswith("dates or times, ")
+    assert "from 2024-01-01 to 2024-12-" in found["short"]
     assert found["created"].startswith(f"dates or times, {stamps.nunique():,} distinct from 2024-")

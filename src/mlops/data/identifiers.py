@@ -22,11 +22,11 @@ with at least ``MIN_ROWS`` rows:
   at least ``MOSTLY_UNIQUE`` of them with fewer than ``REPEATED_SHARE`` of the rows
   repeating a value (R's biopsy data: 645 sample ids over 699 rows, a few samples
   measured again): an identifier with a few repeats, not groups of rows;
-- text that reads as dates or times (every distinct value has a four-digit year or
-  a time of day, at least ``DATE_SHARE`` of them parse), with at least ``MIN_DATES``
-  distinct values: when
-  a row happened, which as a category would be a value per day or second, and
-  which new rows never repeat. Fewer (a month, a quarter) can be a category.
+- text that reads as dates or times (every distinct value has a four-digit year, a
+  time of day or the form ``1/3/11``, at least ``DATE_SHARE`` of them parse), with at
+  least ``MIN_DATES`` distinct values: when a row happened, which as a category would
+  be a value per day or second, and which new rows never repeat. Fewer (a month, a
+  quarter) can be a category.
 
 params.yaml ``validate.ids`` overrides all this when it lists the columns.
 
@@ -177,9 +177,10 @@ def _dates(observed: pd.Series, distinct: int) -> str | None:
     values = pd.Series(observed.unique())
     if len(values) > DATE_SAMPLE:
         values = values.sample(DATE_SAMPLE, random_state=0)
-    # A year or a time of day in every value: "3-4" (a score) or "1.2.3" (a version)
-    # would parse as this year's 4 March or 2 January 2003.
-    if not values.str.contains(r"\d{4}|\d:\d", regex=True).all():
+    # A year, a time of day, or month, day and a two-digit year between slashes (as
+    # Excel and the EPA write "1/3/11") in every value: "3-4" (a score) or "1.2.3" (a
+    # version) would parse as this year's 4 March or 2 January 2003.
+    if not values.str.contains(_DATED, regex=True).all():
         return None
     parsed = read_times(values)
     if parsed.notna().mean() < DATE_SHARE:
@@ -191,6 +192,7 @@ def _dates(observed: pd.Series, distinct: int) -> str | None:
     )
 
 
+_DATED = r"\d{4}|\d:\d|^\s*\d{1,2}/\d{1,2}/\d{2}(?:\D|$)"
 # A date written day and month first, in either order: 31/01/1993, 1.2.93, 01-02-1993 10:00.
 _NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}(?:\D|$)")
 
