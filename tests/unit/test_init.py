@@ -594,6 +594,22 @@ def test_the_review_says_a_censored_marker_gives_a_bound(decimal: str, bound: st
     assert not any("only a bound" in line for line in lines(("NA",)))
 
 
+def test_markers_in_many_columns_name_twelve_and_count_the_rest() -> None:
+    """The Human Freedom Index: gaps in 120 of its 123 columns made one review line of
+    thousands of characters."""
+    marked = {f"pf_{i}": ("",) for i in range(120)}
+    layout = Layout("csv", ",", True, None, (), marked)
+    profile = _profile("regression")
+    values = settings.changes(layout, "f.csv", profile)
+    lines = settings.review(profile, layout, values, features=[], ids={}, personal={})
+    line = next(line for line in lines if line.startswith("read as missing values"))
+    assert line == (
+        "read as missing values: "
+        + ", ".join(f"pf_{i} ('')" for i in range(12))
+        + " and 108 more columns; data.na_values lists them"
+    )
+
+
 def test_the_review_list_names_what_to_set() -> None:
     frame = pd.DataFrame({"Sex": ["f", "m"], "age_years": [30, 40], "x": [1.0, 2.0]})
     profile = _profile("binary")

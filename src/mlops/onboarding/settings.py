@@ -455,14 +455,23 @@ def _alike_labels(profile: TargetProfile) -> list[str]:
     ]
 
 
+# Columns a review line names before "and N more": a wide file (the Human Freedom
+# Index's 123) made one line of thousands of characters.
+_LISTED_COLUMNS = 12
+
+
 def _reading_lines(layout: Layout, units: Mapping[str, str]) -> list[str]:
     """How the file was read, where it is worth a look: missing-value markers, the
     encoding, the number format, numbers with a sign, numbered columns."""
     lines: list[str] = []
     if layout.marked:
-        marked = ", ".join(
+        named = [
             f"{column} ({', '.join(repr(m) for m in markers)})"
             for column, markers in layout.marked.items()
+        ]
+        more = len(named) - _LISTED_COLUMNS
+        marked = ", ".join(named[:_LISTED_COLUMNS]) + (
+            f" and {more} more columns" if more > 0 else ""
         )
         lines.append(f"read as missing values: {marked}; data.na_values lists them")
         marks = [m for ms in layout.marked.values() for m in ms]
