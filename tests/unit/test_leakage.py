@@ -178,3 +178,13 @@ def test_folds_keep_a_groups_rows_together() -> None:
     assert mixed.skills["code"] > 0.5
     assert abs(grouped.skills["code"]) < 0.05
     assert grouped.suspected == ()
+
+
+def test_a_class_of_two_rows_gets_two_folds() -> None:
+    """The sample keeps two rows of each class: three folds cannot hold one of each."""
+    rng = np.random.default_rng(4)
+    species = np.array([*rng.choice(["a", "b"], 298), "c", "c"])
+    frame = pd.DataFrame({"x": rng.normal(size=300), "species": species})
+    found = measure(frame, ["x"], "species", LeakageConfig(), task=MULTICLASS, seed=0)
+    assert found.to_dict()["folds"] == 2
+    assert found.suspected == ()

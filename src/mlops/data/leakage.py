@@ -127,18 +127,11 @@ def _folds(
     """``FOLDS`` folds of ``sample`` (stratified, grouped), or two when a class has too
     few rows for more (the sample keeps two of each)."""
     blocks = None if groups is None else sample[groups]
-    for count in (FOLDS, 2):
-        try:
-            return [
-                (np.asarray(fit), np.asarray(held))
-                for fit, held in task.folds(
-                    sample[target], count, seed, "validate.leakage", groups=blocks
-                )
-            ]
-        except UsageError:
-            if count == 2:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    try:
+        folds = task.folds(sample[target], FOLDS, seed, "validate.leakage", groups=blocks)
+    except UsageError:
+        folds = task.folds(sample[target], 2, seed, "validate.leakage", groups=blocks)
+    return [(np.asarray(fit), np.asarray(held)) for fit, held in folds]
 
 
 def skill(
