@@ -198,15 +198,10 @@ def _refuse_headings(name: str, rows: Sequence[Sequence[str]], decimal: str, tar
     """A UsageError when the column names are not the first row but one below it (under a
     report's title or a spreadsheet's group headings, "Money,,Person,"): a row, none of
     its fields a number, that names the ``target`` the first row does not name."""
-    wanted = normalise_name(target)
-
-    def names(row: Sequence[str]) -> bool:
-        return any(f.strip() and normalise_name(f) == wanted for f in row)
-
-    if names(rows[0]):
+    if _target_at(rows[0], target) is not None:
         return
     for number, row in enumerate(rows[1:_HEADINGS_ROWS], start=2):
-        if names(row) and not any(_is_number(f, decimal) for f in row):
+        if _target_at(row, target) is not None and not any(_is_number(f, decimal) for f in row):
             above = " | ".join(
                 clip(", ".join(f for f in r if f.strip()), 40) for r in rows[: min(number - 1, 2)]
             )
@@ -218,11 +213,16 @@ def _refuse_headings(name: str, rows: Sequence[Sequence[str]], decimal: str, tar
 
 
 def _names_target(first: Sequence[str], rest: Sequence[Sequence[str]], target: str) -> bool:
+    if (position := _target_at(first, target)) is None:
+        return False
+    return all(position >= len(row) or row[position] != first[position] for row in rest)
+
+
+def _target_at(row: Sequence[str], target: str) -> int | None:
+    """The position of the field of ``row`` that names ``target`` (as normalised)."""
     wanted = normalise_name(target)
-    for position, field in enumerate(first):
-        if field.strip() and normalise_name(field) == wanted:
-            return all(position >= len(row) or row[position] != field for row in rest)
-    return False
+    named = (i for i, field in enumerate(row) if field.strip() and normalise_name(field) == wanted)
+    return next(named, None)
 
 
 def _as_text(
